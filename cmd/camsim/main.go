@@ -1,0 +1,169 @@
+// Command camsim is a simulated camera fleet: an RTSP server publishing N H.264 cameras at
+// rtsp://ADDR/cam/NNN, rendered from scripted scenes (people from the test photo set walking past,
+// cars carrying plates, empty periods), each clip encoded once and replayed with fresh timestamps.
+// It writes a ground-truth JSON line for every passage.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/vigil-oss/vigil/internal/camsim"
+	"github.com/vigil-oss/vigil/internal/paths"
+)
+
+// scenario is the --scenario file: clip length and, per clip variant, its events.
+type scenario struct {
+	Seconds float64 `yaml:"seconds"`
+	Clips   []struct {
+		Events []camsim.Event `yaml:"events"`
+	} `yaml:"clips"`
+}
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "camsim:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	p := camsim.DefaultParams()
+	cameras := flag.Int("cameras", 4, "number of cameras")
+	addr := flag.String("rtsp", "127.0.0.1:8554", "RTSP listen address")
+	udp := flag.String("udp", "127.0.0.1:8000", "UDP RTP port address (RTCP uses the next port); empty disables UDP")
+	flag.IntVar(&p.Width, "width", p.Width, "picture width")
+	flag.IntVar(&p.Height, "height", p.Height, "picture height")
+	flag.IntVar(&p.FPS, "fps", p.FPS, "frames per second")
+	flag.Float64Var(&p.GOP, "gop", p.GOP, "seconds between key frames")
+	flag.IntVar(&p.Bitrate, "bitrate", p.Bitrate, "kbit/s")
+	flag.Float64Var(&p.Seconds, "seconds", p.Seconds, "clip length before it loops")
+	variants := flag.Int("clips", 4, "distinct clips; camera i plays clip i mod N")
+	scenarioFile := flag.String("scenario", "", "YAML scenario (seconds, clips[].events[]); default: generated from --seed")
+	seed := flag.Uint64("seed", 1, "seed for generated scenes and camera offsets")
+	testdata := flag.String("testdata", paths.Shared("testdata"), "test photo set (labels.csv, faces/, plates/)")
+	truthFile := flag.String("truth", "camsim-truth.jsonl", "ground-truth output (JSON lines)")
+	cache := flag.String("cache", defaultCache(), "encoded clip cache")
+	user := flag.String("user", "", "require this RTSP user")
+	pass := flag.String("pass", "", "and password")
+	flag.Parse()
+
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	lib, err := camsim.LoadLibrary(*testdata)
+	if err != nil {
+		return err
+	}
+	scripts, err := loadScripts(lib, *scenarioFile, *variants, *seed, &p)
+	if err != nil {
+		return err
+	}
+	var clips []*camsim.Clip
+	for i, evs := range scripts {
+		t0 := time.Now()
+		c, err := camsim.BuildClip(ctx, lib, p, evs, *seed+uint64(i), *cache)
+		if err != nil {
+			return err
+		}
+		log.Info("clip ready", "clip", i+1, "of", len(scripts), "frames", len(c.Units), "events", len(c.Events), "took", time.Since(t0).Round(time.Millisecond))
+		clips = append(clips, c)
+	}
+	tf, err := os.Create(*truthFile)
+	if err != nil {
+		return err
+	}
+	defer tf.Close()
+	truth := camsim.NewTruthWriter(tf)
+	defer truth.Flush()
+	cfg := camsim.Config{RTSPAddress: *addr, Cameras: *cameras, User: *user, Pass: *pass, Seed: *seed, Truth: truth}
+	if *udp != "" {
+		h, port, err := splitPort(*udp)
+		if err != nil {
+			return err
+		}
+		cfg.UDPRTPAddress, cfg.UDPRTCPAddress = fmt.Sprintf("%s:%d", h, port), fmt.Sprintf("%s:%d", h, port+1)
+	}
+	srv, err := camsim.NewServer(cfg, clips, log)
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	defer srv.Close()
+	fmt.Printf("camsim: %d cameras at rtsp://%s/cam/001 … /cam/%03d; truth in %s\n", *cameras, *addr, *cameras, *truthFile)
+	<-ctx.Done()
+	log.Info("stopping", "truth_lines", truth.Lines())
+	return nil
+}
+
+func splitPort(a string) (string, int, error) {
+	var h string
+	var p int
+	i := len(a) - 1
+	for i >= 0 && a[i] != ':' {
+		i--
+	}
+	if i < 0 {
+		return "", 0, fmt.Errorf("--udp %q is not host:port", a)
+	}
+	h = a[:i]
+	if _, err := fmt.Sscanf(a[i+1:], "%d", &p); err != nil || p%2 != 0 {
+		return "", 0, fmt.Errorf("--udp %q: port must be an even number", a)
+	}
+	return h, p, nil
+}
+
+func defaultCache() string {
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "vigil", "camsim")
+	}
+	return ""
+}
+
+func loadScripts(lib *camsim.Library, file string, variants int, seed uint64, p *camsim.Params) ([][]camsim.Event, error) {
+	if file == "" {
+		if variants < 1 {
+			return nil, fmt.Errorf("--clips must be at least 1")
+		}
+		out := make([][]camsim.Event, variants)
+		for i := range out {
+			out[i] = lib.Script(seed+uint64(i), p.Seconds)
+		}
+		return out, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	var sc scenario
+	if err := yaml.Unmarshal(b, &sc); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	if sc.Seconds > 0 {
+		p.Seconds = sc.Seconds
+	}
+	if len(sc.Clips) == 0 {
+		return nil, fmt.Errorf("%s: no clips", file)
+	}
+	var out [][]camsim.Event
+	for ci, c := range sc.Clips {
+		for ei := range c.Events {
+			if err := lib.Resolve(&c.Events[ei]); err != nil {
+				return nil, fmt.Errorf("%s: clips[%d].events[%d]: %w", file, ci, ei, err)
+			}
+		}
+		out = append(out, c.Events)
+	}
+	return out, nil
+}

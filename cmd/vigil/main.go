@@ -1,0 +1,88 @@
+// Command vigil runs every role of the vigil system: camera ingest and the API today, with the
+// recognition pipeline, event store and access control joining as they land.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+var version = "dev"
+
+const usage = `vigil — video analytics and access control for dense urban communities
+
+Usage:
+  vigil serve [--config FILE] [--camera URL]... [--http ADDR]   pull cameras, serve the API and /metrics
+  vigil demo [--cameras N] [--http ADDR]                          simulated cameras + serve, on embedded defaults
+  vigil check-config FILE                                         validate a config file; print it with secrets redacted
+  vigil models verify [--dir DIR]                                 check every model file against the manifest
+  vigil version
+
+Environment: VIGIL_CONFIG, VIGIL_HTTP_ADDR, VIGIL_LOG_LEVEL, VIGIL_LOG_FORMAT, VIGIL_MODELS,
+VIGIL_CAMERAS (comma-separated URLs), VIGIL_STREAMS_TRANSPORT, VIGIL_STREAMS_READER_QUEUE,
+VIGIL_DATABASE_URL. See README.md for the configuration reference.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch args[0] {
+	case "serve":
+		err = cmdServe(ctx, args[1:], stderr)
+	case "demo":
+		err = cmdDemo(ctx, args[1:], stdout, stderr)
+	case "check-config":
+		err = cmdCheckConfig(args[1:], stdout)
+	case "models":
+		err = cmdModels(args[1:], stdout)
+	case "version":
+		fmt.Fprintln(stdout, "vigil", version)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "vigil: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "vigil %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+// newLogger builds the process logger from config values.
+func newLogger(w io.Writer, level, format string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(strings.ToUpper(level)))
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// stringList is a repeatable flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }

@@ -1,0 +1,170 @@
+package camsim
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/paths"
+)
+
+func testLibrary(t testing.TB) *Library {
+	t.Helper()
+	dir := paths.Shared("testdata")
+	if dir == "" {
+		t.Skip("shared testdata not found")
+	}
+	lib, err := LoadLibrary(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lib
+}
+
+func smallParams() Params {
+	return Params{Width: 640, Height: 360, FPS: 25, GOP: 1, Bitrate: 600, Seconds: 6}
+}
+
+func TestScriptIsDeterministicAndRealistic(t *testing.T) {
+	lib := testLibrary(t)
+	a, b := lib.Script(7, 60), lib.Script(7, 60)
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	if !bytes.Equal(ja, jb) {
+		t.Fatal("same seed gave different scripts")
+	}
+	faces, plates := 0, 0
+	for _, e := range a {
+		switch e.Kind {
+		case "face":
+			faces++
+			if e.Size < 40 || e.Size > 200 {
+				t.Errorf("face size %d outside 40..200", e.Size)
+			}
+		case "plate":
+			plates++
+			if e.Size < 80 || e.Size > 200 {
+				t.Errorf("plate width %d outside 80..200", e.Size)
+			}
+		}
+		if e.Start+e.Duration > 60 {
+			t.Errorf("event overruns the clip: %+v", e)
+		}
+	}
+	if faces == 0 || plates == 0 {
+		t.Fatalf("60 s script has %d faces and %d plates", faces, plates)
+	}
+}
+
+func TestBuildClipEncodesAndCaches(t *testing.T) {
+	lib := testLibrary(t)
+	p := smallParams()
+	evs := []Event{
+		{Kind: "face", Identity: "obama", Photo: lib.Faces["obama"][0], Start: 0.5, Duration: 3, Size: 120, Y: 0.4},
+		{Kind: "plate", Plate: lib.Plates[0].Text, Image: lib.Plates[0].Image, Start: 3, Duration: 2.5, Size: 160, Y: 0.7},
+	}
+	cache := t.TempDir()
+	t0 := time.Now()
+	c, err := BuildClip(context.Background(), lib, p, evs, 1, cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cold := time.Since(t0)
+	if len(c.Units) != 150 {
+		t.Fatalf("%d frames, want 150", len(c.Units))
+	}
+	keys := 0
+	for i, u := range c.Units {
+		if isIDR(u) {
+			keys++
+			if i%25 != 0 {
+				t.Errorf("key frame at %d, want every 25", i)
+			}
+		}
+	}
+	if keys != 6 {
+		t.Fatalf("%d key frames, want 6", keys)
+	}
+	for _, e := range c.Events {
+		if !(e.Start < e.Enter && e.Enter < e.Leave && e.Leave < e.Start+e.Duration) {
+			t.Errorf("visibility window wrong: %+v", e)
+		}
+	}
+	t1 := time.Now()
+	c2, err := BuildClip(context.Background(), lib, p, evs, 1, cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c2.Units) != len(c.Units) || !bytes.Equal(c2.SPS, c.SPS) || len(c2.Events) != 2 || c2.Events[0].Enter != c.Events[0].Enter {
+		t.Fatal("cached clip differs")
+	}
+	t.Logf("encode %v, cached load %v", cold, time.Since(t1))
+
+	if _, err := BuildClip(context.Background(), lib, p, []Event{{Kind: "face", Photo: "faces/nobody/1.jpg", Start: 1, Duration: 2, Size: 50}}, 1, ""); err == nil {
+		t.Fatal("missing photo accepted")
+	}
+	bad := p
+	bad.Width = 641
+	if _, err := BuildClip(context.Background(), lib, bad, nil, 1, ""); err == nil || !strings.Contains(err.Error(), "even") {
+		t.Fatalf("odd width: %v", err)
+	}
+}
+
+func isIDR(au [][]byte) bool {
+	for _, n := range au {
+		if n[0]&0x1f == 5 {
+			return true
+		}
+	}
+	return false
+}
+
+// TestFFprobeReadsCamsim checks interoperability: ffprobe, a stock client, reads a camera.
+func TestFFprobeReadsCamsim(t *testing.T) {
+	if _, err := exec.LookPath("ffprobe"); err != nil {
+		t.Skip("ffprobe not installed")
+	}
+	lib := testLibrary(t)
+	c, err := BuildClip(context.Background(), lib, smallParams(), lib.Script(3, 6), 3, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var truth bytes.Buffer
+	tw := NewTruthWriter(&truth)
+	srv, err := NewServer(Config{RTSPAddress: "127.0.0.1:18554", Cameras: 3, Truth: tw}, []*Clip{c}, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	out, err := exec.Command("ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-select_streams", "v:0",
+		"-show_entries", "stream=codec_name,width,height,avg_frame_rate", "-of", "json", "rtsp://127.0.0.1:18554/cam/002").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffprobe: %v\n%s", err, out)
+	}
+	var probe struct {
+		Streams []struct {
+			Codec  string `json:"codec_name"`
+			Width  int    `json:"width"`
+			Height int    `json:"height"`
+		} `json:"streams"`
+	}
+	if err := json.Unmarshal(out, &probe); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if len(probe.Streams) != 1 || probe.Streams[0].Codec != "h264" || probe.Streams[0].Width != 640 || probe.Streams[0].Height != 360 {
+		t.Fatalf("ffprobe saw %s", out)
+	}
+	out, err = exec.Command("ffprobe", "-v", "error", "-rtsp_transport", "tcp", "rtsp://127.0.0.1:18554/cam/009").CombinedOutput()
+	if err == nil {
+		t.Fatalf("ffprobe read a camera that does not exist: %s", out)
+	}
+}

@@ -1,0 +1,348 @@
+package camsim
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4"
+	"github.com/bluenviron/gortsplib/v4/pkg/base"
+	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
+	"github.com/pion/rtp"
+)
+
+// Config configures a Server.
+type Config struct {
+	// RTSPAddress to listen on. Default 127.0.0.1:8554.
+	RTSPAddress string
+	// UDPRTPAddress and UDPRTCPAddress enable the UDP transport when both are set.
+	UDPRTPAddress, UDPRTCPAddress string
+	// Cameras published at /cam/001 … /cam/NNN.
+	Cameras int
+	// User and Pass, when set, are required from readers and publishers.
+	User, Pass string
+	// Seed spreads the cameras' start offsets in their clips.
+	Seed uint64
+	// Truth receives a line for every passage; may be nil.
+	Truth *TruthWriter
+	// Shards is the number of sender goroutines. Default 2.
+	Shards int
+}
+
+// Server is the simulated fleet: an RTSP server with one path per camera, each replaying a
+// clip, plus any stream an RTSP client publishes (ANNOUNCE/RECORD) on another path.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	srv   *gortsplib.Server
+	clips []*packetClip
+	cams  []*camera
+
+	mu        sync.RWMutex // guards published
+	published map[string]*publication
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+type publication struct {
+	stream  *gortsplib.ServerStream
+	session *gortsplib.ServerSession
+}
+
+// packetClip is a clip packetized once; cameras share its payloads.
+type packetClip struct {
+	clip    *Clip
+	frames  [][]*rtp.Packet
+	entries map[int][]*Event // frame index → events becoming wholly visible there
+}
+
+type camera struct {
+	path   string
+	clip   *packetClip
+	stream *gortsplib.ServerStream
+	media  *description.Media
+	offset int    // clip frame the camera starts on
+	seq    uint16 // next RTP sequence number
+	tsBase uint32
+}
+
+// NewServer packetizes clips and prepares cameras; camera i replays clips[i%len(clips)].
+func NewServer(cfg Config, clips []*Clip, log *slog.Logger) (*Server, error) {
+	if cfg.RTSPAddress == "" {
+		cfg.RTSPAddress = "127.0.0.1:8554"
+	}
+	if cfg.Shards <= 0 {
+		cfg.Shards = 2
+	}
+	if cfg.Cameras < 0 || len(clips) == 0 {
+		return nil, fmt.Errorf("camsim: need clips and a non-negative camera count")
+	}
+	s := &Server{cfg: cfg, log: log.With("component", "camsim"), published: map[string]*publication{}}
+	for _, c := range clips {
+		pc, err := packetize(c)
+		if err != nil {
+			return nil, err
+		}
+		s.clips = append(s.clips, pc)
+	}
+	s.srv = &gortsplib.Server{
+		Handler:        s,
+		RTSPAddress:    cfg.RTSPAddress,
+		UDPRTPAddress:  cfg.UDPRTPAddress,
+		UDPRTCPAddress: cfg.UDPRTCPAddress,
+		WriteQueueSize: 2048, // a 720p key frame is ~100 packets; bursts of them must not overflow
+		ReadTimeout:    10 * time.Second,
+		WriteTimeout:   10 * time.Second,
+	}
+	rng := rand.New(rand.NewPCG(cfg.Seed, 99))
+	for i := 0; i < cfg.Cameras; i++ {
+		pc := s.clips[i%len(s.clips)]
+		s.cams = append(s.cams, &camera{
+			path: CameraPath(i + 1), clip: pc, offset: rng.IntN(len(pc.frames)),
+			seq: uint16(rng.Uint32()), tsBase: rng.Uint32(),
+		})
+	}
+	return s, nil
+}
+
+// CameraPath is the RTSP path of camera n (1-based).
+func CameraPath(n int) string { return fmt.Sprintf("/cam/%03d", n) }
+
+func packetize(c *Clip) (*packetClip, error) {
+	f := &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: c.SPS, PPS: c.PPS}
+	enc, err := f.CreateEncoder()
+	if err != nil {
+		return nil, err
+	}
+	pc := &packetClip{clip: c, entries: map[int][]*Event{}}
+	for _, au := range c.Units {
+		pkts, err := enc.Encode(au)
+		if err != nil {
+			return nil, fmt.Errorf("camsim: packetizing: %w", err)
+		}
+		pc.frames = append(pc.frames, pkts)
+	}
+	for i := range c.Events {
+		e := &c.Events[i]
+		fr := int(e.Enter*float64(c.Params.FPS) + 0.999)
+		pc.entries[fr] = append(pc.entries[fr], e)
+	}
+	return pc, nil
+}
+
+func (s *Server) newStream(sps, pps []byte) (*gortsplib.ServerStream, *description.Media, error) {
+	medi := &description.Media{Type: description.MediaTypeVideo,
+		Formats: []format.Format{&format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: sps, PPS: pps}}}
+	st := &gortsplib.ServerStream{Server: s.srv, Desc: &description.Session{Medias: []*description.Media{medi}}}
+	if err := st.Initialize(); err != nil {
+		return nil, nil, err
+	}
+	return st, medi, nil
+}
+
+// Start listens and starts replaying.
+func (s *Server) Start() error {
+	if err := s.srv.Start(); err != nil {
+		return fmt.Errorf("camsim: listen %s: %w", s.cfg.RTSPAddress, err)
+	}
+	for _, c := range s.cams {
+		st, medi, err := s.newStream(c.clip.clip.SPS, c.clip.clip.PPS)
+		if err != nil {
+			s.srv.Close()
+			return err
+		}
+		c.stream, c.media = st, medi
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	start := time.Now()
+	for sh := 0; sh < s.cfg.Shards; sh++ {
+		var mine []*camera
+		for i := sh; i < len(s.cams); i += s.cfg.Shards {
+			mine = append(mine, s.cams[i])
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.replay(ctx, start, mine)
+		}()
+	}
+	s.log.Info("camera fleet ready", "cameras", len(s.cams), "address", s.cfg.RTSPAddress, "clips", len(s.clips))
+	return nil
+}
+
+// replay sends every camera of a shard its frames on schedule, catching up after a late tick.
+func (s *Server) replay(ctx context.Context, start time.Time, cams []*camera) {
+	if len(cams) == 0 {
+		return
+	}
+	fps := cams[0].clip.clip.Params.FPS
+	interval := time.Second / time.Duration(fps)
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	var sent int64 // frames sent per camera so far (all cameras of a shard move together)
+	var pkt rtp.Packet
+	for {
+		due := int64(time.Since(start)/interval) + 1
+		for ; sent < due; sent++ {
+			ntp := start.Add(time.Duration(sent) * interval)
+			for _, c := range cams {
+				s.sendFrame(c, sent, ntp, &pkt)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (s *Server) sendFrame(c *camera, k int64, ntp time.Time, pkt *rtp.Packet) {
+	n := len(c.clip.frames)
+	idx := (int(k%int64(n)) + c.offset) % n
+	ts := c.tsBase + uint32(k*90000/int64(c.clip.clip.Params.FPS))
+	for _, tpl := range c.clip.frames[idx] {
+		pkt.Header = tpl.Header
+		pkt.SequenceNumber = c.seq
+		pkt.Timestamp = ts
+		pkt.Payload = tpl.Payload
+		c.seq++
+		if err := c.stream.WritePacketRTPWithNTP(c.media, pkt, ntp); err != nil {
+			return // stream closed on shutdown
+		}
+	}
+	if evs := c.clip.entries[idx]; len(evs) > 0 && s.cfg.Truth != nil {
+		for _, e := range evs {
+			s.cfg.Truth.Write(c.path, e, ntp)
+		}
+	}
+}
+
+// Close stops replaying, closes every stream and the listener.
+func (s *Server) Close() {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.wg.Wait()
+	for _, c := range s.cams {
+		if c.stream != nil {
+			c.stream.Close()
+		}
+	}
+	s.mu.Lock()
+	for _, p := range s.published {
+		p.stream.Close()
+	}
+	s.published = map[string]*publication{}
+	s.mu.Unlock()
+	s.srv.Close()
+}
+
+func (s *Server) auth(conn *gortsplib.ServerConn, req *base.Request) bool {
+	return s.cfg.User == "" || conn.VerifyCredentials(req, s.cfg.User, s.cfg.Pass)
+}
+
+func (s *Server) lookup(path string) *gortsplib.ServerStream {
+	path = "/" + strings.TrimPrefix(path, "/")
+	var n int
+	if _, err := fmt.Sscanf(path, "/cam/%d", &n); err == nil && n >= 1 && n <= len(s.cams) && path == CameraPath(n) {
+		return s.cams[n-1].stream
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if p, ok := s.published[path]; ok {
+		return p.stream
+	}
+	return nil
+}
+
+// OnDescribe implements gortsplib.ServerHandlerOnDescribe.
+func (s *Server) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if !s.auth(ctx.Conn, ctx.Request) {
+		return &base.Response{StatusCode: base.StatusUnauthorized}, nil, liberrors.ErrServerAuth{}
+	}
+	st := s.lookup(ctx.Path)
+	if st == nil {
+		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
+	}
+	return &base.Response{StatusCode: base.StatusOK}, st, nil
+}
+
+// OnSetup implements gortsplib.ServerHandlerOnSetup.
+func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if ctx.Session.State() == gortsplib.ServerSessionStatePreRecord {
+		return &base.Response{StatusCode: base.StatusOK}, nil, nil
+	}
+	if !s.auth(ctx.Conn, ctx.Request) {
+		return &base.Response{StatusCode: base.StatusUnauthorized}, nil, liberrors.ErrServerAuth{}
+	}
+	st := s.lookup(ctx.Path)
+	if st == nil {
+		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
+	}
+	return &base.Response{StatusCode: base.StatusOK}, st, nil
+}
+
+// OnPlay implements gortsplib.ServerHandlerOnPlay.
+func (s *Server) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+// OnAnnounce accepts a publisher on any path that is not a simulated camera.
+func (s *Server) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Response, error) {
+	if !s.auth(ctx.Conn, ctx.Request) {
+		return &base.Response{StatusCode: base.StatusUnauthorized}, liberrors.ErrServerAuth{}
+	}
+	path := "/" + strings.TrimPrefix(ctx.Path, "/")
+	if strings.HasPrefix(path, "/cam/") {
+		return &base.Response{StatusCode: base.StatusBadRequest}, fmt.Errorf("camsim: %s is a simulated camera", path)
+	}
+	st := &gortsplib.ServerStream{Server: s.srv, Desc: ctx.Description}
+	if err := st.Initialize(); err != nil {
+		return &base.Response{StatusCode: base.StatusBadRequest}, err
+	}
+	s.mu.Lock()
+	if old, ok := s.published[path]; ok {
+		old.stream.Close()
+		old.session.Close()
+	}
+	s.published[path] = &publication{stream: st, session: ctx.Session}
+	s.mu.Unlock()
+	s.log.Info("publisher announced", "path", path)
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+// OnRecord relays a publisher's packets to its readers.
+func (s *Server) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Response, error) {
+	path := "/" + strings.TrimPrefix(ctx.Path, "/")
+	s.mu.RLock()
+	p := s.published[path]
+	s.mu.RUnlock()
+	if p == nil {
+		return &base.Response{StatusCode: base.StatusNotFound}, nil
+	}
+	ctx.Session.OnPacketRTPAny(func(medi *description.Media, _ format.Format, pkt *rtp.Packet) {
+		_ = p.stream.WritePacketRTP(medi, pkt)
+	})
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+// OnSessionClose drops a publication whose publisher left.
+func (s *Server) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for path, p := range s.published {
+		if p.session == ctx.Session {
+			p.stream.Close()
+			delete(s.published, path)
+		}
+	}
+}

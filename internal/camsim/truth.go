@@ -1,0 +1,63 @@
+package camsim
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"sync"
+	"time"
+)
+
+// TruthLine is one passage seen by one camera: who or what, and when it was wholly in view.
+type TruthLine struct {
+	Camera   string    `json:"camera"`
+	Kind     string    `json:"kind"`
+	Identity string    `json:"identity,omitempty"`
+	Plate    string    `json:"plate,omitempty"`
+	Size     int       `json:"size"`
+	Enter    time.Time `json:"enter"`
+	Leave    time.Time `json:"leave"`
+}
+
+// TruthWriter writes JSON lines, safe for concurrent use, flushed every second and on Close.
+type TruthWriter struct {
+	mu   sync.Mutex
+	bw   *bufio.Writer
+	enc  *json.Encoder
+	last time.Time
+	n    int
+}
+
+// NewTruthWriter writes to w.
+func NewTruthWriter(w io.Writer) *TruthWriter {
+	bw := bufio.NewWriter(w)
+	return &TruthWriter{bw: bw, enc: json.NewEncoder(bw)}
+}
+
+// Write records that camera (its path) sees e wholly from enter on.
+func (t *TruthWriter) Write(camera string, e *Event, enter time.Time) {
+	line := TruthLine{Camera: camera, Kind: e.Kind, Identity: e.Identity, Plate: e.Plate, Size: e.Size,
+		Enter: enter.UTC(), Leave: enter.Add(time.Duration((e.Leave - e.Enter) * float64(time.Second))).UTC()}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_ = t.enc.Encode(line)
+	t.n++
+	if time.Since(t.last) > time.Second {
+		_ = t.bw.Flush()
+		t.last = time.Now()
+	}
+}
+
+// Lines returns how many lines were written.
+func (t *TruthWriter) Lines() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.n
+}
+
+// Flush writes buffered lines out.
+func (t *TruthWriter) Flush() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.bw.Flush()
+}

@@ -1,0 +1,328 @@
+// Package config owns vigil's typed configuration: defaults, then a YAML file, then VIGIL_*
+// environment variables, then Validate. Secrets have their own type and print redacted.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Secret is a string that never prints: logs, errors and check-config show it redacted.
+type Secret string
+
+const redacted = "[redacted]"
+
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return redacted
+}
+
+// MarshalYAML keeps secrets out of printed configs.
+func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
+
+// Reveal returns the secret value for the one place that needs it.
+func (s Secret) Reveal() string { return string(s) }
+
+// Config is the whole of vigil's configuration. Every field documents its default.
+type Config struct {
+	Log      Log      `yaml:"log"`
+	HTTP     HTTP     `yaml:"http"`
+	Models   Models   `yaml:"models"`
+	Streams  Streams  `yaml:"streams"`
+	Cameras  []Camera `yaml:"cameras"`
+	Database Database `yaml:"database"`
+}
+
+// Log configures structured logging.
+type Log struct {
+	// Level is debug, info, warn or error. Default info. Env VIGIL_LOG_LEVEL.
+	Level string `yaml:"level"`
+	// Format is text or json. Default text. Env VIGIL_LOG_FORMAT.
+	Format string `yaml:"format"`
+}
+
+// HTTP configures the API and metrics listener.
+type HTTP struct {
+	// Addr is the listen address of the API and /metrics. Default 127.0.0.1:8080. Env VIGIL_HTTP_ADDR.
+	Addr string `yaml:"addr"`
+}
+
+// Models locates the model files.
+type Models struct {
+	// Dir holds the model files and is checked against the manifest. Default: $VIGIL_MODELS, else
+	// ../shared/models relative to the repository root when it exists.
+	Dir string `yaml:"dir"`
+}
+
+// Streams tunes camera sessions.
+type Streams struct {
+	// ReconnectMin is the first backoff step after a failure. Default 1s.
+	ReconnectMin Duration `yaml:"reconnect_min"`
+	// ReconnectMax caps the backoff. Default 30s.
+	ReconnectMax Duration `yaml:"reconnect_max"`
+	// ReadTimeout fails a session that receives nothing for this long. Default 10s.
+	ReadTimeout Duration `yaml:"read_timeout"`
+	// ReaderQueue is the number of access units each reader of a camera may lag. Default 128.
+	ReaderQueue int `yaml:"reader_queue"`
+	// Transport is the default RTSP transport: tcp, udp or auto (UDP, then TCP). Default tcp.
+	// Env VIGIL_STREAMS_TRANSPORT.
+	Transport string `yaml:"transport"`
+}
+
+// Camera is one RTSP source.
+type Camera struct {
+	// ID names the camera in the API, logs and metrics. Default cam001, cam002… by position.
+	ID string `yaml:"id"`
+	// URL is rtsp://[user:pass@]host[:port]/path. Required. Credentials print redacted.
+	URL Secret `yaml:"url"`
+	// Transport overrides streams.transport for this camera.
+	Transport string `yaml:"transport"`
+}
+
+// Database configures PostgreSQL. Unused until the event store lands.
+type Database struct {
+	// URL is a PostgreSQL connection string. Default empty (managed cluster). Env VIGIL_DATABASE_URL.
+	URL Secret `yaml:"url"`
+}
+
+// Duration is a time.Duration that reads "1s", "500ms" in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML parses Go duration strings.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (examples: 500ms, 2s, 1m)", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML prints durations as strings.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Default returns the configuration used when nothing is set.
+func Default() Config {
+	return Config{
+		Log:  Log{Level: "info", Format: "text"},
+		HTTP: HTTP{Addr: "127.0.0.1:8080"},
+		Streams: Streams{
+			ReconnectMin: Duration(time.Second),
+			ReconnectMax: Duration(30 * time.Second),
+			ReadTimeout:  Duration(10 * time.Second),
+			ReaderQueue:  128,
+			Transport:    "tcp",
+		},
+	}
+}
+
+// Load reads defaults, then the file (if path is not empty), then the environment, and validates.
+func Load(path string, env func(string) (string, bool)) (Config, error) {
+	c := Default()
+	if path != "" {
+		f, err := os.Open(path)
+		if err != nil {
+			return c, err
+		}
+		defer f.Close()
+		if err := decode(f, &c); err != nil {
+			return c, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	if env == nil {
+		env = os.LookupEnv
+	}
+	if err := c.applyEnv(env); err != nil {
+		return c, err
+	}
+	c.fillCameraIDs()
+	if err := c.Validate(); err != nil {
+		if path != "" {
+			return c, fmt.Errorf("%s: %w", path, err)
+		}
+		return c, err
+	}
+	return c, nil
+}
+
+func decode(r io.Reader, c *Config) error {
+	dec := yaml.NewDecoder(r)
+	dec.KnownFields(true) // a misspelt key is an error, not a silently ignored setting
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+func (c *Config) applyEnv(env func(string) (string, bool)) error {
+	str := map[string]*string{
+		"VIGIL_LOG_LEVEL":         &c.Log.Level,
+		"VIGIL_LOG_FORMAT":        &c.Log.Format,
+		"VIGIL_HTTP_ADDR":         &c.HTTP.Addr,
+		"VIGIL_MODELS":            &c.Models.Dir,
+		"VIGIL_STREAMS_TRANSPORT": &c.Streams.Transport,
+	}
+	for k, p := range str {
+		if v, ok := env(k); ok && v != "" {
+			*p = v
+		}
+	}
+	if v, ok := env("VIGIL_DATABASE_URL"); ok && v != "" {
+		c.Database.URL = Secret(v)
+	}
+	if v, ok := env("VIGIL_STREAMS_READER_QUEUE"); ok && v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("VIGIL_STREAMS_READER_QUEUE: %q is not a number", v)
+		}
+		c.Streams.ReaderQueue = n
+	}
+	if v, ok := env("VIGIL_CAMERAS"); ok && v != "" {
+		for _, u := range strings.Split(v, ",") {
+			if u = strings.TrimSpace(u); u != "" {
+				c.Cameras = append(c.Cameras, Camera{URL: Secret(u)})
+			}
+		}
+	}
+	return nil
+}
+
+// AddCameras appends cameras given by URL (the --camera flag) and names them.
+func (c *Config) AddCameras(urls []string) {
+	for _, u := range urls {
+		c.Cameras = append(c.Cameras, Camera{URL: Secret(u)})
+	}
+	c.fillCameraIDs()
+}
+
+func (c *Config) fillCameraIDs() {
+	for i := range c.Cameras {
+		if c.Cameras[i].ID == "" {
+			c.Cameras[i].ID = fmt.Sprintf("cam%03d", i+1)
+		}
+	}
+}
+
+// Validate reports every problem at once, each naming its field.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level: %q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format: %q is not one of text, json", c.Log.Format)
+	}
+	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
+		bad("http.addr: %q is not host:port", c.HTTP.Addr)
+	}
+	s := c.Streams
+	if s.ReconnectMin <= 0 || s.ReconnectMax < s.ReconnectMin {
+		bad("streams: reconnect_min (%s) must be > 0 and <= reconnect_max (%s)", s.ReconnectMin.D(), s.ReconnectMax.D())
+	}
+	if s.ReadTimeout <= 0 {
+		bad("streams.read_timeout: must be > 0")
+	}
+	if s.ReaderQueue < 2 || s.ReaderQueue > 65536 {
+		bad("streams.reader_queue: %d is outside 2..65536", s.ReaderQueue)
+	}
+	if !validTransport(s.Transport) || s.Transport == "" {
+		bad("streams.transport: %q is not one of tcp, udp, auto", s.Transport)
+	}
+	seen := map[string]int{}
+	for i, cam := range c.Cameras {
+		if j, dup := seen[cam.ID]; dup {
+			bad("cameras[%d].id: %q is already used by cameras[%d]", i, cam.ID, j)
+		}
+		seen[cam.ID] = i
+		if err := checkRTSPURL(cam.URL.Reveal()); err != nil {
+			bad("cameras[%d] (%s).url: %v", i, cam.ID, err)
+		}
+		if !validTransport(cam.Transport) {
+			bad("cameras[%d] (%s).transport: %q is not one of tcp, udp, auto", i, cam.ID, cam.Transport)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func validTransport(t string) bool {
+	switch t {
+	case "", "tcp", "udp", "auto":
+		return true
+	}
+	return false
+}
+
+func checkRTSPURL(raw string) error {
+	if raw == "" {
+		return errors.New("is empty")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("cannot be parsed (%s)", RedactURL(raw))
+	}
+	if u.Scheme != "rtsp" && u.Scheme != "rtsps" {
+		return fmt.Errorf("scheme %q is not rtsp or rtsps", u.Scheme)
+	}
+	if u.Host == "" {
+		return errors.New("has no host")
+	}
+	return nil
+}
+
+// RedactURL hides the password of a URL so it can be logged.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		if i := strings.LastIndex(raw, "@"); i >= 0 {
+			return "[redacted]@" + raw[i+1:]
+		}
+		return raw
+	}
+	return u.Redacted()
+}
+
+// Redacted renders the effective configuration as YAML with secrets hidden. Camera URLs show
+// their host and path with the password replaced.
+func (c Config) Redacted() string {
+	type cam struct {
+		ID        string `yaml:"id"`
+		URL       string `yaml:"url"`
+		Transport string `yaml:"transport,omitempty"`
+	}
+	view := struct {
+		Log      Log      `yaml:"log"`
+		HTTP     HTTP     `yaml:"http"`
+		Models   Models   `yaml:"models"`
+		Streams  Streams  `yaml:"streams"`
+		Cameras  []cam    `yaml:"cameras"`
+		Database Database `yaml:"database"`
+	}{Log: c.Log, HTTP: c.HTTP, Models: c.Models, Streams: c.Streams, Database: c.Database}
+	for _, k := range c.Cameras {
+		view.Cameras = append(view.Cameras, cam{ID: k.ID, URL: RedactURL(k.URL.Reveal()), Transport: k.Transport})
+	}
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	_ = enc.Encode(view)
+	return b.String()
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what vigil needs to build, run the demo and run the tests, idempotently:
+# Debian packages (ffmpeg and libav* for camera encode/decode, OpenCV for frames, PostgreSQL),
+# Go tools, and a running PostgreSQL. Safe to run again; it only does what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_pkgs=(ffmpeg pkg-config gcc libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
+  libopencv-dev postgresql)
+missing=()
+for p in "${need_pkgs[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+export PATH="$PATH:$(go env GOPATH)/bin"
+if ! command -v staticcheck >/dev/null 2>&1; then
+  echo "setup: installing staticcheck"
+  go install honnef.co/go/tools/cmd/staticcheck@v0.6.1
+fi
+
+# PostgreSQL: the machine's own cluster on 127.0.0.1:5432 when there is one; start it if down.
+if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  if command -v pg_ctlcluster >/dev/null 2>&1 && ls /etc/postgresql/*/main >/dev/null 2>&1; then
+    echo "setup: starting PostgreSQL"
+    v=$(ls /etc/postgresql | sort -V | tail -1)
+    pg_ctlcluster --skip-systemctl-redirect "$v" main start || true
+  fi
+fi
+
+go mod download
+echo "setup: ok"

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every check and test vigil has: formatting, vet, staticcheck, build, and the full test
+# suite with the race detector against real parts (RTSP servers, ffmpeg, libavcodec, the models).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+export PATH="$PATH:$(go env GOPATH)/bin"
+
+echo "== gofmt"
+bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$bad" ]; then echo "not gofmt-ed: $bad"; exit 1; fi
+echo "== go vet"
+go vet ./...
+echo "== staticcheck"
+staticcheck ./...
+echo "== go build"
+go build -o bin/ ./cmd/...
+echo "== go test -race"
+go test -race -count=1 -timeout 20m ./... 2>&1 | tee /tmp/vigil-test.log
+# Short fuzz runs of every fuzz target, seeded from the table cases.
+echo "== fuzz (10 s each)"
+go test -run '^$' -fuzz '^FuzzDepacketizer$' -fuzztime 10s ./streams/
