@@ -17,6 +17,9 @@ echo "== go build"
 go build -o bin/ ./cmd/...
 echo "== go test -race"
 go test -race -count=1 -timeout 20m ./... 2>&1 | tee /tmp/vigil-test.log
+echo "== Mat leak check (gocv matprofile)"
+go test -count=1 -tags matprofile -run 'NoMatLeaks' ./streams/decode/
 # Short fuzz runs of every fuzz target, seeded from the table cases.
 echo "== fuzz (10 s each)"
 go test -run '^$' -fuzz '^FuzzDepacketizer$' -fuzztime 10s ./streams/
+go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 10s ./streams/decode/

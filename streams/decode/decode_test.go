@@ -1,0 +1,263 @@
+package decode
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/camsim"
+	"github.com/vigil-oss/vigil/internal/paths"
+	"github.com/vigil-oss/vigil/streams"
+	"github.com/vigil-oss/vigil/streams/rtsp"
+)
+
+func clip(t testing.TB) *camsim.Clip {
+	t.Helper()
+	dir := paths.Shared("testdata")
+	if dir == "" {
+		t.Skip("shared testdata not found")
+	}
+	lib, err := camsim.LoadLibrary(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := camsim.SmallClip(context.Background(), lib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// units turns a clip into the units a session would deliver (parameter sets in front of keys).
+func units(c *camsim.Clip) []*streams.Unit {
+	var out []*streams.Unit
+	for i, au := range c.Units {
+		key := false
+		for _, n := range au {
+			key = key || n[0]&0x1f == 5
+		}
+		out = append(out, &streams.Unit{Codec: streams.H264, PTS: time.Duration(i) * time.Second / time.Duration(c.Params.FPS), NALUs: au, Key: key})
+	}
+	return out
+}
+
+func decodeAll(t *testing.T, opts Options, us []*streams.Unit) []Frame {
+	t.Helper()
+	d, err := New(streams.H264, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var out []Frame
+	for _, u := range us {
+		f, err := d.Decode(u)
+		if err != nil {
+			t.Fatalf("unit at %v: %v", u.PTS, err)
+		}
+		if f != nil {
+			cp := *f
+			cp.BGR = append([]byte(nil), f.BGR...)
+			out = append(out, cp)
+		}
+	}
+	return out
+}
+
+func TestModes(t *testing.T) {
+	c := clip(t)
+	us := units(c)
+	all := decodeAll(t, Options{Mode: All}, us)
+	if len(all) != len(us) {
+		t.Fatalf("all mode: %d frames from %d units", len(all), len(us))
+	}
+	f := all[0]
+	if f.Width != 320 || f.Height != 240 || len(f.BGR) != 320*240*3 || !f.Key {
+		t.Fatalf("first frame %dx%d key=%v", f.Width, f.Height, f.Key)
+	}
+	// camsim paints the sky RGB(150,180,215) across the top tenth: check colour order is BGR.
+	p := f.BGR[5*f.Stride+160*3:]
+	if abs(int(p[0])-215) > 12 || abs(int(p[1])-180) > 12 || abs(int(p[2])-150) > 12 {
+		t.Fatalf("sky pixel BGR = %v, want about [215 180 150]", p[:3])
+	}
+	keys := decodeAll(t, Options{Mode: KeyOnly}, us)
+	if len(keys) != 8 {
+		t.Fatalf("key-only: %d frames, want 8 (4 s at 0.5 s GOP)", len(keys))
+	}
+	for _, k := range keys {
+		if !k.Key {
+			t.Fatal("key-only mode returned a non-key picture")
+		}
+	}
+	sampled := decodeAll(t, Options{Mode: Sampling, FPS: 5}, us)
+	if len(sampled) < 19 || len(sampled) > 21 {
+		t.Fatalf("5 fps sampling of 4 s: %d frames", len(sampled))
+	}
+	for i := 1; i < len(sampled); i++ {
+		if gap := sampled[i].PTS - sampled[i-1].PTS; gap < 190*time.Millisecond || gap > 210*time.Millisecond {
+			t.Fatalf("sample gap %v", gap)
+		}
+	}
+	small := decodeAll(t, Options{Mode: KeyOnly, MaxSide: 160}, us[:1])
+	if small[0].Width != 160 || small[0].Height != 120 {
+		t.Fatalf("scaled to %dx%d", small[0].Width, small[0].Height)
+	}
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+func TestCorruptUnitsAreErrorsAndDecoderRecovers(t *testing.T) {
+	c := clip(t)
+	us := units(c)
+	d, err := New(streams.H264, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	// Units before any key unit are skipped, not sent.
+	if f, err := d.Decode(us[1]); f != nil || err != nil {
+		t.Fatalf("non-key first unit: %v %v", f, err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	garbage := make([]byte, 2000)
+	for i := range garbage {
+		garbage[i] = byte(rng.Uint32())
+	}
+	bad := &streams.Unit{Codec: streams.H264, Key: true, NALUs: [][]byte{c.SPS, c.PPS, append([]byte{0x65}, garbage...)}}
+	sawErr := false
+	for i := 0; i < 3; i++ {
+		if _, err := d.Decode(bad); err != nil {
+			var de *Error
+			if !errors.As(err, &de) {
+				t.Fatalf("error of type %T", err)
+			}
+			sawErr = true
+		}
+	}
+	truncated := &streams.Unit{Codec: streams.H264, Key: true, NALUs: [][]byte{c.SPS, c.PPS, us[0].NALUs[len(us[0].NALUs)-1][:40]}}
+	d.Decode(truncated)
+	if !sawErr {
+		t.Log("garbage decoded without an error (libavcodec concealed it)")
+	}
+	n := 0
+	for _, u := range us[25:] { // from a key unit on
+		f, err := d.Decode(u)
+		if err == nil && f != nil {
+			n++
+		}
+	}
+	if n < len(us[25:])-1 {
+		t.Fatalf("decoder did not recover: %d of %d frames", n, len(us[25:]))
+	}
+	d.Close()
+	if _, err := d.Decode(us[0]); !errors.Is(err, ErrClosed) {
+		t.Fatalf("decode after close: %v", err)
+	}
+	if _, err := New("VP8", Options{}); !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("VP8: %v", err)
+	}
+}
+
+func TestMatCopiesFrame(t *testing.T) {
+	us := units(clip(t))
+	d, _ := New(streams.H264, Options{})
+	defer d.Close()
+	f, err := d.Decode(us[0])
+	if err != nil || f == nil {
+		t.Fatal(err)
+	}
+	m, err := f.Mat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.Rows() != 240 || m.Cols() != 320 || m.Channels() != 3 {
+		t.Fatalf("mat %dx%dx%d", m.Cols(), m.Rows(), m.Channels())
+	}
+	v := m.GetVecbAt(5, 160)
+	if v[0] != f.BGR[5*f.Stride+160*3] || v[2] != f.BGR[5*f.Stride+160*3+2] {
+		t.Fatal("mat pixels differ from the frame")
+	}
+	// The Mat owns its pixels: decoding on must not change it.
+	before := m.GetVecbAt(100, 100)
+	for _, u := range us[1:10] {
+		d.Decode(u)
+	}
+	if after := m.GetVecbAt(100, 100); after[0] != before[0] || after[1] != before[1] {
+		t.Fatal("mat shares the decoder's buffer")
+	}
+}
+
+// TestDecodesLiveRTSP decodes frames that crossed a real RTSP session from camsim.
+func TestDecodesLiveRTSP(t *testing.T) {
+	c := clip(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	sim, err := camsim.NewServer(camsim.Config{RTSPAddress: "127.0.0.1:18655", Cameras: 1}, []*camsim.Clip{c}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	pool := rtsp.NewPool(log)
+	defer pool.Close()
+	s, _ := pool.Add(rtsp.Config{ID: "c", URL: "rtsp://127.0.0.1:18655/cam/001", BackoffMin: 100 * time.Millisecond})
+	r := s.Stream().NewReader("decoder", 64)
+	d, _ := New(streams.H264, Options{Mode: All})
+	defer d.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	frames := 0
+	for frames < 50 {
+		u, err := r.Read(ctx)
+		if err != nil {
+			t.Fatalf("after %d frames: %v", frames, err)
+		}
+		f, err := d.Decode(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f != nil {
+			if f.Width != 320 || f.Height != 240 {
+				t.Fatalf("frame %dx%d", f.Width, f.Height)
+			}
+			frames++
+		}
+	}
+}
+
+// FuzzDecode feeds arbitrary NAL units after valid parameter sets; it must never crash.
+func FuzzDecode(f *testing.F) {
+	c := clip(f)
+	us := units(c)
+	for _, u := range us[:3] {
+		f.Add(u.NALUs[len(u.NALUs)-1], u.Key)
+	}
+	f.Add([]byte{0x65, 0x88, 0x84, 0x00}, true)
+	f.Add([]byte{0x41}, false)
+	d, err := New(streams.H264, Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, nalu []byte, key bool) {
+		if len(nalu) == 0 {
+			return
+		}
+		u := &streams.Unit{Codec: streams.H264, Key: key, NALUs: [][]byte{nalu}}
+		if key {
+			u.NALUs = [][]byte{c.SPS, c.PPS, nalu}
+		}
+		if fr, err := d.Decode(u); err == nil && fr != nil && len(fr.BGR) != fr.Width*fr.Height*3 {
+			t.Fatalf("frame buffer %d for %dx%d", len(fr.BGR), fr.Width, fr.Height)
+		}
+	})
+}
