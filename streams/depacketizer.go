@@ -24,12 +24,21 @@ type Depacketizer struct {
 	pps   []byte
 
 	width, height int
-	// Errors counts malformed input by kind: "rtp" (packets the depacketizer refused),
-	// "sps" (parameter sets that do not parse), "empty" (units with no picture).
-	Errors map[string]uint64
+	// Errors counts malformed input by kind.
+	Errors DepacketizerErrors
 	// LastError is the most recent malformed-input error.
 	LastError error
 }
+
+// DepacketizerErrors counts malformed input by kind.
+type DepacketizerErrors struct {
+	RTP   uint64 // packets the depacketizer refused (bad fragmentation, truncated headers)
+	SPS   uint64 // parameter sets that do not parse or give an impossible picture size
+	Empty uint64 // access units without a picture
+}
+
+// Total is the sum of all kinds.
+func (e DepacketizerErrors) Total() uint64 { return e.RTP + e.SPS + e.Empty }
 
 // ErrNotVideo means the codec is not one vigil handles.
 var ErrNotVideo = errors.New("streams: codec is neither H.264 nor H.265")
@@ -37,7 +46,7 @@ var ErrNotVideo = errors.New("streams: codec is neither H.264 nor H.265")
 // NewDepacketizer returns a depacketizer for codec with optional parameter sets from the SDP
 // (vps is ignored for H.264).
 func NewDepacketizer(codec Codec, vps, sps, pps []byte) (*Depacketizer, error) {
-	d := &Depacketizer{codec: codec, Errors: map[string]uint64{}}
+	d := &Depacketizer{codec: codec}
 	switch codec {
 	case H264:
 		d.h264 = &rtph264.Decoder{}
@@ -87,7 +96,14 @@ func (d *Depacketizer) Decode(pkt *rtp.Packet, pts time.Duration, arrival time.T
 }
 
 func (d *Depacketizer) fail(kind string, err error) {
-	d.Errors[kind]++
+	switch kind {
+	case "rtp":
+		d.Errors.RTP++
+	case "sps":
+		d.Errors.SPS++
+	default:
+		d.Errors.Empty++
+	}
 	d.LastError = fmt.Errorf("%s: %w", kind, err)
 }
 

@@ -89,7 +89,8 @@ func TestDepacketizerTable(t *testing.T) {
 					t.Fatalf("key=%v nalus=%d, want %v %d", units[0].Key, len(units[0].NALUs), tc.wantKey, tc.wantNALUs)
 				}
 			}
-			if tc.wantErr != "" && d.Errors[tc.wantErr] == 0 {
+			counts := map[string]uint64{"rtp": d.Errors.RTP, "sps": d.Errors.SPS, "empty": d.Errors.Empty}
+			if tc.wantErr != "" && counts[tc.wantErr] == 0 {
 				t.Fatalf("errors %v, want a %q error", d.Errors, tc.wantErr)
 			}
 			if w, _ := d.Size(); w != tc.wantW {

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 )
@@ -74,7 +75,7 @@ type Clip struct {
 func (c *Clip) Duration() float64 { return float64(len(c.Units)) / float64(c.Params.FPS) }
 
 // clipVersion changes whenever rendering changes, so cached clips are rebuilt.
-const clipVersion = "3"
+const clipVersion = "6"
 
 // BuildClip renders and encodes a clip for events, or loads it from cacheDir when an identical
 // one was built before. cacheDir may be empty to disable caching.
@@ -196,13 +197,16 @@ func render(ctx context.Context, lib *Library, p Params, events []Event, seed ui
 		ps = append(ps, placed{e: e, sp: sp})
 	}
 
+	// Cars are drawn first and people over them, so no car ever hides a face the ground truth
+	// says is visible.
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].e.Kind == "plate" && ps[j].e.Kind != "plate" })
 	n := p.frames()
 	args := []string{"-hide_banner", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgba",
 		"-s", fmt.Sprintf("%dx%d", p.Width, p.Height), "-r", fmt.Sprint(p.FPS), "-i", "-",
 		"-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
 		"-profile:v", "main", "-bf", "0", "-g", fmt.Sprint(p.gopFrames()), "-keyint_min", fmt.Sprint(p.gopFrames()),
-		"-sc_threshold", "0", "-b:v", fmt.Sprintf("%dk", p.Bitrate), "-maxrate", fmt.Sprintf("%dk", p.Bitrate*3/2),
-		"-bufsize", fmt.Sprintf("%dk", p.Bitrate*2), "-x264-params", "aud=1:repeat-headers=1:sliced-threads=0",
+		"-sc_threshold", "0", "-b:v", fmt.Sprintf("%dk", p.Bitrate), "-minrate", fmt.Sprintf("%dk", p.Bitrate), "-maxrate", fmt.Sprintf("%dk", p.Bitrate),
+		"-bufsize", fmt.Sprintf("%dk", p.Bitrate), "-x264-params", "aud=1:repeat-headers=1:sliced-threads=0:nal-hrd=cbr:force-cfr=1",
 		"-f", "h264", "-"}
 	cmd := exec.CommandContext(ctx, "ffmpeg", args...)
 	var out, stderr bytes.Buffer

@@ -158,26 +158,60 @@ func (l *Library) faceSprite(e Event) (*sprite, error) {
 	cx, cy := b.Min.X+b.Dx()/2, b.Min.Y+b.Dy()/2
 	crop := image.Rect(cx-keep/2, cy-keep/2, cx+keep/2, cy+keep/2+keep/5).Intersect(b)
 	scale := float64(e.Size) / float64(face)
-	w, h := int(float64(crop.Dx())*scale), int(float64(crop.Dy())*scale)
+	hw, hh := int(float64(crop.Dx())*scale), int(float64(crop.Dy())*scale)
+	head := image.NewRGBA(image.Rect(0, 0, hw, hh))
+	xdraw.ApproxBiLinear.Scale(head, head.Bounds(), src, crop, xdraw.Src, nil)
+	// The person: the head oval over a torso (shoulders 2.2 face widths, 2 faces tall), so a
+	// passer-by is a moving figure, not a floating photo.
+	fs := e.Size
+	w, h := max(hw, fs*22/10), hh+fs*2
 	dst := image.NewRGBA(image.Rect(0, 0, w, h))
-	xdraw.ApproxBiLinear.Scale(dst, dst.Bounds(), src, crop, xdraw.Src, nil)
 	mask := image.NewAlpha(dst.Bounds())
-	rx, ry := float64(w)/2, float64(h)/2
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
+	hx := (w - hw) / 2
+	shirt := shirtColour(e.Identity + e.Photo)
+	top := hh - fs/5
+	for y := top; y < h; y++ {
+		half := fs * 11 / 10
+		if y-top < fs/3 { // rounded shoulders
+			half = fs/2 + (fs*6/10)*(y-top)/(fs/3)
+		}
+		for x := w/2 - half; x < w/2+half; x++ {
+			dst.SetRGBA(x, y, shirt)
+			mask.Pix[y*mask.Stride+x] = 255
+		}
+	}
+	rx, ry := float64(hw)/2, float64(hh)/2
+	for y := 0; y < hh; y++ {
+		for x := 0; x < hw; x++ {
 			dx, dy := (float64(x)-rx)/rx, (float64(y)-ry)/ry
 			if d := dx*dx + dy*dy; d < 1 {
-				a := 255.0
+				a := 1.0
 				if d > 0.85 { // soft edge
-					a = 255 * (1 - d) / 0.15
+					a = (1 - d) / 0.15
 				}
-				mask.Pix[y*mask.Stride+x] = uint8(a)
+				i := head.PixOffset(x, y)
+				o := dst.PixOffset(x+hx, y)
+				for k := 0; k < 3; k++ {
+					dst.Pix[o+k] = uint8(a*float64(head.Pix[i+k]) + (1-a)*float64(dst.Pix[o+k]))
+				}
+				dst.Pix[o+3] = 255
+				if m := &mask.Pix[y*mask.Stride+x+hx]; uint8(a*255) > *m {
+					*m = uint8(a * 255)
+				}
 			}
 		}
 	}
-	fs := e.Size
-	ox, oy := (w-fs)/2, int((float64(cy-crop.Min.Y)*scale))-fs/2
+	ox, oy := hx+(hw-fs)/2, int(float64(cy-crop.Min.Y)*scale)-fs/2
 	return &sprite{img: dst, mask: mask, inner: image.Rect(ox, oy, ox+fs, oy+fs)}, nil
+}
+
+// shirtColour picks a stable clothing colour per person.
+func shirtColour(key string) color.RGBA {
+	var h uint32 = 2166136261
+	for i := 0; i < len(key); i++ {
+		h = (h ^ uint32(key[i])) * 16777619
+	}
+	return color.RGBA{uint8(40 + h%160), uint8(40 + (h>>8)%160), uint8(40 + (h>>16)%160), 255}
 }
 
 // plateSprite draws a car body carrying the plate, size px wide.

@@ -4,13 +4,15 @@ import (
 	"bufio"
 	"encoding/json"
 	"io"
+	"strings"
 	"sync"
 	"time"
 )
 
 // TruthLine is one passage seen by one camera: who or what, and when it was wholly in view.
 type TruthLine struct {
-	Camera   string    `json:"camera"`
+	Camera   string    `json:"camera"` // cam001 for /cam/001, as the demo names cameras
+	Path     string    `json:"path"`
 	Kind     string    `json:"kind"`
 	Identity string    `json:"identity,omitempty"`
 	Plate    string    `json:"plate,omitempty"`
@@ -34,9 +36,9 @@ func NewTruthWriter(w io.Writer) *TruthWriter {
 	return &TruthWriter{bw: bw, enc: json.NewEncoder(bw)}
 }
 
-// Write records that camera (its path) sees e wholly from enter on.
-func (t *TruthWriter) Write(camera string, e *Event, enter time.Time) {
-	line := TruthLine{Camera: camera, Kind: e.Kind, Identity: e.Identity, Plate: e.Plate, Size: e.Size,
+// Write records that the camera at path sees e wholly from enter on.
+func (t *TruthWriter) Write(path string, e *Event, enter time.Time) {
+	line := TruthLine{Camera: "cam" + strings.TrimPrefix(path, "/cam/"), Path: path, Kind: e.Kind, Identity: e.Identity, Plate: e.Plate, Size: e.Size,
 		Enter: enter.UTC(), Leave: enter.Add(time.Duration((e.Leave - e.Enter) * float64(time.Second))).UTC()}
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -63,6 +63,8 @@ type Session struct {
 	height    int
 	since     time.Time
 	transport string
+	retryAt   time.Time     // when the next attempt starts, in backoff and failed states
+	wait      time.Duration // the jittered backoff step being waited
 
 	reconnects atomic.Uint64
 	lost       atomic.Uint64 // RTP packets lost on the wire
@@ -113,6 +115,9 @@ func (s *Session) Run(ctx context.Context) {
 		s.reconnects.Add(1)
 		wait := jitter(step)
 		s.setState(state, err.Error())
+		s.mu.Lock()
+		s.retryAt, s.wait = time.Now().Add(wait), wait
+		s.mu.Unlock()
 		s.log.Warn("camera session ended", "state", state, "err", err, "retry_in", wait.Round(time.Millisecond))
 		t := time.NewTimer(wait)
 		select {
@@ -196,13 +201,20 @@ func (s *Session) attempt(ctx context.Context) (wasLive bool, err error) {
 	logger := newErrorLogger(s.log, s.cfg.ErrorLogInterval)
 	var lastRejected uint64
 	c.OnPacketRTP(medi, forma, func(pkt *rtp.Packet) {
+		now := time.Now()
+		if !live.Load() {
+			// Media is flowing: the camera is live even before its first key unit.
+			live.Store(true)
+			s.mu.Lock()
+			s.state, s.since, s.lastErr = StateLive, now, ""
+			s.mu.Unlock()
+		}
 		pts, ok := c.PacketPTS2(medi, pkt)
 		if !ok {
-			return
+			return // timestamps start at the first key unit
 		}
-		now := time.Now()
 		unit := dep.Decode(pkt, time.Duration(pts)*time.Second/time.Duration(forma.ClockRate()), now)
-		if bad := sum(dep.Errors); bad != lastRejected {
+		if bad := dep.Errors.Total(); bad != lastRejected {
 			s.malformed.Add(bad - lastRejected)
 			lastRejected = bad
 			logger.note(dep.LastError)
@@ -210,23 +222,20 @@ func (s *Session) attempt(ctx context.Context) (wasLive bool, err error) {
 		if unit == nil {
 			return
 		}
-		if !live.Load() {
-			live.Store(true)
+		if unit.Key {
 			w, h := dep.Size()
 			s.mu.Lock()
-			s.state, s.since, s.lastErr, s.width, s.height = StateLive, now, "", w, h
+			changed := w != s.width || h != s.height
+			s.width, s.height = w, h
 			s.mu.Unlock()
-			s.log.Info("camera live", "codec", unit.Codec, "width", w, "height", h)
-		} else if unit.Key {
-			if w, h := dep.Size(); w != s.width || h != s.height {
-				s.mu.Lock()
-				s.width, s.height = w, h
-				s.mu.Unlock()
+			if changed {
+				s.log.Info("camera picture", "codec", unit.Codec, "width", w, "height", h)
 			}
 		}
 		s.stream.Write(unit)
 	})
 	s.mu.Lock()
+	s.width, s.height = dep.Size() // from the SDP's parameter sets, when it has them
 	s.codec = streams.Codec(forma.Codec())
 	s.transport = strings.ToLower(transportName(c))
 	s.mu.Unlock()
@@ -243,14 +252,6 @@ func transportName(c *gortsplib.Client) string {
 		return c.Transport.String()
 	}
 	return "auto"
-}
-
-func sum(m map[string]uint64) uint64 {
-	var n uint64
-	for _, v := range m {
-		n += v
-	}
-	return n
 }
 
 func pickVideo(desc *description.Session) (*description.Media, *streams.Depacketizer, error) {
@@ -327,6 +328,10 @@ type Status struct {
 	Malformed    uint64        `json:"malformed"`
 	Dropped      uint64        `json:"dropped_units"` // lost by slow readers
 	Readers      int           `json:"readers"`
+	// RetryAt and Backoff are set in backoff and failed states: when the next attempt starts and
+	// the (jittered) step being waited.
+	RetryAt *time.Time    `json:"retry_at,omitempty"`
+	Backoff time.Duration `json:"backoff_ns,omitempty"`
 }
 
 // Status returns a snapshot.
@@ -336,6 +341,10 @@ func (s *Session) Status() Status {
 	out := Status{
 		ID: s.cfg.ID, URL: redactURL(s.cfg.URL), State: s.state, Since: s.since, LastError: s.lastErr,
 		Transport: s.transport, Codec: s.codec, Width: s.width, Height: s.height,
+	}
+	if s.state == StateBackoff || s.state == StateFailed {
+		r := s.retryAt
+		out.RetryAt, out.Backoff = &r, s.wait
 	}
 	s.mu.Unlock()
 	out.FPS, out.Bitrate, out.Units, out.Bytes = st.FPS, st.Bitrate, st.Units, st.Bytes

@@ -1,0 +1,207 @@
+// Command sessions measures how many camera sessions one vigil process holds: it starts camsim
+// as a separate process, pulls every camera through streams/rtsp with one draining reader per
+// camera (the fan-out in place), and prints time to all live, CPU and memory per camera, and
+// lost units, plus camsim's own CPU.
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/vigil-oss/vigil/streams/rtsp"
+)
+
+func main() {
+	n := flag.Int("cameras", 625, "cameras")
+	camsimBin := flag.String("camsim", "bin/camsim", "camsim binary")
+	window := flag.Duration("window", 30*time.Second, "measurement window")
+	bitrate := flag.Int("bitrate", 1500, "kbit/s per camera")
+	addr := flag.String("rtsp", "127.0.0.1:18600", "camsim address")
+	memprofile := flag.String("memprofile", "", "write a heap profile at the end of the window")
+	flag.Parse()
+	memProfile = *memprofile
+	if err := run(*n, *camsimBin, *window, *bitrate, *addr); err != nil {
+		fmt.Fprintln(os.Stderr, "sessions:", err)
+		os.Exit(1)
+	}
+}
+
+func run(n int, camsimBin string, window time.Duration, bitrate int, addr string) error {
+	sim := exec.Command(camsimBin, "--cameras", strconv.Itoa(n), "--rtsp", addr, "--udp", "",
+		"--bitrate", strconv.Itoa(bitrate), "--truth", os.DevNull, "--clips", "4")
+	sim.Env = append(os.Environ(), "GOGC=100") // the fleet keeps default GC whatever the reader side uses
+	stdout, _ := sim.StdoutPipe()
+	sim.Stderr = os.Stderr
+	if err := sim.Start(); err != nil {
+		return err
+	}
+	defer func() {
+		_ = sim.Process.Signal(syscall.SIGINT)
+		_ = sim.Wait()
+	}()
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "camsim:") {
+				close(ready)
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(5 * time.Minute):
+		return fmt.Errorf("camsim did not start")
+	}
+	runtime.GC()
+	baseRSS := rssKB(os.Getpid())
+
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	pool := rtsp.NewPool(log)
+	defer pool.Close()
+	var received atomic.Uint64
+	var wg sync.WaitGroup
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); wg.Wait() }()
+	t0 := time.Now()
+	var sessions []*rtsp.Session
+	for i := 1; i <= n; i++ {
+		s, err := pool.Add(rtsp.Config{ID: fmt.Sprintf("cam%03d", i), URL: fmt.Sprintf("rtsp://%s/cam/%03d", addr, i), Transport: "tcp"})
+		if err != nil {
+			return err
+		}
+		sessions = append(sessions, s)
+		r := s.Stream().NewReader("bench", 128)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				if _, err := r.Read(ctx); err != nil {
+					return
+				}
+				received.Add(1)
+			}
+		}()
+	}
+	var allLive time.Duration
+	for {
+		live := 0
+		for _, s := range sessions {
+			if s.Status().State == rtsp.StateLive {
+				live++
+			}
+		}
+		if live == n {
+			allLive = time.Since(t0)
+			break
+		}
+		if time.Since(t0) > 60*time.Second {
+			return fmt.Errorf("only %d of %d cameras live after 60 s", live, n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	fmt.Printf("cameras: %d at %d kbit/s, all live in %v\n", n, bitrate, allLive.Round(time.Millisecond))
+	time.Sleep(5 * time.Second) // settle
+
+	before := snapshot(sessions)
+	cpu0, sim0 := selfCPU(), procCPU(sim.Process.Pid)
+	recv0 := received.Load()
+	w0 := time.Now()
+	time.Sleep(window)
+	el := time.Since(w0).Seconds()
+	cpu1, sim1 := selfCPU(), procCPU(sim.Process.Pid)
+	after := snapshot(sessions)
+	recv := received.Load() - recv0
+	rss := rssKB(os.Getpid())
+
+	vigilCore := (cpu1 - cpu0).Seconds() / el * 100
+	simCore := (sim1 - sim0).Seconds() / el * 100
+	expected := float64(n) * 25 * el
+	fmt.Printf("window: %.1f s\n", el)
+	fmt.Printf("vigil sessions: %.1f%% of one core in all, %.3f%% per camera\n", vigilCore, vigilCore/float64(n))
+	fmt.Printf("vigil memory: RSS %.1f MB (%.1f MB before cameras), %.3f MB per camera\n",
+		float64(rss)/1024, float64(baseRSS)/1024, float64(rss-baseRSS)/1024/float64(n))
+	fmt.Printf("units: %d received by readers (%.1f%% of %d·25 fps·window), %.1f Mb/s in\n",
+		recv, 100*float64(recv)/expected, n, float64(after.bytes-before.bytes)*8/el/1e6)
+	fmt.Printf("lost: rtp packets %d, malformed %d, reader drops %d, reconnects %d\n",
+		after.lost-before.lost, after.malformed-before.malformed, after.dropped-before.dropped, after.reconnects-before.reconnects)
+	writeHeap()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	fmt.Printf("go memory: heap in use %.1f MB, heap idle %.1f MB, stacks %.1f MB, %d goroutines, GC cycles %d\n",
+		float64(ms.HeapInuse)/1e6, float64(ms.HeapIdle-ms.HeapReleased)/1e6, float64(ms.StackInuse)/1e6, runtime.NumGoroutine(), ms.NumGC)
+	fmt.Printf("camsim (%d cameras): %.1f%% of one core\n", n, simCore)
+	return nil
+}
+
+var memProfile string
+
+func writeHeap() {
+	if memProfile == "" {
+		return
+	}
+	f, err := os.Create(memProfile)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	_ = pprof.WriteHeapProfile(f)
+}
+
+type totals struct{ lost, malformed, dropped, reconnects, bytes uint64 }
+
+func snapshot(ss []*rtsp.Session) totals {
+	var t totals
+	for _, s := range ss {
+		st := s.Status()
+		t.lost += st.LostPackets
+		t.malformed += st.Malformed
+		t.dropped += st.Dropped
+		t.reconnects += st.Reconnects
+		t.bytes += st.Bytes
+	}
+	return t
+}
+
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPU reads utime+stime of pid from /proc (clock ticks of 10 ms).
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+s) * 10 * time.Millisecond
+}
+
+func rssKB(pid int) int64 {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			v, _ := strconv.ParseInt(strings.Fields(l)[1], 10, 64)
+			return v
+		}
+	}
+	return 0
+}

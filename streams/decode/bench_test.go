@@ -1,0 +1,140 @@
+package decode
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/camsim"
+	"github.com/vigil-oss/vigil/internal/paths"
+	"github.com/vigil-oss/vigil/streams"
+)
+
+// benchClip is the 720p, 25 fps, 2 s GOP, 1.5 Mb/s clip camsim serves by default.
+// The clip is repeated loops times so process start-up does not weigh on ffmpeg's figure.
+func benchClip(b *testing.B, loops int) (*camsim.Clip, string) {
+	dir := paths.Shared("testdata")
+	if dir == "" {
+		b.Skip("no testdata")
+	}
+	lib, err := camsim.LoadLibrary(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := camsim.DefaultParams()
+	c, err := camsim.BuildClip(context.Background(), lib, p, lib.Script(1, p.Seconds), 1, filepath.Join(os.TempDir(), "vigil-test-clips"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The same clip as an Annex-B file for ffmpeg.
+	f := filepath.Join(b.TempDir(), "clip.h264")
+	var buf []byte
+	units := c.Units
+	for l := 0; l < loops; l++ {
+		for _, au := range units {
+			for _, n := range au {
+				buf = append(buf, 0, 0, 0, 1)
+				buf = append(buf, n...)
+			}
+		}
+	}
+	for l := 1; l < loops; l++ {
+		c.Units = append(c.Units, units...)
+	}
+	if err := os.WriteFile(f, buf, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return c, f
+}
+
+func cpuNow() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// ffmpegCPU decodes file with the ffmpeg CLI on one thread and returns its CPU time.
+// bgr adds a conversion to bgr24, the work our decoder does.
+func ffmpegCPU(b *testing.B, file string, keyOnly, bgr bool) time.Duration {
+	full := []string{"-hide_banner", "-loglevel", "error", "-threads", "1"}
+	if keyOnly {
+		full = append(full, "-skip_frame", "nokey")
+	}
+	full = append(full, "-i", file)
+	if bgr {
+		full = append(full, "-pix_fmt", "bgr24")
+	}
+	full = append(full, "-f", "null", "-")
+	cmd := exec.Command("ffmpeg", full...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("ffmpeg: %v %s", err, out)
+	}
+	st := cmd.ProcessState
+	return st.UserTime() + st.SystemTime()
+}
+
+func runMode(b *testing.B, c *camsim.Clip, opts Options) (frames int, cpu time.Duration) {
+	us := units(c)
+	d, err := New(streams.H264, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	t0 := cpuNow()
+	for _, u := range us {
+		f, err := d.Decode(u)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if f != nil {
+			frames++
+		}
+	}
+	return frames, cpuNow() - t0
+}
+
+// BenchmarkKeyframes reports key frames decoded to BGR per CPU-second, and the same for
+// `ffmpeg -threads 1 -skip_frame nokey` on the same clip in the same run, with and without
+// ffmpeg converting to bgr24 too.
+func BenchmarkKeyframes(b *testing.B) {
+	c, file := benchClip(b, 20)
+	var frames int
+	var cpu, ff, ffBGR time.Duration
+	for i := 0; i < b.N; i++ {
+		n, t := runMode(b, c, Options{Mode: KeyOnly})
+		frames += n
+		cpu += t
+		ff += ffmpegCPU(b, file, true, false)
+		ffBGR += ffmpegCPU(b, file, true, true)
+	}
+	ours := float64(frames) / cpu.Seconds()
+	ref := float64(frames) / ff.Seconds()
+	refBGR := float64(frames) / ffBGR.Seconds()
+	b.ReportMetric(ours, "keyframes/cpu-s")
+	b.ReportMetric(ref, "ffmpeg-keyframes/cpu-s")
+	b.ReportMetric(ours/ref, "ratio-vs-ffmpeg")
+	b.ReportMetric(ours/refBGR, "ratio-vs-ffmpeg-bgr24")
+}
+
+// BenchmarkAllFrames reports full-rate decode to BGR per CPU-second against ffmpeg likewise.
+func BenchmarkAllFrames(b *testing.B) {
+	c, file := benchClip(b, 3)
+	var frames int
+	var cpu, ff, ffBGR time.Duration
+	for i := 0; i < b.N; i++ {
+		n, t := runMode(b, c, Options{Mode: All})
+		frames += n
+		cpu += t
+		ff += ffmpegCPU(b, file, false, false)
+		ffBGR += ffmpegCPU(b, file, false, true)
+	}
+	ours := float64(frames) / cpu.Seconds()
+	b.ReportMetric(ours, "frames/cpu-s")
+	b.ReportMetric(float64(frames)/ff.Seconds(), "ffmpeg-frames/cpu-s")
+	b.ReportMetric(ours/(float64(frames)/ff.Seconds()), "ratio-vs-ffmpeg")
+	b.ReportMetric(ours/(float64(frames)/ffBGR.Seconds()), "ratio-vs-ffmpeg-bgr24")
+}
