@@ -42,8 +42,7 @@ func New(cams Cameras, reg *prometheus.Registry, log *slog.Logger) *Server {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { s.writeError(w, r, errNotFound) })
-	s.handler = s.withRequestID(mux)
+	s.handler = s.withRequestID(s.jsonErrors(mux))
 	return s
 }
 
@@ -66,6 +65,38 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	<-errc
 	return err
 }
+
+// jsonErrors answers unmatched paths and methods with the API's JSON error body instead of the
+// mux's plain text, keeping its 404/405 decision and Allow header.
+func (s *Server) jsonErrors(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			mux.ServeHTTP(w, r) // ServeHTTP, not h, so path values are set
+			return
+		}
+		probe := &statusProbe{header: http.Header{}}
+		h.ServeHTTP(probe, r)
+		if allow := probe.header.Get("Allow"); allow != "" {
+			w.Header().Set("Allow", allow)
+		}
+		if probe.status == http.StatusMethodNotAllowed {
+			s.writeError(w, r, errMethod)
+			return
+		}
+		s.writeError(w, r, errNotFound)
+	})
+}
+
+// statusProbe records what the mux's fallback handler would answer.
+type statusProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *statusProbe) Header() http.Header         { return p.header }
+func (p *statusProbe) Write(b []byte) (int, error) { return len(b), nil }
+func (p *statusProbe) WriteHeader(code int)        { p.status = code }
 
 type ctxKey struct{}
 
@@ -98,14 +129,20 @@ func (s *Server) getCamera(w http.ResponseWriter, r *http.Request) {
 	s.writeError(w, r, errNotFound)
 }
 
-var errNotFound = errors.New("not found")
+var (
+	errNotFound = errors.New("not found")
+	errMethod   = errors.New("method not allowed")
+)
 
 // writeError is the one place errors become statuses; clients get a message and the request id.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status := http.StatusInternalServerError
 	msg := "internal error"
-	if errors.Is(err, errNotFound) {
+	switch {
+	case errors.Is(err, errNotFound):
 		status, msg = http.StatusNotFound, "not found: "+r.URL.Path
+	case errors.Is(err, errMethod):
+		status, msg = http.StatusMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path
 	}
 	id, _ := r.Context().Value(ctxKey{}).(string)
 	if status >= 500 {

@@ -92,7 +92,25 @@ func (d *Depacketizer) Decode(pkt *rtp.Packet, pts time.Duration, arrival time.T
 		d.fail("rtp", err)
 		return nil
 	}
-	return d.assemble(nalus, pts, arrival)
+	u := d.assemble(nalus, pts, arrival)
+	if u != nil && u.Key {
+		d.renew()
+	}
+	return u
+}
+
+// renew replaces the RTP decoder after a complete key unit. gortsplib's decoders keep their
+// fragment slice's backing array between units, which pins every packet of the largest
+// fragmented NAL unit seen (a key frame: ~100 KB per camera at 1.5 Mb/s). Between units the
+// decoder holds no state we need, so a fresh one costs a small allocation per GOP.
+func (d *Depacketizer) renew() {
+	if d.h264 != nil {
+		d.h264 = &rtph264.Decoder{}
+		_ = d.h264.Init()
+	} else {
+		d.h265 = &rtph265.Decoder{}
+		_ = d.h265.Init()
+	}
 }
 
 func (d *Depacketizer) fail(kind string, err error) {

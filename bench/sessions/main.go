@@ -139,9 +139,13 @@ func run(n int, camsimBin string, window time.Duration, bitrate int, addr string
 		recv, 100*float64(recv)/expected, n, float64(after.bytes-before.bytes)*8/el/1e6)
 	fmt.Printf("lost: rtp packets %d, malformed %d, reader drops %d, reconnects %d\n",
 		after.lost-before.lost, after.malformed-before.malformed, after.dropped-before.dropped, after.reconnects-before.reconnects)
-	writeHeap()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
+	runtime.GC()
+	writeHeap() // after the forced GC: what is really live
+	var live runtime.MemStats
+	runtime.ReadMemStats(&live)
+	fmt.Printf("live heap after a forced GC: %.1f MB (%.3f MB per camera)\n", float64(live.HeapAlloc)/1e6, float64(live.HeapAlloc)/1e6/float64(n))
 	fmt.Printf("go memory: heap in use %.1f MB, heap idle %.1f MB, stacks %.1f MB, %d goroutines, GC cycles %d\n",
 		float64(ms.HeapInuse)/1e6, float64(ms.HeapIdle-ms.HeapReleased)/1e6, float64(ms.StackInuse)/1e6, runtime.NumGoroutine(), ms.NumGC)
 	fmt.Printf("camsim (%d cameras): %.1f%% of one core\n", n, simCore)

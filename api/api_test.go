@@ -1,0 +1,65 @@
+package api
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigil-oss/vigil/streams/rtsp"
+)
+
+type fakeCameras []rtsp.Status
+
+func (f fakeCameras) Statuses() []rtsp.Status { return f }
+
+func TestCameraEndpoints(t *testing.T) {
+	cams := fakeCameras{{ID: "gate", State: rtsp.StateLive, Width: 1280}, {ID: "alley", State: rtsp.StateFailed, LastError: "401 Unauthorized"}}
+	srv := httptest.NewServer(New(cams, prometheus.NewRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil))).Handler())
+	defer srv.Close()
+
+	get := func(path string, want int) map[string]any {
+		t.Helper()
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("%s: status %d, want %d", path, resp.StatusCode, want)
+		}
+		if resp.Header.Get("X-Request-Id") == "" || resp.Header.Get("Content-Type") != "application/json" {
+			t.Fatalf("%s: headers %v", path, resp.Header)
+		}
+		var v map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	list := get("/v1/cameras", 200)["cameras"].([]any)
+	if len(list) != 2 || list[0].(map[string]any)["id"] != "gate" {
+		t.Fatalf("list %v", list)
+	}
+	one := get("/v1/cameras/alley", 200)
+	if one["state"] != "failed" || one["last_error"] != "401 Unauthorized" {
+		t.Fatalf("camera %v", one)
+	}
+	nf := get("/v1/cameras/nope", 404)
+	if nf["error"] == "" || nf["request_id"] == "" {
+		t.Fatalf("404 body %v", nf)
+	}
+	get("/v2/whatever", 404)
+	if get("/healthz", 200)["status"] != "ok" {
+		t.Fatal("health")
+	}
+	resp, _ := http.Post(srv.URL+"/v1/cameras", "application/json", nil)
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("POST /v1/cameras: %d", resp.StatusCode)
+	}
+	resp.Body.Close()
+}
