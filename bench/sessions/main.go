@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vigil-oss/vigil/internal/config"
 	"github.com/vigil-oss/vigil/streams/rtsp"
 )
 
@@ -34,6 +35,7 @@ func main() {
 	memprofile := flag.String("memprofile", "", "write a heap profile at the end of the window")
 	flag.Parse()
 	memProfile = *memprofile
+	fmt.Printf("GOGC %d (vigil's default unless GOGC is set)\n", config.TuneGC())
 	if err := run(*n, *camsimBin, *window, *bitrate, *addr); err != nil {
 		fmt.Fprintln(os.Stderr, "sessions:", err)
 		os.Exit(1)

@@ -13,6 +13,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/vigil-oss/vigil/internal/config"
 )
 
 var version = "dev"
@@ -32,6 +34,7 @@ VIGIL_DATABASE_URL. See README.md for the configuration reference.
 `
 
 func main() {
+	config.TuneGC()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
