@@ -5,7 +5,6 @@
 package camsim
 
 import (
-	"encoding/csv"
 	"fmt"
 	"image"
 	"image/color"
@@ -19,6 +18,8 @@ import (
 	"strings"
 
 	xdraw "golang.org/x/image/draw"
+
+	"github.com/vigil-oss/vigil/internal/testdata"
 )
 
 // Event is one scripted passage in a clip.
@@ -53,25 +54,17 @@ type Plate struct {
 
 // LoadLibrary reads testdata's labels.csv.
 func LoadLibrary(dir string) (*Library, error) {
-	f, err := os.Open(filepath.Join(dir, "labels.csv"))
+	rows, err := testdata.Load(dir)
 	if err != nil {
 		return nil, fmt.Errorf("camsim: test data: %w (point --testdata at the shared testdata folder)", err)
 	}
-	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		return nil, fmt.Errorf("camsim: labels.csv: %w", err)
-	}
 	lib := &Library{Dir: dir, Faces: map[string][]string{}}
-	for _, r := range rows[1:] {
-		if len(r) < 5 {
-			continue
-		}
+	for _, r := range rows {
 		switch {
-		case r[1] == "face" && r[2] != "":
-			lib.Faces[r[2]] = append(lib.Faces[r[2]], r[0])
-		case r[1] == "plate_synth" && strings.Contains(r[0], "/plate_"):
-			lib.Plates = append(lib.Plates, Plate{Image: r[0], Text: r[4]})
+		case r.Kind == "face" && r.Identity != "":
+			lib.Faces[r.Identity] = append(lib.Faces[r.Identity], r.File)
+		case r.Kind == "plate_synth" && strings.Contains(r.File, "/plate_"):
+			lib.Plates = append(lib.Plates, Plate{Image: r.File, Text: r.Text()})
 		}
 	}
 	if len(lib.Faces) == 0 || len(lib.Plates) == 0 {

@@ -1,0 +1,85 @@
+// Package recognizers declares what vigil recognises in a picture (faces with landmarks,
+// embeddings, liveness and quality; plates with corners, text and colour) and the small
+// interfaces the pipeline uses. Backends live below: dnn (gocv + ONNX, default) and goface
+// (go-face/dlib, build tag goface). A backend value is a native handle owned by one goroutine.
+package recognizers
+
+import (
+	"errors"
+	"math"
+
+	"gocv.io/x/gocv"
+)
+
+// Point is a position in picture pixels.
+type Point struct {
+	X float32 `json:"x"`
+	Y float32 `json:"y"`
+}
+
+// Box is an axis-aligned rectangle in picture pixels.
+type Box struct {
+	X float32 `json:"x"`
+	Y float32 `json:"y"`
+	W float32 `json:"w"`
+	H float32 `json:"h"`
+}
+
+// Landmark indices of a face, as YuNet gives them.
+const (
+	RightEye = iota
+	LeftEye
+	Nose
+	RightMouth
+	LeftMouth
+)
+
+// Face is one detected face.
+type Face struct {
+	Box       Box      `json:"box"`
+	Landmarks [5]Point `json:"landmarks"`
+	Score     float32  `json:"score"`
+}
+
+// Embedding is a 128-d face descriptor in dlib's space; compare with Distance.
+type Embedding [128]float32
+
+// Distance is the Euclidean distance between two embeddings; dlib's rule of thumb treats
+// distances below 0.6 as the same person.
+func Distance(a, b *Embedding) float32 {
+	var s float32
+	for i := range a {
+		d := a[i] - b[i]
+		s += d * d
+	}
+	return float32(math.Sqrt(float64(s)))
+}
+
+// Quality describes how usable a face shot is, each part in [0, 1] (1 best).
+type Quality struct {
+	Score float32 `json:"score"` // the product of the parts: what the tracker ranks best shots by
+	Size  float32 `json:"size"`  // face height against 112 px
+	Sharp float32 `json:"sharp"` // variance of the Laplacian on the face, against 300
+	Pose  float32 `json:"pose"`  // 1 frontal, falling with yaw and roll estimated from landmarks
+	// Yaw and Roll estimates in degrees.
+	Yaw  float32 `json:"yaw"`
+	Roll float32 `json:"roll"`
+}
+
+// ErrBadImage means a picture cannot be used (empty, too small, not 8-bit BGR).
+var ErrBadImage = errors.New("recognizers: unusable image")
+
+// FaceDetector finds faces.
+type FaceDetector interface {
+	DetectFaces(img gocv.Mat) ([]Face, error)
+}
+
+// FaceEmbedder aligns a face to its chip and describes it.
+type FaceEmbedder interface {
+	Embed(img gocv.Mat, f Face) (Embedding, error)
+}
+
+// LivenessChecker says how likely a face is a live person (1) rather than a photo or screen (0).
+type LivenessChecker interface {
+	Liveness(img gocv.Mat, f Face) (float32, error)
+}
