@@ -24,6 +24,7 @@ const usage = `vigil — video analytics and access control for dense urban comm
 Usage:
   vigil serve [--config FILE] [--camera URL]... [--http ADDR]   pull cameras, serve the API and /metrics
   vigil demo [--cameras N] [--http ADDR]                          simulated cameras + serve, on embedded defaults
+  vigil analyze [--json] FILE...                                  faces and plates in image files (one JSON line per file)
   vigil check-config FILE                                         validate a config file; print it with secrets redacted
   vigil models verify [--dir DIR]                                 check every model file against the manifest
   vigil version
@@ -51,6 +52,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdServe(ctx, args[1:], stderr)
 	case "demo":
 		err = cmdDemo(ctx, args[1:], stdout, stderr)
+	case "analyze":
+		err = cmdAnalyze(args[1:], stdout, stderr)
 	case "check-config":
 		err = cmdCheckConfig(args[1:], stdout)
 	case "models":
@@ -66,6 +69,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
+		}
+		if errors.Is(err, errSilent) {
+			return 1
 		}
 		fmt.Fprintf(stderr, "vigil %s: %v\n", args[0], err)
 		return 1
