@@ -1,0 +1,130 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/vigil-oss/vigil/models"
+	"github.com/vigil-oss/vigil/pipeline"
+	"github.com/vigil-oss/vigil/recognizers"
+	"github.com/vigil-oss/vigil/recognizers/dnn"
+)
+
+// cmdEnroll adds people to the gallery from photos: --name NAME FILE... for one person, or
+// --dir DIR with one folder per person.
+func cmdEnroll(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("enroll", flag.ContinueOnError)
+	name := fs.String("name", "", "the person's name (with FILE arguments)")
+	dir := fs.String("dir", "", "a folder with one sub-folder of photos per person, named after them")
+	list := fs.String("list", "residents", "the list: residents, or a watchlist's name")
+	gallery := fs.String("gallery", filepath.Join(envOr("VIGIL_DATA", "data"), "gallery.json"), "gallery file")
+	modelsDir := fs.String("models", os.Getenv("VIGIL_MODELS"), "models directory")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	jobs, err := enrolJobs(*name, *dir, fs.Args())
+	if err != nil {
+		return err
+	}
+	mdir, err := models.Dir(*modelsDir)
+	if err != nil {
+		return err
+	}
+	faces, err := dnn.NewFaces(mdir, dnn.DetectorOptions{})
+	if err != nil {
+		return err
+	}
+	defer faces.Close()
+	g := pipeline.NewGallery(pipeline.MatchOptions{})
+	if err := g.Load(*gallery); err != nil {
+		return err
+	}
+	total := 0
+	for _, j := range jobs {
+		total += len(j.files)
+	}
+	done, failed, added := 0, 0, 0
+	for _, j := range jobs {
+		p := pipeline.Person{ID: pipeline.PersonID(j.name), Name: j.name, List: *list}
+		for _, f := range j.files {
+			done++
+			progress(stderr, done, total, f)
+			img, err := recognizers.LoadImage(f)
+			if err == nil {
+				var e recognizers.Embedding
+				e, _, err = pipeline.EnrolFace(faces, img, pipeline.EnrolGate{})
+				img.Close()
+				if err == nil {
+					p.Embeddings = append(p.Embeddings, e)
+					p.Sources = append(p.Sources, f)
+					continue
+				}
+			}
+			failed++
+			fmt.Fprintf(stderr, "\r\033[K%s: %v\n", f, err)
+		}
+		if len(p.Embeddings) > 0 {
+			g.Add(p)
+			added++
+		}
+	}
+	fmt.Fprint(stderr, "\r\033[K")
+	if err := g.Save(*gallery); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "enrolled %d people from %d of %d photos into %s (%d people in the gallery)\n",
+		added, total-failed, total, *gallery, len(g.People()))
+	if failed > 0 {
+		return fmt.Errorf("%d of %d photos were refused", failed, total)
+	}
+	return nil
+}
+
+type enrolJob struct {
+	name  string
+	files []string
+}
+
+func enrolJobs(name, dir string, files []string) ([]enrolJob, error) {
+	switch {
+	case dir != "" && (name != "" || len(files) > 0):
+		return nil, errors.New("give either --dir DIR or --name NAME FILE..., not both")
+	case dir != "":
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return nil, err
+		}
+		var jobs []enrolJob
+		for _, e := range entries {
+			if !e.IsDir() {
+				continue
+			}
+			photos, _ := filepath.Glob(filepath.Join(dir, e.Name(), "*"))
+			sort.Strings(photos)
+			if len(photos) > 0 {
+				jobs = append(jobs, enrolJob{name: e.Name(), files: photos})
+			}
+		}
+		if len(jobs) == 0 {
+			return nil, fmt.Errorf("%s has no sub-folders with photos", dir)
+		}
+		return jobs, nil
+	case name == "" || len(files) == 0:
+		return nil, errors.New("usage: vigil enroll --name NAME FILE... | vigil enroll --dir DIR")
+	default:
+		return []enrolJob{{name: name, files: files}}, nil
+	}
+}
+
+// progress draws a one-line bar on a terminal-like writer.
+func progress(w io.Writer, done, total int, item string) {
+	const width = 30
+	n := done * width / max(total, 1)
+	fmt.Fprintf(w, "\r\033[K[%s%s] %d/%d %s", strings.Repeat("#", n), strings.Repeat("-", width-n), done, total, filepath.Base(filepath.Dir(item))+"/"+filepath.Base(item))
+}

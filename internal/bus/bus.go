@@ -1,0 +1,130 @@
+// Package bus is vigil's event bus: NATS with JetStream, embedded in the process by default or an
+// external server by URL. Events are published to a JetStream stream (durable, acknowledged);
+// live viewers subscribe with plain NATS subscriptions.
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Stream is the JetStream stream holding events.
+const (
+	Stream        = "VIGIL_EVENTS"
+	EventsSubject = "vigil.events" // vigil.events.<kind>.<camera>
+)
+
+// Config selects the bus.
+type Config struct {
+	// URL of an external NATS server; empty embeds one.
+	URL string
+	// StoreDir is where the embedded server keeps JetStream data; empty keeps it in memory.
+	StoreDir string
+	// MaxAge bounds how long events stay in the stream. Default 24 h (the event store is the
+	// archive; the stream is a buffer).
+	MaxAge time.Duration
+}
+
+// Bus is a connection (and, embedded, the server behind it).
+type Bus struct {
+	srv *server.Server
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	log *slog.Logger
+}
+
+// Open starts the embedded server when cfg.URL is empty, connects, and makes sure the events
+// stream exists.
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Bus, error) {
+	b := &Bus{log: log.With("component", "bus")}
+	url := cfg.URL
+	if url == "" {
+		opts := &server.Options{
+			ServerName: "vigil-embedded", DontListen: true, JetStream: true,
+			StoreDir: cfg.StoreDir, NoSigs: true, NoLog: true,
+		}
+		if cfg.StoreDir == "" {
+			opts.JetStreamMaxStore = 1 << 30
+		}
+		srv, err := server.NewServer(opts)
+		if err != nil {
+			return nil, fmt.Errorf("bus: embedded NATS: %w", err)
+		}
+		go srv.Start()
+		if !srv.ReadyForConnections(10 * time.Second) {
+			srv.Shutdown()
+			return nil, errors.New("bus: embedded NATS did not start within 10 s")
+		}
+		b.srv = srv
+	}
+	var opts []nats.Option
+	opts = append(opts, nats.Name("vigil"), nats.MaxReconnects(-1))
+	if b.srv != nil {
+		opts = append(opts, nats.InProcessServer(b.srv))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("bus: connect %s: %w", url, err)
+	}
+	b.nc = nc
+	if b.js, err = jetstream.New(nc); err != nil {
+		b.Close()
+		return nil, err
+	}
+	maxAge := cfg.MaxAge
+	if maxAge == 0 {
+		maxAge = 24 * time.Hour
+	}
+	storage := jetstream.FileStorage
+	if b.srv != nil && cfg.StoreDir == "" {
+		storage = jetstream.MemoryStorage
+	}
+	_, err = b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: Stream, Subjects: []string{EventsSubject + ".>"}, MaxAge: maxAge, Storage: storage,
+		Duplicates: 2 * time.Minute, // publishes carry the event id as Nats-Msg-Id: a retry is not a second event
+	})
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("bus: events stream: %w", err)
+	}
+	return b, nil
+}
+
+// Publish stores one event durably and waits for the acknowledgement. id de-duplicates retries.
+func (b *Bus) Publish(ctx context.Context, subject, id string, data []byte) error {
+	_, err := b.js.Publish(ctx, subject, data, jetstream.WithMsgID(id))
+	return err
+}
+
+// Subscribe delivers messages on subject (wildcards allowed) to fn until the returned func is
+// called. Live viewers use this: no durability, no replay.
+func (b *Bus) Subscribe(subject string, fn func(subject string, data []byte)) (func(), error) {
+	sub, err := b.nc.Subscribe(subject, func(m *nats.Msg) { fn(m.Subject, m.Data) })
+	if err != nil {
+		return nil, err
+	}
+	return func() { _ = sub.Unsubscribe() }, nil
+}
+
+// JetStream exposes the stream to durable consumers (the event store).
+func (b *Bus) JetStream() jetstream.JetStream { return b.js }
+
+// Close drains the connection and stops the embedded server.
+func (b *Bus) Close() {
+	if b.nc != nil {
+		_ = b.nc.Drain()
+		b.nc.Close()
+	}
+	if b.srv != nil {
+		b.srv.Shutdown()
+		b.srv.WaitForShutdown()
+	}
+}

@@ -1,0 +1,218 @@
+// Package pipeline turns decoded frames into events: per-camera analysers sample frames and gate
+// them on motion, worker pools run the recognizers, trackers turn a passage into one event with
+// its best shot, and the matcher attaches identities from the galleries before the event goes
+// on the bus.
+package pipeline
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+
+	"github.com/vigil-oss/vigil/recognizers"
+)
+
+// Person is someone in a gallery: a resident, or an entry on a watchlist.
+type Person struct {
+	ID         string                  `json:"id"`
+	Name       string                  `json:"name"`
+	List       string                  `json:"list"` // "residents" or a watchlist's name
+	Embeddings []recognizers.Embedding `json:"embeddings"`
+	Sources    []string                `json:"sources,omitempty"` // where each embedding came from
+}
+
+// ListedPlate is a plate on a list (blacklist, residents' cars).
+type ListedPlate struct {
+	Text string `json:"text"`
+	List string `json:"list"`
+	Note string `json:"note,omitempty"`
+}
+
+// Match is a gallery hit.
+type Match struct {
+	PersonID string  `json:"person_id,omitempty"`
+	Name     string  `json:"name,omitempty"`
+	Plate    string  `json:"plate,omitempty"`
+	List     string  `json:"list"`
+	Distance float32 `json:"distance,omitempty"` // faces: embedding distance
+	// Margin is how much farther the runner-up person was (faces).
+	Margin float32 `json:"margin,omitempty"`
+}
+
+// MatchOptions set when a face counts as a person.
+type MatchOptions struct {
+	// Threshold: distances below it may match. Default dnn.MatchThreshold's value, 0.50.
+	Threshold float32
+	// Margin: the runner-up person must be at least this much farther, or the match is refused
+	// as ambiguous. Default 0.04.
+	Margin float32
+}
+
+func (o *MatchOptions) defaults() {
+	if o.Threshold == 0 {
+		o.Threshold = 0.50
+	}
+	if o.Margin == 0 {
+		o.Margin = 0.04
+	}
+}
+
+// Gallery is the in-memory index of enrolled faces and listed plates. It is safe for concurrent
+// use: matching takes a read lock; enrolment a write lock.
+type Gallery struct {
+	opts MatchOptions
+
+	mu     sync.RWMutex
+	people []Person
+	plates map[string]ListedPlate
+	// flat is every embedding in one slice, with owner indexes, for a cache-friendly scan.
+	flat  []recognizers.Embedding
+	owner []int
+}
+
+// NewGallery returns an empty gallery.
+func NewGallery(opts MatchOptions) *Gallery {
+	opts.defaults()
+	return &Gallery{opts: opts, plates: map[string]ListedPlate{}}
+}
+
+// Add enrols or extends a person (by ID) and reindexes.
+func (g *Gallery) Add(p Person) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for i := range g.people {
+		if g.people[i].ID == p.ID {
+			g.people[i].Embeddings = append(g.people[i].Embeddings, p.Embeddings...)
+			g.people[i].Sources = append(g.people[i].Sources, p.Sources...)
+			g.reindex()
+			return
+		}
+	}
+	g.people = append(g.people, p)
+	g.reindex()
+}
+
+// AddPlate lists a plate.
+func (g *Gallery) AddPlate(p ListedPlate) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.plates[recognizers.NormalizePlate(p.Text)] = p
+}
+
+func (g *Gallery) reindex() {
+	g.flat, g.owner = g.flat[:0], g.owner[:0]
+	for i, p := range g.people {
+		for _, e := range p.Embeddings {
+			g.flat = append(g.flat, e)
+			g.owner = append(g.owner, i)
+		}
+	}
+}
+
+// People returns a copy of the enrolled people, sorted by name.
+func (g *Gallery) People() []Person {
+	g.mu.RLock()
+	out := append([]Person(nil), g.people...)
+	g.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// MatchFace finds the enrolled person nearest to e. It returns nil when nobody is under the
+// threshold or when two people are too close to tell apart.
+func (g *Gallery) MatchFace(e *recognizers.Embedding) *Match {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	best := map[int]float32{} // person → nearest distance
+	for i := range g.flat {
+		d := recognizers.Distance(&g.flat[i], e)
+		if cur, ok := best[g.owner[i]]; !ok || d < cur {
+			best[g.owner[i]] = d
+		}
+	}
+	first, second := -1, -1
+	for p, d := range best {
+		switch {
+		case first < 0 || d < best[first]:
+			first, second = p, first
+		case second < 0 || d < best[second]:
+			second = p
+		}
+	}
+	if first < 0 || best[first] >= g.opts.Threshold {
+		return nil
+	}
+	m := &Match{PersonID: g.people[first].ID, Name: g.people[first].Name, List: g.people[first].List, Distance: best[first]}
+	if second >= 0 {
+		m.Margin = best[second] - best[first]
+		if m.Margin < g.opts.Margin {
+			return nil
+		}
+	}
+	return m
+}
+
+// MatchPlate looks a plate up exactly.
+func (g *Gallery) MatchPlate(text string) *Match {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if p, ok := g.plates[recognizers.NormalizePlate(text)]; ok {
+		return &Match{Plate: p.Text, List: p.List}
+	}
+	return nil
+}
+
+// galleryFile is the on-disk form, until people move into PostgreSQL with access control.
+type galleryFile struct {
+	People []Person      `json:"people"`
+	Plates []ListedPlate `json:"plates"`
+}
+
+// Load reads a gallery file; a missing file is an empty gallery.
+func (g *Gallery) Load(path string) error {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var f galleryFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		return fmt.Errorf("gallery %s: %w", path, err)
+	}
+	for _, p := range f.People {
+		g.Add(p)
+	}
+	for _, p := range f.Plates {
+		g.AddPlate(p)
+	}
+	return nil
+}
+
+// Save writes the gallery atomically (temp file + rename).
+func (g *Gallery) Save(path string) error {
+	g.mu.RLock()
+	f := galleryFile{People: g.people}
+	for _, p := range g.plates {
+		f.Plates = append(f.Plates, p)
+	}
+	g.mu.RUnlock()
+	sort.Slice(f.Plates, func(i, j int) bool { return f.Plates[i].Text < f.Plates[j].Text })
+	b, err := json.Marshal(f)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil { // biometric data: owner only
+		return err
+	}
+	return os.Rename(tmp, path)
+}

@@ -1,0 +1,341 @@
+package pipeline
+
+import (
+	"math"
+	"time"
+
+	"github.com/vigil-oss/vigil/recognizers"
+	"github.com/vigil-oss/vigil/recognizers/dnn"
+)
+
+// FaceDet is one face found in one frame, as the workers hand it to the tracker.
+type FaceDet struct {
+	dnn.FaceResult
+	Crop *Crop
+}
+
+// PlateDet is one plate found in one frame.
+type PlateDet struct {
+	dnn.Plate
+	Crop *Crop
+}
+
+// Observation is what the workers found in one frame of one camera.
+type Observation struct {
+	Camera  string
+	Seq     uint64
+	PTS     time.Duration // stream time: tracks age by it, so a stalled camera does not end them
+	Time    time.Time     // wall time of the frame
+	Arrival time.Time
+	Width   int
+	Height  int
+	Faces   []FaceDet
+	Plates  []PlateDet
+	// Kind says which recognizer produced it: KindFace or KindPlate.
+	Kind string
+}
+
+// TrackerOptions tune how detections become passages.
+type TrackerOptions struct {
+	// Gap ends a track not seen for this long in stream time. Default 1.5 s.
+	Gap time.Duration
+	// SameFace is the embedding distance under which a detection continues a track. Default 0.6.
+	SameFace float32
+	// EarlyMatches: a face track is published as soon as this many of its detections matched the
+	// same person (door cameras need the identity now, not when the passage ends). Default 2.
+	EarlyMatches int
+	// EarlyDistance: one match this close is enough to publish early. Default 0.40.
+	EarlyDistance float32
+	// EarlyPlateVotes: a plate track is published once the same valid text was read this often.
+	// Default 2.
+	EarlyPlateVotes int
+}
+
+func (o *TrackerOptions) defaults() {
+	if o.Gap == 0 {
+		o.Gap = 1500 * time.Millisecond
+	}
+	if o.SameFace == 0 {
+		o.SameFace = 0.6
+	}
+	if o.EarlyMatches == 0 {
+		o.EarlyMatches = 2
+	}
+	if o.EarlyDistance == 0 {
+		o.EarlyDistance = 0.40
+	}
+	if o.EarlyPlateVotes == 0 {
+		o.EarlyPlateVotes = 2
+	}
+}
+
+// Tracker turns one camera's detections into one event per passage. It is owned by one
+// goroutine; emit is called from it.
+type Tracker struct {
+	camera  string
+	opts    TrackerOptions
+	gallery *Gallery
+	emit    func(*Event)
+	nextID  uint64
+	faces   []*faceTrack
+	plates  []*plateTrack
+	lastPTS time.Duration
+}
+
+type shot struct {
+	pts     time.Duration
+	time    time.Time
+	arrival time.Time
+	box     recognizers.Box
+	quality float32
+	crop    *Crop
+}
+
+type faceTrack struct {
+	id      uint64
+	first   time.Time
+	last    time.Duration
+	lastBox recognizers.Box
+	lastEmb recognizers.Embedding
+	hits    int
+	best    shot
+	bestRes dnn.FaceResult
+	votes   map[string]int // person id → matched detections
+	matches map[string]*Match
+	emitted bool
+	frameW  int
+}
+
+type plateTrack struct {
+	id      uint64
+	first   time.Time
+	last    time.Duration
+	lastBox recognizers.Box
+	hits    int
+	reads   map[string]*plateVote
+	emitted bool
+}
+
+type plateVote struct {
+	votes int
+	conf  float32 // summed mean character confidence
+	best  PlateDet
+	shot  shot
+}
+
+// NewTracker returns a tracker for camera that matches against gallery and calls emit.
+func NewTracker(camera string, gallery *Gallery, opts TrackerOptions, emit func(*Event)) *Tracker {
+	opts.defaults()
+	return &Tracker{camera: camera, opts: opts, gallery: gallery, emit: emit}
+}
+
+// Active reports whether any passage is in progress (the motion gate keeps sampling then).
+func (t *Tracker) Active() bool { return len(t.faces)+len(t.plates) > 0 }
+
+// Observe adds one frame's detections of one kind, then ends tracks that aged out.
+func (t *Tracker) Observe(o *Observation) {
+	if o.PTS > t.lastPTS {
+		t.lastPTS = o.PTS
+	}
+	switch o.Kind {
+	case KindFace:
+		t.observeFaces(o)
+	case KindPlate:
+		t.observePlates(o)
+	}
+	t.Expire(t.lastPTS)
+}
+
+func (t *Tracker) observeFaces(o *Observation) {
+	used := map[*faceTrack]bool{}
+	for i := range o.Faces {
+		d := &o.Faces[i]
+		var best *faceTrack
+		bestD := float32(math.MaxFloat32)
+		for _, tr := range t.faces {
+			if used[tr] {
+				continue
+			}
+			dist := recognizers.Distance(&tr.lastEmb, &d.Embedding)
+			near := centreDistance(tr.lastBox, d.Box) < float32(o.Width)/2
+			if dist < t.opts.SameFace && near && dist < bestD {
+				best, bestD = tr, dist
+			}
+		}
+		if best == nil {
+			t.nextID++
+			best = &faceTrack{id: t.nextID, first: o.Time, votes: map[string]int{}, matches: map[string]*Match{}, frameW: o.Width}
+			t.faces = append(t.faces, best)
+		}
+		used[best] = true
+		best.last, best.lastBox, best.lastEmb = o.PTS, d.Box, d.Embedding
+		best.hits++
+		sh := shot{pts: o.PTS, time: o.Time, arrival: o.Arrival, box: d.Box, quality: d.Quality.Score, crop: d.Crop}
+		if best.hits == 1 || sh.quality > best.best.quality {
+			best.best, best.bestRes = sh, d.FaceResult
+		}
+		var m *Match
+		if t.gallery != nil {
+			m = t.gallery.MatchFace(&d.Embedding)
+		}
+		if m != nil {
+			best.votes[m.PersonID]++
+			if prev, ok := best.matches[m.PersonID]; !ok || m.Distance < prev.Distance {
+				best.matches[m.PersonID] = m
+			}
+			// Publish early on a confident identity, with this detection's shot: a door must
+			// not wait for the passage to end.
+			if !best.emitted && (best.votes[m.PersonID] >= t.opts.EarlyMatches || m.Distance < t.opts.EarlyDistance) {
+				t.emitFace(best, sh, d.FaceResult, m)
+			}
+		}
+	}
+}
+
+func centreDistance(a, b recognizers.Box) float32 {
+	dx := (a.X + a.W/2) - (b.X + b.W/2)
+	dy := (a.Y + a.H/2) - (b.Y + b.H/2)
+	return float32(math.Hypot(float64(dx), float64(dy)))
+}
+
+func (t *Tracker) emitFace(tr *faceTrack, sh shot, res dnn.FaceResult, m *Match) {
+	tr.emitted = true
+	e := &Event{
+		ID: NewID(sh.time), Camera: t.camera, Kind: KindFace, Track: tr.id, Time: sh.time, First: tr.first,
+		Arrival: sh.arrival, Frames: tr.hits, Box: sh.box, Quality: sh.quality, Liveness: res.Liveness,
+		Match: m, Snapshot: sh.crop.JPEG(),
+	}
+	emb := res.Embedding
+	e.Embedding = &emb
+	t.emit(e)
+}
+
+func (t *Tracker) observePlates(o *Observation) {
+	used := map[*plateTrack]bool{}
+	for i := range o.Plates {
+		d := &o.Plates[i]
+		if d.Text == "" {
+			continue
+		}
+		var best *plateTrack
+		for _, tr := range t.plates {
+			if used[tr] {
+				continue
+			}
+			_, sameText := tr.reads[d.Text]
+			if sameText || centreDistance(tr.lastBox, d.Box) < float32(o.Width)/3 {
+				best = tr
+				break
+			}
+		}
+		if best == nil {
+			t.nextID++
+			best = &plateTrack{id: t.nextID, first: o.Time, reads: map[string]*plateVote{}}
+			t.plates = append(t.plates, best)
+		}
+		used[best] = true
+		best.last, best.lastBox = o.PTS, d.Box
+		best.hits++
+		v := best.reads[d.Text]
+		if v == nil {
+			v = &plateVote{}
+			best.reads[d.Text] = v
+		}
+		v.votes++
+		conf := meanConf(d.Chars)
+		v.conf += conf
+		if v.votes == 1 || conf > meanConf(v.best.Chars) {
+			v.best = *d
+			v.shot = shot{pts: o.PTS, time: o.Time, arrival: o.Arrival, box: d.Box, quality: conf, crop: d.Crop}
+		}
+		if !best.emitted && d.Valid && v.votes >= t.opts.EarlyPlateVotes {
+			t.emitPlate(best, d.Text, v)
+		}
+	}
+}
+
+func meanConf(cs []dnn.CharConf) float32 {
+	if len(cs) == 0 {
+		return 0
+	}
+	var s float32
+	for _, c := range cs {
+		s += c.Conf
+	}
+	return s / float32(len(cs))
+}
+
+func (t *Tracker) emitPlate(tr *plateTrack, text string, v *plateVote) {
+	tr.emitted = true
+	e := &Event{
+		ID: NewID(v.shot.time), Camera: t.camera, Kind: KindPlate, Track: tr.id, Time: v.shot.time, First: tr.first,
+		Arrival: v.shot.arrival, Frames: tr.hits, Box: v.shot.box, Quality: v.shot.quality,
+		Plate:    &PlateRead{Text: text, Color: v.best.Color, Chars: v.best.Chars, Valid: v.best.Valid, Votes: v.votes},
+		Snapshot: v.shot.crop.JPEG(),
+	}
+	if t.gallery != nil {
+		e.Match = t.gallery.MatchPlate(text)
+	}
+	t.emit(e)
+}
+
+// Expire ends tracks last seen more than Gap before now (stream time) and publishes those not yet
+// published.
+func (t *Tracker) Expire(now time.Duration) {
+	keep := t.faces[:0]
+	for _, tr := range t.faces {
+		if now-tr.last <= t.opts.Gap {
+			keep = append(keep, tr)
+			continue
+		}
+		if !tr.emitted {
+			t.emitFace(tr, tr.best, tr.bestRes, tr.majority())
+		}
+	}
+	t.faces = keep
+	keepP := t.plates[:0]
+	for _, tr := range t.plates {
+		if now-tr.last <= t.opts.Gap {
+			keepP = append(keepP, tr)
+			continue
+		}
+		if !tr.emitted {
+			if text, v := tr.winner(); v != nil {
+				t.emitPlate(tr, text, v)
+			}
+		}
+	}
+	t.plates = keepP
+}
+
+// Flush ends every track (camera removed, shutdown).
+func (t *Tracker) Flush() { t.Expire(t.lastPTS + t.opts.Gap + time.Hour) }
+
+// majority is the person most detections of the track matched, if any.
+func (tr *faceTrack) majority() *Match {
+	var best string
+	for id, n := range tr.votes {
+		if best == "" || n > tr.votes[best] || n == tr.votes[best] && tr.matches[id].Distance < tr.matches[best].Distance {
+			best = id
+		}
+	}
+	if best == "" {
+		return nil
+	}
+	return tr.matches[best]
+}
+
+// winner is the reading to publish: valid readings first, then votes, then confidence.
+func (tr *plateTrack) winner() (string, *plateVote) {
+	var text string
+	var best *plateVote
+	for t, v := range tr.reads {
+		better := best == nil ||
+			v.best.Valid && !best.best.Valid ||
+			v.best.Valid == best.best.Valid && (v.votes > best.votes || v.votes == best.votes && v.conf > best.conf)
+		if better {
+			text, best = t, v
+		}
+	}
+	return text, best
+}

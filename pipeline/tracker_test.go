@@ -1,0 +1,158 @@
+package pipeline
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/vigil-oss/vigil/recognizers"
+	"github.com/vigil-oss/vigil/recognizers/dnn"
+)
+
+func randEmb(rng *rand.Rand) recognizers.Embedding {
+	var e recognizers.Embedding
+	for i := range e {
+		e[i] = float32(rng.NormFloat64()) * 0.09 // dlib descriptors: norm ~1, different people ~0.9 apart
+	}
+	return e
+}
+
+func near(rng *rand.Rand, e recognizers.Embedding, d float32) recognizers.Embedding {
+	n := randEmb(rng)
+	norm := recognizers.Distance(&n, &recognizers.Embedding{})
+	for i := range e {
+		e[i] += n[i] / norm * d
+	}
+	return e
+}
+
+func faceAt(e recognizers.Embedding, x, q float32) FaceDet {
+	return FaceDet{FaceResult: dnn.FaceResult{
+		Face:      recognizers.Face{Box: recognizers.Box{X: x, Y: 200, W: 80, H: 80}, Score: 0.95},
+		Quality:   recognizers.Quality{Score: q},
+		Embedding: e,
+	}, Crop: &Crop{W: 2, H: 2, BGR: make([]byte, 12)}}
+}
+
+func obs(pts time.Duration, faces ...FaceDet) *Observation {
+	return &Observation{Camera: "c", PTS: pts, Time: time.Unix(1000, 0).Add(pts), Width: 1280, Height: 720, Kind: KindFace, Faces: faces}
+}
+
+func TestOneEventPerPassage(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	alice, bob, stranger := randEmb(rng), randEmb(rng), randEmb(rng)
+	g := NewGallery(MatchOptions{})
+	g.Add(Person{ID: "alice", Name: "Alice", List: "residents", Embeddings: []recognizers.Embedding{alice}})
+	g.Add(Person{ID: "bob", Name: "Bob", List: "residents", Embeddings: []recognizers.Embedding{bob}})
+	var events []*Event
+	tr := NewTracker("c", g, TrackerOptions{}, func(e *Event) { events = append(events, e) })
+
+	// Alice and a stranger walk past together for 2 s at 5 fps. In this camera Alice looks 0.45
+	// from her enrolment template (matches, but not close enough to publish on one), and her
+	// detections differ from each other only a little.
+	aliceHere := near(rng, alice, 0.45)
+	for i := 0; i < 10; i++ {
+		pts := time.Duration(i) * 200 * time.Millisecond
+		tr.Observe(obs(pts,
+			faceAt(near(rng, aliceHere, 0.05), float32(100+i*60), float32(i)/10),
+			faceAt(near(rng, stranger, 0.1), float32(900-i*60), 0.5)))
+	}
+	if len(events) != 1 || events[0].Match == nil || events[0].Match.PersonID != "alice" || events[0].Frames != 2 {
+		t.Fatalf("after 2 matches: %d events %+v", len(events), events)
+	}
+	if !tr.Active() {
+		t.Fatal("tracks ended while people are in view")
+	}
+	// Time passes with nobody in view: the stranger's passage ends, published unmatched, with its
+	// best shot; Alice's is not published twice.
+	tr.Expire(5 * time.Second)
+	if len(events) != 2 || events[1].Match != nil || events[1].Frames != 10 || events[1].Embedding == nil || len(events[1].Snapshot) == 0 {
+		t.Fatalf("at expiry: %d events, last %+v", len(events), events[len(events)-1])
+	}
+	if tr.Active() {
+		t.Fatal("tracks survived expiry")
+	}
+	// Bob passes once, very close to his template: published on the first detection.
+	tr.Observe(obs(6*time.Second, faceAt(near(rng, bob, 0.2), 500, 0.9)))
+	if len(events) != 3 || events[2].Match.PersonID != "bob" {
+		t.Fatalf("bob: %+v", events[len(events)-1])
+	}
+	// Alice again after a gap: a new passage, a new event.
+	tr.Observe(obs(9*time.Second, faceAt(near(rng, alice, 0.2), 300, 0.9)))
+	if len(events) != 4 || events[3].Match.PersonID != "alice" || events[3].Track == events[0].Track {
+		t.Fatalf("alice's second passage: %+v", events[len(events)-1])
+	}
+}
+
+func TestBestShotAndMajority(t *testing.T) {
+	rng := rand.New(rand.NewPCG(2, 2))
+	p := randEmb(rng)
+	var events []*Event
+	tr := NewTracker("c", nil, TrackerOptions{}, func(e *Event) { events = append(events, e) })
+	qs := []float32{0.2, 0.9, 0.5}
+	for i, q := range qs {
+		tr.Observe(obs(time.Duration(i)*300*time.Millisecond, faceAt(near(rng, p, 0.15), float32(200+i*50), q)))
+	}
+	tr.Flush()
+	if len(events) != 1 || events[0].Quality != 0.9 || events[0].Box.X != 250 {
+		t.Fatalf("best shot: %+v", events)
+	}
+}
+
+func plateObs(pts time.Duration, text string, valid bool, conf float32) *Observation {
+	return &Observation{Camera: "g", PTS: pts, Time: time.Unix(0, 0).Add(pts), Width: 1280, Kind: KindPlate,
+		Plates: []PlateDet{{Plate: dnn.Plate{Text: text, Valid: valid, Color: "blue",
+			Box: recognizers.Box{X: 600, Y: 500, W: 120, H: 40}, Chars: []dnn.CharConf{{Char: "x", Conf: conf}}}}}}
+}
+
+func TestPlateVoting(t *testing.T) {
+	g := NewGallery(MatchOptions{})
+	g.AddPlate(ListedPlate{Text: "粤B12345", List: "blacklist"})
+	var events []*Event
+	tr := NewTracker("g", g, TrackerOptions{}, func(e *Event) { events = append(events, e) })
+	tr.Observe(plateObs(0, "粤B1Z345", false, 0.6)) // an OCR confusion
+	tr.Observe(plateObs(200*time.Millisecond, "粤B12345", true, 0.9))
+	if len(events) != 0 {
+		t.Fatal("published on one read")
+	}
+	tr.Observe(plateObs(400*time.Millisecond, "粤B12345", true, 0.95))
+	if len(events) != 1 || events[0].Plate.Text != "粤B12345" || events[0].Plate.Votes != 2 || events[0].Match == nil || events[0].Match.List != "blacklist" {
+		t.Fatalf("plate event: %+v", events)
+	}
+	tr.Flush()
+	if len(events) != 1 {
+		t.Fatalf("%d events for one car", len(events))
+	}
+	// A single valid read with no confirmation is published when the passage ends.
+	tr.Observe(plateObs(10*time.Second, "京AF0236", true, 0.9))
+	tr.Flush()
+	if len(events) != 2 || events[1].Plate.Text != "京AF0236" || events[1].Match != nil {
+		t.Fatalf("single read: %+v", events[len(events)-1])
+	}
+}
+
+func TestGalleryMarginRefusesLookalikes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	a := randEmb(rng)
+	b := near(rng, a, 0.05) // a twin
+	g := NewGallery(MatchOptions{})
+	g.Add(Person{ID: "a", Embeddings: []recognizers.Embedding{a}})
+	g.Add(Person{ID: "b", Embeddings: []recognizers.Embedding{b}})
+	q := near(rng, a, 0.2)
+	if m := g.MatchFace(&q); m != nil {
+		t.Fatalf("matched %+v between twins", m)
+	}
+	far := randEmb(rng)
+	if m := g.MatchFace(&far); m != nil {
+		t.Fatalf("stranger matched %+v", m)
+	}
+	path := t.TempDir() + "/g.json"
+	g.AddPlate(ListedPlate{Text: "粤B·12345", List: "x"})
+	if err := g.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	g2 := NewGallery(MatchOptions{})
+	if err := g2.Load(path); err != nil || len(g2.People()) != 2 || g2.MatchPlate("粤B12345") == nil {
+		t.Fatalf("reload: %v %d", err, len(g2.People()))
+	}
+}
