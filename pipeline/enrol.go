@@ -14,7 +14,7 @@ import (
 // EnrolGate is the minimum a photo must meet to become a template.
 type EnrolGate struct {
 	MinFace float32 // face height in pixels; default 60
-	MaxYaw  float32 // degrees; default 30
+	MaxYaw  float32 // degrees; default 40
 	MinLive float32 // liveness probability; default 0 (photos of photos are how galleries are built)
 }
 
@@ -23,7 +23,7 @@ func (g *EnrolGate) defaults() {
 		g.MinFace = 60
 	}
 	if g.MaxYaw == 0 {
-		g.MaxYaw = 30
+		g.MaxYaw = 40
 	}
 }
 

@@ -1,0 +1,155 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/vigil-oss/vigil/streams"
+	"github.com/vigil-oss/vigil/streams/decode"
+)
+
+// Options are a camera's analysis settings.
+type Options struct {
+	// FPS is how many frames per second are sampled. Default 2. Ignored when KeyframesOnly.
+	FPS float64
+	// KeyframesOnly samples key frames only (cheapest: the rest is never decoded).
+	KeyframesOnly bool
+	// Motion is the motion gate's threshold in mean grey levels; 0 means the default 1.5, and a
+	// negative value disables the gate.
+	Motion float64
+	// MaxIdle lets a frame through the gate at least this often. Default 5 s.
+	MaxIdle time.Duration
+	// Faces and Plates select the recognizers.
+	Faces, Plates bool
+	Tracker       TrackerOptions
+}
+
+func (o *Options) defaults() {
+	if o.FPS == 0 {
+		o.FPS = 2
+	}
+	if o.Motion == 0 {
+		o.Motion = 1.5
+	}
+	if o.MaxIdle == 0 {
+		o.MaxIdle = 5 * time.Second
+	}
+}
+
+// analyser samples one camera and owns its tracker.
+type analyser struct {
+	camera  string
+	stream  *streams.Stream
+	opts    Options
+	p       *Pipeline
+	results chan *Observation
+	busy    atomic.Bool // the tracker has passages in progress
+	log     *slog.Logger
+}
+
+// ingest reads units, decodes, gates and offers frames to the pools.
+func (a *analyser) ingest(ctx context.Context) {
+	r := a.stream.NewReader("pipeline", 64)
+	defer r.Close()
+	var dec *decode.Decoder
+	defer func() {
+		if dec != nil {
+			dec.Close()
+		}
+	}()
+	gate := &motionGate{threshold: a.opts.Motion, maxIdle: a.opts.MaxIdle}
+	var seq uint64
+	var decodeErrs int
+	for {
+		u, err := r.Read(ctx)
+		if err != nil {
+			return
+		}
+		if dec == nil {
+			mode := decode.Options{Mode: decode.Sampling, FPS: a.opts.FPS}
+			if a.opts.KeyframesOnly {
+				mode = decode.Options{Mode: decode.KeyOnly}
+			}
+			if dec, err = decode.New(u.Codec, mode); err != nil {
+				a.log.Error("no decoder", "codec", u.Codec, "err", err)
+				return
+			}
+		}
+		f, err := dec.Decode(u)
+		if err != nil {
+			var de *decode.Error
+			if errors.As(err, &de) {
+				decodeErrs++
+				if decodeErrs%100 == 1 {
+					a.log.Warn("decode errors", "count", decodeErrs, "err", err)
+				}
+				continue
+			}
+			a.log.Error("decoder failed", "err", err)
+			return
+		}
+		if f == nil {
+			continue
+		}
+		seq++
+		a.p.metrics.sampled.WithLabelValues(a.camera).Inc()
+		now := time.Now()
+		if !gate.pass(f.BGR, f.Width, f.Height, f.PTS, a.busy.Load()) {
+			a.p.metrics.gated.WithLabelValues(a.camera).Inc()
+			a.deliver(&Observation{Camera: a.camera, Seq: seq, PTS: f.PTS, Time: now}) // time still passes
+			continue
+		}
+		job := &Job{Camera: a.camera, Seq: seq, PTS: f.PTS, Time: now, Arrival: u.Arrival, W: f.Width, H: f.Height,
+			BGR: append([]byte(nil), f.BGR...), Done: a.deliver}
+		if a.opts.Faces && a.p.faces != nil {
+			a.p.faces.Offer(job)
+		}
+		if a.opts.Plates && a.p.plates != nil {
+			a.p.plates.Offer(job)
+		}
+	}
+}
+
+// deliver hands an observation to the tracker without blocking the caller (a worker).
+func (a *analyser) deliver(o *Observation) {
+	select {
+	case a.results <- o:
+	default:
+		a.p.metrics.dropped(a.camera, o.Kind, "tracker_behind")
+	}
+}
+
+// track owns the tracker: observations in, events out.
+func (a *analyser) track(ctx context.Context) {
+	tr := NewTracker(a.camera, a.p.gallery, a.opts.Tracker, func(e *Event) { a.p.publish(ctx, e) })
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	lastObs := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			// Passages in progress are published on the way out, with a little time of their own.
+			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			tr.emit = func(e *Event) { a.p.publish(fctx, e) }
+			tr.Flush()
+			cancel()
+			return
+		case o := <-a.results:
+			lastObs = time.Now()
+			if o.Kind == "" {
+				tr.Expire(o.PTS)
+			} else {
+				tr.Observe(o)
+			}
+		case <-tick.C:
+			// A camera that went silent ends its passages after the gap in wall time.
+			if tr.Active() && time.Since(lastObs) > tr.opts.Gap {
+				tr.Flush()
+			}
+		}
+		a.busy.Store(tr.Active())
+	}
+}

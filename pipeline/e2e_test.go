@@ -1,0 +1,325 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/bus"
+	"github.com/vigil-oss/vigil/internal/camsim"
+	"github.com/vigil-oss/vigil/internal/testdata"
+	"github.com/vigil-oss/vigil/models"
+	"github.com/vigil-oss/vigil/recognizers"
+	"github.com/vigil-oss/vigil/recognizers/dnn"
+	"github.com/vigil-oss/vigil/streams/rtsp"
+)
+
+// scenario: enrolled residents walk past with photos other than their enrolment photos; a
+// stranger (never enrolled) walks past; a listed car drives by.
+func scenario(lib *camsim.Library) []camsim.Event {
+	evs := []camsim.Event{
+		{Kind: "face", Identity: "obama", Photo: "faces/obama/2.jpg", Start: 0.3, Duration: 3.5, Size: 120, Y: 0.35},
+		{Kind: "face", Identity: "jeff_bezos", Photo: "faces/jeff_bezos/1.jpg", Start: 2.0, Duration: 3.5, Size: 90, Y: 0.45, Reverse: true},
+		{Kind: "plate", Plate: "粤B12345", Start: 4.0, Duration: 3.5, Size: 160},
+		{Kind: "face", Identity: "kit_harington", Photo: "faces/kit_harington/2.jpg", Start: 6.5, Duration: 3.5, Size: 150, Y: 0.4},
+		{Kind: "face", Identity: "angelina_jolie", Photo: "faces/angelina_jolie/3.jpg", Start: 8.0, Duration: 3.5, Size: 70, Y: 0.3, Reverse: true},
+	}
+	for i := range evs {
+		_ = lib.Resolve(&evs[i])
+	}
+	return evs
+}
+
+// enrolled residents and their enrolment photos: never the photo camsim walks past.
+var enrolled = map[string][]string{
+	"obama":          {"faces/obama/1.jpg", "faces/obama/3.jpg", "faces/obama/4.jpg"},
+	"kit_harington":  {"faces/kit_harington/1.jpg", "faces/kit_harington/3.jpg"},
+	"angelina_jolie": {"faces/angelina_jolie/1.jpg", "faces/angelina_jolie/2.jpg", "faces/angelina_jolie/4.jpg"},
+}
+
+type collector struct {
+	mu     sync.Mutex
+	events []*Event
+}
+
+func (c *collector) Publish(_ context.Context, e *Event) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.events = append(c.events, e)
+	return nil
+}
+
+func (c *collector) all() []*Event {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*Event(nil), c.events...)
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// TestCamsimPassagesBecomeIdentifiedEvents runs the whole path — camsim RTSP, sessions, decode,
+// motion gate, recognizer pools, trackers, matcher, the NATS bus — and scores the events
+// against camsim's ground truth. E2E_CAMERAS and E2E_SECONDS scale it up (the run is
+// 16 cameras for 60 s: bench/run.sh accuracy).
+func TestCamsimPassagesBecomeIdentifiedEvents(t *testing.T) {
+	td := testdata.Dir()
+	mdir, err := models.Dir(os.Getenv("VIGIL_MODELS"))
+	if td == "" || err != nil {
+		t.Skip("no models or testdata")
+	}
+	cams, secs := envInt("E2E_CAMERAS", 3), envInt("E2E_SECONDS", 13)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	lib, err := camsim.LoadLibrary(td)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := camsim.Params{Width: 1280, Height: 720, FPS: 10, GOP: 1, Bitrate: 1500, Seconds: 12}
+	clip, err := camsim.BuildClip(context.Background(), lib, p, scenario(lib), 1, os.TempDir()+"/vigil-test-clips")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var truthBuf syncBuffer
+	tw := camsim.NewTruthWriter(&truthBuf)
+	addr := freeAddr(t)
+	sim, err := camsim.NewServer(camsim.Config{RTSPAddress: addr, Cameras: cams, Truth: tw, Seed: 7}, []*camsim.Clip{clip}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Gallery: residents enrolled from other photos; a listed plate.
+	faces, err := dnn.NewFaces(mdir, dnn.DetectorOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := NewGallery(MatchOptions{})
+	for id, photos := range enrolled {
+		for _, photo := range photos {
+			img, err := recognizers.LoadImage(td + "/" + photo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, _, err := EnrolFace(faces, img, EnrolGate{})
+			img.Close()
+			if err != nil {
+				t.Fatalf("enrol %s: %v", id, err)
+			}
+			g.Add(Person{ID: id, Name: id, List: "residents", Embeddings: []recognizers.Embedding{e}})
+		}
+	}
+	faces.Close()
+	g.AddPlate(ListedPlate{Text: "粤B12345", List: "blacklist"})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b, err := bus.Open(ctx, bus.Config{}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var onBus collector
+	stop, _ := b.Subscribe(bus.EventsSubject+".>", func(_ string, data []byte) {
+		var e Event
+		if json.Unmarshal(data, &e) == nil {
+			onBus.Publish(ctx, &e)
+		}
+	})
+	defer stop()
+
+	m := NewMetrics(nil)
+	fp, err := NewPool(KindFace, 1, 8, func() (Recognizer, error) {
+		f, err := dnn.NewFaces(mdir, dnn.DetectorOptions{})
+		return &FaceRecognizer{Faces: f}, err
+	}, m, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pp, err := NewPool(KindPlate, 1, 8, func() (Recognizer, error) {
+		pl, err := dnn.NewPlates(mdir)
+		return &PlateRecognizer{Plates: pl}, err
+	}, m, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := New(Config{Faces: fp, Plates: pp, Gallery: g, Publisher: BusPublisher{Bus: b}, Metrics: m, Log: log})
+	runDone := make(chan struct{})
+	go func() { pl.Run(ctx); close(runDone) }()
+	pool := rtsp.NewPool(log)
+	for i := 1; i <= cams; i++ {
+		s, _ := pool.Add(rtsp.Config{ID: fmt.Sprintf("cam%03d", i), URL: fmt.Sprintf("rtsp://%s/cam/%03d", addr, i)})
+		for pl.AddCamera(fmt.Sprintf("cam%03d", i), s.Stream(), Options{FPS: 4, Faces: true, Plates: true}) != nil {
+			time.Sleep(10 * time.Millisecond) // until Run has started
+		}
+	}
+	// Sessions connect before the fleet starts, so every camera sees its clip from its offset on.
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	time.Sleep(time.Duration(secs) * time.Second)
+	sim.Close() // no new passages; the ones in progress end by the gap
+	closed := time.Now()
+	tw.Flush()
+	time.Sleep(2500 * time.Millisecond)
+	cancel()
+	<-runDone
+	pool.Close()
+
+	score(t, truthBuf.String(), onBus.all(), start, closed)
+}
+
+func envInt(k string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(k)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// score matches ground-truth passages to events on the same camera whose first detection falls
+// in the passage (with slack), and checks identities.
+func score(t *testing.T, truth string, events []*Event, start, closed time.Time) {
+	t.Helper()
+	type passage struct {
+		camsim.TruthLine
+		got []*Event
+		cut bool // the end of the run cut it short: events are assigned to it, but it is not scored
+	}
+	var ps []*passage
+	for _, l := range strings.Split(strings.TrimSpace(truth), "\n") {
+		var tl camsim.TruthLine
+		if json.Unmarshal([]byte(l), &tl) != nil {
+			continue
+		}
+		ps = append(ps, &passage{TruthLine: tl, cut: tl.Leave.After(closed)})
+	}
+	// Each event belongs to the passage on its camera, of its kind, whose entry is nearest to the
+	// event's first detection (detection starts before the face is wholly in view).
+	used := map[*Event]bool{}
+	for _, e := range events {
+		var best *passage
+		var bestD time.Duration
+		for _, p := range ps {
+			if e.Camera != p.Camera || e.Kind != p.Kind || e.First.Before(p.Enter.Add(-1500*time.Millisecond)) || e.First.After(p.Leave.Add(time.Second)) {
+				continue
+			}
+			d := e.First.Sub(p.Enter).Abs()
+			if best == nil || d < bestD {
+				best, bestD = p, d
+			}
+		}
+		if best != nil {
+			best.got = append(best.got, e)
+			used[e] = true
+		}
+	}
+	var enrolledPassages, rightID, wrongID, strangerMatched, plates, platesRead, dup int
+	for _, p := range ps {
+		if p.cut {
+			continue
+		}
+		if len(p.got) > 1 {
+			dup++
+			t.Logf("passage %s %s%s at %s: %d events", p.Camera, p.Identity, p.Plate, p.Enter.Sub(start).Round(time.Millisecond), len(p.got))
+		}
+		switch {
+		case p.Kind == "plate":
+			plates++
+			for _, e := range p.got {
+				if e.Plate != nil && e.Plate.Text == p.Plate && e.Match != nil && e.Match.List == "blacklist" {
+					platesRead++
+					break
+				}
+			}
+		case enrolled[p.Identity] != nil:
+			enrolledPassages++
+			ok := false
+			for _, e := range p.got {
+				if e.Match != nil && e.Match.PersonID == p.Identity {
+					ok = true
+				} else if e.Match != nil {
+					wrongID++
+				}
+			}
+			if ok {
+				rightID++
+			} else {
+				t.Logf("missed %s on %s at %s (events %d)", p.Identity, p.Camera, p.Enter.Sub(start).Round(time.Millisecond), len(p.got))
+			}
+		default:
+			for _, e := range p.got {
+				if e.Match != nil {
+					strangerMatched++
+					t.Logf("stranger %s matched as %s", p.Identity, e.Match.PersonID)
+				}
+			}
+		}
+	}
+	for _, e := range events {
+		who := ""
+		if e.Match != nil {
+			who = fmt.Sprintf("%s%s d=%.2f m=%.2f", e.Match.PersonID, e.Match.Plate, e.Match.Distance, e.Match.Margin)
+		}
+		if e.Plate != nil {
+			who += " read " + e.Plate.Text
+		}
+		t.Logf("event %s %s track %d first %s shot %s frames %d q=%.2f box=%.0fx%.0f %s", e.Camera, e.Kind, e.Track,
+			e.First.Sub(start).Round(time.Millisecond), e.Time.Sub(start).Round(time.Millisecond), e.Frames, e.Quality, e.Box.W, e.Box.H, who)
+	}
+	for _, p := range ps {
+		t.Logf("truth %s %s%s %s–%s", p.Camera, p.Identity, p.Plate, p.Enter.Sub(start).Round(time.Millisecond), p.Leave.Sub(start).Round(time.Millisecond))
+	}
+	var unexplained int
+	for _, e := range events {
+		// Passages already in view when a camera started, or cut off at the end, have no truth line.
+		if !used[e] && e.First.After(start.Add(2*time.Second)) && e.First.Before(closed.Add(-3*time.Second)) {
+			unexplained++
+			name := ""
+			if e.Match != nil {
+				name = e.Match.PersonID
+			}
+			t.Logf("event without a passage: %s %s at %s match=%q", e.Camera, e.Kind, e.First.Sub(start).Round(time.Millisecond), name)
+		}
+	}
+	recall := float64(rightID) / float64(max(1, enrolledPassages))
+	precision := float64(rightID) / float64(max(1, rightID+wrongID))
+	t.Logf("passages %d (enrolled %d, plates %d), events %d: identity recall %.3f precision %.3f, strangers matched %d, plates read %d/%d, passages with >1 event %d, events without a passage %d",
+		len(ps), enrolledPassages, plates, len(events), recall, precision, strangerMatched, platesRead, plates, dup, unexplained)
+	if enrolledPassages == 0 || plates == 0 {
+		t.Fatal("the scenario produced no ground truth")
+	}
+	if recall < 0.95 || precision < 0.95 || strangerMatched > 0 || platesRead < plates || dup > 0 || unexplained > 0 {
+		t.Errorf("accuracy below the bar")
+	}
+}

@@ -1,0 +1,39 @@
+package pipeline
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the pipeline's counters, labelled by camera, pool kind and reason.
+type Metrics struct {
+	sampled  *prometheus.CounterVec
+	gated    *prometheus.CounterVec
+	drops    *prometheus.CounterVec
+	errors   *prometheus.CounterVec
+	events   *prometheus.CounterVec
+	queueLen *prometheus.GaugeVec
+	latency  *prometheus.HistogramVec
+	e2e      *prometheus.HistogramVec
+}
+
+// NewMetrics registers the pipeline metrics on reg (nil: unregistered, for tests).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		sampled:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_pipeline_frames_sampled_total", Help: "Frames decoded and sampled for analysis."}, []string{"camera"}),
+		gated:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_pipeline_frames_gated_total", Help: "Sampled frames skipped by the motion gate."}, []string{"camera"}),
+		drops:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_pipeline_frames_dropped_total", Help: "Frames dropped before recognition."}, []string{"camera", "pool", "reason"}),
+		errors:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_pipeline_recognizer_errors_total", Help: "Frames a recognizer failed on."}, []string{"camera", "pool"}),
+		events:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_pipeline_events_total", Help: "Events published."}, []string{"camera", "kind", "matched"}),
+		queueLen: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vigil_pipeline_queue_length", Help: "Jobs waiting in a recognizer pool's queue."}, []string{"pool"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "vigil_pipeline_recognize_seconds", Help: "Recognizer time per frame.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 10)}, []string{"pool"}),
+		e2e: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "vigil_pipeline_event_latency_seconds", Help: "From the arrival of the shot's access unit to the event on the bus.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 10)}, []string{"kind"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.sampled, m.gated, m.drops, m.errors, m.events, m.queueLen, m.latency, m.e2e)
+	}
+	return m
+}
+
+func (m *Metrics) dropped(camera, pool, reason string) {
+	m.drops.WithLabelValues(camera, pool, reason).Inc()
+}

@@ -1,0 +1,141 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/vigil-oss/vigil/streams"
+)
+
+// Publisher puts events on the bus. It must not lose an event it returned nil for.
+type Publisher interface {
+	Publish(ctx context.Context, e *Event) error
+}
+
+// Config wires a Pipeline.
+type Config struct {
+	Faces, Plates *Pool // either may be nil
+	Gallery       *Gallery
+	Publisher     Publisher
+	Metrics       *Metrics
+	Log           *slog.Logger
+}
+
+// Pipeline owns the recognizer pools and one analyser per camera.
+type Pipeline struct {
+	faces, plates *Pool
+	gallery       *Gallery
+	pub           Publisher
+	metrics       *Metrics
+	log           *slog.Logger
+
+	mu   sync.Mutex
+	cams map[string]*camEntry
+	ctx  context.Context
+	wg   sync.WaitGroup
+}
+
+type camEntry struct {
+	cancel context.CancelFunc
+	done   sync.WaitGroup
+}
+
+// New returns a pipeline; Run starts it.
+func New(cfg Config) *Pipeline {
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	return &Pipeline{faces: cfg.Faces, plates: cfg.Plates, gallery: cfg.Gallery, pub: cfg.Publisher,
+		metrics: cfg.Metrics, log: cfg.Log.With("component", "pipeline"), cams: map[string]*camEntry{}}
+}
+
+// Run runs the worker pools until ctx ends, then waits for cameras and workers.
+func (p *Pipeline) Run(ctx context.Context) {
+	p.mu.Lock()
+	p.ctx = ctx
+	p.mu.Unlock()
+	for _, pool := range []*Pool{p.faces, p.plates} {
+		if pool != nil {
+			p.wg.Add(1)
+			go func() {
+				defer p.wg.Done()
+				pool.Run(ctx)
+			}()
+		}
+	}
+	<-ctx.Done()
+	p.mu.Lock()
+	cams := p.cams
+	p.cams = map[string]*camEntry{}
+	p.mu.Unlock()
+	for _, c := range cams {
+		c.cancel()
+		c.done.Wait()
+	}
+	p.wg.Wait()
+}
+
+// AddCamera starts analysing a camera's stream. Call after Run has started.
+func (p *Pipeline) AddCamera(id string, s *streams.Stream, opts Options) error {
+	opts.defaults()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ctx == nil {
+		return fmt.Errorf("pipeline: not running")
+	}
+	if _, ok := p.cams[id]; ok {
+		return fmt.Errorf("pipeline: camera %q already analysed", id)
+	}
+	ctx, cancel := context.WithCancel(p.ctx)
+	a := &analyser{camera: id, stream: s, opts: opts, p: p, results: make(chan *Observation, 256),
+		log: p.log.With("camera", id)}
+	e := &camEntry{cancel: cancel}
+	e.done.Add(2)
+	go func() { defer e.done.Done(); a.ingest(ctx) }()
+	go func() { defer e.done.Done(); a.track(ctx) }()
+	p.cams[id] = e
+	return nil
+}
+
+// RemoveCamera stops a camera's analysis; its passages in progress are published.
+func (p *Pipeline) RemoveCamera(id string) {
+	p.mu.Lock()
+	e, ok := p.cams[id]
+	delete(p.cams, id)
+	p.mu.Unlock()
+	if ok {
+		e.cancel()
+		e.done.Wait()
+	}
+}
+
+// publish retries until the bus takes the event or ctx ends: events are never dropped on a
+// busy or restarting bus (the event store issue adds a disk spool for longer outages).
+func (p *Pipeline) publish(ctx context.Context, e *Event) {
+	wait := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := p.pub.Publish(ctx, e)
+		if err == nil {
+			matched := "no"
+			if e.Match != nil {
+				matched = "yes"
+			}
+			p.metrics.events.WithLabelValues(e.Camera, e.Kind, matched).Inc()
+			p.metrics.e2e.WithLabelValues(e.Kind).Observe(time.Since(e.Arrival).Seconds())
+			return
+		}
+		if attempt == 1 || attempt%20 == 0 {
+			p.log.Warn("publishing event failed; retrying", "camera", e.Camera, "event", e.ID, "attempt", attempt, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			p.log.Error("event not published before shutdown", "camera", e.Camera, "event", e.ID)
+			return
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 5*time.Second)
+	}
+}
