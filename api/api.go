@@ -28,14 +28,34 @@ type Cameras interface {
 type Server struct {
 	log     *slog.Logger
 	cams    Cameras
+	events  EventSource
+	snaps   *snapshots
 	reg     *prometheus.Registry
 	handler http.Handler
+	stop    func()
 }
 
-// New builds the API over cams, exporting reg on /metrics.
-func New(cams Cameras, reg *prometheus.Registry, log *slog.Logger) *Server {
-	s := &Server{log: log.With("component", "api"), cams: cams, reg: reg}
+// Deps are what the API serves.
+type Deps struct {
+	Cameras  Cameras
+	Events   EventSource // nil: no live events
+	Registry *prometheus.Registry
+}
+
+// New builds the API.
+func New(d Deps, log *slog.Logger) (*Server, error) {
+	s := &Server{log: log.With("component", "api"), cams: d.Cameras, reg: d.Registry, events: d.Events, snaps: newSnapshots(2000)}
+	if s.events != nil {
+		stop, err := s.collectSnapshots()
+		if err != nil {
+			return nil, err
+		}
+		s.stop = stop
+	}
+	reg := d.Registry
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/events/live", s.liveEvents)
+	mux.HandleFunc("GET /v1/events/{id}/snapshot", s.snapshot)
 	mux.HandleFunc("GET /v1/cameras", s.listCameras)
 	mux.HandleFunc("GET /v1/cameras/{id}", s.getCamera)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -43,7 +63,7 @@ func New(cams Cameras, reg *prometheus.Registry, log *slog.Logger) *Server {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	s.handler = s.withRequestID(s.jsonErrors(mux))
-	return s
+	return s, nil
 }
 
 // Handler returns the root handler.
@@ -51,7 +71,10 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // Run serves on ln until ctx ends, then drains for up to 5 s.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
-	hs := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
+	// Requests inherit ctx, so live streams end when the node shuts down instead of holding
+	// Shutdown until its deadline.
+	hs := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return ctx }}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -63,6 +86,9 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 	err := hs.Shutdown(sctx)
 	<-errc
+	if s.stop != nil {
+		s.stop()
+	}
 	return err
 }
 
@@ -130,15 +156,26 @@ func (s *Server) getCamera(w http.ResponseWriter, r *http.Request) {
 }
 
 var (
-	errNotFound = errors.New("not found")
-	errMethod   = errors.New("method not allowed")
+	errNotFound    = errors.New("not found")
+	errMethod      = errors.New("method not allowed")
+	errUnavailable = errors.New("unavailable")
 )
+
+// badRequest is a client error whose message is safe to show.
+type badRequest string
+
+func (b badRequest) Error() string { return string(b) }
 
 // writeError is the one place errors become statuses; clients get a message and the request id.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status := http.StatusInternalServerError
 	msg := "internal error"
+	var br badRequest
 	switch {
+	case errors.As(err, &br):
+		status, msg = http.StatusBadRequest, string(br)
+	case errors.Is(err, errUnavailable):
+		status, msg = http.StatusServiceUnavailable, "live events are not available on this node"
 	case errors.Is(err, errNotFound):
 		status, msg = http.StatusNotFound, "not found: "+r.URL.Path
 	case errors.Is(err, errMethod):

@@ -19,7 +19,11 @@ func (f fakeCameras) Statuses() []rtsp.Status { return f }
 
 func TestCameraEndpoints(t *testing.T) {
 	cams := fakeCameras{{ID: "gate", State: rtsp.StateLive, Width: 1280}, {ID: "alley", State: rtsp.StateFailed, LastError: "401 Unauthorized"}}
-	srv := httptest.NewServer(New(cams, prometheus.NewRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil))).Handler())
+	a, err := New(Deps{Cameras: cams, Registry: prometheus.NewRegistry()}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a.Handler())
 	defer srv.Close()
 
 	get := func(path string, want int) map[string]any {

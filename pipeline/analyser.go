@@ -140,7 +140,7 @@ func (a *analyser) track(ctx context.Context) {
 		case o := <-a.results:
 			lastObs = time.Now()
 			if o.Kind == "" {
-				tr.Expire(o.PTS)
+				tr.Idle(o.PTS)
 			} else {
 				tr.Observe(o)
 			}

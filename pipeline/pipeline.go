@@ -52,8 +52,9 @@ func New(cfg Config) *Pipeline {
 		metrics: cfg.Metrics, log: cfg.Log.With("component", "pipeline"), cams: map[string]*camEntry{}}
 }
 
-// Run runs the worker pools until ctx ends, then waits for cameras and workers.
-func (p *Pipeline) Run(ctx context.Context) {
+// Start starts the worker pools; they and every camera's analysis stop when ctx ends. Wait
+// waits for that.
+func (p *Pipeline) Start(ctx context.Context) {
 	p.mu.Lock()
 	p.ctx = ctx
 	p.mu.Unlock()
@@ -66,7 +67,12 @@ func (p *Pipeline) Run(ctx context.Context) {
 			}()
 		}
 	}
-	<-ctx.Done()
+}
+
+// Wait returns once ctx has ended, every analyser has published its passages in progress, and
+// the workers have stopped.
+func (p *Pipeline) Wait() {
+	<-p.ctx.Done()
 	p.mu.Lock()
 	cams := p.cams
 	p.cams = map[string]*camEntry{}
@@ -78,7 +84,7 @@ func (p *Pipeline) Run(ctx context.Context) {
 	p.wg.Wait()
 }
 
-// AddCamera starts analysing a camera's stream. Call after Run has started.
+// AddCamera starts analysing a camera's stream. Call after Start.
 func (p *Pipeline) AddCamera(id string, s *streams.Stream, opts Options) error {
 	opts.defaults()
 	p.mu.Lock()

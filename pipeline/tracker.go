@@ -37,8 +37,12 @@ type Observation struct {
 
 // TrackerOptions tune how detections become passages.
 type TrackerOptions struct {
-	// Gap ends a track not seen for this long in stream time. Default 1.5 s.
+	// Gap ends a track not seen for this long in stream time, once it has also been missing
+	// from MinMisses analysed frames (under overload frames are dropped, and a passage must not
+	// split because its frames were). Default 1.5 s.
 	Gap time.Duration
+	// MinMisses: see Gap. Default 2.
+	MinMisses int
 	// SameFace is the embedding distance under which a detection continues a track. Default 0.6.
 	SameFace float32
 	// EarlyMatches: a face track is published as soon as this many of its detections matched the
@@ -54,6 +58,9 @@ type TrackerOptions struct {
 func (o *TrackerOptions) defaults() {
 	if o.Gap == 0 {
 		o.Gap = 1500 * time.Millisecond
+	}
+	if o.MinMisses == 0 {
+		o.MinMisses = 2
 	}
 	if o.SameFace == 0 {
 		o.SameFace = 0.6
@@ -100,6 +107,7 @@ type faceTrack struct {
 	hits    int
 	best    shot
 	bestRes dnn.FaceResult
+	misses  int            // analysed face frames since last seen
 	votes   map[string]int // person id → matched detections
 	matches map[string]*Match
 	emitted bool
@@ -112,6 +120,7 @@ type plateTrack struct {
 	last    time.Duration
 	lastBox recognizers.Box
 	hits    int
+	misses  int
 	reads   map[string]*plateVote
 	emitted bool
 }
@@ -146,8 +155,30 @@ func (t *Tracker) Observe(o *Observation) {
 	t.Expire(t.lastPTS)
 }
 
+// Idle records a frame analysed by nothing (the motion gate held it back): time passes and every
+// track misses it.
+func (t *Tracker) Idle(pts time.Duration) {
+	if pts > t.lastPTS {
+		t.lastPTS = pts
+	}
+	for _, tr := range t.faces {
+		tr.misses++
+	}
+	for _, tr := range t.plates {
+		tr.misses++
+	}
+	t.Expire(t.lastPTS)
+}
+
 func (t *Tracker) observeFaces(o *Observation) {
 	used := map[*faceTrack]bool{}
+	defer func() {
+		for _, tr := range t.faces {
+			if !used[tr] {
+				tr.misses++
+			}
+		}
+	}()
 	for i := range o.Faces {
 		d := &o.Faces[i]
 		var best *faceTrack
@@ -168,6 +199,7 @@ func (t *Tracker) observeFaces(o *Observation) {
 			t.faces = append(t.faces, best)
 		}
 		used[best] = true
+		best.misses = 0
 		best.last, best.lastBox, best.lastEmb = o.PTS, d.Box, d.Embedding
 		best.hits++
 		sh := shot{pts: o.PTS, time: o.Time, arrival: o.Arrival, box: d.Box, quality: d.Quality.Score, crop: d.Crop}
@@ -212,6 +244,13 @@ func (t *Tracker) emitFace(tr *faceTrack, sh shot, res dnn.FaceResult, m *Match)
 
 func (t *Tracker) observePlates(o *Observation) {
 	used := map[*plateTrack]bool{}
+	defer func() {
+		for _, tr := range t.plates {
+			if !used[tr] {
+				tr.misses++
+			}
+		}
+	}()
 	for i := range o.Plates {
 		d := &o.Plates[i]
 		if d.Text == "" {
@@ -222,8 +261,9 @@ func (t *Tracker) observePlates(o *Observation) {
 			if used[tr] {
 				continue
 			}
-			_, sameText := tr.reads[d.Text]
-			if sameText || centreDistance(tr.lastBox, d.Box) < float32(o.Width)/3 {
+			// Cars cross a frame in a few seconds: at 1 fps they jump hundreds of pixels. A
+			// reading close to one of the track's, or a plate not too far away, continues it.
+			if tr.similarText(d.Text) || centreDistance(tr.lastBox, d.Box) < float32(o.Width)/2 {
 				best = tr
 				break
 			}
@@ -234,6 +274,7 @@ func (t *Tracker) observePlates(o *Observation) {
 			t.plates = append(t.plates, best)
 		}
 		used[best] = true
+		best.misses = 0
 		best.last, best.lastBox = o.PTS, d.Box
 		best.hits++
 		v := best.reads[d.Text]
@@ -284,7 +325,7 @@ func (t *Tracker) emitPlate(tr *plateTrack, text string, v *plateVote) {
 func (t *Tracker) Expire(now time.Duration) {
 	keep := t.faces[:0]
 	for _, tr := range t.faces {
-		if now-tr.last <= t.opts.Gap {
+		if now-tr.last <= t.opts.Gap || tr.misses < t.opts.MinMisses {
 			keep = append(keep, tr)
 			continue
 		}
@@ -295,7 +336,7 @@ func (t *Tracker) Expire(now time.Duration) {
 	t.faces = keep
 	keepP := t.plates[:0]
 	for _, tr := range t.plates {
-		if now-tr.last <= t.opts.Gap {
+		if now-tr.last <= t.opts.Gap || tr.misses < t.opts.MinMisses {
 			keepP = append(keepP, tr)
 			continue
 		}
@@ -308,8 +349,16 @@ func (t *Tracker) Expire(now time.Duration) {
 	t.plates = keepP
 }
 
-// Flush ends every track (camera removed, shutdown).
-func (t *Tracker) Flush() { t.Expire(t.lastPTS + t.opts.Gap + time.Hour) }
+// Flush ends every track (camera removed, shutdown, camera silent).
+func (t *Tracker) Flush() {
+	for _, tr := range t.faces {
+		tr.misses = t.opts.MinMisses
+	}
+	for _, tr := range t.plates {
+		tr.misses = t.opts.MinMisses
+	}
+	t.Expire(t.lastPTS + t.opts.Gap + time.Hour)
+}
 
 // majority is the person most detections of the track matched, if any.
 func (tr *faceTrack) majority() *Match {
@@ -338,4 +387,36 @@ func (tr *plateTrack) winner() (string, *plateVote) {
 		}
 	}
 	return text, best
+}
+
+// similarText reports whether text is one of the track's readings or within two edits of one.
+func (tr *plateTrack) similarText(text string) bool {
+	for t := range tr.reads {
+		if editDistance(t, text) <= 2 {
+			return true
+		}
+	}
+	return false
+}
+
+// editDistance is the Levenshtein distance between two strings, by characters.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
 }

@@ -66,6 +66,11 @@ func TestOneEventPerPassage(t *testing.T) {
 	// Time passes with nobody in view: the stranger's passage ends, published unmatched, with its
 	// best shot; Alice's is not published twice.
 	tr.Expire(5 * time.Second)
+	if len(events) != 1 {
+		t.Fatal("a passage ended without being missed from analysed frames")
+	}
+	tr.Idle(5 * time.Second)
+	tr.Idle(5200 * time.Millisecond)
 	if len(events) != 2 || events[1].Match != nil || events[1].Frames != 10 || events[1].Embedding == nil || len(events[1].Snapshot) == 0 {
 		t.Fatalf("at expiry: %d events, last %+v", len(events), events[len(events)-1])
 	}

@@ -139,7 +139,7 @@ func (f *FaceRecognizer) Recognize(img gocv.Mat, o *Observation) error {
 	}
 	res, err := f.Faces.Analyze(img)
 	for _, r := range res {
-		if r.Box.H < min {
+		if r.Box.H < min || atEdge(r.Box, img.Cols(), img.Rows()) {
 			continue
 		}
 		o.Faces = append(o.Faces, FaceDet{FaceResult: r, Crop: cropOf(img, r.Box, 1.8, 256)})
@@ -162,12 +162,20 @@ func (p *PlateRecognizer) Close() { p.Plates.Close() }
 func (p *PlateRecognizer) Recognize(img gocv.Mat, o *Observation) error {
 	res, err := p.Plates.Read(img)
 	for _, r := range res {
-		if r.Text == "" {
+		// A plate cut by the frame edge reads as a fragment ("粤", "B123"); the car is still
+		// coming or going, and the next frame shows it whole.
+		if len([]rune(r.Text)) < 6 || atEdge(r.Box, img.Cols(), img.Rows()) {
 			continue
 		}
 		o.Plates = append(o.Plates, PlateDet{Plate: r, Crop: cropOf(img, r.Box, 2.5, 480)})
 	}
 	return err
+}
+
+// atEdge reports whether a box touches the frame's border: the object is not wholly in view.
+func atEdge(b recognizers.Box, w, h int) bool {
+	const m = 2
+	return b.X < m || b.Y < m || b.X+b.W > float32(w-m) || b.Y+b.H > float32(h-m)
 }
 
 // cropOf copies the box grown by scale around its centre, downscaled to at most maxSide, into Go

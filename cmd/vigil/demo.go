@@ -11,12 +11,17 @@ import (
 	"github.com/vigil-oss/vigil/internal/camsim"
 	"github.com/vigil-oss/vigil/internal/config"
 	"github.com/vigil-oss/vigil/internal/paths"
+	"github.com/vigil-oss/vigil/models"
+	"github.com/vigil-oss/vigil/pipeline"
+	"github.com/vigil-oss/vigil/recognizers"
+	"github.com/vigil-oss/vigil/recognizers/dnn"
 )
 
 // cmdDemo runs a simulated camera fleet and a vigil node pulling it, on embedded defaults.
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	n := fs.Int("cameras", 16, "simulated cameras")
+	n := fs.Int("cameras", 8, "simulated cameras")
+	fps := fs.Float64("fps", 1, "frames analysed per second per camera")
 	httpAddr := fs.String("http", "127.0.0.1:8080", "API address")
 	rtspAddr := fs.String("rtsp", "127.0.0.1:8554", "simulated cameras' RTSP address")
 	data := fs.String("data", envOr("VIGIL_DATA", "data"), "data directory (clip cache, later the database and footage)")
@@ -26,6 +31,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	cfg := config.Default()
 	cfg.HTTP.Addr = *httpAddr
+	cfg.Data = *data
+	cfg.Pipeline.Gallery = filepath.Join(*data, "gallery.json")
+	cfg.Pipeline.FPS = *fps
 	log := newLogger(stderr, cfg.Log.Level, cfg.Log.Format)
 
 	lib, err := camsim.LoadLibrary(*testdata)
@@ -44,6 +52,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		clips = append(clips, c)
 	}
 	if err := os.MkdirAll(*data, 0o755); err != nil {
+		return err
+	}
+	if err := demoGallery(lib, cfg.Pipeline.Gallery, stdout); err != nil {
 		return err
 	}
 	tf, err := os.Create(filepath.Join(*data, "camsim-truth.jsonl"))
@@ -71,8 +82,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "\nvigil demo is running (Ctrl-C stops everything):\n"+
 			"  cameras:  http://%s/v1/cameras\n  metrics:  http://%s/metrics\n"+
 			"  RTSP:     rtsp://%s/cam/001 … /cam/%03d (try: ffplay -rtsp_transport tcp rtsp://%s/cam/001)\n"+
-			"  truth:    %s (who passed which camera, when)\n\n",
-			addr, addr, *rtspAddr, *n, *rtspAddr, tf.Name())
+			"  truth:    %s (who passed which camera, when)\n"+
+			"  events:   curl -N http://%s/v1/events/live   (one event per passage, with identity)\n\n",
+			addr, addr, *rtspAddr, *n, *rtspAddr, tf.Name(), addr)
 	})
 }
 
@@ -81,4 +93,51 @@ func envOr(k, def string) string {
 		return v
 	}
 	return def
+}
+
+// demoGallery enrols half the test identities as residents (from their first photo), two as a
+// watchlist, and lists one plate, unless the gallery exists already.
+func demoGallery(lib *camsim.Library, path string, stdout io.Writer) error {
+	if _, err := os.Stat(path); err == nil {
+		fmt.Fprintf(stdout, "gallery: %s (delete it to enrol the demo residents again)\n", path)
+		return nil
+	}
+	dir, err := models.Dir(os.Getenv("VIGIL_MODELS"))
+	if err != nil {
+		return err
+	}
+	faces, err := dnn.NewFaces(dir, dnn.DetectorOptions{})
+	if err != nil {
+		return err
+	}
+	defer faces.Close()
+	g := pipeline.NewGallery(pipeline.MatchOptions{})
+	ids := lib.Identities()
+	enrolled := 0
+	for i, id := range ids {
+		list := ""
+		switch {
+		case i%2 == 0:
+			list = "residents"
+		case i == 1 || i == 5:
+			list = "watchlist"
+		default:
+			continue // strangers: walk past, never matched
+		}
+		img, err := recognizers.LoadImage(filepath.Join(lib.Dir, lib.Faces[id][0]))
+		if err != nil {
+			return err
+		}
+		e, _, err := pipeline.EnrolFace(faces, img, pipeline.EnrolGate{})
+		img.Close()
+		if err != nil {
+			fmt.Fprintf(stdout, "  not enrolled %s: %v\n", id, err)
+			continue
+		}
+		g.Add(pipeline.Person{ID: id, Name: id, List: list, Embeddings: []recognizers.Embedding{e}, Sources: []string{lib.Faces[id][0]}})
+		enrolled++
+	}
+	g.AddPlate(pipeline.ListedPlate{Text: "粤B12345", List: "blacklist", Note: "demo"})
+	fmt.Fprintf(stdout, "gallery: enrolled %d of %d test identities (the rest are strangers), plate 粤B12345 blacklisted → %s\n", enrolled, len(ids), path)
+	return g.Save(path)
 }

@@ -83,6 +83,8 @@ func TestServeReportsCameras(t *testing.T) {
 	defer sim.Close()
 	cfg := config.Default()
 	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.Data = t.TempDir()
+	cfg.Pipeline.Enabled = false
 	cfg.AddCameras([]string{"rtsp://127.0.0.1:18754/cam/001", "rtsp://127.0.0.1:18754/cam/002", "rtsp://127.0.0.1:18754/cam/404"})
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)

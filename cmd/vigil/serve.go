@@ -8,12 +8,17 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/vigil-oss/vigil/api"
+	"github.com/vigil-oss/vigil/internal/bus"
 	"github.com/vigil-oss/vigil/internal/config"
+	"github.com/vigil-oss/vigil/models"
+	"github.com/vigil-oss/vigil/pipeline"
+	"github.com/vigil-oss/vigil/recognizers/dnn"
 	"github.com/vigil-oss/vigil/streams/rtsp"
 )
 
@@ -21,12 +26,14 @@ type serveFlags struct {
 	config  string
 	cameras stringList
 	http    string
+	data    string
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.config, "config", os.Getenv("VIGIL_CONFIG"), "YAML config file (env VIGIL_CONFIG)")
 	fs.Var(&f.cameras, "camera", "RTSP URL of a camera to pull (repeatable)")
 	fs.StringVar(&f.http, "http", "", "API and /metrics listen address (default 127.0.0.1:8080)")
+	fs.StringVar(&f.data, "data", "", "data directory (default $VIGIL_DATA, else ./data)")
 }
 
 func (f *serveFlags) load() (config.Config, error) {
@@ -37,6 +44,12 @@ func (f *serveFlags) load() (config.Config, error) {
 	cfg.AddCameras(f.cameras)
 	if f.http != "" {
 		cfg.HTTP.Addr = f.http
+	}
+	if f.data != "" {
+		if cfg.Pipeline.Gallery == filepath.Join(cfg.Data, "gallery.json") { // the derived default
+			cfg.Pipeline.Gallery = filepath.Join(f.data, "gallery.json")
+		}
+		cfg.Data = f.data
 	}
 	return cfg, cfg.Validate()
 }
@@ -62,36 +75,119 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	if err != nil {
 		return fmt.Errorf("http.addr %s: %w", cfg.HTTP.Addr, err)
 	}
+	defer ln.Close()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	b, err := bus.Open(ctx, bus.Config{URL: cfg.Bus.URL.Reveal(), StoreDir: filepath.Join(cfg.Data, "nats")}, log)
+	if err != nil {
+		return err
+	}
+	// The bus is the last sink: closed after everything that publishes to it has stopped.
+	defer b.Close()
+
+	var pl *pipeline.Pipeline
+	pipeCtx, pipeCancel := context.WithCancel(context.Background())
+	defer pipeCancel()
+	if cfg.Pipeline.Enabled {
+		if pl, err = newPipeline(cfg, b, reg, log); err != nil {
+			return err
+		}
+		pl.Start(pipeCtx)
+	}
+
 	pool := rtsp.NewPool(log)
+	reg.MustRegister(rtsp.NewCollector(pool))
 	for _, cam := range cfg.Cameras {
 		tr := cam.Transport
 		if tr == "" {
 			tr = cfg.Streams.Transport
 		}
-		if _, err := pool.Add(rtsp.Config{
+		s, err := pool.Add(rtsp.Config{
 			ID: cam.ID, URL: cam.URL.Reveal(), Transport: tr,
 			BackoffMin: cfg.Streams.ReconnectMin.D(), BackoffMax: cfg.Streams.ReconnectMax.D(),
 			ReadTimeout: cfg.Streams.ReadTimeout.D(),
-		}); err != nil {
+		})
+		if err == nil && pl != nil && cam.Analyse != "none" {
+			err = pl.AddCamera(cam.ID, s.Stream(), analyseOptions(cfg, cam))
+		}
+		if err != nil {
 			pool.Close()
-			ln.Close()
 			return err
 		}
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		rtsp.NewCollector(pool))
-	srv := api.New(pool, reg, log)
-	log.Info("vigil serving", "http", ln.Addr().String(), "cameras", len(cfg.Cameras))
+	srv, err := api.New(api.Deps{Cameras: pool, Events: b, Registry: reg}, log)
+	if err != nil {
+		pool.Close()
+		return err
+	}
+	log.Info("vigil serving", "http", ln.Addr().String(), "cameras", len(cfg.Cameras), "pipeline", pl != nil)
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
 	err = srv.Run(ctx, ln)
-	// Shutdown order: the API has stopped taking requests (Run returned after draining), so no
-	// handler reads camera state any more; then the cameras, the producers, stop and close their
-	// streams so every reader sees the end. Sinks added later (pipeline, recorder, bus) must be
-	// closed after the pool, never before, so nothing writes into a closed sink.
+	// Shutdown order, producers before the sinks they write to:
+	//  1. the API has stopped taking requests (Run returned after draining);
+	//  2. the cameras stop and close their streams, so analysers see the end of their input;
+	//  3. the pipeline publishes the passages in progress and stops its workers;
+	//  4. the bus closes (deferred above) once nothing publishes any more.
 	pool.Close()
+	if pl != nil {
+		pipeCancel()
+		pl.Wait()
+	}
 	log.Info("vigil stopped")
 	return err
+}
+
+func analyseOptions(cfg config.Config, cam config.Camera) pipeline.Options {
+	o := pipeline.Options{FPS: cfg.Pipeline.FPS, KeyframesOnly: cfg.Pipeline.KeyframesOnly, Motion: cfg.Pipeline.Motion}
+	if cam.FPS > 0 {
+		o.FPS = cam.FPS
+	}
+	switch cam.Analyse {
+	case "faces":
+		o.Faces = true
+	case "plates":
+		o.Plates = true
+	default:
+		o.Faces, o.Plates = true, true
+	}
+	return o
+}
+
+// newPipeline loads the models (one set per worker), the gallery and the pools.
+func newPipeline(cfg config.Config, b *bus.Bus, reg *prometheus.Registry, log *slog.Logger) (*pipeline.Pipeline, error) {
+	dir, err := models.Dir(cfg.Models.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: %w (or set pipeline.enabled: false)", err)
+	}
+	g := pipeline.NewGallery(pipeline.MatchOptions{Threshold: float32(cfg.Pipeline.MatchThreshold)})
+	if err := g.Load(cfg.Pipeline.Gallery); err != nil {
+		return nil, err
+	}
+	m := pipeline.NewMetrics(reg)
+	pc := cfg.Pipeline
+	dnn.SetThreads(pc.OpenCVThreads)
+	var faces, plates *pipeline.Pool
+	if pc.FaceWorkers > 0 {
+		faces, err = pipeline.NewPool(pipeline.KindFace, pc.FaceWorkers, pc.Queue, func() (pipeline.Recognizer, error) {
+			f, err := dnn.NewFaces(dir, dnn.DetectorOptions{})
+			return &pipeline.FaceRecognizer{Faces: f}, err
+		}, m, log)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if pc.PlateWorkers > 0 {
+		plates, err = pipeline.NewPool(pipeline.KindPlate, pc.PlateWorkers, pc.Queue, func() (pipeline.Recognizer, error) {
+			p, err := dnn.NewPlates(dir)
+			return &pipeline.PlateRecognizer{Plates: p}, err
+		}, m, log)
+		if err != nil {
+			return nil, err
+		}
+	}
+	log.Info("pipeline ready", "people", len(g.People()), "gallery", cfg.Pipeline.Gallery, "face_workers", pc.FaceWorkers, "plate_workers", pc.PlateWorkers)
+	return pipeline.New(pipeline.Config{Faces: faces, Plates: plates, Gallery: g, Publisher: pipeline.BusPublisher{Bus: b}, Metrics: m, Log: log}), nil
 }

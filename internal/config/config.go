@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -37,12 +38,48 @@ func (s Secret) Reveal() string { return string(s) }
 
 // Config is the whole of vigil's configuration. Every field documents its default.
 type Config struct {
+	// Data is the data directory (gallery, bus store, later the database and footage). Default
+	// $VIGIL_DATA, else ./data. The --data flag overrides.
+	Data     string   `yaml:"data"`
 	Log      Log      `yaml:"log"`
 	HTTP     HTTP     `yaml:"http"`
 	Models   Models   `yaml:"models"`
 	Streams  Streams  `yaml:"streams"`
 	Cameras  []Camera `yaml:"cameras"`
 	Database Database `yaml:"database"`
+	Pipeline Pipeline `yaml:"pipeline"`
+	Bus      Bus      `yaml:"bus"`
+}
+
+// Pipeline configures recognition.
+type Pipeline struct {
+	// Enabled runs recognition on the cameras. Default true.
+	Enabled bool `yaml:"enabled"`
+	// FPS is the default sampling rate per camera. Default 2.
+	FPS float64 `yaml:"fps"`
+	// KeyframesOnly samples key frames only (cheapest). Default false.
+	KeyframesOnly bool `yaml:"keyframes_only"`
+	// Motion is the motion gate threshold (mean grey levels); negative disables it. Default 1.5.
+	Motion float64 `yaml:"motion"`
+	// FaceWorkers and PlateWorkers size the recognizer pools. Default 1 each.
+	FaceWorkers  int `yaml:"face_workers"`
+	PlateWorkers int `yaml:"plate_workers"`
+	// Queue is each pool's bounded drop-oldest queue length. Default 8.
+	Queue int `yaml:"queue"`
+	// OpenCVThreads is OpenCV's threads per inference. Default 1: one model set per worker, as
+	// many workers as cores. 0 lets each inference use every core.
+	OpenCVThreads int `yaml:"opencv_threads"`
+	// MatchThreshold is the face distance under which a match counts. Default 0.50.
+	MatchThreshold float64 `yaml:"match_threshold"`
+	// Gallery is the enrolled-people file. Default DATA/gallery.json.
+	Gallery string `yaml:"gallery"`
+}
+
+// Bus selects the event bus.
+type Bus struct {
+	// URL of an external NATS server with JetStream; empty embeds one (data in DATA/nats).
+	// Env VIGIL_BUS_URL.
+	URL Secret `yaml:"url"`
 }
 
 // Log configures structured logging.
@@ -89,6 +126,10 @@ type Camera struct {
 	URL Secret `yaml:"url"`
 	// Transport overrides streams.transport for this camera.
 	Transport string `yaml:"transport"`
+	// Analyse selects recognizers: faces, plates, both or none. Default both.
+	Analyse string `yaml:"analyse"`
+	// FPS overrides pipeline.fps for this camera.
+	FPS float64 `yaml:"fps"`
 }
 
 // Database configures PostgreSQL. Unused until the event store lands.
@@ -121,6 +162,8 @@ func Default() Config {
 	return Config{
 		Log:  Log{Level: "info", Format: "text"},
 		HTTP: HTTP{Addr: "127.0.0.1:8080"},
+		Pipeline: Pipeline{Enabled: true, FPS: 2, Motion: 1.5, FaceWorkers: 1, PlateWorkers: 1, Queue: 8,
+			MatchThreshold: 0.5, OpenCVThreads: 1},
 		Streams: Streams{
 			ReconnectMin: Duration(time.Second),
 			ReconnectMax: Duration(30 * time.Second),
@@ -151,6 +194,7 @@ func Load(path string, env func(string) (string, bool)) (Config, error) {
 		return c, err
 	}
 	c.fillCameraIDs()
+	c.fillDerived()
 	if err := c.Validate(); err != nil {
 		if path != "" {
 			return c, fmt.Errorf("%s: %w", path, err)
@@ -176,6 +220,7 @@ func (c *Config) applyEnv(env func(string) (string, bool)) error {
 		"VIGIL_HTTP_ADDR":         &c.HTTP.Addr,
 		"VIGIL_MODELS":            &c.Models.Dir,
 		"VIGIL_STREAMS_TRANSPORT": &c.Streams.Transport,
+		"VIGIL_DATA":              &c.Data,
 	}
 	for k, p := range str {
 		if v, ok := env(k); ok && v != "" {
@@ -184,6 +229,9 @@ func (c *Config) applyEnv(env func(string) (string, bool)) error {
 	}
 	if v, ok := env("VIGIL_DATABASE_URL"); ok && v != "" {
 		c.Database.URL = Secret(v)
+	}
+	if v, ok := env("VIGIL_BUS_URL"); ok && v != "" {
+		c.Bus.URL = Secret(v)
 	}
 	if v, ok := env("VIGIL_STREAMS_READER_QUEUE"); ok && v != "" {
 		n, err := strconv.Atoi(v)
@@ -208,6 +256,16 @@ func (c *Config) AddCameras(urls []string) {
 		c.Cameras = append(c.Cameras, Camera{URL: Secret(u)})
 	}
 	c.fillCameraIDs()
+}
+
+// fillDerived sets defaults that depend on other fields.
+func (c *Config) fillDerived() {
+	if c.Data == "" {
+		c.Data = "data"
+	}
+	if c.Pipeline.Gallery == "" {
+		c.Pipeline.Gallery = filepath.Join(c.Data, "gallery.json")
+	}
 }
 
 func (c *Config) fillCameraIDs() {
@@ -260,6 +318,27 @@ func (c *Config) Validate() error {
 		if !validTransport(cam.Transport) {
 			bad("cameras[%d] (%s).transport: %q is not one of tcp, udp, auto", i, cam.ID, cam.Transport)
 		}
+		switch cam.Analyse {
+		case "", "faces", "plates", "both", "none":
+		default:
+			bad("cameras[%d] (%s).analyse: %q is not one of faces, plates, both, none", i, cam.ID, cam.Analyse)
+		}
+		if cam.FPS < 0 || cam.FPS > 30 {
+			bad("cameras[%d] (%s).fps: %v is outside 0..30", i, cam.ID, cam.FPS)
+		}
+	}
+	p := c.Pipeline
+	if p.FPS <= 0 || p.FPS > 30 {
+		bad("pipeline.fps: %v is outside (0, 30]", p.FPS)
+	}
+	if p.FaceWorkers < 0 || p.FaceWorkers > 64 || p.PlateWorkers < 0 || p.PlateWorkers > 64 {
+		bad("pipeline: face_workers and plate_workers must be within 0..64")
+	}
+	if p.Queue < 1 || p.Queue > 4096 {
+		bad("pipeline.queue: %d is outside 1..4096", p.Queue)
+	}
+	if p.MatchThreshold <= 0 || p.MatchThreshold > 1.5 {
+		bad("pipeline.match_threshold: %v is outside (0, 1.5]", p.MatchThreshold)
 	}
 	return errors.Join(errs...)
 }
@@ -305,20 +384,25 @@ func RedactURL(raw string) string {
 // their host and path with the password replaced.
 func (c Config) Redacted() string {
 	type cam struct {
-		ID        string `yaml:"id"`
-		URL       string `yaml:"url"`
-		Transport string `yaml:"transport,omitempty"`
+		ID        string  `yaml:"id"`
+		URL       string  `yaml:"url"`
+		Transport string  `yaml:"transport,omitempty"`
+		Analyse   string  `yaml:"analyse,omitempty"`
+		FPS       float64 `yaml:"fps,omitempty"`
 	}
 	view := struct {
+		Data     string   `yaml:"data"`
 		Log      Log      `yaml:"log"`
 		HTTP     HTTP     `yaml:"http"`
 		Models   Models   `yaml:"models"`
 		Streams  Streams  `yaml:"streams"`
 		Cameras  []cam    `yaml:"cameras"`
 		Database Database `yaml:"database"`
-	}{Log: c.Log, HTTP: c.HTTP, Models: c.Models, Streams: c.Streams, Database: c.Database}
+		Pipeline Pipeline `yaml:"pipeline"`
+		Bus      Bus      `yaml:"bus"`
+	}{Data: c.Data, Log: c.Log, HTTP: c.HTTP, Models: c.Models, Streams: c.Streams, Database: c.Database, Pipeline: c.Pipeline, Bus: c.Bus}
 	for _, k := range c.Cameras {
-		view.Cameras = append(view.Cameras, cam{ID: k.ID, URL: RedactURL(k.URL.Reveal()), Transport: k.Transport})
+		view.Cameras = append(view.Cameras, cam{ID: k.ID, URL: RedactURL(k.URL.Reveal()), Transport: k.Transport, Analyse: k.Analyse, FPS: k.FPS})
 	}
 	var b bytes.Buffer
 	enc := yaml.NewEncoder(&b)

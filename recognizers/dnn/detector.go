@@ -21,6 +21,11 @@ import (
 	"github.com/vigil-oss/vigil/recognizers"
 )
 
+// SetThreads sets how many threads OpenCV uses inside one inference (process-wide). vigil runs
+// one model set per worker, so 1 is the efficient setting with as many workers as cores; 0 lets
+// OpenCV use every core for each call (lowest latency for a single stream).
+func SetThreads(n int) { C.vigil_set_threads(C.int(n)) }
+
 // DetectorOptions tune face detection.
 type DetectorOptions struct {
 	// Score is the minimum detection score. Default 0.8 (YuNet's own default; the selftest uses it).

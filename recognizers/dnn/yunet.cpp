@@ -1,3 +1,4 @@
+#include <opencv2/core.hpp>
 #include <opencv2/objdetect.hpp>
 #include <cstring>
 #include <string>
@@ -47,3 +48,5 @@ int vigil_yunet_detect(VigilYuNet d, void *mat, float *out, int max, char *err, 
 void vigil_yunet_free(VigilYuNet d) {
     delete static_cast<cv::Ptr<cv::FaceDetectorYN> *>(d);
 }
+
+void vigil_set_threads(int n) { cv::setNumThreads(n); }

@@ -12,6 +12,8 @@ VigilYuNet vigil_yunet_new(const char *model, float score, float nms, int topk, 
 // of 15 floats. Returns the number of faces, or -1 with err written.
 int vigil_yunet_detect(VigilYuNet d, void *mat, float *out, int max, char *err, int errlen);
 void vigil_yunet_free(VigilYuNet d);
+// vigil_set_threads sets OpenCV's worker thread count (cv::setNumThreads).
+void vigil_set_threads(int n);
 
 #ifdef __cplusplus
 }

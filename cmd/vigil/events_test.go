@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/camsim"
+	"github.com/vigil-oss/vigil/internal/config"
+	"github.com/vigil-oss/vigil/internal/testdata"
+	"github.com/vigil-oss/vigil/models"
+)
+
+// TestServeStreamsLiveEvents runs serve with the pipeline on camsim, enrols Obama with photos
+// other than the one camsim walks past, and reads /v1/events/live until his event arrives.
+func TestServeStreamsLiveEvents(t *testing.T) {
+	td := testdata.Dir()
+	if _, err := models.Dir(os.Getenv("VIGIL_MODELS")); err != nil || td == "" {
+		t.Skip("no models or testdata")
+	}
+	data := t.TempDir()
+	gallery := filepath.Join(data, "gallery.json")
+	if code, out, errs := runCmd("enroll", "--gallery", gallery, "--name", "Barack Obama",
+		filepath.Join(td, "faces/obama/2.jpg"), filepath.Join(td, "faces/obama/3.jpg")); code != 0 {
+		t.Fatalf("enroll: %d %s %s", code, out, errs)
+	}
+	lib, _ := camsim.LoadLibrary(td)
+	clip, err := camsim.SmallClip(context.Background(), lib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	sim, _ := camsim.NewServer(camsim.Config{RTSPAddress: "127.0.0.1:18755", Cameras: 1}, []*camsim.Clip{clip}, log)
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+
+	cfg := config.Default()
+	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.Data = data
+	cfg.Pipeline.Gallery = gallery
+	cfg.Pipeline.FPS = 5
+	cfg.AddCameras([]string{"rtsp://127.0.0.1:18755/cam/001"})
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, log, func(a string) { addr <- a }) }()
+	base := "http://" + <-addr
+
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/events/live", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("content type %q", resp.Header.Get("Content-Type"))
+	}
+	type ev struct {
+		ID, Kind, Camera string
+		SnapshotURL      string `json:"snapshot_url"`
+		Embedding        []float32
+		Match            *struct {
+			PersonID string `json:"person_id"`
+			List     string
+		}
+		Plate *struct{ Text string }
+	}
+	var face, plate *ev
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	deadline := time.After(25 * time.Second)
+	for face == nil || plate == nil {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("stream ended")
+			}
+			if !strings.HasPrefix(l, "data: ") {
+				continue
+			}
+			var e ev
+			if err := json.Unmarshal([]byte(l[6:]), &e); err != nil {
+				t.Fatalf("%v: %s", err, l)
+			}
+			if e.Embedding != nil {
+				t.Fatal("live events carry embeddings")
+			}
+			if e.Kind == "face" && e.Match != nil && e.Match.PersonID == "barack-obama" {
+				face = &e
+			}
+			if e.Kind == "plate" && e.Plate != nil {
+				plate = &e
+			}
+		case <-deadline:
+			t.Fatalf("no identified face and plate event within 25 s (face %v, plate %v)", face != nil, plate != nil)
+		}
+	}
+	if plate.Plate.Text != lib.Plates[0].Text {
+		t.Errorf("plate read %q, camsim drove %q", plate.Plate.Text, lib.Plates[0].Text)
+	}
+	sr, err := http.Get(base + face.SnapshotURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jpeg, _ := io.ReadAll(sr.Body)
+	sr.Body.Close()
+	if sr.StatusCode != 200 || sr.Header.Get("Content-Type") != "image/jpeg" || len(jpeg) < 500 || jpeg[0] != 0xff || jpeg[1] != 0xd8 {
+		t.Fatalf("snapshot: %d %s %d bytes", sr.StatusCode, sr.Header.Get("Content-Type"), len(jpeg))
+	}
+	resp.Body.Close()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+}
