@@ -44,7 +44,7 @@ type Server struct {
 	clips []*packetClip
 	cams  []*camera
 
-	mu        sync.RWMutex // guards published
+	mu        sync.RWMutex // guards published and the cameras' streams while Start publishes them
 	published map[string]*publication
 
 	cancel context.CancelFunc
@@ -152,14 +152,19 @@ func (s *Server) Start() error {
 	if err := s.srv.Start(); err != nil {
 		return fmt.Errorf("camsim: listen %s: %w", s.cfg.RTSPAddress, err)
 	}
+	// Clients may connect as soon as the listener is up: streams are published under the lock
+	// that lookup takes.
+	s.mu.Lock()
 	for _, c := range s.cams {
 		st, medi, err := s.newStream(c.clip.clip.SPS, c.clip.clip.PPS)
 		if err != nil {
+			s.mu.Unlock()
 			s.srv.Close()
 			return err
 		}
 		c.stream, c.media = st, medi
 	}
+	s.mu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	start := time.Now()
@@ -252,12 +257,12 @@ func (s *Server) auth(conn *gortsplib.ServerConn, req *base.Request) bool {
 
 func (s *Server) lookup(path string) *gortsplib.ServerStream {
 	path = "/" + strings.TrimPrefix(path, "/")
-	var n int
-	if _, err := fmt.Sscanf(path, "/cam/%d", &n); err == nil && n >= 1 && n <= len(s.cams) && path == CameraPath(n) {
-		return s.cams[n-1].stream
-	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	var n int
+	if _, err := fmt.Sscanf(path, "/cam/%d", &n); err == nil && n >= 1 && n <= len(s.cams) && path == CameraPath(n) {
+		return s.cams[n-1].stream // nil until Start publishes it
+	}
 	if p, ok := s.published[path]; ok {
 		return p.stream
 	}
