@@ -17,6 +17,9 @@ echo "== go build"
 go build -o bin/ ./cmd/...
 echo "== go test -race"
 go test -race -count=1 -timeout 20m ./... 2>&1 | tee /tmp/vigil-test.log
+echo "== goface backend (build tag goface, dlib)"
+go vet -tags goface ./recognizers/goface/
+go test -count=1 -tags goface ./recognizers/goface/
 echo "== Mat leak check (gocv matprofile)"
 go test -count=1 -tags matprofile -run 'NoMatLeaks' ./streams/decode/
 # Short fuzz runs of every fuzz target, seeded from the table cases.
