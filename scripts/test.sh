@@ -22,6 +22,7 @@ go vet -tags goface ./recognizers/goface/
 go test -count=1 -tags goface ./recognizers/goface/
 echo "== Mat leak check (gocv matprofile)"
 go test -count=1 -tags matprofile -run 'NoMatLeaks' ./streams/decode/
+go test -count=1 -tags matprofile -run 'Overload' ./pipeline/
 # Short fuzz runs of every fuzz target, seeded from the table cases.
 echo "== fuzz (10 s each)"
 go test -run '^$' -fuzz '^FuzzDepacketizer$' -fuzztime 10s ./streams/

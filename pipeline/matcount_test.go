@@ -1,0 +1,5 @@
+//go:build !matprofile
+
+package pipeline
+
+func gocvMatCount() int { return 0 }
