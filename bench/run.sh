@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs vigil's benchmarks and prints their figures. Everything stays on 127.0.0.1 and stops by
-# itself. Usage: bench/run.sh [sessions|decode|reconnect|all] (default all).
+# itself. Usage: bench/run.sh [sessions|decode|reconnect|recognizers|latency|capacity|accuracy|all]
+# (default all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
-go build -o bin/ ./cmd/... ./bench/sessions
+go build -o bin/ ./cmd/... ./bench/...
 
 if [[ $what == all || $what == sessions ]]; then
   echo "== sessions: ${CAMERAS:-625} cameras, 720p 25 fps 1.5 Mb/s CBR, one draining reader per camera"
@@ -17,4 +18,20 @@ fi
 if [[ $what == all || $what == reconnect ]]; then
   echo "== reconnect: camera away 0.2–3 s, default backoff 1 s → 30 s"
   go test -run '^$' -bench Reconnect -benchtime 10x ./streams/rtsp/ | grep -E '^Benchmark'
+fi
+if [[ $what == all || $what == recognizers ]]; then
+  echo "== recognizers: 720p camsim frames, one OpenCV thread (per core); overhead = face path / bare model calls - 1"
+  go test -run '^$' -bench Recognizers -benchtime 3x ./pipeline/ | grep -E '^Benchmark'
+fi
+if [[ $what == all || $what == latency ]]; then
+  echo "== latency: door cameras (faces only, 5 fps, every frame decoded), access unit arrival → identified event on the bus"
+  ./bin/pipeline --cameras 1,10 --fps 5 --keyframes=false --faces-only --window "${WINDOW:-30s}"
+fi
+if [[ $what == all || $what == capacity ]]; then
+  echo "== capacity: faces + plates at 1 analysed frame/s (key frames, GOP 1 s), motion gate on"
+  ./bin/pipeline --cameras 16,24,32 --fps 1 --window "${WINDOW:-30s}"
+fi
+if [[ $what == all || $what == accuracy ]]; then
+  echo "== accuracy: 16 camsim cameras for 60 s against the ground truth"
+  E2E_CAMERAS=16 E2E_SECONDS=60 E2E_KEYFRAMES=1 E2E_WORKERS=2 go test -count=1 -run Camsim -v -timeout 10m ./pipeline/ | grep -E 'identity recall|PASS|FAIL'
 fi
