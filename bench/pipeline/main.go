@@ -22,16 +22,16 @@ import (
 	"syscall"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/vigil-oss/vigil/internal/bus"
 	"github.com/vigil-oss/vigil/internal/camsim"
-	"github.com/vigil-oss/vigil/internal/testdata"
-	"github.com/vigil-oss/vigil/recognizers"
 	"github.com/vigil-oss/vigil/internal/config"
+	"github.com/vigil-oss/vigil/internal/testdata"
 	"github.com/vigil-oss/vigil/models"
 	"github.com/vigil-oss/vigil/pipeline"
+	"github.com/vigil-oss/vigil/recognizers"
 	"github.com/vigil-oss/vigil/recognizers/dnn"
 	"github.com/vigil-oss/vigil/streams/rtsp"
 )
