@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/vigil-oss/vigil/bench/measure"
 	"github.com/vigil-oss/vigil/internal/bus"
 	"github.com/vigil-oss/vigil/internal/camsim"
 	"github.com/vigil-oss/vigil/internal/config"
@@ -161,12 +162,12 @@ func run(n int, fps float64, keyframes bool, window time.Duration, workers int, 
 		}
 	}
 	time.Sleep(5 * time.Second) // warm up
-	s0, cpu0, sim0 := totals(reg), selfCPU(), procCPU(sim.Process.Pid)
+	s0, cpu0, sim0 := totals(reg), measure.SelfCPU(), measure.ProcCPU(sim.Process.Pid)
 	lat.mu.Lock()
 	lat.d, lat.n = nil, 0
 	lat.mu.Unlock()
 	time.Sleep(window)
-	s1, cpu1, sim1 := totals(reg), selfCPU(), procCPU(sim.Process.Pid)
+	s1, cpu1, sim1 := totals(reg), measure.SelfCPU(), measure.ProcCPU(sim.Process.Pid)
 	el := window.Seconds()
 	pool.Close()
 	pcancel()
@@ -216,23 +217,6 @@ func totals(reg *prometheus.Registry) counts {
 }
 
 func counterValue(m *dto.Metric) float64 { return m.GetCounter().GetValue() }
-
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	s, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+s) * 10 * time.Millisecond
-}
 
 // enrolAll enrols every test identity from its first photo, as camsim's people.
 func enrolAll(mdir string) (*pipeline.Gallery, error) {

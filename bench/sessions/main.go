@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vigil-oss/vigil/bench/measure"
 	"github.com/vigil-oss/vigil/internal/config"
 	"github.com/vigil-oss/vigil/streams/rtsp"
 )
@@ -70,7 +71,7 @@ func run(n int, camsimBin string, window time.Duration, bitrate int, addr string
 		return fmt.Errorf("camsim did not start")
 	}
 	runtime.GC()
-	baseRSS := rssKB(os.Getpid())
+	baseRSS := measure.RSSKB(os.Getpid())
 
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	pool := rtsp.NewPool(log)
@@ -120,15 +121,15 @@ func run(n int, camsimBin string, window time.Duration, bitrate int, addr string
 	time.Sleep(5 * time.Second) // settle
 
 	before := snapshot(sessions)
-	cpu0, sim0 := selfCPU(), procCPU(sim.Process.Pid)
+	cpu0, sim0 := measure.SelfCPU(), measure.ProcCPU(sim.Process.Pid)
 	recv0 := received.Load()
 	w0 := time.Now()
 	time.Sleep(window)
 	el := time.Since(w0).Seconds()
-	cpu1, sim1 := selfCPU(), procCPU(sim.Process.Pid)
+	cpu1, sim1 := measure.SelfCPU(), measure.ProcCPU(sim.Process.Pid)
 	after := snapshot(sessions)
 	recv := received.Load() - recv0
-	rss := rssKB(os.Getpid())
+	rss := measure.RSSKB(os.Getpid())
 
 	vigilCore := (cpu1 - cpu0).Seconds() / el * 100
 	simCore := (sim1 - sim0).Seconds() / el * 100
@@ -181,33 +182,4 @@ func snapshot(ss []*rtsp.Session) totals {
 		t.bytes += st.Bytes
 	}
 	return t
-}
-
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// procCPU reads utime+stime of pid from /proc (clock ticks of 10 ms).
-func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	s, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+s) * 10 * time.Millisecond
-}
-
-func rssKB(pid int) int64 {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmRSS:") {
-			v, _ := strconv.ParseInt(strings.Fields(l)[1], 10, 64)
-			return v
-		}
-	}
-	return 0
 }

@@ -2,9 +2,28 @@ package camsim
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
+
+	"github.com/vigil-oss/vigil/internal/testdata"
 )
+
+// ErrNoTestdata means the shared test photo set is not beside the repository.
+var ErrNoTestdata = errors.New("camsim: shared testdata not found")
+
+// SharedSmallClip is SmallClip from the shared test photo set; tests skip on ErrNoTestdata.
+func SharedSmallClip(ctx context.Context) (*Clip, error) {
+	dir := testdata.Dir()
+	if dir == "" {
+		return nil, ErrNoTestdata
+	}
+	lib, err := LoadLibrary(dir)
+	if err != nil {
+		return nil, err
+	}
+	return SmallClip(ctx, lib)
+}
 
 // SmallClip builds (or loads from a cache shared by test runs) a short 320x240 clip with one face
 // and one plate, for tests that need real H.264 but not a realistic scene.

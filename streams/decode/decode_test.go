@@ -10,22 +10,16 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/camsim"
-	"github.com/vigil-oss/vigil/internal/paths"
 	"github.com/vigil-oss/vigil/streams"
 	"github.com/vigil-oss/vigil/streams/rtsp"
 )
 
 func clip(t testing.TB) *camsim.Clip {
 	t.Helper()
-	dir := paths.Shared("testdata")
-	if dir == "" {
-		t.Skip("shared testdata not found")
+	c, err := camsim.SharedSmallClip(context.Background())
+	if errors.Is(err, camsim.ErrNoTestdata) {
+		t.Skip(err)
 	}
-	lib, err := camsim.LoadLibrary(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := camsim.SmallClip(context.Background(), lib)
 	if err != nil {
 		t.Fatal(err)
 	}

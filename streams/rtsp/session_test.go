@@ -2,6 +2,7 @@ package rtsp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,7 +16,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/vigil-oss/vigil/internal/camsim"
-	"github.com/vigil-oss/vigil/internal/paths"
 	"github.com/vigil-oss/vigil/streams"
 )
 
@@ -23,15 +23,10 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func testClip(t *testing.T) *camsim.Clip {
 	t.Helper()
-	dir := paths.Shared("testdata")
-	if dir == "" {
-		t.Skip("shared testdata not found")
+	c, err := camsim.SharedSmallClip(context.Background())
+	if errors.Is(err, camsim.ErrNoTestdata) {
+		t.Skip(err)
 	}
-	lib, err := camsim.LoadLibrary(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := camsim.SmallClip(context.Background(), lib)
 	if err != nil {
 		t.Fatal(err)
 	}
