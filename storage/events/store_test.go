@@ -1,0 +1,159 @@
+package events
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/vigil-oss/vigil/internal/testenv"
+)
+
+func newStore(t testing.TB) (*Store, *pgxpool.Pool) {
+	t.Helper()
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, testenv.PostgresDB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	return New(pool), pool
+}
+
+// makeID mirrors pipeline.NewID: milliseconds in the first 6 bytes.
+func makeID(t time.Time, n int) string {
+	ms := uint64(t.UnixMilli())
+	return fmt.Sprintf("%012x%010x", ms, n)
+}
+
+func rec(t time.Time, n int, camera, kind string) *Record {
+	r := &Record{ID: makeID(t, n), Camera: camera, Kind: kind, Track: int64(n), Time: t, First: t.Add(-time.Second), Frames: 3, Quality: 0.8}
+	switch kind {
+	case "face":
+		r.Embedding = make([]float32, 128)
+		r.Embedding[0] = float32(n)
+		if n%2 == 0 {
+			r.Match = &Match{PersonID: "alice", Name: "Alice", List: "residents", Distance: 0.3}
+		}
+	case "plate":
+		r.Plate = &PlateRead{Text: "粤B12345", Color: "blue", Valid: true, Votes: 2}
+	}
+	return r
+}
+
+func TestMigrateIsIdempotent(t *testing.T) {
+	_, pool := newStore(t)
+	applied, err := Migrate(context.Background(), pool)
+	if err != nil || len(applied) != 0 {
+		t.Fatalf("second migrate applied %v: %v", applied, err)
+	}
+}
+
+func TestInsertQueryGetAndRetention(t *testing.T) {
+	s, pool := newStore(t)
+	ctx := context.Background()
+	base := time.Date(2026, 11, 28, 23, 59, 0, 0, time.UTC) // spans two days
+	var recs []*Record
+	for i := 0; i < 120; i++ {
+		kind := []string{"face", "plate"}[i%2]
+		recs = append(recs, rec(base.Add(time.Duration(i)*time.Second), i, fmt.Sprintf("cam%03d", i%3+1), kind))
+	}
+	n, err := s.Insert(ctx, recs, func(r *Record) string { return SnapshotKey(r) })
+	if err != nil || n != 120 {
+		t.Fatalf("insert: %d %v", n, err)
+	}
+	// Redelivery of part of the batch, plus a duplicate inside one batch: nothing doubles.
+	n, err = s.Insert(ctx, append(recs[:50:50], recs[10]), func(*Record) string { return "" })
+	if err != nil || n != 0 {
+		t.Fatalf("re-insert stored %d: %v", n, err)
+	}
+	var events, faces int
+	pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM faces)`).Scan(&events, &faces)
+	if events != 120 || faces != 60 {
+		t.Fatalf("%d events, %d faces", events, faces)
+	}
+	all := Filter{From: base.Add(-time.Hour), To: base.Add(time.Hour)}
+	f := all
+	f.Camera, f.Kind = "cam001", "face"
+	got, _, err := s.Query(ctx, f)
+	if err != nil || len(got) != 20 {
+		t.Fatalf("camera+kind: %d %v", len(got), err)
+	}
+	for i := 1; i < len(got); i++ {
+		if !got[i].Time.Before(got[i-1].Time) {
+			t.Fatal("not newest first")
+		}
+	}
+	f = all
+	f.Person = "alice"
+	if got, _, _ := s.Query(ctx, f); len(got) != 60 || *got[0].PersonName != "Alice" {
+		t.Fatalf("person: %d", len(got))
+	}
+	f = all
+	f.Plate = "粤B12345"
+	if got, _, _ := s.Query(ctx, f); len(got) != 60 || *got[0].PlateColor != "blue" {
+		t.Fatalf("plate: %d", len(got))
+	}
+	// Pages of 25 cover everything exactly once.
+	f = all
+	f.Limit = 25
+	seen := map[string]bool{}
+	pages := 0
+	for {
+		page, next, err := s.Query(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		for _, e := range page {
+			if seen[e.ID] {
+				t.Fatalf("%s on two pages", e.ID)
+			}
+			seen[e.ID] = true
+		}
+		if next == "" {
+			break
+		}
+		f.Cursor = next
+	}
+	if len(seen) != 120 || pages != 5 {
+		t.Fatalf("%d events over %d pages", len(seen), pages)
+	}
+	f.Cursor = "garbage!"
+	if _, _, err := s.Query(ctx, f); err != ErrBadCursor {
+		t.Fatalf("bad cursor: %v", err)
+	}
+	e, err := s.Get(ctx, recs[7].ID)
+	if err != nil || e.Camera != recs[7].Camera || e.Snapshot == nil || *e.Snapshot != SnapshotKey(recs[7]) {
+		t.Fatalf("get: %+v %v", e, err)
+	}
+	if _, err := s.Get(ctx, makeID(base, 999)); err != ErrNotFound {
+		t.Fatalf("missing id: %v", err)
+	}
+	// Retention drops the first day's partitions whole.
+	dropped, err := s.DropBefore(ctx, base.Add(2*time.Minute))
+	if err != nil || len(dropped) != 2 {
+		t.Fatalf("dropped %v: %v", dropped, err)
+	}
+	pool.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&events)
+	if events != 120-60 {
+		t.Fatalf("%d events after retention", events)
+	}
+}
+
+func TestDecodeRejectsMalformed(t *testing.T) {
+	for _, in := range []string{`not json`, `{}`, `{"id":"x","camera":"c","kind":"face"}`, `{"id":"x","camera":"c","kind":"face","time":"2026-01-01T00:00:00Z","embedding":[1,2]}`} {
+		if _, err := Decode([]byte(in)); err == nil {
+			t.Errorf("%s accepted", in)
+		}
+	}
+	id := makeID(time.UnixMilli(1764374400123), 5)
+	if ts, ok := TimeOfID(id); !ok || ts.UnixMilli() != 1764374400123 {
+		t.Fatalf("time of id %s: %v", id, ts)
+	}
+}

@@ -1,0 +1,166 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigil-oss/vigil/storage/blob"
+)
+
+// WriterOptions tune the batch writer.
+type WriterOptions struct {
+	// Stream is the JetStream stream of events; Durable the consumer's name.
+	Stream, Durable string
+	// Batch is the most events per transaction. Default 2000.
+	Batch int
+	// MaxWait is how long a batch waits to fill. Default 200 ms.
+	MaxWait time.Duration
+}
+
+// Writer moves events from the bus into PostgreSQL: a durable consumer, batches written with COPY
+// in one transaction, acknowledged only after commit. A crash or outage between fetch and commit
+// leaves the batch unacknowledged; it is redelivered and inserted once (Insert is idempotent).
+type Writer struct {
+	store *Store
+	js    jetstream.JetStream
+	blobs blob.Store
+	opts  WriterOptions
+	log   *slog.Logger
+
+	written, skipped, bad, retries prometheus.Counter
+}
+
+// NewWriter returns a writer; reg may be nil.
+func NewWriter(store *Store, js jetstream.JetStream, blobs blob.Store, opts WriterOptions, reg prometheus.Registerer, log *slog.Logger) *Writer {
+	if opts.Batch <= 0 {
+		opts.Batch = 2000
+	}
+	if opts.MaxWait <= 0 {
+		opts.MaxWait = 200 * time.Millisecond
+	}
+	if opts.Durable == "" {
+		opts.Durable = "vigil-event-store"
+	}
+	c := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_store_" + name, Help: help})
+	}
+	w := &Writer{store: store, js: js, blobs: blobs, opts: opts, log: log.With("component", "event-store"),
+		written: c("events_written_total", "Events inserted into PostgreSQL."),
+		skipped: c("events_duplicate_total", "Redelivered events already stored (skipped)."),
+		bad:     c("events_malformed_total", "Bus messages that are not storable events (acknowledged, not stored)."),
+		retries: c("write_retries_total", "Batches retried after a database or blob store error."),
+	}
+	if reg != nil {
+		reg.MustRegister(w.written, w.skipped, w.bad, w.retries)
+	}
+	return w
+}
+
+// Run consumes until ctx ends.
+func (w *Writer) Run(ctx context.Context) error {
+	cons, err := w.js.CreateOrUpdateConsumer(ctx, w.opts.Stream, jetstream.ConsumerConfig{
+		Durable: w.opts.Durable, AckPolicy: jetstream.AckExplicitPolicy, AckWait: 5 * time.Minute,
+		MaxAckPending: 4 * w.opts.Batch, DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return err
+	}
+	for ctx.Err() == nil {
+		batch, err := cons.Fetch(w.opts.Batch, jetstream.FetchMaxWait(w.opts.MaxWait))
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			w.log.Warn("fetch from the bus failed", "err", err)
+			sleep(ctx, time.Second)
+			continue
+		}
+		var msgs []jetstream.Msg
+		for m := range batch.Messages() {
+			msgs = append(msgs, m)
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && ctx.Err() == nil {
+			w.log.Debug("fetch ended", "err", err)
+		}
+		if len(msgs) > 0 {
+			w.write(ctx, msgs)
+		}
+	}
+	return nil
+}
+
+// write stores one batch, retrying until it is committed or ctx ends, then acknowledges it.
+func (w *Writer) write(ctx context.Context, msgs []jetstream.Msg) {
+	var recs []*Record
+	var good []jetstream.Msg
+	for _, m := range msgs {
+		r, err := Decode(m.Data())
+		if err != nil {
+			w.bad.Inc()
+			w.log.Warn("dropping malformed bus message", "subject", m.Subject(), "err", err)
+			_ = m.Term()
+			continue
+		}
+		recs = append(recs, r)
+		good = append(good, m)
+	}
+	wait := 200 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		n, err := w.try(ctx, recs)
+		if err == nil {
+			w.written.Add(float64(n))
+			w.skipped.Add(float64(int64(len(recs)) - n))
+			for _, m := range good {
+				_ = m.Ack()
+			}
+			return
+		}
+		if ctx.Err() != nil {
+			return // unacknowledged: redelivered after restart
+		}
+		w.retries.Inc()
+		if attempt == 1 || attempt%10 == 0 {
+			w.log.Warn("storing events failed; retrying (nothing is acknowledged until stored)", "events", len(recs), "attempt", attempt, "err", err)
+		}
+		// Keep the messages ours while we wait.
+		for _, m := range good {
+			_ = m.InProgress()
+		}
+		sleep(ctx, wait)
+		wait = min(wait*2, 10*time.Second)
+	}
+}
+
+func (w *Writer) try(ctx context.Context, recs []*Record) (int64, error) {
+	keys := map[*Record]string{}
+	for _, r := range recs {
+		if len(r.Snapshot) == 0 || w.blobs == nil {
+			continue
+		}
+		key := SnapshotKey(r)
+		if err := w.blobs.Put(ctx, key, r.Snapshot, "image/jpeg"); err != nil {
+			return 0, err
+		}
+		keys[r] = key
+	}
+	return w.store.Insert(ctx, recs, func(r *Record) string { return keys[r] })
+}
+
+// SnapshotKey is where an event's best shot is stored: one object per event, by day.
+func SnapshotKey(r *Record) string {
+	return "snapshots/" + r.Time.UTC().Format("2006/01/02") + "/" + r.ID + ".jpg"
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

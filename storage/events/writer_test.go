@@ -1,0 +1,117 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/vigil-oss/vigil/internal/bus"
+	"github.com/vigil-oss/vigil/internal/testenv"
+	"github.com/vigil-oss/vigil/storage/blob"
+)
+
+// TestWriterSurvivesDatabaseOutage publishes events while the path to PostgreSQL is cut, restores
+// it, and checks every event is stored exactly once, with its snapshot, and acknowledged.
+// FAULT_SECONDS sets the outage (the issue's run: 60).
+func TestWriterSurvivesDatabaseOutage(t *testing.T) {
+	dbURL := testenv.PostgresDB(t)
+	u, _ := url.Parse(dbURL)
+	proxy := testenv.NewProxy(t, u.Host)
+	u.Host = proxy.Addr()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg, _ := pgxpool.ParseConfig(u.String())
+	cfg.ConnConfig.ConnectTimeout = 2 * time.Second
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	b, err := bus.Open(ctx, bus.Config{StoreDir: t.TempDir()}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	blobs := blob.FS{Root: t.TempDir()}
+	store := New(pool)
+	w := NewWriter(store, b.JetStream(), blobs, WriterOptions{Stream: bus.Stream, Batch: 50, MaxWait: 50 * time.Millisecond}, nil, log)
+	wctx, wcancel := context.WithCancel(ctx)
+	wdone := make(chan error, 1)
+	go func() { wdone <- w.Run(wctx) }()
+
+	publish := func(from, to int) {
+		for i := from; i < to; i++ {
+			r := rec(time.Now(), i, "cam001", "face")
+			r.Snapshot = []byte(fmt.Sprintf("jpeg-%d", i))
+			data, _ := json.Marshal(r)
+			if err := b.Publish(ctx, bus.EventsSubject+".face.cam001", r.ID, data); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	publish(0, 100)
+	_ = b.Publish(ctx, bus.EventsSubject+".face.cam001", "junk", []byte(`{"not":"an event"}`))
+	waitCount(t, pool, 100, 10*time.Second)
+
+	outage := 5 * time.Second
+	if s, err := strconv.Atoi(os.Getenv("FAULT_SECONDS")); err == nil {
+		outage = time.Duration(s) * time.Second
+	}
+	proxy.Cut()
+	publish(100, 300) // events keep flowing while the database is unreachable
+	time.Sleep(outage)
+	proxy.Restore()
+	waitCount(t, pool, 300, 30*time.Second)
+
+	// The writer restarts (as after a crash) and the bus redelivers nothing new: still 300.
+	wcancel()
+	<-wdone
+	w2 := NewWriter(store, b.JetStream(), blobs, WriterOptions{Stream: bus.Stream}, nil, log)
+	w2ctx, w2cancel := context.WithCancel(ctx)
+	go func() { _ = w2.Run(w2ctx) }()
+	publish(300, 310)
+	waitCount(t, pool, 310, 10*time.Second)
+	w2cancel()
+	var distinct int
+	pool.QueryRow(ctx, `SELECT count(DISTINCT id) FROM events`).Scan(&distinct)
+	if distinct != 310 {
+		t.Fatalf("%d distinct events", distinct)
+	}
+	var key string
+	pool.QueryRow(ctx, `SELECT snapshot FROM events ORDER BY time LIMIT 1`).Scan(&key)
+	if data, err := blobs.Get(ctx, key); err != nil || len(data) == 0 {
+		t.Fatalf("snapshot %s: %v", key, err)
+	}
+}
+
+func waitCount(t *testing.T, pool *pgxpool.Pool, want int, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	var n int
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := pool.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&n)
+		cancel()
+		if err == nil && n == want {
+			return
+		}
+		if n > want {
+			t.Fatalf("%d events stored, want %d: duplicates", n, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%d events stored after %v, want %d", n, within, want)
+}
