@@ -29,6 +29,8 @@ type Server struct {
 	log     *slog.Logger
 	cams    Cameras
 	events  EventSource
+	store   EventStore
+	blobs   Blobs
 	snaps   *snapshots
 	reg     *prometheus.Registry
 	handler http.Handler
@@ -39,12 +41,15 @@ type Server struct {
 type Deps struct {
 	Cameras  Cameras
 	Events   EventSource // nil: no live events
+	Store    EventStore  // nil: no stored events
+	Blobs    Blobs
 	Registry *prometheus.Registry
 }
 
 // New builds the API.
 func New(d Deps, log *slog.Logger) (*Server, error) {
-	s := &Server{log: log.With("component", "api"), cams: d.Cameras, reg: d.Registry, events: d.Events, snaps: newSnapshots(2000)}
+	s := &Server{log: log.With("component", "api"), cams: d.Cameras, reg: d.Registry, events: d.Events,
+		store: d.Store, blobs: d.Blobs, snaps: newSnapshots(2000)}
 	if s.events != nil {
 		stop, err := s.collectSnapshots()
 		if err != nil {
@@ -54,6 +59,8 @@ func New(d Deps, log *slog.Logger) (*Server, error) {
 	}
 	reg := d.Registry
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/events", s.listEvents)
+	mux.HandleFunc("GET /v1/events/{id}", s.getEvent)
 	mux.HandleFunc("GET /v1/events/live", s.liveEvents)
 	mux.HandleFunc("GET /v1/events/{id}/snapshot", s.snapshot)
 	mux.HandleFunc("GET /v1/cameras", s.listCameras)
@@ -176,6 +183,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		status, msg = http.StatusBadRequest, string(br)
 	case errors.Is(err, errUnavailable):
 		status, msg = http.StatusServiceUnavailable, "live events are not available on this node"
+	case errors.Is(err, errNoStore):
+		status, msg = http.StatusServiceUnavailable, "this node keeps no event store"
 	case errors.Is(err, errNotFound):
 		status, msg = http.StatusNotFound, "not found: "+r.URL.Path
 	case errors.Is(err, errMethod):

@@ -156,14 +156,3 @@ func (s *Server) liveEvents(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 }
-
-func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
-	b, ok := s.snaps.get(r.PathValue("id"))
-	if !ok {
-		s.writeError(w, r, errNotFound)
-		return
-	}
-	w.Header().Set("Content-Type", "image/jpeg")
-	w.Header().Set("Cache-Control", "private, max-age=3600")
-	_, _ = w.Write(b)
-}

@@ -16,6 +16,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/camsim"
 	"github.com/vigil-oss/vigil/internal/config"
 	"github.com/vigil-oss/vigil/internal/testdata"
+	"github.com/vigil-oss/vigil/internal/testenv"
 	"github.com/vigil-oss/vigil/models"
 )
 
@@ -49,6 +50,7 @@ func TestServeStreamsLiveEvents(t *testing.T) {
 	cfg.Data = data
 	cfg.Pipeline.Gallery = gallery
 	cfg.Pipeline.FPS = 5
+	cfg.Database.URL = config.Secret(testenv.PostgresDB(t))
 	cfg.AddCameras([]string{"rtsp://127.0.0.1:18755/cam/001"})
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
@@ -123,6 +125,41 @@ func TestServeStreamsLiveEvents(t *testing.T) {
 		t.Fatalf("snapshot: %d %s %d bytes", sr.StatusCode, sr.Header.Get("Content-Type"), len(jpeg))
 	}
 	resp.Body.Close()
+
+	// The same event is in the store: listed by person, fetched by id, its snapshot from blobs.
+	var stored struct {
+		Events []struct {
+			ID, Camera, SnapshotURL string
+			PersonID                *string `json:"person_id"`
+		} `json:"events"`
+	}
+	deadline = time.After(10 * time.Second)
+	for {
+		r, err := http.Get(base + "/v1/events?person=barack-obama&kind=face")
+		if err != nil {
+			t.Fatal(err)
+		}
+		json.NewDecoder(r.Body).Decode(&stored)
+		r.Body.Close()
+		if len(stored.Events) > 0 {
+			break
+		}
+		select {
+		case <-deadline:
+			t.Fatal("the live event never reached the store")
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	if stored.Events[0].Camera != "cam001" || *stored.Events[0].PersonID != "barack-obama" {
+		t.Fatalf("stored %+v", stored.Events[0])
+	}
+	for _, bad := range []string{"?from=2026-11-29T10:00:00Z&to=2026-11-29T09:00:00Z", "?limit=0", "?kind=car", "?cursor=zzz", "?from=yesterday"} {
+		r, _ := http.Get(base + "/v1/events" + bad)
+		if r.StatusCode != 400 {
+			t.Errorf("GET /v1/events%s: %d, want 400", bad, r.StatusCode)
+		}
+		r.Body.Close()
+	}
 	cancel()
 	select {
 	case err := <-done:

@@ -22,10 +22,12 @@ var version = "dev"
 const usage = `vigil — video analytics and access control for dense urban communities
 
 Usage:
-  vigil serve [--config FILE] [--camera URL]... [--http ADDR]   pull cameras, serve the API and /metrics
+  vigil serve [--config FILE] [--camera URL]... [--http ADDR] [--data DIR]
+                                                                  pull cameras, recognise, store events, serve the API
   vigil demo [--cameras N] [--http ADDR]                          simulated cameras + serve, on embedded defaults
   vigil analyze [--json] FILE...                                  faces and plates in image files (one JSON line per file)
   vigil enroll --name NAME FILE... | --dir DIR [--list L]         add people to the gallery (quality-gated)
+  vigil migrate [--config FILE] [--data DIR]                      apply the event store's migrations
   vigil check-config FILE                                         validate a config file; print it with secrets redacted
   vigil models verify [--dir DIR]                                 check every model file against the manifest
   vigil version
@@ -55,6 +57,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdDemo(ctx, args[1:], stdout, stderr)
 	case "analyze":
 		err = cmdAnalyze(args[1:], stdout, stderr)
+	case "migrate":
+		err = cmdMigrate(ctx, args[1:], stdout, stderr)
 	case "enroll":
 		err = cmdEnroll(args[1:], stdout, stderr)
 	case "check-config":

@@ -85,6 +85,7 @@ func TestServeReportsCameras(t *testing.T) {
 	cfg.HTTP.Addr = "127.0.0.1:0"
 	cfg.Data = t.TempDir()
 	cfg.Pipeline.Enabled = false
+	cfg.Database.Enabled = false
 	cfg.AddCameras([]string{"rtsp://127.0.0.1:18754/cam/001", "rtsp://127.0.0.1:18754/cam/002", "rtsp://127.0.0.1:18754/cam/404"})
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)

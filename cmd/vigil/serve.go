@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -19,6 +20,7 @@ import (
 	"github.com/vigil-oss/vigil/models"
 	"github.com/vigil-oss/vigil/pipeline"
 	"github.com/vigil-oss/vigil/recognizers/dnn"
+	"github.com/vigil-oss/vigil/storage/events"
 	"github.com/vigil-oss/vigil/streams/rtsp"
 )
 
@@ -86,6 +88,26 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	// The bus is the last sink: closed after everything that publishes to it has stopped.
 	defer b.Close()
 
+	st, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close() // after the writer and the API, which use it
+	storeCtx, storeCancel := context.WithCancel(context.Background())
+	defer storeCancel()
+	var writerDone chan struct{}
+	if st.events != nil {
+		w := events.NewWriter(st.events, b.JetStream(), st.blobs, events.WriterOptions{Stream: bus.Stream}, reg, log)
+		writerDone = make(chan struct{})
+		go func() {
+			defer close(writerDone)
+			if err := w.Run(storeCtx); err != nil {
+				log.Error("event store writer stopped", "err", err)
+			}
+		}()
+		go st.maintain(storeCtx, cfg.Database.RetentionDays, log)
+	}
+
 	var pl *pipeline.Pipeline
 	pipeCtx, pipeCancel := context.WithCancel(context.Background())
 	defer pipeCancel()
@@ -116,7 +138,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 			return err
 		}
 	}
-	srv, err := api.New(api.Deps{Cameras: pool, Events: b, Registry: reg}, log)
+	deps := api.Deps{Cameras: pool, Events: b, Registry: reg}
+	if st.events != nil {
+		deps.Store, deps.Blobs = st.events, st.blobs
+	}
+	srv, err := api.New(deps, log)
 	if err != nil {
 		pool.Close()
 		return err
@@ -130,11 +156,18 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	//  1. the API has stopped taking requests (Run returned after draining);
 	//  2. the cameras stop and close their streams, so analysers see the end of their input;
 	//  3. the pipeline publishes the passages in progress and stops its workers;
-	//  4. the bus closes (deferred above) once nothing publishes any more.
+	//  4. the event store's writer stops: what it has not stored stays on the bus (durable,
+	//     unacknowledged) and is stored at the next start;
+	//  5. the bus closes, then the database pool and the managed cluster (deferred above).
 	pool.Close()
 	if pl != nil {
 		pipeCancel()
 		pl.Wait()
+	}
+	if writerDone != nil {
+		time.Sleep(300 * time.Millisecond) // let the writer take the last events published
+		storeCancel()
+		<-writerDone
 	}
 	log.Info("vigil stopped")
 	return err

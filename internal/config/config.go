@@ -132,10 +132,15 @@ type Camera struct {
 	FPS float64 `yaml:"fps"`
 }
 
-// Database configures PostgreSQL. Unused until the event store lands.
+// Database configures the event store's PostgreSQL.
 type Database struct {
-	// URL is a PostgreSQL connection string. Default empty (managed cluster). Env VIGIL_DATABASE_URL.
+	// Enabled stores events. Default true.
+	Enabled bool `yaml:"enabled"`
+	// URL is a PostgreSQL connection string. Default empty: vigil runs its own cluster under
+	// DATA/pg with the system's PostgreSQL binaries. Env VIGIL_DATABASE_URL.
 	URL Secret `yaml:"url"`
+	// RetentionDays drops event partitions older than this. Default 90.
+	RetentionDays int `yaml:"retention_days"`
 }
 
 // Duration is a time.Duration that reads "1s", "500ms" in YAML.
@@ -160,8 +165,9 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 // Default returns the configuration used when nothing is set.
 func Default() Config {
 	return Config{
-		Log:  Log{Level: "info", Format: "text"},
-		HTTP: HTTP{Addr: "127.0.0.1:8080"},
+		Log:      Log{Level: "info", Format: "text"},
+		HTTP:     HTTP{Addr: "127.0.0.1:8080"},
+		Database: Database{Enabled: true, RetentionDays: 90},
 		Pipeline: Pipeline{Enabled: true, FPS: 2, Motion: 1.5, FaceWorkers: 1, PlateWorkers: 1, Queue: 8,
 			MatchThreshold: 0.5, OpenCVThreads: 1},
 		Streams: Streams{
@@ -336,6 +342,9 @@ func (c *Config) Validate() error {
 	}
 	if p.Queue < 1 || p.Queue > 4096 {
 		bad("pipeline.queue: %d is outside 1..4096", p.Queue)
+	}
+	if c.Database.RetentionDays < 1 {
+		bad("database.retention_days: must be at least 1")
 	}
 	if p.MatchThreshold <= 0 || p.MatchThreshold > 1.5 {
 		bad("pipeline.match_threshold: %v is outside (0, 1.5]", p.MatchThreshold)

@@ -1,0 +1,165 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vigil-oss/vigil/recognizers"
+	"github.com/vigil-oss/vigil/storage/blob"
+	"github.com/vigil-oss/vigil/storage/events"
+)
+
+// EventStore is what the API needs from the event store.
+type EventStore interface {
+	Query(ctx context.Context, f events.Filter) ([]events.Event, string, error)
+	Get(ctx context.Context, id string) (events.Event, error)
+}
+
+// Blobs is what the API needs from the blob store.
+type Blobs interface {
+	Get(ctx context.Context, key string) ([]byte, error)
+}
+
+// maxWindow bounds a listing's time range: months of events are searched by person or plate
+// through their indexes, never scanned by accident.
+const maxWindow = 366 * 24 * time.Hour
+
+// storedEvent is an event as the API returns it: the stored row plus links.
+type storedEvent struct {
+	events.Event
+	SnapshotURL string `json:"snapshot_url,omitempty"`
+	URL         string `json:"url"`
+}
+
+func withLinks(e events.Event) storedEvent {
+	out := storedEvent{Event: e, URL: "/v1/events/" + e.ID}
+	if e.Snapshot != nil {
+		out.SnapshotURL = "/v1/events/" + e.ID + "/snapshot"
+	}
+	return out
+}
+
+// listEvents is GET /v1/events: from, to (RFC 3339 or Unix seconds; default the last 24 hours),
+// camera, kind, person, plate (exact), limit (≤ 1000), cursor.
+func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
+	if s.store == nil {
+		s.writeError(w, r, errNoStore)
+		return
+	}
+	q := r.URL.Query()
+	now := time.Now()
+	f := events.Filter{From: now.Add(-24 * time.Hour), To: now, Camera: q.Get("camera"), Kind: q.Get("kind"),
+		Person: q.Get("person"), Plate: recognizers.NormalizePlate(q.Get("plate")), Cursor: q.Get("cursor")}
+	var err error
+	if v := q.Get("from"); v != "" {
+		if f.From, err = parseTime(v); err != nil {
+			s.writeError(w, r, badRequest("from: "+err.Error()))
+			return
+		}
+		if q.Get("to") == "" {
+			f.To = now
+		}
+	}
+	if v := q.Get("to"); v != "" {
+		if f.To, err = parseTime(v); err != nil {
+			s.writeError(w, r, badRequest("to: "+err.Error()))
+			return
+		}
+	}
+	if !f.To.After(f.From) {
+		s.writeError(w, r, badRequest("the time range is empty or reversed: from must be before to"))
+		return
+	}
+	if f.To.Sub(f.From) > maxWindow {
+		s.writeError(w, r, badRequest("the time range is longer than 366 days; narrow it"))
+		return
+	}
+	if v := q.Get("limit"); v != "" {
+		if f.Limit, err = strconv.Atoi(v); err != nil || f.Limit < 1 || f.Limit > 1000 {
+			s.writeError(w, r, badRequest("limit must be a number from 1 to 1000"))
+			return
+		}
+	}
+	switch f.Kind {
+	case "", "face", "plate":
+	default:
+		s.writeError(w, r, badRequest("kind must be face or plate"))
+		return
+	}
+	list, next, err := s.store.Query(r.Context(), f)
+	if errors.Is(err, events.ErrBadCursor) {
+		s.writeError(w, r, badRequest("cursor is not one this server made"))
+		return
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := make([]storedEvent, len(list))
+	for i, e := range list {
+		out[i] = withLinks(e)
+	}
+	resp := map[string]any{"events": out, "from": f.From, "to": f.To}
+	if next != "" {
+		resp["next"] = next
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func parseTime(v string) (time.Time, error) {
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return time.Unix(n, 0), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return t, errors.New("want RFC 3339 (2026-11-29T08:00:00Z) or Unix seconds")
+	}
+	return t, nil
+}
+
+func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) {
+	if s.store == nil {
+		s.writeError(w, r, errNoStore)
+		return
+	}
+	e, err := s.store.Get(r.Context(), r.PathValue("id"))
+	if errors.Is(err, events.ErrNotFound) {
+		s.writeError(w, r, errNotFound)
+		return
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, withLinks(e))
+}
+
+// snapshot serves an event's best shot: from the blob store when stored, else from the live
+// cache of recent events.
+func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	b, ok := s.snaps.get(id)
+	if !ok && s.store != nil && s.blobs != nil {
+		if e, err := s.store.Get(r.Context(), id); err == nil && e.Snapshot != nil {
+			data, err := s.blobs.Get(r.Context(), *e.Snapshot)
+			if err != nil && !errors.Is(err, blob.ErrNotFound) {
+				s.writeError(w, r, err)
+				return
+			}
+			b, ok = data, err == nil
+		}
+	}
+	if !ok || !strings.HasPrefix(string(b), "\xff\xd8") {
+		s.writeError(w, r, errNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "image/jpeg")
+	w.Header().Set("Cache-Control", "private, max-age=3600")
+	_, _ = w.Write(b)
+}
+
+var errNoStore = errors.New("no event store")

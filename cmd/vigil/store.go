@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/vigil-oss/vigil/internal/config"
+	"github.com/vigil-oss/vigil/storage/blob"
+	"github.com/vigil-oss/vigil/storage/events"
+	"github.com/vigil-oss/vigil/storage/pgcluster"
+)
+
+// storage is the node's event store: PostgreSQL (configured, or its own cluster) and blobs.
+type storage struct {
+	cluster *pgcluster.Cluster
+	pool    *pgxpool.Pool
+	events  *events.Store
+	blobs   blob.Store
+}
+
+// openStore connects to database.url, or starts the managed cluster under DATA/pg, and applies
+// the migrations. With database.enabled false it returns an empty storage.
+func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*storage, error) {
+	st := &storage{}
+	if !cfg.Database.Enabled {
+		return st, nil
+	}
+	url := cfg.Database.URL.Reveal()
+	if url == "" {
+		c, err := pgcluster.Start(ctx, filepath.Join(cfg.Data, "pg"), log)
+		if err != nil {
+			return nil, fmt.Errorf("event store: %w", err)
+		}
+		st.cluster, url = c, c.URL()
+	}
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("event store: %s: %w", config.RedactURL(url), err)
+	}
+	st.pool = pool
+	applied, err := events.Migrate(ctx, pool)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("event store: migrate: %w", err)
+	}
+	if len(applied) > 0 {
+		log.Info("event store migrated", "versions", applied)
+	}
+	st.events = events.New(pool)
+	if err := st.events.EnsureAhead(ctx, time.Now(), 7); err != nil {
+		st.Close()
+		return nil, err
+	}
+	st.blobs = blob.FS{Root: filepath.Join(cfg.Data, "blobs")}
+	return st, nil
+}
+
+// maintain creates partitions ahead and drops expired ones, hourly.
+func (st *storage) maintain(ctx context.Context, retentionDays int, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if err := st.events.EnsureAhead(ctx, time.Now(), 7); err != nil && ctx.Err() == nil {
+			log.Warn("creating event partitions", "err", err)
+		}
+		if dropped, err := st.events.DropBefore(ctx, time.Now().AddDate(0, 0, -retentionDays)); err != nil && ctx.Err() == nil {
+			log.Warn("event retention", "err", err)
+		} else if len(dropped) > 0 {
+			log.Info("event retention dropped partitions", "partitions", dropped)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Close closes the pool and stops the managed cluster.
+func (st *storage) Close() {
+	if st.pool != nil {
+		st.pool.Close()
+	}
+	if st.cluster != nil {
+		st.cluster.Stop()
+	}
+}
+
+// cmdMigrate applies the event store's migrations and exits.
+func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	var f serveFlags
+	f.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := f.load()
+	if err != nil {
+		return err
+	}
+	cfg.Database.Enabled = true
+	st, err := openStore(ctx, cfg, newLogger(stderr, cfg.Log.Level, cfg.Log.Format))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ms, _ := events.Migrations()
+	fmt.Fprintf(stdout, "event store at schema version %d\n", ms[len(ms)-1].Version)
+	return nil
+}

@@ -1,0 +1,196 @@
+// Package pgcluster runs vigil's own PostgreSQL cluster under the data directory from the
+// system's PostgreSQL binaries (initdb, pg_ctl), when no database URL is configured. The server
+// listens only on a unix socket inside the data directory. As root, it runs the server as an
+// unprivileged user (postgres, or VIGIL_PG_USER), since PostgreSQL refuses to run as root.
+package pgcluster
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Cluster is a private PostgreSQL cluster.
+type Cluster struct {
+	Dir    string // the cluster's folder: data/, socket/, log
+	bin    string
+	cred   *syscall.Credential
+	owner  *user.User
+	log    *slog.Logger
+	closed bool
+}
+
+// Database is the database vigil uses inside its cluster.
+const Database = "vigil"
+
+// ErrNoBinaries means PostgreSQL's server binaries are not installed.
+var ErrNoBinaries = errors.New("pgcluster: PostgreSQL server binaries (initdb, pg_ctl) not found; install Debian's postgresql package or set database.url")
+
+// FindBin returns the newest /usr/lib/postgresql/N/bin, or the folder of initdb on PATH.
+func FindBin() (string, error) {
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool {
+		a, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[i])))
+		b, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[j])))
+		return a > b
+	})
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "pg_ctl")); err == nil {
+			return d, nil
+		}
+	}
+	if p, err := exec.LookPath("initdb"); err == nil {
+		return filepath.Dir(p), nil
+	}
+	return "", ErrNoBinaries
+}
+
+// Start initialises the cluster on first use, then starts it and waits until it accepts
+// connections. It is reused across restarts; a server left running by a crashed vigil is taken
+// over.
+func Start(ctx context.Context, dir string, log *slog.Logger) (*Cluster, error) {
+	bin, err := FindBin()
+	if err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{Dir: abs, bin: bin, log: log.With("component", "pgcluster")}
+	if os.Geteuid() == 0 {
+		name := os.Getenv("VIGIL_PG_USER")
+		if name == "" {
+			name = "postgres"
+		}
+		u, err := user.Lookup(name)
+		if err != nil {
+			return nil, fmt.Errorf("pgcluster: running as root, PostgreSQL needs an unprivileged user and %q does not exist (create it or set VIGIL_PG_USER, or set database.url)", name)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		c.cred, c.owner = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, u
+	}
+	if err := os.MkdirAll(filepath.Join(abs, "socket"), 0o700); err != nil {
+		return nil, err
+	}
+	if err := c.chown(abs); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(abs, "data", "PG_VERSION")); err != nil {
+		c.log.Info("initialising PostgreSQL cluster", "dir", abs)
+		if out, err := c.run(ctx, "initdb", "-D", filepath.Join(abs, "data"), "-U", "vigil", "--auth=trust",
+			"--encoding=UTF8", "--locale=C.UTF-8"); err != nil {
+			return nil, fmt.Errorf("pgcluster: initdb: %w: %s", err, out)
+		}
+	}
+	if !c.running(ctx) {
+		opts := fmt.Sprintf("-c listen_addresses='' -k %s -c fsync=on -c max_connections=100", filepath.Join(abs, "socket"))
+		if out, err := c.run(ctx, "pg_ctl", "-D", filepath.Join(abs, "data"), "-l", filepath.Join(abs, "log"),
+			"-o", opts, "-w", "-t", "60", "start"); err != nil {
+			return nil, fmt.Errorf("pgcluster: pg_ctl start: %w: %s (see %s)", err, out, filepath.Join(abs, "log"))
+		}
+	} else {
+		c.log.Info("PostgreSQL cluster already running; taking it over", "dir", abs)
+	}
+	if err := c.ensureDatabase(ctx); err != nil {
+		c.Stop()
+		return nil, err
+	}
+	return c, nil
+}
+
+// URL is the connection string of vigil's database in the cluster.
+func (c *Cluster) URL() string {
+	return fmt.Sprintf("postgres://vigil@/%s?host=%s&sslmode=disable", Database, filepath.Join(c.Dir, "socket"))
+}
+
+func (c *Cluster) running(ctx context.Context) bool {
+	_, err := c.run(ctx, "pg_ctl", "-D", filepath.Join(c.Dir, "data"), "status")
+	return err == nil
+}
+
+func (c *Cluster) ensureDatabase(ctx context.Context) error {
+	conn, err := pgx.Connect(ctx, fmt.Sprintf("postgres://vigil@/postgres?host=%s&sslmode=disable", filepath.Join(c.Dir, "socket")))
+	if err != nil {
+		return fmt.Errorf("pgcluster: connect: %w", err)
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, Database).Scan(&exists); err != nil {
+		return err
+	}
+	if !exists {
+		if _, err := conn.Exec(ctx, "CREATE DATABASE "+Database); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Stop shuts the server down (fast mode: in-flight transactions roll back, committed data is
+// safe) and waits for it.
+func (c *Cluster) Stop() {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if out, err := c.run(ctx, "pg_ctl", "-D", filepath.Join(c.Dir, "data"), "-m", "fast", "-w", "stop"); err != nil {
+		c.log.Warn("stopping PostgreSQL", "err", err, "output", string(out))
+	}
+}
+
+func (c *Cluster) run(ctx context.Context, name string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(c.bin, name), args...)
+	cmd.Dir = c.Dir
+	if c.cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
+		cmd.Env = append(os.Environ(), "HOME="+c.owner.HomeDir, "USER="+c.owner.Username)
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.Bytes(), err
+}
+
+// chown gives the cluster folder to the server's user when running as root, and makes sure that
+// user can reach it.
+func (c *Cluster) chown(dir string) error {
+	if c.cred == nil {
+		return nil
+	}
+	err := filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, int(c.cred.Uid), int(c.cred.Gid))
+	})
+	if err != nil {
+		return fmt.Errorf("pgcluster: chown %s: %w", dir, err)
+	}
+	// Every parent must be searchable by the server's user.
+	for p := filepath.Dir(dir); p != "/"; p = filepath.Dir(p) {
+		st, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		if st.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("pgcluster: %s is not searchable by user %s; PostgreSQL cannot reach %s (chmod o+x it or set database.url)", p, c.owner.Username, dir)
+		}
+	}
+	return nil
+}
