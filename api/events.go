@@ -69,6 +69,7 @@ func (s *Server) liveView(data []byte) (id, kind string, out []byte, err error) 
 	}
 	delete(ev, "snapshot")
 	delete(ev, "embedding")
+	delete(ev, "embedding_le")
 	out, err = json.Marshal(ev)
 	return id, kind, out, err
 }

@@ -238,7 +238,7 @@ func (t *Tracker) emitFace(tr *faceTrack, sh shot, res dnn.FaceResult, m *Match)
 		Match: m, Snapshot: sh.crop.JPEG(),
 	}
 	emb := res.Embedding
-	e.Embedding = &emb
+	e.Embedding, e.EmbeddingLE = &emb, PackEmbedding(&emb)
 	t.emit(e)
 }
 

@@ -30,23 +30,33 @@ func AdminURL() string {
 // Without a server it skips, except under CI where a missing server is a failure.
 func PostgresDB(t testing.TB) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	admin, err := pgx.Connect(ctx, AdminURL())
+	u, drop, err := CreateDB(context.Background())
 	if err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("PostgreSQL at %s: %v", AdminURL(), err)
 		}
 		t.Skipf("no PostgreSQL at %s: %v", AdminURL(), err)
 	}
+	t.Cleanup(drop)
+	return u
+}
+
+// CreateDB creates an empty database on AdminURL's server; drop removes it.
+func CreateDB(ctx context.Context) (dbURL string, drop func(), err error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	admin, err := pgx.Connect(ctx, AdminURL())
+	if err != nil {
+		return "", nil, err
+	}
 	defer admin.Close(context.Background())
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	name := "vigil_test_" + hex.EncodeToString(b[:])
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
+		return "", nil, err
 	}
-	t.Cleanup(func() {
+	drop = func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		c, err := pgx.Connect(ctx, AdminURL())
@@ -55,10 +65,10 @@ func PostgresDB(t testing.TB) string {
 		}
 		defer c.Close(ctx)
 		_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-	})
+	}
 	u, _ := url.Parse(AdminURL())
 	u.Path = "/" + name
-	return u.String()
+	return u.String(), drop, nil
 }
 
 // Proxy forwards TCP connections to a target until Cut, which drops every connection and

@@ -23,12 +23,13 @@ type Record struct {
 	Box    *struct {
 		X, Y, W, H float32
 	} `json:"box,omitempty"`
-	Quality   float32    `json:"quality"`
-	Liveness  float32    `json:"liveness,omitempty"`
-	Embedding []float32  `json:"embedding,omitempty"`
-	Plate     *PlateRead `json:"plate,omitempty"`
-	Match     *Match     `json:"match,omitempty"`
-	Snapshot  []byte     `json:"snapshot,omitempty"`
+	Quality     float32    `json:"quality"`
+	Liveness    float32    `json:"liveness,omitempty"`
+	Embedding   []float32  `json:"embedding,omitempty"`    // a JSON array (accepted too)
+	EmbeddingLE []byte     `json:"embedding_le,omitempty"` // 128 little-endian float32, as the pipeline sends
+	Plate       *PlateRead `json:"plate,omitempty"`
+	Match       *Match     `json:"match,omitempty"`
+	Snapshot    []byte     `json:"snapshot,omitempty"`
 }
 
 // PlateRead is a plate event's reading.
@@ -68,7 +69,13 @@ func Decode(data []byte) (*Record, error) {
 		return nil, fmt.Errorf("%w: %s has no time", ErrBadRecord, r.ID)
 	case r.Embedding != nil && len(r.Embedding) != 128:
 		return nil, fmt.Errorf("%w: %s embedding has %d values", ErrBadRecord, r.ID, len(r.Embedding))
+	case r.EmbeddingLE != nil && len(r.EmbeddingLE) != 512:
+		return nil, fmt.Errorf("%w: %s embedding has %d bytes", ErrBadRecord, r.ID, len(r.EmbeddingLE))
 	}
+	if r.EmbeddingLE == nil && r.Embedding != nil {
+		r.EmbeddingLE = embeddingBytes(r.Embedding)
+	}
+	r.Embedding = nil
 	if r.First.IsZero() {
 		r.First = r.Time
 	}

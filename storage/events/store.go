@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -87,24 +88,46 @@ func (s *Store) Insert(ctx context.Context, recs []*Record, snapshotKey func(*Re
 	if err := s.EnsurePartitions(ctx, times...); err != nil {
 		return 0, err
 	}
+	rows := make([][]any, 0, len(recs))
+	var faces [][]any
+	for _, r := range recs {
+		rows = append(rows, eventRow(r, snapshotKey(r)))
+		if len(r.EmbeddingLE) == 512 {
+			faces = append(faces, []any{r.Time, r.ID, r.Camera, r.EmbeddingLE, r.Quality})
+		} else if len(r.Embedding) == 128 {
+			faces = append(faces, []any{r.Time, r.ID, r.Camera, embeddingBytes(r.Embedding), r.Quality})
+		}
+	}
+	// Fast path: COPY straight into the tables. A batch that holds an event already stored (a
+	// redelivery after a crash or an outage) fails on the primary key; it is then written through
+	// staging tables, skipping what is there.
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		n, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, eventColumns, pgx.CopyFromRows(rows))
+		if err != nil {
+			return err
+		}
+		if len(faces) > 0 {
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"faces"}, faceColumns, pgx.CopyFromRows(faces)); err != nil {
+				return err
+			}
+		}
+		inserted = n
+		return nil
+	})
+	var pgErr *pgconn.PgError
+	if err == nil || !errors.As(err, &pgErr) || pgErr.Code != "23505" { // unique_violation
+		return inserted, err
+	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE events_stage (LIKE events INCLUDING DEFAULTS) ON COMMIT DROP;
 			CREATE TEMP TABLE faces_stage (LIKE faces) ON COMMIT DROP`); err != nil {
 			return err
 		}
-		rows := make([][]any, 0, len(recs))
-		var faces [][]any
-		for _, r := range recs {
-			rows = append(rows, eventRow(r, snapshotKey(r)))
-			if len(r.Embedding) == 128 {
-				faces = append(faces, []any{r.Time, r.ID, r.Camera, embeddingBytes(r.Embedding), r.Quality})
-			}
-		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"events_stage"}, eventColumns, pgx.CopyFromRows(rows)); err != nil {
 			return fmt.Errorf("copy events: %w", err)
 		}
 		if len(faces) > 0 {
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"faces_stage"}, []string{"time", "event_id", "camera", "embedding", "quality"}, pgx.CopyFromRows(faces)); err != nil {
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"faces_stage"}, faceColumns, pgx.CopyFromRows(faces)); err != nil {
 				return fmt.Errorf("copy faces: %w", err)
 			}
 		}
@@ -121,6 +144,8 @@ func (s *Store) Insert(ctx context.Context, recs []*Record, snapshotKey func(*Re
 	})
 	return inserted, err
 }
+
+var faceColumns = []string{"time", "event_id", "camera", "embedding", "quality"}
 
 func eventRow(r *Record, snapshot string) []any {
 	var personID, personName, list, plate, plateColor, snap *string

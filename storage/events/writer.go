@@ -2,7 +2,6 @@ package events
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"time"
 
@@ -64,32 +63,44 @@ func NewWriter(store *Store, js jetstream.JetStream, blobs blob.Store, opts Writ
 // Run consumes until ctx ends.
 func (w *Writer) Run(ctx context.Context) error {
 	cons, err := w.js.CreateOrUpdateConsumer(ctx, w.opts.Stream, jetstream.ConsumerConfig{
-		Durable: w.opts.Durable, AckPolicy: jetstream.AckExplicitPolicy, AckWait: 5 * time.Minute,
+		// AckAll: acknowledging a batch's last message acknowledges the batch, one round trip.
+		Durable: w.opts.Durable, AckPolicy: jetstream.AckAllPolicy, AckWait: 5 * time.Minute,
 		MaxAckPending: 4 * w.opts.Batch, DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
 	if err != nil {
 		return err
 	}
-	for ctx.Err() == nil {
-		batch, err := cons.Fetch(w.opts.Batch, jetstream.FetchMaxWait(w.opts.MaxWait))
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
+	// Fetching and storing overlap: one goroutine pulls the next batch while this one writes the
+	// current batch. Batches are written and acknowledged in order, which AckAll needs.
+	batches := make(chan []jetstream.Msg, 2)
+	go func() {
+		defer close(batches)
+		for ctx.Err() == nil {
+			batch, err := cons.Fetch(w.opts.Batch, jetstream.FetchMaxWait(w.opts.MaxWait))
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				w.log.Warn("fetch from the bus failed", "err", err)
+				sleep(ctx, time.Second)
+				continue
 			}
-			w.log.Warn("fetch from the bus failed", "err", err)
-			sleep(ctx, time.Second)
-			continue
+			var msgs []jetstream.Msg
+			for m := range batch.Messages() {
+				msgs = append(msgs, m)
+			}
+			if len(msgs) == 0 {
+				continue
+			}
+			select {
+			case batches <- msgs:
+			case <-ctx.Done():
+				return
+			}
 		}
-		var msgs []jetstream.Msg
-		for m := range batch.Messages() {
-			msgs = append(msgs, m)
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && ctx.Err() == nil {
-			w.log.Debug("fetch ended", "err", err)
-		}
-		if len(msgs) > 0 {
-			w.write(ctx, msgs)
-		}
+	}()
+	for msgs := range batches {
+		w.write(ctx, msgs)
 	}
 	return nil
 }
@@ -97,17 +108,14 @@ func (w *Writer) Run(ctx context.Context) error {
 // write stores one batch, retrying until it is committed or ctx ends, then acknowledges it.
 func (w *Writer) write(ctx context.Context, msgs []jetstream.Msg) {
 	var recs []*Record
-	var good []jetstream.Msg
 	for _, m := range msgs {
 		r, err := Decode(m.Data())
 		if err != nil {
 			w.bad.Inc()
 			w.log.Warn("dropping malformed bus message", "subject", m.Subject(), "err", err)
-			_ = m.Term()
-			continue
+			continue // acknowledged with the batch
 		}
 		recs = append(recs, r)
-		good = append(good, m)
 	}
 	wait := 200 * time.Millisecond
 	for attempt := 1; ; attempt++ {
@@ -115,9 +123,7 @@ func (w *Writer) write(ctx context.Context, msgs []jetstream.Msg) {
 		if err == nil {
 			w.written.Add(float64(n))
 			w.skipped.Add(float64(int64(len(recs)) - n))
-			for _, m := range good {
-				_ = m.Ack()
-			}
+			_ = msgs[len(msgs)-1].Ack()
 			return
 		}
 		if ctx.Err() != nil {
@@ -128,9 +134,7 @@ func (w *Writer) write(ctx context.Context, msgs []jetstream.Msg) {
 			w.log.Warn("storing events failed; retrying (nothing is acknowledged until stored)", "events", len(recs), "attempt", attempt, "err", err)
 		}
 		// Keep the messages ours while we wait.
-		for _, m := range good {
-			_ = m.InProgress()
-		}
+		_ = msgs[len(msgs)-1].InProgress()
 		sleep(ctx, wait)
 		wait = min(wait*2, 10*time.Second)
 	}
