@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs vigil's benchmarks and prints their figures. Everything stays on 127.0.0.1 and stops by
-# itself. Usage: bench/run.sh [sessions|decode|reconnect|recognizers|latency|capacity|accuracy|all]
+# itself. Usage: bench/run.sh [sessions|decode|reconnect|recognizers|latency|capacity|accuracy|store|all]
 # (default all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,4 +34,8 @@ fi
 if [[ $what == all || $what == accuracy ]]; then
   echo "== accuracy: 16 camsim cameras for 60 s against the ground truth"
   E2E_CAMERAS=16 E2E_SECONDS=60 E2E_KEYFRAMES=1 E2E_WORKERS=2 go test -count=1 -run Camsim -v -timeout 10m ./pipeline/ | grep -E 'identity recall|PASS|FAIL'
+fi
+if [[ $what == all || $what == store ]]; then
+  echo "== event store: ingest (bus → writer, Store.Insert, raw COPY reference) and queries over ${EVENTS:-10000000} events"
+  ./bin/store --ingest 200000 --events "${EVENTS:-10000000}"
 fi
