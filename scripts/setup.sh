@@ -24,6 +24,11 @@ if ! command -v staticcheck >/dev/null 2>&1; then
   go install honnef.co/go/tools/cmd/staticcheck@v0.6.1
 fi
 
+if ! command -v versitygw >/dev/null 2>&1; then
+  echo "setup: installing versitygw (S3 server for the tests; takes a few minutes the first time)"
+  go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
+fi
+
 # PostgreSQL: the machine's own cluster on 127.0.0.1:5432 when there is one; start it if down.
 if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
   if command -v pg_ctlcluster >/dev/null 2>&1 && ls /etc/postgresql/*/main >/dev/null 2>&1; then

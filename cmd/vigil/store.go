@@ -23,6 +23,7 @@ type storage struct {
 	pool    *pgxpool.Pool
 	events  *events.Store
 	blobs   blob.Store
+	spool   *blob.Spooled // with S3: where writes go while it is down
 }
 
 // openStore connects to database.url, or starts the managed cluster under DATA/pg, and applies
@@ -59,12 +60,26 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*stora
 		st.Close()
 		return nil, err
 	}
-	st.blobs = blob.FS{Root: filepath.Join(cfg.Data, "blobs")}
+	if s3 := cfg.Blobs.S3; s3.Endpoint != "" {
+		primary, err := blob.NewS3(ctx, blob.S3Config{Endpoint: s3.Endpoint, Bucket: s3.Bucket, AccessKey: s3.AccessKey,
+			SecretKey: s3.SecretKey.Reveal(), Secure: s3.Secure})
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		st.spool = &blob.Spooled{Primary: primary, Spool: blob.FS{Root: filepath.Join(cfg.Data, "spool")}, Log: log}
+		st.blobs = st.spool
+	} else {
+		st.blobs = blob.FS{Root: filepath.Join(cfg.Data, "blobs")}
+	}
 	return st, nil
 }
 
-// maintain creates partitions ahead and drops expired ones, hourly.
+// maintain creates partitions ahead and drops expired ones, hourly, and uploads spooled blobs.
 func (st *storage) maintain(ctx context.Context, retentionDays int, log *slog.Logger) {
+	if st.spool != nil {
+		go st.spool.Run(ctx, 10*time.Second)
+	}
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {

@@ -49,6 +49,23 @@ type Config struct {
 	Database Database `yaml:"database"`
 	Pipeline Pipeline `yaml:"pipeline"`
 	Bus      Bus      `yaml:"bus"`
+	Blobs    Blobs    `yaml:"blobs"`
+}
+
+// Blobs selects where snapshots (and later footage) are kept.
+type Blobs struct {
+	// S3, when its endpoint is set, is used instead of the filesystem under DATA/blobs; writes
+	// that fail spool under DATA/spool and upload when it is back.
+	S3 S3 `yaml:"s3"`
+}
+
+// S3 locates a bucket of any S3 service (path-style).
+type S3 struct {
+	Endpoint  string `yaml:"endpoint"` // host:port; env VIGIL_S3_ENDPOINT
+	Bucket    string `yaml:"bucket"`   // default vigil
+	AccessKey string `yaml:"access_key"`
+	SecretKey Secret `yaml:"secret_key"` // env VIGIL_S3_SECRET_KEY
+	Secure    bool   `yaml:"secure"`     // https
 }
 
 // Pipeline configures recognition.
@@ -236,6 +253,12 @@ func (c *Config) applyEnv(env func(string) (string, bool)) error {
 	if v, ok := env("VIGIL_DATABASE_URL"); ok && v != "" {
 		c.Database.URL = Secret(v)
 	}
+	if v, ok := env("VIGIL_S3_ENDPOINT"); ok && v != "" {
+		c.Blobs.S3.Endpoint = v
+	}
+	if v, ok := env("VIGIL_S3_SECRET_KEY"); ok && v != "" {
+		c.Blobs.S3.SecretKey = Secret(v)
+	}
 	if v, ok := env("VIGIL_BUS_URL"); ok && v != "" {
 		c.Bus.URL = Secret(v)
 	}
@@ -268,6 +291,9 @@ func (c *Config) AddCameras(urls []string) {
 func (c *Config) fillDerived() {
 	if c.Data == "" {
 		c.Data = "data"
+	}
+	if c.Blobs.S3.Endpoint != "" && c.Blobs.S3.Bucket == "" {
+		c.Blobs.S3.Bucket = "vigil"
 	}
 	if c.Pipeline.Gallery == "" {
 		c.Pipeline.Gallery = filepath.Join(c.Data, "gallery.json")
@@ -409,7 +435,8 @@ func (c Config) Redacted() string {
 		Database Database `yaml:"database"`
 		Pipeline Pipeline `yaml:"pipeline"`
 		Bus      Bus      `yaml:"bus"`
-	}{Data: c.Data, Log: c.Log, HTTP: c.HTTP, Models: c.Models, Streams: c.Streams, Database: c.Database, Pipeline: c.Pipeline, Bus: c.Bus}
+		Blobs    Blobs    `yaml:"blobs"`
+	}{Data: c.Data, Log: c.Log, HTTP: c.HTTP, Models: c.Models, Streams: c.Streams, Database: c.Database, Pipeline: c.Pipeline, Bus: c.Bus, Blobs: c.Blobs}
 	for _, k := range c.Cameras {
 		view.Cameras = append(view.Cameras, cam{ID: k.ID, URL: RedactURL(k.URL.Reveal()), Transport: k.Transport, Analyse: k.Analyse, FPS: k.FPS})
 	}
