@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -81,7 +80,7 @@ func (s *S3Server) Start() {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	s.t.Fatal(fmt.Sprintf("versitygw did not listen on %s", s.Endpoint))
+	s.t.Fatalf("versitygw did not listen on %s", s.Endpoint)
 }
 
 // Stop kills the server (an outage, as the object store sees it).
