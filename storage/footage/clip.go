@@ -1,0 +1,100 @@
+package footage
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
+)
+
+// ErrNoFootage means nothing was recorded in the range.
+var ErrNoFootage = errors.New("footage: nothing recorded in that range")
+
+// Clip returns one fragmented MP4 covering [from, to]: it starts at the last key frame at or
+// before from and ends with the first frame at or after to. Segments are joined with continuous
+// timestamps.
+func Clip(ctx context.Context, idx Index, blobs Blobs, camera string, from, to time.Time) ([]byte, error) {
+	segs, err := idx.Segments(ctx, camera, from, to)
+	if err != nil {
+		return nil, err
+	}
+	if len(segs) == 0 {
+		return nil, ErrNoFootage
+	}
+	var out seekablebuffer.Buffer
+	var initWritten bool
+	var base uint64
+	var seq uint32
+	for _, sg := range segs {
+		data, err := blobs.Get(ctx, sg.Key)
+		if err != nil {
+			return nil, fmt.Errorf("footage: segment %s: %w", sg.Key, err)
+		}
+		var init fmp4.Init
+		if err := init.Unmarshal(bytes.NewReader(data)); err != nil {
+			return nil, fmt.Errorf("footage: segment %s is corrupt: %w", sg.Key, err)
+		}
+		var parts fmp4.Parts
+		if err := parts.Unmarshal(data); err != nil {
+			return nil, fmt.Errorf("footage: segment %s is corrupt: %w", sg.Key, err)
+		}
+		if !initWritten {
+			if err := init.Marshal(&out); err != nil {
+				return nil, err
+			}
+			initWritten = true
+		}
+		for _, p := range parts {
+			for _, tr := range p.Tracks {
+				samples := cut(tr.Samples, sg.Start, from, to)
+				if len(samples) == 0 {
+					continue
+				}
+				seq++
+				np := fmp4.Part{SequenceNumber: seq, Tracks: []*fmp4.PartTrack{{ID: tr.ID, BaseTime: base, Samples: samples}}}
+				if err := np.Marshal(&out); err != nil {
+					return nil, err
+				}
+				for _, s := range samples {
+					base += uint64(s.Duration)
+				}
+			}
+		}
+	}
+	if seq == 0 {
+		return nil, ErrNoFootage
+	}
+	return out.Bytes(), nil
+}
+
+// cut keeps the samples of a segment starting at start that fall in [from, to], widened back to
+// the last key frame at or before from.
+func cut(samples []*fmp4.Sample, start, from, to time.Time) []*fmp4.Sample {
+	first, last := -1, len(samples)-1
+	t := start
+	for i, s := range samples {
+		if !s.IsNonSyncSample && !t.After(from) {
+			first = i
+		}
+		if t.After(to) {
+			last = i - 1
+			break
+		}
+		t = t.Add(time.Duration(s.Duration) * time.Second / timeScale)
+	}
+	if first < 0 {
+		if start.After(from) {
+			first = 0 // the segment starts inside the range, on its key frame
+		} else {
+			return nil
+		}
+	}
+	if last < first {
+		return nil
+	}
+	return samples[first : last+1]
+}

@@ -1,0 +1,122 @@
+package footage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/vigil-oss/vigil/internal/camsim"
+	"github.com/vigil-oss/vigil/internal/testenv"
+	"github.com/vigil-oss/vigil/storage/blob"
+	"github.com/vigil-oss/vigil/storage/events"
+	"github.com/vigil-oss/vigil/streams/rtsp"
+)
+
+// TestRecordAndCut records a camsim camera into 2 s segments (filesystem blobs, real
+// PostgreSQL), then cuts a clip across segment boundaries and checks it with ffprobe: H.264,
+// starts on a key frame, covers the range.
+func TestRecordAndCut(t *testing.T) {
+	if _, err := exec.LookPath("ffprobe"); err != nil {
+		t.Skip("no ffprobe")
+	}
+	clip, err := camsim.SharedSmallClip(context.Background())
+	if errors.Is(err, camsim.ErrNoTestdata) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, testenv.PostgresDB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := events.Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := l.Addr().String()
+	l.Close()
+	sim, err := camsim.NewServer(camsim.Config{RTSPAddress: addr, Cameras: 1}, []*camsim.Clip{clip}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	sessions := rtsp.NewPool(log)
+	defer sessions.Close()
+	s, _ := sessions.Add(rtsp.Config{ID: "cam001", URL: "rtsp://" + addr + "/cam/001"})
+	blobs := blob.FS{Root: t.TempDir()}
+	idx := PGIndex{Pool: pool}
+	rec := NewRecorder("cam001", s.Stream(), blobs, idx, Options{SegmentLength: 2 * time.Second}, log)
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { rec.Run(rctx); close(done) }()
+	start := time.Now()
+	time.Sleep(7 * time.Second)
+	cancel()
+	<-done
+
+	segs, err := idx.Segments(ctx, "cam001", start.Add(-time.Minute), time.Now().Add(time.Minute))
+	if err != nil || len(segs) < 3 {
+		t.Fatalf("%d segments: %v", len(segs), err)
+	}
+	for i, sg := range segs {
+		d := sg.End.Sub(sg.Start)
+		if i < len(segs)-1 && (d < 1900*time.Millisecond || d > 2600*time.Millisecond) {
+			t.Errorf("segment %d lasts %v, want ~2 s", i, d)
+		}
+	}
+	// A clip from the middle of the first full segment to the middle of the third.
+	from := segs[0].Start.Add(time.Second)
+	to := segs[2].Start.Add(time.Second)
+	mp4, err := Clip(ctx, idx, blobs, "cam001", from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), "clip.mp4")
+	os.WriteFile(f, mp4, 0o644)
+	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "stream=codec_name,width,height,nb_read_frames:format=duration",
+		"-count_frames", "-of", "json", f).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffprobe: %v %s", err, out)
+	}
+	var probe struct {
+		Streams []struct {
+			Codec  string `json:"codec_name"`
+			Width  int
+			Frames string `json:"nb_read_frames"`
+		}
+		Format struct{ Duration string }
+	}
+	json.Unmarshal(out, &probe)
+	dur, _ := strconv.ParseFloat(probe.Format.Duration, 64)
+	frames, _ := strconv.Atoi(probe.Streams[0].Frames)
+	want := to.Sub(from).Seconds()
+	t.Logf("clip %.2f s (asked %.2f s), %d frames, %d bytes", dur, want, frames, len(mp4))
+	if probe.Streams[0].Codec != "h264" || probe.Streams[0].Width != 320 {
+		t.Fatalf("probe %s", out)
+	}
+	// Key frame precision: it may start up to one GOP (0.5 s) early and end one frame late.
+	if dur < want-0.1 || dur > want+0.7 || frames < int(want*25)-3 {
+		t.Fatalf("clip %.2f s with %d frames for a %.2f s range", dur, frames, want)
+	}
+	if _, err := Clip(ctx, idx, blobs, "cam001", start.Add(-time.Hour), start.Add(-59*time.Minute)); !errors.Is(err, ErrNoFootage) {
+		t.Fatalf("empty range: %v", err)
+	}
+}
