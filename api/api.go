@@ -31,6 +31,7 @@ type Server struct {
 	events  EventSource
 	store   EventStore
 	blobs   Blobs
+	clips   Footage
 	snaps   *snapshots
 	reg     *prometheus.Registry
 	handler http.Handler
@@ -43,13 +44,14 @@ type Deps struct {
 	Events   EventSource // nil: no live events
 	Store    EventStore  // nil: no stored events
 	Blobs    Blobs
+	Footage  Footage // nil: no recordings
 	Registry *prometheus.Registry
 }
 
 // New builds the API.
 func New(d Deps, log *slog.Logger) (*Server, error) {
 	s := &Server{log: log.With("component", "api"), cams: d.Cameras, reg: d.Registry, events: d.Events,
-		store: d.Store, blobs: d.Blobs, snaps: newSnapshots(2000)}
+		store: d.Store, blobs: d.Blobs, clips: d.Footage, snaps: newSnapshots(2000)}
 	if s.events != nil {
 		stop, err := s.collectSnapshots()
 		if err != nil {
@@ -65,6 +67,7 @@ func New(d Deps, log *slog.Logger) (*Server, error) {
 	mux.HandleFunc("GET /v1/events/{id}/snapshot", s.snapshot)
 	mux.HandleFunc("GET /v1/cameras", s.listCameras)
 	mux.HandleFunc("GET /v1/cameras/{id}", s.getCamera)
+	mux.HandleFunc("GET /v1/cameras/{id}/footage", s.footage)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -163,3 +163,46 @@ func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
 }
 
 var errNoStore = errors.New("no event store")
+
+// Footage cuts recorded video.
+type Footage interface {
+	Clip(ctx context.Context, camera string, from, to time.Time) ([]byte, error)
+}
+
+// ErrNoFootage is what a Footage returns for a range with no recording.
+var ErrNoFootage = errors.New("no footage")
+
+// footage is GET /v1/cameras/{id}/footage?from=&to=: one MP4, cut at key frames, at most an hour.
+func (s *Server) footage(w http.ResponseWriter, r *http.Request) {
+	if s.clips == nil {
+		s.writeError(w, r, errNoStore)
+		return
+	}
+	q := r.URL.Query()
+	from, err := parseTime(q.Get("from"))
+	if err != nil {
+		s.writeError(w, r, badRequest("from: "+err.Error()))
+		return
+	}
+	to, err := parseTime(q.Get("to"))
+	if err != nil {
+		s.writeError(w, r, badRequest("to: "+err.Error()))
+		return
+	}
+	if !to.After(from) || to.Sub(from) > time.Hour {
+		s.writeError(w, r, badRequest("from must be before to, at most one hour apart"))
+		return
+	}
+	mp4, err := s.clips.Clip(r.Context(), r.PathValue("id"), from, to)
+	if errors.Is(err, ErrNoFootage) {
+		s.writeError(w, r, errNotFound)
+		return
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "video/mp4")
+	w.Header().Set("Content-Disposition", `inline; filename="`+r.PathValue("id")+`.mp4"`)
+	_, _ = w.Write(mp4)
+}

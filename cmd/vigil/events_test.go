@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -51,6 +52,8 @@ func TestServeStreamsLiveEvents(t *testing.T) {
 	cfg.Pipeline.Gallery = gallery
 	cfg.Pipeline.FPS = 5
 	cfg.Database.URL = config.Secret(testenv.PostgresDB(t))
+	cfg.Footage.SegmentLength = config.Duration(2 * time.Second)
+	started := time.Now()
 	cfg.AddCameras([]string{"rtsp://127.0.0.1:18755/cam/001"})
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
@@ -152,6 +155,35 @@ func TestServeStreamsLiveEvents(t *testing.T) {
 	}
 	if stored.Events[0].Camera != "cam001" || *stored.Events[0].PersonID != "barack-obama" {
 		t.Fatalf("stored %+v", stored.Events[0])
+	}
+	// The camera is recorded: a clip of its first seconds comes back as an MP4.
+	footageURL := fmt.Sprintf("%s/v1/cameras/cam001/footage?from=%s&to=%s", base,
+		started.Add(time.Second).UTC().Format(time.RFC3339Nano), started.Add(2500*time.Millisecond).UTC().Format(time.RFC3339Nano))
+	deadline = time.After(15 * time.Second)
+	for {
+		r, err := http.Get(footageURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		if r.StatusCode == 200 {
+			if r.Header.Get("Content-Type") != "video/mp4" || len(body) < 1000 || string(body[4:8]) != "ftyp" {
+				t.Fatalf("footage: %s, %d bytes", r.Header.Get("Content-Type"), len(body))
+			}
+			break
+		}
+		if r.StatusCode != 404 {
+			t.Fatalf("footage: %d %s", r.StatusCode, body)
+		}
+		select {
+		case <-deadline:
+			t.Fatal("no footage recorded")
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+	if r, _ := http.Get(base + "/v1/cameras/cam001/footage?from=2026-11-29T10:00:00Z&to=2026-11-29T12:00:00Z"); r.StatusCode != 400 {
+		t.Errorf("a two-hour clip: %d, want 400", r.StatusCode)
 	}
 	for _, bad := range []string{"?from=2026-11-29T10:00:00Z&to=2026-11-29T09:00:00Z", "?limit=0", "?kind=car", "?cursor=zzz", "?from=yesterday"} {
 		r, _ := http.Get(base + "/v1/events" + bad)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +23,7 @@ import (
 	"github.com/vigil-oss/vigil/pipeline"
 	"github.com/vigil-oss/vigil/recognizers/dnn"
 	"github.com/vigil-oss/vigil/storage/events"
+	"github.com/vigil-oss/vigil/storage/footage"
 	"github.com/vigil-oss/vigil/streams/rtsp"
 )
 
@@ -120,6 +123,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 
 	pool := rtsp.NewPool(log)
 	reg.MustRegister(rtsp.NewCollector(pool))
+	var recWG sync.WaitGroup // recorders: they end with their camera's stream
 	for _, cam := range cfg.Cameras {
 		tr := cam.Transport
 		if tr == "" {
@@ -133,6 +137,12 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		if err == nil && pl != nil && cam.Analyse != "none" {
 			err = pl.AddCamera(cam.ID, s.Stream(), analyseOptions(cfg, cam))
 		}
+		if err == nil && st.events != nil && cfg.Footage.Enabled {
+			rec := footage.NewRecorder(cam.ID, s.Stream(), st.blobs, footage.PGIndex{Pool: st.pool},
+				footage.Options{SegmentLength: cfg.Footage.SegmentLength.D()}, log)
+			recWG.Add(1)
+			go func() { defer recWG.Done(); rec.Run(storeCtx) }()
+		}
 		if err != nil {
 			pool.Close()
 			return err
@@ -141,6 +151,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	deps := api.Deps{Cameras: pool, Events: b, Registry: reg}
 	if st.events != nil {
 		deps.Store, deps.Blobs = st.events, st.blobs
+		deps.Footage = clipper{st}
 	}
 	srv, err := api.New(deps, log)
 	if err != nil {
@@ -160,6 +171,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	//     unacknowledged) and is stored at the next start;
 	//  5. the bus closes, then the database pool and the managed cluster (deferred above).
 	pool.Close()
+	recWG.Wait() // recorders store the segment in progress when their stream closes
 	if pl != nil {
 		pipeCancel()
 		pl.Wait()
@@ -223,4 +235,15 @@ func newPipeline(cfg config.Config, b *bus.Bus, reg *prometheus.Registry, log *s
 	}
 	log.Info("pipeline ready", "people", len(g.People()), "gallery", cfg.Pipeline.Gallery, "face_workers", pc.FaceWorkers, "plate_workers", pc.PlateWorkers)
 	return pipeline.New(pipeline.Config{Faces: faces, Plates: plates, Gallery: g, Publisher: pipeline.BusPublisher{Bus: b}, Metrics: m, Log: log}), nil
+}
+
+// clipper adapts the footage package to the API.
+type clipper struct{ st *storage }
+
+func (c clipper) Clip(ctx context.Context, camera string, from, to time.Time) ([]byte, error) {
+	b, err := footage.Clip(ctx, footage.PGIndex{Pool: c.st.pool}, c.st.blobs, camera, from, to)
+	if errors.Is(err, footage.ErrNoFootage) {
+		return nil, api.ErrNoFootage
+	}
+	return b, err
 }

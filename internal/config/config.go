@@ -50,6 +50,15 @@ type Config struct {
 	Pipeline Pipeline `yaml:"pipeline"`
 	Bus      Bus      `yaml:"bus"`
 	Blobs    Blobs    `yaml:"blobs"`
+	Footage  Footage  `yaml:"footage"`
+}
+
+// Footage configures recording.
+type Footage struct {
+	// Enabled records every camera continuously (needs the event store). Default true.
+	Enabled bool `yaml:"enabled"`
+	// SegmentLength is the target length of a segment; each starts on a key frame. Default 10s.
+	SegmentLength Duration `yaml:"segment_length"`
 }
 
 // Blobs selects where snapshots (and later footage) are kept.
@@ -185,6 +194,7 @@ func Default() Config {
 		Log:      Log{Level: "info", Format: "text"},
 		HTTP:     HTTP{Addr: "127.0.0.1:8080"},
 		Database: Database{Enabled: true, RetentionDays: 90},
+		Footage:  Footage{Enabled: true, SegmentLength: Duration(10 * time.Second)},
 		Pipeline: Pipeline{Enabled: true, FPS: 2, Motion: 1.5, FaceWorkers: 1, PlateWorkers: 1, Queue: 8,
 			MatchThreshold: 0.5, OpenCVThreads: 1},
 		Streams: Streams{
@@ -368,6 +378,9 @@ func (c *Config) Validate() error {
 	}
 	if p.Queue < 1 || p.Queue > 4096 {
 		bad("pipeline.queue: %d is outside 1..4096", p.Queue)
+	}
+	if c.Footage.SegmentLength < Duration(time.Second) || c.Footage.SegmentLength > Duration(10*time.Minute) {
+		bad("footage.segment_length: %s is outside 1s..10m", c.Footage.SegmentLength.D())
 	}
 	if c.Database.RetentionDays < 1 {
 		bad("database.retention_days: must be at least 1")
