@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs vigil's benchmarks and prints their figures. Everything stays on 127.0.0.1 and stops by
-# itself. Usage: bench/run.sh [sessions|decode|reconnect|recognizers|latency|capacity|accuracy|store|all]
+# itself. Usage: bench/run.sh [sessions|record|decode|reconnect|recognizers|latency|capacity|accuracy|store|all]
 # (default all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,10 @@ go build -o bin/ ./cmd/... ./bench/...
 if [[ $what == all || $what == sessions ]]; then
   echo "== sessions: ${CAMERAS:-625} cameras, 720p 25 fps 1.5 Mb/s CBR, one draining reader per camera"
   ./bin/sessions --cameras "${CAMERAS:-625}" --window "${WINDOW:-30s}" 2> >(grep -v 'level=INFO' >&2)
+fi
+if [[ $what == all || $what == record ]]; then
+  echo "== record: the sessions run with every camera also recorded to fMP4 segments on disk"
+  ./bin/sessions --cameras "${CAMERAS:-625}" --window "${WINDOW:-20s}" --record 2> >(grep -v 'level=INFO' >&2)
 fi
 if [[ $what == all || $what == decode ]]; then
   echo "== decode: camsim 720p clip, one thread, against the ffmpeg CLI in the same run"

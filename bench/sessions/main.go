@@ -24,6 +24,8 @@ import (
 
 	"github.com/vigil-oss/vigil/bench/measure"
 	"github.com/vigil-oss/vigil/internal/config"
+	"github.com/vigil-oss/vigil/storage/blob"
+	"github.com/vigil-oss/vigil/storage/footage"
 	"github.com/vigil-oss/vigil/streams/rtsp"
 )
 
@@ -34,9 +36,20 @@ func main() {
 	bitrate := flag.Int("bitrate", 1500, "kbit/s per camera")
 	addr := flag.String("rtsp", "127.0.0.1:18600", "camsim address")
 	memprofile := flag.String("memprofile", "", "write a heap profile at the end of the window")
+	record := flag.Bool("record", false, "also record every camera to fMP4 segments on disk")
 	flag.Parse()
 	memProfile = *memprofile
 	fmt.Printf("GOGC %d (vigil's default unless GOGC is set)\n", config.TuneGC())
+	recordDir = ""
+	if *record {
+		d, err := os.MkdirTemp("", "vigil-bench-footage-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		defer os.RemoveAll(d)
+		recordDir = d
+	}
 	if err := run(*n, *camsimBin, *window, *bitrate, *addr); err != nil {
 		fmt.Fprintln(os.Stderr, "sessions:", err)
 		os.Exit(1)
@@ -88,6 +101,11 @@ func run(n int, camsimBin string, window time.Duration, bitrate int, addr string
 			return err
 		}
 		sessions = append(sessions, s)
+		if recordDir != "" {
+			rec := footage.NewRecorder(fmt.Sprintf("cam%03d", i), s.Stream(), blob.FS{Root: recordDir}, &memIndex{}, footage.Options{}, log)
+			wg.Add(1)
+			go func() { defer wg.Done(); rec.Run(ctx) }()
+		}
 		r := s.Stream().NewReader("bench", 128)
 		wg.Add(1)
 		go func() {
@@ -117,7 +135,7 @@ func run(n int, camsimBin string, window time.Duration, bitrate int, addr string
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	fmt.Printf("cameras: %d at %d kbit/s, all live in %v\n", n, bitrate, allLive.Round(time.Millisecond))
+	fmt.Printf("cameras: %d at %d kbit/s, all live in %v (recording: %v)\n", n, bitrate, allLive.Round(time.Millisecond), recordDir != "")
 	time.Sleep(5 * time.Second) // settle
 
 	before := snapshot(sessions)
@@ -155,7 +173,24 @@ func run(n int, camsimBin string, window time.Duration, bitrate int, addr string
 	return nil
 }
 
-var memProfile string
+var memProfile, recordDir string
+
+// memIndex keeps the segments index in memory: the recorder's cost without the database's.
+type memIndex struct {
+	mu   sync.Mutex
+	segs []footage.Segment
+}
+
+func (m *memIndex) AddSegment(_ context.Context, s footage.Segment) error {
+	m.mu.Lock()
+	m.segs = append(m.segs, s)
+	m.mu.Unlock()
+	return nil
+}
+
+func (m *memIndex) Segments(context.Context, string, time.Time, time.Time) ([]footage.Segment, error) {
+	return nil, nil
+}
 
 func writeHeap() {
 	if memProfile == "" {

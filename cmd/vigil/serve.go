@@ -139,7 +139,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		}
 		if err == nil && st.events != nil && cfg.Footage.Enabled {
 			rec := footage.NewRecorder(cam.ID, s.Stream(), st.blobs, footage.PGIndex{Pool: st.pool},
-				footage.Options{SegmentLength: cfg.Footage.SegmentLength.D()}, log)
+				footage.Options{SegmentLength: cfg.Footage.SegmentLength.D(), WorkDir: filepath.Join(cfg.Data, "recording")}, log)
 			recWG.Add(1)
 			go func() { defer recWG.Done(); rec.Run(storeCtx) }()
 		}

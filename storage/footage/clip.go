@@ -48,21 +48,27 @@ func Clip(ctx context.Context, idx Index, blobs Blobs, camera string, from, to t
 			}
 			initWritten = true
 		}
+		// A segment's fragments are one timeline from its start: flatten them, then cut once, so
+		// the clip starts on a key frame even when the range starts in a fragment without one.
+		var samples []*fmp4.Sample
+		var trackID int
 		for _, p := range parts {
 			for _, tr := range p.Tracks {
-				samples := cut(tr.Samples, sg.Start, from, to)
-				if len(samples) == 0 {
-					continue
-				}
-				seq++
-				np := fmp4.Part{SequenceNumber: seq, Tracks: []*fmp4.PartTrack{{ID: tr.ID, BaseTime: base, Samples: samples}}}
-				if err := np.Marshal(&out); err != nil {
-					return nil, err
-				}
-				for _, s := range samples {
-					base += uint64(s.Duration)
-				}
+				samples = append(samples, tr.Samples...)
+				trackID = tr.ID
 			}
+		}
+		kept := cut(samples, sg.Start, from, to)
+		if len(kept) == 0 {
+			continue
+		}
+		seq++
+		np := fmp4.Part{SequenceNumber: seq, Tracks: []*fmp4.PartTrack{{ID: trackID, BaseTime: base, Samples: kept}}}
+		if err := np.Marshal(&out); err != nil {
+			return nil, err
+		}
+		for _, s := range kept {
+			base += uint64(s.Duration)
 		}
 	}
 	if seq == 0 {

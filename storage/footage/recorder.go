@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -36,6 +38,8 @@ type Options struct {
 	// SegmentLength is the target segment duration; segments close at the first key frame after
 	// it. Default 10 s.
 	SegmentLength time.Duration
+	// WorkDir holds segments being written. Default the system's temporary folder.
+	WorkDir string
 }
 
 // Recorder records one camera. Run owns all its state.
@@ -48,13 +52,15 @@ type Recorder struct {
 	log    *slog.Logger
 
 	pending []Segment // stored in the blob store, not yet indexed (database down)
-	seq     uint32
 }
 
 // NewRecorder returns a recorder for camera's stream.
 func NewRecorder(camera string, s *streams.Stream, blobs Blobs, index Index, opts Options, log *slog.Logger) *Recorder {
 	if opts.SegmentLength <= 0 {
 		opts.SegmentLength = 10 * time.Second
+	}
+	if opts.WorkDir == "" {
+		opts.WorkDir = os.TempDir()
 	}
 	return &Recorder{camera: camera, stream: s, blobs: blobs, index: index, opts: opts,
 		log: log.With("component", "recorder", "camera", camera)}
@@ -64,23 +70,27 @@ func NewRecorder(camera string, s *streams.Stream, blobs Blobs, index Index, opt
 func (r *Recorder) Run(ctx context.Context) {
 	rd := r.stream.NewReader("recorder", 512)
 	defer rd.Close()
+	if err := os.MkdirAll(r.opts.WorkDir, 0o750); err != nil {
+		r.log.Error("recorder work folder", "err", err)
+		return
+	}
+	work := filepath.Join(r.opts.WorkDir, safe(r.camera)+".mp4.part")
 	var cur *segment
+	defer func() {
+		if cur != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			r.store(sctx, cur)
+			cancel()
+		}
+	}()
 	for {
 		u, err := rd.Read(ctx)
 		if err != nil {
-			if cur != nil {
-				sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				r.store(sctx, cur)
-				cancel()
-			}
 			return
 		}
-		if cur != nil && u.Key && u.PTS < cur.units[len(cur.units)-1].PTS {
-			// The camera restarted (timestamps went back): close what we have.
-			r.store(ctx, cur)
-			cur = nil
-		}
-		if cur != nil && u.Key && cur.duration() >= r.opts.SegmentLength-r.opts.SegmentLength/20 {
+		if cur != nil && u.Key && (u.PTS < cur.lastPTS || cur.duration() >= r.opts.SegmentLength-r.opts.SegmentLength/20) {
+			// Long enough, or the camera restarted (timestamps went back): the segment closes
+			// and the next starts on this key frame.
 			r.store(ctx, cur)
 			cur = nil
 		}
@@ -88,22 +98,33 @@ func (r *Recorder) Run(ctx context.Context) {
 			if !u.Key {
 				continue // a reader starts on a key unit; after a drop it resumes on one too
 			}
-			if cur, err = newSegment(u); err != nil {
+			if cur, err = newSegment(u, work); err != nil {
 				r.log.Warn("cannot start a segment", "err", err)
+				cur = nil
 			}
 			continue
 		}
-		cur.add(u)
+		if err := cur.add(u); err != nil {
+			// A full or failing disk: this segment is lost, recording goes on with the next.
+			r.log.Warn("segment abandoned", "err", err)
+			cur.abandon()
+			cur = nil
+		}
 	}
 }
 
-// store writes the segment to the blob store and indexes it; an index failure keeps it pending
-// and retries with the next segment. The blob store spools by itself when it is down.
+// store closes the segment, puts it in the blob store and indexes it; an index failure keeps it
+// pending and retries with the next segment. The blob store spools by itself when it is down.
 func (r *Recorder) store(ctx context.Context, s *segment) {
-	r.seq++
-	data, dur, err := s.marshal(r.seq)
+	dur, err := s.finish()
+	defer os.Remove(s.f.Name())
 	if err != nil {
 		r.log.Warn("segment dropped: cannot be written", "err", err)
+		return
+	}
+	data, err := os.ReadFile(s.f.Name())
+	if err != nil {
+		r.log.Warn("segment dropped: cannot be read back", "err", err)
 		return
 	}
 	seg := Segment{Camera: r.camera, Start: s.start, End: s.start.Add(dur), Bytes: int64(len(data)), Codec: s.codec}
