@@ -19,6 +19,9 @@ type WriterOptions struct {
 	Batch int
 	// MaxWait is how long a batch waits to fill. Default 200 ms.
 	MaxWait time.Duration
+	// AckWait is how long the bus waits for a batch's acknowledgement before it redelivers it
+	// (after a crash, the in-flight batch comes back after this). Default 30 s.
+	AckWait time.Duration
 }
 
 // Writer moves events from the bus into PostgreSQL: a durable consumer, batches written with COPY
@@ -42,6 +45,9 @@ func NewWriter(store *Store, js jetstream.JetStream, blobs blob.Store, opts Writ
 	if opts.MaxWait <= 0 {
 		opts.MaxWait = 200 * time.Millisecond
 	}
+	if opts.AckWait <= 0 {
+		opts.AckWait = 30 * time.Second
+	}
 	if opts.Durable == "" {
 		opts.Durable = "vigil-event-store"
 	}
@@ -63,15 +69,16 @@ func NewWriter(store *Store, js jetstream.JetStream, blobs blob.Store, opts Writ
 // Run consumes until ctx ends.
 func (w *Writer) Run(ctx context.Context) error {
 	cons, err := w.js.CreateOrUpdateConsumer(ctx, w.opts.Stream, jetstream.ConsumerConfig{
-		// AckAll: acknowledging a batch's last message acknowledges the batch, one round trip.
-		Durable: w.opts.Durable, AckPolicy: jetstream.AckAllPolicy, AckWait: 5 * time.Minute,
+		// Explicit acks, one per message: with AckAll, a restarted writer acknowledging newer
+		// messages would also acknowledge the batch a crashed writer had in flight, unstored.
+		Durable: w.opts.Durable, AckPolicy: jetstream.AckExplicitPolicy, AckWait: w.opts.AckWait,
 		MaxAckPending: 4 * w.opts.Batch, DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
 	if err != nil {
 		return err
 	}
 	// Fetching and storing overlap: one goroutine pulls the next batch while this one writes the
-	// current batch. Batches are written and acknowledged in order, which AckAll needs.
+	// current batch.
 	batches := make(chan []jetstream.Msg, 2)
 	go func() {
 		defer close(batches)
@@ -108,14 +115,17 @@ func (w *Writer) Run(ctx context.Context) error {
 // write stores one batch, retrying until it is committed or ctx ends, then acknowledges it.
 func (w *Writer) write(ctx context.Context, msgs []jetstream.Msg) {
 	var recs []*Record
+	var good []jetstream.Msg
 	for _, m := range msgs {
 		r, err := Decode(m.Data())
 		if err != nil {
 			w.bad.Inc()
 			w.log.Warn("dropping malformed bus message", "subject", m.Subject(), "err", err)
-			continue // acknowledged with the batch
+			_ = m.Term()
+			continue
 		}
 		recs = append(recs, r)
+		good = append(good, m)
 	}
 	wait := 200 * time.Millisecond
 	for attempt := 1; ; attempt++ {
@@ -123,7 +133,9 @@ func (w *Writer) write(ctx context.Context, msgs []jetstream.Msg) {
 		if err == nil {
 			w.written.Add(float64(n))
 			w.skipped.Add(float64(int64(len(recs)) - n))
-			_ = msgs[len(msgs)-1].Ack()
+			for _, m := range good {
+				_ = m.Ack()
+			}
 			return
 		}
 		if ctx.Err() != nil {
@@ -134,7 +146,9 @@ func (w *Writer) write(ctx context.Context, msgs []jetstream.Msg) {
 			w.log.Warn("storing events failed; retrying (nothing is acknowledged until stored)", "events", len(recs), "attempt", attempt, "err", err)
 		}
 		// Keep the messages ours while we wait.
-		_ = msgs[len(msgs)-1].InProgress()
+		for _, m := range good {
+			_ = m.InProgress()
+		}
 		sleep(ctx, wait)
 		wait = min(wait*2, 10*time.Second)
 	}
