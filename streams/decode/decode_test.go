@@ -229,7 +229,9 @@ func TestDecodesLiveRTSP(t *testing.T) {
 	}
 }
 
-// FuzzDecode feeds arbitrary NAL units after valid parameter sets; it must never crash.
+// FuzzDecode feeds an arbitrary NAL unit to a decoder that has just decoded a real key frame
+// (so it has state to corrupt); it must never crash. A fresh decoder per input keeps every
+// failure reproducible from its input alone.
 func FuzzDecode(f *testing.F) {
 	c := clip(f)
 	us := units(c)
@@ -238,20 +240,26 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Add([]byte{0x65, 0x88, 0x84, 0x00}, true)
 	f.Add([]byte{0x41}, false)
-	d, err := New(streams.H264, Options{})
-	if err != nil {
-		f.Fatal(err)
-	}
 	f.Fuzz(func(t *testing.T, nalu []byte, key bool) {
 		if len(nalu) == 0 {
 			return
+		}
+		d, err := New(streams.H264, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		if _, err := d.Decode(us[0]); err != nil {
+			t.Fatal(err)
 		}
 		u := &streams.Unit{Codec: streams.H264, Key: key, NALUs: [][]byte{nalu}}
 		if key {
 			u.NALUs = [][]byte{c.SPS, c.PPS, nalu}
 		}
-		if fr, err := d.Decode(u); err == nil && fr != nil && len(fr.BGR) != fr.Width*fr.Height*3 {
-			t.Fatalf("frame buffer %d for %dx%d", len(fr.BGR), fr.Width, fr.Height)
+		for i := 0; i < 2; i++ {
+			if fr, err := d.Decode(u); err == nil && fr != nil && len(fr.BGR) != fr.Width*fr.Height*3 {
+				t.Fatalf("frame buffer %d for %dx%d", len(fr.BGR), fr.Width, fr.Height)
+			}
 		}
 	})
 }
