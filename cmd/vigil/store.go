@@ -67,7 +67,8 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*stora
 			st.Close()
 			return nil, err
 		}
-		st.spool = &blob.Spooled{Primary: primary, Spool: blob.FS{Root: filepath.Join(cfg.Data, "spool")}, Log: log}
+		st.spool = &blob.Spooled{Primary: primary, Spool: blob.FS{Root: filepath.Join(cfg.Data, "spool")}, Log: log,
+			MaxBytes: cfg.Blobs.SpoolMaxMB << 20}
 		st.blobs = st.spool
 	} else {
 		st.blobs = blob.FS{Root: filepath.Join(cfg.Data, "blobs")}

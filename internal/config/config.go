@@ -66,6 +66,9 @@ type Blobs struct {
 	// S3, when its endpoint is set, is used instead of the filesystem under DATA/blobs; writes
 	// that fail spool under DATA/spool and upload when it is back.
 	S3 S3 `yaml:"s3"`
+	// SpoolMaxMB caps the spool; past it the oldest spooled footage is dropped (counted), never
+	// snapshots. Default 20480 (20 GiB).
+	SpoolMaxMB int64 `yaml:"spool_max_mb"`
 }
 
 // S3 locates a bucket of any S3 service (path-style).
@@ -195,6 +198,7 @@ func Default() Config {
 		HTTP:     HTTP{Addr: "127.0.0.1:8080"},
 		Database: Database{Enabled: true, RetentionDays: 90},
 		Footage:  Footage{Enabled: true, SegmentLength: Duration(10 * time.Second)},
+		Blobs:    Blobs{SpoolMaxMB: 20480},
 		Pipeline: Pipeline{Enabled: true, FPS: 2, Motion: 1.5, FaceWorkers: 1, PlateWorkers: 1, Queue: 8,
 			MatchThreshold: 0.5, OpenCVThreads: 1},
 		Streams: Streams{

@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -21,10 +23,17 @@ type Spooled struct {
 	Log     *slog.Logger
 	// Timeout bounds one attempt on the primary. Default 3 s.
 	Timeout time.Duration
+	// MaxBytes caps the spool (0: no cap). When footage would pass it, the oldest spooled
+	// footage is dropped first; snapshots (events) are never dropped and may pass the cap.
+	MaxBytes int64
 
-	spooled, uploaded atomic.Uint64
-	downAt            atomic.Int64 // unix nanoseconds of the last primary failure
+	spooled, uploaded, droppedFootage atomic.Uint64
+	downAt                            atomic.Int64 // unix nanoseconds of the last primary failure
+	mu                                sync.Mutex   // serialises spool writes and evictions
 }
+
+// footagePrefix marks objects the spool may drop to stay under its cap.
+const footagePrefix = "footage/"
 
 // holdOff is how long after a failure writes go straight to the spool, so an outage costs each
 // write nothing; Run keeps probing the primary meanwhile.
@@ -51,11 +60,60 @@ func (s *Spooled) Put(ctx context.Context, key string, data []byte, contentType 
 	} else {
 		err = errors.New("blob: primary store down")
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.MaxBytes > 0 && strings.HasPrefix(key, footagePrefix) {
+		if !s.makeRoom(int64(len(data))) {
+			s.droppedFootage.Add(1)
+			if s.Log != nil {
+				s.Log.Warn("spool full: footage segment dropped", "key", key, "cap_bytes", s.MaxBytes)
+			}
+			return nil // dropped by policy, counted; recording goes on
+		}
+	}
 	if serr := s.Spool.Put(ctx, key, data, contentType); serr != nil {
 		return errors.Join(err, serr)
 	}
 	s.spooled.Add(1)
 	return nil
+}
+
+// makeRoom deletes the oldest spooled footage until n more bytes fit under MaxBytes.
+func (s *Spooled) makeRoom(n int64) bool {
+	type file struct {
+		path string
+		size int64
+		mod  time.Time
+	}
+	var total int64
+	var footage []file
+	_ = filepath.WalkDir(s.Spool.Root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		total += info.Size()
+		rel, _ := filepath.Rel(s.Spool.Root, p)
+		if strings.HasPrefix(filepath.ToSlash(rel), footagePrefix) {
+			footage = append(footage, file{p, info.Size(), info.ModTime()})
+		}
+		return nil
+	})
+	sort.Slice(footage, func(i, j int) bool { return footage[i].mod.Before(footage[j].mod) })
+	for total+n > s.MaxBytes && len(footage) > 0 {
+		if os.Remove(footage[0].path) == nil {
+			total -= footage[0].size
+			s.droppedFootage.Add(1)
+			if s.Log != nil {
+				s.Log.Warn("spool full: oldest footage dropped", "file", footage[0].path)
+			}
+		}
+		footage = footage[1:]
+	}
+	return total+n <= s.MaxBytes
 }
 
 // Get reads from the spool first (newest, not yet uploaded), then the primary.
@@ -74,6 +132,9 @@ func (s *Spooled) Delete(ctx context.Context, key string) error {
 
 // Counts returns how many objects went to the spool and how many were uploaded from it.
 func (s *Spooled) Counts() (spooled, uploaded uint64) { return s.spooled.Load(), s.uploaded.Load() }
+
+// DroppedFootage counts footage segments the spool's cap dropped.
+func (s *Spooled) DroppedFootage() uint64 { return s.droppedFootage.Load() }
 
 // Run uploads spooled objects every interval until ctx ends.
 func (s *Spooled) Run(ctx context.Context, interval time.Duration) {
