@@ -166,7 +166,8 @@ var errNoStore = errors.New("no event store")
 
 // Footage cuts recorded video.
 type Footage interface {
-	Clip(ctx context.Context, camera string, from, to time.Time) ([]byte, error)
+	// Clip returns the MP4 and the segments it had to skip (missing or corrupt).
+	Clip(ctx context.Context, camera string, from, to time.Time) ([]byte, []string, error)
 }
 
 // ErrNoFootage is what a Footage returns for a range with no recording.
@@ -193,7 +194,11 @@ func (s *Server) footage(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, badRequest("from must be before to, at most one hour apart"))
 		return
 	}
-	mp4, err := s.clips.Clip(r.Context(), r.PathValue("id"), from, to)
+	mp4, skipped, err := s.clips.Clip(r.Context(), r.PathValue("id"), from, to)
+	if len(skipped) > 0 {
+		s.log.Warn("footage clip skipped segments", "camera", r.PathValue("id"), "skipped", skipped)
+		w.Header().Set("X-Vigil-Skipped-Segments", strconv.Itoa(len(skipped)))
+	}
 	if errors.Is(err, ErrNoFootage) {
 		s.writeError(w, r, errNotFound)
 		return

@@ -108,7 +108,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 				log.Error("event store writer stopped", "err", err)
 			}
 		}()
-		go st.maintain(storeCtx, cfg.Database.RetentionDays, log)
+		go st.maintain(storeCtx, cfg, log)
 	}
 
 	var pl *pipeline.Pipeline
@@ -240,10 +240,10 @@ func newPipeline(cfg config.Config, b *bus.Bus, reg *prometheus.Registry, log *s
 // clipper adapts the footage package to the API.
 type clipper struct{ st *storage }
 
-func (c clipper) Clip(ctx context.Context, camera string, from, to time.Time) ([]byte, error) {
-	b, err := footage.Clip(ctx, footage.PGIndex{Pool: c.st.pool}, c.st.blobs, camera, from, to)
+func (c clipper) Clip(ctx context.Context, camera string, from, to time.Time) ([]byte, []string, error) {
+	b, skipped, err := footage.Clip(ctx, footage.PGIndex{Pool: c.st.pool}, c.st.blobs, camera, from, to)
 	if errors.Is(err, footage.ErrNoFootage) {
-		return nil, api.ErrNoFootage
+		return nil, skipped, api.ErrNoFootage
 	}
-	return b, err
+	return b, skipped, err
 }

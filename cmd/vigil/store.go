@@ -14,6 +14,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/config"
 	"github.com/vigil-oss/vigil/storage/blob"
 	"github.com/vigil-oss/vigil/storage/events"
+	"github.com/vigil-oss/vigil/storage/footage"
 	"github.com/vigil-oss/vigil/storage/pgcluster"
 )
 
@@ -76,8 +77,10 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*stora
 	return st, nil
 }
 
-// maintain creates partitions ahead and drops expired ones, hourly, and uploads spooled blobs.
-func (st *storage) maintain(ctx context.Context, retentionDays int, log *slog.Logger) {
+// maintain creates partitions ahead and drops expired ones, applies footage retention, hourly,
+// and uploads spooled blobs.
+func (st *storage) maintain(ctx context.Context, cfg config.Config, log *slog.Logger) {
+	retentionDays := cfg.Database.RetentionDays
 	if st.spool != nil {
 		go st.spool.Run(ctx, 10*time.Second)
 	}
@@ -91,6 +94,18 @@ func (st *storage) maintain(ctx context.Context, retentionDays int, log *slog.Lo
 			log.Warn("event retention", "err", err)
 		} else if len(dropped) > 0 {
 			log.Info("event retention dropped partitions", "partitions", dropped)
+		}
+		for _, cam := range cfg.Cameras {
+			pol := footage.Policy{Days: cfg.Footage.RetentionDays, MaxBytes: cfg.Footage.MaxMBPerCamera << 20}
+			if cam.FootageDays > 0 {
+				pol.Days = cam.FootageDays
+			}
+			n, freed, err := footage.PGIndex{Pool: st.pool}.Retain(ctx, st.blobs, cam.ID, pol, time.Now())
+			if err != nil && ctx.Err() == nil {
+				log.Warn("footage retention", "camera", cam.ID, "err", err)
+			} else if n > 0 {
+				log.Info("footage retention", "camera", cam.ID, "segments", n, "bytes", freed)
+			}
 		}
 		select {
 		case <-ctx.Done():

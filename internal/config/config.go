@@ -59,6 +59,10 @@ type Footage struct {
 	Enabled bool `yaml:"enabled"`
 	// SegmentLength is the target length of a segment; each starts on a key frame. Default 10s.
 	SegmentLength Duration `yaml:"segment_length"`
+	// RetentionDays deletes footage older than this. Default 30. cameras[].footage_days overrides.
+	RetentionDays int `yaml:"retention_days"`
+	// MaxMBPerCamera deletes a camera's oldest footage past this size. Default 0: no size bound.
+	MaxMBPerCamera int64 `yaml:"max_mb_per_camera"`
 }
 
 // Blobs selects where snapshots (and later footage) are kept.
@@ -159,6 +163,8 @@ type Camera struct {
 	Analyse string `yaml:"analyse"`
 	// FPS overrides pipeline.fps for this camera.
 	FPS float64 `yaml:"fps"`
+	// FootageDays overrides footage.retention_days for this camera.
+	FootageDays int `yaml:"footage_days"`
 }
 
 // Database configures the event store's PostgreSQL.
@@ -197,7 +203,7 @@ func Default() Config {
 		Log:      Log{Level: "info", Format: "text"},
 		HTTP:     HTTP{Addr: "127.0.0.1:8080"},
 		Database: Database{Enabled: true, RetentionDays: 90},
-		Footage:  Footage{Enabled: true, SegmentLength: Duration(10 * time.Second)},
+		Footage:  Footage{Enabled: true, SegmentLength: Duration(10 * time.Second), RetentionDays: 30},
 		Blobs:    Blobs{SpoolMaxMB: 20480},
 		Pipeline: Pipeline{Enabled: true, FPS: 2, Motion: 1.5, FaceWorkers: 1, PlateWorkers: 1, Queue: 8,
 			MatchThreshold: 0.5, OpenCVThreads: 1},
@@ -385,6 +391,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Footage.SegmentLength < Duration(time.Second) || c.Footage.SegmentLength > Duration(10*time.Minute) {
 		bad("footage.segment_length: %s is outside 1s..10m", c.Footage.SegmentLength.D())
+	}
+	if c.Footage.RetentionDays < 1 || c.Footage.MaxMBPerCamera < 0 {
+		bad("footage: retention_days must be at least 1 and max_mb_per_camera not negative")
 	}
 	if c.Database.RetentionDays < 1 {
 		bad("database.retention_days: must be at least 1")

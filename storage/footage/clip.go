@@ -16,14 +16,15 @@ var ErrNoFootage = errors.New("footage: nothing recorded in that range")
 
 // Clip returns one fragmented MP4 covering [from, to]: it starts at the last key frame at or
 // before from and ends with the first frame at or after to. Segments are joined with continuous
-// timestamps.
-func Clip(ctx context.Context, idx Index, blobs Blobs, camera string, from, to time.Time) ([]byte, error) {
+// timestamps. A segment that is missing or corrupt is skipped and named in skipped; the rest of
+// the range still comes back.
+func Clip(ctx context.Context, idx Index, blobs Blobs, camera string, from, to time.Time) (mp4 []byte, skipped []string, err error) {
 	segs, err := idx.Segments(ctx, camera, from, to)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(segs) == 0 {
-		return nil, ErrNoFootage
+		return nil, nil, ErrNoFootage
 	}
 	var out seekablebuffer.Buffer
 	var initWritten bool
@@ -32,19 +33,25 @@ func Clip(ctx context.Context, idx Index, blobs Blobs, camera string, from, to t
 	for _, sg := range segs {
 		data, err := blobs.Get(ctx, sg.Key)
 		if err != nil {
-			return nil, fmt.Errorf("footage: segment %s: %w", sg.Key, err)
+			if ctx.Err() != nil {
+				return nil, nil, ctx.Err()
+			}
+			skipped = append(skipped, fmt.Sprintf("%s: %v", sg.Key, err))
+			continue
 		}
 		var init fmp4.Init
-		if err := init.Unmarshal(bytes.NewReader(data)); err != nil {
-			return nil, fmt.Errorf("footage: segment %s is corrupt: %w", sg.Key, err)
-		}
 		var parts fmp4.Parts
+		if err := init.Unmarshal(bytes.NewReader(data)); err != nil {
+			skipped = append(skipped, fmt.Sprintf("%s: corrupt: %v", sg.Key, err))
+			continue
+		}
 		if err := parts.Unmarshal(data); err != nil {
-			return nil, fmt.Errorf("footage: segment %s is corrupt: %w", sg.Key, err)
+			skipped = append(skipped, fmt.Sprintf("%s: corrupt: %v", sg.Key, err))
+			continue
 		}
 		if !initWritten {
 			if err := init.Marshal(&out); err != nil {
-				return nil, err
+				return nil, skipped, err
 			}
 			initWritten = true
 		}
@@ -65,16 +72,16 @@ func Clip(ctx context.Context, idx Index, blobs Blobs, camera string, from, to t
 		seq++
 		np := fmp4.Part{SequenceNumber: seq, Tracks: []*fmp4.PartTrack{{ID: trackID, BaseTime: base, Samples: kept}}}
 		if err := np.Marshal(&out); err != nil {
-			return nil, err
+			return nil, skipped, err
 		}
 		for _, s := range kept {
 			base += uint64(s.Duration)
 		}
 	}
 	if seq == 0 {
-		return nil, ErrNoFootage
+		return nil, skipped, ErrNoFootage
 	}
-	return out.Bytes(), nil
+	return out.Bytes(), skipped, nil
 }
 
 // cut keeps the samples of a segment starting at start that fall in [from, to], widened back to

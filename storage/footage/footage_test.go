@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,9 +86,9 @@ func TestRecordAndCut(t *testing.T) {
 	// A clip from the middle of the first full segment to the middle of the third.
 	from := segs[0].Start.Add(time.Second)
 	to := segs[2].Start.Add(time.Second)
-	mp4, err := Clip(ctx, idx, blobs, "cam001", from, to)
-	if err != nil {
-		t.Fatal(err)
+	mp4, skipped, err := Clip(ctx, idx, blobs, "cam001", from, to)
+	if err != nil || len(skipped) != 0 {
+		t.Fatal(err, skipped)
 	}
 	f := filepath.Join(t.TempDir(), "clip.mp4")
 	os.WriteFile(f, mp4, 0o644)
@@ -116,7 +117,15 @@ func TestRecordAndCut(t *testing.T) {
 	if dur < want-0.1 || dur > want+0.7 || frames < int(want*25)-3 {
 		t.Fatalf("clip %.2f s with %d frames for a %.2f s range", dur, frames, want)
 	}
-	if _, err := Clip(ctx, idx, blobs, "cam001", start.Add(-time.Hour), start.Add(-59*time.Minute)); !errors.Is(err, ErrNoFootage) {
+	if _, _, err := Clip(ctx, idx, blobs, "cam001", start.Add(-time.Hour), start.Add(-59*time.Minute)); !errors.Is(err, ErrNoFootage) {
 		t.Fatalf("empty range: %v", err)
+	}
+	// A corrupt segment is skipped and named; the rest of the range still comes back.
+	if err := blobs.Put(ctx, segs[1].Key, []byte("not an mp4 at all"), "video/mp4"); err != nil {
+		t.Fatal(err)
+	}
+	mp4, skipped, err = Clip(ctx, idx, blobs, "cam001", from, to)
+	if err != nil || len(skipped) != 1 || !strings.Contains(skipped[0], segs[1].Key) || len(mp4) == 0 {
+		t.Fatalf("with a corrupt segment: %d bytes, skipped %v, %v", len(mp4), skipped, err)
 	}
 }

@@ -1,0 +1,60 @@
+package footage
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/vigil-oss/vigil/internal/testenv"
+	"github.com/vigil-oss/vigil/storage/blob"
+	"github.com/vigil-oss/vigil/storage/events"
+	"github.com/vigil-oss/vigil/streams"
+)
+
+func TestRetentionByDaysAndBytes(t *testing.T) {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, testenv.PostgresDB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := events.Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	idx := PGIndex{Pool: pool}
+	blobs := blob.FS{Root: t.TempDir()}
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	// Ten days of one segment a day, 1,000 bytes each, on two cameras.
+	for _, cam := range []string{"a", "b"} {
+		for d := 0; d < 10; d++ {
+			start := now.AddDate(0, 0, -d)
+			key := fmt.Sprintf("footage/%s/%d.mp4", cam, d)
+			blobs.Put(ctx, key, make([]byte, 1000), "video/mp4")
+			if err := idx.AddSegment(ctx, Segment{Camera: cam, Start: start, End: start.Add(10 * time.Second), Key: key, Bytes: 1000, Codec: streams.H264}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	n, freed, err := idx.Retain(ctx, blobs, "a", Policy{Days: 7}, now)
+	if err != nil || n != 2 || freed != 2000 {
+		t.Fatalf("by days: %d segments, %d bytes, %v", n, freed, err)
+	}
+	if _, err := blobs.Get(ctx, "footage/a/9.mp4"); err == nil {
+		t.Fatal("the expired blob is still there")
+	}
+	n, _, err = idx.Retain(ctx, blobs, "a", Policy{MaxBytes: 4500}, now)
+	if err != nil || n != 4 {
+		t.Fatalf("by bytes: %d segments, %v", n, err)
+	}
+	left, _ := idx.Segments(ctx, "a", now.AddDate(0, 0, -30), now.Add(time.Hour))
+	if len(left) != 4 || !left[0].Start.Equal(now.AddDate(0, 0, -3)) {
+		t.Fatalf("left %d segments, oldest %v", len(left), left[0].Start)
+	}
+	other, _ := idx.Segments(ctx, "b", now.AddDate(0, 0, -30), now.Add(time.Hour))
+	if len(other) != 10 {
+		t.Fatalf("camera b lost footage: %d", len(other))
+	}
+}
