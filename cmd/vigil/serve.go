@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -124,6 +125,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	pool := rtsp.NewPool(log)
 	reg.MustRegister(rtsp.NewCollector(pool))
 	var recWG sync.WaitGroup // recorders: they end with their camera's stream
+	recorders := map[string]*footage.Recorder{}
 	for _, cam := range cfg.Cameras {
 		tr := cam.Transport
 		if tr == "" {
@@ -138,8 +140,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 			err = pl.AddCamera(cam.ID, s.Stream(), analyseOptions(cfg, cam))
 		}
 		if err == nil && st.events != nil && cfg.Footage.Enabled {
+			fo := cfg.Footage
 			rec := footage.NewRecorder(cam.ID, s.Stream(), st.blobs, footage.PGIndex{Pool: st.pool},
-				footage.Options{SegmentLength: cfg.Footage.SegmentLength.D(), WorkDir: filepath.Join(cfg.Data, "recording")}, log)
+				footage.Options{SegmentLength: fo.SegmentLength.D(), WorkDir: filepath.Join(cfg.Data, "recording"),
+					EventsOnly: fo.Mode == "events", PreRoll: fo.PreRoll.D(), PostRoll: fo.PostRoll.D()}, log)
+			recorders[cam.ID] = rec
 			recWG.Add(1)
 			go func() { defer recWG.Done(); rec.Run(storeCtx) }()
 		}
@@ -147,6 +152,26 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 			pool.Close()
 			return err
 		}
+	}
+	if cfg.Footage.Mode == "events" && len(recorders) > 0 {
+		// Events mark the footage to keep around them.
+		stopMarks, err := b.Subscribe(bus.EventsSubject+".>", func(_ string, data []byte) {
+			var e struct {
+				Camera      string
+				First, Time time.Time
+			}
+			if json.Unmarshal(data, &e) == nil {
+				if rec := recorders[e.Camera]; rec != nil {
+					rec.Mark(e.First)
+					rec.Mark(e.Time)
+				}
+			}
+		})
+		if err != nil {
+			pool.Close()
+			return err
+		}
+		defer stopMarks()
 	}
 	deps := api.Deps{Cameras: pool, Events: b, Registry: reg}
 	if st.events != nil {

@@ -59,6 +59,12 @@ type Footage struct {
 	Enabled bool `yaml:"enabled"`
 	// SegmentLength is the target length of a segment; each starts on a key frame. Default 10s.
 	SegmentLength Duration `yaml:"segment_length"`
+	// Mode is continuous or events (keep only footage around events, with pre- and post-roll).
+	// Default continuous.
+	Mode string `yaml:"mode"`
+	// PreRoll and PostRoll bound the footage kept around an event in events mode. Defaults 5s, 10s.
+	PreRoll  Duration `yaml:"pre_roll"`
+	PostRoll Duration `yaml:"post_roll"`
 	// RetentionDays deletes footage older than this. Default 30. cameras[].footage_days overrides.
 	RetentionDays int `yaml:"retention_days"`
 	// MaxMBPerCamera deletes a camera's oldest footage past this size. Default 0: no size bound.
@@ -203,8 +209,9 @@ func Default() Config {
 		Log:      Log{Level: "info", Format: "text"},
 		HTTP:     HTTP{Addr: "127.0.0.1:8080"},
 		Database: Database{Enabled: true, RetentionDays: 90},
-		Footage:  Footage{Enabled: true, SegmentLength: Duration(10 * time.Second), RetentionDays: 30},
-		Blobs:    Blobs{SpoolMaxMB: 20480},
+		Footage: Footage{Enabled: true, SegmentLength: Duration(10 * time.Second), RetentionDays: 30, Mode: "continuous",
+			PreRoll: Duration(5 * time.Second), PostRoll: Duration(10 * time.Second)},
+		Blobs: Blobs{SpoolMaxMB: 20480},
 		Pipeline: Pipeline{Enabled: true, FPS: 2, Motion: 1.5, FaceWorkers: 1, PlateWorkers: 1, Queue: 8,
 			MatchThreshold: 0.5, OpenCVThreads: 1},
 		Streams: Streams{
@@ -391,6 +398,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Footage.SegmentLength < Duration(time.Second) || c.Footage.SegmentLength > Duration(10*time.Minute) {
 		bad("footage.segment_length: %s is outside 1s..10m", c.Footage.SegmentLength.D())
+	}
+	if c.Footage.Mode != "continuous" && c.Footage.Mode != "events" {
+		bad("footage.mode: %q is not continuous or events", c.Footage.Mode)
 	}
 	if c.Footage.RetentionDays < 1 || c.Footage.MaxMBPerCamera < 0 {
 		bad("footage: retention_days must be at least 1 and max_mb_per_camera not negative")
