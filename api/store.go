@@ -145,6 +145,13 @@ func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
 	b, ok := s.snaps.get(id)
 	if !ok && s.store != nil && s.blobs != nil {
 		if e, err := s.store.Get(r.Context(), id); err == nil && e.Snapshot != nil {
+			// In S3: send the client straight to the object with a short-lived presigned URL.
+			if p, can := s.blobs.(presigner); can {
+				if u, err := p.Presign(r.Context(), *e.Snapshot, 10*time.Minute); err == nil {
+					http.Redirect(w, r, u, http.StatusTemporaryRedirect)
+					return
+				}
+			}
 			data, err := s.blobs.Get(r.Context(), *e.Snapshot)
 			if err != nil && !errors.Is(err, blob.ErrNotFound) {
 				s.writeError(w, r, err)
@@ -163,6 +170,11 @@ func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
 }
 
 var errNoStore = errors.New("no event store")
+
+// presigner is a blob store that can hand out presigned URLs (S3).
+type presigner interface {
+	Presign(ctx context.Context, key string, expiry time.Duration) (string, error)
+}
 
 // Footage cuts recorded video.
 type Footage interface {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -82,4 +83,22 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	return s.c.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{})
+}
+
+// Presign returns a URL that reads the object without credentials until expiry.
+func (s *S3) Presign(ctx context.Context, key string, expiry time.Duration) (string, error) {
+	if err := CheckKey(key); err != nil {
+		return "", err
+	}
+	if _, err := s.c.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{}); err != nil {
+		if minio.ToErrorResponse(err).Code == "NoSuchKey" {
+			return "", ErrNotFound
+		}
+		return "", err
+	}
+	u, err := s.c.PresignedGetObject(ctx, s.bucket, key, expiry, nil)
+	if err != nil {
+		return "", err
+	}
+	return u.String(), nil
 }

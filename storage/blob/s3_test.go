@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"path/filepath"
 	"testing"
 	"time"
@@ -151,5 +153,31 @@ func TestUploadCutHalfWay(t *testing.T) {
 	got, err := s3.Get(ctx, "footage/cam001/big.mp4")
 	if err != nil || !bytes.Equal(got, big) {
 		t.Fatalf("after drain: %d bytes, %v", len(got), err)
+	}
+}
+
+func TestPresignedURLReadsWithoutCredentials(t *testing.T) {
+	srv := testenv.StartS3(t)
+	ctx := context.Background()
+	s3, err := NewS3(ctx, S3Config{Endpoint: srv.Endpoint, Bucket: "vigil", AccessKey: srv.AccessKey, SecretKey: srv.Secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3.Put(ctx, "snapshots/p.jpg", []byte("\xff\xd8presigned"), "image/jpeg")
+	u, err := s3.Presign(ctx, "snapshots/p.jpg", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "\xff\xd8presigned" {
+		t.Fatalf("presigned GET: %d %q", resp.StatusCode, b)
+	}
+	if _, err := s3.Presign(ctx, "snapshots/none.jpg", time.Minute); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("presign of a missing object: %v", err)
 	}
 }

@@ -175,3 +175,18 @@ func (s *Spooled) Drain(ctx context.Context) {
 		return nil
 	})
 }
+
+// Presign returns a presigned URL when the primary can make one and holds the object (not while
+// it waits in the spool).
+func (s *Spooled) Presign(ctx context.Context, key string, expiry time.Duration) (string, error) {
+	p, ok := s.Primary.(interface {
+		Presign(context.Context, string, time.Duration) (string, error)
+	})
+	if !ok {
+		return "", ErrNotFound
+	}
+	if _, err := s.Spool.Get(ctx, key); err == nil {
+		return "", ErrNotFound // still local: served by the API
+	}
+	return p.Presign(ctx, key, expiry)
+}
