@@ -1,0 +1,95 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/vigil-oss/vigil/internal/bus"
+	"github.com/vigil-oss/vigil/storage/pgcluster"
+)
+
+// TestPostgreSQLStoppedWhileEventsFlow stops the PostgreSQL server itself (vigil's managed
+// cluster) while events keep coming, starts it again, and counts: every event published is
+// stored once. FAULT_SECONDS sets the outage (the issue's run: 60).
+func TestPostgreSQLStoppedWhileEventsFlow(t *testing.T) {
+	if _, err := pgcluster.FindBin(); err != nil {
+		t.Skip(err)
+	}
+	dir, err := os.MkdirTemp("", "vigil-pgstop-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755)
+	defer os.RemoveAll(dir)
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cluster, err := pgcluster.Start(ctx, filepath.Join(dir, "pg"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cluster.Stop() }()
+	cfg, _ := pgxpool.ParseConfig(cluster.URL())
+	cfg.ConnConfig.ConnectTimeout = 2 * time.Second
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	b, err := bus.Open(ctx, bus.Config{StoreDir: t.TempDir()}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	w := NewWriter(New(pool), b.JetStream(), nil, WriterOptions{Stream: bus.Stream, Batch: 100, MaxWait: 50 * time.Millisecond}, nil, log)
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go w.Run(wctx)
+
+	published := 0
+	publish := func(n int) {
+		for i := 0; i < n; i++ {
+			r := rec(time.Now(), published, "cam001", "face")
+			data, _ := json.Marshal(r)
+			if err := b.Publish(ctx, bus.EventsSubject+".face.cam001", r.ID, data); err != nil {
+				t.Fatal(err)
+			}
+			published++
+		}
+	}
+	publish(200)
+	waitCount(t, pool, published, 15*time.Second)
+
+	outage := 5 * time.Second
+	if s, err := strconv.Atoi(os.Getenv("FAULT_SECONDS")); err == nil {
+		outage = time.Duration(s) * time.Second
+	}
+	cluster.Stop()
+	stopped := time.Now()
+	for time.Since(stopped) < outage {
+		publish(50) // the pipeline keeps emitting while the database is down
+		time.Sleep(500 * time.Millisecond)
+	}
+	cluster, err = pgcluster.Start(ctx, filepath.Join(dir, "pg"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCount(t, pool, published, 60*time.Second)
+	var distinct int
+	pool.QueryRow(ctx, `SELECT count(DISTINCT id) FROM events`).Scan(&distinct)
+	t.Logf("PostgreSQL down %v: %d events published, %d stored once each", outage, published, distinct)
+	if distinct != published {
+		t.Fatalf("%d distinct of %d", distinct, published)
+	}
+}
