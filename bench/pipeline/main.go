@@ -6,20 +6,17 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -93,27 +90,11 @@ func run(n int, fps float64, keyframes bool, window time.Duration, workers int, 
 	if keyframes {
 		gop = strconv.FormatFloat(1/fps, 'f', 2, 64)
 	}
-	sim := exec.Command(camsimBin, "--cameras", strconv.Itoa(n), "--rtsp", addr, "--udp", "", "--gop", gop, "--truth", os.DevNull)
-	out, _ := sim.StdoutPipe()
-	sim.Stderr = io.Discard
-	if err := sim.Start(); err != nil {
+	simPID, stopSim, err := measure.StartCamsim(camsimBin, io.Discard, "--cameras", strconv.Itoa(n), "--rtsp", addr, "--udp", "", "--gop", gop, "--truth", os.DevNull)
+	if err != nil {
 		return err
 	}
-	defer func() { _ = sim.Process.Signal(syscall.SIGINT); _ = sim.Wait() }()
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "camsim:") {
-				close(ready)
-			}
-		}
-	}()
-	select {
-	case <-ready:
-	case <-time.After(5 * time.Minute):
-		return fmt.Errorf("camsim did not start")
-	}
+	defer stopSim()
 	mdir, err := models.Dir(os.Getenv("VIGIL_MODELS"))
 	if err != nil {
 		return err
@@ -162,12 +143,12 @@ func run(n int, fps float64, keyframes bool, window time.Duration, workers int, 
 		}
 	}
 	time.Sleep(5 * time.Second) // warm up
-	s0, cpu0, sim0 := totals(reg), measure.SelfCPU(), measure.ProcCPU(sim.Process.Pid)
+	s0, cpu0, sim0 := totals(reg), measure.SelfCPU(), measure.ProcCPU(simPID)
 	lat.mu.Lock()
 	lat.d, lat.n = nil, 0
 	lat.mu.Unlock()
 	time.Sleep(window)
-	s1, cpu1, sim1 := totals(reg), measure.SelfCPU(), measure.ProcCPU(sim.Process.Pid)
+	s1, cpu1, sim1 := totals(reg), measure.SelfCPU(), measure.ProcCPU(simPID)
 	el := window.Seconds()
 	pool.Close()
 	pcancel()

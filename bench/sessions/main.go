@@ -5,21 +5,17 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/vigil-oss/vigil/bench/measure"
@@ -57,32 +53,12 @@ func main() {
 }
 
 func run(n int, camsimBin string, window time.Duration, bitrate int, addr string) error {
-	sim := exec.Command(camsimBin, "--cameras", strconv.Itoa(n), "--rtsp", addr, "--udp", "",
+	simPID, stopSim, err := measure.StartCamsim(camsimBin, os.Stderr, "--cameras", strconv.Itoa(n), "--rtsp", addr, "--udp", "",
 		"--bitrate", strconv.Itoa(bitrate), "--truth", os.DevNull, "--clips", "4")
-	sim.Env = append(os.Environ(), "GOGC=100") // the fleet keeps default GC whatever the reader side uses
-	stdout, _ := sim.StdoutPipe()
-	sim.Stderr = os.Stderr
-	if err := sim.Start(); err != nil {
+	if err != nil {
 		return err
 	}
-	defer func() {
-		_ = sim.Process.Signal(syscall.SIGINT)
-		_ = sim.Wait()
-	}()
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "camsim:") {
-				close(ready)
-			}
-		}
-	}()
-	select {
-	case <-ready:
-	case <-time.After(5 * time.Minute):
-		return fmt.Errorf("camsim did not start")
-	}
+	defer stopSim()
 	runtime.GC()
 	baseRSS := measure.RSSKB(os.Getpid())
 
@@ -139,12 +115,12 @@ func run(n int, camsimBin string, window time.Duration, bitrate int, addr string
 	time.Sleep(5 * time.Second) // settle
 
 	before := snapshot(sessions)
-	cpu0, sim0 := measure.SelfCPU(), measure.ProcCPU(sim.Process.Pid)
+	cpu0, sim0 := measure.SelfCPU(), measure.ProcCPU(simPID)
 	recv0 := received.Load()
 	w0 := time.Now()
 	time.Sleep(window)
 	el := time.Since(w0).Seconds()
-	cpu1, sim1 := measure.SelfCPU(), measure.ProcCPU(sim.Process.Pid)
+	cpu1, sim1 := measure.SelfCPU(), measure.ProcCPU(simPID)
 	after := snapshot(sessions)
 	recv := received.Load() - recv0
 	rss := measure.RSSKB(os.Getpid())

@@ -2,10 +2,6 @@ package footage
 
 import (
 	"context"
-	"errors"
-	"io"
-	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,9 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-oss/vigil/internal/camsim"
 	"github.com/vigil-oss/vigil/storage/blob"
-	"github.com/vigil-oss/vigil/streams/rtsp"
 )
 
 type memIndex struct {
@@ -40,30 +34,13 @@ func (m *memIndex) Segments(context.Context, string, time.Time, time.Time) ([]Se
 // tmpfs, ENOSPC): the segment being written is abandoned with a clear log, and recording goes on
 // once there is room again.
 func TestDiskFullLosesOneSegmentNotTheRecording(t *testing.T) {
-	clip, err := camsim.SharedSmallClip(context.Background())
-	if errors.Is(err, camsim.ErrNoTestdata) {
-		t.Skip(err)
-	}
 	work := t.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", work).CombinedOutput(); err != nil {
 		t.Skipf("cannot mount a small tmpfs here: %v %s", err, out)
 	}
 	defer exec.Command("umount", work).Run()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := l.Addr().String()
-	l.Close()
-	sim, err := camsim.NewServer(camsim.Config{RTSPAddress: addr, Cameras: 1}, []*camsim.Clip{clip}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	sessions := rtsp.NewPool(log)
-	defer sessions.Close()
-	s, _ := sessions.Add(rtsp.Config{ID: "cam001", URL: "rtsp://" + addr + "/cam/001"})
+	log := quiet
+	stream := liveCamera(t)
 
 	// Leave ~16 KiB free: the next segment cannot be written.
 	filler := filepath.Join(work, "filler")
@@ -72,7 +49,7 @@ func TestDiskFullLosesOneSegmentNotTheRecording(t *testing.T) {
 	f.Close()
 
 	idx := &memIndex{}
-	rec := NewRecorder("cam001", s.Stream(), blob.FS{Root: t.TempDir()}, idx, Options{SegmentLength: time.Second, WorkDir: work}, log)
+	rec := NewRecorder("cam001", stream, blob.FS{Root: t.TempDir()}, idx, Options{SegmentLength: time.Second, WorkDir: work}, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { rec.Run(ctx); close(done) }()

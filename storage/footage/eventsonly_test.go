@@ -2,39 +2,19 @@ package footage
 
 import (
 	"context"
-	"errors"
-	"io"
-	"log/slog"
-	"net"
 	"testing"
 	"time"
 
-	"github.com/vigil-oss/vigil/internal/camsim"
 	"github.com/vigil-oss/vigil/storage/blob"
-	"github.com/vigil-oss/vigil/streams/rtsp"
 )
 
 // TestEventsOnlyKeepsFootageAroundEvents records 1 s segments in events-only mode with 1 s of
 // pre- and post-roll; one event 3 s in: only the segments around it are kept.
 func TestEventsOnlyKeepsFootageAroundEvents(t *testing.T) {
-	clip, err := camsim.SharedSmallClip(context.Background())
-	if errors.Is(err, camsim.ErrNoTestdata) {
-		t.Skip(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := l.Addr().String()
-	l.Close()
-	sim, _ := camsim.NewServer(camsim.Config{RTSPAddress: addr, Cameras: 1}, []*camsim.Clip{clip}, log)
-	if err := sim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	sessions := rtsp.NewPool(log)
-	defer sessions.Close()
-	s, _ := sessions.Add(rtsp.Config{ID: "cam001", URL: "rtsp://" + addr + "/cam/001"})
+	log := quiet
+	stream := liveCamera(t)
 	idx := &memIndex{}
-	rec := NewRecorder("cam001", s.Stream(), blob.FS{Root: t.TempDir()}, idx,
+	rec := NewRecorder("cam001", stream, blob.FS{Root: t.TempDir()}, idx,
 		Options{SegmentLength: time.Second, WorkDir: t.TempDir(), EventsOnly: true, PreRoll: time.Second, PostRoll: time.Second, Hold: 2 * time.Second}, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

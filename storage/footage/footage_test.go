@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,11 +14,9 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/vigil-oss/vigil/internal/camsim"
 	"github.com/vigil-oss/vigil/internal/testenv"
 	"github.com/vigil-oss/vigil/storage/blob"
 	"github.com/vigil-oss/vigil/storage/events"
-	"github.com/vigil-oss/vigil/streams/rtsp"
 )
 
 // TestRecordAndCut records a camsim camera into 2 s segments (filesystem blobs, real
@@ -30,13 +25,6 @@ import (
 func TestRecordAndCut(t *testing.T) {
 	if _, err := exec.LookPath("ffprobe"); err != nil {
 		t.Skip("no ffprobe")
-	}
-	clip, err := camsim.SharedSmallClip(context.Background())
-	if errors.Is(err, camsim.ErrNoTestdata) {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
 	}
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, testenv.PostgresDB(t))
@@ -47,24 +35,11 @@ func TestRecordAndCut(t *testing.T) {
 	if _, err := events.Migrate(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := l.Addr().String()
-	l.Close()
-	sim, err := camsim.NewServer(camsim.Config{RTSPAddress: addr, Cameras: 1}, []*camsim.Clip{clip}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	sessions := rtsp.NewPool(log)
-	defer sessions.Close()
-	s, _ := sessions.Add(rtsp.Config{ID: "cam001", URL: "rtsp://" + addr + "/cam/001"})
+	log := quiet
+	stream := liveCamera(t)
 	blobs := blob.FS{Root: t.TempDir()}
 	idx := PGIndex{Pool: pool}
-	rec := NewRecorder("cam001", s.Stream(), blobs, idx, Options{SegmentLength: 2 * time.Second}, log)
+	rec := NewRecorder("cam001", stream, blobs, idx, Options{SegmentLength: 2 * time.Second}, log)
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { rec.Run(rctx); close(done) }()

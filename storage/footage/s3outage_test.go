@@ -2,50 +2,30 @@ package footage
 
 import (
 	"context"
-	"errors"
-	"io"
-	"log/slog"
-	"net"
 	"os"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/vigil-oss/vigil/internal/camsim"
 	"github.com/vigil-oss/vigil/internal/testenv"
 	"github.com/vigil-oss/vigil/storage/blob"
-	"github.com/vigil-oss/vigil/streams/rtsp"
 )
 
 // TestS3OutageWhileRecording: the object store goes away while a camera records; segments
 // spool to disk, recording never stops, and every segment reaches S3 once it is back.
 // FAULT_SECONDS sets the outage (the run: 60).
 func TestS3OutageWhileRecording(t *testing.T) {
-	clip, err := camsim.SharedSmallClip(context.Background())
-	if errors.Is(err, camsim.ErrNoTestdata) {
-		t.Skip(err)
-	}
 	srv := testenv.StartS3(t)
 	ctx := context.Background()
 	s3, err := blob.NewS3(ctx, blob.S3Config{Endpoint: srv.Endpoint, Bucket: "footage", AccessKey: srv.AccessKey, SecretKey: srv.Secret})
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := quiet
 	spool := &blob.Spooled{Primary: s3, Spool: blob.FS{Root: t.TempDir()}, Timeout: time.Second, MaxBytes: 64 << 20}
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := l.Addr().String()
-	l.Close()
-	sim, _ := camsim.NewServer(camsim.Config{RTSPAddress: addr, Cameras: 1}, []*camsim.Clip{clip}, log)
-	if err := sim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	sessions := rtsp.NewPool(log)
-	defer sessions.Close()
-	s, _ := sessions.Add(rtsp.Config{ID: "cam001", URL: "rtsp://" + addr + "/cam/001"})
+	stream := liveCamera(t)
 	idx := &memIndex{}
-	rec := NewRecorder("cam001", s.Stream(), spool, idx, Options{SegmentLength: time.Second, WorkDir: t.TempDir()}, log)
+	rec := NewRecorder("cam001", stream, spool, idx, Options{SegmentLength: time.Second, WorkDir: t.TempDir()}, log)
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { rec.Run(rctx); close(done) }()
