@@ -22,6 +22,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/bus"
 	"github.com/vigil-oss/vigil/internal/testenv"
+	"github.com/vigil-oss/vigil/storage/blob"
 	"github.com/vigil-oss/vigil/storage/events"
 )
 
@@ -106,7 +107,9 @@ func run(nIngest, nTotal, nQueries int) error {
 		_ = pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
 	}
-	w := events.NewWriter(store, b.JetStream(), nil, events.WriterOptions{Stream: bus.Stream, Batch: 5000}, nil, log)
+	blobDir, _ := os.MkdirTemp("", "vigil-bench-blobs-")
+	defer os.RemoveAll(blobDir)
+	w := events.NewWriter(store, b.JetStream(), blob.FS{Root: blobDir}, events.WriterOptions{Stream: bus.Stream, Batch: 5000}, nil, log)
 	wctx, wcancel := context.WithCancel(ctx)
 	t1 := time.Now()
 	go w.Run(wctx)
@@ -193,12 +196,22 @@ func run(nIngest, nTotal, nQueries int) error {
 
 var cpuProfile string
 
+var snapshot = func() []byte {
+	b := make([]byte, 15000)
+	b[0], b[1] = 0xff, 0xd8
+	for i := 2; i < len(b); i++ {
+		b[i] = byte(i * 7)
+	}
+	return b
+}()
+
 func record(rng *rand.Rand, t time.Time, i int) *events.Record {
 	r := &events.Record{ID: fmt.Sprintf("%012x%010x", t.UnixMilli(), i), Camera: fmt.Sprintf("cam%03d", rng.IntN(625)+1),
 		Kind: "face", Track: int64(i), Time: t, First: t, Frames: 3, Quality: 0.8}
 	if i%3 == 0 {
 		r.Match = &events.Match{PersonID: fmt.Sprintf("p%d", rng.IntN(39000)), Name: "x", List: "residents", Distance: 0.3}
 	}
+	r.Snapshot = snapshot // a best shot as the pipeline sends it (~15 KB JPEG)
 	r.EmbeddingLE = make([]byte, 512)
 	for k := range r.EmbeddingLE {
 		r.EmbeddingLE[k] = byte(rng.Uint32())

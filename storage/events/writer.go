@@ -17,6 +17,10 @@ type WriterOptions struct {
 	Stream, Durable string
 	// Batch is the most events per transaction. Default 2000.
 	Batch int
+	// BatchBytes bounds a batch's bytes (events carry their snapshots). Default 8 MiB: a whole
+	// batch must fit the client's pending limits, or it is dropped as a slow consumer's and
+	// comes back only after AckWait.
+	BatchBytes int
 	// MaxWait is how long a batch waits to fill. Default 200 ms.
 	MaxWait time.Duration
 	// AckWait is how long the bus waits for a batch's acknowledgement before it redelivers it
@@ -44,6 +48,9 @@ func NewWriter(store *Store, js jetstream.JetStream, blobs blob.Store, opts Writ
 	}
 	if opts.MaxWait <= 0 {
 		opts.MaxWait = 200 * time.Millisecond
+	}
+	if opts.BatchBytes <= 0 {
+		opts.BatchBytes = 8 << 20
 	}
 	if opts.AckWait <= 0 {
 		opts.AckWait = 30 * time.Second
@@ -83,7 +90,7 @@ func (w *Writer) Run(ctx context.Context) error {
 	go func() {
 		defer close(batches)
 		for ctx.Err() == nil {
-			batch, err := cons.Fetch(w.opts.Batch, jetstream.FetchMaxWait(w.opts.MaxWait))
+			batch, err := cons.Fetch(w.opts.Batch, jetstream.FetchMaxWait(w.opts.MaxWait), jetstream.FetchMaxBytes(w.opts.BatchBytes))
 			if err != nil {
 				if ctx.Err() != nil {
 					return
@@ -155,16 +162,44 @@ func (w *Writer) write(ctx context.Context, msgs []jetstream.Msg) {
 }
 
 func (w *Writer) try(ctx context.Context, recs []*Record) (int64, error) {
-	keys := map[*Record]string{}
+	keys := make(map[*Record]string, len(recs))
+	var withSnap []*Record
 	for _, r := range recs {
-		if len(r.Snapshot) == 0 || w.blobs == nil {
-			continue
+		if len(r.Snapshot) > 0 && w.blobs != nil {
+			withSnap = append(withSnap, r)
+			keys[r] = SnapshotKey(r)
 		}
-		key := SnapshotKey(r)
-		if err := w.blobs.Put(ctx, key, r.Snapshot, "image/jpeg"); err != nil {
+	}
+	// Snapshots are written by a few goroutines at once: one object per event costs a handful of
+	// file or HTTP operations each, which would otherwise serialise the batch.
+	if len(withSnap) > 0 {
+		const workers = 8
+		errs := make(chan error, workers)
+		next := make(chan *Record)
+		for i := 0; i < workers; i++ {
+			go func() {
+				var first error
+				for r := range next {
+					if first == nil {
+						first = w.blobs.Put(ctx, keys[r], r.Snapshot, "image/jpeg")
+					}
+				}
+				errs <- first
+			}()
+		}
+		for _, r := range withSnap {
+			next <- r
+		}
+		close(next)
+		var err error
+		for i := 0; i < workers; i++ {
+			if e := <-errs; e != nil && err == nil {
+				err = e
+			}
+		}
+		if err != nil {
 			return 0, err
 		}
-		keys[r] = key
 	}
 	return w.store.Insert(ctx, recs, func(r *Record) string { return keys[r] })
 }
