@@ -31,8 +31,12 @@ func main() {
 	total := flag.Int("events", 10_000_000, "events in the table for the query figures")
 	queries := flag.Int("queries", 300, "queries per kind")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the bus phase")
+	withSnapshots := flag.Bool("snapshots", false, "events carry a 15 KB snapshot each")
 	flag.Parse()
 	cpuProfile = *cpuprofile
+	if !*withSnapshots {
+		snapshot = nil
+	}
 	if err := run(*ingest, *total, *queries); err != nil {
 		fmt.Fprintln(os.Stderr, "store bench:", err)
 		os.Exit(1)
