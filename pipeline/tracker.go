@@ -111,7 +111,6 @@ type faceTrack struct {
 	votes   map[string]int // person id → matched detections
 	matches map[string]*Match
 	emitted bool
-	frameW  int
 }
 
 type plateTrack struct {
@@ -195,7 +194,7 @@ func (t *Tracker) observeFaces(o *Observation) {
 		}
 		if best == nil {
 			t.nextID++
-			best = &faceTrack{id: t.nextID, first: o.Time, votes: map[string]int{}, matches: map[string]*Match{}, frameW: o.Width}
+			best = &faceTrack{id: t.nextID, first: o.Time, votes: map[string]int{}, matches: map[string]*Match{}}
 			t.faces = append(t.faces, best)
 		}
 		used[best] = true
