@@ -60,14 +60,19 @@ func (f *serveFlags) load() (config.Config, error) {
 	return cfg, cfg.Validate()
 }
 
-func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+// parseServeConfig parses serve's flags (serve and migrate share them) and loads the config.
+func parseServeConfig(name string, args []string) (config.Config, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	var f serveFlags
 	f.register(fs)
 	if err := fs.Parse(args); err != nil {
-		return err
+		return config.Config{}, err
 	}
-	cfg, err := f.load()
+	return f.load()
+}
+
+func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
+	cfg, err := parseServeConfig("serve", args)
 	if err != nil {
 		return err
 	}

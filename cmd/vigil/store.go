@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -127,13 +126,7 @@ func (st *storage) Close() {
 
 // cmdMigrate applies the event store's migrations and exits.
 func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
-	var f serveFlags
-	f.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	cfg, err := f.load()
+	cfg, err := parseServeConfig("migrate", args)
 	if err != nil {
 		return err
 	}

@@ -13,17 +13,23 @@ import (
 	"github.com/vigil-oss/vigil/recognizers"
 )
 
-func setup(t testing.TB) (*Faces, string, []testdata.Row) {
+// fixtures locates the shared models and test photos, skipping when they are not here.
+func fixtures(t testing.TB) (mdir, dir string, rows []testdata.Row) {
 	t.Helper()
-	dir := testdata.Dir()
+	dir = testdata.Dir()
 	mdir, err := models.Dir(os.Getenv("VIGIL_MODELS"))
 	if dir == "" || err != nil {
 		t.Skip("shared models or testdata not found")
 	}
-	rows, err := testdata.Load(dir)
-	if err != nil {
+	if rows, err = testdata.Load(dir); err != nil {
 		t.Fatal(err)
 	}
+	return mdir, dir, rows
+}
+
+func setup(t testing.TB) (*Faces, string, []testdata.Row) {
+	t.Helper()
+	mdir, dir, rows := fixtures(t)
 	f, err := NewFaces(mdir, DetectorOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -1,27 +1,17 @@
 package dnn
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/vigil-oss/vigil/internal/testdata"
-	"github.com/vigil-oss/vigil/models"
 	"github.com/vigil-oss/vigil/recognizers"
 )
 
 func setupPlates(t testing.TB) (*Plates, string, []testdata.Row) {
 	t.Helper()
-	dir := testdata.Dir()
-	mdir, err := models.Dir(os.Getenv("VIGIL_MODELS"))
-	if dir == "" || err != nil {
-		t.Skip("shared models or testdata not found")
-	}
-	rows, err := testdata.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	mdir, dir, rows := fixtures(t)
 	p, err := NewPlates(mdir)
 	if err != nil {
 		t.Fatal(err)
