@@ -7,11 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/vigil-oss/vigil/internal/bus"
 	"github.com/vigil-oss/vigil/storage/pgcluster"
@@ -37,21 +34,8 @@ func TestPostgreSQLStoppedWhileEventsFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { cluster.Stop() }()
-	cfg, _ := pgxpool.ParseConfig(cluster.URL())
-	cfg.ConnConfig.ConnectTimeout = 2 * time.Second
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	if _, err := Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
-	b, err := bus.Open(ctx, bus.Config{StoreDir: t.TempDir()}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	pool := faultPool(t, cluster.URL())
+	b := testBus(t, log)
 	w := NewWriter(New(pool), b.JetStream(), nil, WriterOptions{Stream: bus.Stream, Batch: 100, MaxWait: 50 * time.Millisecond}, nil, log)
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -71,10 +55,7 @@ func TestPostgreSQLStoppedWhileEventsFlow(t *testing.T) {
 	publish(200)
 	waitCount(t, pool, published, 15*time.Second)
 
-	outage := 5 * time.Second
-	if s, err := strconv.Atoi(os.Getenv("FAULT_SECONDS")); err == nil {
-		outage = time.Duration(s) * time.Second
-	}
+	outage := faultSeconds(5 * time.Second)
 	cluster.Stop()
 	stopped := time.Now()
 	for time.Since(stopped) < outage {

@@ -30,21 +30,8 @@ func TestWriterSurvivesDatabaseOutage(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cfg, _ := pgxpool.ParseConfig(u.String())
-	cfg.ConnConfig.ConnectTimeout = 2 * time.Second
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	if _, err := Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
-	b, err := bus.Open(ctx, bus.Config{StoreDir: t.TempDir()}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	pool := faultPool(t, u.String())
+	b := testBus(t, log)
 	blobs := blob.FS{Root: t.TempDir()}
 	store := New(pool)
 	w := NewWriter(store, b.JetStream(), blobs, WriterOptions{Stream: bus.Stream, Batch: 50, MaxWait: 50 * time.Millisecond}, nil, log)
@@ -66,10 +53,7 @@ func TestWriterSurvivesDatabaseOutage(t *testing.T) {
 	_ = b.Publish(ctx, bus.EventsSubject+".face.cam001", "junk", []byte(`{"not":"an event"}`))
 	waitCount(t, pool, 100, 10*time.Second)
 
-	outage := 5 * time.Second
-	if s, err := strconv.Atoi(os.Getenv("FAULT_SECONDS")); err == nil {
-		outage = time.Duration(s) * time.Second
-	}
+	outage := faultSeconds(5 * time.Second)
 	proxy.Cut()
 	publish(100, 300) // events keep flowing while the database is unreachable
 	time.Sleep(outage)
@@ -114,4 +98,43 @@ func waitCount(t *testing.T, pool *pgxpool.Pool, want int, within time.Duration)
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("%d events stored after %v, want %d", n, within, want)
+}
+
+// faultPool connects with a short connect timeout (an unreachable database fails fast and is
+// retried) and applies the migrations; it closes with the test.
+func faultPool(t *testing.T, url string) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.ConnectTimeout = 2 * time.Second
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := Migrate(context.Background(), pool); err != nil {
+		t.Fatal(err)
+	}
+	return pool
+}
+
+// testBus opens an embedded bus with its store in a temporary folder; it closes with the test.
+func testBus(t *testing.T, log *slog.Logger) *bus.Bus {
+	t.Helper()
+	b, err := bus.Open(context.Background(), bus.Config{StoreDir: t.TempDir()}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b
+}
+
+// faultSeconds is the outage a fault test injects: FAULT_SECONDS (the issue's run: 60), else def.
+func faultSeconds(def time.Duration) time.Duration {
+	if s, err := strconv.Atoi(os.Getenv("FAULT_SECONDS")); err == nil {
+		return time.Duration(s) * time.Second
+	}
+	return def
 }
