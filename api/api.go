@@ -33,6 +33,7 @@ type Server struct {
 	blobs   Blobs
 	clips   Footage
 	snaps   *snapshots
+	live    *live
 	reg     *prometheus.Registry
 	handler http.Handler
 	stop    func()
@@ -53,7 +54,7 @@ func New(d Deps, log *slog.Logger) (*Server, error) {
 	s := &Server{log: log.With("component", "api"), cams: d.Cameras, reg: d.Registry, events: d.Events,
 		store: d.Store, blobs: d.Blobs, clips: d.Footage, snaps: newSnapshots(2000)}
 	if s.events != nil {
-		stop, err := s.collectSnapshots()
+		stop, err := s.startLive()
 		if err != nil {
 			return nil, err
 		}

@@ -1,12 +1,14 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/vigil-oss/vigil/internal/bus"
 )
 
 // EventSource is what the API needs from the bus: live subscriptions.
@@ -15,7 +17,7 @@ type EventSource interface {
 }
 
 // eventsSubject is the bus's subject prefix for events: vigil.events.<kind>.<camera>.
-const eventsSubject = "vigil.events"
+const eventsSubject = bus.EventsSubject
 
 // snapshots keeps the best-shot JPEGs of recent events in memory, so live viewers can show them
 // before the event store lands. Bounded: the oldest go first.
@@ -53,31 +55,86 @@ func (s *snapshots) get(id string) ([]byte, bool) {
 
 // liveView turns a bus event into what live viewers get: no embedding, and a URL instead of the
 // snapshot bytes, which it keeps for that URL.
-func (s *Server) liveView(data []byte) (id, kind string, out []byte, err error) {
+func (s *Server) liveView(data []byte) (id, kind, camera string, out []byte, err error) {
+	env, err := bus.Unpack(data)
+	if err != nil {
+		return "", "", "", nil, err
+	}
 	var ev map[string]any
-	if err := json.Unmarshal(data, &ev); err != nil {
-		return "", "", nil, err
+	if err := json.Unmarshal(env.Meta, &ev); err != nil {
+		return "", "", "", nil, err
 	}
 	id, _ = ev["id"].(string)
 	kind, _ = ev["kind"].(string)
-	if snap, ok := ev["snapshot"].(string); ok && id != "" {
-		var b []byte
-		if err := json.Unmarshal([]byte(`"`+snap+`"`), &b); err == nil {
-			s.snaps.put(id, b)
-			ev["snapshot_url"] = "/v1/events/" + id + "/snapshot"
-		}
+	camera, _ = ev["camera"].(string)
+	snap := env.Snapshot
+	if b64, ok := ev["snapshot"].(string); ok && snap == nil { // a plain JSON event
+		_ = json.Unmarshal([]byte(`"`+b64+`"`), &snap)
+	}
+	if len(snap) > 0 && id != "" {
+		s.snaps.put(id, bytes.Clone(snap))
+		ev["snapshot_url"] = "/v1/events/" + id + "/snapshot"
 	}
 	delete(ev, "snapshot")
 	delete(ev, "embedding")
 	delete(ev, "embedding_le")
 	out, err = json.Marshal(ev)
-	return id, kind, out, err
+	return id, kind, camera, out, err
 }
 
-// collectSnapshots keeps snapshots of every event, whether or not anyone watches live.
-func (s *Server) collectSnapshots() (func(), error) {
+// live fans bus events out to SSE viewers: each event is decoded once, whatever the number of
+// viewers, and its snapshot kept whether or not anyone watches.
+type live struct {
+	mu      sync.Mutex
+	viewers map[*viewer]struct{}
+}
+
+// viewer is one SSE connection and its filters ("" matches all).
+type viewer struct {
+	kind, camera string
+	ch           chan []byte
+	overflow     chan struct{}
+	once         sync.Once
+}
+
+func (l *live) add(v *viewer) {
+	l.mu.Lock()
+	l.viewers[v] = struct{}{}
+	l.mu.Unlock()
+}
+
+func (l *live) remove(v *viewer) {
+	l.mu.Lock()
+	delete(l.viewers, v)
+	l.mu.Unlock()
+}
+
+// send hands msg to every matching viewer without waiting: one that is full is told to go.
+func (l *live) send(kind, camera string, msg []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for v := range l.viewers {
+		if (v.kind != "" && v.kind != kind) || (v.camera != "" && v.camera != camera) {
+			continue
+		}
+		select {
+		case v.ch <- msg:
+		default:
+			v.once.Do(func() { close(v.overflow) })
+		}
+	}
+}
+
+// startLive subscribes once to every event.
+func (s *Server) startLive() (func(), error) {
+	s.live = &live{viewers: map[*viewer]struct{}{}}
 	return s.events.Subscribe(eventsSubject+".>", func(_ string, data []byte) {
-		_, _, _, _ = s.liveView(data)
+		id, kind, camera, view, err := s.liveView(data)
+		if err != nil {
+			s.log.Debug("unreadable event on the bus", "err", err)
+			return
+		}
+		s.live.send(kind, camera, fmt.Appendf(nil, "id: %s\nevent: %s\ndata: %s\n\n", id, kind, view))
 	})
 }
 
@@ -93,48 +150,18 @@ func (s *Server) liveEvents(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("streaming unsupported"))
 		return
 	}
-	kind := r.URL.Query().Get("kind")
-	camera := r.URL.Query().Get("camera")
-	for _, v := range []string{kind, camera} {
-		if strings.ContainsAny(v, ".*> \t") {
-			s.writeError(w, r, badRequest("kind and camera may not contain '.', '*', '>' or spaces"))
-			return
-		}
-	}
-	subject := eventsSubject + "."
-	if kind == "" {
-		kind = "*"
-	}
-	if camera == "" {
-		subject += kind + ".>"
-	} else {
-		subject += kind + "." + camera
-	}
-	ch := make(chan []byte, 64)
-	overflow := make(chan struct{})
-	var once sync.Once
-	stop, err := s.events.Subscribe(subject, func(_ string, data []byte) {
-		id, k, view, err := s.liveView(data)
-		if err != nil {
-			return
-		}
-		msg := []byte(fmt.Sprintf("id: %s\nevent: %s\ndata: %s\n\n", id, k, view))
-		select {
-		case ch <- msg:
-		default:
-			once.Do(func() { close(overflow) })
-		}
-	})
-	if err != nil {
-		s.writeError(w, r, err)
+	v := &viewer{kind: r.URL.Query().Get("kind"), camera: r.URL.Query().Get("camera"), ch: make(chan []byte, 64), overflow: make(chan struct{})}
+	if v.kind != "" && v.kind != "face" && v.kind != "plate" {
+		s.writeError(w, r, badRequest("kind must be face or plate"))
 		return
 	}
-	defer stop()
+	s.live.add(v)
+	defer s.live.remove(v)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	fmt.Fprintf(w, ": vigil live events (%s)\n\n", subject)
+	fmt.Fprintf(w, ": vigil live events (kind %q, camera %q)\n\n", v.kind, v.camera)
 	flusher.Flush()
 	keepalive := time.NewTicker(15 * time.Second)
 	defer keepalive.Stop()
@@ -142,11 +169,11 @@ func (s *Server) liveEvents(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			return
-		case <-overflow:
+		case <-v.overflow:
 			fmt.Fprint(w, "event: overflow\ndata: {\"error\":\"viewer too slow; reconnect\"}\n\n")
 			flusher.Flush()
 			return
-		case m := <-ch:
+		case m := <-v.ch:
 			if _, err := w.Write(m); err != nil {
 				return
 			}

@@ -140,9 +140,8 @@ func TestCamsimPassagesBecomeIdentifiedEvents(t *testing.T) {
 	defer b.Close()
 	var onBus collector
 	stop, _ := b.Subscribe(bus.EventsSubject+".>", func(_ string, data []byte) {
-		var e Event
-		if json.Unmarshal(data, &e) == nil {
-			onBus.Publish(ctx, &e)
+		if e, err := DecodeEvent(data); err == nil {
+			onBus.Publish(ctx, e)
 		}
 	})
 	defer stop()
@@ -192,7 +191,17 @@ func TestCamsimPassagesBecomeIdentifiedEvents(t *testing.T) {
 		}
 	}
 	t.Logf("%d cameras, %d s, sampling %+v, %d workers per kind: %.0f frames dropped by full queues", cams, secs, opts, workers, dropped)
-	score(t, truthBuf.String(), onBus.all(), start, closed)
+	got := onBus.all()
+	score(t, truthBuf.String(), got, start, closed)
+	// Every event crossed the bus whole: best shot as a JPEG, faces with their embedding.
+	for _, e := range got {
+		if len(e.Snapshot) < 2 || e.Snapshot[0] != 0xff || e.Snapshot[1] != 0xd8 {
+			t.Errorf("event %s on the bus has no JPEG snapshot (%d bytes)", e.ID, len(e.Snapshot))
+		}
+		if e.Kind == KindFace && len(e.EmbeddingLE) != 512 {
+			t.Errorf("face event %s on the bus has a %d-byte embedding", e.ID, len(e.EmbeddingLE))
+		}
+	}
 }
 
 func envInt(k string, def int) int {

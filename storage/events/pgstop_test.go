@@ -2,7 +2,6 @@ package events
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"os"
@@ -45,7 +44,7 @@ func TestPostgreSQLStoppedWhileEventsFlow(t *testing.T) {
 	publish := func(n int) {
 		for i := 0; i < n; i++ {
 			r := rec(time.Now(), published, "cam001", "face")
-			data, _ := json.Marshal(r)
+			data := r.Encode()
 			if err := b.Publish(ctx, bus.EventsSubject+".face.cam001", r.ID, data); err != nil {
 				t.Fatal(err)
 			}

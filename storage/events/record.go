@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/vigil-oss/vigil/internal/bus"
 )
 
-// Record is an event as it travels on the bus (JSON, written by the pipeline) and as the store
-// keeps it. The store reads the wire format itself so it stays free of cgo.
+// Record is an event as it travels on the bus (an envelope written by the pipeline) and as the
+// store keeps it. The store reads the wire format itself so it stays free of cgo.
 type Record struct {
 	ID     string    `json:"id"`
 	Camera string    `json:"camera"`
@@ -54,11 +56,22 @@ type Match struct {
 // never retried forever.
 var ErrBadRecord = errors.New("events: malformed event")
 
-// Decode parses and checks one bus message.
+// Decode parses and checks one bus message: an envelope (JSON metadata, raw embedding, raw
+// snapshot) or a plain JSON event.
 func Decode(data []byte) (*Record, error) {
-	var r Record
-	if err := json.Unmarshal(data, &r); err != nil {
+	env, err := bus.Unpack(data)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadRecord, err)
+	}
+	var r Record
+	if err := json.Unmarshal(env.Meta, &r); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadRecord, err)
+	}
+	if env.Embedding != nil {
+		r.EmbeddingLE = env.Embedding
+	}
+	if env.Snapshot != nil {
+		r.Snapshot = env.Snapshot
 	}
 	switch {
 	case r.ID == "" || len(r.ID) > 64:
@@ -112,4 +125,16 @@ func TimeOfID(id string) (time.Time, bool) {
 		ms = ms<<8 | uint64(c)
 	}
 	return time.UnixMilli(int64(ms)), true
+}
+
+// Encode is a record's bus form, as the pipeline publishes it (tools and tests use it).
+func (r *Record) Encode() []byte {
+	meta := *r
+	meta.EmbeddingLE, meta.Snapshot, meta.Embedding = nil, nil, nil
+	js, _ := json.Marshal(&meta)
+	emb := r.EmbeddingLE
+	if emb == nil && len(r.Embedding) > 0 {
+		emb = embeddingBytes(r.Embedding)
+	}
+	return bus.Pack(js, emb, r.Snapshot)
 }

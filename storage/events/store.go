@@ -88,30 +88,52 @@ func (s *Store) Insert(ctx context.Context, recs []*Record, snapshotKey func(*Re
 	if err := s.EnsurePartitions(ctx, times...); err != nil {
 		return 0, err
 	}
-	rows := make([][]any, 0, len(recs))
-	var faces [][]any
+	// Rows grouped by day: COPY goes straight into each day's partition, sparing PostgreSQL the
+	// per-row partition routing (a batch is almost always one day).
+	type day struct{ rows, faces [][]any }
+	byDay := map[string]*day{}
+	var order []string
+	var rows, faces [][]any
 	for _, r := range recs {
-		rows = append(rows, eventRow(r, snapshotKey(r)))
+		name := dayOf(r.Time).Format("20060102")
+		d := byDay[name]
+		if d == nil {
+			d = &day{}
+			byDay[name] = d
+			order = append(order, name)
+		}
+		row := eventRow(r, snapshotKey(r))
+		d.rows = append(d.rows, row)
+		rows = append(rows, row)
+		var face []any
 		if len(r.EmbeddingLE) == 512 {
-			faces = append(faces, []any{r.Time, r.ID, r.Camera, r.EmbeddingLE, r.Quality})
+			face = []any{r.Time, r.ID, r.Camera, r.EmbeddingLE, r.Quality}
 		} else if len(r.Embedding) == 128 {
-			faces = append(faces, []any{r.Time, r.ID, r.Camera, embeddingBytes(r.Embedding), r.Quality})
+			face = []any{r.Time, r.ID, r.Camera, embeddingBytes(r.Embedding), r.Quality}
+		}
+		if face != nil {
+			d.faces = append(d.faces, face)
+			faces = append(faces, face)
 		}
 	}
 	// Fast path: COPY straight into the tables. A batch that holds an event already stored (a
 	// redelivery after a crash or an outage) fails on the primary key; it is then written through
 	// staging tables, skipping what is there.
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		n, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, eventColumns, pgx.CopyFromRows(rows))
-		if err != nil {
-			return err
-		}
-		if len(faces) > 0 {
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"faces"}, faceColumns, pgx.CopyFromRows(faces)); err != nil {
+		inserted = 0
+		for _, name := range order {
+			d := byDay[name]
+			n, err := tx.CopyFrom(ctx, pgx.Identifier{"events_" + name}, eventColumns, pgx.CopyFromRows(d.rows))
+			if err != nil {
 				return err
 			}
+			if len(d.faces) > 0 {
+				if _, err := tx.CopyFrom(ctx, pgx.Identifier{"faces_" + name}, faceColumns, pgx.CopyFromRows(d.faces)); err != nil {
+					return err
+				}
+			}
+			inserted += n
 		}
-		inserted = n
 		return nil
 	})
 	var pgErr *pgconn.PgError

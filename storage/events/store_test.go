@@ -2,12 +2,14 @@ package events
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/vigil-oss/vigil/internal/bus"
 	"github.com/vigil-oss/vigil/internal/testenv"
 )
 
@@ -151,6 +153,18 @@ func TestDecodeRejectsMalformed(t *testing.T) {
 		if _, err := Decode([]byte(in)); err == nil {
 			t.Errorf("%s accepted", in)
 		}
+	}
+	meta := []byte(`{"id":"x","camera":"c","kind":"face","time":"2026-01-01T00:00:00Z"}`)
+	for _, in := range [][]byte{bus.Pack(meta, make([]byte, 100), nil), {0x01, 0x09, 0, 0, '{'}, {0x07}} {
+		if _, err := Decode(in); !errors.Is(err, ErrBadRecord) {
+			t.Errorf("% x: %v", in, err)
+		}
+	}
+	emb := make([]byte, 512)
+	emb[3] = 0x3f
+	r, err := Decode(bus.Pack(meta, emb, []byte{0xff, 0xd8, 0xff}))
+	if err != nil || len(r.EmbeddingLE) != 512 || r.EmbeddingLE[3] != 0x3f || len(r.Snapshot) != 3 || r.First != r.Time {
+		t.Fatalf("envelope: %+v %v", r, err)
 	}
 	id := makeID(time.UnixMilli(1764374400123), 5)
 	if ts, ok := TimeOfID(id); !ok || ts.UnixMilli() != 1764374400123 {

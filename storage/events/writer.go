@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -26,6 +27,9 @@ type WriterOptions struct {
 	// AckWait is how long the bus waits for a batch's acknowledgement before it redelivers it
 	// (after a crash, the in-flight batch comes back after this). Default 30 s.
 	AckWait time.Duration
+	// Writers is how many batches are written at once, each in its own transaction. Default 2:
+	// one batch's COPY overlaps the next one's encoding and commit.
+	Writers int
 }
 
 // Writer moves events from the bus into PostgreSQL: a durable consumer, batches written with COPY
@@ -55,6 +59,9 @@ func NewWriter(store *Store, js jetstream.JetStream, blobs blob.Store, opts Writ
 	if opts.AckWait <= 0 {
 		opts.AckWait = 30 * time.Second
 	}
+	if opts.Writers <= 0 {
+		opts.Writers = 2
+	}
 	if opts.Durable == "" {
 		opts.Durable = "vigil-event-store"
 	}
@@ -79,18 +86,18 @@ func (w *Writer) Run(ctx context.Context) error {
 		// Explicit acks, one per message: with AckAll, a restarted writer acknowledging newer
 		// messages would also acknowledge the batch a crashed writer had in flight, unstored.
 		Durable: w.opts.Durable, AckPolicy: jetstream.AckExplicitPolicy, AckWait: w.opts.AckWait,
-		MaxAckPending: 4 * w.opts.Batch, DeliverPolicy: jetstream.DeliverAllPolicy,
+		MaxAckPending: (w.opts.Writers + 3) * w.opts.Batch, DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
 	if err != nil {
 		return err
 	}
-	// Fetching and storing overlap: one goroutine pulls the next batch while this one writes the
-	// current batch.
-	batches := make(chan []jetstream.Msg, 2)
+	// Fetching and decoding overlap writing: one goroutine pulls and decodes the next batch while
+	// the writers store the ones before it.
+	batches := make(chan batch, 2)
 	go func() {
 		defer close(batches)
 		for ctx.Err() == nil {
-			batch, err := cons.Fetch(w.opts.Batch, jetstream.FetchMaxWait(w.opts.MaxWait), jetstream.FetchMaxBytes(w.opts.BatchBytes))
+			fetched, err := cons.Fetch(w.opts.Batch, jetstream.FetchMaxWait(w.opts.MaxWait), jetstream.FetchMaxBytes(w.opts.BatchBytes))
 			if err != nil {
 				if ctx.Err() != nil {
 					return
@@ -99,31 +106,39 @@ func (w *Writer) Run(ctx context.Context) error {
 				sleep(ctx, time.Second)
 				continue
 			}
-			var msgs []jetstream.Msg
-			for m := range batch.Messages() {
-				msgs = append(msgs, m)
-			}
-			if len(msgs) == 0 {
+			b := w.decode(fetched.Messages())
+			if len(b.msgs) == 0 {
 				continue
 			}
 			select {
-			case batches <- msgs:
+			case batches <- b:
 			case <-ctx.Done():
 				return
 			}
 		}
 	}()
-	for msgs := range batches {
-		w.write(ctx, msgs)
+	var wg sync.WaitGroup
+	for i := 0; i < w.opts.Writers; i++ {
+		wg.Go(func() {
+			for b := range batches {
+				w.write(ctx, b)
+			}
+		})
 	}
+	wg.Wait()
 	return nil
 }
 
-// write stores one batch, retrying until it is committed or ctx ends, then acknowledges it.
-func (w *Writer) write(ctx context.Context, msgs []jetstream.Msg) {
-	var recs []*Record
-	var good []jetstream.Msg
-	for _, m := range msgs {
+// batch is a fetch's storable events and their messages.
+type batch struct {
+	recs []*Record
+	msgs []jetstream.Msg
+}
+
+// decode reads a fetch's messages; malformed ones are terminated (never redelivered) and counted.
+func (w *Writer) decode(msgs <-chan jetstream.Msg) batch {
+	var b batch
+	for m := range msgs {
 		r, err := Decode(m.Data())
 		if err != nil {
 			w.bad.Inc()
@@ -131,16 +146,21 @@ func (w *Writer) write(ctx context.Context, msgs []jetstream.Msg) {
 			_ = m.Term()
 			continue
 		}
-		recs = append(recs, r)
-		good = append(good, m)
+		b.recs = append(b.recs, r)
+		b.msgs = append(b.msgs, m)
 	}
+	return b
+}
+
+// write stores one batch, retrying until it is committed or ctx ends, then acknowledges it.
+func (w *Writer) write(ctx context.Context, b batch) {
 	wait := 200 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		n, err := w.try(ctx, recs)
+		n, err := w.try(ctx, b.recs)
 		if err == nil {
 			w.written.Add(float64(n))
-			w.skipped.Add(float64(int64(len(recs)) - n))
-			for _, m := range good {
+			w.skipped.Add(float64(int64(len(b.recs)) - n))
+			for _, m := range b.msgs {
 				_ = m.Ack()
 			}
 			return
@@ -150,10 +170,10 @@ func (w *Writer) write(ctx context.Context, msgs []jetstream.Msg) {
 		}
 		w.retries.Inc()
 		if attempt == 1 || attempt%10 == 0 {
-			w.log.Warn("storing events failed; retrying (nothing is acknowledged until stored)", "events", len(recs), "attempt", attempt, "err", err)
+			w.log.Warn("storing events failed; retrying (nothing is acknowledged until stored)", "events", len(b.recs), "attempt", attempt, "err", err)
 		}
 		// Keep the messages ours while we wait.
-		for _, m := range good {
+		for _, m := range b.msgs {
 			_ = m.InProgress()
 		}
 		sleep(ctx, wait)
