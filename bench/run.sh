@@ -41,6 +41,6 @@ if [[ $what == all || $what == accuracy ]]; then
 fi
 if [[ $what == all || $what == store ]]; then
   echo "== event store: ingest (bus → writer, Store.Insert, raw COPY reference) and queries over ${EVENTS:-10000000} events"
-  ./bin/store --ingest 200000 --events "${EVENTS:-10000000}"
+  ./bin/store --ingest 400000 --events "${EVENTS:-10000000}"
   ./bin/store --ingest 40000 --events 1000 --queries 1 --snapshots | head -1
 fi
