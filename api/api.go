@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -26,17 +27,25 @@ type Cameras interface {
 
 // Server serves the API.
 type Server struct {
-	log     *slog.Logger
-	cams    Cameras
-	events  EventSource
-	store   EventStore
-	blobs   Blobs
-	clips   Footage
-	snaps   *snapshots
-	live    *live
-	reg     *prometheus.Registry
-	handler http.Handler
-	stop    func()
+	log    *slog.Logger
+	cams   Cameras
+	events EventSource
+	store  EventStore
+	blobs  Blobs
+	clips  Footage
+	snaps  *snapshots
+	live   *live
+
+	auth       Authenticator
+	auditor    Auditor
+	faces      FaceIndex
+	embedder   FaceEmbedder
+	embeddings Embeddings
+	plates     PlateIndex
+	cameraMap  map[string][2]float64
+	reg        *prometheus.Registry
+	handler    http.Handler
+	stop       func()
 }
 
 // Deps are what the API serves.
@@ -47,12 +56,23 @@ type Deps struct {
 	Blobs    Blobs
 	Footage  Footage // nil: no recordings
 	Registry *prometheus.Registry
+
+	// Auth resolves bearer tokens; nil leaves every route open (a node without a database).
+	Auth  Authenticator
+	Audit Auditor // searches and exports are refused when it cannot be written
+	// Search.
+	Faces      FaceIndex
+	Embedder   FaceEmbedder
+	Embeddings Embeddings
+	Plates     PlateIndex
+	CameraMap  map[string][2]float64 // camera → position on the site map
 }
 
 // New builds the API.
 func New(d Deps, log *slog.Logger) (*Server, error) {
 	s := &Server{log: log.With("component", "api"), cams: d.Cameras, reg: d.Registry, events: d.Events,
-		store: d.Store, blobs: d.Blobs, clips: d.Footage, snaps: newSnapshots(2000)}
+		store: d.Store, blobs: d.Blobs, clips: d.Footage, snaps: newSnapshots(2000),
+		auth: d.Auth, auditor: d.Audit, faces: d.Faces, embedder: d.Embedder, embeddings: d.Embeddings, plates: d.Plates, cameraMap: d.CameraMap}
 	if s.events != nil {
 		stop, err := s.startLive()
 		if err != nil {
@@ -62,13 +82,16 @@ func New(d Deps, log *slog.Logger) (*Server, error) {
 	}
 	reg := d.Registry
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/events", s.listEvents)
-	mux.HandleFunc("GET /v1/events/{id}", s.getEvent)
-	mux.HandleFunc("GET /v1/events/live", s.liveEvents)
-	mux.HandleFunc("GET /v1/events/{id}/snapshot", s.snapshot)
-	mux.HandleFunc("GET /v1/cameras", s.listCameras)
-	mux.HandleFunc("GET /v1/cameras/{id}", s.getCamera)
-	mux.HandleFunc("GET /v1/cameras/{id}/footage", s.footage)
+	s.handle(mux, "GET /v1/events", roleWatch, s.listEvents)
+	s.handle(mux, "GET /v1/events/{id}", roleWatch, s.getEvent)
+	s.handle(mux, "GET /v1/events/live", roleWatch, s.liveEvents)
+	s.handle(mux, "GET /v1/events/{id}/snapshot", roleWatch, s.snapshot)
+	s.handle(mux, "GET /v1/cameras", roleWatch, s.listCameras)
+	s.handle(mux, "GET /v1/cameras/{id}", roleWatch, s.getCamera)
+	s.handle(mux, "GET /v1/cameras/{id}/footage", roleWatch, s.footage)
+	s.handle(mux, "POST /v1/search/faces", roleSearch, s.searchFaces)
+	s.handle(mux, "GET /v1/search/plates", rolePlates, s.searchPlates)
+	s.handle(mux, "GET /v1/search/timeline", rolePlates, s.timeline)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -185,6 +208,18 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &br):
 		status, msg = http.StatusBadRequest, string(br)
+	case errors.Is(err, errUnauthorized):
+		w.Header().Set("WWW-Authenticate", `Bearer realm="vigil"`)
+		status, msg = http.StatusUnauthorized, "a valid bearer token is required (vigil token create)"
+	case errors.Is(err, errForbidden), errors.Is(err, errUnprocessable):
+		status, msg = http.StatusForbidden, err.Error()
+		if errors.Is(err, errUnprocessable) {
+			status = http.StatusUnprocessableEntity
+		}
+	case errors.Is(err, errTooLarge):
+		status, msg = http.StatusRequestEntityTooLarge, fmt.Sprintf("the upload is larger than %d MB", MaxUpload>>20)
+	case errors.Is(err, errAuditUnavailable):
+		status, msg = http.StatusServiceUnavailable, errAuditUnavailable.Error()
 	case errors.Is(err, errUnavailable):
 		status, msg = http.StatusServiceUnavailable, "live events are not available on this node"
 	case errors.Is(err, errNoStore):

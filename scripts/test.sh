@@ -15,7 +15,8 @@ echo "== staticcheck"
 staticcheck ./...
 echo "== go build"
 go build -o bin/ ./cmd/...
-echo "== go test -race"
+echo "== go test -race (fault tests hold their outages for FAULT_SECONDS, default the issue's 60 s)"
+export FAULT_SECONDS="${FAULT_SECONDS:-60}"
 go test -race -count=1 -timeout 20m ./... 2>&1 | tee /tmp/vigil-test.log
 echo "== goface backend (build tag goface, dlib)"
 go vet -tags goface ./recognizers/goface/

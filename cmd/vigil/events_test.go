@@ -46,12 +46,24 @@ func TestServeStreamsLiveEvents(t *testing.T) {
 	}
 	defer sim.Close()
 
+	dbURL := testenv.PostgresDB(t)
+	// Tokens come from the CLI, as an admin would make them.
+	t.Setenv("VIGIL_DATABASE_URL", dbURL)
+	tokens := map[string]string{}
+	for _, role := range []string{"investigator", "operator", "patrol"} {
+		code, out, errs := runCmd("token", "create", "--role", role, "--name", "test "+role, "--data", data)
+		if code != 0 || !strings.HasPrefix(out, "vgl_") {
+			t.Fatalf("token create: %d %s %s", code, out, errs)
+		}
+		tokens[role] = strings.TrimSpace(out)
+	}
+	client := &http.Client{Transport: bearer{tokens["investigator"]}}
 	cfg := config.Default()
 	cfg.HTTP.Addr = "127.0.0.1:0"
 	cfg.Data = data
 	cfg.Pipeline.Gallery = gallery
 	cfg.Pipeline.FPS = 5
-	cfg.Database.URL = config.Secret(testenv.PostgresDB(t))
+	cfg.Database.URL = config.Secret(dbURL)
 	cfg.Footage.SegmentLength = config.Duration(2 * time.Second)
 	started := time.Now()
 	cfg.AddCameras([]string{"rtsp://127.0.0.1:18755/cam/001"})
@@ -61,8 +73,11 @@ func TestServeStreamsLiveEvents(t *testing.T) {
 	go func() { done <- serve(ctx, cfg, log, func(a string) { addr <- a }) }()
 	base := "http://" + <-addr
 
+	if r, _ := http.Get(base + "/v1/events/live"); r.StatusCode != 401 || r.Header.Get("WWW-Authenticate") == "" {
+		t.Fatalf("live events without a token: %d", r.StatusCode)
+	}
 	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/events/live", nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +133,7 @@ func TestServeStreamsLiveEvents(t *testing.T) {
 	if plate.Plate.Text != lib.Plates[0].Text {
 		t.Errorf("plate read %q, camsim drove %q", plate.Plate.Text, lib.Plates[0].Text)
 	}
-	sr, err := http.Get(base + face.SnapshotURL)
+	sr, err := client.Get(base + face.SnapshotURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +153,7 @@ func TestServeStreamsLiveEvents(t *testing.T) {
 	}
 	deadline = time.After(10 * time.Second)
 	for {
-		r, err := http.Get(base + "/v1/events?person=barack-obama&kind=face")
+		r, err := client.Get(base + "/v1/events?person=barack-obama&kind=face")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -161,7 +176,7 @@ func TestServeStreamsLiveEvents(t *testing.T) {
 		started.Add(time.Second).UTC().Format(time.RFC3339Nano), started.Add(2500*time.Millisecond).UTC().Format(time.RFC3339Nano))
 	deadline = time.After(15 * time.Second)
 	for {
-		r, err := http.Get(footageURL)
+		r, err := client.Get(footageURL)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -182,16 +197,17 @@ func TestServeStreamsLiveEvents(t *testing.T) {
 		case <-time.After(300 * time.Millisecond):
 		}
 	}
-	if r, _ := http.Get(base + "/v1/cameras/cam001/footage?from=2026-11-29T10:00:00Z&to=2026-11-29T12:00:00Z"); r.StatusCode != 400 {
+	if r, _ := client.Get(base + "/v1/cameras/cam001/footage?from=2026-11-29T10:00:00Z&to=2026-11-29T12:00:00Z"); r.StatusCode != 400 {
 		t.Errorf("a two-hour clip: %d, want 400", r.StatusCode)
 	}
 	for _, bad := range []string{"?from=2026-11-29T10:00:00Z&to=2026-11-29T09:00:00Z", "?limit=0", "?kind=car", "?cursor=zzz", "?from=yesterday"} {
-		r, _ := http.Get(base + "/v1/events" + bad)
+		r, _ := client.Get(base + "/v1/events" + bad)
 		if r.StatusCode != 400 {
 			t.Errorf("GET /v1/events%s: %d, want 400", bad, r.StatusCode)
 		}
 		r.Body.Close()
 	}
+	testSearch(t, base, data, tokens, face.ID, lib.Plates[0].Text)
 	cancel()
 	select {
 	case err := <-done:
@@ -201,4 +217,13 @@ func TestServeStreamsLiveEvents(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("serve did not stop")
 	}
+}
+
+// bearer adds a token to every request.
+type bearer struct{ token string }
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return http.DefaultTransport.RoundTrip(r)
 }

@@ -28,6 +28,11 @@ Usage:
   vigil analyze [--json] FILE...                                  faces and plates in image files (one JSON line per file)
   vigil enroll --name NAME FILE... | --dir DIR [--list L]         add people to the gallery (quality-gated)
   vigil migrate [--config FILE] [--data DIR]                      apply the event store's migrations
+  vigil token create --role ROLE --name NAME                      print a new API bearer token (roles: admin,
+                                                                  investigator, operator, patrol, resident)
+  vigil token list | vigil token revoke --name NAME
+  vigil audit verify                                              check the audit chain; fails if any row was
+                                                                  altered or deleted
   vigil check-config FILE                                         validate a config file; print it with secrets redacted
   vigil models verify [--dir DIR]                                 check every model file against the manifest
   vigil version
@@ -61,6 +66,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdMigrate(ctx, args[1:], stdout, stderr)
 	case "enroll":
 		err = cmdEnroll(args[1:], stdout, stderr)
+	case "token":
+		err = cmdToken(ctx, args[1:], stdout, stderr)
+	case "audit":
+		err = cmdAudit(ctx, args[1:], stdout, stderr)
 	case "check-config":
 		err = cmdCheckConfig(args[1:], stdout)
 	case "models":

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/vigil-oss/vigil/access"
 	"github.com/vigil-oss/vigil/api"
 	"github.com/vigil-oss/vigil/internal/bus"
 	"github.com/vigil-oss/vigil/internal/config"
@@ -165,7 +166,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 				Camera      string
 				First, Time time.Time
 			}
-			if json.Unmarshal(data, &e) == nil {
+			env, err := bus.Unpack(data)
+			if err == nil && json.Unmarshal(env.Meta, &e) == nil {
 				if rec := recorders[e.Camera]; rec != nil {
 					rec.Mark(e.First)
 					rec.Mark(e.Time)
@@ -178,10 +180,33 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		}
 		defer stopMarks()
 	}
-	deps := api.Deps{Cameras: pool, Events: b, Registry: reg}
+	deps := api.Deps{Cameras: pool, Events: b, Registry: reg, CameraMap: map[string][2]float64{}}
+	for _, cam := range cfg.Cameras {
+		if cam.Map != nil {
+			deps.CameraMap[cam.ID] = *cam.Map
+		}
+	}
 	if st.events != nil {
 		deps.Store, deps.Blobs = st.events, st.blobs
 		deps.Footage = clipper{st}
+		si, stopSearch, err := startSearch(storeCtx, st.events, b, cfg.Database.RetentionDays, log)
+		if err != nil {
+			pool.Close()
+			return err
+		}
+		defer stopSearch()
+		deps.Faces, deps.Plates, deps.Embeddings = si.faces, si.plates, st.events
+		if dir, err := models.Dir(cfg.Models.Dir); err == nil {
+			fe := &faceEmbedder{dir: dir}
+			defer fe.Close()
+			deps.Embedder = fe
+		} else {
+			log.Warn("face search by photo is off: no models", "err", err)
+		}
+		deps.Auth = access.NewPrincipals(st.pool, 0)
+		deps.Audit = access.NewAudit(st.pool, filepath.Join(cfg.Data, "audit.anchor"))
+	} else {
+		log.Warn("no database: the API is open to anyone who can reach it (bearer tokens need database.enabled)")
 	}
 	srv, err := api.New(deps, log)
 	if err != nil {

@@ -24,6 +24,9 @@ type storage struct {
 	events  *events.Store
 	blobs   blob.Store
 	spool   *blob.Spooled // with S3: where writes go while it is down
+	// tool: a short-lived command (token, audit, migrate) that leaves a cluster it found running
+	// (a serving vigil's) running.
+	tool bool
 }
 
 // openStore connects to database.url, or starts the managed cluster under DATA/pg, and applies
@@ -114,14 +117,25 @@ func (st *storage) maintain(ctx context.Context, cfg config.Config, log *slog.Lo
 	}
 }
 
-// Close closes the pool and stops the managed cluster.
+// Close closes the pool and stops the managed cluster (a tool leaves one it found running).
 func (st *storage) Close() {
 	if st.pool != nil {
 		st.pool.Close()
 	}
-	if st.cluster != nil {
+	if st.cluster != nil && !(st.tool && st.cluster.Running) {
 		st.cluster.Stop()
 	}
+}
+
+// openToolStore opens the database for a short-lived command.
+func openToolStore(ctx context.Context, cfg config.Config, stderr io.Writer) (*storage, error) {
+	cfg.Database.Enabled = true
+	st, err := openStore(ctx, cfg, newLogger(stderr, cfg.Log.Level, cfg.Log.Format))
+	if err != nil {
+		return nil, err
+	}
+	st.tool = true
+	return st, nil
 }
 
 // cmdMigrate applies the event store's migrations and exits.
@@ -130,8 +144,7 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	cfg.Database.Enabled = true
-	st, err := openStore(ctx, cfg, newLogger(stderr, cfg.Log.Level, cfg.Log.Format))
+	st, err := openToolStore(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}

@@ -171,6 +171,9 @@ type Camera struct {
 	FPS float64 `yaml:"fps"`
 	// FootageDays overrides footage.retention_days for this camera.
 	FootageDays int `yaml:"footage_days"`
+	// Map places the camera on the site map: [x, y] in the site plan's pixels (timelines and the
+	// console's map use it). Optional.
+	Map *[2]float64 `yaml:"map"`
 }
 
 // Database configures the event store's PostgreSQL.

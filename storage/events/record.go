@@ -107,10 +107,14 @@ func embeddingBytes(e []float32) []byte {
 // EmbeddingFromBytes unpacks what embeddingBytes packed.
 func EmbeddingFromBytes(b []byte) []float32 {
 	out := make([]float32, len(b)/4)
+	decodeEmbedding(b, out)
+	return out
+}
+
+func decodeEmbedding(b []byte, out []float32) {
 	for i := range out {
 		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 	}
-	return out
 }
 
 // TimeOfID recovers the millisecond an event id was made at (pipeline.NewID puts it in the id's

@@ -30,6 +30,9 @@ type Cluster struct {
 	owner  *user.User
 	log    *slog.Logger
 	closed bool
+	// Running is true when the cluster was already running at Start (another vigil process, or
+	// one that crashed). A short-lived tool leaves such a cluster running; serve takes it over.
+	Running bool
 }
 
 // Database is the database vigil uses inside its cluster.
@@ -103,7 +106,8 @@ func Start(ctx context.Context, dir string, log *slog.Logger) (*Cluster, error) 
 			return nil, fmt.Errorf("pgcluster: pg_ctl start: %w: %s (see %s)", err, out, filepath.Join(abs, "log"))
 		}
 	} else {
-		c.log.Info("PostgreSQL cluster already running; taking it over", "dir", abs)
+		c.Running = true
+		c.log.Debug("PostgreSQL cluster already running", "dir", abs)
 	}
 	if err := c.ensureDatabase(ctx); err != nil {
 		c.Stop()

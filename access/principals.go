@@ -1,0 +1,153 @@
+package access
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Roles.
+const (
+	RoleAdmin        = "admin"
+	RoleInvestigator = "investigator"
+	RoleOperator     = "operator"
+	RolePatrol       = "patrol"
+	RoleResident     = "resident"
+)
+
+// Roles lists every role.
+var Roles = []string{RoleAdmin, RoleInvestigator, RoleOperator, RolePatrol, RoleResident}
+
+// Principal is an authenticated API user or machine.
+type Principal struct {
+	ID        int64      `json:"id"`
+	Name      string     `json:"name"`
+	Role      string     `json:"role"`
+	CreatedAt time.Time  `json:"created_at"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+}
+
+// Errors.
+var (
+	ErrBadRole      = fmt.Errorf("access: role must be one of %s", strings.Join(Roles, ", "))
+	ErrUnauthorized = errors.New("access: missing, unknown or revoked token")
+)
+
+// tokenPrefix marks vigil tokens (so a leaked one is easy to recognise and scan for).
+const tokenPrefix = "vgl_"
+
+// Principals keeps API principals in PostgreSQL; bearer tokens are stored only as SHA-256.
+// Lookups are cached for a short while so each request does not cost a query.
+type Principals struct {
+	pool *pgxpool.Pool
+	ttl  time.Duration
+
+	mu    sync.Mutex
+	cache map[[32]byte]cached
+}
+
+type cached struct {
+	p   *Principal
+	exp time.Time
+}
+
+// NewPrincipals returns the store. A revocation takes effect within ttl (default 10 s).
+func NewPrincipals(pool *pgxpool.Pool, ttl time.Duration) *Principals {
+	if ttl <= 0 {
+		ttl = 10 * time.Second
+	}
+	return &Principals{pool: pool, ttl: ttl, cache: map[[32]byte]cached{}}
+}
+
+// Create adds a principal and returns its token, shown this once.
+func (s *Principals) Create(ctx context.Context, name, role string) (*Principal, string, error) {
+	if !slices.Contains(Roles, role) {
+		return nil, "", ErrBadRole
+	}
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 200 {
+		return nil, "", errors.New("access: a principal needs a name (at most 200 characters)")
+	}
+	var raw [32]byte
+	_, _ = rand.Read(raw[:])
+	token := tokenPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
+	h := sha256.Sum256([]byte(token))
+	p := &Principal{Name: name, Role: role}
+	err := s.pool.QueryRow(ctx, `INSERT INTO principals (name, role, token_hash) VALUES ($1, $2, $3) RETURNING id, created_at`,
+		name, role, h[:]).Scan(&p.ID, &p.CreatedAt)
+	if err != nil {
+		return nil, "", err
+	}
+	return p, token, nil
+}
+
+// Authenticate returns the principal a bearer token belongs to.
+func (s *Principals) Authenticate(ctx context.Context, token string) (*Principal, error) {
+	if !strings.HasPrefix(token, tokenPrefix) || len(token) > 100 {
+		return nil, ErrUnauthorized
+	}
+	h := sha256.Sum256([]byte(token))
+	now := time.Now()
+	s.mu.Lock()
+	c, ok := s.cache[h]
+	s.mu.Unlock()
+	if ok && now.Before(c.exp) {
+		if c.p == nil {
+			return nil, ErrUnauthorized
+		}
+		return c.p, nil
+	}
+	p := &Principal{}
+	err := s.pool.QueryRow(ctx, `SELECT id, name, role, created_at, revoked_at FROM principals WHERE token_hash = $1`, h[:]).
+		Scan(&p.ID, &p.Name, &p.Role, &p.CreatedAt, &p.RevokedAt)
+	if errors.Is(err, pgx.ErrNoRows) || err == nil && p.RevokedAt != nil {
+		p = nil
+	} else if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if len(s.cache) > 10000 {
+		clear(s.cache)
+	}
+	s.cache[h] = cached{p: p, exp: now.Add(s.ttl)}
+	s.mu.Unlock()
+	if p == nil {
+		return nil, ErrUnauthorized
+	}
+	return p, nil
+}
+
+// List returns every principal, newest first.
+func (s *Principals) List(ctx context.Context) ([]Principal, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, name, role, created_at, revoked_at FROM principals ORDER BY id DESC`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Principal, error) {
+		var p Principal
+		err := r.Scan(&p.ID, &p.Name, &p.Role, &p.CreatedAt, &p.RevokedAt)
+		return p, err
+	})
+}
+
+// Revoke revokes every token of the named principal; it returns how many.
+func (s *Principals) Revoke(ctx context.Context, name string) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE principals SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL`, name)
+	if err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	clear(s.cache)
+	s.mu.Unlock()
+	return tag.RowsAffected(), nil
+}

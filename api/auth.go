@@ -1,0 +1,110 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/vigil-oss/vigil/access"
+)
+
+// Authenticator resolves bearer tokens to principals (access.Principals).
+type Authenticator interface {
+	Authenticate(ctx context.Context, token string) (*access.Principal, error)
+}
+
+// Auditor appends to the audit chain (access.Audit).
+type Auditor interface {
+	Append(ctx context.Context, e access.Entry) (int64, error)
+}
+
+// Who may do what: every route names its roles here, and this is the one place they are checked.
+var (
+	roleWatch  = []string{access.RoleAdmin, access.RoleInvestigator, access.RoleOperator, access.RolePatrol}
+	roleSearch = []string{access.RoleAdmin, access.RoleInvestigator}                      // faces, exports
+	rolePlates = []string{access.RoleAdmin, access.RoleInvestigator, access.RoleOperator} // plates, timelines
+)
+
+var (
+	errUnauthorized = errors.New("unauthorized")
+	errForbidden    = errors.New("forbidden")
+)
+
+type principalKey struct{}
+
+// principalOf is the request's authenticated principal (nil when the API runs without auth).
+func principalOf(r *http.Request) *access.Principal {
+	p, _ := r.Context().Value(principalKey{}).(*access.Principal)
+	return p
+}
+
+// handle registers a route that only the given roles may use. Without an Authenticator (a node
+// with no database) every route is open; serve logs that loudly.
+func (s *Server) handle(mux *http.ServeMux, pattern string, roles []string, h http.HandlerFunc) {
+	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if s.auth == nil {
+			h(w, r)
+			return
+		}
+		token := bearer(r)
+		if token == "" {
+			s.writeError(w, r, errUnauthorized)
+			return
+		}
+		p, err := s.auth.Authenticate(r.Context(), token)
+		if errors.Is(err, access.ErrUnauthorized) {
+			s.writeError(w, r, errUnauthorized)
+			return
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if !slices.Contains(roles, p.Role) {
+			s.writeError(w, r, forbidden{role: p.Role, allowed: roles})
+			return
+		}
+		h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+	})
+}
+
+// bearer reads the token from Authorization, or for GETs from access_token (EventSource, <img>
+// and <video> cannot set headers).
+func bearer(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); h != "" {
+		if t, ok := strings.CutPrefix(h, "Bearer "); ok {
+			return strings.TrimSpace(t)
+		}
+		return ""
+	}
+	if r.Method == http.MethodGet {
+		return r.URL.Query().Get("access_token")
+	}
+	return ""
+}
+
+type forbidden struct {
+	role    string
+	allowed []string
+}
+
+func (f forbidden) Error() string {
+	return "the " + f.role + " role may not do this; it needs " + strings.Join(f.allowed, " or ")
+}
+
+func (f forbidden) Is(err error) bool { return err == errForbidden }
+
+// audit writes one entry for the request's principal. A search whose audit record cannot be
+// written is not answered.
+func (s *Server) audit(r *http.Request, action, reason string, detail []byte, results *int) (int64, error) {
+	if s.auditor == nil {
+		return 0, nil
+	}
+	e := access.Entry{Action: action, Reason: reason, Detail: detail, Results: results, Actor: "anonymous", Role: "none"}
+	if p := principalOf(r); p != nil {
+		e.Actor, e.Role = p.Name, p.Role
+	}
+	return s.auditor.Append(r.Context(), e)
+}

@@ -1,0 +1,476 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vigil-oss/vigil/storage/events"
+	"github.com/vigil-oss/vigil/storage/plates"
+	"github.com/vigil-oss/vigil/storage/vectors"
+)
+
+// FaceIndex is the face vector index (vectors.Index).
+type FaceIndex interface {
+	Search(q vectors.Query) ([]vectors.Hit, error)
+	Len() int
+}
+
+// QueryFace is one face found in an uploaded photo.
+type QueryFace struct {
+	Box       [4]int    `json:"box"` // x, y, w, h in pixels
+	Score     float32   `json:"score"`
+	Embedding []float32 `json:"-"`
+}
+
+// FaceEmbedder finds and embeds the faces in a photo, largest first. It returns ErrNotImage for
+// data that is not a decodable picture.
+type FaceEmbedder interface {
+	Faces(ctx context.Context, img []byte) ([]QueryFace, error)
+}
+
+// ErrNotImage is what a FaceEmbedder returns for data it cannot decode.
+var ErrNotImage = errors.New("not a decodable JPEG or PNG image")
+
+// Embeddings gives a stored face event's embedding (events.Store).
+type Embeddings interface {
+	Embedding(ctx context.Context, eventID string) ([]float32, error)
+}
+
+// PlateIndex is the set of distinct plates (plates.Index).
+type PlateIndex interface {
+	Search(q string, limit int) []plates.Match
+}
+
+// MaxUpload bounds a search photo.
+const MaxUpload = 10 << 20
+
+var (
+	errTooLarge      = errors.New("too large")
+	errUnprocessable = errors.New("unprocessable")
+)
+
+// unprocessable is a 422 with a message.
+type unprocessable string
+
+func (u unprocessable) Error() string     { return string(u) }
+func (u unprocessable) Is(err error) bool { return err == errUnprocessable }
+
+// searchRange reads from/to for searches: both required, in order, at most 366 days apart.
+func searchRange(get func(string) string) (time.Time, time.Time, error) {
+	fv, tv := get("from"), get("to")
+	if fv == "" || tv == "" {
+		return time.Time{}, time.Time{}, badRequest("from and to are required (RFC 3339 or Unix seconds); searches are never unbounded")
+	}
+	from, err := parseTime(fv)
+	if err != nil {
+		return from, from, badRequest("from: " + err.Error())
+	}
+	to, err := parseTime(tv)
+	if err != nil {
+		return from, to, badRequest("to: " + err.Error())
+	}
+	if !to.After(from) {
+		return from, to, badRequest("the time range is empty or reversed: from must be before to")
+	}
+	if to.Sub(from) > maxWindow {
+		return from, to, badRequest("the time range is longer than 366 days; narrow it")
+	}
+	return from, to, nil
+}
+
+// reasonOf checks the mandatory reason of a search or export.
+func reasonOf(v string) (string, error) {
+	v = strings.TrimSpace(v)
+	switch {
+	case v == "":
+		return "", badRequest("reason is required: say why (case number, incident) — it is written to the audit chain")
+	case len(v) > 500:
+		return "", badRequest("reason is longer than 500 characters")
+	}
+	return v, nil
+}
+
+func intParam(v string, def, lo, hi int, name string) (int, error) {
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, badRequest(fmt.Sprintf("%s must be a number from %d to %d", name, lo, hi))
+	}
+	return n, nil
+}
+
+// faceMatch is one face search result.
+type faceMatch struct {
+	EventID     string    `json:"event_id"`
+	Camera      string    `json:"camera"`
+	Time        time.Time `json:"time"`
+	Distance    float32   `json:"distance"`
+	URL         string    `json:"url"`
+	SnapshotURL string    `json:"snapshot_url"`
+	FootageURL  string    `json:"footage_url"`
+}
+
+// footageLink is the footage around an event: 5 s before to 10 s after.
+func footageLink(camera string, t time.Time) string {
+	return "/v1/cameras/" + url.PathEscape(camera) + "/footage?from=" + t.Add(-5*time.Second).UTC().Format(time.RFC3339) +
+		"&to=" + t.Add(10*time.Second).UTC().Format(time.RFC3339)
+}
+
+// searchFaces is POST /v1/search/faces: a photo (multipart field image) or a stored face event
+// (event_id), from, to, cameras (comma-separated), k (≤ 200, default 20), threshold (distance,
+// default 0.6), face (which face of a photo with several; default the largest), reason.
+func (s *Server) searchFaces(w http.ResponseWriter, r *http.Request) {
+	if s.faces == nil {
+		s.writeError(w, r, errNoStore)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, MaxUpload+1<<20)
+	var fields = map[string]string{}
+	var img []byte
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch ct {
+	case "multipart/form-data":
+		mr, err := r.MultipartReader()
+		if err != nil {
+			s.writeError(w, r, badRequest("multipart body: "+err.Error()))
+			return
+		}
+		for {
+			part, err := mr.NextPart()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				s.writeError(w, r, uploadError(err))
+				return
+			}
+			data, err := io.ReadAll(io.LimitReader(part, MaxUpload+1))
+			if err != nil {
+				s.writeError(w, r, uploadError(err))
+				return
+			}
+			if part.FormName() == "image" {
+				if len(data) > MaxUpload {
+					s.writeError(w, r, errTooLarge)
+					return
+				}
+				img = data
+			} else if len(data) > 4096 {
+				s.writeError(w, r, badRequest("field "+part.FormName()+" is longer than 4096 bytes"))
+				return
+			} else {
+				fields[part.FormName()] = string(data)
+			}
+		}
+	case "application/json":
+		var body map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			s.writeError(w, r, uploadError(err))
+			return
+		}
+		for k, v := range body {
+			switch v := v.(type) {
+			case string:
+				fields[k] = v
+			case float64:
+				fields[k] = strconv.FormatFloat(v, 'f', -1, 64)
+			case []any:
+				var parts []string
+				for _, e := range v {
+					parts = append(parts, fmt.Sprint(e))
+				}
+				fields[k] = strings.Join(parts, ",")
+			}
+		}
+	default:
+		s.writeError(w, r, badRequest("send multipart/form-data (a photo in the image field) or application/json (an event_id)"))
+		return
+	}
+	get := func(k string) string { return fields[k] }
+	reason, err := reasonOf(get("reason"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	from, to, err := searchRange(get)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	k, err := intParam(get("k"), 20, 1, 200, "k")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	threshold := float32(0.6)
+	if v := get("threshold"); v != "" {
+		f, err := strconv.ParseFloat(v, 32)
+		if err != nil || f <= 0 || f > 2 {
+			s.writeError(w, r, badRequest("threshold must be a distance above 0 and at most 2"))
+			return
+		}
+		threshold = float32(f)
+	}
+	var cameras []string
+	if v := get("cameras"); v != "" {
+		for _, c := range strings.Split(v, ",") {
+			if c = strings.TrimSpace(c); c != "" {
+				cameras = append(cameras, c)
+			}
+		}
+	}
+	resp := map[string]any{}
+	var vec []float32
+	switch {
+	case img != nil && get("event_id") != "":
+		s.writeError(w, r, badRequest("send a photo or an event_id, not both"))
+		return
+	case img != nil:
+		if s.embedder == nil {
+			s.writeError(w, r, errNoStore)
+			return
+		}
+		found, err := s.embedder.Faces(r.Context(), img)
+		if errors.Is(err, ErrNotImage) {
+			s.writeError(w, r, unprocessable("the photo cannot be read: "+err.Error()))
+			return
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if len(found) == 0 {
+			s.writeError(w, r, unprocessable("no face was found in the photo; crop closer to the face or use a sharper picture"))
+			return
+		}
+		which, err := intParam(get("face"), 0, 0, len(found)-1, "face")
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		vec = found[which].Embedding
+		resp["faces_found"] = found
+		resp["face_used"] = which
+		if len(found) > 1 && get("face") == "" {
+			resp["note"] = fmt.Sprintf("the photo shows %d faces; searched for the largest (face 0). Send face=N to pick another.", len(found))
+		}
+	case get("event_id") != "":
+		if s.embeddings == nil {
+			s.writeError(w, r, errNoStore)
+			return
+		}
+		vec, err = s.embeddings.Embedding(r.Context(), get("event_id"))
+		if errors.Is(err, events.ErrNotFound) {
+			s.writeError(w, r, unprocessable("event "+get("event_id")+" is not a stored face event"))
+			return
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	default:
+		s.writeError(w, r, badRequest("send a photo (multipart field image) or an event_id"))
+		return
+	}
+	hits, err := s.faces.Search(vectors.Query{Vector: vec, From: from, To: to, Cameras: cameras, K: k, MaxDistance: threshold})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	matches := make([]faceMatch, len(hits))
+	for i, h := range hits {
+		matches[i] = faceMatch{EventID: h.ID, Camera: h.Camera, Time: h.Time, Distance: h.Distance, URL: "/v1/events/" + h.ID,
+			SnapshotURL: "/v1/events/" + h.ID + "/snapshot", FootageURL: footageLink(h.Camera, h.Time)}
+	}
+	query := map[string]any{"from": from, "to": to, "cameras": cameras, "k": k, "threshold": threshold}
+	if id := get("event_id"); id != "" {
+		query["event_id"] = id
+	} else {
+		query["photo_bytes"] = len(img)
+	}
+	n := len(matches)
+	detail, _ := json.Marshal(query)
+	seq, err := s.audit(r, "search.faces", reason, detail, &n)
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("%w: %v", errAuditUnavailable, err))
+		return
+	}
+	resp["query"], resp["matches"], resp["audit_seq"] = query, matches, seq
+	writeJSON(w, http.StatusOK, resp)
+}
+
+var errAuditUnavailable = errors.New("the audit chain cannot be written; searches are refused until it can")
+
+// uploadError maps body read errors: too large → 413, else 400.
+func uploadError(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return errTooLarge
+	}
+	return badRequest("request body: " + err.Error())
+}
+
+// plateResult is one plate and its sightings.
+type plateResult struct {
+	plates.Match
+	Events []storedEvent `json:"events"`
+}
+
+// searchPlates is GET /v1/search/plates: q (whole plate, start, wildcard 粤B*23* with * and ?,
+// or a fragment), from, to, camera, limit (plates, ≤ 50, default 10), events (per plate, ≤ 100,
+// default 20), reason.
+func (s *Server) searchPlates(w http.ResponseWriter, r *http.Request) {
+	if s.plates == nil || s.store == nil {
+		s.writeError(w, r, errNoStore)
+		return
+	}
+	qv := r.URL.Query()
+	reason, err := reasonOf(qv.Get("reason"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	q := qv.Get("q")
+	if !plates.Valid(q) {
+		s.writeError(w, r, badRequest("q must be 1 to 12 letters or digits, with * for any run and ? for one character"))
+		return
+	}
+	from, to, err := searchRange(qv.Get)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	limit, err := intParam(qv.Get("limit"), 10, 1, 50, "limit")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	perPlate, err := intParam(qv.Get("events"), 20, 1, 100, "events")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var out []plateResult
+	total := 0
+	// Ranked plates first (the in-memory set), then each plate's events through the plate index;
+	// plates never seen in the range are left out.
+	for _, m := range s.plates.Search(q, 4*limit) {
+		if len(out) == limit {
+			break
+		}
+		list, _, err := s.store.Query(r.Context(), events.Filter{From: from, To: to, Plate: m.Plate, Camera: qv.Get("camera"), Kind: "plate", Limit: perPlate})
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if len(list) == 0 {
+			continue
+		}
+		res := plateResult{Match: m, Events: make([]storedEvent, len(list))}
+		for i, e := range list {
+			res.Events[i] = withLinks(e)
+		}
+		total += len(list)
+		out = append(out, res)
+	}
+	if out == nil {
+		out = []plateResult{}
+	}
+	detail, _ := json.Marshal(map[string]any{"q": q, "from": from, "to": to, "camera": qv.Get("camera")})
+	seq, err := s.audit(r, "search.plates", reason, detail, &total)
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("%w: %v", errAuditUnavailable, err))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"query": plates.Normalise(q), "plates": out, "audit_seq": seq})
+}
+
+// timelineStop is one appearance in a timeline.
+type timelineStop struct {
+	storedEvent
+	Position *[2]float64 `json:"position,omitempty"` // on the site map, where the camera is placed
+}
+
+// timeline is GET /v1/search/timeline: person or plate (exact), from, to, limit (≤ 5000,
+// default 1000), reason. Appearances oldest first, each with its camera's place on the site map:
+// the path the person or vehicle took.
+func (s *Server) timeline(w http.ResponseWriter, r *http.Request) {
+	if s.store == nil {
+		s.writeError(w, r, errNoStore)
+		return
+	}
+	qv := r.URL.Query()
+	reason, err := reasonOf(qv.Get("reason"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	person, plate := qv.Get("person"), plates.Normalise(qv.Get("plate"))
+	if (person == "") == (plate == "") {
+		s.writeError(w, r, badRequest("give person or plate (exactly one)"))
+		return
+	}
+	if plate != "" && (!plates.Valid(plate) || strings.ContainsAny(plate, "*?")) {
+		s.writeError(w, r, badRequest("plate must be a whole plate (search with /v1/search/plates first)"))
+		return
+	}
+	from, to, err := searchRange(qv.Get)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	limit, err := intParam(qv.Get("limit"), 1000, 1, 5000, "limit")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	f := events.Filter{From: from, To: to, Person: person, Plate: plate, Limit: min(limit, 1000)}
+	var all []events.Event
+	for len(all) < limit {
+		list, next, err := s.store.Query(r.Context(), f)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		all = append(all, list...)
+		if next == "" {
+			break
+		}
+		f.Cursor = next
+	}
+	if len(all) > limit {
+		all = all[:limit]
+	}
+	slices.Reverse(all) // oldest first
+	stops := make([]timelineStop, len(all))
+	var path []string
+	for i, e := range all {
+		stops[i] = timelineStop{storedEvent: withLinks(e)}
+		if p, ok := s.cameraMap[e.Camera]; ok {
+			stops[i].Position = &p
+		}
+		if len(path) == 0 || path[len(path)-1] != e.Camera {
+			path = append(path, e.Camera)
+		}
+	}
+	n := len(stops)
+	detail, _ := json.Marshal(map[string]any{"person": person, "plate": plate, "from": from, "to": to})
+	seq, err := s.audit(r, "search.timeline", reason, detail, &n)
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("%w: %v", errAuditUnavailable, err))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"person": person, "plate": plate, "appearances": stops, "cameras_in_order": path, "audit_seq": seq})
+}

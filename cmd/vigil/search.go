@@ -1,0 +1,168 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/vigil-oss/vigil/api"
+	"github.com/vigil-oss/vigil/internal/bus"
+	"github.com/vigil-oss/vigil/recognizers"
+	"github.com/vigil-oss/vigil/recognizers/dnn"
+	"github.com/vigil-oss/vigil/storage/events"
+	"github.com/vigil-oss/vigil/storage/plates"
+	"github.com/vigil-oss/vigil/storage/vectors"
+)
+
+// searchIndexes are the in-memory indexes behind /v1/search: every face embedding kept in the
+// event store and every distinct plate. They are filled from the bus at once (so nothing stored
+// while they load is missed; adds are idempotent) and rebuilt from PostgreSQL in the background.
+type searchIndexes struct {
+	faces  *vectors.Index
+	plates *plates.Index
+}
+
+// startSearch subscribes to the bus, then loads the store's last `days` days. The returned stop
+// ends the subscription and the periodic index builds.
+func startSearch(ctx context.Context, st *events.Store, b *bus.Bus, days int, log *slog.Logger) (*searchIndexes, func(), error) {
+	log = log.With("component", "search")
+	si := &searchIndexes{faces: vectors.New(vectors.Options{}), plates: plates.New()}
+	unsub, err := b.Subscribe(bus.EventsSubject+".>", func(_ string, data []byte) {
+		r, err := events.Decode(data)
+		if err != nil {
+			return
+		}
+		if len(r.EmbeddingLE) == 512 {
+			if _, err := si.faces.Add(r.ID, r.Time, r.Camera, events.EmbeddingFromBytes(r.EmbeddingLE)); err != nil {
+				log.Debug("face not indexed", "event", r.ID, "err", err)
+			}
+		}
+		if r.Plate != nil && r.Plate.Text != "" {
+			si.plates.Add(r.Plate.Text, 1, r.Time)
+		}
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		since := time.Now().AddDate(0, 0, -days)
+		if err := si.load(ctx, st, since, log); err != nil && ctx.Err() == nil {
+			log.Error("search indexes: loading from the event store failed; searches see only new events", "err", err)
+		}
+		// Partitions grow through the day: rebuild their IVF lists as they do.
+		t := time.NewTicker(10 * time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				si.faces.Build(nil)
+			}
+		}
+	})
+	return si, func() { unsub(); cancel(); wg.Wait() }, nil
+}
+
+// load fills the indexes from PostgreSQL, logging progress.
+func (si *searchIndexes) load(ctx context.Context, st *events.Store, since time.Time, log *slog.Logger) error {
+	t0 := time.Now()
+	if err := st.PlateCounts(ctx, since, func(p string, n int, last time.Time) { si.plates.Add(p, n, last) }); err != nil {
+		return fmt.Errorf("plates: %w", err)
+	}
+	perDay, err := st.FaceDays(ctx, since)
+	if err != nil {
+		return fmt.Errorf("faces: %w", err)
+	}
+	total := 0
+	for d, n := range perDay {
+		si.faces.Reserve(d, n)
+		total += n
+	}
+	log.Info("search indexes: loading", "faces", total, "plates", si.plates.Len())
+	done, lastLog := 0, time.Now()
+	err = st.ScanFaces(ctx, since, func(id string, t time.Time, camera string, emb []float32) error {
+		if _, err := si.faces.Add(id, t, camera, emb); err != nil && !errors.Is(err, vectors.ErrID) {
+			return err
+		}
+		done++
+		if time.Since(lastLog) > 5*time.Second {
+			log.Info("search indexes: loading faces", "done", done, "of", total, "percent", 100*done/max(total, 1))
+			lastLog = time.Now()
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("faces: %w", err)
+	}
+	t1 := time.Now()
+	si.faces.Build(func(done, total int) {
+		if time.Since(lastLog) > 5*time.Second {
+			log.Info("search indexes: building IVF lists", "rows", done, "of", total)
+			lastLog = time.Now()
+		}
+	})
+	log.Info("search indexes ready", "faces", si.faces.Len(), "plates", si.plates.Len(),
+		"load", t1.Sub(t0).Round(time.Millisecond), "build", time.Since(t1).Round(time.Millisecond))
+	return nil
+}
+
+// faceEmbedder finds and embeds faces in uploaded photos for face search. The models load on
+// first use; one photo is analysed at a time.
+type faceEmbedder struct {
+	dir string
+
+	mu    sync.Mutex
+	faces *dnn.Faces
+}
+
+func (f *faceEmbedder) Faces(ctx context.Context, img []byte) ([]api.QueryFace, error) {
+	m, err := recognizers.DecodeImage(img)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", api.ErrNotImage, err)
+	}
+	defer m.Close()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.faces == nil {
+		if f.faces, err = dnn.NewFaces(f.dir, dnn.DetectorOptions{}); err != nil {
+			f.faces = nil
+			return nil, err
+		}
+	}
+	found, err := f.faces.DetectFaces(m)
+	if err != nil {
+		return nil, err
+	}
+	// Largest first: the face a photo is about.
+	slices.SortFunc(found, func(a, b recognizers.Face) int {
+		return cmp.Compare(b.Box.W*b.Box.H, a.Box.W*a.Box.H)
+	})
+	var out []api.QueryFace
+	for _, fc := range found {
+		if fc.Score < 0.6 {
+			continue
+		}
+		emb, err := f.faces.Embed(m, fc)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, api.QueryFace{Box: [4]int{int(fc.Box.X), int(fc.Box.Y), int(fc.Box.W), int(fc.Box.H)}, Score: fc.Score, Embedding: emb[:]})
+	}
+	return out, nil
+}
+
+func (f *faceEmbedder) Close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.faces != nil {
+		f.faces.Close()
+	}
+}

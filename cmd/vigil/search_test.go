@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/testdata"
+)
+
+// testSearch runs the investigator's searches against a serving node that has stored a face event
+// of Barack Obama (faceID) and reads of plate: by photo, by event, by plate fragment, his
+// timeline; roles, bad input, and the audit chain they leave.
+func testSearch(t *testing.T, base, data string, tokens map[string]string, faceID, plate string) {
+	t.Helper()
+	inv := &http.Client{Transport: bearer{tokens["investigator"]}}
+	op := &http.Client{Transport: bearer{tokens["operator"]}}
+	patrol := &http.Client{Transport: bearer{tokens["patrol"]}}
+	now := time.Now().UTC()
+	from, to := now.Add(-time.Hour).Format(time.RFC3339), now.Add(time.Hour).Format(time.RFC3339)
+	photo, err := os.ReadFile(filepath.Join(testdata.Dir(), "faces/obama/1.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := map[string]string{"from": from, "to": to, "reason": "case 2026-118: pickpocket at gate 3"}
+	type match struct {
+		EventID  string  `json:"event_id"`
+		Camera   string  `json:"camera"`
+		Distance float32 `json:"distance"`
+	}
+	var res struct {
+		Matches  []match `json:"matches"`
+		AuditSeq int64   `json:"audit_seq"`
+		Error    string  `json:"error"`
+	}
+	post := func(c *http.Client, fields map[string]string, img []byte, want int) {
+		t.Helper()
+		body, ct := multipartBody(fields, img)
+		r, err := c.Post(base+"/v1/search/faces", ct, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Body.Close()
+		res.Matches, res.Error = nil, ""
+		b, _ := io.ReadAll(r.Body)
+		json.Unmarshal(b, &res)
+		if r.StatusCode != want {
+			t.Fatalf("search faces: %d %s, want %d", r.StatusCode, b, want)
+		}
+	}
+	// By photo: another picture of him finds his event.
+	post(inv, fields, photo, 200)
+	found := false
+	for _, m := range res.Matches {
+		found = found || m.EventID == faceID
+	}
+	if !found || res.AuditSeq == 0 {
+		t.Fatalf("search by photo did not find event %s: %+v", faceID, res)
+	}
+	// By event: the event itself first, at distance 0.
+	js, _ := json.Marshal(map[string]string{"event_id": faceID, "from": from, "to": to, "reason": "case 2026-118"})
+	r, err := inv.Post(base+"/v1/search/faces", "application/json", bytes.NewReader(js))
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(r.Body).Decode(&res)
+	r.Body.Close()
+	if r.StatusCode != 200 || len(res.Matches) == 0 || res.Matches[0].EventID != faceID || res.Matches[0].Distance > 1e-3 {
+		t.Fatalf("search by event: %d %+v", r.StatusCode, res)
+	}
+	// Roles: patrol and operator may not search faces.
+	post(patrol, fields, photo, 403)
+	post(op, fields, photo, 403)
+	post(&http.Client{}, fields, photo, 401)
+	// Bad input: clear 4xx, never 500.
+	noReason := map[string]string{"from": from, "to": to}
+	post(inv, noReason, photo, 400)
+	post(inv, map[string]string{"from": to, "to": from, "reason": "x"}, photo, 400)
+	post(inv, map[string]string{"to": to, "reason": "x"}, photo, 400)
+	post(inv, fields, []byte("\xff\xd8\xff\xe0 this is not really a JPEG"), 422)
+	post(inv, fields, grey(), 422)
+	if !strings.Contains(res.Error, "no face") {
+		t.Fatalf("no-face photo: %q", res.Error)
+	}
+	post(inv, fields, make([]byte, 11<<20), 413)
+	post(inv, map[string]string{"from": from, "to": to, "reason": "'; DELETE FROM audit; --", "cameras": "cam001'; DROP TABLE events; --", "k": "5"}, photo, 200)
+	if len(res.Matches) != 0 {
+		t.Fatalf("an unknown camera matched: %+v", res.Matches)
+	}
+
+	// Plates: from a fragment missing two characters, as an operator.
+	runes := []rune(plate)
+	frag := string(runes[1:3]) + string(runes[4:])
+	var pr struct {
+		Plates []struct {
+			Plate  string `json:"plate"`
+			How    string `json:"match"`
+			Events []struct {
+				ID string `json:"id"`
+			} `json:"events"`
+		} `json:"plates"`
+	}
+	get := func(c *http.Client, path string, q url.Values, want int, into any) {
+		t.Helper()
+		r, err := c.Get(base + path + "?" + q.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Body.Close()
+		b, _ := io.ReadAll(r.Body)
+		if r.StatusCode != want {
+			t.Fatalf("GET %s?%s: %d %s, want %d", path, q.Encode(), r.StatusCode, b, want)
+		}
+		if into != nil {
+			json.Unmarshal(b, into)
+		}
+	}
+	get(op, "/v1/search/plates", url.Values{"q": {frag}, "from": {from}, "to": {to}, "reason": {"hit and run"}}, 200, &pr)
+	if len(pr.Plates) == 0 || pr.Plates[0].Plate != plate || len(pr.Plates[0].Events) == 0 {
+		t.Fatalf("plate %s from %q: %+v", plate, frag, pr)
+	}
+	get(op, "/v1/search/plates", url.Values{"q": {"' OR 1=1 --"}, "from": {from}, "to": {to}, "reason": {"x"}}, 400, nil)
+	get(op, "/v1/search/plates", url.Values{"q": {frag}, "from": {from}, "to": {to}}, 400, nil)
+	get(patrol, "/v1/search/plates", url.Values{"q": {frag}, "from": {from}, "to": {to}, "reason": {"x"}}, 403, nil)
+
+	// His timeline.
+	var tl struct {
+		Appearances []struct {
+			ID     string `json:"id"`
+			Camera string `json:"camera"`
+		} `json:"appearances"`
+		Path []string `json:"cameras_in_order"`
+	}
+	get(inv, "/v1/search/timeline", url.Values{"person": {"barack-obama"}, "from": {from}, "to": {to}, "reason": {"case 2026-118"}}, 200, &tl)
+	if len(tl.Appearances) == 0 || len(tl.Path) == 0 || tl.Path[0] != "cam001" {
+		t.Fatalf("timeline: %+v", tl)
+	}
+
+	// Every search above that was answered left an audit record, and the chain is intact.
+	code, out, errs := runCmd("audit", "verify", "--data", data)
+	if code != 0 || !strings.Contains(out, "intact") {
+		t.Fatalf("audit verify: %d %s %s", code, out, errs)
+	}
+}
+
+func multipartBody(fields map[string]string, img []byte) (io.Reader, string) {
+	var b bytes.Buffer
+	w := multipart.NewWriter(&b)
+	for k, v := range fields {
+		w.WriteField(k, v)
+	}
+	if img != nil {
+		fw, _ := w.CreateFormFile("image", "photo.jpg")
+		fw.Write(img)
+	}
+	w.Close()
+	return &b, w.FormDataContentType()
+}
+
+// grey is a JPEG with no face in it.
+func grey() []byte {
+	img := image.NewGray(image.Rect(0, 0, 320, 240))
+	for i := range img.Pix {
+		img.Pix[i] = 128
+	}
+	img.Set(10, 10, color.White)
+	var b bytes.Buffer
+	jpeg.Encode(&b, img, nil)
+	return b.Bytes()
+}

@@ -1,0 +1,92 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Embedding returns a stored face event's embedding.
+func (s *Store) Embedding(ctx context.Context, id string) ([]float32, error) {
+	t, ok := TimeOfID(id)
+	if !ok {
+		return nil, ErrNotFound
+	}
+	var b []byte
+	err := s.pool.QueryRow(ctx, `SELECT embedding FROM faces WHERE event_id = $1 AND time >= $2 AND time < $3`,
+		id, t.Add(-time.Second), t.Add(time.Second)).Scan(&b)
+	if errors.Is(err, pgx.ErrNoRows) || err == nil && len(b) != 512 {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return EmbeddingFromBytes(b), nil
+}
+
+// FaceDays counts stored face embeddings per day since from, oldest first: what a rebuild of the
+// vector index will load, so it can size each day's arrays once.
+func (s *Store) FaceDays(ctx context.Context, from time.Time) (map[time.Time]int, error) {
+	rows, err := s.pool.Query(ctx, `SELECT date_trunc('day', time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', count(*) FROM faces WHERE time >= $1 GROUP BY 1`, from)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[time.Time]int{}
+	for rows.Next() {
+		var d time.Time
+		var n int
+		if err := rows.Scan(&d, &n); err != nil {
+			return nil, err
+		}
+		out[d.UTC()] = n
+	}
+	return out, rows.Err()
+}
+
+// ScanFaces streams every face embedding since from to fn, in time order within each day.
+func (s *Store) ScanFaces(ctx context.Context, from time.Time, fn func(id string, t time.Time, camera string, emb []float32) error) error {
+	rows, err := s.pool.Query(ctx, `SELECT event_id, time, camera, embedding FROM faces WHERE time >= $1`, from)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var id, camera string
+	var t time.Time
+	var b []byte
+	emb := make([]float32, 128)
+	for rows.Next() {
+		if err := rows.Scan(&id, &t, &camera, &b); err != nil {
+			return err
+		}
+		if len(b) != 512 {
+			continue
+		}
+		decodeEmbedding(b, emb)
+		if err := fn(id, t, camera, emb); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// PlateCounts streams each distinct plate read since from, with its count and last sighting.
+func (s *Store) PlateCounts(ctx context.Context, from time.Time, fn func(plate string, reads int, last time.Time)) error {
+	rows, err := s.pool.Query(ctx, `SELECT plate, count(*), max(time) FROM events WHERE plate IS NOT NULL AND time >= $1 GROUP BY plate`, from)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var plate string
+	var n int
+	var last time.Time
+	for rows.Next() {
+		if err := rows.Scan(&plate, &n, &last); err != nil {
+			return err
+		}
+		fn(plate, n, last)
+	}
+	return rows.Err()
+}

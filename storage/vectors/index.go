@@ -1,0 +1,509 @@
+// Package vectors is the face-search index: every face event's 128-d embedding, partitioned by day
+// so a 30-day query touches 30 partitions, searched by
+//
+//   - exact flat scan in float32 (the baseline, and the answer the others are measured against);
+//   - quantised flat scan: int8 codes with a scale per vector (a quarter of the bytes), the best
+//     candidates re-ranked in float32, which returns the exact answer in practice;
+//   - approximate: an inverted-file index (IVF) per partition — k-means lists stored contiguously —
+//     probing the lists nearest the query, then the same int8 scan and float32 re-ranking.
+//
+// The index lives in memory, is rebuilt from PostgreSQL's faces table at start and kept current
+// from the bus. Distances are Euclidean, as the gallery matcher's.
+package vectors
+
+import (
+	"container/heap"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Dim is the embedding size.
+const Dim = 128
+
+// Mode picks the search path.
+type Mode int
+
+// Search modes.
+const (
+	Auto        Mode = iota // approximate where a partition has its IVF index, quantised elsewhere
+	Exact                   // float32 flat scan
+	Quantised               // int8 flat scan, float32 re-ranking
+	Approximate             // IVF lists, int8, float32 re-ranking (quantised where no IVF yet)
+)
+
+func (m Mode) String() string {
+	return [...]string{"auto", "exact", "quantised", "approximate"}[m]
+}
+
+// Query is one search.
+type Query struct {
+	Vector   []float32
+	From, To time.Time // To exclusive; both required
+	Cameras  []string  // empty: all
+	K        int       // results wanted; default 10
+	// MaxDistance drops results farther than it; 0 keeps all K.
+	MaxDistance float32
+	Mode        Mode
+	// Probes is how many IVF lists are scanned per partition; 0 picks one from the list count.
+	Probes int
+}
+
+// Hit is one result.
+type Hit struct {
+	ID       string
+	Time     time.Time
+	Camera   string
+	Distance float32
+}
+
+// Options tune the index.
+type Options struct {
+	// IVFMin is the fewest rows a partition needs before Build gives it an IVF index. Default 20,000.
+	IVFMin int
+	// Rerank is how many int8 candidates per wanted result are re-ranked in float32. Default 8.
+	Rerank int
+}
+
+// Errors.
+var (
+	ErrDim   = errors.New("vectors: embedding must have 128 values")
+	ErrID    = errors.New("vectors: event id must be 22 hex digits")
+	ErrRange = errors.New("vectors: query needs a time range with From before To")
+)
+
+// Index is the in-memory face vector index. Safe for concurrent use.
+type Index struct {
+	opts Options
+
+	mu       sync.RWMutex
+	parts    map[int32]*part // by day since the epoch (UTC)
+	camNames []string
+	camIDs   map[string]uint16
+	n        int
+}
+
+// part is one day of vectors. Rows [0, indexed) are ordered by IVF list; rows after it are the
+// tail added since the last build, scanned flat.
+type part struct {
+	day    int32
+	ids    [][11]byte
+	times  []int64 // unix ms
+	cams   []uint16
+	vec    []float32 // n*Dim
+	q8     []int8    // n*Dim
+	scale  []float32 // int8 → float scale per row
+	norm2  []float32 // squared norm per row
+	seen   map[[11]byte]struct{}
+	ivf    *ivf
+	tailAt int    // rows covered by ivf
+	gen    uint64 // bumped whenever rows are reordered or removed
+}
+
+// ivf is a partition's inverted file: centroids and each list's row range.
+type ivf struct {
+	nlist     int
+	centroids []float32 // nlist*Dim
+	offsets   []int32   // nlist+1
+}
+
+// New returns an empty index.
+func New(opts Options) *Index {
+	if opts.IVFMin <= 0 {
+		opts.IVFMin = 20000
+	}
+	if opts.Rerank <= 0 {
+		opts.Rerank = 8
+	}
+	return &Index{opts: opts, parts: map[int32]*part{}, camIDs: map[string]uint16{}}
+}
+
+// Len is the number of vectors held.
+func (x *Index) Len() int {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.n
+}
+
+func dayOf(ms int64) int32 { return int32(math.Floor(float64(ms) / 86400000)) }
+
+// Add inserts one face event's embedding; an id already present is ignored (redelivery). It
+// reports whether the vector was added.
+func (x *Index) Add(id string, t time.Time, camera string, emb []float32) (bool, error) {
+	if len(emb) != Dim {
+		return false, ErrDim
+	}
+	var key [11]byte
+	if len(id) != 22 {
+		return false, fmt.Errorf("%w: %q", ErrID, id)
+	}
+	if _, err := hex.Decode(key[:], []byte(id)); err != nil {
+		return false, fmt.Errorf("%w: %q", ErrID, id)
+	}
+	ms := t.UnixMilli()
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	d := dayOf(ms)
+	p := x.parts[d]
+	if p == nil {
+		p = &part{day: d, seen: map[[11]byte]struct{}{}}
+		x.parts[d] = p
+	}
+	if p.seen == nil {
+		p.seen = map[[11]byte]struct{}{}
+	}
+	if _, dup := p.seen[key]; dup {
+		return false, nil
+	}
+	cam, ok := x.camIDs[camera]
+	if !ok {
+		if len(x.camNames) == math.MaxUint16 {
+			return false, errors.New("vectors: too many cameras")
+		}
+		cam = uint16(len(x.camNames))
+		x.camNames = append(x.camNames, camera)
+		x.camIDs[camera] = cam
+	}
+	p.seen[key] = struct{}{}
+	p.ids = append(p.ids, key)
+	p.times = append(p.times, ms)
+	p.cams = append(p.cams, cam)
+	p.vec = append(p.vec, emb...)
+	var codes [Dim]int8
+	s, n2 := quantise(emb, codes[:])
+	p.q8 = append(p.q8, codes[:]...)
+	p.scale = append(p.scale, s)
+	p.norm2 = append(p.norm2, n2)
+	x.n++
+	return true, nil
+}
+
+// Reserve makes room for n more vectors on t's day, so a rebuild that knows each day's count
+// (from PostgreSQL) fills exactly sized arrays instead of growing them by doubling.
+func (x *Index) Reserve(t time.Time, n int) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	d := dayOf(t.UnixMilli())
+	p := x.parts[d]
+	if p == nil {
+		p = &part{day: d}
+		x.parts[d] = p
+	}
+	m := len(p.ids) + n
+	p.ids = slices.Grow(p.ids, n)
+	p.times = slices.Grow(p.times, n)
+	p.cams = slices.Grow(p.cams, n)
+	p.vec = slices.Grow(p.vec, n*Dim)
+	p.q8 = slices.Grow(p.q8, n*Dim)
+	p.scale = slices.Grow(p.scale, n)
+	p.norm2 = slices.Grow(p.norm2, n)
+	seen := make(map[[11]byte]struct{}, m)
+	for k := range p.seen {
+		seen[k] = struct{}{}
+	}
+	p.seen = seen
+}
+
+// quantise writes v's int8 codes (symmetric, one scale per vector) and returns the scale and v's
+// squared norm.
+func quantise(v []float32, out []int8) (scale, norm2 float32) {
+	var maxAbs float32
+	for _, f := range v {
+		maxAbs = max(maxAbs, float32(math.Abs(float64(f))))
+		norm2 += f * f
+	}
+	if maxAbs == 0 {
+		clear(out)
+		return 0, 0
+	}
+	scale = maxAbs / 127
+	for i, f := range v {
+		out[i] = int8(math.Round(float64(f / scale)))
+	}
+	return scale, norm2
+}
+
+// RemoveIDs drops vectors by event id (erasure of a person's biometrics). It reports how many went.
+func (x *Index) RemoveIDs(ids []string) int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	drop := map[[11]byte]bool{}
+	for _, id := range ids {
+		var k [11]byte
+		if len(id) == 22 {
+			if _, err := hex.Decode(k[:], []byte(id)); err == nil {
+				drop[k] = true
+			}
+		}
+	}
+	removed := 0
+	for _, p := range x.parts {
+		keep := make([]int32, 0, len(p.ids))
+		for i, k := range p.ids {
+			if !drop[k] {
+				keep = append(keep, int32(i))
+			}
+		}
+		if len(keep) == len(p.ids) {
+			continue
+		}
+		removed += len(p.ids) - len(keep)
+		np := p.pick(keep)
+		np.gen = p.gen + 1
+		*p = *np // the IVF index goes too: the next Build makes a new one
+	}
+	x.n -= removed
+	return removed
+}
+
+// pick returns a new part holding the given rows of p, in that order.
+func (p *part) pick(rows []int32) *part {
+	n := len(rows)
+	np := &part{day: p.day, ids: make([][11]byte, n), times: make([]int64, n), cams: make([]uint16, n),
+		vec: make([]float32, n*Dim), q8: make([]int8, n*Dim), scale: make([]float32, n), norm2: make([]float32, n),
+		seen: make(map[[11]byte]struct{}, n)}
+	for j, r := range rows {
+		np.ids[j], np.times[j], np.cams[j], np.scale[j], np.norm2[j] = p.ids[r], p.times[r], p.cams[r], p.scale[r], p.norm2[r]
+		copy(np.vec[j*Dim:(j+1)*Dim], p.vec[int(r)*Dim:(int(r)+1)*Dim])
+		copy(np.q8[j*Dim:(j+1)*Dim], p.q8[int(r)*Dim:(int(r)+1)*Dim])
+		np.seen[p.ids[r]] = struct{}{}
+	}
+	return np
+}
+
+// Search returns the K nearest vectors in the query's time range and cameras, nearest first.
+func (x *Index) Search(q Query) ([]Hit, error) {
+	if len(q.Vector) != Dim {
+		return nil, ErrDim
+	}
+	if q.From.IsZero() || q.To.IsZero() || !q.From.Before(q.To) {
+		return nil, ErrRange
+	}
+	if q.K <= 0 {
+		q.K = 10
+	}
+	from, to := q.From.UnixMilli(), q.To.UnixMilli()
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	var camOK []bool
+	if len(q.Cameras) > 0 {
+		camOK = make([]bool, len(x.camNames))
+		any := false
+		for _, c := range q.Cameras {
+			if id, ok := x.camIDs[c]; ok {
+				camOK[id], any = true, true
+			}
+		}
+		if !any {
+			return []Hit{}, nil
+		}
+	}
+	var parts []*part
+	for d := dayOf(from); d <= dayOf(to-1); d++ {
+		if p := x.parts[d]; p != nil && len(p.ids) > 0 {
+			parts = append(parts, p)
+		}
+	}
+	// Partitions are searched in parallel, each into its own top K, then merged.
+	qs := newQueryState(q, x.opts.Rerank)
+	results := make([][]cand, len(parts))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(runtime.GOMAXPROCS(0), len(parts)) {
+		wg.Go(func() {
+			s := newScratch()
+			for i := range next {
+				p := parts[i]
+				f := filter{from: from, to: to, cams: camOK, whole: p.times[0] >= from && dayEnd(p.day) <= to && camOK == nil}
+				results[i] = p.search(qs, f, s)
+			}
+		})
+	}
+	for i := range parts {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	var all []cand
+	for i, r := range results {
+		for _, c := range r {
+			c.part = parts[i]
+			all = append(all, c)
+		}
+	}
+	slices.SortFunc(all, func(a, b cand) int { return cmpF(a.d, b.d) })
+	var out []Hit
+	for _, c := range all {
+		if len(out) == q.K {
+			break
+		}
+		d := float32(math.Sqrt(float64(max(c.d, 0))))
+		if q.MaxDistance > 0 && d > q.MaxDistance {
+			break
+		}
+		p := c.part
+		out = append(out, Hit{ID: hex.EncodeToString(p.ids[c.row][:]), Time: time.UnixMilli(p.times[c.row]).UTC(),
+			Camera: x.camNames[p.cams[c.row]], Distance: d})
+	}
+	if out == nil {
+		out = []Hit{}
+	}
+	return out, nil
+}
+
+func dayEnd(d int32) int64 { return (int64(d) + 1) * 86400000 }
+
+func cmpF(a, b float32) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// queryState is what every partition's search shares.
+type queryState struct {
+	Query
+	q8     []int8
+	qscale float32
+	qnorm2 float32
+	cands  int // int8 candidates kept for re-ranking
+}
+
+func newQueryState(q Query, rerank int) *queryState {
+	qs := &queryState{Query: q, q8: make([]int8, Dim)}
+	qs.qscale, qs.qnorm2 = quantise(q.Vector, qs.q8)
+	qs.cands = max(q.K*rerank, 64)
+	return qs
+}
+
+type filter struct {
+	from, to int64
+	cams     []bool
+	whole    bool // every row of the partition passes
+}
+
+func (f *filter) ok(p *part, row int) bool {
+	if f.whole {
+		return true
+	}
+	t := p.times[row]
+	return t >= f.from && t < f.to && (f.cams == nil || f.cams[p.cams[row]])
+}
+
+const block = 2048
+
+type scratch struct {
+	f  []float32
+	i  []int32
+	rs []int32
+}
+
+func newScratch() *scratch {
+	return &scratch{f: make([]float32, block), i: make([]int32, block)}
+}
+
+// cand is a row and its (approximate or exact) squared distance.
+type cand struct {
+	row  int32
+	d    float32
+	part *part
+}
+
+// topK keeps the k smallest distances (a max-heap).
+type topK struct {
+	k int
+	h []cand
+}
+
+func (t *topK) Len() int           { return len(t.h) }
+func (t *topK) Less(i, j int) bool { return t.h[i].d > t.h[j].d }
+func (t *topK) Swap(i, j int)      { t.h[i], t.h[j] = t.h[j], t.h[i] }
+func (t *topK) Push(v any)         { t.h = append(t.h, v.(cand)) }
+func (t *topK) Pop() any           { v := t.h[len(t.h)-1]; t.h = t.h[:len(t.h)-1]; return v }
+
+func (t *topK) offer(row int32, d float32) {
+	if len(t.h) < t.k {
+		heap.Push(t, cand{row: row, d: d})
+	} else if d < t.h[0].d {
+		t.h[0] = cand{row: row, d: d}
+		heap.Fix(t, 0)
+	}
+}
+
+// search runs one partition's part of a query.
+func (p *part) search(q *queryState, f filter, s *scratch) []cand {
+	n := len(p.ids)
+	mode := q.Mode
+	if mode == Auto {
+		mode = Approximate
+	}
+	if mode == Exact {
+		top := &topK{k: q.K}
+		for lo := 0; lo < n; lo += block {
+			hi := min(lo+block, n)
+			l2(q.Vector, p.vec[lo*Dim:hi*Dim], s.f)
+			for j := range hi - lo {
+				if f.ok(p, lo+j) {
+					top.offer(int32(lo+j), s.f[j])
+				}
+			}
+		}
+		return top.h
+	}
+	top := &topK{k: q.cands}
+	scan := func(lo, hi int) {
+		for ; lo < hi; lo += block {
+			e := min(lo+block, hi)
+			dot8(q.q8, p.q8[lo*Dim:e*Dim], s.i)
+			for j := range e - lo {
+				r := lo + j
+				if f.ok(p, r) {
+					// |v−q|² = |v|² + |q|² − 2 v·q, with v·q from the int8 codes.
+					top.offer(int32(r), p.norm2[r]+q.qnorm2-2*p.scale[r]*q.qscale*float32(s.i[j]))
+				}
+			}
+		}
+	}
+	if mode == Approximate && p.ivf != nil {
+		v := p.ivf
+		probes := q.Probes
+		if probes <= 0 {
+			probes = max(16, v.nlist/10)
+		}
+		probes = min(probes, v.nlist)
+		cd := make([]float32, v.nlist)
+		l2(q.Vector, v.centroids, cd)
+		order := make([]int32, v.nlist)
+		for i := range order {
+			order[i] = int32(i)
+		}
+		slices.SortFunc(order, func(a, b int32) int { return cmpF(cd[a], cd[b]) })
+		for _, l := range order[:probes] {
+			scan(int(v.offsets[l]), int(v.offsets[l+1]))
+		}
+		scan(p.tailAt, n)
+	} else {
+		scan(0, n)
+	}
+	// Re-rank the int8 candidates in float32; keep K.
+	rows := s.rs[:0]
+	for _, c := range top.h {
+		rows = append(rows, c.row)
+	}
+	s.rs = rows
+	exact := make([]float32, len(rows))
+	l2Rows(q.Vector, p.vec, rows, exact)
+	best := &topK{k: q.K}
+	for i, r := range rows {
+		best.offer(r, exact[i])
+	}
+	return best.h
+}

@@ -1,0 +1,55 @@
+// Distance kernels of the vector index: one call scans many vectors, so the cgo call is paid once
+// per block, not per vector. GCC vectorises the loops (AVX-512 or AVX2 chosen at run time through
+// target_clones, plain SSE2 otherwise).
+#include <stdint.h>
+#include "kernel.h"
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define VG_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define VG_CLONES
+#endif
+
+// Squared L2 distances from q to n vectors of VG_DIM float32 laid out one after another.
+VG_CLONES void vg_l2_f32(const float *q, const float *base, int64_t n, float *out) {
+	for (int64_t i = 0; i < n; i++) {
+		const float *v = base + i * VG_DIM;
+		float acc[16] = {0};
+		for (int j = 0; j < VG_DIM; j += 16) {
+			for (int l = 0; l < 16; l++) {
+				float d = v[j + l] - q[j + l];
+				acc[l] += d * d;
+			}
+		}
+		float s = 0;
+		for (int l = 0; l < 16; l++) s += acc[l];
+		out[i] = s;
+	}
+}
+
+// Same, for rows picked by index (re-ranking, k-means assignment of a sample).
+VG_CLONES void vg_l2_f32_rows(const float *q, const float *base, const int32_t *rows, int64_t n, float *out) {
+	for (int64_t i = 0; i < n; i++) {
+		const float *v = base + (int64_t)rows[i] * VG_DIM;
+		float acc[16] = {0};
+		for (int j = 0; j < VG_DIM; j += 16) {
+			for (int l = 0; l < 16; l++) {
+				float d = v[j + l] - q[j + l];
+				acc[l] += d * d;
+			}
+		}
+		float s = 0;
+		for (int l = 0; l < 16; l++) s += acc[l];
+		out[i] = s;
+	}
+}
+
+// Dot products of an int8 query with n int8 vectors.
+VG_CLONES void vg_dot_i8(const int8_t *q, const int8_t *base, int64_t n, int32_t *out) {
+	for (int64_t i = 0; i < n; i++) {
+		const int8_t *v = base + i * VG_DIM;
+		int32_t s = 0; // integer sums reassociate freely: GCC vectorises this as a dot product
+		for (int j = 0; j < VG_DIM; j++) s += (int16_t)v[j] * (int16_t)q[j];
+		out[i] = s;
+	}
+}
