@@ -36,16 +36,18 @@ type Server struct {
 	snaps  *snapshots
 	live   *live
 
-	auth       Authenticator
-	auditor    Auditor
-	faces      FaceIndex
-	embedder   FaceEmbedder
-	embeddings Embeddings
-	plates     PlateIndex
-	cameraMap  map[string][2]float64
-	reg        *prometheus.Registry
-	handler    http.Handler
-	stop       func()
+	auth        Authenticator
+	auditor     Auditor
+	faces       FaceIndex
+	embedder    FaceEmbedder
+	embeddings  Embeddings
+	plates      PlateIndex
+	cameraMap   map[string][2]float64
+	exports     ExportStore
+	plateEvents PlateEvents
+	reg         *prometheus.Registry
+	handler     http.Handler
+	stop        func()
 }
 
 // Deps are what the API serves.
@@ -61,18 +63,20 @@ type Deps struct {
 	Auth  Authenticator
 	Audit Auditor // searches and exports are refused when it cannot be written
 	// Search.
-	Faces      FaceIndex
-	Embedder   FaceEmbedder
-	Embeddings Embeddings
-	Plates     PlateIndex
-	CameraMap  map[string][2]float64 // camera → position on the site map
+	Faces       FaceIndex
+	Embedder    FaceEmbedder
+	Embeddings  Embeddings
+	Plates      PlateIndex
+	PlateEvents PlateEvents
+	CameraMap   map[string][2]float64 // camera → position on the site map
+	Exports     ExportStore           // case files; nil: no exports
 }
 
 // New builds the API.
 func New(d Deps, log *slog.Logger) (*Server, error) {
 	s := &Server{log: log.With("component", "api"), cams: d.Cameras, reg: d.Registry, events: d.Events,
 		store: d.Store, blobs: d.Blobs, clips: d.Footage, snaps: newSnapshots(2000),
-		auth: d.Auth, auditor: d.Audit, faces: d.Faces, embedder: d.Embedder, embeddings: d.Embeddings, plates: d.Plates, cameraMap: d.CameraMap}
+		auth: d.Auth, auditor: d.Audit, faces: d.Faces, embedder: d.Embedder, embeddings: d.Embeddings, plates: d.Plates, cameraMap: d.CameraMap, exports: d.Exports, plateEvents: d.PlateEvents}
 	if s.events != nil {
 		stop, err := s.startLive()
 		if err != nil {
@@ -92,6 +96,8 @@ func New(d Deps, log *slog.Logger) (*Server, error) {
 	s.handle(mux, "POST /v1/search/faces", roleSearch, s.searchFaces)
 	s.handle(mux, "GET /v1/search/plates", rolePlates, s.searchPlates)
 	s.handle(mux, "GET /v1/search/timeline", rolePlates, s.timeline)
+	s.handle(mux, "POST /v1/exports", roleSearch, s.createExport)
+	s.handle(mux, "GET /v1/exports/{id}/files/{name}", roleSearch, s.exportFileGet)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

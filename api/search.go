@@ -46,6 +46,11 @@ type Embeddings interface {
 	Embedding(ctx context.Context, eventID string) ([]float32, error)
 }
 
+// PlateEvents gives plates' events in a time range (events.Store).
+type PlateEvents interface {
+	PlateEvents(ctx context.Context, plates []string, from, to time.Time, camera string, perPlate int) (map[string][]events.Event, error)
+}
+
 // PlateIndex is the set of distinct plates (plates.Index).
 type PlateIndex interface {
 	Search(q string, limit int) []plates.Match
@@ -332,7 +337,7 @@ type plateResult struct {
 // or a fragment), from, to, camera, limit (plates, ≤ 50, default 10), events (per plate, ≤ 100,
 // default 20), reason.
 func (s *Server) searchPlates(w http.ResponseWriter, r *http.Request) {
-	if s.plates == nil || s.store == nil {
+	if s.plates == nil || s.plateEvents == nil {
 		s.writeError(w, r, errNoStore)
 		return
 	}
@@ -364,16 +369,22 @@ func (s *Server) searchPlates(w http.ResponseWriter, r *http.Request) {
 	}
 	var out []plateResult
 	total := 0
-	// Ranked plates first (the in-memory set), then each plate's events through the plate index;
-	// plates never seen in the range are left out.
-	for _, m := range s.plates.Search(q, 4*limit) {
+	// Ranked plates first (the in-memory set), then their events in one round trip through the
+	// plate + time index; plates never seen in the range are left out.
+	ranked := s.plates.Search(q, 4*limit)
+	names := make([]string, len(ranked))
+	for i, m := range ranked {
+		names[i] = m.Plate
+	}
+	byPlate, err := s.plateEvents.PlateEvents(r.Context(), names, from, to, qv.Get("camera"), perPlate)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	for _, m := range ranked {
+		list := byPlate[m.Plate]
 		if len(out) == limit {
 			break
-		}
-		list, _, err := s.store.Query(r.Context(), events.Filter{From: from, To: to, Plate: m.Plate, Camera: qv.Get("camera"), Kind: "plate", Limit: perPlate})
-		if err != nil {
-			s.writeError(w, r, err)
-			return
 		}
 		if len(list) == 0 {
 			continue

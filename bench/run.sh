@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs vigil's benchmarks and prints their figures. Everything stays on 127.0.0.1 and stops by
-# itself. Usage: bench/run.sh [sessions|record|decode|reconnect|recognizers|latency|capacity|accuracy|store|all]
+# itself. Usage: bench/run.sh [sessions|record|decode|reconnect|recognizers|latency|capacity|accuracy|store|vectors|search|all]
 # (default all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,4 +43,13 @@ if [[ $what == all || $what == store ]]; then
   echo "== event store: ingest (bus → writer, Store.Insert, raw COPY reference) and queries over ${EVENTS:-10000000} events"
   ./bin/store --ingest 400000 --events "${EVENTS:-10000000}"
   ./bin/store --ingest 40000 --events 1000 --queries 1 --snapshots | head -1
+fi
+if [[ $what == all || $what == vectors ]]; then
+  echo "== face search: top-10 over ${VECTORS:-1000000} and 16,000,000 synthetic 128-d embeddings (the site's 90,000 a day), exact / int8 / IVF, recall against exact"
+  ./bin/vectors --n "${VECTORS:-1000000}"
+  GOMEMLIMIT=18GiB ./bin/vectors --n 16000000 --queries 20
+fi
+if [[ $what == all || $what == search ]]; then
+  echo "== plate search over ${PLATE_EVENTS:-10000000} plate events; face index rebuild from PostgreSQL"
+  ./bin/search --plate-events "${PLATE_EVENTS:-10000000}" --faces "${FACES:-1000000}"
 fi

@@ -248,18 +248,21 @@ func score(t *testing.T, truth string, events []*Event, start, closed time.Time)
 		ps = append(ps, &passage{TruthLine: tl, cut: tl.Leave.After(closed) || tl.Enter.Before(start.Add(2*time.Second))})
 	}
 	// Each event belongs to the passage on its camera, of its kind, whose entry is nearest to the
-	// event's first detection (detection starts before the face is wholly in view).
+	// event's first detection (detection starts before the face is wholly in view); when passages
+	// overlap, one of the identity the event names comes first.
 	used := map[*Event]bool{}
 	for _, e := range events {
 		var best *passage
 		var bestD time.Duration
+		bestSame := false
 		for _, p := range ps {
 			if e.Camera != p.Camera || e.Kind != p.Kind || e.First.Before(p.Enter.Add(-1500*time.Millisecond)) || e.First.After(p.Leave.Add(time.Second)) {
 				continue
 			}
+			same := e.Match != nil && (e.Match.PersonID == p.Identity || e.Match.Plate == p.Plate && p.Plate != "")
 			d := e.First.Sub(p.Enter).Abs()
-			if best == nil || d < bestD {
-				best, bestD = p, d
+			if best == nil || same && !bestSame || same == bestSame && d < bestD {
+				best, bestD, bestSame = p, d, same
 			}
 		}
 		if best != nil {

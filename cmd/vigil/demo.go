@@ -7,7 +7,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
+	"github.com/vigil-oss/vigil/access"
 	"github.com/vigil-oss/vigil/internal/camsim"
 	"github.com/vigil-oss/vigil/internal/config"
 	"github.com/vigil-oss/vigil/internal/paths"
@@ -78,14 +81,47 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		cfg.Cameras = append(cfg.Cameras, config.Camera{
 			ID: fmt.Sprintf("cam%03d", i), URL: config.Secret("rtsp://" + *rtspAddr + camsim.CameraPath(i))})
 	}
+	token, err := demoToken(ctx, cfg, stderr)
+	if err != nil {
+		return err
+	}
 	return serve(ctx, cfg, log, func(addr string) {
+		h := `-H "Authorization: Bearer ` + token + `"`
+		now := time.Now().UTC()
+		from, to := now.Add(-time.Hour).Format(time.RFC3339), now.Add(time.Hour).Format(time.RFC3339)
 		fmt.Fprintf(stdout, "\nvigil demo is running (Ctrl-C stops everything):\n"+
-			"  cameras:  http://%s/v1/cameras\n  metrics:  http://%s/metrics\n"+
+			"  token:    %s  (admin; also in %s)\n"+
+			"  cameras:  curl %s http://%s/v1/cameras\n  metrics:  http://%s/metrics\n"+
 			"  RTSP:     rtsp://%s/cam/001 … /cam/%03d (try: ffplay -rtsp_transport tcp rtsp://%s/cam/001)\n"+
 			"  truth:    %s (who passed which camera, when)\n"+
-			"  events:   curl -N http://%s/v1/events/live   (one event per passage, with identity)\n\n",
-			addr, addr, *rtspAddr, *n, *rtspAddr, tf.Name(), addr)
+			"  events:   curl -N %s http://%s/v1/events/live   (one event per passage, with identity)\n"+
+			"  faces:    curl %s -F image=@../shared/testdata/faces/obama/1.jpg -F from=%s -F to=%s -F reason=demo http://%s/v1/search/faces\n"+
+			"  plates:   curl %s 'http://%s/v1/search/plates?q=B123*&from=%s&to=%s&reason=demo'\n"+
+			"  audit:    go run ./cmd/vigil audit verify --data %s\n\n",
+			token, filepath.Join(cfg.Data, "demo-token"), h, addr, addr, *rtspAddr, *n, *rtspAddr, tf.Name(), h, addr,
+			h, from, to, addr, h, addr, from, to, cfg.Data)
 	})
+}
+
+// demoToken returns the demo's admin token, made once and kept in DATA/demo-token (mode 0600).
+func demoToken(ctx context.Context, cfg config.Config, stderr io.Writer) (string, error) {
+	path := filepath.Join(cfg.Data, "demo-token")
+	st, err := openToolStore(ctx, cfg, stderr)
+	if err != nil {
+		return "", err
+	}
+	defer st.Close()
+	ps := access.NewPrincipals(st.pool, 0)
+	if b, err := os.ReadFile(path); err == nil {
+		if _, err := ps.Authenticate(ctx, strings.TrimSpace(string(b))); err == nil {
+			return strings.TrimSpace(string(b)), nil
+		}
+	}
+	_, token, err := ps.Create(ctx, "demo admin", access.RoleAdmin)
+	if err != nil {
+		return "", err
+	}
+	return token, os.WriteFile(path, []byte(token+"\n"), 0o600)
 }
 
 func envOr(k, def string) string {

@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -77,40 +76,18 @@ func (si *searchIndexes) load(ctx context.Context, st *events.Store, since time.
 	if err := st.PlateCounts(ctx, since, func(p string, n int, last time.Time) { si.plates.Add(p, n, last) }); err != nil {
 		return fmt.Errorf("plates: %w", err)
 	}
-	perDay, err := st.FaceDays(ctx, since)
-	if err != nil {
-		return fmt.Errorf("faces: %w", err)
-	}
-	total := 0
-	for d, n := range perDay {
-		si.faces.Reserve(d, n)
-		total += n
-	}
-	log.Info("search indexes: loading", "faces", total, "plates", si.plates.Len())
-	done, lastLog := 0, time.Now()
-	err = st.ScanFaces(ctx, since, func(id string, t time.Time, camera string, emb []float32) error {
-		if _, err := si.faces.Add(id, t, camera, emb); err != nil && !errors.Is(err, vectors.ErrID) {
-			return err
-		}
-		done++
+	log.Info("search indexes: loading faces", "plates", si.plates.Len())
+	lastLog := time.Now()
+	n, err := si.faces.Load(ctx, st, since, func(phase string, done, total int) {
 		if time.Since(lastLog) > 5*time.Second {
-			log.Info("search indexes: loading faces", "done", done, "of", total, "percent", 100*done/max(total, 1))
+			log.Info("search indexes: "+phase, "done", done, "of", total, "percent", 100*done/max(total, 1))
 			lastLog = time.Now()
 		}
-		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("faces: %w", err)
 	}
-	t1 := time.Now()
-	si.faces.Build(func(done, total int) {
-		if time.Since(lastLog) > 5*time.Second {
-			log.Info("search indexes: building IVF lists", "rows", done, "of", total)
-			lastLog = time.Now()
-		}
-	})
-	log.Info("search indexes ready", "faces", si.faces.Len(), "plates", si.plates.Len(),
-		"load", t1.Sub(t0).Round(time.Millisecond), "build", time.Since(t1).Round(time.Millisecond))
+	log.Info("search indexes ready", "faces", n, "plates", si.plates.Len(), "took", time.Since(t0).Round(time.Millisecond))
 	return nil
 }
 

@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"image"
 	"image/color"
@@ -15,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/vigil-oss/vigil/internal/testdata"
 )
@@ -147,10 +152,75 @@ func testSearch(t *testing.T, base, data string, tokens map[string]string, faceI
 		t.Fatalf("timeline: %+v", tl)
 	}
 
+	// A case file: his event's snapshot and footage, each file's SHA-256 in the manifest.
+	exp := func(c *http.Client, body string, want int) map[string]any {
+		t.Helper()
+		r, err := c.Post(base+"/v1/exports", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Body.Close()
+		var out map[string]any
+		b, _ := io.ReadAll(r.Body)
+		json.Unmarshal(b, &out)
+		if r.StatusCode != want {
+			t.Fatalf("POST /v1/exports %s: %d %s, want %d", body, r.StatusCode, b, want)
+		}
+		return out
+	}
+	exp(patrol, `{"event_ids":["`+faceID+`"],"reason":"x"}`, 403)
+	exp(inv, `{"event_ids":["`+faceID+`"]}`, 400)
+	exp(inv, `{"event_ids":["00000000000000000000ff"],"reason":"x"}`, 400)
+	exp(inv, `{"event_ids":[], "reason":"x"}`, 400)
+	out := exp(inv, `{"event_ids":["`+faceID+`"],"reason":"case 2026-118","pre_roll":3,"post_roll":3}`, 201)
+	m := out["export"].(map[string]any)
+	if m["created_by"] != "test investigator" || !strings.Contains(m["watermark"].(string), "case 2026-118") {
+		t.Fatalf("manifest: %v", m)
+	}
+	files := m["files"].([]any)
+	kinds := map[string]bool{}
+	for _, f := range files {
+		f := f.(map[string]any)
+		r, err := inv.Get(base + f["url"].(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		sum := sha256.Sum256(b)
+		if r.StatusCode != 200 || hex.EncodeToString(sum[:]) != f["sha256"] || len(b) != int(f["bytes"].(float64)) {
+			t.Fatalf("export file %v: %d, %d bytes, sha256 %x", f, r.StatusCode, len(b), sum)
+		}
+		kinds[filepath.Ext(f["name"].(string))] = true
+	}
+	if !kinds[".jpg"] || !kinds[".mp4"] {
+		t.Fatalf("case file lacks a snapshot or footage: %v (events %v)", files, m["events"])
+	}
+	if r, _ := patrol.Get(base + files[0].(map[string]any)["url"].(string)); r.StatusCode != 403 {
+		t.Fatalf("patrol downloads an export: %d", r.StatusCode)
+	}
+	if r, _ := inv.Get(base + "/v1/exports/" + m["id"].(string) + "/files/..%2Fmanifest.json"); r.StatusCode != 404 {
+		t.Fatalf("path escape: %d", r.StatusCode)
+	}
+
 	// Every search above that was answered left an audit record, and the chain is intact.
-	code, out, errs := runCmd("audit", "verify", "--data", data)
-	if code != 0 || !strings.Contains(out, "intact") {
-		t.Fatalf("audit verify: %d %s %s", code, out, errs)
+	code, vout, errs := runCmd("audit", "verify", "--data", data)
+	if code != 0 || !strings.Contains(vout, "intact") {
+		t.Fatalf("audit verify: %d %s %s", code, vout, errs)
+	}
+	// Someone with database access rewrites why a search was made: verify says so and fails.
+	conn, err := pgx.Connect(context.Background(), os.Getenv("VIGIL_DATABASE_URL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), `ALTER TABLE audit DISABLE TRIGGER audit_append_only;
+		UPDATE audit SET reason = 'routine check' WHERE action = 'search.faces';
+		ALTER TABLE audit ENABLE TRIGGER audit_append_only`); err != nil {
+		t.Fatal(err)
+	}
+	if code, vout, _ := runCmd("audit", "verify", "--data", data); code == 0 || !strings.Contains(vout, "TAMPERED") {
+		t.Fatalf("audit verify after an edit: %d %s", code, vout)
 	}
 }
 

@@ -187,7 +187,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		}
 	}
 	if st.events != nil {
-		deps.Store, deps.Blobs = st.events, st.blobs
+		deps.Store, deps.Blobs, deps.Exports = st.events, st.blobs, st.blobs
 		deps.Footage = clipper{st}
 		si, stopSearch, err := startSearch(storeCtx, st.events, b, cfg.Database.RetentionDays, log)
 		if err != nil {
@@ -195,7 +195,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 			return err
 		}
 		defer stopSearch()
-		deps.Faces, deps.Plates, deps.Embeddings = si.faces, si.plates, st.events
+		deps.Faces, deps.Plates, deps.Embeddings, deps.PlateEvents = si.faces, si.plates, st.events, st.events
 		if dir, err := models.Dir(cfg.Models.Dir); err == nil {
 			fe := &faceEmbedder{dir: dir}
 			defer fe.Close()

@@ -145,10 +145,15 @@ func TestFFprobeReadsCamsim(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	out, err := exec.Command("ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-select_streams", "v:0",
-		"-show_entries", "stream=codec_name,width,height,avg_frame_rate", "-of", "json", "rtsp://127.0.0.1:18554/cam/002").CombinedOutput()
+	// JSON on stdout; stderr may carry decoder notes about frames before the first key frame
+	// (ffprobe joins mid-GOP, as with any live camera).
+	var stderr bytes.Buffer
+	probeCmd := exec.Command("ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-select_streams", "v:0",
+		"-show_entries", "stream=codec_name,width,height,avg_frame_rate", "-of", "json", "rtsp://127.0.0.1:18554/cam/002")
+	probeCmd.Stderr = &stderr
+	out, err := probeCmd.Output()
 	if err != nil {
-		t.Fatalf("ffprobe: %v\n%s", err, out)
+		t.Fatalf("ffprobe: %v\n%s%s", err, out, stderr.Bytes())
 	}
 	var probe struct {
 		Streams []struct {

@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -89,4 +90,34 @@ func (s *Store) PlateCounts(ctx context.Context, from time.Time, fn func(plate s
 		fn(plate, n, last)
 	}
 	return rows.Err()
+}
+
+// PlateEvents returns, for each plate, its newest events in [from, to) (at most perPlate each,
+// newest first), in one round trip: each plate is a walk down the plate + time index. camera,
+// when set, keeps only that camera's reads.
+func (s *Store) PlateEvents(ctx context.Context, plates []string, from, to time.Time, camera string, perPlate int) (map[string][]Event, error) {
+	out := map[string][]Event{}
+	if len(plates) == 0 {
+		return out, nil
+	}
+	cols := strings.Split(selectColumns, ",")
+	for i, c := range cols {
+		cols[i] = "e." + strings.TrimSpace(c)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+strings.Join(cols, ", ")+`
+		FROM unnest($1::text[]) AS p(plate)
+		CROSS JOIN LATERAL (SELECT * FROM events WHERE events.plate = p.plate AND time >= $2 AND time < $3
+			AND ($4 = '' OR camera = $4) ORDER BY time DESC LIMIT $5) e`,
+		plates, from, to, camera, perPlate)
+	if err != nil {
+		return nil, err
+	}
+	list, err := pgx.CollectRows(rows, scanEvent)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range list {
+		out[*e.Plate] = append(out[*e.Plate], e)
+	}
+	return out, nil
 }

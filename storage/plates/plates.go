@@ -105,6 +105,7 @@ func (x *Index) Search(q string, limit int) []Match {
 			return []Match{{Plate: e.text, How: "exact", Reads: e.reads, LastSeen: e.last}}
 		}
 	}
+	qs := newSketch(qr)
 	// Scored in parallel over slices of the set.
 	workers := min(runtime.GOMAXPROCS(0), max(1, len(x.plates)/20000))
 	parts := make([][]Match, workers)
@@ -129,7 +130,7 @@ func (x *Index) Search(q string, limit int) []Match {
 				case strings.HasPrefix(e.text, q):
 					m.How, m.Distance = "prefix", 0.1*float32(len(e.runes)-len(qr))
 				default:
-					if abs(len(e.runes)-len(qr)) > int(MaxFuzzy)+1 {
+					if abs(len(e.runes)-len(qr)) > int(MaxFuzzy)+1 || !qs.near(e.runes) {
 						continue
 					}
 					d := buf.distance(qr, e.runes)
@@ -224,6 +225,56 @@ const (
 	costProvince  = 0.2 // the query lacks the plate's leading province character
 	costEdit      = 1.0 // any other missing, extra or different character
 )
+
+// sketch is a query's characters by confusion class: a plate sharing too few of them cannot be
+// within MaxFuzzy, whatever the order, so the edit distance is not computed for it.
+type sketch struct {
+	q     []rune
+	count [128]int8
+	other []rune // non-ASCII (province) characters
+}
+
+func newSketch(q []rune) *sketch {
+	s := &sketch{q: q}
+	for _, r := range q {
+		if r < 128 {
+			s.count[class(r)]++
+		} else {
+			s.other = append(s.other, r)
+		}
+	}
+	return s
+}
+
+func class(r rune) rune {
+	if c := confusable[r]; c != 0 {
+		return rune(c)
+	}
+	return r
+}
+
+// near reports whether plate p may be within MaxFuzzy of the query: every edit fixes at most one
+// unmatched character on each side, so max(unmatched in q, unmatched in p) edits are needed.
+func (s *sketch) near(p []rune) bool {
+	q := s.q
+	if len(p) > 0 && len(q) > 0 && isProvince(p[0]) && !isProvince(q[0]) {
+		p = p[1:]
+	}
+	var used [128]int8
+	common := 0
+	for _, r := range p {
+		if r < 128 {
+			c := class(r)
+			if used[c] < s.count[c] {
+				used[c]++
+				common++
+			}
+		} else if slices.Contains(s.other, r) {
+			common++
+		}
+	}
+	return float64(max(len(q)-common, len(p)-common))*costEdit <= MaxFuzzy
+}
 
 type dpBuf struct{ prev, cur []float32 }
 

@@ -1,0 +1,227 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/vigil-oss/vigil/storage/blob"
+	"github.com/vigil-oss/vigil/storage/events"
+)
+
+// ExportStore keeps case files (the blob store).
+type ExportStore interface {
+	Put(ctx context.Context, key string, data []byte, contentType string) error
+	Get(ctx context.Context, key string) ([]byte, error)
+}
+
+// exportFile is one file of a case file.
+type exportFile struct {
+	Name   string `json:"name"`
+	Bytes  int    `json:"bytes"`
+	SHA256 string `json:"sha256"`
+	URL    string `json:"url"`
+}
+
+// exportEvent is one event of a case file and what could not be included.
+type exportEvent struct {
+	events.Event
+	Snapshot string   `json:"snapshot_file,omitempty"`
+	Footage  string   `json:"footage_file,omitempty"`
+	Missing  []string `json:"missing,omitempty"`
+}
+
+// manifest describes a case file; its own sha256 is returned with it and audited.
+type manifest struct {
+	ID        string        `json:"id"`
+	CreatedAt time.Time     `json:"created_at"`
+	CreatedBy string        `json:"created_by"`
+	Role      string        `json:"role"`
+	Reason    string        `json:"reason"`
+	Watermark string        `json:"watermark"`
+	PreRoll   float64       `json:"pre_roll_s"`
+	PostRoll  float64       `json:"post_roll_s"`
+	Events    []exportEvent `json:"events"`
+	Files     []exportFile  `json:"files"`
+}
+
+var exportID = regexp.MustCompile(`^[0-9]{8}-[0-9a-f]{12}$`)
+
+// createExport is POST /v1/exports: {"event_ids": [...], "reason": "...", "pre_roll": 5,
+// "post_roll": 10}. It writes each event's snapshot and the footage around it as MP4, and a
+// manifest with the SHA-256 of every file, who made it and why.
+func (s *Server) createExport(w http.ResponseWriter, r *http.Request) {
+	if s.store == nil || s.exports == nil {
+		s.writeError(w, r, errNoStore)
+		return
+	}
+	var req struct {
+		EventIDs []string `json:"event_ids"`
+		Reason   string   `json:"reason"`
+		PreRoll  *float64 `json:"pre_roll"`
+		PostRoll *float64 `json:"post_roll"`
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		s.writeError(w, r, uploadError(err))
+		return
+	}
+	reason, err := reasonOf(req.Reason)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if len(req.EventIDs) == 0 || len(req.EventIDs) > 200 {
+		s.writeError(w, r, badRequest("event_ids must list 1 to 200 events"))
+		return
+	}
+	pre, post := 5.0, 10.0
+	if req.PreRoll != nil {
+		pre = *req.PreRoll
+	}
+	if req.PostRoll != nil {
+		post = *req.PostRoll
+	}
+	if pre < 0 || post < 0 || pre+post > 600 {
+		s.writeError(w, r, badRequest("pre_roll and post_roll are seconds, together at most 600"))
+		return
+	}
+	p := principalOf(r)
+	who, role := "anonymous", "none"
+	if p != nil {
+		who, role = p.Name, p.Role
+	}
+	var rb [6]byte
+	_, _ = rand.Read(rb[:])
+	now := time.Now().UTC()
+	m := manifest{ID: now.Format("20060102") + "-" + hex.EncodeToString(rb[:]), CreatedAt: now, CreatedBy: who, Role: role,
+		Reason: reason, PreRoll: pre, PostRoll: post}
+	m.Watermark = fmt.Sprintf("Exported by %s (%s) on %s for: %s", who, role, now.Format(time.RFC3339), reason)
+	prefix := "exports/" + m.ID + "/"
+	put := func(name string, data []byte, ct string) error {
+		if err := s.exports.Put(r.Context(), prefix+name, data, ct); err != nil {
+			return err
+		}
+		sum := sha256.Sum256(data)
+		m.Files = append(m.Files, exportFile{Name: name, Bytes: len(data), SHA256: hex.EncodeToString(sum[:]),
+			URL: "/v1/exports/" + m.ID + "/files/" + name})
+		return nil
+	}
+	seen := map[string]bool{}
+	for _, id := range req.EventIDs {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		e, err := s.store.Get(r.Context(), id)
+		if errors.Is(err, events.ErrNotFound) {
+			s.writeError(w, r, badRequest("event "+id+" does not exist"))
+			return
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		xe := exportEvent{Event: e}
+		if e.Snapshot != nil && s.blobs != nil {
+			data, err := s.blobs.Get(r.Context(), *e.Snapshot)
+			switch {
+			case err == nil:
+				xe.Snapshot = e.ID + ".jpg"
+				if err := put(xe.Snapshot, data, "image/jpeg"); err != nil {
+					s.writeError(w, r, err)
+					return
+				}
+			case errors.Is(err, blob.ErrNotFound):
+				xe.Missing = append(xe.Missing, "snapshot (not in the blob store)")
+			default:
+				s.writeError(w, r, err)
+				return
+			}
+		}
+		if s.clips != nil {
+			from := e.Time.Add(-time.Duration(pre * float64(time.Second)))
+			to := e.Time.Add(time.Duration(post * float64(time.Second)))
+			mp4, skipped, err := s.clips.Clip(r.Context(), e.Camera, from, to)
+			switch {
+			case err == nil:
+				xe.Footage = e.ID + ".mp4"
+				if err := put(xe.Footage, mp4, "video/mp4"); err != nil {
+					s.writeError(w, r, err)
+					return
+				}
+				for _, sk := range skipped {
+					xe.Missing = append(xe.Missing, "footage segment "+sk)
+				}
+			case errors.Is(err, ErrNoFootage):
+				xe.Missing = append(xe.Missing, "footage (none recorded in that range)")
+			default:
+				s.writeError(w, r, err)
+				return
+			}
+		}
+		m.Events = append(m.Events, xe)
+	}
+	mj, _ := json.MarshalIndent(m, "", "  ")
+	if err := s.exports.Put(r.Context(), prefix+"manifest.json", mj, "application/json"); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	sum := sha256.Sum256(mj)
+	n := len(m.Events)
+	detail, _ := json.Marshal(map[string]any{"export": m.ID, "event_ids": req.EventIDs, "files": len(m.Files), "manifest_sha256": hex.EncodeToString(sum[:])})
+	seq, err := s.audit(r, "export.create", reason, detail, &n)
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("%w: %v", errAuditUnavailable, err))
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"export": m, "manifest_url": "/v1/exports/" + m.ID + "/files/manifest.json",
+		"manifest_sha256": hex.EncodeToString(sum[:]), "audit_seq": seq})
+}
+
+// exportFileGet is GET /v1/exports/{id}/files/{name}: one file of a case file (downloads audited).
+func (s *Server) exportFileGet(w http.ResponseWriter, r *http.Request) {
+	if s.exports == nil {
+		s.writeError(w, r, errNoStore)
+		return
+	}
+	id, name := r.PathValue("id"), r.PathValue("name")
+	if !exportID.MatchString(id) || strings.ContainsAny(name, "/\\") || strings.HasPrefix(name, ".") || name == "" {
+		s.writeError(w, r, errNotFound)
+		return
+	}
+	data, err := s.exports.Get(r.Context(), "exports/"+id+"/"+name)
+	if errors.Is(err, blob.ErrNotFound) {
+		s.writeError(w, r, errNotFound)
+		return
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	detail, _ := json.Marshal(map[string]string{"export": id, "file": name})
+	if _, err := s.audit(r, "export.download", "", detail, nil); err != nil {
+		s.writeError(w, r, fmt.Errorf("%w: %v", errAuditUnavailable, err))
+		return
+	}
+	ct := "application/octet-stream"
+	switch {
+	case strings.HasSuffix(name, ".jpg"):
+		ct = "image/jpeg"
+	case strings.HasSuffix(name, ".mp4"):
+		ct = "video/mp4"
+	case strings.HasSuffix(name, ".json"):
+		ct = "application/json"
+	}
+	w.Header().Set("Content-Type", ct)
+	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", id+"-"+name))
+	_, _ = w.Write(data)
+}
