@@ -84,6 +84,31 @@ func testSearch(t *testing.T, base, data string, tokens map[string]string, faceI
 	if r.StatusCode != 200 || len(res.Matches) == 0 || res.Matches[0].EventID != faceID || res.Matches[0].Distance > 1e-3 {
 		t.Fatalf("search by event: %d %+v", r.StatusCode, res)
 	}
+	// A group photo: searched for the largest face, and the answer says so; face=N picks another.
+	group, err := os.ReadFile(filepath.Join(testdata.Dir(), "groups/obama_and_biden.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var many struct {
+		Faces []any  `json:"faces_found"`
+		Used  int    `json:"face_used"`
+		Note  string `json:"note"`
+	}
+	for _, pick := range []string{"", "1"} {
+		f := map[string]string{"from": from, "to": to, "reason": "case 2026-118", "face": pick}
+		body, ct := multipartBody(f, group)
+		r, err := inv.Post(base+"/v1/search/faces", ct, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		json.NewDecoder(r.Body).Decode(&many)
+		r.Body.Close()
+		if r.StatusCode != 200 || len(many.Faces) < 2 || (pick == "" && (many.Used != 0 || !strings.Contains(many.Note, "faces"))) || (pick == "1" && many.Used != 1) {
+			t.Fatalf("group photo, face %q: %d %+v", pick, r.StatusCode, many)
+		}
+		many.Note = ""
+	}
+	post(inv, map[string]string{"from": from, "to": to, "reason": "x", "face": "9"}, group, 400)
 	// Roles: patrol and operator may not search faces.
 	post(patrol, fields, photo, 403)
 	post(op, fields, photo, 403)

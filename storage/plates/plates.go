@@ -121,7 +121,9 @@ func (x *Index) Search(q string, limit int) []Match {
 				var m Match
 				switch {
 				case wild:
-					if !glob(qr, e.runes) {
+					// A pattern that does not start with a province character (or a wildcard)
+					// also matches plates that do: 'B12*' finds 粤B12345.
+					if !glob(qr, e.runes) && !(len(e.runes) > 0 && isProvince(e.runes[0]) && !isProvince(qr[0]) && glob(qr, e.runes[1:])) {
 						continue
 					}
 					m.How = "wildcard"

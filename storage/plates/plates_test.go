@@ -53,6 +53,9 @@ func TestExactPrefixWildcard(t *testing.T) {
 			t.Fatalf("wildcard: %+v", m)
 		}
 	}
+	if w := x.Search("B99*", 10); len(w) != 1 || w[0].Plate != "粤B99999" {
+		t.Fatalf("B99* without the province: %+v", w)
+	}
 	if w := x.Search("*99*", 10); len(w) != 1 || w[0].Plate != "粤B99999" {
 		t.Fatalf("*99*: %+v", w)
 	}
