@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/vigil-oss/vigil/access"
 	"github.com/vigil-oss/vigil/streams/rtsp"
 )
 
@@ -45,6 +46,8 @@ type Server struct {
 	cameraMap   map[string][2]float64
 	exports     ExportStore
 	plateEvents PlateEvents
+	access      *access.Engine
+	nonces      *access.Nonces
 	reg         *prometheus.Registry
 	handler     http.Handler
 	stop        func()
@@ -68,6 +71,7 @@ type Deps struct {
 	Embeddings  Embeddings
 	Plates      PlateIndex
 	PlateEvents PlateEvents
+	Access      *access.Engine        // doors, people, credentials, decisions; nil: none
 	CameraMap   map[string][2]float64 // camera → position on the site map
 	Exports     ExportStore           // case files; nil: no exports
 }
@@ -76,7 +80,8 @@ type Deps struct {
 func New(d Deps, log *slog.Logger) (*Server, error) {
 	s := &Server{log: log.With("component", "api"), cams: d.Cameras, reg: d.Registry, events: d.Events,
 		store: d.Store, blobs: d.Blobs, clips: d.Footage, snaps: newSnapshots(2000),
-		auth: d.Auth, auditor: d.Audit, faces: d.Faces, embedder: d.Embedder, embeddings: d.Embeddings, plates: d.Plates, cameraMap: d.CameraMap, exports: d.Exports, plateEvents: d.PlateEvents}
+		auth: d.Auth, auditor: d.Audit, faces: d.Faces, embedder: d.Embedder, embeddings: d.Embeddings, plates: d.Plates, cameraMap: d.CameraMap, exports: d.Exports, plateEvents: d.PlateEvents,
+		access: d.Access, nonces: access.NewNonces()}
 	if s.events != nil {
 		stop, err := s.startLive()
 		if err != nil {
@@ -97,6 +102,7 @@ func New(d Deps, log *slog.Logger) (*Server, error) {
 	s.handle(mux, "GET /v1/search/plates", rolePlates, s.searchPlates)
 	s.handle(mux, "GET /v1/search/timeline", rolePlates, s.timeline)
 	s.handle(mux, "POST /v1/exports", roleSearch, s.createExport)
+	s.doorRoutes(mux)
 	s.handle(mux, "GET /v1/exports/{id}/files/{name}", roleSearch, s.exportFileGet)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs vigil's benchmarks and prints their figures. Everything stays on 127.0.0.1 and stops by
-# itself. Usage: bench/run.sh [sessions|record|decode|reconnect|recognizers|latency|capacity|accuracy|store|vectors|search|all]
+# itself. Usage: bench/run.sh [sessions|record|decode|reconnect|recognizers|latency|capacity|accuracy|store|vectors|search|doors|all]
 # (default all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,4 +52,8 @@ fi
 if [[ $what == all || $what == search ]]; then
   echo "== plate search over ${PLATE_EVENTS:-10000000} plate events; face index rebuild from PostgreSQL"
   ./bin/search --plate-events "${PLATE_EVENTS:-10000000}" --faces "${FACES:-1000000}"
+fi
+if [[ $what == all || $what == doors ]]; then
+  echo "== doors: card decisions through the signed unlock API (39,000 residents, 600 doors, every decision audited)"
+  ./bin/doors
 fi

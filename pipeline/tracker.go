@@ -193,21 +193,6 @@ func (t *Tracker) observeFaces(o *Observation) {
 			}
 		}
 		if best == nil {
-			// A small or blurred face's embedding can wander past SameFace between frames; a track
-			// whose last box is right there (within one and a half face widths) and whose face is
-			// not clearly someone else's still continues.
-			for _, tr := range t.faces {
-				if used[tr] {
-					continue
-				}
-				dist := recognizers.Distance(&tr.lastEmb, &d.Embedding)
-				reach := 1.5 * max(tr.lastBox.W, d.Box.W)
-				if dist < 1.5*t.opts.SameFace && centreDistance(tr.lastBox, d.Box) < reach && dist < bestD {
-					best, bestD = tr, dist
-				}
-			}
-		}
-		if best == nil {
 			t.nextID++
 			best = &faceTrack{id: t.nextID, first: o.Time, votes: map[string]int{}, matches: map[string]*Match{}}
 			t.faces = append(t.faces, best)

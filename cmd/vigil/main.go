@@ -31,6 +31,8 @@ Usage:
   vigil token create --role ROLE --name NAME                      print a new API bearer token (roles: admin,
                                                                   investigator, operator, patrol, resident)
   vigil token list | vigil token revoke --name NAME
+  vigil doors add --id ID --camera CAMERA [--area A --direction in|out --anti-passback]
+                                                                  register a door; prints its controller key
   vigil audit verify                                              check the audit chain; fails if any row was
                                                                   altered or deleted
   vigil check-config FILE                                         validate a config file; print it with secrets redacted
@@ -70,6 +72,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdToken(ctx, args[1:], stdout, stderr)
 	case "audit":
 		err = cmdAudit(ctx, args[1:], stdout, stderr)
+	case "doors":
+		err = cmdDoors(ctx, args[1:], stdout, stderr)
 	case "check-config":
 		err = cmdCheckConfig(args[1:], stdout)
 	case "models":

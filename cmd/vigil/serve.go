@@ -203,8 +203,12 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		} else {
 			log.Warn("face search by photo is off: no models", "err", err)
 		}
-		deps.Auth = access.NewPrincipals(st.pool, 0)
-		deps.Audit = access.NewAudit(st.pool, filepath.Join(cfg.Data, "audit.anchor"))
+		audit := access.NewAudit(st.pool, filepath.Join(cfg.Data, "audit.anchor"))
+		deps.Auth, deps.Audit = access.NewPrincipals(st.pool, 0), audit
+		if deps.Access, err = access.NewEngine(ctx, st.pool, audit); err != nil {
+			pool.Close()
+			return err
+		}
 	} else {
 		log.Warn("no database: the API is open to anyone who can reach it (bearer tokens need database.enabled)")
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -126,5 +127,52 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("audit chain broken: %d problem(s) in %d rows", len(rep.Problems), rep.Rows)
 	}
 	fmt.Fprintf(stdout, "audit chain intact: %d rows\n", rep.Rows)
+	return nil
+}
+
+// cmdDoors is vigil doors add.
+func cmdDoors(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "add" {
+		return errors.New("usage: vigil doors add --id ID --camera CAMERA [--area AREA --direction in|out --anti-passback --fail-safe]")
+	}
+	fs, sf := toolFlags("doors add")
+	fs.SetOutput(stderr)
+	var d access.Door
+	fs.StringVar(&d.ID, "id", "", "door id")
+	fs.StringVar(&d.Name, "name", "", "door name")
+	fs.StringVar(&d.Camera, "camera", "", "the camera watching the door (auto-unlock by face)")
+	fs.StringVar(&d.Area, "area", "", "anti-passback area the door leads into (in) or out of (out)")
+	fs.StringVar(&d.Direction, "direction", "in", "in or out")
+	fs.BoolVar(&d.AntiPassback, "anti-passback", false, "refuse a second entry without an exit")
+	failSafe := fs.Bool("fail-safe", false, "controllers open on their cached credentials' say-so when vigil is unreachable (default: fail-secure)")
+	fs.IntVar(&d.PulseMS, "pulse-ms", 3000, "how long the lock opens")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if d.ID == "" {
+		return errors.New("doors add needs --id")
+	}
+	if *failSafe {
+		d.FailMode = "safe"
+	}
+	cfg, err := sf.load()
+	if err != nil {
+		return err
+	}
+	st, err := openToolStore(ctx, cfg, stderr)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	e, err := access.NewEngine(ctx, st.pool, access.NewAudit(st.pool, filepath.Join(cfg.Data, "audit.anchor")))
+	if err != nil {
+		return err
+	}
+	key, err := e.AddDoor(ctx, access.Actor{Name: "vigil-cli", Role: access.RoleAdmin}, d)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "door %s registered; its controller key (shown once, configure it in the controller):\n", d.ID)
+	fmt.Fprintln(stdout, hex.EncodeToString(key))
 	return nil
 }

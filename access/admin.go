@@ -1,0 +1,216 @@
+package access
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Actor is who makes an admin change (for the audit chain).
+type Actor struct{ Name, Role string }
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// CheckID validates an id chosen by an admin (people, units, doors, schedules).
+func CheckID(what, id string) error {
+	if !idPattern.MatchString(id) {
+		return fmt.Errorf("%w: %s id %q: 1–64 letters, digits, '.', '_' or '-'", ErrInvalid, what, id)
+	}
+	return nil
+}
+
+// ErrInvalid marks an admin request that cannot be applied as given.
+var ErrInvalid = errors.New("access: invalid")
+
+// change runs one admin write in a transaction, audits it and reloads the snapshot.
+func (e *Engine) change(ctx context.Context, who Actor, action string, detail any, fn func(tx pgx.Tx) error) error {
+	err := pgx.BeginFunc(ctx, e.pool, fn)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "23505":
+			return fmt.Errorf("%w: %s", ErrExists, pgErr.Detail)
+		case "23503", "23514", "22P02", "22007", "22008":
+			return fmt.Errorf("%w: %s", ErrInvalid, pgErr.Message)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	d, _ := json.Marshal(detail)
+	if _, err := e.audit.Append(ctx, Entry{Actor: who.Name, Role: who.Role, Action: action, Detail: d}); err != nil {
+		return err
+	}
+	return e.Reload(ctx)
+}
+
+// AddUnit adds a unit (an apartment).
+func (e *Engine) AddUnit(ctx context.Context, who Actor, id, name, building string) error {
+	if err := CheckID("unit", id); err != nil {
+		return err
+	}
+	return e.change(ctx, who, "unit.add", map[string]string{"id": id, "name": name, "building": building}, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO units (id, name, building) VALUES ($1, $2, $3)`, id, name, building)
+		return err
+	})
+}
+
+// AddPerson adds a resident, visitor or staff member.
+func (e *Engine) AddPerson(ctx context.Context, who Actor, id, name, kind string) error {
+	if err := CheckID("person", id); err != nil {
+		return err
+	}
+	if !slices.Contains([]string{"resident", "visitor", "staff"}, kind) || name == "" {
+		return fmt.Errorf("%w: a person needs a name and a kind (resident, visitor, staff)", ErrInvalid)
+	}
+	return e.change(ctx, who, "person.add", map[string]string{"id": id, "name": name, "kind": kind}, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO people (id, name, kind) VALUES ($1, $2, $3)`, id, name, kind)
+		return err
+	})
+}
+
+// SetBlacklisted puts a person on the blacklist or takes them off.
+func (e *Engine) SetBlacklisted(ctx context.Context, who Actor, id string, on bool, reason string) error {
+	return e.change(ctx, who, "person.blacklist", map[string]any{"id": id, "blacklisted": on, "reason": reason}, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE people SET blacklisted = $2 WHERE id = $1`, id, on)
+		if err == nil && tag.RowsAffected() == 0 {
+			return fmt.Errorf("%w: no person %q", ErrInvalid, id)
+		}
+		return err
+	})
+}
+
+// AddLease gives a person a unit from starts to ends.
+func (e *Engine) AddLease(ctx context.Context, who Actor, person, unit string, starts, ends time.Time) error {
+	if !ends.After(starts) {
+		return fmt.Errorf("%w: a lease ends after it starts", ErrInvalid)
+	}
+	return e.change(ctx, who, "lease.add", map[string]any{"person": person, "unit": unit, "starts": starts, "ends": ends}, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO leases (person_id, unit_id, starts, ends) VALUES ($1, $2, $3, $4)`, person, unit, starts, ends)
+		return err
+	})
+}
+
+// NewCredential is a credential to add; an empty Value for a QR code makes a random one.
+type NewCredential struct {
+	Kind       string     `json:"kind"`
+	Value      string     `json:"value"`
+	Duress     bool       `json:"duress"`
+	ValidFrom  *time.Time `json:"valid_from"`
+	ValidUntil *time.Time `json:"valid_until"`
+}
+
+// AddCredential adds a card, PIN or QR code to a person; it returns the credential's id and, for
+// a generated QR code, its payload (shown once: only its hash is kept).
+func (e *Engine) AddCredential(ctx context.Context, who Actor, person string, c NewCredential) (int64, string, error) {
+	switch c.Kind {
+	case KindCard, KindQR:
+	case KindPIN:
+		if len(c.Value) < 4 || len(c.Value) > 12 {
+			return 0, "", fmt.Errorf("%w: a PIN has 4 to 12 digits", ErrInvalid)
+		}
+	default:
+		return 0, "", fmt.Errorf("%w: credential kind must be card, pin or qr (faces enrol through /v1/people/{id}/faces)", ErrInvalid)
+	}
+	if c.Kind == KindQR && c.Value == "" {
+		var b [18]byte
+		_, _ = rand.Read(b[:])
+		c.Value = "VGLQR-" + base64.RawURLEncoding.EncodeToString(b[:])
+	}
+	if c.Value == "" || len(c.Value) > 256 {
+		return 0, "", fmt.Errorf("%w: a credential needs a value of at most 256 characters", ErrInvalid)
+	}
+	if c.ValidFrom != nil && c.ValidUntil != nil && !c.ValidUntil.After(*c.ValidFrom) {
+		return 0, "", fmt.Errorf("%w: valid_until must be after valid_from", ErrInvalid)
+	}
+	h := SecretKey(c.Kind, c.Value)
+	var id int64
+	err := e.change(ctx, who, "credential.add", map[string]any{"person": person, "kind": c.Kind, "duress": c.Duress, "valid_from": c.ValidFrom, "valid_until": c.ValidUntil}, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `INSERT INTO credentials (person_id, kind, secret_hash, duress, valid_from, valid_until)
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, person, c.Kind, h[:], c.Duress, c.ValidFrom, c.ValidUntil).Scan(&id)
+	})
+	if c.Kind != KindQR {
+		return id, "", err
+	}
+	return id, c.Value, err
+}
+
+// RevokeCredential revokes one credential.
+func (e *Engine) RevokeCredential(ctx context.Context, who Actor, id int64, reason string) error {
+	return e.change(ctx, who, "credential.revoke", map[string]any{"id": id, "reason": reason}, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE credentials SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL`, id)
+		if err == nil && tag.RowsAffected() == 0 {
+			return fmt.Errorf("%w: no live credential %d", ErrInvalid, id)
+		}
+		return err
+	})
+}
+
+// AddSchedule adds a weekly schedule (see ParseSchedule).
+func (e *Engine) AddSchedule(ctx context.Context, who Actor, id string, weekly, holidays json.RawMessage, tz string) error {
+	if err := CheckID("schedule", id); err != nil {
+		return err
+	}
+	if tz == "" {
+		tz = "Asia/Shanghai"
+	}
+	if len(holidays) == 0 {
+		holidays = json.RawMessage(`[]`)
+	}
+	if _, err := ParseSchedule(weekly, holidays, tz); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return e.change(ctx, who, "schedule.add", map[string]any{"id": id, "weekly": weekly, "holidays": holidays, "tz": tz}, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO schedules (id, weekly, holidays, tz) VALUES ($1, $2, $3, $4)`, id, []byte(weekly), []byte(holidays), tz)
+		return err
+	})
+}
+
+// AddDoor registers a door and returns its controller's key (shown once).
+func (e *Engine) AddDoor(ctx context.Context, who Actor, d Door) ([]byte, error) {
+	if err := CheckID("door", d.ID); err != nil {
+		return nil, err
+	}
+	if d.Direction == "" {
+		d.Direction = "in"
+	}
+	if d.FailMode == "" {
+		d.FailMode = "secure"
+	}
+	if d.PulseMS <= 0 {
+		d.PulseMS = 3000
+	}
+	key := NewKey()
+	err := e.change(ctx, who, "door.add", map[string]any{"id": d.ID, "camera": d.Camera, "area": d.Area, "direction": d.Direction,
+		"anti_passback": d.AntiPassback, "fail_mode": d.FailMode}, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO doors (id, name, camera, area, direction, anti_passback, fail_mode, pulse_ms, key)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, d.ID, d.Name, d.Camera, d.Area, d.Direction, d.AntiPassback, d.FailMode, d.PulseMS, key)
+		return err
+	})
+	return key, err
+}
+
+// AddRule lets everyone with a live lease in a unit (whoKind "unit"), one person ("person") or
+// every person of a kind ("kind") open a door, within a schedule when one is named.
+func (e *Engine) AddRule(ctx context.Context, who Actor, door, whoKind, whoID, schedule string) error {
+	if !slices.Contains([]string{"unit", "person", "kind"}, whoKind) || whoID == "" {
+		return fmt.Errorf("%w: a rule names who (unit, person or kind) and an id", ErrInvalid)
+	}
+	var sched *string
+	if schedule != "" {
+		sched = &schedule
+	}
+	return e.change(ctx, who, "rule.add", map[string]any{"door": door, "who_kind": whoKind, "who": whoID, "schedule": schedule}, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO rules (door_id, who_kind, who, schedule_id) VALUES ($1, $2, $3, $4)`, door, whoKind, whoID, sched)
+		return err
+	})
+}

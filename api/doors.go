@@ -1,0 +1,260 @@
+package api
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/vigil-oss/vigil/access"
+)
+
+var roleAdmin = []string{access.RoleAdmin}
+
+func (s *Server) doorRoutes(mux *http.ServeMux) {
+	// Controllers sign their requests with their door's key; no bearer token.
+	mux.HandleFunc("POST /v1/doors/{id}/decisions", s.decision)
+	s.handle(mux, "POST /v1/units", roleAdmin, s.adminUnit)
+	s.handle(mux, "POST /v1/people", roleAdmin, s.adminPerson)
+	s.handle(mux, "POST /v1/people/{id}/leases", roleAdmin, s.adminLease)
+	s.handle(mux, "POST /v1/people/{id}/credentials", roleAdmin, s.adminCredential)
+	s.handle(mux, "POST /v1/people/{id}/blacklist", roleAdmin, s.adminBlacklist)
+	s.handle(mux, "DELETE /v1/credentials/{id}", roleAdmin, s.adminRevoke)
+	s.handle(mux, "POST /v1/schedules", roleAdmin, s.adminSchedule)
+	s.handle(mux, "POST /v1/doors", roleAdmin, s.adminDoor)
+	s.handle(mux, "POST /v1/doors/{id}/rules", roleAdmin, s.adminRule)
+}
+
+// decision is POST /v1/doors/{id}/decisions: {"credential": {"kind": "card", "value": "…"}},
+// signed by the door's controller. The answer is signed back; refusals and denials are audited.
+func (s *Server) decision(w http.ResponseWriter, r *http.Request) {
+	if s.access == nil {
+		s.writeError(w, r, errNoStore)
+		return
+	}
+	id := r.PathValue("id")
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	if err != nil {
+		s.writeError(w, r, uploadError(err))
+		return
+	}
+	door, ok := s.access.Door(id)
+	refuse := func(status int, reason string) {
+		if err := s.access.Refuse(r.Context(), id, reason, r.RemoteAddr); err != nil {
+			s.writeError(w, r, fmt.Errorf("%w: %v", errAuditUnavailable, err))
+			return
+		}
+		writeJSON(w, status, map[string]any{"grant": false, "reason": reason})
+	}
+	if !ok {
+		refuse(http.StatusNotFound, access.DenyUnknownDoor)
+		return
+	}
+	ts, nonce := r.Header.Get(access.HeaderTimestamp), r.Header.Get(access.HeaderNonce)
+	if err := s.nonces.Verify(door, r.Method, r.URL.Path, ts, nonce, r.Header.Get(access.HeaderSignature), body, time.Now()); err != nil {
+		reason, _ := access.IsRequestError(err)
+		refuse(http.StatusUnauthorized, reason)
+		return
+	}
+	var req struct {
+		Credential access.Presented `json:"credential"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil || req.Credential.Kind == "" {
+		s.writeError(w, r, badRequest(`body must be {"credential": {"kind": "card|pin|qr", "value": "…"}}`))
+		return
+	}
+	d, err := s.access.Decide(r.Context(), id, req.Credential, nonce)
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("%w: %v", errAuditUnavailable, err))
+		return
+	}
+	out, _ := json.Marshal(d)
+	now := strconv.FormatInt(time.Now().Unix(), 10)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set(access.HeaderTimestamp, now)
+	w.Header().Set(access.HeaderNonce, nonce)
+	w.Header().Set(access.HeaderSignature, access.SignResponse(door.Key, now, nonce, out))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(out)
+}
+
+// actor is the admin making a change.
+func actor(r *http.Request) access.Actor {
+	if p := principalOf(r); p != nil {
+		return access.Actor{Name: p.Name, Role: p.Role}
+	}
+	return access.Actor{Name: "anonymous", Role: "none"}
+}
+
+// decodeAdmin reads an admin request body (JSON, at most 64 KB).
+func decodeAdmin(w http.ResponseWriter, r *http.Request, v any) error {
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(v); err != nil {
+		return uploadError(err)
+	}
+	return nil
+}
+
+// adminResult answers an admin change: 201 with v, or the error mapped.
+func (s *Server) adminResult(w http.ResponseWriter, r *http.Request, err error, v any) {
+	switch {
+	case errors.Is(err, access.ErrExists):
+		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+	case errors.Is(err, access.ErrInvalid):
+		s.writeError(w, r, badRequest(err.Error()))
+	case err != nil:
+		s.writeError(w, r, err)
+	default:
+		writeJSON(w, http.StatusCreated, v)
+	}
+}
+
+func (s *Server) needAccess(w http.ResponseWriter, r *http.Request) bool {
+	if s.access == nil {
+		s.writeError(w, r, errNoStore)
+		return false
+	}
+	return true
+}
+
+func (s *Server) adminUnit(w http.ResponseWriter, r *http.Request) {
+	var v struct{ ID, Name, Building string }
+	if !s.needAccess(w, r) {
+		return
+	}
+	if err := decodeAdmin(w, r, &v); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.adminResult(w, r, s.access.AddUnit(r.Context(), actor(r), v.ID, v.Name, v.Building), v)
+}
+
+func (s *Server) adminPerson(w http.ResponseWriter, r *http.Request) {
+	var v struct{ ID, Name, Kind string }
+	if !s.needAccess(w, r) {
+		return
+	}
+	if err := decodeAdmin(w, r, &v); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.adminResult(w, r, s.access.AddPerson(r.Context(), actor(r), v.ID, v.Name, v.Kind), v)
+}
+
+func (s *Server) adminLease(w http.ResponseWriter, r *http.Request) {
+	var raw struct {
+		Unit   string    `json:"unit"`
+		Starts time.Time `json:"starts"`
+		Ends   time.Time `json:"ends"`
+	}
+	if !s.needAccess(w, r) {
+		return
+	}
+	if err := decodeAdmin(w, r, &raw); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.adminResult(w, r, s.access.AddLease(r.Context(), actor(r), r.PathValue("id"), raw.Unit, raw.Starts, raw.Ends), raw)
+}
+
+func (s *Server) adminCredential(w http.ResponseWriter, r *http.Request) {
+	var v access.NewCredential
+	if !s.needAccess(w, r) {
+		return
+	}
+	if err := decodeAdmin(w, r, &v); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	id, qr, err := s.access.AddCredential(r.Context(), actor(r), r.PathValue("id"), v)
+	out := map[string]any{"id": id, "kind": v.Kind}
+	if qr != "" {
+		out["qr"] = qr // shown once
+	}
+	s.adminResult(w, r, err, out)
+}
+
+func (s *Server) adminBlacklist(w http.ResponseWriter, r *http.Request) {
+	var v struct {
+		Blacklisted bool   `json:"blacklisted"`
+		Reason      string `json:"reason"`
+	}
+	if !s.needAccess(w, r) {
+		return
+	}
+	if err := decodeAdmin(w, r, &v); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if _, err := reasonOf(v.Reason); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.adminResult(w, r, s.access.SetBlacklisted(r.Context(), actor(r), r.PathValue("id"), v.Blacklisted, v.Reason), v)
+}
+
+func (s *Server) adminRevoke(w http.ResponseWriter, r *http.Request) {
+	if !s.needAccess(w, r) {
+		return
+	}
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		s.writeError(w, r, badRequest("credential id must be a number"))
+		return
+	}
+	err = s.access.RevokeCredential(r.Context(), actor(r), id, r.URL.Query().Get("reason"))
+	if err == nil {
+		writeJSON(w, http.StatusOK, map[string]any{"id": id, "revoked": true})
+		return
+	}
+	s.adminResult(w, r, err, nil)
+}
+
+func (s *Server) adminSchedule(w http.ResponseWriter, r *http.Request) {
+	var v struct {
+		ID       string          `json:"id"`
+		Weekly   json.RawMessage `json:"weekly"`
+		Holidays json.RawMessage `json:"holidays"`
+		TZ       string          `json:"tz"`
+	}
+	if !s.needAccess(w, r) {
+		return
+	}
+	if err := decodeAdmin(w, r, &v); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.adminResult(w, r, s.access.AddSchedule(r.Context(), actor(r), v.ID, v.Weekly, v.Holidays, v.TZ), v)
+}
+
+func (s *Server) adminDoor(w http.ResponseWriter, r *http.Request) {
+	var v access.Door
+	if !s.needAccess(w, r) {
+		return
+	}
+	if err := decodeAdmin(w, r, &v); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	key, err := s.access.AddDoor(r.Context(), actor(r), v)
+	s.adminResult(w, r, err, map[string]any{"door": v, "key": hex.EncodeToString(key)})
+}
+
+func (s *Server) adminRule(w http.ResponseWriter, r *http.Request) {
+	var v struct {
+		WhoKind  string `json:"who_kind"`
+		Who      string `json:"who"`
+		Schedule string `json:"schedule"`
+	}
+	if !s.needAccess(w, r) {
+		return
+	}
+	if err := decodeAdmin(w, r, &v); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.adminResult(w, r, s.access.AddRule(r.Context(), actor(r), r.PathValue("id"), v.WhoKind, v.Who, v.Schedule), v)
+}
