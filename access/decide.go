@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -100,6 +99,7 @@ type snapshot struct {
 	creds   map[[32]byte]*credential // by sha256(kind + ":" + value)
 	revoked map[[32]byte]bool        // secrets whose every credential is revoked
 	rules   map[string][]rule        // by door
+	faces   *faceSet
 }
 
 // Engine decides door requests from an in-memory snapshot of PostgreSQL (reloaded after every
@@ -218,6 +218,9 @@ func (e *Engine) Reload(ctx context.Context) error {
 		}); err != nil {
 			return err
 		}
+		if s.faces, err = loadFaces(ctx, tx); err != nil {
+			return err
+		}
 		rows, _ = tx.Query(ctx, `SELECT door_id, who_kind, who, schedule_id FROM rules`)
 		_, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (struct{}, error) {
 			var door string
@@ -250,35 +253,45 @@ func (e *Engine) Door(id string) (*Door, bool) {
 }
 
 // Decide answers a credential presented at a door, audits the decision and, on a grant through
-// an anti-passback door, records the person inside or out. actor names the controller.
+// an anti-passback door, records the person inside or out.
 func (e *Engine) Decide(ctx context.Context, doorID string, c Presented, nonce string) (Decision, error) {
-	now := e.now()
-	d := Decision{Door: doorID, Time: now.UTC(), Expires: now.Add(10 * time.Second).UTC(), Nonce: nonce}
 	e.mu.RLock()
 	s := e.snap
 	e.mu.RUnlock()
-	door := s.doors[doorID]
-	var areaKey [2]string
-	decide := func() string {
-		if door == nil {
-			return DenyUnknownDoor
-		}
+	now := e.now()
+	pre, person, duress := "", "", false
+	if s.doors[doorID] == nil {
+		pre = DenyUnknownDoor
+	} else {
 		key := SecretKey(c.Kind, c.Value)
 		cred := s.creds[key]
-		if cred == nil {
-			if s.revoked[key] {
-				return DenyRevoked
-			}
-			return DenyUnknown
-		}
-		d.PersonID = cred.person
 		switch {
-		case cred.validFrom != nil && now.Before(*cred.validFrom):
-			return DenyNotYetValid
-		case cred.until != nil && !now.Before(*cred.until):
-			return DenyExpired
+		case cred == nil && s.revoked[key]:
+			pre = DenyRevoked
+		case cred == nil:
+			pre = DenyUnknown
+		default:
+			person, duress = cred.person, cred.duress
+			switch {
+			case cred.validFrom != nil && now.Before(*cred.validFrom):
+				pre = DenyNotYetValid
+			case cred.until != nil && !now.Before(*cred.until):
+				pre = DenyExpired
+			}
 		}
-		p := s.people[cred.person]
+	}
+	return e.decide(ctx, doorID, s, person, pre, duress, map[string]any{"credential": c.Kind}, nonce)
+}
+
+// decide applies the person's rights at the door (unless pre already refused), audits, and keeps
+// anti-passback state. Every credential kind ends here.
+func (e *Engine) decide(ctx context.Context, doorID string, s *snapshot, personID, pre string, duress bool, extra map[string]any, nonce string) (Decision, error) {
+	now := e.now()
+	d := Decision{Door: doorID, Time: now.UTC(), Expires: now.Add(10 * time.Second).UTC(), Nonce: nonce, PersonID: personID}
+	door := s.doors[doorID]
+	var areaKey [2]string
+	rights := func() string {
+		p := s.people[personID]
 		if p == nil {
 			return DenyUnknown
 		}
@@ -331,18 +344,24 @@ func (e *Engine) Decide(ctx context.Context, doorID string, c Presented, nonce s
 				return DenyAntiPassback
 			}
 		}
-		if cred.duress {
+		if duress {
 			return GrantedDuress
 		}
 		return Granted
 	}
-	d.Reason = decide()
+	d.Reason = pre
+	if d.Reason == "" {
+		d.Reason = rights()
+	}
 	d.Grant = d.Reason == Granted || d.Reason == GrantedDuress
 	if d.Grant {
 		d.PulseMS = door.PulseMS
 	}
-	detail, _ := json.Marshal(map[string]any{"door": doorID, "credential": c.Kind, "person": d.PersonID, "grant": d.Grant, "reason": d.Reason})
-	if _, err := e.audit.Append(ctx, Entry{Time: now, Actor: "door:" + doorID, Role: "controller", Action: "door.decision", Reason: d.Reason, Detail: detail}); err != nil {
+	detail := map[string]any{"door": doorID, "person": d.PersonID, "grant": d.Grant, "reason": d.Reason}
+	for k, v := range extra {
+		detail[k] = v
+	}
+	if _, err := e.audit.Append(ctx, Entry{Time: now, Actor: "door:" + doorID, Role: "controller", Action: "door.decision", Reason: d.Reason, Detail: detailJSON(detail)}); err != nil {
 		// An unaudited grant is not given.
 		return Decision{}, err
 	}

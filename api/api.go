@@ -48,6 +48,8 @@ type Server struct {
 	plateEvents PlateEvents
 	access      *access.Engine
 	nonces      *access.Nonces
+	doorFaces   DoorFaces
+	eraser      Eraser
 	reg         *prometheus.Registry
 	handler     http.Handler
 	stop        func()
@@ -72,6 +74,8 @@ type Deps struct {
 	Plates      PlateIndex
 	PlateEvents PlateEvents
 	Access      *access.Engine        // doors, people, credentials, decisions; nil: none
+	DoorFaces   DoorFaces             // face decisions and enrolment
+	Eraser      Eraser                // erasure of a person's face events
 	CameraMap   map[string][2]float64 // camera → position on the site map
 	Exports     ExportStore           // case files; nil: no exports
 }
@@ -81,7 +85,7 @@ func New(d Deps, log *slog.Logger) (*Server, error) {
 	s := &Server{log: log.With("component", "api"), cams: d.Cameras, reg: d.Registry, events: d.Events,
 		store: d.Store, blobs: d.Blobs, clips: d.Footage, snaps: newSnapshots(2000),
 		auth: d.Auth, auditor: d.Audit, faces: d.Faces, embedder: d.Embedder, embeddings: d.Embeddings, plates: d.Plates, cameraMap: d.CameraMap, exports: d.Exports, plateEvents: d.PlateEvents,
-		access: d.Access, nonces: access.NewNonces()}
+		access: d.Access, nonces: access.NewNonces(), doorFaces: d.DoorFaces, eraser: d.Eraser}
 	if s.events != nil {
 		stop, err := s.startLive()
 		if err != nil {

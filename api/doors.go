@@ -27,6 +27,8 @@ func (s *Server) doorRoutes(mux *http.ServeMux) {
 	s.handle(mux, "POST /v1/schedules", roleAdmin, s.adminSchedule)
 	s.handle(mux, "POST /v1/doors", roleAdmin, s.adminDoor)
 	s.handle(mux, "POST /v1/doors/{id}/rules", roleAdmin, s.adminRule)
+	s.handle(mux, "POST /v1/people/{id}/faces", roleAdmin, s.enrolFace)
+	s.handle(mux, "DELETE /v1/people/{id}/biometrics", roleAdmin, s.eraseBiometrics)
 }
 
 // decision is POST /v1/doors/{id}/decisions: {"credential": {"kind": "card", "value": "…"}},
@@ -37,7 +39,7 @@ func (s *Server) decision(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 2*MaxUpload)) // a face credential carries a JPEG
 	if err != nil {
 		s.writeError(w, r, uploadError(err))
 		return
@@ -67,7 +69,17 @@ func (s *Server) decision(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, badRequest(`body must be {"credential": {"kind": "card|pin|qr", "value": "…"}}`))
 		return
 	}
-	d, err := s.access.Decide(r.Context(), id, req.Credential, nonce)
+	var d access.Decision
+	if req.Credential.Kind == "face" {
+		d, err = s.faceDecision(r.Context(), id, req.Credential.Value, nonce)
+	} else {
+		d, err = s.access.Decide(r.Context(), id, req.Credential, nonce)
+	}
+	var br badRequest
+	if errors.As(err, &br) || errors.Is(err, errTooLarge) {
+		s.writeError(w, r, err)
+		return
+	}
 	if err != nil {
 		s.writeError(w, r, fmt.Errorf("%w: %v", errAuditUnavailable, err))
 		return

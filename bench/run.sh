@@ -54,6 +54,6 @@ if [[ $what == all || $what == search ]]; then
   ./bin/search --plate-events "${PLATE_EVENTS:-10000000}" --faces "${FACES:-1000000}"
 fi
 if [[ $what == all || $what == doors ]]; then
-  echo "== doors: card decisions through the signed unlock API (39,000 residents, 600 doors, every decision audited)"
+  echo "== doors: card decisions through the signed unlock API (40,000 residents, 600 doors, every decision audited); face decisions against 40,000 enrolled faces through vigil serve"
   ./bin/doors
 fi

@@ -8,17 +8,24 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,15 +37,19 @@ import (
 	"github.com/vigil-oss/vigil/access"
 	"github.com/vigil-oss/vigil/api"
 	"github.com/vigil-oss/vigil/bench/measure"
+	"github.com/vigil-oss/vigil/internal/paths"
 	"github.com/vigil-oss/vigil/internal/testenv"
 	"github.com/vigil-oss/vigil/storage/events"
+	"github.com/vigil-oss/vigil/storage/vectors"
 )
 
 func main() {
-	residents := flag.Int("residents", 39000, "residents with a card and a lease")
+	residents := flag.Int("residents", 40000, "residents with a card and a lease")
 	doors := flag.Int("doors", 600, "doors")
 	conc := flag.Int("controllers", 64, "concurrent controllers")
 	dur := flag.Duration("duration", 10*time.Second, "measured time")
+	flag.IntVar(&faceTemplates, "faces", 40000, "enrolled face templates for the face decisions (0 skips them)")
+	flag.StringVar(&vigilBin, "vigil", "bin/vigil", "the vigil binary serving the face decisions")
 	flag.Parse()
 	if err := run(*residents, *doors, *conc, *dur); err != nil {
 		fmt.Fprintln(os.Stderr, "doors bench:", err)
@@ -188,6 +199,125 @@ func run(nRes, nDoors, conc int, dur time.Duration) error {
 	var audited int64
 	pool.QueryRow(ctx, `SELECT count(*) FROM audit WHERE action = 'door.decision'`).Scan(&audited)
 	fmt.Printf("audited decisions: %d of %d\n", audited, total)
+	stop()
+	if faceTemplates > 0 {
+		return faceBench(ctx, url, pool, keys[0], min(faceTemplates, nRes))
+	}
+	return nil
+}
+
+var (
+	faceTemplates int
+	vigilBin      string
+)
+
+// faceBench enrols n synthetic templates and one real face (resident p0, door d0), runs vigil
+// serve on the database and times signed face decisions with another photo of that person.
+func faceBench(ctx context.Context, url string, pool *pgxpool.Pool, key []byte, n int) error {
+	synth := vectors.NewSynth(5, n)
+	rng := rand.New(rand.NewPCG(5, 5))
+	v := make([]float32, vectors.Dim)
+	var rows [][]any
+	for i := 1; i < n; i++ {
+		synth.Capture(i, rng, v)
+		emb := make([]byte, 512)
+		for j, f := range v {
+			binary.LittleEndian.PutUint32(emb[4*j:], math.Float32bits(f))
+		}
+		rows = append(rows, []any{fmt.Sprintf("p%d", i), emb, float32(0.9), float32(0.9), time.Now(), "bench"})
+	}
+	if _, err := pool.CopyFrom(ctx, pgx.Identifier{"face_templates"}, []string{"person_id", "embedding", "quality", "liveness", "consent_at", "consent"}, pgx.CopyFromRows(rows)); err != nil {
+		return err
+	}
+	td := paths.Shared("testdata")
+	if td == "" {
+		return fmt.Errorf("face decisions need ../shared/testdata")
+	}
+	data, _ := os.MkdirTemp("", "vigil-bench-doors-")
+	defer os.RemoveAll(data)
+	env := append(os.Environ(), "VIGIL_DATABASE_URL="+url, "VIGIL_HTTP_ADDR=127.0.0.1:18991", "VIGIL_LOG_LEVEL=warn")
+	tok := exec.Command(vigilBin, "token", "create", "--role", "admin", "--name", "bench", "--data", data)
+	tok.Env = env
+	out, err := tok.Output()
+	if err != nil {
+		return fmt.Errorf("token create: %w", err)
+	}
+	token := strings.TrimSpace(string(out))
+	srv := exec.Command(vigilBin, "serve", "--data", data)
+	srv.Env, srv.Stderr = env, os.Stderr
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = srv.Process.Signal(os.Interrupt); _ = srv.Wait() }()
+	base := "http://127.0.0.1:18991"
+	for i := 0; ; i++ {
+		if r, err := http.Get(base + "/healthz"); err == nil {
+			r.Body.Close()
+			break
+		}
+		if i > 300 {
+			return fmt.Errorf("vigil serve did not start")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	photo2, _ := os.ReadFile(filepath.Join(td, "faces/obama/2.jpg"))
+	photo1, _ := os.ReadFile(filepath.Join(td, "faces/obama/1.jpg"))
+	var mb bytes.Buffer
+	mw := multipart.NewWriter(&mb)
+	mw.WriteField("consent", "bench")
+	fw, _ := mw.CreateFormFile("image", "p0.jpg")
+	fw.Write(photo2)
+	mw.Close()
+	req, _ := http.NewRequest("POST", base+"/v1/people/p0/faces", &mb)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		return fmt.Errorf("enrol p0: %d %s", resp.StatusCode, b)
+	}
+	body, _ := json.Marshal(map[string]any{"credential": access.Presented{Kind: "face", Value: base64.StdEncoding.EncodeToString(photo1)}})
+	path := "/v1/doors/d0/decisions"
+	for _, conc := range []int{1, 2} {
+		var mu sync.Mutex
+		var lat []time.Duration
+		grants := 0
+		var wg sync.WaitGroup
+		for c := range conc {
+			wg.Go(func() {
+				for i := range 60 / conc {
+					ts := strconv.FormatInt(time.Now().Unix(), 10)
+					nonce := fmt.Sprintf("face-%d-%d-%08d", conc, c, i)
+					req, _ := http.NewRequest("POST", base+path, bytes.NewReader(body))
+					req.Header.Set(access.HeaderTimestamp, ts)
+					req.Header.Set(access.HeaderNonce, nonce)
+					req.Header.Set(access.HeaderSignature, access.Sign(key, "POST", path, ts, nonce, body))
+					t := time.Now()
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						continue
+					}
+					var d access.Decision
+					json.NewDecoder(resp.Body).Decode(&d)
+					resp.Body.Close()
+					mu.Lock()
+					lat = append(lat, time.Since(t))
+					if d.Grant {
+						grants++
+					}
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		slices.Sort(lat)
+		fmt.Printf("face decisions (a %d KB JPEG, %d enrolled faces, %d at a time): p50 %.1f ms, p99 %.1f ms; %d of %d granted\n",
+			len(photo1)>>10, n, conc, ms(lat[len(lat)/2]), ms(lat[len(lat)*99/100]), grants, len(lat))
+	}
 	return nil
 }
 

@@ -9,8 +9,12 @@ import (
 	"sync"
 	"time"
 
+	"gocv.io/x/gocv"
+
+	"github.com/vigil-oss/vigil/access"
 	"github.com/vigil-oss/vigil/api"
 	"github.com/vigil-oss/vigil/internal/bus"
+	"github.com/vigil-oss/vigil/pipeline"
 	"github.com/vigil-oss/vigil/recognizers"
 	"github.com/vigil-oss/vigil/recognizers/dnn"
 	"github.com/vigil-oss/vigil/storage/events"
@@ -101,39 +105,29 @@ type faceEmbedder struct {
 }
 
 func (f *faceEmbedder) Faces(ctx context.Context, img []byte) ([]api.QueryFace, error) {
-	m, err := recognizers.DecodeImage(img)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", api.ErrNotImage, err)
-	}
-	defer m.Close()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.faces == nil {
-		if f.faces, err = dnn.NewFaces(f.dir, dnn.DetectorOptions{}); err != nil {
-			f.faces = nil
-			return nil, err
-		}
-	}
-	found, err := f.faces.DetectFaces(m)
-	if err != nil {
-		return nil, err
-	}
-	// Largest first: the face a photo is about.
-	slices.SortFunc(found, func(a, b recognizers.Face) int {
-		return cmp.Compare(b.Box.W*b.Box.H, a.Box.W*a.Box.H)
-	})
 	var out []api.QueryFace
-	for _, fc := range found {
-		if fc.Score < 0.6 {
-			continue
-		}
-		emb, err := f.faces.Embed(m, fc)
+	err := f.withFaces(img, func(faces *dnn.Faces, m gocv.Mat) error {
+		found, err := faces.DetectFaces(m)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, api.QueryFace{Box: [4]int{int(fc.Box.X), int(fc.Box.Y), int(fc.Box.W), int(fc.Box.H)}, Score: fc.Score, Embedding: emb[:]})
-	}
-	return out, nil
+		// Largest first: the face a photo is about.
+		slices.SortFunc(found, func(a, b recognizers.Face) int {
+			return cmp.Compare(b.Box.W*b.Box.H, a.Box.W*a.Box.H)
+		})
+		for _, fc := range found {
+			if fc.Score < 0.6 {
+				continue
+			}
+			emb, err := faces.Embed(m, fc)
+			if err != nil {
+				return err
+			}
+			out = append(out, api.QueryFace{Box: [4]int{int(fc.Box.X), int(fc.Box.Y), int(fc.Box.W), int(fc.Box.H)}, Score: fc.Score, Embedding: emb[:]})
+		}
+		return nil
+	})
+	return out, err
 }
 
 func (f *faceEmbedder) Close() {
@@ -142,4 +136,85 @@ func (f *faceEmbedder) Close() {
 	if f.faces != nil {
 		f.faces.Close()
 	}
+}
+
+// withFaces runs fn with the models loaded (once) and the image decoded, one photo at a time.
+func (f *faceEmbedder) withFaces(img []byte, fn func(faces *dnn.Faces, m gocv.Mat) error) error {
+	m, err := recognizers.DecodeImage(img)
+	if err != nil {
+		return fmt.Errorf("%w: %v", api.ErrNotImage, err)
+	}
+	defer m.Close()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.faces == nil {
+		if f.faces, err = dnn.NewFaces(f.dir, dnn.DetectorOptions{}); err != nil {
+			f.faces = nil
+			return err
+		}
+	}
+	return fn(f.faces, m)
+}
+
+// Probe finds the main face of a door photo: its embedding and liveness.
+func (f *faceEmbedder) Probe(ctx context.Context, img []byte) (access.FaceProbe, error) {
+	var p access.FaceProbe
+	err := f.withFaces(img, func(faces *dnn.Faces, m gocv.Mat) error {
+		found, err := faces.DetectFaces(m)
+		if err != nil {
+			return err
+		}
+		i := dnn.Main(found)
+		if i < 0 {
+			return nil
+		}
+		emb, err := faces.Embed(m, found[i])
+		if err != nil {
+			return err
+		}
+		if p.Liveness, err = faces.Liveness.Liveness(m, found[i]); err != nil {
+			return err
+		}
+		p.Found, p.Embedding = true, emb[:]
+		return nil
+	})
+	return p, err
+}
+
+// Enrol applies the enrolment gate (exactly one face, at least 60 px, yaw ≤ 40°, live) to a photo.
+func (f *faceEmbedder) Enrol(ctx context.Context, img []byte) (access.FaceTemplate, error) {
+	var t access.FaceTemplate
+	err := f.withFaces(img, func(faces *dnn.Faces, m gocv.Mat) error {
+		emb, q, err := pipeline.EnrolFace(faces, m, pipeline.EnrolGate{MinLive: access.LivenessMinimum})
+		if err != nil {
+			return fmt.Errorf("%w: %v", api.ErrEnrolGate, err)
+		}
+		found, _ := faces.DetectFaces(m)
+		if i := dnn.Main(found); i >= 0 {
+			t.Liveness, _ = faces.Liveness.Liveness(m, found[i])
+		}
+		t.Embedding, t.Quality = emb[:], q.Score
+		return nil
+	})
+	return t, err
+}
+
+// eraser removes a person's face events everywhere they are kept.
+type eraser struct {
+	st    *storage
+	faces *vectors.Index
+}
+
+func (e eraser) ErasePerson(ctx context.Context, person string) (int, error) {
+	ids, snaps, err := e.st.events.ErasePerson(ctx, person)
+	if err != nil {
+		return 0, err
+	}
+	e.faces.RemoveIDs(ids)
+	for _, k := range snaps {
+		if err := e.st.blobs.Delete(ctx, k); err != nil {
+			return len(ids), fmt.Errorf("snapshot %s: %w", k, err)
+		}
+	}
+	return len(ids), nil
 }

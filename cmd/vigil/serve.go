@@ -37,9 +37,14 @@ type serveFlags struct {
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.config, "config", os.Getenv("VIGIL_CONFIG"), "YAML config file (env VIGIL_CONFIG)")
+	f.registerStore(fs)
 	fs.Var(&f.cameras, "camera", "RTSP URL of a camera to pull (repeatable)")
 	fs.StringVar(&f.http, "http", "", "API and /metrics listen address (default 127.0.0.1:8080)")
+}
+
+// registerStore registers what finds the database: --config and --data (the tools' flags).
+func (f *serveFlags) registerStore(fs *flag.FlagSet) {
+	fs.StringVar(&f.config, "config", os.Getenv("VIGIL_CONFIG"), "YAML config file (env VIGIL_CONFIG)")
 	fs.StringVar(&f.data, "data", "", "data directory (default $VIGIL_DATA, else ./data)")
 }
 
@@ -196,10 +201,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		}
 		defer stopSearch()
 		deps.Faces, deps.Plates, deps.Embeddings, deps.PlateEvents = si.faces, si.plates, st.events, st.events
+		deps.Eraser = eraser{st: st, faces: si.faces}
 		if dir, err := models.Dir(cfg.Models.Dir); err == nil {
 			fe := &faceEmbedder{dir: dir}
 			defer fe.Close()
-			deps.Embedder = fe
+			deps.Embedder, deps.DoorFaces = fe, fe
 		} else {
 			log.Warn("face search by photo is off: no models", "err", err)
 		}

@@ -18,7 +18,7 @@ import (
 func toolFlags(name string) (*flag.FlagSet, *serveFlags) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	var sf serveFlags
-	sf.register(fs)
+	sf.registerStore(fs)
 	return fs, &sf
 }
 

@@ -121,3 +121,33 @@ func (s *Store) PlateEvents(ctx context.Context, plates []string, from, to time.
 	}
 	return out, nil
 }
+
+// ErasePerson deletes every face event matched to person, with their embeddings; it returns the
+// events' ids and snapshot keys so the caller can drop them from the vector index and the blob store.
+func (s *Store) ErasePerson(ctx context.Context, person string) (ids, snapshots []string, err error) {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `DELETE FROM events WHERE person_id = $1 AND kind = 'face' RETURNING id, time, snapshot`, person)
+		if err != nil {
+			return err
+		}
+		var times []time.Time
+		for rows.Next() {
+			var id string
+			var t time.Time
+			var snap *string
+			if err := rows.Scan(&id, &t, &snap); err != nil {
+				return err
+			}
+			ids, times = append(ids, id), append(times, t)
+			if snap != nil {
+				snapshots = append(snapshots, *snap)
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM faces f USING unnest($1::text[], $2::timestamptz[]) AS x(id, t) WHERE f.event_id = x.id AND f.time = x.t`, ids, times)
+		return err
+	})
+	return ids, snapshots, err
+}

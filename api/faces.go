@@ -1,0 +1,142 @@
+package api
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/vigil-oss/vigil/access"
+)
+
+// DoorFaces turns photos into what face decisions and enrolments need (the dnn models, in
+// cmd/vigil). Enrol applies the enrolment quality gate (one face, size, pose, liveness) and returns
+// ErrEnrolGate-wrapped reasons when it refuses.
+type DoorFaces interface {
+	Probe(ctx context.Context, img []byte) (access.FaceProbe, error)
+	Enrol(ctx context.Context, img []byte) (access.FaceTemplate, error)
+}
+
+// ErrEnrolGate marks a photo the enrolment gate refused (the message says why).
+var ErrEnrolGate = errors.New("enrolment refused")
+
+// Eraser removes a person's face events from the store, the search index and the blob store.
+type Eraser interface {
+	ErasePerson(ctx context.Context, person string) (events int, err error)
+}
+
+// faceDecision decides a face JPEG (base64 in the credential's value) at a door.
+func (s *Server) faceDecision(ctx context.Context, door, value, nonce string) (access.Decision, error) {
+	img, err := base64.StdEncoding.DecodeString(value)
+	if err != nil || len(img) == 0 {
+		return access.Decision{}, badRequest("a face credential's value is a base64 JPEG")
+	}
+	if len(img) > MaxUpload {
+		return access.Decision{}, errTooLarge
+	}
+	probe := access.FaceProbe{}
+	if s.doorFaces != nil {
+		if probe, err = s.doorFaces.Probe(ctx, img); err != nil && !errors.Is(err, ErrNotImage) {
+			return access.Decision{}, err
+		}
+	}
+	return s.access.DecideFace(ctx, door, probe, nonce)
+}
+
+// enrolFace is POST /v1/people/{id}/faces: multipart image and consent (how it was given).
+func (s *Server) enrolFace(w http.ResponseWriter, r *http.Request) {
+	if !s.needAccess(w, r) {
+		return
+	}
+	if s.doorFaces == nil {
+		s.writeError(w, r, errNoStore)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, MaxUpload+1<<20)
+	mr, err := r.MultipartReader()
+	if err != nil {
+		s.writeError(w, r, badRequest("send multipart/form-data with an image and consent"))
+		return
+	}
+	var img []byte
+	consent := ""
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			s.writeError(w, r, uploadError(err))
+			return
+		}
+		data, err := io.ReadAll(io.LimitReader(part, MaxUpload+1))
+		if err != nil {
+			s.writeError(w, r, uploadError(err))
+			return
+		}
+		switch part.FormName() {
+		case "image":
+			if len(data) > MaxUpload {
+				s.writeError(w, r, errTooLarge)
+				return
+			}
+			img = data
+		case "consent":
+			consent = strings.TrimSpace(string(data))
+		}
+	}
+	if img == nil {
+		s.writeError(w, r, badRequest("image is required"))
+		return
+	}
+	if consent == "" {
+		s.writeError(w, r, badRequest("consent is required: say how the resident gave it (e.g. \"signed form 2026-11-29\")"))
+		return
+	}
+	t, err := s.doorFaces.Enrol(r.Context(), img)
+	switch {
+	case errors.Is(err, ErrNotImage), errors.Is(err, ErrEnrolGate):
+		s.writeError(w, r, unprocessable(err.Error()))
+		return
+	case err != nil:
+		s.writeError(w, r, err)
+		return
+	}
+	t.Consent = consent
+	id, err := s.access.AddFaceTemplate(r.Context(), actor(r), r.PathValue("id"), t)
+	if errors.Is(err, access.ErrDuplicate) {
+		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+		return
+	}
+	s.adminResult(w, r, err, map[string]any{"id": id, "person": r.PathValue("id"), "quality": t.Quality, "liveness": t.Liveness})
+}
+
+// eraseBiometrics is DELETE /v1/people/{id}/biometrics?reason=…: templates, face events, their
+// vectors and snapshots.
+func (s *Server) eraseBiometrics(w http.ResponseWriter, r *http.Request) {
+	if !s.needAccess(w, r) {
+		return
+	}
+	reason, err := reasonOf(r.URL.Query().Get("reason"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	person := r.PathValue("id")
+	templates, err := s.access.EraseFaceTemplates(r.Context(), actor(r), person, reason)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	n := 0
+	if s.eraser != nil {
+		if n, err = s.eraser.ErasePerson(r.Context(), person); err != nil {
+			s.writeError(w, r, fmt.Errorf("templates erased, face events not: %w", err))
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"person": person, "templates_erased": templates, "face_events_erased": n})
+}

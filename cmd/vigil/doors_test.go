@@ -1,0 +1,166 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-oss/vigil/access"
+	"github.com/vigil-oss/vigil/internal/config"
+	"github.com/vigil-oss/vigil/internal/testdata"
+	"github.com/vigil-oss/vigil/internal/testenv"
+	"github.com/vigil-oss/vigil/models"
+)
+
+// TestDoorFaceDecisions enrols a resident's face through the admin API and asks the signed unlock
+// API with photos: his face opens his door; a stranger, photos of photos and a picture without a
+// face do not; a second enrolment of his face under another name is flagged; after erasure his
+// face opens nothing.
+func TestDoorFaceDecisions(t *testing.T) {
+	td := testdata.Dir()
+	if _, err := models.Dir(os.Getenv("VIGIL_MODELS")); err != nil || td == "" {
+		t.Skip("no models or testdata")
+	}
+	data := t.TempDir()
+	dbURL := testenv.PostgresDB(t)
+	t.Setenv("VIGIL_DATABASE_URL", dbURL)
+	code, out, errs := runCmd("token", "create", "--role", "admin", "--name", "estate office", "--data", data)
+	if code != 0 {
+		t.Fatalf("token: %s %s", out, errs)
+	}
+	admin := &http.Client{Transport: bearer{strings.TrimSpace(out)}}
+	code, out, errs = runCmd("doors", "add", "--id", "b1-gate", "--camera", "cam001", "--data", data)
+	if code != 0 || len(strings.TrimSpace(out)) != 64 {
+		t.Fatalf("doors add: %d %q %s", code, out, errs)
+	}
+	key, _ := hex.DecodeString(strings.TrimSpace(out))
+
+	cfg := config.Default()
+	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.Data = data
+	cfg.Pipeline.Enabled = false
+	cfg.Footage.Enabled = false
+	cfg.Database.URL = config.Secret(dbURL)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), func(a string) { addr <- a }) }()
+	base := "http://" + <-addr
+
+	call := func(method, path, body string, want int) {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		r, err := admin.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		if r.StatusCode != want {
+			t.Fatalf("%s %s: %d %s, want %d", method, path, r.StatusCode, b, want)
+		}
+	}
+	call("POST", "/v1/units", `{"id":"b1-0101"}`, 201)
+	for _, p := range []string{"obama", "impostor"} {
+		call("POST", "/v1/people", `{"id":"`+p+`","name":"`+p+`","kind":"resident"}`, 201)
+		call("POST", "/v1/people/"+p+"/leases", fmt.Sprintf(`{"unit":"b1-0101","starts":%q,"ends":%q}`,
+			time.Now().AddDate(0, -1, 0).Format(time.RFC3339), time.Now().AddDate(1, 0, 0).Format(time.RFC3339)), 201)
+	}
+	call("POST", "/v1/doors/b1-gate/rules", `{"who_kind":"unit","who":"b1-0101"}`, 201)
+	photo := func(rel string) []byte {
+		b, err := os.ReadFile(filepath.Join(td, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	enrol := func(person string, img []byte, consent string, want int) {
+		t.Helper()
+		body, ct := multipartBody(map[string]string{"consent": consent}, img)
+		r, err := admin.Post(base+"/v1/people/"+person+"/faces", ct, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		if r.StatusCode != want {
+			t.Fatalf("enrol %s: %d %s, want %d", person, r.StatusCode, b, want)
+		}
+	}
+	enrol("obama", photo("faces/obama/2.jpg"), "signed form", 400) // no card yet: a face is never the only credential
+	call("POST", "/v1/people/obama/credentials", `{"kind":"card","value":"B1-CARD-0001"}`, 201)
+	call("POST", "/v1/people/impostor/credentials", `{"kind":"card","value":"B1-CARD-0002"}`, 201)
+	enrol("obama", photo("faces/obama/2.jpg"), "", 400) // no consent
+	enrol("obama", photo("groups/obama_and_biden.jpg"), "signed form", 422)
+	enrol("obama", photo("faces/obama/2.jpg"), "signed form 2026-11-29", 201)
+	enrol("impostor", photo("faces/obama/3.jpg"), "signed form", 409) // the same face under another name
+
+	nonce := 0
+	ask := func(img []byte) access.Decision {
+		t.Helper()
+		nonce++
+		body, _ := json.Marshal(map[string]any{"credential": access.Presented{Kind: "face", Value: base64.StdEncoding.EncodeToString(img)}})
+		path := "/v1/doors/b1-gate/decisions"
+		ts := strconv.FormatInt(time.Now().Unix(), 10)
+		n := fmt.Sprintf("face-test-%08d", nonce)
+		req, _ := http.NewRequest("POST", base+path, bytes.NewReader(body))
+		req.Header.Set(access.HeaderTimestamp, ts)
+		req.Header.Set(access.HeaderNonce, n)
+		req.Header.Set(access.HeaderSignature, access.Sign(key, "POST", path, ts, n, body))
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Body.Close()
+		var d access.Decision
+		json.NewDecoder(r.Body).Decode(&d)
+		if r.StatusCode != 200 {
+			t.Fatalf("decision: %d", r.StatusCode)
+		}
+		return d
+	}
+	cases := []struct {
+		name, file string
+		grant      bool
+		reason     string
+	}{
+		{"the resident", "faces/obama/1.jpg", true, access.Granted},
+		{"a stranger", "faces/biden/1.jpg", false, access.DenyNoMatch},
+		{"a photo of a photo", "liveness/image_F1.jpg", false, access.DenySpoof},
+		{"another photo of a photo", "liveness/image_F2.jpg", false, access.DenySpoof},
+	}
+	for _, c := range cases {
+		if d := ask(photo(c.file)); d.Grant != c.grant || d.Reason != c.reason {
+			t.Errorf("%s: grant %v %q, want %v %q", c.name, d.Grant, d.Reason, c.grant, c.reason)
+		}
+	}
+	if d := ask(grey()); d.Grant || d.Reason != access.DenyNoFace {
+		t.Errorf("no face: %+v", d)
+	}
+	// Erasure: his template goes, and his face opens nothing.
+	call("DELETE", "/v1/people/obama/biometrics", "", 400) // a reason is required
+	call("DELETE", "/v1/people/obama/biometrics?reason=moved+out", "", 200)
+	if d := ask(photo("faces/obama/1.jpg")); d.Grant || d.Reason != access.DenyNoMatch {
+		t.Errorf("after erasure: %+v", d)
+	}
+	if code, vout, _ := runCmd("audit", "verify", "--data", data); code != 0 {
+		t.Fatalf("audit verify: %s", vout)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
