@@ -115,6 +115,9 @@ type Engine struct {
 
 	pbMu     sync.Mutex
 	passback map[[2]string]bool // person, area → inside
+
+	cmds     commands
+	onReload []func()
 }
 
 // NewEngine loads the snapshot.
@@ -240,7 +243,11 @@ func (e *Engine) Reload(ctx context.Context) error {
 	}
 	e.mu.Lock()
 	e.snap = s
+	hooks := append([]func(){}, e.onReload...)
 	e.mu.Unlock()
+	for _, fn := range hooks {
+		fn()
+	}
 	return nil
 }
 

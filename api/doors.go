@@ -18,6 +18,7 @@ var roleAdmin = []string{access.RoleAdmin}
 func (s *Server) doorRoutes(mux *http.ServeMux) {
 	// Controllers sign their requests with their door's key; no bearer token.
 	mux.HandleFunc("POST /v1/doors/{id}/decisions", s.decision)
+	mux.HandleFunc("GET /v1/doors/{id}/commands", s.doorCommands)
 	s.handle(mux, "POST /v1/units", roleAdmin, s.adminUnit)
 	s.handle(mux, "POST /v1/people", roleAdmin, s.adminPerson)
 	s.handle(mux, "POST /v1/people/{id}/leases", roleAdmin, s.adminLease)
@@ -85,6 +86,50 @@ func (s *Server) decision(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out, _ := json.Marshal(d)
+	now := strconv.FormatInt(time.Now().Unix(), 10)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set(access.HeaderTimestamp, now)
+	w.Header().Set(access.HeaderNonce, nonce)
+	w.Header().Set(access.HeaderSignature, access.SignResponse(door.Key, now, nonce, out))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(out)
+}
+
+// doorCommands is the controller's persistent channel: GET /v1/doors/{id}/commands?wait=25
+// (signed like a decision, over an empty body) waits up to wait seconds (at most 55) for unlock
+// commands and answers them signed; 204 when none came.
+func (s *Server) doorCommands(w http.ResponseWriter, r *http.Request) {
+	if s.access == nil {
+		s.writeError(w, r, errNoStore)
+		return
+	}
+	id := r.PathValue("id")
+	door, ok := s.access.Door(id)
+	if !ok {
+		s.writeError(w, r, errNotFound)
+		return
+	}
+	nonce := r.Header.Get(access.HeaderNonce)
+	if err := s.nonces.Verify(door, r.Method, r.URL.Path, r.Header.Get(access.HeaderTimestamp), nonce, r.Header.Get(access.HeaderSignature), nil, time.Now()); err != nil {
+		reason, _ := access.IsRequestError(err)
+		if aerr := s.access.Refuse(r.Context(), id, reason, r.RemoteAddr); aerr != nil {
+			s.writeError(w, r, fmt.Errorf("%w: %v", errAuditUnavailable, aerr))
+			return
+		}
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": reason})
+		return
+	}
+	wait, err := intParam(r.URL.Query().Get("wait"), 25, 0, 55, "wait")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	cmds := s.access.Commands(r.Context(), id, time.Duration(wait)*time.Second)
+	if len(cmds) == 0 {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	out, _ := json.Marshal(map[string]any{"commands": cmds})
 	now := strconv.FormatInt(time.Now().Unix(), 10)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set(access.HeaderTimestamp, now)

@@ -25,6 +25,7 @@ import (
 // lobby) and a night door open on no schedule window, and the people the cases need.
 type doorSite struct {
 	srv     *httptest.Server
+	engine  *access.Engine
 	pool    *pgxpool.Pool
 	keys    map[string][]byte
 	qr      string
@@ -56,7 +57,7 @@ func newDoorSite(t *testing.T) *doorSite {
 		}
 	}
 	now := time.Now()
-	site := &doorSite{pool: pool, keys: map[string][]byte{}}
+	site := &doorSite{pool: pool, keys: map[string][]byte{}, engine: e}
 	must(e.AddUnit(ctx, admin, "1-101", "Block 1, 101", "1"))
 	for _, d := range []access.Door{
 		{ID: "lobby-in", Camera: "cam001", Area: "lobby", Direction: "in", AntiPassback: true},
@@ -267,4 +268,64 @@ func TestAccessAdminAPI(t *testing.T) {
 	call("DELETE", "/v1/credentials/"+id+"?reason=lost", "", 200)
 	call("DELETE", "/v1/credentials/"+id, "", 400)
 	call("POST", "/v1/units", `{"id":"1-101"}`, 409)
+}
+
+// TestAutoUnlockChannel: a person recognised at a door's camera opens that door through the
+// controller's long poll; a spoof or a stranger queues nothing.
+func TestAutoUnlockChannel(t *testing.T) {
+	s := newDoorSite(t)
+	ctx := context.Background()
+	poll := func(wait string) (int, []access.Command) {
+		t.Helper()
+		nonceN++
+		nonce := fmt.Sprintf("poll-%016d", nonceN)
+		path := "/v1/doors/lobby-in/commands"
+		ts := strconv.FormatInt(time.Now().Unix(), 10)
+		req, _ := http.NewRequest("GET", s.srv.URL+path+"?wait="+wait, nil)
+		req.Header.Set(access.HeaderTimestamp, ts)
+		req.Header.Set(access.HeaderNonce, nonce)
+		req.Header.Set(access.HeaderSignature, access.Sign(s.keys["lobby-in"], "GET", path, ts, nonce, nil))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		var out struct{ Commands []access.Command }
+		json.Unmarshal(b, &out)
+		if resp.StatusCode == 200 && resp.Header.Get(access.HeaderSignature) != access.SignResponse(s.keys["lobby-in"], resp.Header.Get(access.HeaderTimestamp), nonce, b) {
+			t.Fatal("commands answer not signed")
+		}
+		return resp.StatusCode, out.Commands
+	}
+	if code, _ := poll("0"); code != 204 {
+		t.Fatalf("empty channel: %d", code)
+	}
+	// The controller is waiting when the camera recognises alice.
+	got := make(chan []access.Command, 1)
+	go func() { _, c := poll("10"); got <- c }()
+	time.Sleep(200 * time.Millisecond)
+	e := s.engine
+	if d, err := e.AutoUnlock(ctx, "lobby-in", "mallory", 0.9, "evt-0"); err != nil || d.Grant {
+		t.Fatalf("stranger: %+v %v", d, err)
+	}
+	if d, err := e.AutoUnlock(ctx, "lobby-in", "alice", 0.1, "evt-1"); err != nil || d.Grant || d.Reason != access.DenySpoof {
+		t.Fatalf("spoof: %+v %v", d, err)
+	}
+	t0 := time.Now()
+	if d, err := e.AutoUnlock(ctx, "lobby-in", "alice", 0.95, "evt-2"); err != nil || !d.Grant {
+		t.Fatalf("alice: %+v %v", d, err)
+	}
+	select {
+	case cmds := <-got:
+		if len(cmds) != 1 || cmds[0].Action != "unlock" || cmds[0].PersonID != "alice" || cmds[0].Event != "evt-2" {
+			t.Fatalf("commands %+v", cmds)
+		}
+		t.Logf("decision → command at the controller: %v", time.Since(t0))
+	case <-time.After(5 * time.Second):
+		t.Fatal("no command reached the waiting controller")
+	}
+	if doors := e.DoorsWithCamera("cam001"); len(doors) != 1 || doors[0] != "lobby-in" {
+		t.Fatalf("doors of cam001: %v", doors)
+	}
 }

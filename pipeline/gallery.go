@@ -216,3 +216,22 @@ func (g *Gallery) Save(path string) error {
 	}
 	return os.Rename(tmp, path)
 }
+
+// SetList replaces every person on list with people (the access-control residents follow their
+// enrolments and erasures this way).
+func (g *Gallery) SetList(list string, people []Person) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	kept := g.people[:0]
+	for _, p := range g.people {
+		if p.List != list {
+			kept = append(kept, p)
+		}
+	}
+	for _, p := range people {
+		p.List = list
+		kept = append(kept, p)
+	}
+	g.people = kept
+	g.reindex()
+}

@@ -124,10 +124,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	}
 
 	var pl *pipeline.Pipeline
+	var gallery *pipeline.Gallery
 	pipeCtx, pipeCancel := context.WithCancel(context.Background())
 	defer pipeCancel()
 	if cfg.Pipeline.Enabled {
-		if pl, err = newPipeline(cfg, b, reg, log); err != nil {
+		if pl, gallery, err = newPipeline(cfg, b, reg, log); err != nil {
 			return err
 		}
 		pl.Start(pipeCtx)
@@ -215,6 +216,12 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 			pool.Close()
 			return err
 		}
+		stopUnlock, err := autoUnlock(storeCtx, deps.Access, gallery, b, log)
+		if err != nil {
+			pool.Close()
+			return err
+		}
+		defer stopUnlock()
 	} else {
 		log.Warn("no database: the API is open to anyone who can reach it (bearer tokens need database.enabled)")
 	}
@@ -267,14 +274,14 @@ func analyseOptions(cfg config.Config, cam config.Camera) pipeline.Options {
 }
 
 // newPipeline loads the models (one set per worker), the gallery and the pools.
-func newPipeline(cfg config.Config, b *bus.Bus, reg *prometheus.Registry, log *slog.Logger) (*pipeline.Pipeline, error) {
+func newPipeline(cfg config.Config, b *bus.Bus, reg *prometheus.Registry, log *slog.Logger) (*pipeline.Pipeline, *pipeline.Gallery, error) {
 	dir, err := models.Dir(cfg.Models.Dir)
 	if err != nil {
-		return nil, fmt.Errorf("pipeline: %w (or set pipeline.enabled: false)", err)
+		return nil, nil, fmt.Errorf("pipeline: %w (or set pipeline.enabled: false)", err)
 	}
 	g := pipeline.NewGallery(pipeline.MatchOptions{Threshold: float32(cfg.Pipeline.MatchThreshold)})
 	if err := g.Load(cfg.Pipeline.Gallery); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	m := pipeline.NewMetrics(reg)
 	pc := cfg.Pipeline
@@ -286,7 +293,7 @@ func newPipeline(cfg config.Config, b *bus.Bus, reg *prometheus.Registry, log *s
 			return &pipeline.FaceRecognizer{Faces: f}, err
 		}, m, log)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if pc.PlateWorkers > 0 {
@@ -295,11 +302,11 @@ func newPipeline(cfg config.Config, b *bus.Bus, reg *prometheus.Registry, log *s
 			return &pipeline.PlateRecognizer{Plates: p}, err
 		}, m, log)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	log.Info("pipeline ready", "people", len(g.People()), "gallery", cfg.Pipeline.Gallery, "face_workers", pc.FaceWorkers, "plate_workers", pc.PlateWorkers)
-	return pipeline.New(pipeline.Config{Faces: faces, Plates: plates, Gallery: g, Publisher: pipeline.BusPublisher{Bus: b}, Metrics: m, Log: log}), nil
+	return pipeline.New(pipeline.Config{Faces: faces, Plates: plates, Gallery: g, Publisher: pipeline.BusPublisher{Bus: b}, Metrics: m, Log: log}), g, nil
 }
 
 // clipper adapts the footage package to the API.
