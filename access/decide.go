@@ -110,8 +110,9 @@ type Engine struct {
 	audit *Audit
 	now   func() time.Time
 
-	mu   sync.RWMutex
-	snap *snapshot
+	mu      sync.RWMutex
+	snap    *snapshot
+	version int64 // bumped by every reload: a controller's cache is current when it holds this
 
 	pbMu     sync.Mutex
 	passback map[[2]string]bool // person, area → inside
@@ -243,6 +244,7 @@ func (e *Engine) Reload(ctx context.Context) error {
 	}
 	e.mu.Lock()
 	e.snap = s
+	e.version = time.Now().UnixNano()
 	hooks := append([]func(){}, e.onReload...)
 	e.mu.Unlock()
 	for _, fn := range hooks {

@@ -19,6 +19,8 @@ func (s *Server) doorRoutes(mux *http.ServeMux) {
 	// Controllers sign their requests with their door's key; no bearer token.
 	mux.HandleFunc("POST /v1/doors/{id}/decisions", s.decision)
 	mux.HandleFunc("GET /v1/doors/{id}/commands", s.doorCommands)
+	mux.HandleFunc("GET /v1/doors/{id}/credentials", s.doorCredentials)
+	mux.HandleFunc("POST /v1/doors/{id}/offline-decisions", s.offlineDecisions)
 	s.handle(mux, "POST /v1/units", roleAdmin, s.adminUnit)
 	s.handle(mux, "POST /v1/people", roleAdmin, s.adminPerson)
 	s.handle(mux, "POST /v1/people/{id}/leases", roleAdmin, s.adminLease)
@@ -45,22 +47,8 @@ func (s *Server) decision(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, uploadError(err))
 		return
 	}
-	door, ok := s.access.Door(id)
-	refuse := func(status int, reason string) {
-		if err := s.access.Refuse(r.Context(), id, reason, r.RemoteAddr); err != nil {
-			s.writeError(w, r, fmt.Errorf("%w: %v", errAuditUnavailable, err))
-			return
-		}
-		writeJSON(w, status, map[string]any{"grant": false, "reason": reason})
-	}
+	door, nonce, ok := s.controller(w, r, body)
 	if !ok {
-		refuse(http.StatusNotFound, access.DenyUnknownDoor)
-		return
-	}
-	ts, nonce := r.Header.Get(access.HeaderTimestamp), r.Header.Get(access.HeaderNonce)
-	if err := s.nonces.Verify(door, r.Method, r.URL.Path, ts, nonce, r.Header.Get(access.HeaderSignature), body, time.Now()); err != nil {
-		reason, _ := access.IsRequestError(err)
-		refuse(http.StatusUnauthorized, reason)
 		return
 	}
 	var req struct {
@@ -85,14 +73,7 @@ func (s *Server) decision(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("%w: %v", errAuditUnavailable, err))
 		return
 	}
-	out, _ := json.Marshal(d)
-	now := strconv.FormatInt(time.Now().Unix(), 10)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set(access.HeaderTimestamp, now)
-	w.Header().Set(access.HeaderNonce, nonce)
-	w.Header().Set(access.HeaderSignature, access.SignResponse(door.Key, now, nonce, out))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(out)
+	writeSigned(w, door, nonce, d)
 }
 
 // doorCommands is the controller's persistent channel: GET /v1/doors/{id}/commands?wait=25
@@ -103,20 +84,8 @@ func (s *Server) doorCommands(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errNoStore)
 		return
 	}
-	id := r.PathValue("id")
-	door, ok := s.access.Door(id)
+	door, nonce, ok := s.controller(w, r, nil)
 	if !ok {
-		s.writeError(w, r, errNotFound)
-		return
-	}
-	nonce := r.Header.Get(access.HeaderNonce)
-	if err := s.nonces.Verify(door, r.Method, r.URL.Path, r.Header.Get(access.HeaderTimestamp), nonce, r.Header.Get(access.HeaderSignature), nil, time.Now()); err != nil {
-		reason, _ := access.IsRequestError(err)
-		if aerr := s.access.Refuse(r.Context(), id, reason, r.RemoteAddr); aerr != nil {
-			s.writeError(w, r, fmt.Errorf("%w: %v", errAuditUnavailable, aerr))
-			return
-		}
-		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": reason})
 		return
 	}
 	wait, err := intParam(r.URL.Query().Get("wait"), 25, 0, 55, "wait")
@@ -124,19 +93,12 @@ func (s *Server) doorCommands(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	cmds := s.access.Commands(r.Context(), id, time.Duration(wait)*time.Second)
+	cmds := s.access.Commands(r.Context(), door.ID, time.Duration(wait)*time.Second)
 	if len(cmds) == 0 {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	out, _ := json.Marshal(map[string]any{"commands": cmds})
-	now := strconv.FormatInt(time.Now().Unix(), 10)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set(access.HeaderTimestamp, now)
-	w.Header().Set(access.HeaderNonce, nonce)
-	w.Header().Set(access.HeaderSignature, access.SignResponse(door.Key, now, nonce, out))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(out)
+	writeSigned(w, door, nonce, map[string]any{"commands": cmds})
 }
 
 // actor is the admin making a change.
@@ -314,4 +276,88 @@ func (s *Server) adminRule(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.adminResult(w, r, s.access.AddRule(r.Context(), actor(r), r.PathValue("id"), v.WhoKind, v.Who, v.Schedule), v)
+}
+
+// controller checks a controller's signed request (body nil for GETs): the door must exist and
+// the signature, timestamp and nonce hold; refusals are audited and answered here.
+func (s *Server) controller(w http.ResponseWriter, r *http.Request, body []byte) (*access.Door, string, bool) {
+	if s.access == nil {
+		s.writeError(w, r, errNoStore)
+		return nil, "", false
+	}
+	id := r.PathValue("id")
+	refuse := func(status int, reason string) {
+		if err := s.access.Refuse(r.Context(), id, reason, r.RemoteAddr); err != nil {
+			s.writeError(w, r, fmt.Errorf("%w: %v", errAuditUnavailable, err))
+			return
+		}
+		writeJSON(w, status, map[string]any{"grant": false, "reason": reason})
+	}
+	door, ok := s.access.Door(id)
+	if !ok {
+		refuse(http.StatusNotFound, access.DenyUnknownDoor)
+		return nil, "", false
+	}
+	nonce := r.Header.Get(access.HeaderNonce)
+	if err := s.nonces.Verify(door, r.Method, r.URL.Path, r.Header.Get(access.HeaderTimestamp), nonce, r.Header.Get(access.HeaderSignature), body, time.Now()); err != nil {
+		reason, _ := access.IsRequestError(err)
+		refuse(http.StatusUnauthorized, reason)
+		return nil, "", false
+	}
+	return door, nonce, true
+}
+
+// writeSigned answers a controller with v, signed with its door's key over its nonce.
+func writeSigned(w http.ResponseWriter, door *access.Door, nonce string, v any) {
+	out, _ := json.Marshal(v)
+	now := strconv.FormatInt(time.Now().Unix(), 10)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set(access.HeaderTimestamp, now)
+	w.Header().Set(access.HeaderNonce, nonce)
+	w.Header().Set(access.HeaderSignature, access.SignResponse(door.Key, now, nonce, out))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(out)
+}
+
+// doorCredentials is GET /v1/doors/{id}/credentials?since=VERSION: the door's offline cache
+// (credential hashes, windows, schedules, fail mode), or unchanged when the controller holds the
+// current version.
+func (s *Server) doorCredentials(w http.ResponseWriter, r *http.Request) {
+	door, nonce, ok := s.controller(w, r, nil)
+	if !ok {
+		return
+	}
+	since, _ := strconv.ParseInt(r.URL.Query().Get("since"), 10, 64)
+	c, err := s.access.Cache(r.Context(), door.ID, since)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeSigned(w, door, nonce, c)
+}
+
+// offlineDecisions is POST /v1/doors/{id}/offline-decisions: what a controller decided from its
+// cache while vigil was unreachable, written to the audit chain.
+func (s *Server) offlineDecisions(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4<<20))
+	if err != nil {
+		s.writeError(w, r, uploadError(err))
+		return
+	}
+	door, nonce, ok := s.controller(w, r, body)
+	if !ok {
+		return
+	}
+	var req struct {
+		Decisions []access.OfflineDecision `json:"decisions"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil || len(req.Decisions) > 10000 {
+		s.writeError(w, r, badRequest(`body must be {"decisions": [...]} with at most 10,000 decisions`))
+		return
+	}
+	if err := s.access.RecordOffline(r.Context(), door.ID, req.Decisions); err != nil {
+		s.writeError(w, r, fmt.Errorf("%w: %v", errAuditUnavailable, err))
+		return
+	}
+	writeSigned(w, door, nonce, map[string]any{"recorded": len(req.Decisions)})
 }

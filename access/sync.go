@@ -1,0 +1,154 @@
+package access
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// CachedCredential is one credential a controller keeps for deciding while vigil is unreachable:
+// the secret's SHA-256 only, and the window in which it may open the door (the credential's
+// validity cut to the lease that gives the right).
+type CachedCredential struct {
+	Kind     string       `json:"kind"`
+	Hash     string       `json:"hash"` // hex SHA-256 of "kind:value"
+	PersonID string       `json:"person_id"`
+	Duress   bool         `json:"duress,omitempty"`
+	From     *time.Time   `json:"from,omitempty"`
+	Until    *time.Time   `json:"until,omitempty"`
+	Schedule *RawSchedule `json:"schedule,omitempty"`
+}
+
+// RawSchedule is a schedule as stored (see ParseSchedule).
+type RawSchedule struct {
+	Weekly   json.RawMessage `json:"weekly"`
+	Holidays json.RawMessage `json:"holidays"`
+	TZ       string          `json:"tz"`
+}
+
+// DoorCache is what GET /v1/doors/{id}/credentials returns.
+type DoorCache struct {
+	Door        string             `json:"door"`
+	Version     int64              `json:"version"` // changes whenever anything a decision reads changes
+	FailMode    string             `json:"fail_mode"`
+	PulseMS     int                `json:"pulse_ms"`
+	Unchanged   bool               `json:"unchanged,omitempty"`
+	Credentials []CachedCredential `json:"credentials,omitempty"`
+}
+
+// Cache builds a door's offline credential set. since is the version the controller holds: when
+// nothing changed it answers Unchanged and no credentials.
+func (e *Engine) Cache(ctx context.Context, door string, since int64) (*DoorCache, error) {
+	e.mu.RLock()
+	s, version := e.snap, e.version
+	e.mu.RUnlock()
+	d := s.doors[door]
+	if d == nil {
+		return nil, fmt.Errorf("%w: no door %q", ErrInvalid, door)
+	}
+	c := &DoorCache{Door: door, Version: version, FailMode: d.FailMode, PulseMS: d.PulseMS}
+	if since == version {
+		c.Unchanged = true
+		return c, nil
+	}
+	// Raw schedules, for the controller to evaluate offline.
+	raw := map[string]*RawSchedule{}
+	rows, err := e.pool.Query(ctx, `SELECT s.id, s.weekly, s.holidays, s.tz FROM schedules s JOIN rules r ON r.schedule_id = s.id WHERE r.door_id = $1`, door)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var id string
+		var rs RawSchedule
+		var w, h []byte
+		if err := rows.Scan(&id, &w, &h, &rs.TZ); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		rs.Weekly, rs.Holidays = w, h
+		raw[id] = &rs
+	}
+	rows.Close()
+	rows, err = e.pool.Query(ctx, `SELECT who_kind, who, coalesce(schedule_id, '') FROM rules WHERE door_id = $1`, door)
+	if err != nil {
+		return nil, err
+	}
+	type grant struct {
+		from, until *time.Time
+		sched       string
+	}
+	byPerson := map[string][]grant{}
+	for rows.Next() {
+		var kind, who, sched string
+		if err := rows.Scan(&kind, &who, &sched); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		for _, p := range s.people {
+			if p.blacklisted {
+				continue
+			}
+			switch {
+			case kind == "person" && who == p.id, kind == "kind" && who == p.kind:
+				byPerson[p.id] = append(byPerson[p.id], grant{sched: sched})
+			case kind == "unit":
+				for _, l := range p.leases {
+					if l.unit == who {
+						from, until := l.starts, l.ends
+						byPerson[p.id] = append(byPerson[p.id], grant{from: &from, until: &until, sched: sched})
+					}
+				}
+			}
+		}
+	}
+	rows.Close()
+	for key, cred := range s.creds {
+		for _, g := range byPerson[cred.person] {
+			cc := CachedCredential{Hash: hex.EncodeToString(key[:]), PersonID: cred.person, Duress: cred.duress,
+				From: later(cred.validFrom, g.from), Until: earlier(cred.until, g.until)}
+			if g.sched != "" {
+				cc.Schedule = raw[g.sched]
+			}
+			c.Credentials = append(c.Credentials, cc)
+		}
+	}
+	return c, nil
+}
+
+func later(a, b *time.Time) *time.Time {
+	if a == nil || b != nil && b.After(*a) {
+		return b
+	}
+	return a
+}
+
+func earlier(a, b *time.Time) *time.Time {
+	if a == nil || b != nil && b.Before(*a) {
+		return b
+	}
+	return a
+}
+
+// OfflineDecision is a decision a controller made from its cache while vigil was unreachable.
+type OfflineDecision struct {
+	Time     time.Time `json:"time"`
+	Kind     string    `json:"kind"`
+	Hash     string    `json:"hash"` // hex SHA-256 of what was presented
+	PersonID string    `json:"person_id,omitempty"`
+	Grant    bool      `json:"grant"`
+	Reason   string    `json:"reason"`
+}
+
+// RecordOffline writes a controller's offline decisions to the audit chain (action
+// door.decision.offline, each at the time it was made).
+func (e *Engine) RecordOffline(ctx context.Context, door string, ds []OfflineDecision) error {
+	for _, d := range ds {
+		detail, _ := json.Marshal(map[string]any{"door": door, "credential": d.Kind, "hash": d.Hash, "person": d.PersonID, "grant": d.Grant, "reason": d.Reason, "decided_at": d.Time})
+		if _, err := e.audit.Append(ctx, Entry{Actor: "door:" + door, Role: "controller", Action: "door.decision.offline", Reason: d.Reason, Detail: detail}); err != nil {
+			return err
+		}
+	}
+	return nil
+}

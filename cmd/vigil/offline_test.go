@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/vigil-oss/vigil/access"
+	"github.com/vigil-oss/vigil/internal/config"
+	"github.com/vigil-oss/vigil/internal/doorsim"
+	"github.com/vigil-oss/vigil/internal/testenv"
+)
+
+// TestControllerOfflineAndBack: a controller syncs its cache, vigil stops, the controller keeps
+// deciding from its cache (a resident's card opens, an unknown card does not), vigil comes back
+// and the offline decisions land in the audit chain.
+func TestControllerOfflineAndBack(t *testing.T) {
+	data := t.TempDir()
+	dbURL := testenv.PostgresDB(t)
+	t.Setenv("VIGIL_DATABASE_URL", dbURL)
+	_, out, _ := runCmd("token", "create", "--role", "admin", "--name", "estate office", "--data", data)
+	admin := &http.Client{Transport: bearer{strings.TrimSpace(out)}}
+	_, out, errs := runCmd("doors", "add", "--id", "b2-gate", "--data", data)
+	key, err := hex.DecodeString(strings.TrimSpace(out))
+	if err != nil || len(key) != 32 {
+		t.Fatalf("doors add: %q %s", out, errs)
+	}
+	cfg := config.Default()
+	cfg.HTTP.Addr = "127.0.0.1:18993"
+	cfg.Data = data
+	cfg.Pipeline.Enabled = false
+	cfg.Footage.Enabled = false
+	cfg.Database.URL = config.Secret(dbURL)
+	start := func() (context.CancelFunc, chan error) {
+		ctx, cancel := context.WithCancel(context.Background())
+		ready, done := make(chan string, 1), make(chan error, 1)
+		go func() { done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), func(a string) { ready <- a }) }()
+		select {
+		case <-ready:
+		case err := <-done:
+			t.Fatal(err)
+		}
+		return cancel, done
+	}
+	stop, done := start()
+	base := "http://" + cfg.HTTP.Addr
+	for _, c := range []struct{ path, body string }{
+		{"/v1/units", `{"id":"b2-0202"}`},
+		{"/v1/people", `{"id":"wang","name":"Wang Fang","kind":"resident"}`},
+		{"/v1/people/wang/leases", fmt.Sprintf(`{"unit":"b2-0202","starts":%q,"ends":%q}`, time.Now().AddDate(0, -1, 0).Format(time.RFC3339), time.Now().AddDate(1, 0, 0).Format(time.RFC3339))},
+		{"/v1/people/wang/credentials", `{"kind":"card","value":"B2-WANG"}`},
+		{"/v1/doors/b2-gate/rules", `{"who_kind":"unit","who":"b2-0202"}`},
+	} {
+		r, err := admin.Post(base+c.path, "application/json", strings.NewReader(c.body))
+		if err != nil || r.StatusCode != 201 {
+			t.Fatalf("POST %s: %v %v", c.path, r.StatusCode, err)
+		}
+		r.Body.Close()
+	}
+	ctx := context.Background()
+	ctrl := doorsim.New(base, "b2-gate", key)
+	if err := ctrl.Sync(ctx); err != nil || ctrl.Cached() != 1 {
+		t.Fatalf("sync: %v, %d cached", err, ctrl.Cached())
+	}
+	if g, r, online := ctrl.Present(ctx, "card", "B2-WANG"); !g || !online || r != access.Granted {
+		t.Fatalf("online: %v %s %v", g, r, online)
+	}
+	// vigil goes down.
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if g, r, online := ctrl.Present(ctx, "card", "B2-WANG"); !g || online || r != access.Granted {
+		t.Fatalf("offline resident: %v %s %v", g, r, online)
+	}
+	if g, r, online := ctrl.Present(ctx, "card", "NOT-A-CARD"); g || online || r != access.DenyUnknown {
+		t.Fatalf("offline stranger (fail-secure): %v %s %v", g, r, online)
+	}
+	if _, err := ctrl.Upload(ctx); err == nil || ctrl.Pending() != 2 {
+		t.Fatalf("upload while down: %v, %d pending", err, ctrl.Pending())
+	}
+	// vigil is back: the offline decisions are uploaded and audited.
+	stop, done = start()
+	defer func() { stop(); <-done }()
+	if n, err := ctrl.Upload(ctx); err != nil || n != 2 || ctrl.Pending() != 0 {
+		t.Fatalf("upload: %d %v", n, err)
+	}
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var offline int
+	conn.QueryRow(ctx, `SELECT count(*) FROM audit WHERE action = 'door.decision.offline'`).Scan(&offline)
+	if offline != 2 {
+		t.Fatalf("%d offline decisions audited", offline)
+	}
+	if ctrl.Sync(ctx) != nil {
+		t.Fatal("sync after restart")
+	}
+}
