@@ -16,7 +16,8 @@ type Command struct {
 	PulseMS  int       `json:"pulse_ms"`
 	PersonID string    `json:"person_id,omitempty"`
 	Reason   string    `json:"reason"`
-	Event    string    `json:"event,omitempty"` // the face event that caused it
+	Event    string    `json:"event,omitempty"`  // the face event that caused it
+	Arrival  time.Time `json:"arrival,omitzero"` // when the video that showed the person reached vigil
 	Issued   time.Time `json:"issued"`
 	Expires  time.Time `json:"expires"` // a controller ignores it after this
 }
@@ -87,7 +88,7 @@ func (e *Engine) Commands(ctx context.Context, door string, wait time.Duration) 
 // AutoUnlock decides a person the pipeline recognised at a door's camera (liveness from the
 // event) and, when the rules allow, queues an unlock for the door's controller. Same decision
 // path and audit as the unlock API.
-func (e *Engine) AutoUnlock(ctx context.Context, door, person string, liveness float32, event string) (Decision, error) {
+func (e *Engine) AutoUnlock(ctx context.Context, door, person string, liveness float32, event string, arrival time.Time) (Decision, error) {
 	e.mu.RLock()
 	s := e.snap
 	e.mu.RUnlock()
@@ -106,7 +107,7 @@ func (e *Engine) AutoUnlock(ctx context.Context, door, person string, liveness f
 		return d, err
 	}
 	e.cmds.push(Command{ID: id, Door: door, Action: "unlock", PulseMS: d.PulseMS, PersonID: person, Reason: d.Reason,
-		Event: event, Issued: d.Time, Expires: d.Expires})
+		Event: event, Arrival: arrival, Issued: d.Time, Expires: d.Expires})
 	return d, nil
 }
 

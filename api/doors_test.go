@@ -306,14 +306,14 @@ func TestAutoUnlockChannel(t *testing.T) {
 	go func() { _, c := poll("10"); got <- c }()
 	time.Sleep(200 * time.Millisecond)
 	e := s.engine
-	if d, err := e.AutoUnlock(ctx, "lobby-in", "mallory", 0.9, "evt-0"); err != nil || d.Grant {
+	if d, err := e.AutoUnlock(ctx, "lobby-in", "mallory", 0.9, "evt-0", time.Now()); err != nil || d.Grant {
 		t.Fatalf("stranger: %+v %v", d, err)
 	}
-	if d, err := e.AutoUnlock(ctx, "lobby-in", "alice", 0.1, "evt-1"); err != nil || d.Grant || d.Reason != access.DenySpoof {
+	if d, err := e.AutoUnlock(ctx, "lobby-in", "alice", 0.1, "evt-1", time.Now()); err != nil || d.Grant || d.Reason != access.DenySpoof {
 		t.Fatalf("spoof: %+v %v", d, err)
 	}
 	t0 := time.Now()
-	if d, err := e.AutoUnlock(ctx, "lobby-in", "alice", 0.95, "evt-2"); err != nil || !d.Grant {
+	if d, err := e.AutoUnlock(ctx, "lobby-in", "alice", 0.95, "evt-2", time.Now()); err != nil || !d.Grant {
 		t.Fatalf("alice: %+v %v", d, err)
 	}
 	select {

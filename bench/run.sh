@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs vigil's benchmarks and prints their figures. Everything stays on 127.0.0.1 and stops by
-# itself. Usage: bench/run.sh [sessions|record|decode|reconnect|recognizers|latency|capacity|accuracy|store|vectors|search|doors|all]
+# itself. Usage: bench/run.sh [sessions|record|decode|reconnect|recognizers|latency|capacity|accuracy|store|vectors|search|doors|unlock|all]
 # (default all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,4 +56,8 @@ fi
 if [[ $what == all || $what == doors ]]; then
   echo "== doors: card decisions through the signed unlock API (40,000 residents, 600 doors, every decision audited); face decisions against 40,000 enrolled faces through vigil serve"
   ./bin/doors
+fi
+if [[ $what == all || $what == unlock ]]; then
+  echo "== auto-unlock: camsim door cameras → vigil serve → doorsim controllers' long polls"
+  ./bin/unlock --cameras 4 --window "${WINDOW:-120s}" 2> >(grep -v 'level=WARN' >&2)
 fi

@@ -59,7 +59,7 @@ func autoUnlock(ctx context.Context, e *access.Engine, g *pipeline.Gallery, b *b
 				clear(recent)
 			}
 			mu.Unlock()
-			d, err := e.AutoUnlock(ctx, door, r.Match.PersonID, r.Liveness, r.ID)
+			d, err := e.AutoUnlock(ctx, door, r.Match.PersonID, r.Liveness, r.ID, r.Arrival)
 			if err != nil {
 				log.Error("auto-unlock failed", "door", door, "err", err)
 				continue

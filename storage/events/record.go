@@ -21,8 +21,11 @@ type Record struct {
 	Track  int64     `json:"track"`
 	Time   time.Time `json:"time"`
 	First  time.Time `json:"first"`
-	Frames int       `json:"frames"`
-	Box    *struct {
+	// Arrival is when the access unit of the shot reached vigil (not stored; it times door
+	// decisions from the camera).
+	Arrival time.Time `json:"arrival,omitzero"`
+	Frames  int       `json:"frames"`
+	Box     *struct {
 		X, Y, W, H float32
 	} `json:"box,omitempty"`
 	Quality     float32    `json:"quality"`
