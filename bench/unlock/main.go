@@ -138,6 +138,8 @@ func run(cams int, window time.Duration, vigil, camsim string) error {
 	}
 	var mu sync.Mutex
 	var lat []time.Duration
+	var warm time.Time // unlocks of video that arrived before this (the models' first inferences) are not counted
+	warmups := 0
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -146,12 +148,19 @@ func run(cams int, window time.Duration, vigil, camsim string) error {
 		c.OnUnlock = func(cmd access.Command) {
 			if !cmd.Arrival.IsZero() {
 				mu.Lock()
-				lat = append(lat, time.Since(cmd.Arrival))
+				if cmd.Arrival.Before(warm) {
+					warmups++
+				} else {
+					lat = append(lat, time.Since(cmd.Arrival))
+				}
 				mu.Unlock()
 			}
 		}
 		wg.Go(func() { c.Run(cctx, 10*time.Second) })
 	}
+	mu.Lock()
+	warm = time.Now().Add(15 * time.Second)
+	mu.Unlock()
 	sim := exec.Command(camsim, "--cameras", fmt.Sprint(cams), "--rtsp", "127.0.0.1:18600", "--udp", "", "--seed", "3")
 	sim.Stderr = nil
 	if err := sim.Start(); err != nil {
@@ -165,8 +174,8 @@ func run(cams int, window time.Duration, vigil, camsim string) error {
 		return fmt.Errorf("no unlock reached a controller in %v (%d residents enrolled)", window, enrolled)
 	}
 	slices.Sort(lat)
-	fmt.Printf("auto-unlock, %d door cameras at 5 fps, %d residents enrolled, %v: %d unlocks; video arrival → command at the controller p50 %.0f ms, p99 %.0f ms, max %.0f ms\n",
-		cams, enrolled, window, len(lat), ms(lat[len(lat)/2]), ms(lat[len(lat)*99/100]), ms(lat[len(lat)-1]))
+	fmt.Printf("auto-unlock, %d door cameras at 5 fps, %d residents enrolled, %v: %d unlocks measured (%d in the first 15 s, models warming up, not counted); deciding frame's arrival → command at the controller p50 %.0f ms, p90 %.0f ms, p99 %.0f ms, max %.0f ms\n",
+		cams, enrolled, window, len(lat), warmups, ms(lat[len(lat)/2]), ms(lat[len(lat)*9/10]), ms(lat[len(lat)*99/100]), ms(lat[len(lat)-1]))
 	return nil
 }
 
