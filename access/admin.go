@@ -33,7 +33,14 @@ var ErrInvalid = errors.New("access: invalid")
 
 // change runs one admin write in a transaction, audits it and reloads the snapshot.
 func (e *Engine) change(ctx context.Context, who Actor, action string, detail any, fn func(tx pgx.Tx) error) error {
-	err := pgx.BeginFunc(ctx, e.pool, fn)
+	err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		// Other nodes and tools' changes reach every engine through this (see Watch).
+		_, err := tx.Exec(ctx, `SELECT pg_notify('vigil_access', '')`)
+		return err
+	})
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {

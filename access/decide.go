@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -103,8 +104,8 @@ type snapshot struct {
 }
 
 // Engine decides door requests from an in-memory snapshot of PostgreSQL (reloaded after every
-// change made through it, and every Refresh interval for changes made elsewhere), and writes
-// every decision to the audit chain.
+// change; see Watch for changes made by other processes), and writes every decision to the audit
+// chain.
 type Engine struct {
 	pool  *pgxpool.Pool
 	audit *Audit
@@ -251,6 +252,44 @@ func (e *Engine) Reload(ctx context.Context) error {
 		fn()
 	}
 	return nil
+}
+
+// Watch reloads the snapshot whenever any process changes access data (PostgreSQL
+// LISTEN/NOTIFY on vigil_access), and every minute in any case, until ctx ends.
+func (e *Engine) Watch(ctx context.Context, log *slog.Logger) {
+	for ctx.Err() == nil {
+		err := func() error {
+			conn, err := e.pool.Acquire(ctx)
+			if err != nil {
+				return err
+			}
+			defer conn.Release()
+			if _, err := conn.Exec(ctx, `LISTEN vigil_access`); err != nil {
+				return err
+			}
+			for {
+				wctx, cancel := context.WithTimeout(ctx, time.Minute)
+				_, err := conn.Conn().WaitForNotification(wctx)
+				cancel()
+				if ctx.Err() != nil {
+					return nil
+				}
+				if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+					return err
+				}
+				if err := e.Reload(ctx); err != nil {
+					log.Warn("access: reload failed", "err", err)
+				}
+			}
+		}()
+		if err != nil && ctx.Err() == nil {
+			log.Warn("access: listening for changes failed; retrying", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(5 * time.Second):
+			}
+		}
+	}
 }
 
 // Door returns a door (for its key and settings).

@@ -158,6 +158,22 @@ func TestDoorFaceDecisions(t *testing.T) {
 	if d := ask(photo("faces/obama/1.jpg")); d.Grant || d.Reason != access.DenyNoMatch {
 		t.Errorf("after erasure: %+v", d)
 	}
+	// Enrolled again from the command line: consent required, then his face opens the door again.
+	if code, _, _ := runCmd("enroll", "--person", "obama", "--data", data, filepath.Join(td, "faces/obama/2.jpg")); code == 0 {
+		t.Fatal("enroll --person without --consent succeeded")
+	}
+	if code, eout, eerr := runCmd("enroll", "--person", "obama", "--consent", "signed again", "--data", data, filepath.Join(td, "faces/obama/2.jpg")); code != 0 || !strings.Contains(eout, "1 of 1") {
+		t.Fatalf("enroll --person: %d %s %s", code, eout, eerr)
+	}
+	// The serving node hears of the change (LISTEN/NOTIFY) and reloads.
+	granted := false
+	for i := 0; i < 30 && !granted; i++ {
+		time.Sleep(100 * time.Millisecond)
+		granted = ask(photo("faces/obama/1.jpg")).Grant
+	}
+	if !granted {
+		t.Error("the face enrolled from the command line does not open the door")
+	}
 	if code, vout, _ := runCmd("audit", "verify", "--data", data); code != 0 {
 		t.Fatalf("audit verify: %s", vout)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/vigil-oss/vigil/access"
 	"github.com/vigil-oss/vigil/models"
 	"github.com/vigil-oss/vigil/pipeline"
 	"github.com/vigil-oss/vigil/recognizers"
@@ -25,8 +27,15 @@ func cmdEnroll(args []string, stdout, stderr io.Writer) error {
 	list := fs.String("list", "residents", "the list: residents, or a watchlist's name")
 	gallery := fs.String("gallery", filepath.Join(envOr("VIGIL_DATA", "data"), "gallery.json"), "gallery file")
 	modelsDir := fs.String("models", os.Getenv("VIGIL_MODELS"), "models directory")
+	person := fs.String("person", "", "enrol FILE arguments as this access-control person's face credential (in PostgreSQL) instead of the gallery file")
+	consent := fs.String("consent", "", "with --person: how the person gave consent (required), e.g. \"signed form 2026-11-29\"")
+	var sf serveFlags
+	sf.registerStore(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *person != "" {
+		return enrolResident(*person, *consent, *modelsDir, &sf, fs.Args(), stdout, stderr)
 	}
 	jobs, err := enrolJobs(*name, *dir, fs.Args())
 	if err != nil {
@@ -127,4 +136,58 @@ func progress(w io.Writer, done, total int, item string) {
 	const width = 30
 	n := done * width / max(total, 1)
 	fmt.Fprintf(w, "\r\033[K[%s%s] %d/%d %s", strings.Repeat("#", n), strings.Repeat("-", width-n), done, total, filepath.Base(filepath.Dir(item))+"/"+filepath.Base(item))
+}
+
+// enrolResident enrols photos as a person's face credential in PostgreSQL, through the same gate
+// as POST /v1/people/{id}/faces: one face, size, pose, liveness, a card or PIN first, no duplicate
+// of another person, consent recorded, audited.
+func enrolResident(person, consent, modelsDir string, sf *serveFlags, files []string, stdout, stderr io.Writer) error {
+	if consent == "" {
+		return errors.New("enroll --person needs --consent: say how the person gave it")
+	}
+	if len(files) == 0 {
+		return errors.New("enroll --person needs photo files")
+	}
+	mdir, err := models.Dir(modelsDir)
+	if err != nil {
+		return err
+	}
+	cfg, err := sf.load()
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	st, err := openToolStore(ctx, cfg, stderr)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	e, err := access.NewEngine(ctx, st.pool, access.NewAudit(st.pool, filepath.Join(cfg.Data, "audit.anchor")))
+	if err != nil {
+		return err
+	}
+	fe := &faceEmbedder{dir: mdir}
+	defer fe.Close()
+	added := 0
+	for i, f := range files {
+		progress(stderr, i+1, len(files), f)
+		img, err := os.ReadFile(f)
+		if err == nil {
+			var t access.FaceTemplate
+			if t, err = fe.Enrol(ctx, img); err == nil {
+				t.Consent = consent
+				_, err = e.AddFaceTemplate(ctx, access.Actor{Name: "vigil-cli", Role: access.RoleAdmin}, person, t)
+			}
+		}
+		if err != nil {
+			fmt.Fprintf(stdout, "  %s: not enrolled: %v\n", f, err)
+			continue
+		}
+		added++
+	}
+	fmt.Fprintf(stdout, "%s: %d of %d photos enrolled as face credentials\n", person, added, len(files))
+	if added == 0 {
+		return errSilent
+	}
+	return nil
 }

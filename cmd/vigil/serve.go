@@ -216,6 +216,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 			pool.Close()
 			return err
 		}
+		go deps.Access.Watch(storeCtx, log)
 		stopUnlock, err := autoUnlock(storeCtx, deps.Access, gallery, b, log)
 		if err != nil {
 			pool.Close()
