@@ -65,7 +65,7 @@ func run(cams int, window time.Duration, vigil, camsim string) error {
 	}
 	keys := map[string][]byte{}
 	var yaml strings.Builder
-	fmt.Fprintf(&yaml, "http: {addr: 127.0.0.1:18994}\npipeline: {fps: 5, keyframes_only: false}\nfootage: {enabled: false}\nlog: {level: warn}\ncameras:\n")
+	fmt.Fprintf(&yaml, "http: {addr: 127.0.0.1:18994}\npipeline: {fps: 5, keyframes_only: false, face_workers: 2, plate_workers: 0}\nfootage: {enabled: false}\nlog: {level: warn}\ncameras:\n")
 	for i := 1; i <= cams; i++ {
 		door, cam := fmt.Sprintf("door-%d", i), fmt.Sprintf("cam%03d", i)
 		out, err := cli("doors", "add", "--id", door, "--camera", cam)
