@@ -206,11 +206,12 @@ func (e *Engine) AddDoor(ctx context.Context, who Actor, d Door) ([]byte, error)
 	return key, err
 }
 
-// AddRule lets everyone with a live lease in a unit (whoKind "unit"), one person ("person") or
-// every person of a kind ("kind") open a door, within a schedule when one is named.
+// AddRule lets everyone with a live lease in a unit (whoKind "unit"), one person ("person"),
+// every person of a kind ("kind") or the members of a group ("group") open a door, within a
+// schedule when one is named.
 func (e *Engine) AddRule(ctx context.Context, who Actor, door, whoKind, whoID, schedule string) error {
-	if !slices.Contains([]string{"unit", "person", "kind"}, whoKind) || whoID == "" {
-		return fmt.Errorf("%w: a rule names who (unit, person or kind) and an id", ErrInvalid)
+	if !slices.Contains([]string{"unit", "person", "kind", "group"}, whoKind) || whoID == "" {
+		return fmt.Errorf("%w: a rule names who (unit, person, kind or group) and an id", ErrInvalid)
 	}
 	var sched *string
 	if schedule != "" {
@@ -218,6 +219,25 @@ func (e *Engine) AddRule(ctx context.Context, who Actor, door, whoKind, whoID, s
 	}
 	return e.change(ctx, who, "rule.add", map[string]any{"door": door, "who_kind": whoKind, "who": whoID, "schedule": schedule}, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO rules (door_id, who_kind, who, schedule_id) VALUES ($1, $2, $3, $4)`, door, whoKind, whoID, sched)
+		return err
+	})
+}
+
+// AddGroup adds a group of people that rules can name.
+func (e *Engine) AddGroup(ctx context.Context, who Actor, id, name string) error {
+	if err := CheckID("group", id); err != nil {
+		return err
+	}
+	return e.change(ctx, who, "group.add", map[string]string{"id": id, "name": name}, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO groups (id, name) VALUES ($1, $2)`, id, name)
+		return err
+	})
+}
+
+// AddGroupMember puts a person in a group.
+func (e *Engine) AddGroupMember(ctx context.Context, who Actor, group, person string) error {
+	return e.change(ctx, who, "group.member.add", map[string]string{"group": group, "person": person}, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO group_members (group_id, person_id) VALUES ($1, $2)`, group, person)
 		return err
 	})
 }

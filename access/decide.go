@@ -73,6 +73,7 @@ type person struct {
 	id, kind    string
 	blacklisted bool
 	leases      []lease
+	groups      map[string]bool
 }
 
 type lease struct {
@@ -181,6 +182,20 @@ func (e *Engine) Reload(ctx context.Context) error {
 			err := r.Scan(&pid, &l.unit, &l.starts, &l.ends)
 			if p := s.people[pid]; p != nil {
 				p.leases = append(p.leases, l)
+			}
+			return struct{}{}, err
+		}); err != nil {
+			return err
+		}
+		rows, _ = tx.Query(ctx, `SELECT group_id, person_id FROM group_members`)
+		if _, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (struct{}, error) {
+			var g, pid string
+			err := r.Scan(&g, &pid)
+			if p := s.people[pid]; p != nil {
+				if p.groups == nil {
+					p.groups = map[string]bool{}
+				}
+				p.groups[g] = true
 			}
 			return struct{}{}, err
 		}); err != nil {
@@ -355,6 +370,8 @@ func (e *Engine) decide(ctx context.Context, doorID string, s *snapshot, personI
 				ok = r.who == p.id
 			case "kind":
 				ok = r.who == p.kind
+			case "group":
+				ok = p.groups[r.who]
 			case "unit":
 				for _, l := range p.leases {
 					if l.unit != r.who {

@@ -91,7 +91,7 @@ func (e *Engine) Cache(ctx context.Context, door string, since int64) (*DoorCach
 				continue
 			}
 			switch {
-			case kind == "person" && who == p.id, kind == "kind" && who == p.kind:
+			case kind == "person" && who == p.id, kind == "kind" && who == p.kind, kind == "group" && p.groups[who]:
 				byPerson[p.id] = append(byPerson[p.id], grant{sched: sched})
 			case kind == "unit":
 				for _, l := range p.leases {

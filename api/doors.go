@@ -30,6 +30,8 @@ func (s *Server) doorRoutes(mux *http.ServeMux) {
 	s.handle(mux, "POST /v1/schedules", roleAdmin, s.adminSchedule)
 	s.handle(mux, "POST /v1/doors", roleAdmin, s.adminDoor)
 	s.handle(mux, "POST /v1/doors/{id}/rules", roleAdmin, s.adminRule)
+	s.handle(mux, "POST /v1/groups", roleAdmin, s.adminGroup)
+	s.handle(mux, "POST /v1/groups/{id}/members", roleAdmin, s.adminGroupMember)
 	s.handle(mux, "POST /v1/people/{id}/faces", roleAdmin, s.enrolFace)
 	s.handle(mux, "DELETE /v1/people/{id}/biometrics", roleAdmin, s.eraseBiometrics)
 }
@@ -360,4 +362,30 @@ func (s *Server) offlineDecisions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeSigned(w, door, nonce, map[string]any{"recorded": len(req.Decisions)})
+}
+
+func (s *Server) adminGroup(w http.ResponseWriter, r *http.Request) {
+	var v struct{ ID, Name string }
+	if !s.needAccess(w, r) {
+		return
+	}
+	if err := decodeAdmin(w, r, &v); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.adminResult(w, r, s.access.AddGroup(r.Context(), actor(r), v.ID, v.Name), v)
+}
+
+func (s *Server) adminGroupMember(w http.ResponseWriter, r *http.Request) {
+	var v struct {
+		Person string `json:"person"`
+	}
+	if !s.needAccess(w, r) {
+		return
+	}
+	if err := decodeAdmin(w, r, &v); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.adminResult(w, r, s.access.AddGroupMember(r.Context(), actor(r), r.PathValue("id"), v.Person), v)
 }

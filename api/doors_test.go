@@ -73,9 +73,11 @@ func newDoorSite(t *testing.T) *doorSite {
 	must(e.AddRule(ctx, admin, "lobby-out", "unit", "1-101", ""))
 	must(e.AddRule(ctx, admin, "night", "unit", "1-101", "holidays-only"))
 	must(e.AddRule(ctx, admin, "lobby-in", "person", "eve", ""))
+	must(e.AddGroup(ctx, admin, "cleaners", "Cleaning staff"))
+	must(e.AddRule(ctx, admin, "lobby-out", "group", "cleaners", ""))
 	for _, p := range []struct{ id, kind, card string }{
 		{"alice", "resident", "CARD-ALICE"}, {"bob", "resident", "CARD-BOB"}, {"carol", "resident", "CARD-CAROL"},
-		{"dave", "resident", "CARD-DAVE"}, {"eve", "visitor", ""},
+		{"dave", "resident", "CARD-DAVE"}, {"eve", "visitor", ""}, {"ivan", "staff", "CARD-IVAN"},
 	} {
 		must(e.AddPerson(ctx, admin, p.id, p.id, p.kind))
 		if p.card != "" {
@@ -88,6 +90,7 @@ func newDoorSite(t *testing.T) *doorSite {
 	must(e.AddLease(ctx, admin, "carol", "1-101", now.AddDate(0, 0, 7), now.AddDate(1, 0, 7))) // moves in next week
 	must(e.AddLease(ctx, admin, "dave", "1-101", now.AddDate(0, -1, 0), now.AddDate(1, 0, 0)))
 	must(e.SetBlacklisted(ctx, admin, "dave", true, "banned by the estate office"))
+	must(e.AddGroupMember(ctx, admin, "cleaners", "ivan"))
 	_, _, err = e.AddCredential(ctx, admin, "alice", access.NewCredential{Kind: access.KindPIN, Value: "9111", Duress: true})
 	must(err)
 	site.revoked, _, err = e.AddCredential(ctx, admin, "alice", access.NewCredential{Kind: access.KindCard, Value: "CARD-ALICE-OLD"})
@@ -167,6 +170,8 @@ func TestDoorDecisions(t *testing.T) {
 		{"visitor QR expired", "lobby-in", "qr", s.expired, false, access.DenyExpired},
 		{"visitor on a door not granted", "lobby-out", "qr", s.qr, false, access.DenyNoRule},
 		{"duress PIN", "lobby-out", "pin", "9111", true, access.GrantedDuress},
+		{"group member on the group's door", "lobby-out", "card", "CARD-IVAN", true, access.Granted},
+		{"group member elsewhere", "lobby-in", "card", "CARD-IVAN", false, access.DenyNoRule},
 	} {
 		code, d, _ := s.ask(t, c.door, c.kind, c.value, nil, now, "")
 		if code != 200 || d.Grant != c.grant || d.Reason != c.reason {
@@ -205,8 +210,8 @@ func TestDoorDecisions(t *testing.T) {
 	// Every decision and refusal is in the audit chain, and the chain verifies.
 	var n int
 	s.pool.QueryRow(context.Background(), `SELECT count(*) FROM audit WHERE action = 'door.decision'`).Scan(&n)
-	if n != 14+len(refusals) {
-		t.Fatalf("%d door decisions audited, want %d", n, 14+len(refusals))
+	if n != 16+len(refusals) {
+		t.Fatalf("%d door decisions audited, want %d", n, 16+len(refusals))
 	}
 	var reasons []string
 	rows, _ := s.pool.Query(context.Background(), `SELECT reason FROM audit WHERE action = 'door.decision' ORDER BY seq`)
@@ -268,6 +273,10 @@ func TestAccessAdminAPI(t *testing.T) {
 	call("DELETE", "/v1/credentials/"+id+"?reason=lost", "", 200)
 	call("DELETE", "/v1/credentials/"+id, "", 400)
 	call("POST", "/v1/units", `{"id":"1-101"}`, 409)
+	call("POST", "/v1/groups", `{"id":"guards","name":"Security"}`, 201)
+	call("POST", "/v1/groups/guards/members", `{"person":"frank"}`, 201)
+	call("POST", "/v1/groups/guards/members", `{"person":"nobody"}`, 400)
+	call("POST", "/v1/doors/garage/rules", `{"who_kind":"group","who":"guards"}`, 201)
 }
 
 // TestAutoUnlockChannel: a person recognised at a door's camera opens that door through the
