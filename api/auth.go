@@ -2,7 +2,9 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -96,15 +98,22 @@ func (f forbidden) Error() string {
 
 func (f forbidden) Is(err error) bool { return err == errForbidden }
 
-// audit writes one entry for the request's principal. A search whose audit record cannot be
-// written is not answered.
-func (s *Server) audit(r *http.Request, action, reason string, detail []byte, results *int) (int64, error) {
+// audit writes one entry for the request's principal (detail marshalled to JSON) and returns its
+// seq. When the audit chain cannot be written it answers 503 itself and reports false: a search
+// or export that is not audited is not answered.
+func (s *Server) audit(w http.ResponseWriter, r *http.Request, action, reason string, detail any, results *int) (int64, bool) {
 	if s.auditor == nil {
-		return 0, nil
+		return 0, true
 	}
-	e := access.Entry{Action: action, Reason: reason, Detail: detail, Results: results, Actor: "anonymous", Role: "none"}
+	d, _ := json.Marshal(detail)
+	e := access.Entry{Action: action, Reason: reason, Detail: d, Results: results, Actor: "anonymous", Role: "none"}
 	if p := principalOf(r); p != nil {
 		e.Actor, e.Role = p.Name, p.Role
 	}
-	return s.auditor.Append(r.Context(), e)
+	seq, err := s.auditor.Append(r.Context(), e)
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("%w: %v", errAuditUnavailable, err))
+		return 0, false
+	}
+	return seq, true
 }

@@ -21,17 +21,17 @@ func (s *Server) doorRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/doors/{id}/commands", s.doorCommands)
 	mux.HandleFunc("GET /v1/doors/{id}/credentials", s.doorCredentials)
 	mux.HandleFunc("POST /v1/doors/{id}/offline-decisions", s.offlineDecisions)
-	s.handle(mux, "POST /v1/units", roleAdmin, s.adminUnit)
-	s.handle(mux, "POST /v1/people", roleAdmin, s.adminPerson)
-	s.handle(mux, "POST /v1/people/{id}/leases", roleAdmin, s.adminLease)
-	s.handle(mux, "POST /v1/people/{id}/credentials", roleAdmin, s.adminCredential)
-	s.handle(mux, "POST /v1/people/{id}/blacklist", roleAdmin, s.adminBlacklist)
+	s.handle(mux, "POST /v1/units", roleAdmin, admin(s, s.adminUnit))
+	s.handle(mux, "POST /v1/people", roleAdmin, admin(s, s.adminPerson))
+	s.handle(mux, "POST /v1/people/{id}/leases", roleAdmin, admin(s, s.adminLease))
+	s.handle(mux, "POST /v1/people/{id}/credentials", roleAdmin, admin(s, s.adminCredential))
+	s.handle(mux, "POST /v1/people/{id}/blacklist", roleAdmin, admin(s, s.adminBlacklist))
 	s.handle(mux, "DELETE /v1/credentials/{id}", roleAdmin, s.adminRevoke)
-	s.handle(mux, "POST /v1/schedules", roleAdmin, s.adminSchedule)
-	s.handle(mux, "POST /v1/doors", roleAdmin, s.adminDoor)
-	s.handle(mux, "POST /v1/doors/{id}/rules", roleAdmin, s.adminRule)
-	s.handle(mux, "POST /v1/groups", roleAdmin, s.adminGroup)
-	s.handle(mux, "POST /v1/groups/{id}/members", roleAdmin, s.adminGroupMember)
+	s.handle(mux, "POST /v1/schedules", roleAdmin, admin(s, s.adminSchedule))
+	s.handle(mux, "POST /v1/doors", roleAdmin, admin(s, s.adminDoor))
+	s.handle(mux, "POST /v1/doors/{id}/rules", roleAdmin, admin(s, s.adminRule))
+	s.handle(mux, "POST /v1/groups", roleAdmin, admin(s, s.adminGroup))
+	s.handle(mux, "POST /v1/groups/{id}/members", roleAdmin, admin(s, s.adminGroupMember))
 	s.handle(mux, "POST /v1/people/{id}/faces", roleAdmin, s.enrolFace)
 	s.handle(mux, "DELETE /v1/people/{id}/biometrics", roleAdmin, s.eraseBiometrics)
 }
@@ -141,80 +141,64 @@ func (s *Server) needAccess(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-func (s *Server) adminUnit(w http.ResponseWriter, r *http.Request) {
-	var v struct{ ID, Name, Building string }
-	if !s.needAccess(w, r) {
-		return
+// admin runs one admin change: the JSON body decoded into a T, then fn, answered 201 with what
+// fn returns (or the error mapped).
+func admin[T any](s *Server, fn func(r *http.Request, v *T) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.needAccess(w, r) {
+			return
+		}
+		var v T
+		if err := decodeAdmin(w, r, &v); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		out, err := fn(r, &v)
+		s.adminResult(w, r, err, out)
 	}
-	if err := decodeAdmin(w, r, &v); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.adminResult(w, r, s.access.AddUnit(r.Context(), actor(r), v.ID, v.Name, v.Building), v)
 }
 
-func (s *Server) adminPerson(w http.ResponseWriter, r *http.Request) {
-	var v struct{ ID, Name, Kind string }
-	if !s.needAccess(w, r) {
-		return
-	}
-	if err := decodeAdmin(w, r, &v); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.adminResult(w, r, s.access.AddPerson(r.Context(), actor(r), v.ID, v.Name, v.Kind), v)
+type unitReq struct{ ID, Name, Building string }
+
+func (s *Server) adminUnit(r *http.Request, v *unitReq) (any, error) {
+	return v, s.access.AddUnit(r.Context(), actor(r), v.ID, v.Name, v.Building)
 }
 
-func (s *Server) adminLease(w http.ResponseWriter, r *http.Request) {
-	var raw struct {
-		Unit   string    `json:"unit"`
-		Starts time.Time `json:"starts"`
-		Ends   time.Time `json:"ends"`
-	}
-	if !s.needAccess(w, r) {
-		return
-	}
-	if err := decodeAdmin(w, r, &raw); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.adminResult(w, r, s.access.AddLease(r.Context(), actor(r), r.PathValue("id"), raw.Unit, raw.Starts, raw.Ends), raw)
+type personReq struct{ ID, Name, Kind string }
+
+func (s *Server) adminPerson(r *http.Request, v *personReq) (any, error) {
+	return v, s.access.AddPerson(r.Context(), actor(r), v.ID, v.Name, v.Kind)
 }
 
-func (s *Server) adminCredential(w http.ResponseWriter, r *http.Request) {
-	var v access.NewCredential
-	if !s.needAccess(w, r) {
-		return
-	}
-	if err := decodeAdmin(w, r, &v); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	id, qr, err := s.access.AddCredential(r.Context(), actor(r), r.PathValue("id"), v)
+type leaseReq struct {
+	Unit   string    `json:"unit"`
+	Starts time.Time `json:"starts"`
+	Ends   time.Time `json:"ends"`
+}
+
+func (s *Server) adminLease(r *http.Request, v *leaseReq) (any, error) {
+	return v, s.access.AddLease(r.Context(), actor(r), r.PathValue("id"), v.Unit, v.Starts, v.Ends)
+}
+
+func (s *Server) adminCredential(r *http.Request, v *access.NewCredential) (any, error) {
+	id, qr, err := s.access.AddCredential(r.Context(), actor(r), r.PathValue("id"), *v)
 	out := map[string]any{"id": id, "kind": v.Kind}
 	if qr != "" {
 		out["qr"] = qr // shown once
 	}
-	s.adminResult(w, r, err, out)
+	return out, err
 }
 
-func (s *Server) adminBlacklist(w http.ResponseWriter, r *http.Request) {
-	var v struct {
-		Blacklisted bool   `json:"blacklisted"`
-		Reason      string `json:"reason"`
-	}
-	if !s.needAccess(w, r) {
-		return
-	}
-	if err := decodeAdmin(w, r, &v); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+type blacklistReq struct {
+	Blacklisted bool   `json:"blacklisted"`
+	Reason      string `json:"reason"`
+}
+
+func (s *Server) adminBlacklist(r *http.Request, v *blacklistReq) (any, error) {
 	if _, err := reasonOf(v.Reason); err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, fmt.Errorf("%w: %v", access.ErrInvalid, err)
 	}
-	s.adminResult(w, r, s.access.SetBlacklisted(r.Context(), actor(r), r.PathValue("id"), v.Blacklisted, v.Reason), v)
+	return v, s.access.SetBlacklisted(r.Context(), actor(r), r.PathValue("id"), v.Blacklisted, v.Reason)
 }
 
 func (s *Server) adminRevoke(w http.ResponseWriter, r *http.Request) {
@@ -234,50 +218,44 @@ func (s *Server) adminRevoke(w http.ResponseWriter, r *http.Request) {
 	s.adminResult(w, r, err, nil)
 }
 
-func (s *Server) adminSchedule(w http.ResponseWriter, r *http.Request) {
-	var v struct {
-		ID       string          `json:"id"`
-		Weekly   json.RawMessage `json:"weekly"`
-		Holidays json.RawMessage `json:"holidays"`
-		TZ       string          `json:"tz"`
-	}
-	if !s.needAccess(w, r) {
-		return
-	}
-	if err := decodeAdmin(w, r, &v); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.adminResult(w, r, s.access.AddSchedule(r.Context(), actor(r), v.ID, v.Weekly, v.Holidays, v.TZ), v)
+type scheduleReq struct {
+	ID       string          `json:"id"`
+	Weekly   json.RawMessage `json:"weekly"`
+	Holidays json.RawMessage `json:"holidays"`
+	TZ       string          `json:"tz"`
 }
 
-func (s *Server) adminDoor(w http.ResponseWriter, r *http.Request) {
-	var v access.Door
-	if !s.needAccess(w, r) {
-		return
-	}
-	if err := decodeAdmin(w, r, &v); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	key, err := s.access.AddDoor(r.Context(), actor(r), v)
-	s.adminResult(w, r, err, map[string]any{"door": v, "key": hex.EncodeToString(key)})
+func (s *Server) adminSchedule(r *http.Request, v *scheduleReq) (any, error) {
+	return v, s.access.AddSchedule(r.Context(), actor(r), v.ID, v.Weekly, v.Holidays, v.TZ)
 }
 
-func (s *Server) adminRule(w http.ResponseWriter, r *http.Request) {
-	var v struct {
-		WhoKind  string `json:"who_kind"`
-		Who      string `json:"who"`
-		Schedule string `json:"schedule"`
-	}
-	if !s.needAccess(w, r) {
-		return
-	}
-	if err := decodeAdmin(w, r, &v); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.adminResult(w, r, s.access.AddRule(r.Context(), actor(r), r.PathValue("id"), v.WhoKind, v.Who, v.Schedule), v)
+func (s *Server) adminDoor(r *http.Request, v *access.Door) (any, error) {
+	key, err := s.access.AddDoor(r.Context(), actor(r), *v)
+	return map[string]any{"door": v, "key": hex.EncodeToString(key)}, err
+}
+
+type ruleReq struct {
+	WhoKind  string `json:"who_kind"`
+	Who      string `json:"who"`
+	Schedule string `json:"schedule"`
+}
+
+func (s *Server) adminRule(r *http.Request, v *ruleReq) (any, error) {
+	return v, s.access.AddRule(r.Context(), actor(r), r.PathValue("id"), v.WhoKind, v.Who, v.Schedule)
+}
+
+type groupReq struct{ ID, Name string }
+
+func (s *Server) adminGroup(r *http.Request, v *groupReq) (any, error) {
+	return v, s.access.AddGroup(r.Context(), actor(r), v.ID, v.Name)
+}
+
+type memberReq struct {
+	Person string `json:"person"`
+}
+
+func (s *Server) adminGroupMember(r *http.Request, v *memberReq) (any, error) {
+	return v, s.access.AddGroupMember(r.Context(), actor(r), r.PathValue("id"), v.Person)
 }
 
 // controller checks a controller's signed request (body nil for GETs): the door must exist and
@@ -362,30 +340,4 @@ func (s *Server) offlineDecisions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeSigned(w, door, nonce, map[string]any{"recorded": len(req.Decisions)})
-}
-
-func (s *Server) adminGroup(w http.ResponseWriter, r *http.Request) {
-	var v struct{ ID, Name string }
-	if !s.needAccess(w, r) {
-		return
-	}
-	if err := decodeAdmin(w, r, &v); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.adminResult(w, r, s.access.AddGroup(r.Context(), actor(r), v.ID, v.Name), v)
-}
-
-func (s *Server) adminGroupMember(w http.ResponseWriter, r *http.Request) {
-	var v struct {
-		Person string `json:"person"`
-	}
-	if !s.needAccess(w, r) {
-		return
-	}
-	if err := decodeAdmin(w, r, &v); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.adminResult(w, r, s.access.AddGroupMember(r.Context(), actor(r), r.PathValue("id"), v.Person), v)
 }

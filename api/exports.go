@@ -177,10 +177,8 @@ func (s *Server) createExport(w http.ResponseWriter, r *http.Request) {
 	}
 	sum := sha256.Sum256(mj)
 	n := len(m.Events)
-	detail, _ := json.Marshal(map[string]any{"export": m.ID, "event_ids": req.EventIDs, "files": len(m.Files), "manifest_sha256": hex.EncodeToString(sum[:])})
-	seq, err := s.audit(r, "export.create", reason, detail, &n)
-	if err != nil {
-		s.writeError(w, r, fmt.Errorf("%w: %v", errAuditUnavailable, err))
+	seq, ok := s.audit(w, r, "export.create", reason, map[string]any{"export": m.ID, "event_ids": req.EventIDs, "files": len(m.Files), "manifest_sha256": hex.EncodeToString(sum[:])}, &n)
+	if !ok {
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"export": m, "manifest_url": "/v1/exports/" + m.ID + "/files/manifest.json",
@@ -207,9 +205,7 @@ func (s *Server) exportFileGet(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	detail, _ := json.Marshal(map[string]string{"export": id, "file": name})
-	if _, err := s.audit(r, "export.download", "", detail, nil); err != nil {
-		s.writeError(w, r, fmt.Errorf("%w: %v", errAuditUnavailable, err))
+	if _, ok := s.audit(w, r, "export.download", "", map[string]string{"export": id, "file": name}, nil); !ok {
 		return
 	}
 	ct := "application/octet-stream"

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 
@@ -56,38 +55,12 @@ func (s *Server) enrolFace(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, MaxUpload+1<<20)
-	mr, err := r.MultipartReader()
+	fields, img, err := readPhotoForm(r)
 	if err != nil {
-		s.writeError(w, r, badRequest("send multipart/form-data with an image and consent"))
+		s.writeError(w, r, err)
 		return
 	}
-	var img []byte
-	consent := ""
-	for {
-		part, err := mr.NextPart()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			s.writeError(w, r, uploadError(err))
-			return
-		}
-		data, err := io.ReadAll(io.LimitReader(part, MaxUpload+1))
-		if err != nil {
-			s.writeError(w, r, uploadError(err))
-			return
-		}
-		switch part.FormName() {
-		case "image":
-			if len(data) > MaxUpload {
-				s.writeError(w, r, errTooLarge)
-				return
-			}
-			img = data
-		case "consent":
-			consent = strings.TrimSpace(string(data))
-		}
-	}
+	consent := strings.TrimSpace(fields["consent"])
 	if img == nil {
 		s.writeError(w, r, badRequest("image is required"))
 		return

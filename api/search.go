@@ -147,37 +147,10 @@ func (s *Server) searchFaces(w http.ResponseWriter, r *http.Request) {
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch ct {
 	case "multipart/form-data":
-		mr, err := r.MultipartReader()
-		if err != nil {
-			s.writeError(w, r, badRequest("multipart body: "+err.Error()))
+		var err error
+		if fields, img, err = readPhotoForm(r); err != nil {
+			s.writeError(w, r, err)
 			return
-		}
-		for {
-			part, err := mr.NextPart()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				s.writeError(w, r, uploadError(err))
-				return
-			}
-			data, err := io.ReadAll(io.LimitReader(part, MaxUpload+1))
-			if err != nil {
-				s.writeError(w, r, uploadError(err))
-				return
-			}
-			if part.FormName() == "image" {
-				if len(data) > MaxUpload {
-					s.writeError(w, r, errTooLarge)
-					return
-				}
-				img = data
-			} else if len(data) > 4096 {
-				s.writeError(w, r, badRequest("field "+part.FormName()+" is longer than 4096 bytes"))
-				return
-			} else {
-				fields[part.FormName()] = string(data)
-			}
 		}
 	case "application/json":
 		var body map[string]any
@@ -306,10 +279,8 @@ func (s *Server) searchFaces(w http.ResponseWriter, r *http.Request) {
 		query["photo_bytes"] = len(img)
 	}
 	n := len(matches)
-	detail, _ := json.Marshal(query)
-	seq, err := s.audit(r, "search.faces", reason, detail, &n)
-	if err != nil {
-		s.writeError(w, r, fmt.Errorf("%w: %v", errAuditUnavailable, err))
+	seq, ok := s.audit(w, r, "search.faces", reason, query, &n)
+	if !ok {
 		return
 	}
 	resp["query"], resp["matches"], resp["audit_seq"] = query, matches, seq
@@ -317,6 +288,40 @@ func (s *Server) searchFaces(w http.ResponseWriter, r *http.Request) {
 }
 
 var errAuditUnavailable = errors.New("the audit chain cannot be written; searches are refused until it can")
+
+// readPhotoForm reads a multipart form of short fields and one photo (field "image", at most
+// MaxUpload). The caller bounds the body.
+func readPhotoForm(r *http.Request) (map[string]string, []byte, error) {
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return nil, nil, badRequest("multipart body: " + err.Error())
+	}
+	fields := map[string]string{}
+	var img []byte
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			return fields, img, nil
+		}
+		if err != nil {
+			return nil, nil, uploadError(err)
+		}
+		data, err := io.ReadAll(io.LimitReader(part, MaxUpload+1))
+		if err != nil {
+			return nil, nil, uploadError(err)
+		}
+		switch {
+		case part.FormName() == "image" && len(data) > MaxUpload:
+			return nil, nil, errTooLarge
+		case part.FormName() == "image":
+			img = data
+		case len(data) > 4096:
+			return nil, nil, badRequest("field " + part.FormName() + " is longer than 4096 bytes")
+		default:
+			fields[part.FormName()] = string(data)
+		}
+	}
+}
 
 // uploadError maps body read errors: too large → 413, else 400.
 func uploadError(err error) error {
@@ -399,10 +404,8 @@ func (s *Server) searchPlates(w http.ResponseWriter, r *http.Request) {
 	if out == nil {
 		out = []plateResult{}
 	}
-	detail, _ := json.Marshal(map[string]any{"q": q, "from": from, "to": to, "camera": qv.Get("camera")})
-	seq, err := s.audit(r, "search.plates", reason, detail, &total)
-	if err != nil {
-		s.writeError(w, r, fmt.Errorf("%w: %v", errAuditUnavailable, err))
+	seq, ok := s.audit(w, r, "search.plates", reason, map[string]any{"q": q, "from": from, "to": to, "camera": qv.Get("camera")}, &total)
+	if !ok {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"query": plates.Normalise(q), "plates": out, "audit_seq": seq})
@@ -477,10 +480,8 @@ func (s *Server) timeline(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	n := len(stops)
-	detail, _ := json.Marshal(map[string]any{"person": person, "plate": plate, "from": from, "to": to})
-	seq, err := s.audit(r, "search.timeline", reason, detail, &n)
-	if err != nil {
-		s.writeError(w, r, fmt.Errorf("%w: %v", errAuditUnavailable, err))
+	seq, ok := s.audit(w, r, "search.timeline", reason, map[string]any{"person": person, "plate": plate, "from": from, "to": to}, &n)
+	if !ok {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"person": person, "plate": plate, "appearances": stops, "cameras_in_order": path, "audit_seq": seq})

@@ -152,17 +152,13 @@ func enrolResident(person, consent, modelsDir string, sf *serveFlags, files []st
 	if err != nil {
 		return err
 	}
-	cfg, err := sf.load()
-	if err != nil {
-		return err
-	}
 	ctx := context.Background()
-	st, err := openToolStore(ctx, cfg, stderr)
+	st, cfg, err := sf.openTool(ctx, stderr)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	e, err := access.NewEngine(ctx, st.pool, access.NewAudit(st.pool, filepath.Join(cfg.Data, "audit.anchor")))
+	e, err := access.NewEngine(ctx, st.pool, access.NewAudit(st.pool, auditAnchor(cfg)))
 	if err != nil {
 		return err
 	}

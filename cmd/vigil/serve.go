@@ -210,7 +210,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		} else {
 			log.Warn("face search by photo is off: no models", "err", err)
 		}
-		audit := access.NewAudit(st.pool, filepath.Join(cfg.Data, "audit.anchor"))
+		audit := access.NewAudit(st.pool, auditAnchor(cfg))
 		deps.Auth, deps.Audit = access.NewPrincipals(st.pool, 0), audit
 		if deps.Access, err = access.NewEngine(ctx, st.pool, audit); err != nil {
 			pool.Close()

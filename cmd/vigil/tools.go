@@ -12,7 +12,21 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/access"
+	"github.com/vigil-oss/vigil/internal/config"
 )
+
+// openTool loads the configuration the flags name and opens its database for a short-lived command.
+func (f *serveFlags) openTool(ctx context.Context, stderr io.Writer) (*storage, config.Config, error) {
+	cfg, err := f.load()
+	if err != nil {
+		return nil, cfg, err
+	}
+	st, err := openToolStore(ctx, cfg, stderr)
+	return st, cfg, err
+}
+
+// auditAnchor is where the audit chain's newest seq and hash are kept outside the database.
+func auditAnchor(cfg config.Config) string { return filepath.Join(cfg.Data, "audit.anchor") }
 
 // toolFlags is a flag set with serve's --config and --data (to find the database) plus a tool's own.
 func toolFlags(name string) (*flag.FlagSet, *serveFlags) {
@@ -34,17 +48,13 @@ func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	cfg, err := sf.load()
-	if err != nil {
-		return err
-	}
-	st, err := openToolStore(ctx, cfg, stderr)
+	st, cfg, err := sf.openTool(ctx, stderr)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	ps := access.NewPrincipals(st.pool, 0)
-	audit := access.NewAudit(st.pool, filepath.Join(cfg.Data, "audit.anchor"))
+	audit := access.NewAudit(st.pool, auditAnchor(cfg))
 	switch args[0] {
 	case "create":
 		if *name == "" || *role == "" {
@@ -104,16 +114,12 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	cfg, err := sf.load()
-	if err != nil {
-		return err
-	}
-	st, err := openToolStore(ctx, cfg, stderr)
+	st, cfg, err := sf.openTool(ctx, stderr)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	rep, err := access.Verify(ctx, st.pool, filepath.Join(cfg.Data, "audit.anchor"), func(n int64) {
+	rep, err := access.Verify(ctx, st.pool, auditAnchor(cfg), func(n int64) {
 		fmt.Fprintf(stderr, "\rverified %d rows", n)
 	})
 	fmt.Fprintln(stderr)
@@ -155,16 +161,12 @@ func cmdDoors(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *failSafe {
 		d.FailMode = "safe"
 	}
-	cfg, err := sf.load()
-	if err != nil {
-		return err
-	}
-	st, err := openToolStore(ctx, cfg, stderr)
+	st, cfg, err := sf.openTool(ctx, stderr)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	e, err := access.NewEngine(ctx, st.pool, access.NewAudit(st.pool, filepath.Join(cfg.Data, "audit.anchor")))
+	e, err := access.NewEngine(ctx, st.pool, access.NewAudit(st.pool, auditAnchor(cfg)))
 	if err != nil {
 		return err
 	}
