@@ -106,22 +106,35 @@ func (e *Engine) AutoUnlock(ctx context.Context, door, person string, liveness f
 	if err != nil || !d.Grant {
 		return d, err
 	}
-	e.cmds.push(Command{ID: id, Door: door, Action: "unlock", PulseMS: d.PulseMS, PersonID: person, Reason: d.Reason,
+	e.queue(s.doors[door], Command{ID: id, Door: door, Action: "unlock", PulseMS: d.PulseMS, PersonID: person, Reason: d.Reason,
 		Event: event, Arrival: arrival, Issued: d.Time, Expires: d.Expires})
 	return d, nil
 }
 
-// DoorsWithCamera lists the doors a camera watches.
+// queue puts a command on the door's long-poll channel and hands it to every OnCommand sink.
+func (e *Engine) queue(door *Door, cmd Command) {
+	e.cmds.push(cmd)
+	e.mu.RLock()
+	sinks := e.sinks
+	e.mu.RUnlock()
+	for _, fn := range sinks {
+		fn(cmd, door.Key)
+	}
+}
+
+// OnCommand registers fn to receive every command queued for a controller, with the door's key
+// to sign it (the MQTT bridge). fn must not block.
+func (e *Engine) OnCommand(fn func(cmd Command, key []byte)) {
+	e.mu.Lock()
+	e.sinks = append(e.sinks, fn)
+	e.mu.Unlock()
+}
+
+// DoorsWithCamera lists the doors a camera watches (do not modify the slice).
 func (e *Engine) DoorsWithCamera(camera string) []string {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	var out []string
-	for id, d := range e.snap.doors {
-		if d.Camera == camera && camera != "" {
-			out = append(out, id)
-		}
-	}
-	return out
+	return e.snap.byCam[camera]
 }
 
 // FaceTemplates lists every enrolled template (the pipeline's matcher recognises these people).

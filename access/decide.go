@@ -97,6 +97,7 @@ type rule struct {
 // snapshot is everything a decision reads, loaded at once and swapped whole.
 type snapshot struct {
 	doors   map[string]*Door
+	byCam   map[string][]string // door ids by the camera that watches them
 	people  map[string]*person
 	creds   map[[32]byte]*credential // by sha256(kind + ":" + value)
 	revoked map[[32]byte]bool        // secrets whose every credential is revoked
@@ -120,6 +121,8 @@ type Engine struct {
 	passback map[[2]string]bool // person, area → inside
 
 	cmds     commands
+	hist     cacheHistory
+	sinks    []func(Command, []byte)
 	onReload []func()
 }
 
@@ -257,6 +260,12 @@ func (e *Engine) Reload(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("access: loading: %w", err)
+	}
+	s.byCam = map[string][]string{}
+	for id, d := range s.doors {
+		if d.Camera != "" {
+			s.byCam[d.Camera] = append(s.byCam[d.Camera], id)
+		}
 	}
 	e.mu.Lock()
 	e.snap = s

@@ -2,9 +2,11 @@ package access
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -12,6 +14,7 @@ import (
 // the secret's SHA-256 only, and the window in which it may open the door (the credential's
 // validity cut to the lease that gives the right).
 type CachedCredential struct {
+	ID       string       `json:"id"` // of this entry's content: any change makes it a new entry
 	Kind     string       `json:"kind"`
 	Hash     string       `json:"hash"` // hex SHA-256 of "kind:value"
 	PersonID string       `json:"person_id"`
@@ -28,18 +31,66 @@ type RawSchedule struct {
 	TZ       string          `json:"tz"`
 }
 
-// DoorCache is what GET /v1/doors/{id}/credentials returns.
+// DoorCache is what GET /v1/doors/{id}/credentials returns: the whole set (Full), or the changes
+// since the version the controller holds: entries Added and the IDs of entries Removed.
 type DoorCache struct {
 	Door        string             `json:"door"`
 	Version     int64              `json:"version"` // changes whenever anything a decision reads changes
 	FailMode    string             `json:"fail_mode"`
 	PulseMS     int                `json:"pulse_ms"`
 	Unchanged   bool               `json:"unchanged,omitempty"`
-	Credentials []CachedCredential `json:"credentials,omitempty"`
+	Full        bool               `json:"full,omitempty"`
+	Credentials []CachedCredential `json:"credentials,omitempty"` // the set when Full, else the entries added
+	Removed     []string           `json:"removed,omitempty"`
 }
 
-// Cache builds a door's offline credential set. since is the version the controller holds: when
-// nothing changed it answers Unchanged and no credentials.
+// cacheHistory keeps each door's last few credential sets by version, so that a controller that
+// holds one of them is sent only the difference.
+type cacheHistory struct {
+	mu   sync.Mutex
+	sets map[string][]versionSet // by door, oldest first
+}
+
+type versionSet struct {
+	version int64
+	byID    map[string]CachedCredential
+}
+
+const cacheVersionsKept = 4
+
+func (h *cacheHistory) get(door string, version int64) map[string]CachedCredential {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, vs := range h.sets[door] {
+		if vs.version == version {
+			return vs.byID
+		}
+	}
+	return nil
+}
+
+func (h *cacheHistory) put(door string, version int64, byID map[string]CachedCredential) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.sets == nil {
+		h.sets = map[string][]versionSet{}
+	}
+	l := h.sets[door]
+	for _, vs := range l {
+		if vs.version == version {
+			return
+		}
+	}
+	l = append(l, versionSet{version, byID})
+	if len(l) > cacheVersionsKept {
+		l = l[len(l)-cacheVersionsKept:]
+	}
+	h.sets[door] = l
+}
+
+// Cache answers a controller that holds version since of its door's offline credential set:
+// Unchanged when it is current, the changes when vigil still knows that version (it keeps each
+// door's last few), else the whole set.
 func (e *Engine) Cache(ctx context.Context, door string, since int64) (*DoorCache, error) {
 	e.mu.RLock()
 	s, version := e.snap, e.version
@@ -53,6 +104,45 @@ func (e *Engine) Cache(ctx context.Context, door string, since int64) (*DoorCach
 		c.Unchanged = true
 		return c, nil
 	}
+	cur := e.hist.get(door, version)
+	if cur == nil {
+		set, err := e.doorSet(ctx, door, s)
+		if err != nil {
+			return nil, err
+		}
+		cur = make(map[string]CachedCredential, len(set))
+		for _, cc := range set {
+			cur[cc.ID] = cc
+		}
+		e.hist.put(door, version, cur)
+	}
+	old := map[string]CachedCredential(nil)
+	if since != 0 {
+		old = e.hist.get(door, since)
+	}
+	if old == nil {
+		c.Full = true
+		for _, cc := range cur {
+			c.Credentials = append(c.Credentials, cc)
+		}
+		return c, nil
+	}
+	for id, cc := range cur {
+		if _, ok := old[id]; !ok {
+			c.Credentials = append(c.Credentials, cc)
+		}
+	}
+	for id := range old {
+		if _, ok := cur[id]; !ok {
+			c.Removed = append(c.Removed, id)
+		}
+	}
+	return c, nil
+}
+
+// doorSet computes a door's offline credential set from the snapshot and the door's rules.
+func (e *Engine) doorSet(ctx context.Context, door string, s *snapshot) ([]CachedCredential, error) {
+	var out []CachedCredential
 	// Raw schedules, for the controller to evaluate offline.
 	raw := map[string]*RawSchedule{}
 	rows, err := e.pool.Query(ctx, `SELECT s.id, s.weekly, s.holidays, s.tz FROM schedules s JOIN rules r ON r.schedule_id = s.id WHERE r.door_id = $1`, door)
@@ -111,10 +201,13 @@ func (e *Engine) Cache(ctx context.Context, door string, since int64) (*DoorCach
 			if g.sched != "" {
 				cc.Schedule = raw[g.sched]
 			}
-			c.Credentials = append(c.Credentials, cc)
+			b, _ := json.Marshal(cc)
+			sum := sha256.Sum256(b)
+			cc.ID = hex.EncodeToString(sum[:12])
+			out = append(out, cc)
 		}
 	}
-	return c, nil
+	return out, nil
 }
 
 func later(a, b *time.Time) *time.Time {

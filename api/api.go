@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/vigil-oss/vigil/access"
+	liveview "github.com/vigil-oss/vigil/api/live"
 	"github.com/vigil-oss/vigil/streams/rtsp"
 )
 
@@ -50,6 +51,7 @@ type Server struct {
 	nonces      *access.Nonces
 	doorFaces   DoorFaces
 	eraser      Eraser
+	relay       *liveview.Relay
 	reg         *prometheus.Registry
 	handler     http.Handler
 	stop        func()
@@ -78,6 +80,7 @@ type Deps struct {
 	Eraser      Eraser                // erasure of a person's face events
 	CameraMap   map[string][2]float64 // camera → position on the site map
 	Exports     ExportStore           // case files; nil: no exports
+	Live        *liveview.Relay       // WebRTC live view; nil: off
 }
 
 // New builds the API.
@@ -85,7 +88,7 @@ func New(d Deps, log *slog.Logger) (*Server, error) {
 	s := &Server{log: log.With("component", "api"), cams: d.Cameras, reg: d.Registry, events: d.Events,
 		store: d.Store, blobs: d.Blobs, clips: d.Footage, snaps: newSnapshots(2000),
 		auth: d.Auth, auditor: d.Audit, faces: d.Faces, embedder: d.Embedder, embeddings: d.Embeddings, plates: d.Plates, cameraMap: d.CameraMap, exports: d.Exports, plateEvents: d.PlateEvents,
-		access: d.Access, nonces: access.NewNonces(), doorFaces: d.DoorFaces, eraser: d.Eraser}
+		access: d.Access, nonces: access.NewNonces(), doorFaces: d.DoorFaces, eraser: d.Eraser, relay: d.Live}
 	if s.events != nil {
 		stop, err := s.startLive()
 		if err != nil {
@@ -95,6 +98,8 @@ func New(d Deps, log *slog.Logger) (*Server, error) {
 	}
 	reg := d.Registry
 	mux := http.NewServeMux()
+	s.routesLive(mux)
+	s.routesConsole(mux)
 	s.handle(mux, "GET /v1/events", roleWatch, s.listEvents)
 	s.handle(mux, "GET /v1/events/{id}", roleWatch, s.getEvent)
 	s.handle(mux, "GET /v1/events/live", roleWatch, s.liveEvents)

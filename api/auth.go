@@ -27,6 +27,7 @@ var (
 	roleWatch  = []string{access.RoleAdmin, access.RoleInvestigator, access.RoleOperator, access.RolePatrol}
 	roleSearch = []string{access.RoleAdmin, access.RoleInvestigator}                      // faces, exports
 	rolePlates = []string{access.RoleAdmin, access.RoleInvestigator, access.RoleOperator} // plates, timelines
+	roleAny    = []string{access.RoleAdmin, access.RoleInvestigator, access.RoleOperator, access.RolePatrol, access.RoleResident}
 )
 
 var (

@@ -60,4 +60,6 @@ fi
 if [[ $what == all || $what == unlock ]]; then
   echo "== auto-unlock: camsim door cameras → vigil serve → doorsim controllers' long polls"
   ./bin/unlock --cameras 4 --window "${WINDOW:-120s}" 2> >(grep -v 'level=WARN' >&2)
+  echo "== auto-unlock on a mixed node: 2 door cameras + 4 street cameras on one face worker (overloaded), door priority on, then off"
+  ./bin/unlock --cameras 2 --others 4 --face-workers 1 --compare --window "${WINDOW:-120s}" 2> >(grep -v 'level=WARN' >&2)
 fi

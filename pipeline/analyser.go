@@ -103,7 +103,7 @@ func (a *analyser) ingest(ctx context.Context) {
 			continue
 		}
 		job := &Job{Camera: a.camera, Seq: seq, PTS: f.PTS, Time: now, Arrival: u.Arrival, W: f.Width, H: f.Height,
-			BGR: append([]byte(nil), f.BGR...), Done: a.deliver}
+			BGR: append([]byte(nil), f.BGR...), Priority: a.p.prioritised(a.camera), Done: a.deliver}
 		if a.opts.Faces && a.p.faces != nil {
 			a.p.faces.Offer(job)
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vigil-oss/vigil/streams"
@@ -31,6 +32,8 @@ type Pipeline struct {
 	pub           Publisher
 	metrics       *Metrics
 	log           *slog.Logger
+
+	priority atomic.Pointer[func(camera string) bool]
 
 	mu   sync.Mutex
 	cams map[string]*camEntry
@@ -82,6 +85,18 @@ func (p *Pipeline) Wait() {
 		c.done.Wait()
 	}
 	p.wg.Wait()
+}
+
+// SetPriority names the cameras whose frames the recognizer pools take first (door cameras:
+// someone is waiting at the door). It may be called at any time; fn must be cheap and safe for
+// concurrent use.
+func (p *Pipeline) SetPriority(fn func(camera string) bool) {
+	p.priority.Store(&fn)
+}
+
+func (p *Pipeline) prioritised(camera string) bool {
+	fn := p.priority.Load()
+	return fn != nil && (*fn)(camera)
 }
 
 // AddCamera starts analysing a camera's stream. Call after Start.

@@ -5,32 +5,65 @@ import (
 	"sync"
 )
 
-// dropQueue is a bounded FIFO that, when full, drops its oldest job to make room: fresh frames
-// matter more than old ones. Put never blocks. Every drop is reported to onDrop.
+// dropQueue is a bounded queue with two lanes: priority jobs (door cameras, where someone waits
+// at a door) are taken before the others. It never blocks: when full it drops the oldest other
+// job, or, when it holds only priority jobs, the oldest of them for a priority job and the
+// newcomer for another. Fresh frames matter more than old ones. Every drop is reported to onDrop.
 type dropQueue struct {
 	mu     sync.Mutex
-	buf    []*Job
-	head   int
-	n      int
+	lanes  [2]ring // 0: priority, 1: the others
+	size   int
 	notify chan struct{}
 	onDrop func(*Job)
 }
 
+// ring is a FIFO of jobs in a fixed buffer.
+type ring struct {
+	buf     []*Job
+	head, n int
+}
+
+func (r *ring) push(j *Job) {
+	r.buf[(r.head+r.n)%len(r.buf)] = j
+	r.n++
+}
+
+func (r *ring) pop() *Job {
+	j := r.buf[r.head]
+	r.buf[r.head] = nil
+	r.head = (r.head + 1) % len(r.buf)
+	r.n--
+	return j
+}
+
 func newDropQueue(size int, onDrop func(*Job)) *dropQueue {
-	return &dropQueue{buf: make([]*Job, size), notify: make(chan struct{}, 1), onDrop: onDrop}
+	q := &dropQueue{size: size, notify: make(chan struct{}, 1), onDrop: onDrop}
+	for i := range q.lanes {
+		q.lanes[i].buf = make([]*Job, size)
+	}
+	return q
 }
 
 func (q *dropQueue) Put(j *Job) {
+	lane := 1
+	if j.Priority {
+		lane = 0
+	}
 	q.mu.Lock()
 	var dropped *Job
-	if q.n == len(q.buf) {
-		dropped = q.buf[q.head]
-		q.buf[q.head] = nil
-		q.head = (q.head + 1) % len(q.buf)
-		q.n--
+	if q.lanes[0].n+q.lanes[1].n == q.size {
+		switch {
+		case q.lanes[1].n > 0:
+			dropped = q.lanes[1].pop()
+		case lane == 0:
+			dropped = q.lanes[0].pop()
+		default:
+			dropped, j = j, nil
+		}
 	}
-	q.buf[(q.head+q.n)%len(q.buf)] = j
-	q.n++
+	if j != nil {
+		q.lanes[lane].push(j)
+	}
 	q.mu.Unlock()
 	if dropped != nil && q.onDrop != nil {
 		q.onDrop(dropped)
@@ -41,16 +74,16 @@ func (q *dropQueue) Put(j *Job) {
 	}
 }
 
-// Get blocks until a job is available or ctx ends.
+// Get blocks until a job is available or ctx ends; priority jobs first.
 func (q *dropQueue) Get(ctx context.Context) (*Job, bool) {
 	for {
 		q.mu.Lock()
-		if q.n > 0 {
-			j := q.buf[q.head]
-			q.buf[q.head] = nil
-			q.head = (q.head + 1) % len(q.buf)
-			q.n--
-			more := q.n > 0
+		for i := range q.lanes {
+			if q.lanes[i].n == 0 {
+				continue
+			}
+			j := q.lanes[i].pop()
+			more := q.lanes[0].n+q.lanes[1].n > 0
 			q.mu.Unlock()
 			if more { // wake another worker
 				select {
@@ -73,5 +106,5 @@ func (q *dropQueue) Get(ctx context.Context) (*Job, bool) {
 func (q *dropQueue) Len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.n
+	return q.lanes[0].n + q.lanes[1].n
 }

@@ -24,6 +24,8 @@ type Job struct {
 	Arrival time.Time
 	W, H    int
 	BGR     []byte
+	// Priority jobs are taken first: a door camera's frame, where someone waits at the door.
+	Priority bool
 	// Done receives the observation, from the worker's goroutine.
 	Done func(*Observation)
 }

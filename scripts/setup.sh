@@ -6,11 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_pkgs=(ffmpeg pkg-config gcc g++ libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
-  libopencv-dev libdlib-dev libdlib-data libatlas-base-dev libjpeg62-turbo-dev postgresql)
+  libopencv-dev libdlib-dev libdlib-data libatlas-base-dev libjpeg62-turbo-dev postgresql mosquitto chromium)
 missing=()
 for p in "${need_pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm) # any node with npm will do
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -36,6 +37,12 @@ if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432
     v=$(ls /etc/postgresql | sort -V | tail -1)
     pg_ctlcluster --skip-systemctl-redirect "$v" main start || true
   fi
+fi
+
+# The console's browser tests: playwright-core drives Debian's chromium (no browser download).
+if [ ! -d web/test/node_modules/playwright-core ]; then
+  echo "setup: installing the console test driver (npm ci in web/test)"
+  npm ci --prefix web/test --no-audit --no-fund >/dev/null
 fi
 
 go mod download

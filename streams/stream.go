@@ -64,6 +64,22 @@ type Stream struct {
 	winStart time.Time    // writer-owned
 	winUnits uint64
 	winBytes uint64
+
+	// GOP cache (KeepGOP): the units since the last key unit, written under mu.RLock by the one
+	// writer, read under mu.Lock by NewReaderWithGOP.
+	gopMax      int
+	gopMaxBytes int
+	gop         []*Unit
+	gopBytes    int
+}
+
+// KeepGOP makes the stream keep the units since the last key unit, up to maxUnits and maxBytes
+// (a longer GOP is not kept), so that a new reader can start at once (NewReaderWithGOP) instead
+// of waiting for the camera's next key unit. Call before the first Write.
+func (s *Stream) KeepGOP(maxUnits, maxBytes int) {
+	s.mu.Lock()
+	s.gopMax, s.gopMaxBytes = maxUnits, maxBytes
+	s.mu.Unlock()
 }
 
 // NewStream returns an empty stream.
@@ -79,6 +95,19 @@ func (s *Stream) Write(u *Unit) {
 	s.account(u, size)
 
 	s.mu.RLock()
+	if s.gopMax > 0 {
+		switch {
+		case u.Key:
+			clear(s.gop)
+			s.gop, s.gopBytes = append(s.gop[:0], u), int(size)
+		case len(s.gop) > 0 && len(s.gop) < s.gopMax && s.gopBytes+int(size) <= s.gopMaxBytes:
+			s.gop = append(s.gop, u)
+			s.gopBytes += int(size)
+		default: // too long a GOP to keep
+			clear(s.gop)
+			s.gop, s.gopBytes = s.gop[:0], 0
+		}
+	}
 	for r := range s.readers {
 		r.offer(u)
 	}
@@ -160,6 +189,30 @@ func (s *Stream) NewReader(name string, size int) *Reader {
 	}
 	s.mu.Unlock()
 	return r
+}
+
+// NewReaderWithGOP attaches a reader and returns the kept GOP (see KeepGOP) it continues from:
+// the reader's first unit follows the GOP's last. Without a GOP the reader starts at the next
+// key unit, as NewReader's do.
+func (s *Stream) NewReaderWithGOP(name string, size int) (*Reader, []*Unit) {
+	if size < 1 {
+		size = 1
+	}
+	r := &Reader{name: name, stream: s, ch: make(chan *Unit, size), done: make(chan struct{})}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	gop := append([]*Unit(nil), s.gop...)
+	if len(gop) > 0 {
+		r.started.Store(true)
+	} else {
+		r.waitKey.Store(true)
+	}
+	if s.closed {
+		r.closeOnce.Do(func() { close(r.done) })
+	} else {
+		s.readers[r] = struct{}{}
+	}
+	return r, gop
 }
 
 // Close detaches every reader; their Read returns ErrClosed.

@@ -153,3 +153,33 @@ func BenchmarkWriteFourReaders(b *testing.B) {
 	s.Close()
 	wg.Wait()
 }
+
+// TestStreamKeepsGOP: a reader with the GOP gets the units since the last key unit and then
+// the next live unit, with nothing missed or repeated; a GOP over the bound is not kept.
+func TestStreamKeepsGOP(t *testing.T) {
+	s := NewStream()
+	s.KeepGOP(4, 1<<20)
+	unit := func(i int, key bool) *Unit {
+		return &Unit{Codec: H264, PTS: time.Duration(i) * time.Millisecond, NALUs: [][]byte{{byte(i)}}, Key: key}
+	}
+	s.Write(unit(0, true))
+	s.Write(unit(1, false))
+	s.Write(unit(2, true))
+	s.Write(unit(3, false))
+	r, gop := s.NewReaderWithGOP("live", 8)
+	defer r.Close()
+	if len(gop) != 2 || gop[0].PTS != 2*time.Millisecond || gop[1].PTS != 3*time.Millisecond {
+		t.Fatalf("gop %v", gop)
+	}
+	s.Write(unit(4, false))
+	u, err := r.Read(context.Background())
+	if err != nil || u.PTS != 4*time.Millisecond {
+		t.Fatalf("next unit %v %v", u, err)
+	}
+	for i := 5; i < 9; i++ { // the GOP grows past 4 units: no longer kept
+		s.Write(unit(i, false))
+	}
+	if _, gop := s.NewReaderWithGOP("late", 8); len(gop) != 0 {
+		t.Fatalf("an over-long GOP was kept: %d units", len(gop))
+	}
+}

@@ -28,18 +28,38 @@ import (
 )
 
 func main() {
-	cams := flag.Int("cameras", 4, "door cameras (one door each)")
-	window := flag.Duration("window", 60*time.Second, "measured time")
-	vigil := flag.String("vigil", "bin/vigil", "vigil binary")
-	camsim := flag.String("camsim", "bin/camsim", "camsim binary")
+	var o opts
+	flag.IntVar(&o.cams, "cameras", 4, "door cameras (one door each)")
+	flag.IntVar(&o.others, "others", 0, "street cameras (no door) analysed on the same node")
+	flag.IntVar(&o.workers, "face-workers", 2, "face workers")
+	compare := flag.Bool("compare", false, "run again with pipeline.door_priority off, as the reference")
+	flag.DurationVar(&o.window, "window", 60*time.Second, "measured time")
+	flag.StringVar(&o.vigil, "vigil", "bin/vigil", "vigil binary")
+	flag.StringVar(&o.camsim, "camsim", "bin/camsim", "camsim binary")
 	flag.Parse()
-	if err := run(*cams, *window, *vigil, *camsim); err != nil {
-		fmt.Fprintln(os.Stderr, "unlock bench:", err)
-		os.Exit(1)
+	o.priority = true
+	runs := []opts{o}
+	if *compare {
+		o.priority = false
+		runs = append(runs, o)
+	}
+	for _, o := range runs {
+		if err := run(o); err != nil {
+			fmt.Fprintln(os.Stderr, "unlock bench:", err)
+			os.Exit(1)
+		}
 	}
 }
 
-func run(cams int, window time.Duration, vigil, camsim string) error {
+type opts struct {
+	cams, others, workers int
+	priority              bool
+	window                time.Duration
+	vigil, camsim         string
+}
+
+func run(o opts) error {
+	cams, window, vigil, camsim := o.cams, o.window, o.vigil, o.camsim
 	ctx := context.Background()
 	td := paths.Shared("testdata")
 	if td == "" {
@@ -65,7 +85,8 @@ func run(cams int, window time.Duration, vigil, camsim string) error {
 	}
 	keys := map[string][]byte{}
 	var yaml strings.Builder
-	fmt.Fprintf(&yaml, "http: {addr: 127.0.0.1:18994}\npipeline: {fps: 5, keyframes_only: false, face_workers: 2, plate_workers: 0}\nfootage: {enabled: false}\nlog: {level: warn}\ncameras:\n")
+	fmt.Fprintf(&yaml, "http: {addr: 127.0.0.1:18994}\npipeline: {fps: 5, keyframes_only: false, face_workers: %d, plate_workers: 0, door_priority: %v}\nfootage: {enabled: false}\nlog: {level: warn}\ncameras:\n",
+		o.workers, o.priority)
 	for i := 1; i <= cams; i++ {
 		door, cam := fmt.Sprintf("door-%d", i), fmt.Sprintf("cam%03d", i)
 		out, err := cli("doors", "add", "--id", door, "--camera", cam)
@@ -74,6 +95,9 @@ func run(cams int, window time.Duration, vigil, camsim string) error {
 		}
 		keys[door], _ = hex.DecodeString(out)
 		fmt.Fprintf(&yaml, "  - {id: %s, url: rtsp://127.0.0.1:18600/cam/%03d, analyse: faces}\n", cam, i)
+	}
+	for i := cams + 1; i <= cams+o.others; i++ {
+		fmt.Fprintf(&yaml, "  - {id: cam%03d, url: rtsp://127.0.0.1:18600/cam/%03d, analyse: faces}\n", i, i)
 	}
 	cfgPath := filepath.Join(data, "vigil.yaml")
 	os.WriteFile(cfgPath, []byte(yaml.String()), 0o600)
@@ -161,7 +185,8 @@ func run(cams int, window time.Duration, vigil, camsim string) error {
 	mu.Lock()
 	warm = time.Now().Add(15 * time.Second)
 	mu.Unlock()
-	sim := exec.Command(camsim, "--cameras", fmt.Sprint(cams), "--rtsp", "127.0.0.1:18600", "--udp", "", "--seed", "3")
+	sim := exec.Command(camsim, "--cameras", fmt.Sprint(cams+o.others), "--rtsp", "127.0.0.1:18600", "--udp", "", "--seed", "3",
+		"--truth", filepath.Join(data, "truth.jsonl"))
 	sim.Stderr = nil
 	if err := sim.Start(); err != nil {
 		return err
@@ -174,8 +199,12 @@ func run(cams int, window time.Duration, vigil, camsim string) error {
 		return fmt.Errorf("no unlock reached a controller in %v (%d residents enrolled)", window, enrolled)
 	}
 	slices.Sort(lat)
-	fmt.Printf("auto-unlock, %d door cameras at 5 fps, %d residents enrolled, %v: %d unlocks measured (%d in the first 15 s, models warming up, not counted); deciding frame's arrival → command at the controller p50 %.0f ms, p90 %.0f ms, p99 %.0f ms, max %.0f ms\n",
-		cams, enrolled, window, len(lat), warmups, ms(lat[len(lat)/2]), ms(lat[len(lat)*9/10]), ms(lat[len(lat)*99/100]), ms(lat[len(lat)-1]))
+	prio := "door priority on"
+	if !o.priority {
+		prio = "door priority OFF"
+	}
+	fmt.Printf("auto-unlock, %d door cameras + %d street cameras at 5 fps, %d face workers, %s, %d residents enrolled, %v: %d unlocks measured (%d in the first 15 s, models warming up, not counted); deciding frame's arrival → command at the controller p50 %.0f ms, p90 %.0f ms, p99 %.0f ms, max %.0f ms\n",
+		cams, o.others, o.workers, prio, enrolled, window, len(lat), warmups, ms(lat[len(lat)/2]), ms(lat[len(lat)*9/10]), ms(lat[len(lat)*99/100]), ms(lat[len(lat)-1]))
 	return nil
 }
 

@@ -55,6 +55,7 @@ func run() error {
 	cache := flag.String("cache", defaultCache(), "encoded clip cache")
 	user := flag.String("user", "", "require this RTSP user")
 	pass := flag.String("pass", "", "and password")
+	stamp := flag.Bool("timestamps", false, "an SEI message with the send time in front of every frame (latency benches)")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -85,7 +86,7 @@ func run() error {
 	defer tf.Close()
 	truth := camsim.NewTruthWriter(tf)
 	defer truth.Flush()
-	cfg := camsim.Config{RTSPAddress: *addr, Cameras: *cameras, User: *user, Pass: *pass, Seed: *seed, Truth: truth}
+	cfg := camsim.Config{RTSPAddress: *addr, Cameras: *cameras, User: *user, Pass: *pass, Seed: *seed, Truth: truth, Timestamps: *stamp}
 	if *udp != "" {
 		h, port, err := splitPort(*udp)
 		if err != nil {

@@ -3,6 +3,10 @@
 // is unreachable and uploads those decisions when it is back.
 //
 //	doorsim --server http://127.0.0.1:8080 --keys doors.json --doors 600
+//	doorsim --server http://127.0.0.1:8080 --keys doors.json --mqtt tcp://127.0.0.1:1883
+//
+// With --mqtt the controllers take their commands from the broker (vigil's access.mqtt option)
+// instead of long-polling vigil; the credential cache and uploads still use vigil's API.
 //
 // doors.json maps door ids to the hex keys `vigil doors add` printed: {"gate-1": "9f…", …}.
 package main
@@ -29,14 +33,16 @@ func main() {
 	keysFile := flag.String("keys", "doors.json", "door id → hex controller key (from vigil doors add)")
 	n := flag.Int("doors", 0, "how many of the file's doors to run (0: all)")
 	sync := flag.Duration("sync", 10*time.Second, "credential cache refresh interval")
+	broker := flag.String("mqtt", "", "take commands from this MQTT broker (tcp://127.0.0.1:1883) instead of the long poll")
+	topic := flag.String("topic", "vigil/doors", "MQTT topic prefix (vigil's access.mqtt.topic)")
 	flag.Parse()
-	if err := run(*server, *keysFile, *n, *sync); err != nil {
+	if err := run(*server, *keysFile, *n, *sync, *broker, *topic); err != nil {
 		fmt.Fprintln(os.Stderr, "doorsim:", err)
 		os.Exit(1)
 	}
 }
 
-func run(server, keysFile string, n int, syncEvery time.Duration) error {
+func run(server, keysFile string, n int, syncEvery time.Duration, broker, topic string) error {
 	b, err := os.ReadFile(keysFile)
 	if err != nil {
 		return err
@@ -67,9 +73,26 @@ func run(server, keysFile string, n int, syncEvery time.Duration) error {
 			fmt.Printf("%s unlock %s for %s (%s)\n", time.Now().Format(time.TimeOnly), cmd.Door, cmd.PersonID, cmd.Reason)
 		}
 		ctrls = append(ctrls, c)
-		wg.Go(func() { c.Run(ctx, syncEvery) })
+		if broker == "" {
+			wg.Go(func() { c.Run(ctx, syncEvery) })
+			continue
+		}
+		unsub, err := c.ConnectMQTT(broker, topic)
+		if err != nil {
+			stop()
+			wg.Wait()
+			return err
+		}
+		wg.Go(func() {
+			defer unsub()
+			c.RunSync(ctx, syncEvery)
+		})
 	}
-	fmt.Printf("doorsim: %d controllers on %s (Ctrl-C stops)\n", len(ctrls), server)
+	channel := "long poll"
+	if broker != "" {
+		channel = "MQTT " + broker
+	}
+	fmt.Printf("doorsim: %d controllers on %s, commands by %s (Ctrl-C stops)\n", len(ctrls), server, channel)
 	t := time.NewTicker(10 * time.Second)
 	defer t.Stop()
 	for {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -68,9 +69,43 @@ func TestControllerOfflineAndBack(t *testing.T) {
 		r.Body.Close()
 	}
 	ctx := context.Background()
+	var liCard string
 	ctrl := doorsim.New(base, "b2-gate", key)
-	if err := ctrl.Sync(ctx); err != nil || ctrl.Cached() != 1 {
-		t.Fatalf("sync: %v, %d cached", err, ctrl.Cached())
+	if err := ctrl.Sync(ctx); err != nil || ctrl.Cached() != 1 || !ctrl.LastSync().Full {
+		t.Fatalf("sync: %v, %d cached, %+v", err, ctrl.Cached(), ctrl.LastSync())
+	}
+	// Changes travel as changes: a flatmate's card is one entry added, revoking it one removed.
+	for _, c := range []struct{ path, body string }{
+		{"/v1/people", `{"id":"li","name":"Li Na","kind":"resident"}`},
+		{"/v1/people/li/leases", fmt.Sprintf(`{"unit":"b2-0202","starts":%q,"ends":%q}`, time.Now().AddDate(0, -1, 0).Format(time.RFC3339), time.Now().AddDate(1, 0, 0).Format(time.RFC3339))},
+		{"/v1/people/li/credentials", `{"kind":"card","value":"B2-LI"}`},
+	} {
+		r, err := admin.Post(base+c.path, "application/json", strings.NewReader(c.body))
+		if err != nil || r.StatusCode != 201 {
+			t.Fatalf("POST %s: %v %v", c.path, r.StatusCode, err)
+		}
+		if c.path == "/v1/people/li/credentials" {
+			var cred struct{ ID int64 }
+			json.NewDecoder(r.Body).Decode(&cred)
+			liCard = fmt.Sprint(cred.ID)
+		}
+		r.Body.Close()
+	}
+	if err := ctrl.Sync(ctx); err != nil || ctrl.Cached() != 2 || ctrl.LastSync() != (doorsim.SyncResult{Added: 1}) {
+		t.Fatalf("sync after a new card: %v, %d cached, %+v", err, ctrl.Cached(), ctrl.LastSync())
+	}
+	req, _ := http.NewRequest("DELETE", base+"/v1/credentials/"+liCard+"?reason=moved+out", nil)
+	if r, err := admin.Do(req); err != nil || r.StatusCode/100 != 2 {
+		t.Fatalf("revoke: %v %v", r.StatusCode, err)
+	}
+	if err := ctrl.Sync(ctx); err != nil || ctrl.Cached() != 1 || ctrl.LastSync() != (doorsim.SyncResult{Removed: 1}) {
+		t.Fatalf("sync after a revocation: %v, %d cached, %+v", err, ctrl.Cached(), ctrl.LastSync())
+	}
+	if err := ctrl.Sync(ctx); err != nil || !ctrl.LastSync().Unchanged {
+		t.Fatalf("sync with nothing changed: %v, %+v", err, ctrl.LastSync())
+	}
+	if g, _, _ := ctrl.Present(ctx, "card", "B2-LI"); g {
+		t.Fatal("revoked card opened")
 	}
 	if g, r, online := ctrl.Present(ctx, "card", "B2-WANG"); !g || !online || r != access.Granted {
 		t.Fatalf("online: %v %s %v", g, r, online)

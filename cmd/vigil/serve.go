@@ -135,6 +135,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	}
 
 	pool := rtsp.NewPool(log)
+	if cfg.Live.Enabled {
+		// Every camera keeps its current GOP, so a live view starts on it at once (≤ 300 frames,
+		// 4 MB: ~375 KB for a 2 s GOP at 1.5 Mb/s).
+		pool.KeepGOP(300, 4<<20)
+	}
 	reg.MustRegister(rtsp.NewCollector(pool))
 	var recWG sync.WaitGroup // recorders: they end with their camera's stream
 	recorders := map[string]*footage.Recorder{}
@@ -217,7 +222,16 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 			return err
 		}
 		go deps.Access.Watch(storeCtx, log)
-		stopUnlock, err := autoUnlock(storeCtx, deps.Access, gallery, b, log)
+		if m := cfg.Access.MQTT; m.URL != "" {
+			stopMQTT, err := access.StartMQTT(storeCtx, deps.Access, access.MQTTConfig{URL: m.URL, Topic: m.Topic,
+				Username: m.Username, Password: m.Password.Reveal()}, log)
+			if err != nil {
+				pool.Close()
+				return err
+			}
+			defer stopMQTT()
+		}
+		stopUnlock, err := autoUnlock(storeCtx, deps.Access, pl, cfg.Pipeline.DoorPriority, gallery, b, log)
 		if err != nil {
 			pool.Close()
 			return err
@@ -225,6 +239,12 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		defer stopUnlock()
 	} else {
 		log.Warn("no database: the API is open to anyone who can reach it (bearer tokens need database.enabled)")
+	}
+	if cfg.Live.Enabled {
+		deps.Live = startLive(cfg.Live, pool, reg, log)
+		if deps.Live != nil {
+			defer deps.Live.Close()
+		}
 	}
 	srv, err := api.New(deps, log)
 	if err != nil {

@@ -17,8 +17,12 @@ import (
 // residents' face templates (list "access"), and a face event naming one of them at a door's camera asks the
 // decision engine, which queues an unlock for that door's controller when the rules allow. One
 // unlock per person and door within 10 s (a passage publishes early, then its final event).
-func autoUnlock(ctx context.Context, e *access.Engine, g *pipeline.Gallery, b *bus.Bus, log *slog.Logger) (func(), error) {
+// Door cameras' frames go first in the pipeline's recognizer queues.
+func autoUnlock(ctx context.Context, e *access.Engine, pl *pipeline.Pipeline, doorPriority bool, g *pipeline.Gallery, b *bus.Bus, log *slog.Logger) (func(), error) {
 	log = log.With("component", "auto-unlock")
+	if pl != nil && doorPriority {
+		pl.SetPriority(func(camera string) bool { return len(e.DoorsWithCamera(camera)) > 0 })
+	}
 	if g != nil {
 		sync := func() {
 			persons, embs := e.FaceTemplates()

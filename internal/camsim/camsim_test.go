@@ -226,3 +226,24 @@ func TestGroundTruth(t *testing.T) {
 		}
 	}
 }
+
+// TestTimeSEIRoundTrip: send times survive emulation prevention, including times whose bytes
+// hold 00 00 0x runs.
+func TestTimeSEIRoundTrip(t *testing.T) {
+	for _, ns := range []int64{time.Now().UnixNano(), 0x0000_0001_0000_0300, 0x1800_0000_0000_0000, 1} {
+		tm := time.Unix(0, ns)
+		n := TimeSEI(tm)
+		for i := 2; i < len(n); i++ {
+			if n[i-2] == 0 && n[i-1] == 0 && n[i] <= 2 {
+				t.Fatalf("%x: start-code emulation at %d: % x", ns, i, n)
+			}
+		}
+		got, ok := ParseTimeSEI(n)
+		if !ok || !got.Equal(tm) {
+			t.Fatalf("%x: got %v %v", ns, got, ok)
+		}
+	}
+	if _, ok := ParseTimeSEI([]byte{0x06, 5, 3, 1, 2, 3}); ok {
+		t.Fatal("foreign SEI parsed")
+	}
+}

@@ -29,6 +29,9 @@ type Config struct {
 	User, Pass string
 	// Seed spreads the cameras' start offsets in their clips.
 	Seed uint64
+	// Timestamps puts an SEI message with the send time in front of every frame (TimeSEI), for
+	// latency measurements downstream.
+	Timestamps bool
 	// Truth receives a line for every passage; may be nil.
 	Truth *TruthWriter
 	// Shards is the number of sender goroutines. Default 2.
@@ -214,6 +217,17 @@ func (s *Server) sendFrame(c *camera, k int64, ntp time.Time, pkt *rtp.Packet) {
 	n := len(c.clip.frames)
 	idx := (int(k%int64(n)) + c.offset) % n
 	ts := c.tsBase + uint32(k*90000/int64(c.clip.clip.Params.FPS))
+	if s.cfg.Timestamps {
+		pkt.Header = c.clip.frames[idx][0].Header
+		pkt.Marker = false
+		pkt.SequenceNumber = c.seq
+		pkt.Timestamp = ts
+		pkt.Payload = TimeSEI(time.Now())
+		c.seq++
+		if err := c.stream.WritePacketRTPWithNTP(c.media, pkt, ntp); err != nil {
+			return
+		}
+	}
 	for _, tpl := range c.clip.frames[idx] {
 		pkt.Header = tpl.Header
 		pkt.SequenceNumber = c.seq
@@ -224,9 +238,19 @@ func (s *Server) sendFrame(c *camera, k int64, ntp time.Time, pkt *rtp.Packet) {
 			return // stream closed on shutdown
 		}
 	}
-	if evs := c.clip.entries[idx]; len(evs) > 0 && s.cfg.Truth != nil {
-		for _, e := range evs {
-			s.cfg.Truth.Write(c.path, e, ntp)
+	if s.cfg.Truth == nil {
+		return
+	}
+	for _, e := range c.clip.entries[idx] {
+		s.cfg.Truth.Write(c.path, e, ntp)
+	}
+	if k == 0 { // the camera starts mid-clip: passages already wholly in view are passages too
+		fps := float64(c.clip.clip.Params.FPS)
+		for i := range c.clip.clip.Events {
+			e := &c.clip.clip.Events[i]
+			if enter := int(e.Enter*fps + 0.999); enter < idx && float64(idx) < e.Leave*fps {
+				s.cfg.Truth.WritePartial(c.path, e, ntp, ntp.Add(time.Duration((e.Leave-float64(idx)/fps)*float64(time.Second))))
+			}
 		}
 	}
 }

@@ -19,6 +19,8 @@ type TruthLine struct {
 	Size     int       `json:"size"`
 	Enter    time.Time `json:"enter"`
 	Leave    time.Time `json:"leave"`
+	// Partial: the camera started with the passage already wholly in view (Enter is the start).
+	Partial bool `json:"partial,omitempty"`
 }
 
 // TruthWriter writes JSON lines, safe for concurrent use, flushed every second and on Close.
@@ -38,8 +40,17 @@ func NewTruthWriter(w io.Writer) *TruthWriter {
 
 // Write records that the camera at path sees e wholly from enter on.
 func (t *TruthWriter) Write(path string, e *Event, enter time.Time) {
-	line := TruthLine{Camera: "cam" + strings.TrimPrefix(path, "/cam/"), Path: path, Kind: e.Kind, Identity: e.Identity, Plate: e.Plate, Size: e.Size,
-		Enter: enter.UTC(), Leave: enter.Add(time.Duration((e.Leave - e.Enter) * float64(time.Second))).UTC()}
+	t.write(TruthLine{Camera: "cam" + strings.TrimPrefix(path, "/cam/"), Path: path, Kind: e.Kind, Identity: e.Identity, Plate: e.Plate, Size: e.Size,
+		Enter: enter.UTC(), Leave: enter.Add(time.Duration((e.Leave - e.Enter) * float64(time.Second))).UTC()})
+}
+
+// WritePartial records a passage already in view when the camera started, from start to leave.
+func (t *TruthWriter) WritePartial(path string, e *Event, start, leave time.Time) {
+	t.write(TruthLine{Camera: "cam" + strings.TrimPrefix(path, "/cam/"), Path: path, Kind: e.Kind, Identity: e.Identity, Plate: e.Plate, Size: e.Size,
+		Enter: start.UTC(), Leave: leave.UTC(), Partial: true})
+}
+
+func (t *TruthWriter) write(line TruthLine) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	_ = t.enc.Encode(line)

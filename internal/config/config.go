@@ -51,6 +51,46 @@ type Config struct {
 	Bus      Bus      `yaml:"bus"`
 	Blobs    Blobs    `yaml:"blobs"`
 	Footage  Footage  `yaml:"footage"`
+	Access   Access   `yaml:"access"`
+	Live     Live     `yaml:"live"`
+}
+
+// Live configures the WebRTC live view (WHEP).
+type Live struct {
+	// Enabled serves POST /v1/live/{camera}/whep. Default true.
+	Enabled bool `yaml:"enabled"`
+	// UDPAddr is the one UDP port every WebRTC session uses. Default :8189.
+	UDPAddr string `yaml:"udp_addr"`
+	// ICEServers are STUN/TURN servers for viewers outside the LAN.
+	ICEServers []ICEServer `yaml:"ice_servers"`
+	// PublicIPs are advertised instead of the interfaces' addresses (a 1:1 NAT in front).
+	PublicIPs []string `yaml:"public_ips"`
+	// MaxViewers bounds the node's sessions. Default 1000.
+	MaxViewers int `yaml:"max_viewers"`
+}
+
+// ICEServer is a STUN or TURN server.
+type ICEServer struct {
+	URLs       []string `yaml:"urls"` // stun:host:3478, turn:host:3478?transport=udp
+	Username   string   `yaml:"username"`
+	Credential Secret   `yaml:"credential"`
+}
+
+// Access configures door control.
+type Access struct {
+	// MQTT, when its URL is set, also publishes every door command to an MQTT broker, signed
+	// with the door's key, for controllers that subscribe there instead of long-polling.
+	MQTT MQTT `yaml:"mqtt"`
+}
+
+// MQTT is a broker connection.
+type MQTT struct {
+	// URL is tcp://host:1883, ssl://host:8883 or ws://…; empty: off. Env VIGIL_MQTT_URL.
+	URL string `yaml:"url"`
+	// Topic is the prefix; door D's commands go to {topic}/D/commands. Default vigil/doors.
+	Topic    string `yaml:"topic"`
+	Username string `yaml:"username"`
+	Password Secret `yaml:"password"` // env VIGIL_MQTT_PASSWORD
 }
 
 // Footage configures recording.
@@ -108,6 +148,9 @@ type Pipeline struct {
 	// OpenCVThreads is OpenCV's threads per inference. Default 1: one model set per worker, as
 	// many workers as cores. 0 lets each inference use every core.
 	OpenCVThreads int `yaml:"opencv_threads"`
+	// DoorPriority puts door cameras' frames first in the recognizer queues (and drops them
+	// last): someone is waiting at the door. Default true.
+	DoorPriority bool `yaml:"door_priority"`
 	// MatchThreshold is the face distance under which a match counts. Default 0.50.
 	MatchThreshold float64 `yaml:"match_threshold"`
 	// Gallery is the enrolled-people file. Default DATA/gallery.json.
@@ -215,8 +258,9 @@ func Default() Config {
 		Footage: Footage{Enabled: true, SegmentLength: Duration(10 * time.Second), RetentionDays: 30, Mode: "continuous",
 			PreRoll: Duration(5 * time.Second), PostRoll: Duration(10 * time.Second)},
 		Blobs: Blobs{SpoolMaxMB: 20480},
+		Live:  Live{Enabled: true, UDPAddr: ":8189", MaxViewers: 1000},
 		Pipeline: Pipeline{Enabled: true, FPS: 2, Motion: 1.5, FaceWorkers: 1, PlateWorkers: 1, Queue: 8,
-			MatchThreshold: 0.5, OpenCVThreads: 1},
+			MatchThreshold: 0.5, OpenCVThreads: 1, DoorPriority: true},
 		Streams: Streams{
 			ReconnectMin: Duration(time.Second),
 			ReconnectMax: Duration(30 * time.Second),
@@ -288,6 +332,12 @@ func (c *Config) applyEnv(env func(string) (string, bool)) error {
 	}
 	if v, ok := env("VIGIL_S3_SECRET_KEY"); ok && v != "" {
 		c.Blobs.S3.SecretKey = Secret(v)
+	}
+	if v, ok := env("VIGIL_MQTT_URL"); ok && v != "" {
+		c.Access.MQTT.URL = v
+	}
+	if v, ok := env("VIGIL_MQTT_PASSWORD"); ok && v != "" {
+		c.Access.MQTT.Password = Secret(v)
 	}
 	if v, ok := env("VIGIL_BUS_URL"); ok && v != "" {
 		c.Bus.URL = Secret(v)
@@ -475,7 +525,11 @@ func (c Config) Redacted() string {
 		Pipeline Pipeline `yaml:"pipeline"`
 		Bus      Bus      `yaml:"bus"`
 		Blobs    Blobs    `yaml:"blobs"`
-	}{Data: c.Data, Log: c.Log, HTTP: c.HTTP, Models: c.Models, Streams: c.Streams, Database: c.Database, Pipeline: c.Pipeline, Bus: c.Bus, Blobs: c.Blobs}
+		Footage  Footage  `yaml:"footage"`
+		Access   Access   `yaml:"access"`
+		Live     Live     `yaml:"live"`
+	}{Data: c.Data, Log: c.Log, HTTP: c.HTTP, Models: c.Models, Streams: c.Streams, Database: c.Database, Pipeline: c.Pipeline,
+		Bus: c.Bus, Blobs: c.Blobs, Footage: c.Footage, Access: c.Access, Live: c.Live}
 	for _, k := range c.Cameras {
 		view.Cameras = append(view.Cameras, cam{ID: k.ID, URL: RedactURL(k.URL.Reveal()), Transport: k.Transport, Analyse: k.Analyse, FPS: k.FPS})
 	}

@@ -33,7 +33,7 @@ func TestRedactedHidesSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := c.Redacted()
-	for _, secret := range []string{"hunter2", "s3cret"} {
+	for _, secret := range []string{"hunter2", "s3cret", "m0squitto"} {
 		if strings.Contains(out, secret) {
 			t.Fatalf("secret %q printed:\n%s", secret, out)
 		}

@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
 	"github.com/vigil-oss/vigil/access"
 )
 
@@ -29,13 +31,47 @@ type Controller struct {
 	Client *http.Client
 
 	mu      sync.Mutex
-	cache   *access.DoorCache
+	cache   *access.DoorCache                  // version, fail mode, pulse
+	entries map[string]access.CachedCredential // by entry id
 	byHash  map[string][]access.CachedCredential
+	last    SyncResult
 	offline []access.OfflineDecision
 	nonce   atomic.Int64
 
+	seen map[string]time.Time // command ids delivered (a broker may redeliver; a door may use both channels)
+
 	Unlocks  atomic.Int64 // unlock commands received on the channel
+	Rejected atomic.Int64 // commands refused: bad signature, wrong door, expired
 	OnUnlock func(access.Command)
+}
+
+// deliver acts on a command once, however many times and ways it arrives.
+func (c *Controller) deliver(cmd access.Command) {
+	if cmd.Action != "unlock" || !time.Now().Before(cmd.Expires) || cmd.Door != c.Door {
+		c.Rejected.Add(1)
+		return
+	}
+	c.mu.Lock()
+	if c.seen == nil {
+		c.seen = map[string]time.Time{}
+	}
+	_, dup := c.seen[cmd.ID]
+	if !dup {
+		for id, exp := range c.seen {
+			if time.Now().After(exp) {
+				delete(c.seen, id)
+			}
+		}
+		c.seen[cmd.ID] = cmd.Expires
+	}
+	c.mu.Unlock()
+	if dup {
+		return
+	}
+	c.Unlocks.Add(1)
+	if c.OnUnlock != nil {
+		c.OnUnlock(cmd)
+	}
 }
 
 // New returns a controller with a short-timeout client.
@@ -81,7 +117,21 @@ func (c *Controller) call(ctx context.Context, method, path, query string, body 
 	return resp.StatusCode, out, nil
 }
 
-// Sync refreshes the credential cache (only when vigil's version moved).
+// SyncResult says what the last sync changed.
+type SyncResult struct {
+	Unchanged, Full bool
+	Added, Removed  int
+}
+
+// LastSync is what the last successful sync changed.
+func (c *Controller) LastSync() SyncResult {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last
+}
+
+// Sync refreshes the credential cache: nothing when vigil's version has not moved, else the
+// changes since the version held (or the whole set when vigil no longer knows that version).
 func (c *Controller) Sync(ctx context.Context) error {
 	c.mu.Lock()
 	since := int64(0)
@@ -100,16 +150,32 @@ func (c *Controller) Sync(ctx context.Context) error {
 	if err := json.Unmarshal(out, &dc); err != nil {
 		return err
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if dc.Unchanged {
+		c.last = SyncResult{Unchanged: true}
 		return nil
 	}
-	by := map[string][]access.CachedCredential{}
+	if !dc.Full && (c.cache == nil || c.entries == nil) {
+		c.cache = nil // ask for the whole set next time
+		return fmt.Errorf("doorsim: sync %s: changes sent for a cache this controller does not hold", c.Door)
+	}
+	if dc.Full {
+		c.entries = map[string]access.CachedCredential{}
+	}
+	for _, id := range dc.Removed {
+		delete(c.entries, id)
+	}
 	for _, cc := range dc.Credentials {
+		c.entries[cc.ID] = cc
+	}
+	by := map[string][]access.CachedCredential{}
+	for _, cc := range c.entries {
 		by[cc.Hash] = append(by[cc.Hash], cc)
 	}
-	c.mu.Lock()
+	c.last = SyncResult{Full: dc.Full, Added: len(dc.Credentials), Removed: len(dc.Removed)}
+	dc.Credentials, dc.Removed = nil, nil
 	c.cache, c.byHash = &dc, by
-	c.mu.Unlock()
 	return nil
 }
 
@@ -117,10 +183,7 @@ func (c *Controller) Sync(ctx context.Context) error {
 func (c *Controller) Cached() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.cache == nil {
-		return 0
-	}
-	return len(c.cache.Credentials)
+	return len(c.entries)
 }
 
 // Present decides a credential: online when vigil answers, else from the cache.
@@ -206,20 +269,78 @@ func (c *Controller) Upload(ctx context.Context) (int, error) {
 // Run keeps the controller connected until ctx ends: the command channel (long poll), a cache
 // sync every syncEvery, and the upload of offline decisions whenever vigil answers.
 func (c *Controller) Run(ctx context.Context, syncEvery time.Duration) {
-	go func() {
-		t := time.NewTicker(syncEvery)
-		defer t.Stop()
-		for {
-			if c.Sync(ctx) == nil {
-				_, _ = c.Upload(ctx)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
+	go c.RunSync(ctx, syncEvery)
+	c.poll(ctx)
+}
+
+// RunMQTT is Run with the command channel on an MQTT broker instead of the long poll: the
+// controller subscribes to its door's topic (QoS 1) and acts only on commands signed with its key.
+func (c *Controller) RunMQTT(ctx context.Context, syncEvery time.Duration, broker, prefix string) error {
+	stop, err := c.ConnectMQTT(broker, prefix)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	c.RunSync(ctx, syncEvery)
+	return nil
+}
+
+// ConnectMQTT subscribes the controller to its door's command topic and returns once subscribed.
+func (c *Controller) ConnectMQTT(broker, prefix string) (stop func(), err error) {
+	sub := make(chan error, 1)
+	topic := access.CommandTopic(prefix, c.Door)
+	opts := mqtt.NewClientOptions().AddBroker(broker).SetClientID("doorsim-" + c.Door).SetCleanSession(false).
+		SetAutoReconnect(true).SetConnectRetry(true).SetConnectTimeout(5 * time.Second).SetOrderMatters(false).
+		SetOnConnectHandler(func(cl mqtt.Client) { // (re)subscribe on every connection
+			t := cl.Subscribe(topic, 1, func(_ mqtt.Client, m mqtt.Message) {
+				cmd, err := access.OpenMQTT(c.Key, c.Door, m.Payload(), time.Now())
+				if err != nil {
+					c.Rejected.Add(1)
+					return
+				}
+				c.deliver(cmd)
+			})
+			go func() {
+				t.Wait()
+				select {
+				case sub <- t.Error():
+				default:
+				}
+			}()
+		})
+	cl := mqtt.NewClient(opts)
+	cl.Connect()
+	select {
+	case err := <-sub:
+		if err != nil {
+			cl.Disconnect(0)
+			return nil, fmt.Errorf("doorsim: %s: subscribe %s: %w", c.Door, topic, err)
 		}
-	}()
+	case <-time.After(10 * time.Second):
+		cl.Disconnect(0)
+		return nil, fmt.Errorf("doorsim: %s: MQTT broker %s not reachable", c.Door, broker)
+	}
+	return func() { cl.Disconnect(250) }, nil
+}
+
+// RunSync syncs the credential cache every syncEvery, and uploads the offline decisions whenever
+// vigil answers, until ctx ends.
+func (c *Controller) RunSync(ctx context.Context, syncEvery time.Duration) {
+	t := time.NewTicker(syncEvery)
+	defer t.Stop()
+	for {
+		if c.Sync(ctx) == nil {
+			_, _ = c.Upload(ctx)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (c *Controller) poll(ctx context.Context) {
 	for ctx.Err() == nil {
 		code, out, err := c.call(ctx, "GET", "/v1/doors/"+c.Door+"/commands", "?wait=25", nil, 40*time.Second)
 		if err != nil || (code != http.StatusOK && code != http.StatusNoContent) {
@@ -233,12 +354,7 @@ func (c *Controller) Run(ctx context.Context, syncEvery time.Duration) {
 			var res struct{ Commands []access.Command }
 			if json.Unmarshal(out, &res) == nil {
 				for _, cmd := range res.Commands {
-					if cmd.Action == "unlock" && time.Now().Before(cmd.Expires) {
-						c.Unlocks.Add(1)
-						if c.OnUnlock != nil {
-							c.OnUnlock(cmd)
-						}
-					}
+					c.deliver(cmd)
 				}
 			}
 		}

@@ -18,6 +18,8 @@ type Pool struct {
 	mu       sync.Mutex
 	sessions map[string]*entry
 	closed   bool
+	gopUnits int
+	gopBytes int
 }
 
 type entry struct {
@@ -31,6 +33,17 @@ func NewPool(log *slog.Logger) *Pool {
 	return &Pool{log: log, sessions: map[string]*entry{}}
 }
 
+// KeepGOP makes every camera's stream keep its current GOP (streams.Stream.KeepGOP), for live
+// viewers that start at once. Cameras added before the call keep theirs too.
+func (p *Pool) KeepGOP(maxUnits, maxBytes int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.gopUnits, p.gopBytes = maxUnits, maxBytes
+	for _, e := range p.sessions {
+		e.s.stream.KeepGOP(maxUnits, maxBytes)
+	}
+}
+
 // Add starts a session for cfg. The camera's stream is returned so readers can attach.
 func (p *Pool) Add(cfg Config) (*Session, error) {
 	p.mu.Lock()
@@ -41,7 +54,11 @@ func (p *Pool) Add(cfg Config) (*Session, error) {
 	if _, ok := p.sessions[cfg.ID]; ok {
 		return nil, fmt.Errorf("rtsp: camera %q already exists", cfg.ID)
 	}
-	s := NewSession(cfg, streams.NewStream(), p.log)
+	st := streams.NewStream()
+	if p.gopUnits > 0 {
+		st.KeepGOP(p.gopUnits, p.gopBytes)
+	}
+	s := NewSession(cfg, st, p.log)
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &entry{s: s, cancel: cancel, done: make(chan struct{})}
 	p.sessions[cfg.ID] = e

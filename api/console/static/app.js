@@ -1,0 +1,75 @@
+// vigil console: sign-in, then the pages a role may use. Hash routes (#/wall, #/alerts…) so a
+// page can be bookmarked and reloaded.
+import { api, session, signIn, signOut } from './api.js';
+import { wallPage } from './wall.js';
+import { alertsPage } from './alerts.js';
+
+// Pages and the roles that see them (the API enforces the same roles on every call).
+const pages = [
+  { id: 'wall', title: 'Cameras', roles: ['admin', 'investigator', 'operator', 'patrol'], render: wallPage },
+  { id: 'alerts', title: 'Alerts', roles: ['admin', 'investigator', 'operator', 'patrol'], render: alertsPage },
+];
+
+let leave = null; // the current page's clean-up (closes live views, event streams)
+
+export function toast(msg, kind = 'info') {
+  const t = document.getElementById('toast');
+  t.textContent = msg;
+  t.className = 'show ' + kind;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { t.className = ''; }, 5000);
+}
+
+function signInPage(view, error) {
+  document.getElementById('bar').hidden = true;
+  view.innerHTML = `
+    <form id="signin" class="card signin">
+      <h1>vigil</h1>
+      <p>Sign in with your access token (<code>vigil token create --role operator --name …</code>).</p>
+      <label>Access token <input name="token" type="password" autocomplete="current-password" required></label>
+      <button type="submit">Sign in</button>
+      <p class="error" id="signin-error"></p>
+    </form>`;
+  if (error) view.querySelector('#signin-error').textContent = error;
+  view.querySelector('#signin').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const token = new FormData(e.target).get('token').trim();
+    try {
+      await signIn(token);
+      location.hash = '#/wall';
+      route();
+    } catch (err) {
+      view.querySelector('#signin-error').textContent = err.message;
+    }
+  });
+}
+
+async function route() {
+  if (leave) { leave(); leave = null; }
+  const view = document.getElementById('view');
+  const me = session();
+  if (!me) { signInPage(view); return; }
+  const allowed = pages.filter((p) => p.roles.includes(me.role));
+  const id = (location.hash.match(/^#\/(\w+)/) || [])[1] || allowed[0]?.id;
+  const page = allowed.find((p) => p.id === id) || allowed[0];
+  const bar = document.getElementById('bar');
+  bar.hidden = false;
+  document.getElementById('who').textContent = `${me.name} (${me.role})`;
+  document.getElementById('nav').innerHTML = allowed
+    .map((p) => `<a href="#/${p.id}" class="${p === page ? 'active' : ''}">${p.title}</a>`).join('');
+  view.innerHTML = '';
+  if (!page) { view.textContent = 'This role has no console pages.'; return; }
+  document.title = `vigil · ${page.title}`;
+  leave = await page.render(view, me) || null;
+}
+
+document.getElementById('signout').addEventListener('click', () => { signOut(); route(); });
+window.addEventListener('hashchange', route);
+window.addEventListener('vigil:unauthorized', () => { signOut(); signInPage(document.getElementById('view'), 'Your session ended: sign in again.'); });
+// Resume a stored session if its token still works.
+(async () => {
+  if (session()) {
+    try { await api('/v1/me'); } catch { signOut(); }
+  }
+  route();
+})();

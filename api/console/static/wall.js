@@ -1,0 +1,90 @@
+// The camera wall: a page of live views at a time, paging through every camera, each tile with
+// the camera's health (state, frame rate, bitrate, last error) refreshed every 5 s.
+import { api, esc } from './api.js';
+import { play } from './whep.js';
+
+const sizes = { '2×2': 4, '3×3': 9, '4×4': 16 };
+
+export async function wallPage(view) {
+  let cameras = [];
+  let page = Number(sessionStorage.getItem('vigil.wall.page') || 0);
+  let perPage = Number(sessionStorage.getItem('vigil.wall.size') || 9);
+  let players = [];
+  view.innerHTML = `
+    <section class="toolbar">
+      <button id="prev" type="button">◀</button>
+      <span id="pageinfo"></span>
+      <button id="next" type="button">▶</button>
+      <select id="size">${Object.entries(sizes).map(([k, v]) => `<option value="${v}">${k}</option>`).join('')}</select>
+      <input id="filter" placeholder="camera id…" size="12">
+      <span id="summary"></span>
+    </section>
+    <section id="wall" class="wall"></section>`;
+  const wall = view.querySelector('#wall');
+  view.querySelector('#size').value = String(perPage);
+
+  const stop = () => { players.forEach((p) => p && p.close()); players = []; };
+  const shown = () => {
+    const f = view.querySelector('#filter').value.trim().toLowerCase();
+    return f ? cameras.filter((c) => c.id.toLowerCase().includes(f)) : cameras;
+  };
+
+  async function render() {
+    stop();
+    const list = shown();
+    const pages = Math.max(1, Math.ceil(list.length / perPage));
+    page = Math.min(Math.max(page, 0), pages - 1);
+    sessionStorage.setItem('vigil.wall.page', String(page));
+    view.querySelector('#pageinfo').textContent = `page ${page + 1} of ${pages} (${list.length} cameras)`;
+    wall.style.setProperty('--cols', String(Math.round(Math.sqrt(perPage))));
+    const slice = list.slice(page * perPage, (page + 1) * perPage);
+    wall.innerHTML = slice.map((c) => `
+      <figure class="tile" data-camera="${esc(c.id)}">
+        <video muted autoplay playsinline></video>
+        <figcaption><b>${esc(c.id)}</b> <span class="health"></span></figcaption>
+        <div class="overlay"></div>
+      </figure>`).join('');
+    paintHealth();
+    players = await Promise.all(slice.map(async (c) => {
+      const tile = wall.querySelector(`[data-camera="${CSS.escape(c.id)}"]`);
+      const video = tile.querySelector('video');
+      try {
+        return await play(video, c.id, { onState: (s) => { tile.dataset.rtc = s; } });
+      } catch (err) {
+        tile.querySelector('.overlay').textContent = err.message;
+        tile.classList.add('down');
+        return null;
+      }
+    }));
+  }
+
+  function paintHealth() {
+    let live = 0;
+    for (const c of cameras) {
+      if (c.state === 'live') live++;
+      const tile = wall.querySelector(`[data-camera="${CSS.escape(c.id)}"]`);
+      if (!tile) continue;
+      const kbps = Math.round((c.bitrate_bps || 0) / 1000);
+      tile.querySelector('.health').textContent = c.state === 'live' ? `${(c.fps || 0).toFixed(0)} fps · ${kbps} kb/s` : c.state;
+      tile.classList.toggle('down', c.state !== 'live');
+      tile.querySelector('.overlay').textContent = c.state === 'live' ? '' : (c.last_error || c.state);
+    }
+    view.querySelector('#summary').textContent = `${live} of ${cameras.length} cameras live`;
+  }
+
+  async function refresh() {
+    try {
+      cameras = (await api('/v1/cameras')).cameras;
+      paintHealth();
+    } catch { /* shown on the next success */ }
+  }
+
+  view.querySelector('#prev').onclick = () => { page--; render(); };
+  view.querySelector('#next').onclick = () => { page++; render(); };
+  view.querySelector('#size').onchange = (e) => { perPage = Number(e.target.value); sessionStorage.setItem('vigil.wall.size', String(perPage)); page = 0; render(); };
+  view.querySelector('#filter').oninput = () => { page = 0; render(); };
+  cameras = (await api('/v1/cameras')).cameras;
+  await render();
+  const timer = setInterval(refresh, 5000);
+  return () => { clearInterval(timer); stop(); };
+}

@@ -1,0 +1,243 @@
+package live
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+	"go.uber.org/goleak"
+
+	"github.com/vigil-oss/vigil/internal/camsim"
+	"github.com/vigil-oss/vigil/internal/testdata"
+	"github.com/vigil-oss/vigil/internal/whep"
+	"github.com/vigil-oss/vigil/streams"
+)
+
+// feed writes a camsim clip into a stream in real time, looping, as the RTSP session would:
+// parameter sets in front of every key unit.
+func feed(ctx context.Context, s *streams.Stream, clip *camsim.Clip, codec streams.Codec) {
+	fps := clip.Params.FPS
+	tick := time.NewTicker(time.Second / time.Duration(fps))
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		au := clip.Units[i%len(clip.Units)]
+		key := false
+		for _, n := range au {
+			if n[0]&0x1f == 5 {
+				key = true
+			}
+		}
+		nalus := au
+		if key {
+			nalus = append([][]byte{clip.SPS, clip.PPS}, au...)
+		}
+		s.Write(&streams.Unit{Codec: codec, PTS: time.Duration(i) * time.Second / time.Duration(fps), Arrival: time.Now(), NALUs: nalus, Key: key})
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+type fixture struct {
+	relay *Relay
+	srv   *httptest.Server
+}
+
+func newFixture(t *testing.T, cams map[string]streams.Codec) *fixture {
+	t.Helper()
+	td := testdata.Dir()
+	if td == "" {
+		t.Skip("no testdata")
+	}
+	lib, err := camsim.LoadLibrary(td)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clip, err := camsim.SmallClip(context.Background(), lib) // 25 fps, a key frame every 0.5 s
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srcs := map[string]*streams.Stream{}
+	done := make(chan struct{}, len(cams))
+	for id, codec := range cams {
+		s := streams.NewStream()
+		s.KeepGOP(300, 4<<20)
+		srcs[id] = s
+		go func() { feed(ctx, s, clip, codec); done <- struct{}{} }()
+	}
+	r, err := New(Config{UDPAddr: "127.0.0.1:0"}, func(id string) (*streams.Stream, bool) { s, ok := srcs[id]; return s, ok }, nil,
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/live/{camera}/whep", func(w http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(req.Body)
+		sess, err := r.Offer(req.Context(), req.PathValue("camera"), string(b))
+		switch {
+		case errors.Is(err, ErrCodec):
+			http.Error(w, err.Error(), http.StatusNotAcceptable)
+		case err != nil:
+			http.Error(w, err.Error(), http.StatusBadRequest)
+		default:
+			w.Header().Set("Location", "/v1/live/"+req.PathValue("camera")+"/whep/"+sess.ID)
+			w.WriteHeader(http.StatusCreated)
+			io.WriteString(w, sess.Answer)
+		}
+	})
+	mux.HandleFunc("DELETE /v1/live/{camera}/whep/{id}", func(w http.ResponseWriter, req *http.Request) {
+		if r.CloseSession(req.PathValue("camera"), req.PathValue("id")) != nil {
+			http.NotFound(w, req)
+		}
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		srv.Close()
+		r.Close()
+		cancel()
+		for range cams {
+			<-done
+		}
+		for _, s := range srcs {
+			s.Close()
+		}
+	})
+	return &fixture{relay: r, srv: srv}
+}
+
+func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, within)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestWHEPViewersShareOneCameraSession: three viewers of one camera get its frames, starting on
+// the cached GOP at once; the camera is read once; sessions end and are counted when viewers
+// hang up or simply go away, and the camera is no longer read when nobody watches.
+func TestWHEPViewersShareOneCameraSession(t *testing.T) {
+	opt := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, opt) }) // after the fixture's cleanup
+	f := newFixture(t, map[string]streams.Codec{"cam001": streams.H264})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	time.Sleep(700 * time.Millisecond) // the camera has been running: the GOP cache is not at its start
+	var vs []*whep.Viewer
+	for range 3 {
+		v, err := whep.Dial(ctx, f.srv.URL+"/v1/live/cam001/whep", whep.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		vs = append(vs, v)
+	}
+	for i, v := range vs {
+		if err := v.WaitFrames(ctx, 50); err != nil { // 2 s of video
+			t.Fatalf("viewer %d: %v", i, err)
+		}
+		if v.Codec() != webrtc.MimeTypeH264 {
+			t.Fatalf("viewer %d codec %q", i, v.Codec())
+		}
+		if ff := v.FirstFrame(); ff <= 0 || ff > 300*time.Millisecond { // the GOP cache: no wait for a key frame
+			t.Fatalf("viewer %d: first frame after %v", i, ff)
+		}
+		t.Logf("viewer %d: first frame %v after the offer", i, v.FirstFrame().Round(time.Millisecond))
+	}
+	f.relay.mu.Lock()
+	ncams := len(f.relay.cams)
+	f.relay.mu.Unlock()
+	if ncams != 1 || f.relay.Viewers("cam001") != 3 {
+		t.Fatalf("%d camera sessions, %d viewers", ncams, f.relay.Viewers("cam001"))
+	}
+	// One hangs up (DELETE), one goes away without a word (a closed tab).
+	if err := vs[0].Close(true); err != nil {
+		t.Fatal(err)
+	}
+	vs[1].Close(false)
+	waitFor(t, "two sessions ended", 5*time.Second, func() bool { return f.relay.Viewers("cam001") == 1 })
+	before := vs[2].Frames.Load()
+	time.Sleep(400 * time.Millisecond)
+	if vs[2].Frames.Load() <= before {
+		t.Fatal("the remaining viewer stopped receiving")
+	}
+	vs[2].Close(true)
+	waitFor(t, "camera released", 5*time.Second, func() bool {
+		f.relay.mu.Lock()
+		defer f.relay.mu.Unlock()
+		return len(f.relay.cams) == 0
+	})
+}
+
+// TestWHEPRefusals: an unknown camera, an offer that is not SDP, and an H.265 camera for a
+// browser that offers only H.264 are refused with a clear message; a browser offering H.265
+// gets it.
+func TestWHEPRefusals(t *testing.T) {
+	f := newFixture(t, map[string]streams.Codec{"cam001": streams.H264, "cam265": streams.H265})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := whep.Dial(ctx, f.srv.URL+"/v1/live/nope/whep", whep.Options{})
+	var we *whep.Error
+	if !errors.As(err, &we) || !strings.Contains(we.Body, "no such camera") {
+		t.Fatalf("unknown camera: %v", err)
+	}
+	resp, _ := http.Post(f.srv.URL+"/v1/live/cam001/whep", "application/sdp", strings.NewReader("hello"))
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("not SDP: %d", resp.StatusCode)
+	}
+	resp.Body.Close()
+	_, err = whep.Dial(ctx, f.srv.URL+"/v1/live/cam265/whep", whep.Options{Codecs: []string{webrtc.MimeTypeH264}})
+	if !errors.As(err, &we) || we.Status != http.StatusNotAcceptable || !strings.Contains(we.Body, "H.265") {
+		t.Fatalf("H.265 to an H.264-only browser: %v", err)
+	}
+	v, err := whep.Dial(ctx, f.srv.URL+"/v1/live/cam265/whep", whep.Options{Codecs: []string{webrtc.MimeTypeH264, webrtc.MimeTypeH265}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close(true)
+	if err := v.WaitFrames(ctx, 5); err != nil || v.Codec() != webrtc.MimeTypeH265 {
+		t.Fatalf("H.265 viewer: %v, codec %q", err, v.Codec())
+	}
+}
+
+// TestSlowViewerLosesFramesToTheNextKey: a viewer whose queue is full loses frames up to the
+// next key frame and then resumes; nobody else is affected (offer never blocks).
+func TestSlowViewerLosesFramesToTheNextKey(t *testing.T) {
+	r := &Relay{}
+	r.initMetrics()
+	v := &viewer{cam: &camSession{camera: "cam001"}, q: make(chan *frame, 2)}
+	key, delta := &frame{key: true}, &frame{}
+	start := time.Now()
+	v.offer(key, r)
+	v.offer(delta, r)
+	v.offer(delta, r) // full: lost, and now waiting for a key frame
+	v.offer(delta, r)
+	if time.Since(start) > 100*time.Millisecond {
+		t.Fatal("offer blocked")
+	}
+	if v.dropped.Load() != 1 || !v.waitKey {
+		t.Fatalf("dropped %d, waitKey %v", v.dropped.Load(), v.waitKey)
+	}
+	<-v.q
+	<-v.q
+	v.offer(delta, r) // still waiting: skipped
+	if len(v.q) != 0 {
+		t.Fatal("a delta frame was queued before the key frame")
+	}
+	v.offer(key, r)
+	if len(v.q) != 1 || v.waitKey {
+		t.Fatal("did not resume on the key frame")
+	}
+}

@@ -1,0 +1,260 @@
+// Command live measures the WebRTC relay: camsim cameras (720p, ~1.5 Mb/s, a key frame every
+// 2 s, each frame stamped with its send time) → vigil serve (RTSP in, WHEP out) → headless pion
+// WHEP viewers in this process, added in steps. For each step it reports whether every viewer
+// kept ≥ 90% of the camera's frame rate, the time from offer to first frame, the latency the
+// relay adds (camsim's send → the viewer's receipt, from the SEI stamp), vigil's CPU per viewer
+// and the bytes sent.
+//
+//	go run ./bench/live --steps 100,200,300,400,500,600,700 --hold 10s
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/vigil-oss/vigil/bench/measure"
+	"github.com/vigil-oss/vigil/internal/camsim"
+	"github.com/vigil-oss/vigil/internal/whep"
+)
+
+func main() {
+	cams := flag.Int("cameras", 4, "camsim cameras; viewers are spread over them")
+	steps := flag.String("steps", "50,100,200,300,400,500,600,700,800", "viewer counts to try, ascending")
+	hold := flag.Duration("hold", 10*time.Second, "measured time per step")
+	vigil := flag.String("vigil", "bin/vigil", "vigil binary")
+	camsimBin := flag.String("camsim", "bin/camsim", "camsim binary")
+	fps := flag.Int("fps", 25, "camera frame rate")
+	flag.Parse()
+	var counts []int
+	for _, s := range strings.Split(*steps, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "live bench: --steps:", err)
+			os.Exit(2)
+		}
+		counts = append(counts, n)
+	}
+	if err := run(*cams, counts, *hold, *vigil, *camsimBin, *fps); err != nil {
+		fmt.Fprintln(os.Stderr, "live bench:", err)
+		os.Exit(1)
+	}
+}
+
+type viewerStats struct {
+	v       *whep.Viewer
+	mu      sync.Mutex
+	latency []time.Duration
+}
+
+func run(cams int, counts []int, hold time.Duration, vigil, camsimBin string, fps int) error {
+	data, _ := os.MkdirTemp("", "vigil-bench-live-")
+	defer os.RemoveAll(data)
+	_, stopSim, err := measure.StartCamsim(camsimBin, os.Stderr, "--cameras", fmt.Sprint(cams), "--rtsp", "127.0.0.1:18610", "--udp", "", "--seed", "5",
+		"--width", "1280", "--height", "720", "--fps", fmt.Sprint(fps), "--gop", "2", "--bitrate", "1500", "--timestamps",
+		"--truth", filepath.Join(data, "truth.jsonl"))
+	if err != nil {
+		return err
+	}
+	defer stopSim()
+	var yaml strings.Builder
+	fmt.Fprintf(&yaml, "http: {addr: 127.0.0.1:18995}\ndatabase: {enabled: false}\npipeline: {enabled: false}\nfootage: {enabled: false}\nlog: {level: warn}\nlive: {udp_addr: '127.0.0.1:18189', max_viewers: 5000}\ncameras:\n")
+	for i := 1; i <= cams; i++ {
+		fmt.Fprintf(&yaml, "  - {id: cam%03d, url: rtsp://127.0.0.1:18610/cam/%03d}\n", i, i)
+	}
+	cfgPath := filepath.Join(data, "vigil.yaml")
+	os.WriteFile(cfgPath, []byte(yaml.String()), 0o600)
+	srv := exec.Command(vigil, "serve", "--config", cfgPath, "--data", data)
+	srv.Stderr = os.Stderr
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = srv.Process.Signal(os.Interrupt); _ = srv.Wait() }()
+	base := "http://127.0.0.1:18995"
+	if err := waitCameras(base, cams); err != nil {
+		return err
+	}
+	fmt.Printf("live relay: %d camsim cameras, 1280x720 at %d fps, GOP 2 s, 1.5 Mb/s, each frame stamped with its send time; viewers: headless pion WHEP clients in the bench process on loopback\n", cams, fps)
+	fmt.Printf("first frame: from the offer to the first whole frame at the viewer; \"16 at once\" while the step's viewers open 16 at a time, \"alone\" one viewer opened on the loaded node (5 tries)\n")
+	fmt.Printf("%8s %9s %9s %9s %18s %14s %14s %10s %9s\n", "viewers", "healthy", "min fps", "Mb/s out", "first 16@once p50/95", "first alone p50/max", "added p50/p95", "vigil CPU", "µs/frame")
+	ctx := context.Background()
+	client := &http.Client{Timeout: 10 * time.Second}
+	var all []*viewerStats
+	defer func() {
+		for _, s := range all {
+			s.v.Close(true)
+		}
+	}()
+	best := 0
+	for _, n := range counts {
+		// Add viewers up to n, a few at a time (as a wall of browsers would open).
+		var first []time.Duration
+		var fmu sync.Mutex
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 16)
+		var failed []error
+		newFrom := len(all)
+		for i := len(all); i < n; i++ {
+			s := &viewerStats{}
+			cam := fmt.Sprintf("cam%03d", i%cams+1)
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				v, err := whep.Dial(ctx, base+"/v1/live/"+cam+"/whep", whep.Options{Client: client, OnPacket: func(p *rtp.Packet, at time.Time) {
+					if t, ok := stamp(p.Payload); ok {
+						s.mu.Lock()
+						s.latency = append(s.latency, at.Sub(t))
+						s.mu.Unlock()
+					}
+				}})
+				fmu.Lock()
+				defer fmu.Unlock()
+				if err != nil {
+					failed = append(failed, err)
+					return
+				}
+				s.v = v
+				all = append(all, s)
+			})
+		}
+		wg.Wait()
+		if len(failed) > 0 {
+			return fmt.Errorf("%d viewers refused at step %d: %v", len(failed), n, failed[0])
+		}
+		time.Sleep(3 * time.Second) // every new viewer connected and past its GOP burst
+		for i, s := range all {
+			if ff := s.v.FirstFrame(); ff > 0 && i >= newFrom {
+				first = append(first, ff)
+			}
+			s.mu.Lock()
+			s.latency = s.latency[:0]
+			s.mu.Unlock()
+		}
+		frames0 := make([]int64, len(all))
+		var bytes0 int64
+		for i, s := range all {
+			frames0[i] = s.v.Frames.Load()
+			bytes0 += s.v.Bytes.Load()
+		}
+		cpu0 := measure.ProcCPU(srv.Process.Pid)
+		t0 := time.Now()
+		time.Sleep(hold)
+		el := time.Since(t0)
+		cpu := measure.ProcCPU(srv.Process.Pid) - cpu0
+		minFPS := 1e9
+		healthy := 0
+		var bytes1 int64
+		var lat []time.Duration
+		var frames int64
+		for i, s := range all {
+			df := s.v.Frames.Load() - frames0[i]
+			frames += df
+			f := float64(df) / el.Seconds()
+			minFPS = min(minFPS, f)
+			if f >= 0.9*float64(fps) {
+				healthy++
+			}
+			bytes1 += s.v.Bytes.Load()
+			s.mu.Lock()
+			lat = append(lat, s.latency...)
+			s.mu.Unlock()
+		}
+		// And a viewer opened alone, five times, on a node carrying n viewers.
+		var alone []time.Duration
+		for i := range 5 {
+			v, err := whep.Dial(ctx, fmt.Sprintf("%s/v1/live/cam%03d/whep", base, i%cams+1), whep.Options{Client: client})
+			if err != nil {
+				return err
+			}
+			c, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if v.WaitFrames(c, 1) == nil {
+				alone = append(alone, v.FirstFrame())
+			}
+			cancel()
+			v.Close(true)
+		}
+		slices.Sort(alone)
+		slices.Sort(first)
+		slices.Sort(lat)
+		mbps := float64(bytes1-bytes0) * 8 / el.Seconds() / 1e6
+		ok := healthy == len(all)
+		if ok {
+			best = n
+		}
+		fmt.Printf("%8d %9s %9.1f %9.0f %18s %14s %14s %9.0f%% %9.1f\n", n, fmt.Sprintf("%d/%d", healthy, len(all)), minFPS, mbps,
+			pct(first, 50)+"/"+pct(first, 95), pct(alone, 50)+"/"+pct(alone, 100), pct(lat, 50)+"/"+pct(lat, 95), 100*cpu.Seconds()/el.Seconds(), float64(cpu.Microseconds())/float64(max(frames, 1)))
+		if !ok && n > best*3/2 {
+			break
+		}
+	}
+	fmt.Printf("largest step with every viewer at ≥ 90%% of %d fps: %d viewers\n", fps, best)
+	return nil
+}
+
+// stamp finds camsim's send-time SEI in an RTP payload (a single NAL unit or a STAP-A).
+func stamp(payload []byte) (time.Time, bool) {
+	if len(payload) == 0 {
+		return time.Time{}, false
+	}
+	switch payload[0] & 0x1f {
+	case 6:
+		return camsim.ParseTimeSEI(payload)
+	case 24:
+		for b := payload[1:]; len(b) > 2; {
+			n := int(b[0])<<8 | int(b[1])
+			if n == 0 || len(b) < 2+n {
+				break
+			}
+			if t, ok := camsim.ParseTimeSEI(b[2 : 2+n]); ok {
+				return t, true
+			}
+			b = b[2+n:]
+		}
+	}
+	return time.Time{}, false
+}
+
+func pct(d []time.Duration, p int) string {
+	if len(d) == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0fms", float64(d[min(len(d)-1, len(d)*p/100)].Microseconds())/1e3)
+}
+
+func waitCameras(base string, n int) error {
+	for i := 0; i < 300; i++ {
+		r, err := http.Get(base + "/v1/cameras")
+		if err == nil {
+			var res struct {
+				Cameras []struct {
+					State string `json:"state"`
+				} `json:"cameras"`
+			}
+			json.NewDecoder(r.Body).Decode(&res)
+			r.Body.Close()
+			live := 0
+			for _, c := range res.Cameras {
+				if c.State == "live" {
+					live++
+				}
+			}
+			if live == n {
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("vigil did not report %d live cameras", n)
+}
