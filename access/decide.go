@@ -122,6 +122,7 @@ type Engine struct {
 
 	cmds     commands
 	hist     cacheHistory
+	ctrls    controllersSeen
 	sinks    []func(Command, []byte)
 	onReload []func()
 }

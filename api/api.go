@@ -19,6 +19,7 @@ import (
 
 	"github.com/vigil-oss/vigil/access"
 	liveview "github.com/vigil-oss/vigil/api/live"
+	"github.com/vigil-oss/vigil/dispatch"
 	"github.com/vigil-oss/vigil/streams/rtsp"
 )
 
@@ -52,6 +53,7 @@ type Server struct {
 	doorFaces   DoorFaces
 	eraser      Eraser
 	relay       *liveview.Relay
+	dispatch    *dispatch.Service
 	reg         *prometheus.Registry
 	handler     http.Handler
 	stop        func()
@@ -81,6 +83,7 @@ type Deps struct {
 	CameraMap   map[string][2]float64 // camera → position on the site map
 	Exports     ExportStore           // case files; nil: no exports
 	Live        *liveview.Relay       // WebRTC live view; nil: off
+	Dispatch    *dispatch.Service     // alerts' acknowledgements and dispatches; nil: none
 }
 
 // New builds the API.
@@ -88,7 +91,7 @@ func New(d Deps, log *slog.Logger) (*Server, error) {
 	s := &Server{log: log.With("component", "api"), cams: d.Cameras, reg: d.Registry, events: d.Events,
 		store: d.Store, blobs: d.Blobs, clips: d.Footage, snaps: newSnapshots(2000),
 		auth: d.Auth, auditor: d.Audit, faces: d.Faces, embedder: d.Embedder, embeddings: d.Embeddings, plates: d.Plates, cameraMap: d.CameraMap, exports: d.Exports, plateEvents: d.PlateEvents,
-		access: d.Access, nonces: access.NewNonces(), doorFaces: d.DoorFaces, eraser: d.Eraser, relay: d.Live}
+		access: d.Access, nonces: access.NewNonces(), doorFaces: d.DoorFaces, eraser: d.Eraser, relay: d.Live, dispatch: d.Dispatch}
 	if s.events != nil {
 		stop, err := s.startLive()
 		if err != nil {
@@ -100,6 +103,7 @@ func New(d Deps, log *slog.Logger) (*Server, error) {
 	mux := http.NewServeMux()
 	s.routesLive(mux)
 	s.routesConsole(mux)
+	s.routesDispatch(mux)
 	s.handle(mux, "GET /v1/events", roleWatch, s.listEvents)
 	s.handle(mux, "GET /v1/events/{id}", roleWatch, s.getEvent)
 	s.handle(mux, "GET /v1/events/live", roleWatch, s.liveEvents)

@@ -34,6 +34,9 @@ func (s *Server) doorRoutes(mux *http.ServeMux) {
 	s.handle(mux, "POST /v1/groups/{id}/members", roleAdmin, admin(s, s.adminGroupMember))
 	s.handle(mux, "POST /v1/people/{id}/faces", roleAdmin, s.enrolFace)
 	s.handle(mux, "DELETE /v1/people/{id}/biometrics", roleAdmin, s.eraseBiometrics)
+	s.handle(mux, "GET /v1/doors", rolePost, s.listDoors)
+	s.handle(mux, "GET /v1/doors/{id}/recent", rolePost, s.doorRecent)
+	s.handle(mux, "POST /v1/doors/{id}/unlock", roleAdmin, s.remoteUnlock)
 }
 
 // decision is POST /v1/doors/{id}/decisions: {"credential": {"kind": "card", "value": "…"}},
@@ -284,6 +287,7 @@ func (s *Server) controller(w http.ResponseWriter, r *http.Request, body []byte)
 		refuse(http.StatusUnauthorized, reason)
 		return nil, "", false
 	}
+	s.access.Seen(door.ID)
 	return door, nonce, true
 }
 
@@ -340,4 +344,56 @@ func (s *Server) offlineDecisions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeSigned(w, door, nonce, map[string]any{"recorded": len(req.Decisions)})
+}
+
+// listDoors is GET /v1/doors: every door and whether its controller is online.
+func (s *Server) listDoors(w http.ResponseWriter, r *http.Request) {
+	if !s.needAccess(w, r) {
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"doors": s.access.Doors()})
+}
+
+// doorRecent is GET /v1/doors/{id}/recent?limit=50: the door's latest decisions and unlocks.
+func (s *Server) doorRecent(w http.ResponseWriter, r *http.Request) {
+	if !s.needAccess(w, r) {
+		return
+	}
+	if _, ok := s.access.Door(r.PathValue("id")); !ok {
+		s.writeError(w, r, errNotFound)
+		return
+	}
+	limit, err := intParam(r.URL.Query().Get("limit"), 50, 1, 500, "limit")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	evs, err := s.access.RecentAtDoor(r.Context(), r.PathValue("id"), limit)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if evs == nil {
+		evs = []access.DoorEvent{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": evs})
+}
+
+// remoteUnlock is POST /v1/doors/{id}/unlock {"reason": "…"} (admin): audited, then sent to the
+// door's controller.
+func (s *Server) remoteUnlock(w http.ResponseWriter, r *http.Request) {
+	if !s.needAccess(w, r) {
+		return
+	}
+	var req struct{ Reason string }
+	if err := decodeBody(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	cmd, err := s.access.RemoteUnlock(r.Context(), actor(r), r.PathValue("id"), req.Reason)
+	if err != nil {
+		s.adminResult(w, r, err, nil)
+		return
+	}
+	writeJSON(w, http.StatusCreated, cmd)
 }

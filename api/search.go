@@ -470,11 +470,19 @@ func (s *Server) timeline(w http.ResponseWriter, r *http.Request) {
 	slices.Reverse(all) // oldest first
 	stops := make([]timelineStop, len(all))
 	var path []string
+	at := map[string]*[2]float64{}
 	for i, e := range all {
 		stops[i] = timelineStop{storedEvent: withLinks(e)}
-		if p, ok := s.cameraMap[e.Camera]; ok {
-			stops[i].Position = &p
+		p, seen := at[e.Camera]
+		if !seen {
+			p, err = s.cameraAt(r, e.Camera)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			at[e.Camera] = p
 		}
+		stops[i].Position = p
 		if len(path) == 0 || path[len(path)-1] != e.Camera {
 			path = append(path, e.Camera)
 		}

@@ -45,6 +45,9 @@ type Config struct {
 	// ViewerQueue is each viewer's queue in frames; a viewer this far behind loses frames to the
 	// next key frame. Default 60.
 	ViewerQueue int
+	// NoBatch writes each packet with its own system call instead of gathering them into
+	// sendmmsg batches (for comparison).
+	NoBatch bool
 	// GOPCacheFrames bounds the cached GOP; a longer GOP is not cached (viewers then wait for the
 	// camera's next key frame). Default 300.
 	GOPCacheFrames int
@@ -98,6 +101,7 @@ type Relay struct {
 	sessionsCtr  *prometheus.CounterVec
 	dropped      *prometheus.CounterVec
 	firstFrame   prometheus.Histogram
+	nacks        *prometheus.CounterVec
 }
 
 // New starts a relay listening on cfg.UDPAddr. reg may be nil.
@@ -113,15 +117,20 @@ func New(cfg Config, src Source, reg prometheus.Registerer, log *slog.Logger) (*
 		return nil, err
 	}
 	ir := &interceptor.Registry{}
-	// Sender reports (browsers sync and measure with them) and NACK answers for the LAN's rare
-	// losses; no congestion control: the camera's bitrate is what it is, a relay cannot change it.
+	// Sender reports (browsers sync and measure with them). NACKs are answered by the relay
+	// itself (viewer.nack): from the packets it already shares, without copies, and within a
+	// budget, so that an overloaded viewer's losses cannot turn into a storm of resends. No
+	// congestion control: the camera's bitrate is what it is, a relay cannot change it.
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
 		udp.Close()
 		return nil, err
 	}
-	if err := webrtc.ConfigureNack(me, ir); err != nil {
-		udp.Close()
-		return nil, err
+	if uc, ok := udp.(*net.UDPConn); ok { // room for bursts (key frames to many viewers at once)
+		_ = uc.SetReadBuffer(4 << 20)
+		_ = uc.SetWriteBuffer(4 << 20)
+		if !cfg.NoBatch {
+			udp = newBatchConn(uc)
+		}
 	}
 	se := webrtc.SettingEngine{}
 	se.SetICEUDPMux(webrtc.NewICEUDPMux(nil, udp))
@@ -142,7 +151,7 @@ func New(cfg Config, src Source, reg prometheus.Registerer, log *slog.Logger) (*
 	}
 	r.initMetrics()
 	if reg != nil {
-		for _, c := range []prometheus.Collector{r.viewersGauge, r.sessionsCtr, r.dropped, r.firstFrame} {
+		for _, c := range []prometheus.Collector{r.viewersGauge, r.sessionsCtr, r.dropped, r.firstFrame, r.nacks} {
 			if err := reg.Register(c); err != nil {
 				udp.Close()
 				cancel()
@@ -333,8 +342,11 @@ func (r *Relay) newViewer(cs *camSession, codec streams.Codec, fmtp, offer strin
 			}
 			if pkts, err := rtcp.Unmarshal(buf[:n]); err == nil {
 				for _, p := range pkts {
-					if _, ok := p.(*rtcp.PictureLossIndication); ok {
+					switch p := p.(type) {
+					case *rtcp.PictureLossIndication:
 						v.pli.Add(1)
+					case *rtcp.TransportLayerNack:
+						v.nack(r, p)
 					}
 				}
 			}
@@ -545,6 +557,57 @@ type viewer struct {
 	waitKey bool // writer side (under cam.mu): dropping until the next key frame
 	dropped atomic.Int64
 	sent    atomic.Int64 // frames written
+
+	histMu  sync.Mutex
+	hist    [nackHistory]sentPacket // the last packets written, by sequence number
+	budget  float64                 // resends allowed now (token bucket)
+	refill  time.Time
+	resends atomic.Int64
+}
+
+// sentPacket is a packet as written to one viewer: the shared original and this viewer's
+// sequence number and timestamp.
+type sentPacket struct {
+	orig *rtp.Packet
+	seq  uint16
+	ts   uint32
+}
+
+const (
+	nackHistory   = 512 // packets kept for resends: ~3 s at 1.5 Mb/s
+	resendsPerSec = 60  // a viewer's resend budget (~40% of a 1.5 Mb/s stream's packets)
+)
+
+// nack resends what a viewer reports lost, from the history and within its budget.
+func (v *viewer) nack(r *Relay, n *rtcp.TransportLayerNack) {
+	var out []rtp.Packet
+	v.histMu.Lock()
+	now := time.Now()
+	v.budget = min(resendsPerSec, v.budget+now.Sub(v.refill).Seconds()*resendsPerSec)
+	v.refill = now
+	for _, pair := range n.Nacks {
+		for _, seq := range pair.PacketList() {
+			h := v.hist[seq%nackHistory]
+			switch {
+			case h.orig == nil || h.seq != seq:
+				r.nacks.WithLabelValues("gone").Inc()
+			case v.budget < 1:
+				r.nacks.WithLabelValues("over_budget").Inc()
+			default:
+				v.budget--
+				p := rtp.Packet{Header: h.orig.Header, Payload: h.orig.Payload}
+				p.SequenceNumber, p.Timestamp = h.seq, h.ts
+				out = append(out, p)
+			}
+		}
+	}
+	v.histMu.Unlock()
+	for i := range out {
+		if v.track.WriteRTP(&out[i]) == nil {
+			v.resends.Add(1)
+			r.nacks.WithLabelValues("resent").Inc()
+		}
+	}
 }
 
 // offer queues a frame for the viewer without blocking (called under cam.mu).
@@ -589,6 +652,11 @@ func (v *viewer) write(r *Relay) {
 			out += f.ts - lastIn
 		}
 		lastIn = f.ts
+		v.histMu.Lock()
+		for i, p := range f.pkts {
+			v.hist[(seq+uint16(i))%nackHistory] = sentPacket{orig: p, seq: seq + uint16(i), ts: out}
+		}
+		v.histMu.Unlock()
 		for _, p := range f.pkts {
 			pkt := rtp.Packet{Header: p.Header, Payload: p.Payload}
 			pkt.SequenceNumber = seq
@@ -624,6 +692,8 @@ func (r *Relay) ICELinks() []string {
 }
 
 func (r *Relay) initMetrics() {
+	r.nacks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_live_nack_packets_total",
+		Help: "Packets viewers reported lost: resent, over_budget (the viewer is losing too much to repair), gone (older than the history)."}, []string{"result"})
 	r.viewersGauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vigil_live_viewers", Help: "WebRTC viewers connected, by camera."}, []string{"camera"})
 	r.sessionsCtr = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_live_sessions_total",
 		Help: "WebRTC sessions ended, by how: closed (DELETE), gone (the browser went away), failed (ICE never connected), refused."}, []string{"end"})

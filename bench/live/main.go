@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,7 +38,16 @@ func main() {
 	vigil := flag.String("vigil", "bin/vigil", "vigil binary")
 	camsimBin := flag.String("camsim", "bin/camsim", "camsim binary")
 	fps := flag.Int("fps", 25, "camera frame rate")
+	cpuprofile := flag.String("cpuprofile", "", "write this process's (the viewers') CPU profile of the whole run here")
+	batch := flag.Bool("batch", true, "live.batch_writes (sendmmsg) on the relay")
+	browser := flag.Int("browser", 0, "first, this many offers from headless Chromium (web/test/first-frame.mjs) on the idle node")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil && pprof.StartCPUProfile(f) == nil {
+			defer pprof.StopCPUProfile()
+		}
+	}
 	var counts []int
 	for _, s := range strings.Split(*steps, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -47,8 +57,9 @@ func main() {
 		}
 		counts = append(counts, n)
 	}
-	if err := run(*cams, counts, *hold, *vigil, *camsimBin, *fps); err != nil {
+	if err := run(*cams, counts, *hold, *vigil, *camsimBin, *fps, *browser, *batch); err != nil {
 		fmt.Fprintln(os.Stderr, "live bench:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
@@ -59,7 +70,7 @@ type viewerStats struct {
 	latency []time.Duration
 }
 
-func run(cams int, counts []int, hold time.Duration, vigil, camsimBin string, fps int) error {
+func run(cams int, counts []int, hold time.Duration, vigil, camsimBin string, fps, browserTrials int, batch bool) error {
 	data, _ := os.MkdirTemp("", "vigil-bench-live-")
 	defer os.RemoveAll(data)
 	_, stopSim, err := measure.StartCamsim(camsimBin, os.Stderr, "--cameras", fmt.Sprint(cams), "--rtsp", "127.0.0.1:18610", "--udp", "", "--seed", "5",
@@ -70,7 +81,7 @@ func run(cams int, counts []int, hold time.Duration, vigil, camsimBin string, fp
 	}
 	defer stopSim()
 	var yaml strings.Builder
-	fmt.Fprintf(&yaml, "http: {addr: 127.0.0.1:18995}\ndatabase: {enabled: false}\npipeline: {enabled: false}\nfootage: {enabled: false}\nlog: {level: warn}\nlive: {udp_addr: '127.0.0.1:18189', max_viewers: 5000}\ncameras:\n")
+	fmt.Fprintf(&yaml, "http: {addr: 127.0.0.1:18995}\ndatabase: {enabled: false}\npipeline: {enabled: false}\nfootage: {enabled: false}\nlog: {level: warn}\nlive: {udp_addr: '127.0.0.1:18189', max_viewers: 5000, batch_writes: %v}\ncameras:\n", batch)
 	for i := 1; i <= cams; i++ {
 		fmt.Fprintf(&yaml, "  - {id: cam%03d, url: rtsp://127.0.0.1:18610/cam/%03d}\n", i, i)
 	}
@@ -86,9 +97,14 @@ func run(cams int, counts []int, hold time.Duration, vigil, camsimBin string, fp
 	if err := waitCameras(base, cams); err != nil {
 		return err
 	}
-	fmt.Printf("live relay: %d camsim cameras, 1280x720 at %d fps, GOP 2 s, 1.5 Mb/s, each frame stamped with its send time; viewers: headless pion WHEP clients in the bench process on loopback\n", cams, fps)
+	fmt.Printf("live relay (batch_writes %v): %d camsim cameras, 1280x720 at %d fps, GOP 2 s, 1.5 Mb/s, each frame stamped with its send time; viewers: headless pion WHEP clients in the bench process on loopback\n", batch, cams, fps)
 	fmt.Printf("first frame: from the offer to the first whole frame at the viewer; \"16 at once\" while the step's viewers open 16 at a time, \"alone\" one viewer opened on the loaded node (5 tries)\n")
 	fmt.Printf("%8s %9s %9s %9s %18s %14s %14s %10s %9s\n", "viewers", "healthy", "min fps", "Mb/s out", "first 16@once p50/95", "first alone p50/max", "added p50/p95", "vigil CPU", "µs/frame")
+	if browserTrials > 0 {
+		if err := browserFirstFrames(base, cams, browserTrials); err != nil {
+			return err
+		}
+	}
 	ctx := context.Background()
 	client := &http.Client{Timeout: 10 * time.Second}
 	var all []*viewerStats
@@ -257,4 +273,38 @@ func waitCameras(base string, n int) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return fmt.Errorf("vigil did not report %d live cameras", n)
+}
+
+// browserFirstFrames runs web/test/first-frame.mjs: offers from headless Chromium, offer → first
+// decoded frame presented.
+func browserFirstFrames(base string, cams, trials int) error {
+	var ids []string
+	for i := 1; i <= cams; i++ {
+		ids = append(ids, fmt.Sprintf("cam%03d", i))
+	}
+	cmd := exec.Command("node", "first-frame.mjs")
+	cmd.Dir = "web/test"
+	cmd.Env = append(os.Environ(), "BASE="+base, "CAMERAS="+strings.Join(ids, ","), "TRIALS="+strconv.Itoa(trials))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("first-frame.mjs (npm ci --prefix web/test; apt-get install chromium): %w", err)
+	}
+	var res struct{ FirstFrameMs []float64 }
+	if err := json.Unmarshal(out, &res); err != nil {
+		return fmt.Errorf("first-frame.mjs: %w: %s", err, out)
+	}
+	var ds []time.Duration
+	failed := 0
+	for _, ms := range res.FirstFrameMs {
+		if ms < 0 {
+			failed++
+			continue
+		}
+		ds = append(ds, time.Duration(ms*float64(time.Millisecond)))
+	}
+	slices.Sort(ds)
+	fmt.Printf("Chromium, WHEP offer → first decoded frame presented (requestVideoFrameCallback), %d offers over %d cameras on the idle node: p50 %s, p95 %s, max %s, %d without a frame in 5 s\n",
+		len(res.FirstFrameMs), cams, pct(ds, 50), pct(ds, 95), pct(ds, 100), failed)
+	return nil
 }

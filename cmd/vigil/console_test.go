@@ -84,6 +84,15 @@ func TestConsoleInChromium(t *testing.T) {
 	if !strings.HasPrefix(token, "vgl_") {
 		t.Fatalf("token: %q %s", out, errs)
 	}
+	_, out, _ = runCmd("token", "create", "--role", "patrol", "--name", "patrol officer 7", "--data", data)
+	patrolToken := strings.TrimSpace(out)
+	_, out, _ = runCmd("token", "create", "--role", "investigator", "--name", "detective 3", "--data", data)
+	investigatorToken := strings.TrimSpace(out)
+	_, out, _ = runCmd("token", "create", "--role", "admin", "--name", "estate office", "--data", data)
+	adminToken := strings.TrimSpace(out)
+	if code, _, errs := runCmd("doors", "add", "--id", "gate-1", "--camera", "cam001", "--data", data); code != 0 {
+		t.Fatalf("doors add: %s", errs)
+	}
 	gallery := filepath.Join(data, "gallery.json")
 	if code, _, errs := runCmd("enroll", "--name", "obama", "--list", "watchlist", "--gallery", gallery, filepath.Join(td, "faces/obama/2.jpg")); code != 0 {
 		t.Fatalf("enroll: %s", errs)
@@ -109,6 +118,8 @@ func TestConsoleInChromium(t *testing.T) {
 	cfg.Live.UDPAddr = "127.0.0.1:0"
 	cfg.Database.URL = config.Secret(dbURL)
 	cfg.AddCameras([]string{"rtsp://" + simAddr + "/cam/001", "rtsp://" + simAddr + "/cam/002"})
+	cfg.Cameras[0].Map = &[2]float64{0.25, 0.25} // on the site map, for "nearest officer"
+	cfg.Cameras[1].Map = &[2]float64{0.75, 0.75}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	addr := make(chan string, 1)
@@ -119,7 +130,8 @@ func TestConsoleInChromium(t *testing.T) {
 	shots := artifacts(t, "console")
 	cmd := exec.Command(node, "console.mjs")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "BASE="+base, "TOKEN="+token, "WATCH=obama", "OUT="+shots)
+	cmd.Env = append(os.Environ(), "BASE="+base, "TOKEN="+token, "PATROL_TOKEN="+patrolToken,
+		"INVESTIGATOR_TOKEN="+investigatorToken, "ADMIN_TOKEN="+adminToken, "PLAN="+filepath.Join(td, "groups/couple.jpg"), "DOOR=gate-1", "PHOTO="+filepath.Join(td, "faces/obama/3.jpg"), "PLATE=B1234", "WATCH=obama", "OUT="+shots)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	runDone := make(chan error, 1)
@@ -146,12 +158,29 @@ func TestConsoleInChromium(t *testing.T) {
 			Camera         string
 			SnapshotLoaded bool
 			Errors         []string
+			// dispatch
+			ReceivedMs                 int
+			OfficerChip, PatrolSummary string
+			PatrolStatus               string
+			LiveFrames                 int
+			// search
+			FaceHits   []struct{ Event, Text string }
+			Plates     []string
+			FaceResult string
+			// map
+			PlacedDoor *struct{ X, Y float64 }
+			Blinking   struct{ Camera, Alert string }
+			PathPoints int
+			MapState   string
+			// roles
+			PatrolFaceSearch, PatrolExport, OperatorRule int
+			PatrolNav                                    []string
 		}
 	}
-	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil || len(res.Steps) != 4 {
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil || len(res.Steps) != 8 {
 		t.Fatalf("browser output: %v\n%s", err, stdout.String())
 	}
-	bad, wall, alert, cerrs := res.Steps[0], res.Steps[1], res.Steps[2], res.Steps[3]
+	bad, wall, alert, disp, search, smap, roles, cerrs := res.Steps[0], res.Steps[1], res.Steps[2], res.Steps[3], res.Steps[4], res.Steps[5], res.Steps[6], res.Steps[7]
 	if !strings.Contains(bad.Message, "not valid") {
 		t.Errorf("wrong token: %q", bad.Message)
 	}
@@ -173,10 +202,37 @@ func TestConsoleInChromium(t *testing.T) {
 	if !strings.Contains(alert.Who, "obama") || (alert.Camera != "cam001" && alert.Camera != "cam002") || !alert.SnapshotLoaded {
 		t.Errorf("alert %+v", alert)
 	}
+	if disp.ReceivedMs <= 0 || disp.ReceivedMs > 3000 || !strings.Contains(disp.OfficerChip, "patrol officer 7") ||
+		!strings.Contains(disp.PatrolSummary, "obama") || disp.PatrolStatus != "on_scene" || disp.LiveFrames <= 0 {
+		t.Errorf("dispatch %+v", disp)
+	}
+	t.Logf("dispatch reached the patrol page %d ms after the operator's click", disp.ReceivedMs)
+	// Every face hit is one of obama's passages (the only face in camsim's clip), the best first.
+	if len(search.FaceHits) == 0 || !strings.Contains(search.FaceHits[0].Text, "cam00") {
+		t.Errorf("face search by upload: %+v %q", search.FaceHits, search.FaceResult)
+	}
+	if len(search.Plates) == 0 || !strings.Contains(search.Plates[0], "B12345") {
+		t.Errorf("plate search: %v", search.Plates)
+	}
+	if smap.PlacedDoor == nil || smap.PlacedDoor.X < 0.4 || smap.PlacedDoor.X > 0.6 || smap.PlacedDoor.Y < 0.3 || smap.PlacedDoor.Y > 0.5 {
+		t.Errorf("door dragged to (0.5, 0.4) is at %+v", smap.PlacedDoor)
+	}
+	if (smap.Blinking.Camera != "cam001" && smap.Blinking.Camera != "cam002") || smap.Blinking.Alert != "obama" {
+		t.Errorf("blinking %+v", smap.Blinking)
+	}
+	if smap.PathPoints < 2 {
+		t.Errorf("obama's path: %d points (%s)", smap.PathPoints, smap.MapState)
+	}
+	if roles.PatrolFaceSearch != 403 || roles.PatrolExport != 403 || roles.OperatorRule != 403 {
+		t.Errorf("roles: patrol face search %d, patrol export %d, operator rule edit %d; want 403 each", roles.PatrolFaceSearch, roles.PatrolExport, roles.OperatorRule)
+	}
+	if len(roles.PatrolNav) == 0 || roles.PatrolNav[0] != "Dispatches" {
+		t.Errorf("patrol pages %v", roles.PatrolNav)
+	}
 	if len(cerrs.Errors) > 0 {
 		t.Errorf("console errors in the page: %v", cerrs.Errors)
 	}
-	for _, f := range []string{"wall.png", "alerts.png"} {
+	for _, f := range []string{"wall.png", "alerts.png", "dispatch-dialog.png", "patrol.png", "alerts-dispatched.png", "search-faces.png", "search-plates.png", "map.png"} {
 		if st, err := os.Stat(filepath.Join(shots, f)); err != nil || st.Size() < 5000 {
 			t.Errorf("screenshot %s: %v", f, err)
 		}

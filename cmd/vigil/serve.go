@@ -19,6 +19,7 @@ import (
 
 	"github.com/vigil-oss/vigil/access"
 	"github.com/vigil-oss/vigil/api"
+	"github.com/vigil-oss/vigil/dispatch"
 	"github.com/vigil-oss/vigil/internal/bus"
 	"github.com/vigil-oss/vigil/internal/config"
 	"github.com/vigil-oss/vigil/models"
@@ -134,6 +135,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		pl.Start(pipeCtx)
 	}
 
+	startPprof(log)
 	pool := rtsp.NewPool(log)
 	if cfg.Live.Enabled {
 		// Every camera keeps its current GOP, so a live view starts on it at once (≤ 300 frames,
@@ -217,6 +219,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		}
 		audit := access.NewAudit(st.pool, auditAnchor(cfg))
 		deps.Auth, deps.Audit = access.NewPrincipals(st.pool, 0), audit
+		deps.Dispatch = dispatch.New(st.pool, audit)
 		if deps.Access, err = access.NewEngine(ctx, st.pool, audit); err != nil {
 			pool.Close()
 			return err

@@ -75,8 +75,12 @@ func Dial(ctx context.Context, url string, o Options) (*Viewer, error) {
 			}
 		}
 	}
+	// What a browser's receiver sends back: NACKs for lost packets and receiver reports.
 	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+	if err := webrtc.ConfigureNack(me, ir); err != nil {
+		return nil, err
+	}
+	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
 		return nil, err
 	}
 	se := webrtc.SettingEngine{}

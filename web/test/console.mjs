@@ -6,7 +6,7 @@
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 
-const { BASE, TOKEN, WATCH, OUT = '.', CHROMIUM = '/usr/bin/chromium' } = process.env;
+const { BASE, TOKEN, PATROL_TOKEN, INVESTIGATOR_TOKEN, ADMIN_TOKEN, PLAN, DOOR, PHOTO, PLATE, WATCH, OUT = '.', CHROMIUM = '/usr/bin/chromium' } = process.env;
 mkdirSync(OUT, { recursive: true });
 const results = { steps: [] };
 const step = (name, data) => results.steps.push({ name, ...data });
@@ -67,8 +67,124 @@ try {
   }));
   step('alert', alert);
   await page.screenshot({ path: `${OUT}/alerts.png` });
+
+  // Dispatch: a patrol officer signed in on a second page (a phone) reports a position; the
+  // operator dispatches the alert to the nearest officer on duty; the officer's page gets it,
+  // opens its live view with one tap, acknowledges and goes on scene; the operator sees each
+  // answer on the alert.
+  const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  phone.on('pageerror', (e) => consoleErrors.push('patrol page: ' + String(e)));
+  await phone.goto(BASE + '/');
+  await phone.fill('input[name=token]', PATROL_TOKEN);
+  await phone.click('button[type=submit]');
+  await phone.waitForSelector('#plan');
+  await phone.waitForSelector('#pstate:text("live")');
+  const box = await phone.locator('#plan').boundingBox();
+  await phone.mouse.click(box.x + box.width * 0.2, box.y + box.height * 0.3);
+  await phone.waitForSelector('#posstate:text("reported")');
+  const alertRow = page.locator(`.feed li.alert[data-person="${WATCH}"]`).first();
+  const sent = Date.now();
+  await alertRow.locator('button.dispatch').click();
+  await page.waitForSelector('dialog[open]');
+  await page.screenshot({ path: `${OUT}/dispatch-dialog.png` });
+  await page.click('dialog button.nearest');
+  const disp = phone.locator('#mine li').first();
+  await disp.waitFor({ timeout: 5000 });
+  const received = Date.now() - sent;
+  await disp.locator('button.watch').click();
+  await phone.waitForFunction(() => Number(document.querySelector('#mine li video')?.dataset.frames || 0) > 0, null, { timeout: 5000 });
+  await disp.locator('button.acknowledged').click();
+  await page.waitForSelector(`.feed li.alert[data-person="${WATCH}"] .chip[data-status="acknowledged"]`, { timeout: 5000 });
+  await disp.locator('button.on_scene').click();
+  await page.waitForSelector(`.feed li.alert[data-person="${WATCH}"] .chip[data-status="on_scene"]`, { timeout: 5000 });
+  step('dispatch', {
+    receivedMs: received,
+    officerChip: await page.textContent(`.feed li.alert[data-person="${WATCH}"] .chip`),
+    patrolSummary: await disp.locator('.who').textContent(),
+    patrolStatus: await disp.getAttribute('data-status'),
+    liveFrames: Number(await phone.$eval('#mine li video', (v) => v.dataset.frames)),
+  });
+  await phone.screenshot({ path: `${OUT}/patrol.png` });
+  await page.screenshot({ path: `${OUT}/alerts-dispatched.png` });
+  await alertRow.locator('button.ack').click();
+  await page.waitForSelector(`.feed li.alert.acked[data-person="${WATCH}"]`, { timeout: 5000 });
+
+  // Search, as an investigator: a face by uploading a photo of the watchlisted person (another
+  // photo than the one enrolled), then a plate by a fragment.
+  const inv = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  inv.on('pageerror', (e) => consoleErrors.push('investigator page: ' + String(e)));
+  await inv.goto(BASE + '/');
+  await inv.fill('input[name=token]', INVESTIGATOR_TOKEN);
+  await inv.click('button[type=submit]');
+  await inv.click('nav a[href="#/search"]');
+  await inv.click('.tabs button[data-tab="faces"]');
+  await inv.setInputFiles('#q input[type=file]', PHOTO);
+  await inv.fill('#q input[name=reason]', 'case 2026-118');
+  await inv.click('#q button');
+  await inv.waitForFunction(() => !document.querySelector('#results').textContent.includes('searching'), null, { timeout: 10000 });
+  const faceResult = await inv.textContent('#results');
+  const faceHits = await inv.$$eval('#results .hit', (hs) => hs.map((h) => ({ event: h.dataset.event, text: h.textContent.replace(/\s+/g, ' ').trim() })));
+  await inv.screenshot({ path: `${OUT}/search-faces.png` });
+  await inv.click('.tabs button[data-tab="plates"]');
+  await inv.fill('#q input[name=q]', PLATE);
+  await inv.fill('#q input[name=reason]', 'case 2026-118');
+  await inv.click('#q button');
+  await inv.waitForFunction(() => !document.querySelector('#results').textContent.includes('searching'), null, { timeout: 10000 });
+  const plates = await inv.$$eval('#results h3', (hs) => hs.map((h) => h.textContent));
+  await inv.screenshot({ path: `${OUT}/search-plates.png` });
+  step('search', { faceHits, plates, faceResult });
+
+  // The site map, as an admin: upload the plan, drag the door from the unplaced list onto it;
+  // the watchlisted person's alerts blink at their camera; their path is drawn from the timeline.
+  const adm = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  adm.on('pageerror', (e) => consoleErrors.push('admin page: ' + String(e)));
+  await adm.goto(BASE + '/');
+  await adm.fill('input[name=token]', ADMIN_TOKEN);
+  await adm.click('button[type=submit]');
+  await adm.click('nav a[href="#/map"]');
+  await adm.waitForSelector('.marker.camera');
+  await adm.setInputFiles('#planfile', PLAN);
+  await adm.waitForFunction(() => { const i = document.querySelector('#plan'); return i && !i.hidden && i.complete && i.naturalWidth > 0; }, null, { timeout: 5000 });
+  const chip = adm.locator(`#unplaced li[data-id="${DOOR}"]`);
+  await chip.waitFor();
+  const stage = await adm.locator('#stage').boundingBox();
+  const cb = await chip.boundingBox();
+  await adm.mouse.move(cb.x + 5, cb.y + 5);
+  await adm.mouse.down();
+  await adm.mouse.move(stage.x + stage.width * 0.5, stage.y + stage.height * 0.4, { steps: 5 });
+  await adm.mouse.up();
+  await adm.waitForFunction((d) => !document.querySelector(`#unplaced li[data-id="${d}"]`), DOOR, { timeout: 5000 });
+  const placedDoor = await adm.evaluate(async (d) => {
+    const s = JSON.parse(sessionStorage.getItem('vigil.session'));
+    const m = await (await fetch('/v1/map', { headers: { Authorization: 'Bearer ' + s.token } })).json();
+    return m.items.find((it) => it.kind === 'door' && it.id === d) || null;
+  }, DOOR);
+  await adm.waitForSelector('.marker.camera.blink', { timeout: 45000 });
+  const blinking = await adm.$eval('.marker.camera.blink', (m) => ({ camera: m.dataset.id, alert: m.dataset.alert }));
+  await adm.fill('#path input[name=person]', WATCH);
+  await adm.fill('#path input[name=reason]', 'case 2026-118');
+  await adm.click('#path button');
+  await adm.waitForFunction(() => Number(document.querySelector('#trail')?.dataset.points || 0) > 0, null, { timeout: 10000 });
+  const pathPoints = Number(await adm.getAttribute('#trail', 'data-points'));
+  await adm.screenshot({ path: `${OUT}/map.png` });
+  step('map', { placedDoor, blinking, pathPoints, mapState: await adm.textContent('#mapstate') });
+
+  const failedBeforeRoles = failed.length;
+  // Roles, as the pages' code sees them: a patrol officer cannot search faces or export, an
+  // operator cannot edit rules.
+  const status = (p, path, init) => p.evaluate(async ([path, init]) => {
+    const s = JSON.parse(sessionStorage.getItem('vigil.session'));
+    const r = await fetch(path, { ...init, headers: { ...(init.headers || {}), Authorization: 'Bearer ' + s.token } });
+    return r.status;
+  }, [path, init]);
+  step('roles', {
+    patrolFaceSearch: await status(phone, '/v1/search/faces', { method: 'POST', body: 'x', headers: { 'Content-Type': 'text/plain' } }),
+    patrolExport: await status(phone, '/v1/exports', { method: 'POST', body: '{}', headers: { 'Content-Type': 'application/json' } }),
+    operatorRule: await status(page, '/v1/doors/gate-1/rules', { method: 'POST', body: '{"who_kind":"unit","who":"x"}', headers: { 'Content-Type': 'application/json' } }),
+    patrolNav: await phone.$$eval('nav a', (as) => as.map((a) => a.textContent)),
+  });
   // The only failed response expected is the wrong token's 401.
-  step('console errors', { errors: [...consoleErrors, ...failed.filter((f) => f !== '401 /v1/me')] });
+  step('console errors', { errors: [...consoleErrors, ...failed.slice(0, failedBeforeRoles).filter((f) => f !== '401 /v1/me')] });
 } finally {
   await browser.close();
 }

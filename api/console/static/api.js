@@ -27,7 +27,7 @@ export class APIError extends Error {
 export async function api(path, { method = 'GET', body, headers = {}, raw = false } = {}) {
   const h = { Authorization: 'Bearer ' + token(), ...headers };
   let b = body;
-  if (body && !(body instanceof FormData) && typeof body !== 'string') {
+  if (body && !(body instanceof FormData) && !(body instanceof Blob) && typeof body !== 'string') {
     h['Content-Type'] = 'application/json';
     b = JSON.stringify(body);
   }

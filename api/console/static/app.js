@@ -3,22 +3,22 @@
 import { api, session, signIn, signOut } from './api.js';
 import { wallPage } from './wall.js';
 import { alertsPage } from './alerts.js';
+import { patrolPage } from './patrol.js';
+import { doorsPage } from './doors.js';
+import { searchPage } from './search.js';
+import { mapPage } from './map.js';
 
 // Pages and the roles that see them (the API enforces the same roles on every call).
 const pages = [
+  { id: 'patrol', title: 'Dispatches', roles: ['patrol'], render: patrolPage },
   { id: 'wall', title: 'Cameras', roles: ['admin', 'investigator', 'operator', 'patrol'], render: wallPage },
   { id: 'alerts', title: 'Alerts', roles: ['admin', 'investigator', 'operator', 'patrol'], render: alertsPage },
+  { id: 'map', title: 'Map', roles: ['admin', 'investigator', 'operator', 'patrol'], render: mapPage },
+  { id: 'search', title: 'Search', roles: ['admin', 'investigator', 'operator', 'patrol'], render: searchPage },
+  { id: 'doors', title: 'Doors', roles: ['admin', 'operator'], render: doorsPage },
 ];
 
 let leave = null; // the current page's clean-up (closes live views, event streams)
-
-export function toast(msg, kind = 'info') {
-  const t = document.getElementById('toast');
-  t.textContent = msg;
-  t.className = 'show ' + kind;
-  clearTimeout(toast.timer);
-  toast.timer = setTimeout(() => { t.className = ''; }, 5000);
-}
 
 function signInPage(view, error) {
   document.getElementById('bar').hidden = true;
@@ -36,7 +36,7 @@ function signInPage(view, error) {
     const token = new FormData(e.target).get('token').trim();
     try {
       await signIn(token);
-      location.hash = '#/wall';
+      location.hash = '';
       route();
     } catch (err) {
       view.querySelector('#signin-error').textContent = err.message;

@@ -42,9 +42,11 @@ export async function play(video, camera, { onFrame, onState } = {}) {
   return {
     close() {
       closed = true;
-      pc.close();
       video.srcObject = null;
-      if (location) fetch(location, { method: 'DELETE', headers: { Authorization: 'Bearer ' + token() } }).catch(() => {});
+      // Hang up first: closing the connection first would end the session on vigil's side before
+      // the DELETE arrives.
+      const bye = location ? fetch(location, { method: 'DELETE', headers: { Authorization: 'Bearer ' + token() } }).catch(() => {}) : Promise.resolve();
+      bye.finally(() => pc.close());
     },
   };
 }

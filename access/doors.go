@@ -1,0 +1,134 @@
+package access
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// controllersSeen remembers when each door's controller last reached vigil (any signed call).
+type controllersSeen struct {
+	mu   sync.Mutex
+	seen map[string]time.Time
+}
+
+func (c *controllersSeen) touch(door string, t time.Time) {
+	c.mu.Lock()
+	if c.seen == nil {
+		c.seen = map[string]time.Time{}
+	}
+	c.seen[door] = t
+	c.mu.Unlock()
+}
+
+func (c *controllersSeen) get(door string) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.seen[door]
+}
+
+// Seen records that a door's controller made a signed call (the API calls it after verifying).
+func (e *Engine) Seen(door string) { e.ctrls.touch(door, e.now()) }
+
+// DoorState is a door as the console shows it.
+type DoorState struct {
+	Door
+	Online   bool       `json:"online"` // its controller was heard from in the last 60 s
+	LastSeen *time.Time `json:"last_seen,omitempty"`
+}
+
+// Doors lists the doors with their controllers' state, by id.
+func (e *Engine) Doors() []DoorState {
+	e.mu.RLock()
+	ds := make([]DoorState, 0, len(e.snap.doors))
+	for _, d := range e.snap.doors {
+		ds = append(ds, DoorState{Door: *d})
+	}
+	e.mu.RUnlock()
+	now := e.now()
+	for i := range ds {
+		if t := e.ctrls.get(ds[i].ID); !t.IsZero() {
+			ds[i].LastSeen = &t
+			ds[i].Online = now.Sub(t) < 60*time.Second
+		}
+	}
+	slices.SortFunc(ds, func(a, b DoorState) int {
+		if a.ID < b.ID {
+			return -1
+		}
+		if a.ID > b.ID {
+			return 1
+		}
+		return 0
+	})
+	return ds
+}
+
+// RemoteUnlock opens a door from the console: audited with its reason first, then queued for
+// the controller like an auto-unlock.
+func (e *Engine) RemoteUnlock(ctx context.Context, who Actor, door, reason string) (Command, error) {
+	if reason == "" {
+		return Command{}, fmt.Errorf("%w: a remote unlock needs a reason", ErrInvalid)
+	}
+	d, ok := e.Door(door)
+	if !ok {
+		return Command{}, fmt.Errorf("%w: no door %q", ErrInvalid, door)
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	now := e.now()
+	cmd := Command{ID: hex.EncodeToString(b[:]), Door: door, Action: "unlock", PulseMS: d.PulseMS, Reason: "remote_unlock",
+		Issued: now, Expires: now.Add(10 * time.Second)}
+	detail, _ := json.Marshal(map[string]any{"door": door, "command": cmd.ID, "grant": true, "reason": "remote_unlock"})
+	if _, err := e.audit.Append(ctx, Entry{Time: now, Actor: who.Name, Role: who.Role, Action: "door.unlock.remote", Reason: reason, Detail: detail}); err != nil {
+		return Command{}, err
+	}
+	e.queue(d, cmd)
+	return cmd, nil
+}
+
+// DoorEvent is one decision or unlock at a door, from the audit chain.
+type DoorEvent struct {
+	Seq     int64           `json:"seq"`
+	Time    time.Time       `json:"time"`
+	Actor   string          `json:"actor"`
+	Action  string          `json:"action"`
+	Reason  string          `json:"reason"`
+	Detail  json.RawMessage `json:"detail"`
+	Grant   bool            `json:"grant"`
+	Person  string          `json:"person,omitempty"`
+	Outcome string          `json:"outcome"` // the decision's reason code
+}
+
+// RecentAtDoor lists a door's latest decisions and remote unlocks (the last 7 days, newest first).
+func (e *Engine) RecentAtDoor(ctx context.Context, door string, limit int) ([]DoorEvent, error) {
+	rows, err := e.pool.Query(ctx, `SELECT seq, time, actor, action, reason, detail FROM audit
+		WHERE time > now() - interval '7 days' AND action LIKE 'door.%' AND detail::jsonb->>'door' = $1
+		ORDER BY seq DESC LIMIT $2`, door, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (DoorEvent, error) {
+		var ev DoorEvent
+		var detail string
+		if err := r.Scan(&ev.Seq, &ev.Time, &ev.Actor, &ev.Action, &ev.Reason, &detail); err != nil {
+			return ev, err
+		}
+		ev.Detail = json.RawMessage(detail)
+		var d struct {
+			Grant  bool   `json:"grant"`
+			Person string `json:"person"`
+			Reason string `json:"reason"`
+		}
+		_ = json.Unmarshal(ev.Detail, &d)
+		ev.Grant, ev.Person, ev.Outcome = d.Grant, d.Person, d.Reason
+		return ev, nil
+	})
+}

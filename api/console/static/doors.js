@@ -1,0 +1,72 @@
+// Doors: every door with its controller's state, a door's recent decisions and unlocks (from
+// the audit chain, refreshed every 5 s), and, for admins, a remote unlock with a reason.
+import { api, esc, session } from './api.js';
+import { toast } from './ui.js';
+
+export async function doorsPage(view) {
+  const admin = session().role === 'admin';
+  view.innerHTML = `
+    <section class="split">
+      <div><h2>Doors</h2><ul id="doors" class="list"></ul></div>
+      <div id="door" class="grow"><p class="muted">Pick a door.</p></div>
+    </section>`;
+  const current = decodeURIComponent(location.hash.split('/')[2] || '');
+  let timer = null;
+
+  async function loadDoors() {
+    const { doors } = await api('/v1/doors');
+    view.querySelector('#doors').innerHTML = doors.map((d) => `
+      <li data-door="${esc(d.id)}" class="${d.id === current ? 'active' : ''}">
+        <a href="#/doors/${encodeURIComponent(d.id)}">${esc(d.name || d.id)}</a>
+        <span class="state ${d.online ? 'ok' : 'warn'}">${d.online ? 'online' : 'offline'}</span>
+        <span class="muted">${esc(d.camera || '')}</span>
+      </li>`).join('') || '<li class="muted">No doors yet (vigil doors add).</li>';
+    return doors;
+  }
+
+  async function showDoor(doors) {
+    const d = doors.find((x) => x.id === current);
+    const pane = view.querySelector('#door');
+    if (!d) return;
+    if (!pane.dataset.door || pane.dataset.door !== d.id) {
+      pane.dataset.door = d.id;
+      pane.innerHTML = `
+        <h2>${esc(d.name || d.id)} <span class="state"></span></h2>
+        <p class="muted">camera ${esc(d.camera || 'none')} · fail-${esc(d.fail_mode || 'secure')} · pulse ${d.pulse_ms || 0} ms${d.anti_passback ? ' · anti-passback ' + esc(d.area) : ''}</p>
+        ${admin ? '<button type="button" id="unlock">Remote unlock…</button>' : ''}
+        <table class="events"><thead><tr><th>time</th><th>who</th><th>what</th><th>outcome</th></tr></thead><tbody></tbody></table>`;
+      if (admin) {
+        pane.querySelector('#unlock').onclick = async () => {
+          const reason = prompt(`Why open ${d.id}? (recorded in the audit trail)`);
+          if (!reason) return;
+          try {
+            await api(`/v1/doors/${encodeURIComponent(d.id)}/unlock`, { method: 'POST', body: { reason } });
+            toast(`Unlock sent to ${d.id}`);
+            refresh();
+          } catch (err) { toast(err.message, 'error'); }
+        };
+      }
+    }
+    const st = pane.querySelector('h2 .state');
+    st.textContent = d.online ? 'online' : 'offline';
+    st.className = 'state ' + (d.online ? 'ok' : 'warn');
+    const { events } = await api(`/v1/doors/${encodeURIComponent(d.id)}/recent?limit=50`);
+    pane.querySelector('tbody').innerHTML = events.map((e) => `
+      <tr class="${e.grant ? 'grant' : 'deny'}">
+        <td>${esc(new Date(e.time).toLocaleTimeString())}</td>
+        <td>${esc(e.person || e.actor)}</td>
+        <td>${esc(e.action.replace('door.', ''))}${e.reason && e.action === 'door.unlock.remote' ? ': ' + esc(e.reason) : ''}</td>
+        <td>${esc(e.outcome || (e.grant ? 'granted' : ''))}</td>
+      </tr>`).join('') || '<tr><td colspan="4" class="muted">Nothing in the last 7 days.</td></tr>';
+  }
+
+  async function refresh() {
+    try {
+      const doors = await loadDoors();
+      if (current) await showDoor(doors);
+    } catch (err) { toast(err.message, 'error'); }
+  }
+  await refresh(); // (the router re-renders the page when the hash names another door)
+  timer = setInterval(refresh, 5000);
+  return () => clearInterval(timer);
+}
