@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs vigil's benchmarks and prints their figures. Everything stays on 127.0.0.1 and stops by
-# itself. Usage: bench/run.sh [sessions|record|decode|reconnect|recognizers|latency|capacity|accuracy|store|vectors|search|doors|unlock|all]
+# itself. Usage: bench/run.sh [sessions|record|decode|reconnect|recognizers|latency|capacity|accuracy|store|vectors|search|doors|unlock|live|all]
 # (default all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,4 +62,10 @@ if [[ $what == all || $what == unlock ]]; then
   ./bin/unlock --cameras 4 --window "${WINDOW:-120s}" 2> >(grep -v 'level=WARN' >&2)
   echo "== auto-unlock on a mixed node: 2 door cameras + 4 street cameras on one face worker (overloaded), door priority on, then off"
   ./bin/unlock --cameras 2 --others 4 --face-workers 1 --compare --window "${WINDOW:-120s}" 2> >(grep -v 'level=WARN' >&2)
+fi
+if [[ $what == all || $what == live ]]; then
+  echo "== live view: camsim → vigil serve (WHEP) → headless pion viewers in steps; Chromium's offer → first frame; then with sendmmsg batching off"
+  [ -d web/test/node_modules/playwright-core ] || npm ci --prefix web/test --no-audit --no-fund >/dev/null
+  ./bin/live --steps 100,200,300,400,500,600,700,800 --hold 10s --browser 30 2> >(grep -v 'level=\|ice ERROR' >&2)
+  ./bin/live --steps 100,200,300 --hold 10s --batch=false 2> >(grep -v 'level=\|ice ERROR' >&2)
 fi

@@ -132,8 +132,8 @@ func New(cfg Config, src Source, reg prometheus.Registerer, log *slog.Logger) (*
 			udp = newBatchConn(uc)
 		}
 	}
-	se := webrtc.SettingEngine{}
-	se.SetICEUDPMux(webrtc.NewICEUDPMux(nil, udp))
+	se := webrtc.SettingEngine{LoggerFactory: pionLogs{log.With("component", "live")}}
+	se.SetICEUDPMux(webrtc.NewICEUDPMux(se.LoggerFactory.NewLogger("ice"), udp))
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
 	se.SetICETimeouts(5*time.Second, 10*time.Second, 2*time.Second)

@@ -163,6 +163,10 @@ func TestConsoleInChromium(t *testing.T) {
 			OfficerChip, PatrolSummary string
 			PatrolStatus               string
 			LiveFrames                 int
+			// charts
+			HourBars int
+			Lists    []string
+			Uptime   []struct{ Camera, Width string }
 			// search
 			FaceHits   []struct{ Event, Text string }
 			Plates     []string
@@ -177,10 +181,10 @@ func TestConsoleInChromium(t *testing.T) {
 			PatrolNav                                    []string
 		}
 	}
-	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil || len(res.Steps) != 8 {
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil || len(res.Steps) != 9 {
 		t.Fatalf("browser output: %v\n%s", err, stdout.String())
 	}
-	bad, wall, alert, disp, search, smap, roles, cerrs := res.Steps[0], res.Steps[1], res.Steps[2], res.Steps[3], res.Steps[4], res.Steps[5], res.Steps[6], res.Steps[7]
+	bad, wall, alert, disp, charts, search, smap, roles, cerrs := res.Steps[0], res.Steps[1], res.Steps[2], res.Steps[3], res.Steps[4], res.Steps[5], res.Steps[6], res.Steps[7], res.Steps[8]
 	if !strings.Contains(bad.Message, "not valid") {
 		t.Errorf("wrong token: %q", bad.Message)
 	}
@@ -207,6 +211,14 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Errorf("dispatch %+v", disp)
 	}
 	t.Logf("dispatch reached the patrol page %d ms after the operator's click", disp.ReceivedMs)
+	if charts.HourBars < 1 || len(charts.Uptime) != 2 || !strings.Contains(strings.Join(charts.Lists, "|"), "face · watchlist") {
+		t.Errorf("charts %+v", charts)
+	}
+	for _, u := range charts.Uptime {
+		if u.Width == "" || u.Width == "0%" {
+			t.Errorf("camera %s uptime bar %q", u.Camera, u.Width)
+		}
+	}
 	// Every face hit is one of obama's passages (the only face in camsim's clip), the best first.
 	if len(search.FaceHits) == 0 || !strings.Contains(search.FaceHits[0].Text, "cam00") {
 		t.Errorf("face search by upload: %+v %q", search.FaceHits, search.FaceResult)
@@ -232,7 +244,7 @@ func TestConsoleInChromium(t *testing.T) {
 	if len(cerrs.Errors) > 0 {
 		t.Errorf("console errors in the page: %v", cerrs.Errors)
 	}
-	for _, f := range []string{"wall.png", "alerts.png", "dispatch-dialog.png", "patrol.png", "alerts-dispatched.png", "search-faces.png", "search-plates.png", "map.png"} {
+	for _, f := range []string{"wall.png", "alerts.png", "dispatch-dialog.png", "patrol.png", "alerts-dispatched.png", "search-faces.png", "search-plates.png", "map.png", "charts.png"} {
 		if st, err := os.Stat(filepath.Join(shots, f)); err != nil || st.Size() < 5000 {
 			t.Errorf("screenshot %s: %v", f, err)
 		}

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -77,9 +78,12 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	// The simulator is closed after vigil stops, so sessions end on our shutdown, not on a
 	// vanished camera.
 	defer sim.Close()
+	cols := int(math.Ceil(math.Sqrt(float64(*n))))
 	for i := 1; i <= *n; i++ {
+		// Spread over the site map's grid until someone uploads a plan and drags them.
+		at := [2]float64{(float64((i-1)%cols) + 0.5) / float64(cols), (float64((i-1)/cols) + 0.5) / float64(cols)}
 		cfg.Cameras = append(cfg.Cameras, config.Camera{
-			ID: fmt.Sprintf("cam%03d", i), URL: config.Secret("rtsp://" + *rtspAddr + camsim.CameraPath(i))})
+			ID: fmt.Sprintf("cam%03d", i), URL: config.Secret("rtsp://" + *rtspAddr + camsim.CameraPath(i)), Map: &at})
 	}
 	token, err := demoToken(ctx, cfg, stderr)
 	if err != nil {
@@ -90,7 +94,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		now := time.Now().UTC()
 		from, to := now.Add(-time.Hour).Format(time.RFC3339), now.Add(time.Hour).Format(time.RFC3339)
 		fmt.Fprintf(stdout, "\nvigil demo is running (Ctrl-C stops everything):\n"+
+			"  console:  http://%s/  (sign in with the token below; live wall, alerts, map, search, doors)\n"+
 			"  token:    %s  (admin; also in %s)\n"+
+			"  patrol:   go run ./cmd/vigil token create --role patrol --name \"patrol 1\" --data %s  (then sign in on a phone-sized window)\n"+
 			"  cameras:  curl %s http://%s/v1/cameras\n  metrics:  http://%s/metrics\n"+
 			"  RTSP:     rtsp://%s/cam/001 … /cam/%03d (try: ffplay -rtsp_transport tcp rtsp://%s/cam/001)\n"+
 			"  truth:    %s (who passed which camera, when)\n"+
@@ -98,7 +104,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			"  faces:    curl %s -F image=@../shared/testdata/faces/obama/1.jpg -F from=%s -F to=%s -F reason=demo http://%s/v1/search/faces\n"+
 			"  plates:   curl %s 'http://%s/v1/search/plates?q=B123*&from=%s&to=%s&reason=demo'\n"+
 			"  audit:    go run ./cmd/vigil audit verify --data %s\n\n",
-			token, filepath.Join(cfg.Data, "demo-token"), h, addr, addr, *rtspAddr, *n, *rtspAddr, tf.Name(), h, addr,
+			addr, token, filepath.Join(cfg.Data, "demo-token"), cfg.Data, h, addr, addr, *rtspAddr, *n, *rtspAddr, tf.Name(), h, addr,
 			h, from, to, addr, h, addr, from, to, cfg.Data)
 	})
 }

@@ -110,6 +110,48 @@ func TestControllerOfflineAndBack(t *testing.T) {
 	if g, r, online := ctrl.Present(ctx, "card", "B2-WANG"); !g || !online || r != access.Granted {
 		t.Fatalf("online: %v %s %v", g, r, online)
 	}
+	// A remote unlock from the console (admin, with a reason) reaches the controller's channel,
+	// and the door shows online with the unlock in its recent history.
+	got := make(chan access.Command, 1)
+	ctrl.OnUnlock = func(c access.Command) { got <- c }
+	pollCtx, stopPoll := context.WithCancel(ctx)
+	polling := make(chan struct{})
+	go func() { defer close(polling); ctrl.Run(pollCtx, time.Hour) }()
+	if r, _ := admin.Post(base+"/v1/doors/b2-gate/unlock", "application/json", strings.NewReader(`{}`)); r.StatusCode != 400 {
+		t.Fatalf("remote unlock without a reason: %d", r.StatusCode)
+	}
+	r, err := admin.Post(base+"/v1/doors/b2-gate/unlock", "application/json", strings.NewReader(`{"reason":"resident locked out, called the post"}`))
+	if err != nil || r.StatusCode != 201 {
+		t.Fatalf("remote unlock: %v %v", r.StatusCode, err)
+	}
+	select {
+	case c := <-got:
+		if c.Reason != "remote_unlock" || c.Door != "b2-gate" {
+			t.Fatalf("command %+v", c)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the remote unlock did not reach the controller")
+	}
+	stopPoll()
+	<-polling
+	var doors struct {
+		Doors []struct {
+			ID     string
+			Online bool
+		}
+	}
+	getJSON(t, admin, base+"/v1/doors", &doors)
+	if len(doors.Doors) != 1 || !doors.Doors[0].Online {
+		t.Fatalf("doors %+v", doors)
+	}
+	var recent struct {
+		Events []struct{ Action, Reason, Actor string }
+	}
+	getJSON(t, admin, base+"/v1/doors/b2-gate/recent", &recent)
+	if len(recent.Events) == 0 || recent.Events[0].Action != "door.unlock.remote" || recent.Events[0].Reason != "resident locked out, called the post" {
+		t.Fatalf("recent %+v", recent)
+	}
+
 	// vigil goes down.
 	stop()
 	if err := <-done; err != nil {
@@ -142,5 +184,21 @@ func TestControllerOfflineAndBack(t *testing.T) {
 	}
 	if ctrl.Sync(ctx) != nil {
 		t.Fatal("sync after restart")
+	}
+}
+
+func getJSON(t *testing.T, c *http.Client, url string, v any) {
+	t.Helper()
+	r, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	if r.StatusCode != 200 {
+		b, _ := io.ReadAll(r.Body)
+		t.Fatalf("GET %s: %d %s", url, r.StatusCode, b)
+	}
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -55,7 +55,9 @@ type Session struct {
 	log    *slog.Logger
 	stream *streams.Stream
 
-	mu        sync.Mutex // guards the fields below, read by Status
+	mu        sync.Mutex    // guards the fields below, read by Status
+	added     time.Time     // when the session was created
+	liveTotal time.Duration // time live before the current state
 	state     State
 	lastErr   string
 	codec     streams.Codec
@@ -85,8 +87,9 @@ func NewSession(cfg Config, stream *streams.Stream, log *slog.Logger) *Session {
 	if cfg.ReadTimeout <= 0 {
 		cfg.ReadTimeout = 10 * time.Second
 	}
+	now := time.Now()
 	return &Session{
-		cfg: cfg, stream: stream, state: StateConnecting, since: time.Now(),
+		cfg: cfg, stream: stream, state: StateConnecting, since: now, added: now,
 		log: log.With("component", "rtsp", "camera", cfg.ID),
 	}
 }
@@ -298,7 +301,11 @@ func scrub(msg, rawURL string) string {
 func (s *Session) setState(st State, errMsg string) {
 	s.mu.Lock()
 	if s.state != st {
-		s.since = time.Now()
+		now := time.Now()
+		if s.state == StateLive {
+			s.liveTotal += now.Sub(s.since)
+		}
+		s.since = now
 	}
 	s.state = st
 	if errMsg != "" {
@@ -332,6 +339,8 @@ type Status struct {
 	// the (jittered) step being waited.
 	RetryAt *time.Time    `json:"retry_at,omitempty"`
 	Backoff time.Duration `json:"backoff_ns,omitempty"`
+	// Uptime is the share of the time since the camera was added that it was live.
+	Uptime float64 `json:"uptime"`
 }
 
 // Status returns a snapshot.
@@ -341,6 +350,13 @@ func (s *Session) Status() Status {
 	out := Status{
 		ID: s.cfg.ID, URL: redactURL(s.cfg.URL), State: s.state, Since: s.since, LastError: s.lastErr,
 		Transport: s.transport, Codec: s.codec, Width: s.width, Height: s.height,
+	}
+	live := s.liveTotal
+	if s.state == StateLive {
+		live += time.Since(s.since)
+	}
+	if total := time.Since(s.added); total > 0 {
+		out.Uptime = min(1, live.Seconds()/total.Seconds())
 	}
 	if s.state == StateBackoff || s.state == StateFailed {
 		r := s.retryAt

@@ -106,7 +106,20 @@ try {
   });
   await phone.screenshot({ path: `${OUT}/patrol.png` });
   await page.screenshot({ path: `${OUT}/alerts-dispatched.png` });
-  await alertRow.locator('button.ack').click();
+  // Charts: events per hour, recognitions, camera uptime.
+  await page.click('nav a[href="#/charts"]');
+  await page.waitForSelector('svg.chart');
+  await page.waitForSelector('table.uptime tr');
+  const charts = await page.evaluate(() => ({
+    hourBars: Number(document.querySelector('svg.chart').dataset.bars),
+    lists: [...document.querySelectorAll('#lists tr')].map((tr) => tr.textContent.replace(/\s+/g, ' ').trim()),
+    uptime: [...document.querySelectorAll('table.uptime tr')].map((tr) => ({ camera: tr.dataset.camera, width: tr.querySelector('.bar').style.width })),
+  }));
+  await page.screenshot({ path: `${OUT}/charts.png` });
+  step('charts', charts);
+  await page.click('nav a[href="#/alerts"]');
+  await page.waitForSelector(`.feed li.alert[data-person="${WATCH}"]`, { timeout: 45000 });
+  await page.locator(`.feed li.alert[data-person="${WATCH}"]`).first().locator('button.ack').click();
   await page.waitForSelector(`.feed li.alert.acked[data-person="${WATCH}"]`, { timeout: 5000 });
 
   // Search, as an investigator: a face by uploading a photo of the watchlisted person (another

@@ -7,6 +7,7 @@ import { patrolPage } from './patrol.js';
 import { doorsPage } from './doors.js';
 import { searchPage } from './search.js';
 import { mapPage } from './map.js';
+import { chartsPage } from './charts.js';
 
 // Pages and the roles that see them (the API enforces the same roles on every call).
 const pages = [
@@ -16,6 +17,7 @@ const pages = [
   { id: 'map', title: 'Map', roles: ['admin', 'investigator', 'operator', 'patrol'], render: mapPage },
   { id: 'search', title: 'Search', roles: ['admin', 'investigator', 'operator', 'patrol'], render: searchPage },
   { id: 'doors', title: 'Doors', roles: ['admin', 'operator'], render: doorsPage },
+  { id: 'charts', title: 'Charts', roles: ['admin', 'investigator', 'operator'], render: chartsPage },
 ];
 
 let leave = null; // the current page's clean-up (closes live views, event streams)
