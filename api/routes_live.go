@@ -44,7 +44,7 @@ func (s *Server) whepOffer(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusBadRequest
 		case errors.Is(err, liveview.ErrCodec):
 			status = http.StatusNotAcceptable
-		case errors.Is(err, liveview.ErrNoVideo), errors.Is(err, liveview.ErrTooMany):
+		case errors.Is(err, liveview.ErrNoVideo), errors.Is(err, liveview.ErrTooMany), errors.Is(err, liveview.ErrBusy):
 			status = http.StatusServiceUnavailable
 			w.Header().Set("Retry-After", "2")
 		}

@@ -78,6 +78,7 @@ var (
 	ErrCodec       = errors.New("live: codec not supported by this browser")
 	ErrBadOffer    = errors.New("live: bad SDP offer")
 	ErrTooMany     = errors.New("live: too many viewers on this node")
+	ErrBusy        = errors.New("live: this node is at its live-view capacity: its viewers are losing frames")
 	ErrNoSession   = errors.New("live: no such session")
 	errRelayClosed = errors.New("live: relay closed")
 )
@@ -96,6 +97,8 @@ type Relay struct {
 	cams     map[string]*camSession
 	sessions map[string]*viewer
 	wg       sync.WaitGroup
+
+	busyUntil atomic.Int64 // unix ns: new viewers are refused until then (watchLoad)
 
 	viewersGauge *prometheus.GaugeVec
 	sessionsCtr  *prometheus.CounterVec
@@ -150,6 +153,8 @@ func New(cfg Config, src Source, reg prometheus.Registerer, log *slog.Logger) (*
 		cams: map[string]*camSession{}, sessions: map[string]*viewer{},
 	}
 	r.initMetrics()
+	r.wg.Add(1)
+	go func() { defer r.wg.Done(); r.watchLoad() }()
 	if reg != nil {
 		for _, c := range []prometheus.Collector{r.viewersGauge, r.sessionsCtr, r.dropped, r.firstFrame, r.nacks} {
 			if err := reg.Register(c); err != nil {
@@ -160,6 +165,47 @@ func New(cfg Config, src Source, reg prometheus.Registerer, log *slog.Logger) (*
 		}
 	}
 	return r, nil
+}
+
+// watchLoad is the relay's admission control. Every second it looks at two signs that the node
+// cannot carry more: its writers falling behind (more than 1% of the frames lost in the viewers'
+// queues), and the viewers themselves reporting losses (more than a tenth of them reporting over
+// 5% of their packets lost in their last receiver report: the node's uplink or CPU is saturated).
+// Either refuses new viewers (503) for the next 10 s, so that the viewers already watching keep
+// their pictures instead of all of them degrading together.
+func (r *Relay) watchLoad() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var lastSent, lastDropped int64
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-t.C:
+		}
+		var sent, dropped int64
+		lossy, n := 0, 0
+		r.mu.Lock()
+		for _, v := range r.sessions {
+			sent += v.sent.Load()
+			dropped += v.dropped.Load()
+			n++
+			if v.lossFrac.Load() > 13 { // > 5%
+				lossy++
+			}
+		}
+		r.mu.Unlock()
+		ds, dd := sent-lastSent, dropped-lastDropped
+		lastSent, lastDropped = sent, dropped
+		behind := ds >= 0 && dd > 0 && float64(dd) > 0.01*float64(ds+dd) // (negative: sessions ended)
+		losing := n >= 10 && lossy*10 > n
+		if behind || losing {
+			if r.busyUntil.Swap(time.Now().Add(10*time.Second).UnixNano()) < time.Now().UnixNano() {
+				r.log.Warn("live view at capacity: refusing new viewers for 10 s", "viewers", n, "queue_lost_frames", dd,
+					"sent_frames", ds, "viewers_reporting_loss", lossy)
+			}
+		}
+	}
 }
 
 // Addr is the UDP address the sessions share.
@@ -222,6 +268,11 @@ func (r *Relay) Offer(ctx context.Context, camera, offer string) (*Session, erro
 		r.mu.Unlock()
 		r.sessionsCtr.WithLabelValues("refused").Inc()
 		return nil, fmt.Errorf("%w (%d)", ErrTooMany, r.cfg.MaxViewers)
+	}
+	if until := r.busyUntil.Load(); until != 0 && time.Now().UnixNano() < until {
+		r.mu.Unlock()
+		r.sessionsCtr.WithLabelValues("refused").Inc()
+		return nil, fmt.Errorf("%w (%d viewers); open it on another node or close other views", ErrBusy, r.Viewers(""))
 	}
 	cs := r.cams[camera]
 	if cs == nil {
@@ -347,6 +398,10 @@ func (r *Relay) newViewer(cs *camSession, codec streams.Codec, fmtp, offer strin
 						v.pli.Add(1)
 					case *rtcp.TransportLayerNack:
 						v.nack(r, p)
+					case *rtcp.ReceiverReport:
+						for _, rep := range p.Reports {
+							v.lossFrac.Store(int32(rep.FractionLost)) // of 256, since the last report
+						}
 					}
 				}
 			}
@@ -557,6 +612,8 @@ type viewer struct {
 	waitKey bool // writer side (under cam.mu): dropping until the next key frame
 	dropped atomic.Int64
 	sent    atomic.Int64 // frames written
+	// lossFrac is the share of packets (of 256) the browser last reported lost.
+	lossFrac atomic.Int32
 
 	histMu  sync.Mutex
 	hist    [nackHistory]sentPacket // the last packets written, by sequence number

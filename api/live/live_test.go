@@ -241,3 +241,46 @@ func TestSlowViewerLosesFramesToTheNextKey(t *testing.T) {
 		t.Fatal("did not resume on the key frame")
 	}
 }
+
+// TestAdmissionControlRefusesWhenViewersLose: when more than a tenth of the viewers report
+// losing over 5% of their packets, new viewers are refused (503) rather than admitted to
+// degrade everyone.
+func TestAdmissionControlRefusesWhenViewersLose(t *testing.T) {
+	s := streams.NewStream()
+	r, err := New(Config{UDPAddr: "127.0.0.1:0"}, func(string) (*streams.Stream, bool) { return s, true }, nil,
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer s.Close()
+	offer := "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n"
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := r.Offer(ctx, "cam001", offer); errors.Is(err, ErrBusy) {
+		t.Fatal("busy with no viewers")
+	}
+	r.mu.Lock()
+	for i := range 20 {
+		v := &viewer{id: string(rune('a' + i))}
+		if i < 3 {
+			v.lossFrac.Store(40) // 16% lost
+		}
+		r.sessions[v.id] = v
+	}
+	r.mu.Unlock()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		_, err := r.Offer(ctx, "cam001", offer)
+		if errors.Is(err, ErrBusy) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not refused: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	r.mu.Lock()
+	clear(r.sessions) // not real sessions: Close must not end them
+	r.mu.Unlock()
+}
