@@ -21,7 +21,9 @@ import (
 
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph265"
+	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/logging"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -89,7 +91,7 @@ type Relay struct {
 	src    Source
 	log    *slog.Logger
 	api    *webrtc.API
-	udp    net.PacketConn
+	socks  []net.PacketConn // the UDP sockets the sessions share: one, or one per interface address
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -110,13 +112,20 @@ type Relay struct {
 // New starts a relay listening on cfg.UDPAddr. reg may be nil.
 func New(cfg Config, src Source, reg prometheus.Registerer, log *slog.Logger) (*Relay, error) {
 	cfg.defaults()
-	udp, err := net.ListenPacket("udp", cfg.UDPAddr)
+	se := webrtc.SettingEngine{LoggerFactory: pionLogs{log.With("component", "live")}}
+	socks, mux, err := listenUDP(cfg, se.LoggerFactory)
 	if err != nil {
-		return nil, fmt.Errorf("live: WebRTC UDP %s: %w", cfg.UDPAddr, err)
+		return nil, err
 	}
+	closeAll := func() {
+		for _, c := range socks {
+			c.Close()
+		}
+	}
+	se.SetICEUDPMux(mux)
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
-		udp.Close()
+		closeAll()
 		return nil, err
 	}
 	ir := &interceptor.Registry{}
@@ -125,30 +134,21 @@ func New(cfg Config, src Source, reg prometheus.Registerer, log *slog.Logger) (*
 	// budget, so that an overloaded viewer's losses cannot turn into a storm of resends. No
 	// congestion control: the camera's bitrate is what it is, a relay cannot change it.
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
-		udp.Close()
+		closeAll()
 		return nil, err
 	}
-	if uc, ok := udp.(*net.UDPConn); ok { // room for bursts (key frames to many viewers at once)
-		_ = uc.SetReadBuffer(4 << 20)
-		_ = uc.SetWriteBuffer(4 << 20)
-		if !cfg.NoBatch {
-			udp = newBatchConn(uc)
-		}
-	}
-	se := webrtc.SettingEngine{LoggerFactory: pionLogs{log.With("component", "live")}}
-	se.SetICEUDPMux(webrtc.NewICEUDPMux(se.LoggerFactory.NewLogger("ice"), udp))
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
 	se.SetICETimeouts(5*time.Second, 10*time.Second, 2*time.Second)
 	if len(cfg.PublicIPs) > 0 {
 		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{External: cfg.PublicIPs,
 			AsCandidateType: webrtc.ICECandidateTypeHost, Mode: webrtc.ICEAddressRewriteReplace}); err != nil {
-			udp.Close()
+			closeAll()
 			return nil, fmt.Errorf("live: public_ips: %w", err)
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &Relay{cfg: cfg, src: src, log: log.With("component", "live"), udp: udp, ctx: ctx, cancel: cancel,
+	r := &Relay{cfg: cfg, src: src, log: log.With("component", "live"), socks: socks, ctx: ctx, cancel: cancel,
 		api:  webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)),
 		cams: map[string]*camSession{}, sessions: map[string]*viewer{},
 	}
@@ -158,7 +158,7 @@ func New(cfg Config, src Source, reg prometheus.Registerer, log *slog.Logger) (*
 	if reg != nil {
 		for _, c := range []prometheus.Collector{r.viewersGauge, r.sessionsCtr, r.dropped, r.firstFrame, r.nacks} {
 			if err := reg.Register(c); err != nil {
-				udp.Close()
+				closeAll()
 				cancel()
 				return nil, err
 			}
@@ -208,8 +208,60 @@ func (r *Relay) watchLoad() {
 	}
 }
 
+// listenUDP opens the sockets every session shares: the configured address, or, when its host
+// is unspecified (":8189"), one socket per interface address on that port, so that each
+// candidate's replies leave from the address the browser sent to (pion's mux on an
+// unspecified address cannot promise that).
+func listenUDP(cfg Config, lf logging.LoggerFactory) ([]net.PacketConn, ice.UDPMux, error) {
+	host, port, err := net.SplitHostPort(cfg.UDPAddr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("live: udp_addr %q: %w", cfg.UDPAddr, err)
+	}
+	var ips []string
+	if ip := net.ParseIP(host); host != "" && !ip.IsUnspecified() {
+		ips = []string{host}
+	} else {
+		addrs, err := net.InterfaceAddrs()
+		if err != nil {
+			return nil, nil, fmt.Errorf("live: listing interface addresses: %w", err)
+		}
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && !n.IP.IsLinkLocalUnicast() && !n.IP.IsMulticast() {
+				ips = append(ips, n.IP.String())
+			}
+		}
+	}
+	var socks []net.PacketConn
+	var muxes []ice.UDPMux
+	for _, ip := range ips {
+		c, err := net.ListenPacket("udp", net.JoinHostPort(ip, port))
+		if err != nil {
+			for _, s := range socks {
+				s.Close()
+			}
+			return nil, nil, fmt.Errorf("live: WebRTC UDP %s: %w", net.JoinHostPort(ip, port), err)
+		}
+		if uc, ok := c.(*net.UDPConn); ok { // room for bursts (key frames to many viewers at once)
+			_ = uc.SetReadBuffer(4 << 20)
+			_ = uc.SetWriteBuffer(4 << 20)
+			if !cfg.NoBatch {
+				c = newBatchConn(uc)
+			}
+		}
+		socks = append(socks, c)
+		muxes = append(muxes, webrtc.NewICEUDPMux(lf.NewLogger("ice"), c))
+	}
+	if len(socks) == 0 {
+		return nil, nil, fmt.Errorf("live: no interface address to listen on for %s", cfg.UDPAddr)
+	}
+	if len(muxes) == 1 {
+		return socks, muxes[0], nil
+	}
+	return socks, ice.NewMultiUDPMuxDefault(muxes...), nil
+}
+
 // Addr is the UDP address the sessions share.
-func (r *Relay) Addr() net.Addr { return r.udp.LocalAddr() }
+func (r *Relay) Addr() net.Addr { return r.socks[0].LocalAddr() }
 
 // Close ends every session and stops reading the cameras.
 func (r *Relay) Close() {
@@ -220,11 +272,22 @@ func (r *Relay) Close() {
 		vs = append(vs, v)
 	}
 	r.mu.Unlock()
+	// In parallel: each close waits on its DTLS goodbye, and hundreds in a row held shutdown for
+	// tens of seconds.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
 	for _, v := range vs {
-		r.end(v, "closed")
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			r.end(v, "closed")
+		})
 	}
+	wg.Wait()
 	r.wg.Wait()
-	r.udp.Close()
+	for _, c := range r.socks {
+		c.Close()
+	}
 }
 
 // Viewers is how many sessions are open (on one camera, or all when camera is "").
