@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 export PATH="$PATH:$(go env GOPATH)/bin"
 
 echo "== gofmt"
-bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+bad=$(gofmt -l $(git ls-files -co --exclude-standard '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$bad" ]; then echo "not gofmt-ed: $bad"; exit 1; fi
 echo "== go vet"
 go vet ./...

@@ -189,6 +189,11 @@ func (r *Relay) watchLoad() {
 		for _, v := range r.sessions {
 			sent += v.sent.Load()
 			dropped += v.dropped.Load()
+			// Viewers in their first 5 s are left out: the GOP burst that starts them at once
+			// may overflow their receive buffers, which says nothing about the node.
+			if time.Since(v.offered) < 5*time.Second {
+				continue
+			}
 			n++
 			if v.lossFrac.Load() > 13 { // > 5%
 				lossy++

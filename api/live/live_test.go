@@ -262,7 +262,7 @@ func TestAdmissionControlRefusesWhenViewersLose(t *testing.T) {
 	}
 	r.mu.Lock()
 	for i := range 20 {
-		v := &viewer{id: string(rune('a' + i))}
+		v := &viewer{id: string(rune('a' + i)), offered: time.Now().Add(-time.Minute)}
 		if i < 3 {
 			v.lossFrac.Store(40) // 16% lost
 		}
