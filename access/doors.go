@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -59,15 +60,7 @@ func (e *Engine) Doors() []DoorState {
 			ds[i].Online = now.Sub(t) < 60*time.Second
 		}
 	}
-	slices.SortFunc(ds, func(a, b DoorState) int {
-		if a.ID < b.ID {
-			return -1
-		}
-		if a.ID > b.ID {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(ds, func(a, b DoorState) int { return strings.Compare(a.ID, b.ID) })
 	return ds
 }
 

@@ -134,7 +134,7 @@ func (s *Server) placeItem(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req struct{ X, Y float64 }
-	if err := decodeBody(w, r, &req); err != nil {
+	if err := decodeJSON(w, r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -167,19 +167,12 @@ func (s *Server) dispatchError(w http.ResponseWriter, r *http.Request, err error
 	}
 }
 
-func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(v); err != nil {
-		return badRequest("body: " + err.Error())
-	}
-	return nil
-}
-
 func (s *Server) alertAck(w http.ResponseWriter, r *http.Request) {
 	if !s.needDispatch(w, r) {
 		return
 	}
 	var req struct{ Camera, Note string }
-	if err := decodeBody(w, r, &req); err != nil {
+	if err := decodeJSON(w, r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -195,7 +188,7 @@ func (s *Server) alertDispatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req dispatch.Request
-	if err := decodeBody(w, r, &req); err != nil {
+	if err := decodeJSON(w, r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -255,40 +248,12 @@ func (s *Server) dispatchesLive(w http.ResponseWriter, r *http.Request) {
 	if !s.needDispatch(w, r) {
 		return
 	}
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		s.writeError(w, r, fmt.Errorf("streaming unsupported"))
-		return
-	}
 	sub, cancel := s.dispatch.Subscribe(officerScope(r))
 	defer cancel()
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	fmt.Fprint(w, ": vigil dispatches\n\n")
-	flusher.Flush()
-	keepalive := time.NewTicker(15 * time.Second)
-	defer keepalive.Stop()
-	for {
-		select {
-		case <-r.Context().Done():
-			return
-		case <-sub.Gone():
-			fmt.Fprint(w, "event: overflow\ndata: {\"error\":\"too slow; reconnect\"}\n\n")
-			flusher.Flush()
-			return
-		case u := <-sub.C:
-			b, _ := json.Marshal(u)
-			if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", u.Type, b); err != nil {
-				return
-			}
-			flusher.Flush()
-		case <-keepalive.C:
-			fmt.Fprint(w, ": keepalive\n\n")
-			flusher.Flush()
-		}
-	}
+	streamSSE(s, w, r, "vigil dispatches", sub.C, sub.Gone(), func(u dispatch.Update) []byte {
+		b, _ := json.Marshal(u)
+		return fmt.Appendf(nil, "event: %s\ndata: %s\n\n", u.Type, b)
+	})
 }
 
 func (s *Server) dispatchStatus(w http.ResponseWriter, r *http.Request) {
@@ -301,7 +266,7 @@ func (s *Server) dispatchStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req struct{ Status string }
-	if err := decodeBody(w, r, &req); err != nil {
+	if err := decodeJSON(w, r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -326,7 +291,7 @@ func (s *Server) officerPosition(w http.ResponseWriter, r *http.Request) {
 		X, Y   float64
 		OnDuty *bool `json:"on_duty"`
 	}
-	if err := decodeBody(w, r, &req); err != nil {
+	if err := decodeJSON(w, r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -114,8 +114,8 @@ func actor(r *http.Request) access.Actor {
 	return access.Actor{Name: "anonymous", Role: "none"}
 }
 
-// decodeAdmin reads an admin request body (JSON, at most 64 KB).
-func decodeAdmin(w http.ResponseWriter, r *http.Request, v any) error {
+// decodeJSON reads a JSON request body (at most 64 KB; larger is 413).
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(v); err != nil {
 		return uploadError(err)
 	}
@@ -152,7 +152,7 @@ func admin[T any](s *Server, fn func(r *http.Request, v *T) (any, error)) http.H
 			return
 		}
 		var v T
-		if err := decodeAdmin(w, r, &v); err != nil {
+		if err := decodeJSON(w, r, &v); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
@@ -386,7 +386,7 @@ func (s *Server) remoteUnlock(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req struct{ Reason string }
-	if err := decodeBody(w, r, &req); err != nil {
+	if err := decodeJSON(w, r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -145,11 +145,6 @@ func (s *Server) liveEvents(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errUnavailable)
 		return
 	}
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		s.writeError(w, r, fmt.Errorf("streaming unsupported"))
-		return
-	}
 	v := &viewer{kind: r.URL.Query().Get("kind"), camera: r.URL.Query().Get("camera"), ch: make(chan []byte, 64), overflow: make(chan struct{})}
 	if v.kind != "" && v.kind != "face" && v.kind != "plate" {
 		s.writeError(w, r, badRequest("kind must be face or plate"))
@@ -157,11 +152,24 @@ func (s *Server) liveEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	s.live.add(v)
 	defer s.live.remove(v)
+	streamSSE(s, w, r, fmt.Sprintf("vigil live events (kind %q, camera %q)", v.kind, v.camera), v.ch, v.overflow,
+		func(m []byte) []byte { return m })
+}
+
+// streamSSE serves one server-sent event stream until the client goes: a banner comment, each
+// message from c as frame writes it, a keepalive comment every 15 s, and an overflow event (then
+// the end) when gone closes because the subscriber fell too far behind.
+func streamSSE[T any](s *Server, w http.ResponseWriter, r *http.Request, banner string, c <-chan T, gone <-chan struct{}, frame func(T) []byte) {
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		s.writeError(w, r, fmt.Errorf("streaming unsupported"))
+		return
+	}
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	fmt.Fprintf(w, ": vigil live events (kind %q, camera %q)\n\n", v.kind, v.camera)
+	fmt.Fprintf(w, ": %s\n\n", banner)
 	flusher.Flush()
 	keepalive := time.NewTicker(15 * time.Second)
 	defer keepalive.Stop()
@@ -169,12 +177,12 @@ func (s *Server) liveEvents(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			return
-		case <-v.overflow:
+		case <-gone:
 			fmt.Fprint(w, "event: overflow\ndata: {\"error\":\"viewer too slow; reconnect\"}\n\n")
 			flusher.Flush()
 			return
-		case m := <-v.ch:
-			if _, err := w.Write(m); err != nil {
+		case m := <-c:
+			if _, err := w.Write(frame(m)); err != nil {
 				return
 			}
 			flusher.Flush()

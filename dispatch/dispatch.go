@@ -6,6 +6,7 @@
 package dispatch
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -195,7 +196,7 @@ func (s *Service) Send(ctx context.Context, who access.Actor, req Request, at *[
 		if len(cs) == 0 {
 			return nil, ErrNoOfficer
 		}
-		slices.SortFunc(cs, func(a, b cand) int { return cmpFloat(a.d, b.d) })
+		slices.SortFunc(cs, func(a, b cand) int { return cmp.Compare(a.d, b.d) })
 		for _, c := range cs[:min(req.Nearest, len(cs))] {
 			officers = append(officers, c.id)
 		}
@@ -231,16 +232,6 @@ func (s *Service) Send(ctx context.Context, who access.Actor, req Request, at *[
 		s.publish(Update{Type: "dispatch", Dispatch: &d})
 	}
 	return out, nil
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // SetStatus is an officer's answer to a dispatch sent to them.
