@@ -64,8 +64,11 @@ if [[ $what == all || $what == unlock ]]; then
   ./bin/unlock --cameras 2 --others 4 --face-workers 1 --compare --window "${WINDOW:-120s}" 2> >(grep -v 'level=WARN' >&2)
 fi
 if [[ $what == all || $what == live ]]; then
-  echo "== live view: camsim → vigil serve (WHEP) → headless pion viewers in steps; Chromium's offer → first frame; then with sendmmsg batching off"
+  echo "== live view: camsim → vigil serve (WHEP) → headless pion viewers in steps, 16 joining at a time, all sharing the CPUs; Chromium's offer → first frame, idle and under 300 viewers"
   [ -d web/test/node_modules/playwright-core ] || npm ci --prefix web/test --no-audit --no-fund >/dev/null
-  ./bin/live --steps 100,200,300,400,500,600,700,800 --hold 10s --browser 30 2> >(grep -v 'level=\|ice ERROR' >&2)
+  ./bin/live --steps 100,200,300,400,500,600,700,800 --hold 10s --browser 30 --browser-at 300 2> >(grep -v 'level=\|ice ERROR' >&2)
+  echo "== live view: vigil on one CPU, camsim and the viewers on the rest, viewers joining 25 a second"
+  ./bin/live --node-cpus 0 --join-rate 25 --steps 400,500,600,700,800 --hold 10s 2> >(grep -v 'level=\|ice ERROR' >&2)
+  echo "== live view: sendmmsg batching off"
   ./bin/live --steps 100,200,300 --hold 10s --batch=false 2> >(grep -v 'level=\|ice ERROR' >&2)
 fi

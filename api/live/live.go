@@ -102,11 +102,12 @@ type Relay struct {
 
 	busyUntil atomic.Int64 // unix ns: new viewers are refused until then (watchLoad)
 
-	viewersGauge *prometheus.GaugeVec
-	sessionsCtr  *prometheus.CounterVec
-	dropped      *prometheus.CounterVec
-	firstFrame   prometheus.Histogram
-	nacks        *prometheus.CounterVec
+	viewersGauge                               *prometheus.GaugeVec
+	sessionsCtr                                *prometheus.CounterVec
+	dropped                                    *prometheus.CounterVec
+	firstFrame                                 prometheus.Histogram
+	nacks                                      *prometheus.CounterVec
+	nackGone, nackOver, nackRepeat, nackResent prometheus.Counter
 }
 
 // New starts a relay listening on cfg.UDPAddr. reg may be nil.
@@ -693,33 +694,45 @@ type viewer struct {
 // sentPacket is a packet as written to one viewer: the shared original and this viewer's
 // sequence number and timestamp.
 type sentPacket struct {
-	orig *rtp.Packet
-	seq  uint16
-	ts   uint32
+	orig     *rtp.Packet
+	seq      uint16
+	ts       uint32
+	resends  uint8
+	resentAt time.Time
 }
 
 const (
 	nackHistory   = 512 // packets kept for resends: ~3 s at 1.5 Mb/s
 	resendsPerSec = 60  // a viewer's resend budget (~40% of a 1.5 Mb/s stream's packets)
+	// A packet is resent at most maxResends times, and not again within resendGap: a receiver
+	// repeats its NACK until the packet arrives (pion's, every 100 ms while the packet is in its
+	// window), and repeats that cross a resend on the way are not new losses.
+	maxResends = 3
+	resendGap  = 20 * time.Millisecond
 )
 
 // nack resends what a viewer reports lost, from the history and within its budget.
 func (v *viewer) nack(r *Relay, n *rtcp.TransportLayerNack) {
 	var out []rtp.Packet
+	var gone, over, repeat int
 	v.histMu.Lock()
 	now := time.Now()
 	v.budget = min(resendsPerSec, v.budget+now.Sub(v.refill).Seconds()*resendsPerSec)
 	v.refill = now
 	for _, pair := range n.Nacks {
 		for _, seq := range pair.PacketList() {
-			h := v.hist[seq%nackHistory]
+			h := &v.hist[seq%nackHistory]
 			switch {
 			case h.orig == nil || h.seq != seq:
-				r.nacks.WithLabelValues("gone").Inc()
+				gone++
+			case h.resends >= maxResends || now.Sub(h.resentAt) < resendGap:
+				repeat++
 			case v.budget < 1:
-				r.nacks.WithLabelValues("over_budget").Inc()
+				over++
 			default:
 				v.budget--
+				h.resends++
+				h.resentAt = now
 				p := rtp.Packet{Header: h.orig.Header, Payload: h.orig.Payload}
 				p.SequenceNumber, p.Timestamp = h.seq, h.ts
 				out = append(out, p)
@@ -727,10 +740,19 @@ func (v *viewer) nack(r *Relay, n *rtcp.TransportLayerNack) {
 		}
 	}
 	v.histMu.Unlock()
+	resent := 0
 	for i := range out {
 		if v.track.WriteRTP(&out[i]) == nil {
-			v.resends.Add(1)
-			r.nacks.WithLabelValues("resent").Inc()
+			resent++
+		}
+	}
+	v.resends.Add(int64(resent))
+	for _, c := range []struct {
+		ctr prometheus.Counter
+		n   int
+	}{{r.nackGone, gone}, {r.nackOver, over}, {r.nackRepeat, repeat}, {r.nackResent, resent}} {
+		if c.n > 0 {
+			c.ctr.Add(float64(c.n))
 		}
 	}
 }
@@ -818,7 +840,9 @@ func (r *Relay) ICELinks() []string {
 
 func (r *Relay) initMetrics() {
 	r.nacks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_live_nack_packets_total",
-		Help: "Packets viewers reported lost: resent, over_budget (the viewer is losing too much to repair), gone (older than the history)."}, []string{"result"})
+		Help: "Packets viewers reported lost: resent, over_budget (the viewer is losing too much to repair), repeat (resent just now or 3 times already), gone (older than the history)."}, []string{"result"})
+	r.nackGone, r.nackOver = r.nacks.WithLabelValues("gone"), r.nacks.WithLabelValues("over_budget")
+	r.nackRepeat, r.nackResent = r.nacks.WithLabelValues("repeat"), r.nacks.WithLabelValues("resent")
 	r.viewersGauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vigil_live_viewers", Help: "WebRTC viewers connected, by camera."}, []string{"camera"})
 	r.sessionsCtr = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_live_sessions_total",
 		Help: "WebRTC sessions ended, by how: closed (DELETE), gone (the browser went away), failed (ICE never connected), refused."}, []string{"end"})

@@ -11,7 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 
 	"github.com/vigil-oss/vigil/internal/camsim"
@@ -283,4 +286,57 @@ func TestAdmissionControlRefusesWhenViewersLose(t *testing.T) {
 	r.mu.Lock()
 	clear(r.sessions) // not real sessions: Close must not end them
 	r.mu.Unlock()
+}
+
+// TestNackResponder checks the relay's own NACK answers: a lost packet still in the history is
+// resent with the viewer's sequence number and timestamp, a repeat within the gap and a fourth
+// request are not, packets gone from the history are counted, and the budget caps a flood.
+func TestNackResponder(t *testing.T) {
+	r := &Relay{}
+	r.initMetrics()
+	track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264}, "video", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &viewer{track: track, budget: resendsPerSec, refill: time.Now()}
+	orig := &rtp.Packet{Header: rtp.Header{SequenceNumber: 7, Timestamp: 1}, Payload: []byte{1, 2, 3}}
+	for i := range uint16(nackHistory) {
+		seq := 1000 + i
+		v.hist[seq%nackHistory] = sentPacket{orig: orig, seq: seq, ts: 90000}
+	}
+	nack := func(seqs ...uint16) {
+		n := &rtcp.TransportLayerNack{}
+		for _, s := range seqs {
+			n.Nacks = append(n.Nacks, rtcp.NackPair{PacketID: s})
+		}
+		v.nack(r, n)
+	}
+	count := func(result string) int { return int(testutil.ToFloat64(r.nacks.WithLabelValues(result))) }
+
+	nack(1000, 1001, 999) // 999 is older than the history
+	if count("resent") != 2 || count("gone") != 1 || v.resends.Load() != 2 {
+		t.Fatalf("resent %d gone %d, want 2 and 1", count("resent"), count("gone"))
+	}
+	nack(1000) // the same loss again at once: a repeat crossing the resend
+	if count("resent") != 2 || count("repeat") != 1 {
+		t.Fatalf("resent %d repeat %d after an immediate repeat, want 2 and 1", count("resent"), count("repeat"))
+	}
+	for range 3 {
+		time.Sleep(resendGap + 5*time.Millisecond)
+		nack(1000)
+	}
+	if count("resent") != 4 || count("repeat") != 2 { // resent 3 times in all, the 4th refused
+		t.Fatalf("resent %d repeat %d after 4 requests for one packet, want 4 and 2", count("resent"), count("repeat"))
+	}
+	var flood []uint16
+	for i := range uint16(200) {
+		flood = append(flood, 1100+i)
+	}
+	nack(flood...)
+	if over := count("over_budget"); over < 200-resendsPerSec || over > 200-resendsPerSec+5 {
+		t.Fatalf("a flood of 200 losses: %d over budget, want about %d", over, 200-resendsPerSec)
+	}
+	if h := v.hist[1000%nackHistory]; h.resends != maxResends || h.seq != 1000 {
+		t.Fatalf("history entry %+v", h)
+	}
 }

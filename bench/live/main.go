@@ -18,11 +18,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/pion/rtp"
@@ -42,7 +45,18 @@ func main() {
 	cpuprofile := flag.String("cpuprofile", "", "write this process's (the viewers') CPU profile of the whole run here")
 	batch := flag.Bool("batch", true, "live.batch_writes (sendmmsg) on the relay")
 	browser := flag.Int("browser", 0, "first, this many offers from headless Chromium (web/test/first-frame.mjs) on the idle node")
+	browserAt := flag.Int("browser-at", 0, "and this many again while the node carries the first step of at least --browser-at viewers (0: not under load)")
+	joinRate := flag.Float64("join-rate", 0, "open new viewers at most this many per second (0: 16 at a time, as fast as they connect)")
+	nodeCPUs := flag.String("node-cpus", "", "pin vigil to these CPUs (taskset list, e.g. 0) and the viewers and camsim to the others, so that the load generator does not take the node's CPU")
 	flag.Parse()
+	if *nodeCPUs != "" && os.Getenv("VIGIL_BENCH_PINNED") == "" {
+		if err := pinSelf(*nodeCPUs); err != nil {
+			fmt.Fprintln(os.Stderr, "live bench: --node-cpus:", err)
+			os.Exit(2)
+		}
+	}
+	// The viewers are the load generator: a lazier GC leaves more of the machine to the node.
+	debug.SetGCPercent(400)
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err == nil && pprof.StartCPUProfile(f) == nil {
@@ -58,7 +72,7 @@ func main() {
 		}
 		counts = append(counts, n)
 	}
-	if err := run(*cams, counts, *hold, *vigil, *camsimBin, *fps, *browser, *batch); err != nil {
+	if err := run(*cams, counts, *hold, *vigil, *camsimBin, *fps, *browser, *browserAt, *batch, *nodeCPUs, *joinRate); err != nil {
 		fmt.Fprintln(os.Stderr, "live bench:", err)
 		pprof.StopCPUProfile()
 		os.Exit(1)
@@ -71,7 +85,7 @@ type viewerStats struct {
 	latency []time.Duration
 }
 
-func run(cams int, counts []int, hold time.Duration, vigil, camsimBin string, fps, browserTrials int, batch bool) error {
+func run(cams int, counts []int, hold time.Duration, vigil, camsimBin string, fps, browserTrials, browserAt int, batch bool, nodeCPUs string, joinRate float64) error {
 	data, _ := os.MkdirTemp("", "vigil-bench-live-")
 	defer os.RemoveAll(data)
 	_, stopSim, err := measure.StartCamsim(camsimBin, os.Stderr, "--cameras", fmt.Sprint(cams), "--rtsp", "127.0.0.1:18610", "--udp", "", "--seed", "5",
@@ -89,6 +103,9 @@ func run(cams int, counts []int, hold time.Duration, vigil, camsimBin string, fp
 	cfgPath := filepath.Join(data, "vigil.yaml")
 	os.WriteFile(cfgPath, []byte(yaml.String()), 0o600)
 	srv := exec.Command(vigil, "serve", "--config", cfgPath, "--data", data)
+	if nodeCPUs != "" {
+		srv = exec.Command("taskset", "-c", nodeCPUs, vigil, "serve", "--config", cfgPath, "--data", data)
+	}
 	srv.Stderr = os.Stderr
 	if err := srv.Start(); err != nil {
 		return err
@@ -99,10 +116,15 @@ func run(cams int, counts []int, hold time.Duration, vigil, camsimBin string, fp
 		return err
 	}
 	fmt.Printf("live relay (batch_writes %v): %d camsim cameras, 1280x720 at %d fps, GOP 2 s, 1.5 Mb/s, each frame stamped with its send time; viewers: headless pion WHEP clients in the bench process on loopback\n", batch, cams, fps)
+	if nodeCPUs != "" {
+		fmt.Printf("vigil pinned to CPU %s; camsim, the viewers and Chromium to CPU %s\n", nodeCPUs, os.Getenv("VIGIL_BENCH_PINNED"))
+	} else {
+		fmt.Printf("vigil, camsim, the viewers and Chromium share all %d CPUs\n", runtime.NumCPU())
+	}
 	fmt.Printf("first frame: from the offer to the first whole frame at the viewer; \"16 at once\" while the step's viewers open 16 at a time, \"alone\" one viewer opened on the loaded node (5 tries)\n")
 	fmt.Printf("%8s %9s %9s %9s %18s %14s %14s %10s %9s %8s\n", "viewers", "healthy", "min fps", "Mb/s out", "first 16@once p50/95", "first alone p50/max", "added p50/p95", "vigil CPU", "µs/frame", "refused")
 	if browserTrials > 0 {
-		if err := browserFirstFrames(base, cams, browserTrials); err != nil {
+		if err := browserFirstFrames(base, cams, browserTrials, 0); err != nil {
 			return err
 		}
 	}
@@ -123,13 +145,22 @@ func run(cams int, counts []int, hold time.Duration, vigil, camsimBin string, fp
 		sem := make(chan struct{}, 16)
 		var failed []error
 		newFrom := len(all)
+		var pace <-chan time.Time
+		if joinRate > 0 {
+			t := time.NewTicker(time.Duration(float64(time.Second) / joinRate))
+			defer t.Stop()
+			pace = t.C
+		}
 		for i := len(all); i < n; i++ {
+			if pace != nil {
+				<-pace
+			}
 			s := &viewerStats{}
 			cam := fmt.Sprintf("cam%03d", i%cams+1)
 			sem <- struct{}{}
 			wg.Go(func() {
 				defer func() { <-sem }()
-				v, err := whep.Dial(ctx, base+"/v1/live/"+cam+"/whep", whep.Options{Client: client, OnPacket: func(p *rtp.Packet, at time.Time) {
+				v, err := whep.Dial(ctx, base+"/v1/live/"+cam+"/whep", whep.Options{Client: client, ReadBuffer: 1 << 20, OnPacket: func(p *rtp.Packet, at time.Time) {
 					if t, ok := stamp(p.Payload); ok {
 						s.mu.Lock()
 						s.latency = append(s.latency, at.Sub(t))
@@ -211,6 +242,12 @@ func run(cams int, counts []int, hold time.Duration, vigil, camsimBin string, fp
 			cancel()
 			v.Close(true)
 		}
+		if browserAt > 0 && browserTrials > 0 && n >= browserAt {
+			browserAt = 0
+			if err := browserFirstFrames(base, cams, browserTrials, len(all)); err != nil {
+				return err
+			}
+		}
 		slices.Sort(alone)
 		slices.Sort(first)
 		slices.Sort(lat)
@@ -287,7 +324,7 @@ func waitCameras(base string, n int) error {
 
 // browserFirstFrames runs web/test/first-frame.mjs: offers from headless Chromium, offer → first
 // decoded frame presented.
-func browserFirstFrames(base string, cams, trials int) error {
+func browserFirstFrames(base string, cams, trials, load int) error {
 	var ids []string
 	for i := 1; i <= cams; i++ {
 		ids = append(ids, fmt.Sprintf("cam%03d", i))
@@ -314,7 +351,52 @@ func browserFirstFrames(base string, cams, trials int) error {
 		ds = append(ds, time.Duration(ms*float64(time.Millisecond)))
 	}
 	slices.Sort(ds)
-	fmt.Printf("Chromium, WHEP offer → first decoded frame presented (requestVideoFrameCallback), %d offers over %d cameras on the idle node: p50 %s, p95 %s, max %s, %d without a frame in 5 s\n",
-		len(res.FirstFrameMs), cams, pct(ds, 50), pct(ds, 95), pct(ds, 100), failed)
+	node := "the idle node"
+	if load > 0 {
+		node = fmt.Sprintf("the node carrying %d viewers", load)
+	}
+	fmt.Printf("Chromium, WHEP offer → first decoded frame presented (requestVideoFrameCallback), %d offers over %d cameras on %s: p50 %s, p95 %s, max %s, %d without a frame in 5 s\n",
+		len(res.FirstFrameMs), cams, node, pct(ds, 50), pct(ds, 95), pct(ds, 100), failed)
 	return nil
+}
+
+// pinSelf runs this bench again under taskset on the CPUs that nodeCPUs leaves (camsim and the
+// viewers inherit them); vigil is started under taskset on nodeCPUs.
+func pinSelf(nodeCPUs string) error {
+	node := map[int]bool{}
+	for _, f := range strings.Split(nodeCPUs, ",") {
+		lo, hi, _ := strings.Cut(f, "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil {
+			return err
+		}
+		b := a
+		if hi != "" {
+			if b, err = strconv.Atoi(hi); err != nil {
+				return err
+			}
+		}
+		for c := a; c <= b; c++ {
+			node[c] = true
+		}
+	}
+	var rest []string
+	for c := range runtime.NumCPU() {
+		if !node[c] {
+			rest = append(rest, strconv.Itoa(c))
+		}
+	}
+	if len(rest) == 0 || len(node) == 0 {
+		return fmt.Errorf("%q leaves no CPU for the viewers (this machine has %d)", nodeCPUs, runtime.NumCPU())
+	}
+	taskset, err := exec.LookPath("taskset")
+	if err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	list := strings.Join(rest, ",")
+	return syscall.Exec(taskset, append([]string{"taskset", "-c", list, self}, os.Args[1:]...), append(os.Environ(), "VIGIL_BENCH_PINNED="+list))
 }

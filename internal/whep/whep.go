@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -16,7 +17,10 @@ import (
 	"time"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/rtp"
+	"github.com/pion/transport/v5"
+	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -28,6 +32,24 @@ type Options struct {
 	Codecs []string
 	// OnPacket sees every RTP packet (from the track's goroutine).
 	OnPacket func(p *rtp.Packet, at time.Time)
+	// ReadBuffer, when set, is the viewer's UDP receive buffer (SO_RCVBUF, capped by the
+	// kernel's net.core.rmem_max). The load bench runs hundreds of viewers on one CPU, where a
+	// viewer's goroutine may wait long enough for the default buffer to overflow.
+	ReadBuffer int
+}
+
+// bufNet is pion's standard network with a larger receive buffer on every UDP socket.
+type bufNet struct {
+	*stdnet.Net
+	size int
+}
+
+func (n bufNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
+	c, err := n.Net.ListenUDP(network, laddr)
+	if u, ok := c.(*net.UDPConn); ok && err == nil {
+		_ = u.SetReadBuffer(n.size)
+	}
+	return c, err
 }
 
 // Viewer is one WHEP session.
@@ -75,17 +97,30 @@ func Dial(ctx context.Context, url string, o Options) (*Viewer, error) {
 			}
 		}
 	}
-	// What a browser's receiver sends back: NACKs for lost packets and receiver reports.
+	// What a browser's receiver sends back: NACKs for lost packets (each packet asked for at
+	// most 10 times, as libwebrtc's kMaxNackRetries; pion's default asks until it leaves the
+	// window) and receiver reports.
 	ir := &interceptor.Registry{}
-	if err := webrtc.ConfigureNack(me, ir); err != nil {
+	gen, err := nack.NewGeneratorInterceptor(nack.GeneratorMaxNacksPerPacket(10))
+	if err != nil {
 		return nil, err
 	}
+	ir.Add(gen)
+	me.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack"}, webrtc.RTPCodecTypeVideo)
+	me.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack", Parameter: "pli"}, webrtc.RTPCodecTypeVideo)
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
 		return nil, err
 	}
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	if o.ReadBuffer > 0 {
+		n, err := stdnet.NewNet()
+		if err != nil {
+			return nil, err
+		}
+		se.SetNet(bufNet{n, o.ReadBuffer})
+	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
