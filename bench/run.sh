@@ -69,6 +69,6 @@ if [[ $what == all || $what == live ]]; then
   ./bin/live --steps 100,200,300,400,500,600,700,800 --hold 10s --browser 30 --browser-at 300 2> >(grep -v 'level=\|ice ERROR' >&2)
   echo "== live view: vigil on one CPU, camsim and the viewers on the rest, viewers joining 25 a second"
   ./bin/live --node-cpus 0 --join-rate 25 --steps 400,500,600,700,800 --hold 10s 2> >(grep -v 'level=\|ice ERROR' >&2)
-  echo "== live view: sendmmsg batching off"
-  ./bin/live --steps 100,200,300 --hold 10s --batch=false 2> >(grep -v 'level=\|ice ERROR' >&2)
+  echo "== live view: vigil on one CPU with sendmmsg batching on (live.batch_writes)"
+  ./bin/live --node-cpus 0 --join-rate 25 --steps 400,500,600,700 --hold 10s --batch 2> >(grep -v 'level=\|ice ERROR' >&2)
 fi

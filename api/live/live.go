@@ -47,9 +47,11 @@ type Config struct {
 	// ViewerQueue is each viewer's queue in frames; a viewer this far behind loses frames to the
 	// next key frame. Default 60.
 	ViewerQueue int
-	// NoBatch writes each packet with its own system call instead of gathering them into
-	// sendmmsg batches (for comparison).
-	NoBatch bool
+	// BatchWrites gathers every session's packets into sendmmsg calls made by one writer
+	// (batchConn) instead of each viewer's writer sending its own. It is cheaper per packet at
+	// moderate load, but the one writer becomes the bottleneck: in the live bench on one core it
+	// held 600 viewers where the viewers' own writers held 700.
+	BatchWrites bool
 	// GOPCacheFrames bounds the cached GOP; a longer GOP is not cached (viewers then wait for the
 	// camera's next key frame). Default 300.
 	GOPCacheFrames int
@@ -168,10 +170,14 @@ func New(cfg Config, src Source, reg prometheus.Registerer, log *slog.Logger) (*
 	return r, nil
 }
 
-// watchLoad is the relay's admission control. Every second it looks at two signs that the node
+// maxLag is how long a live frame may wait in the relay before its viewer counts as suffering.
+const maxLag = 200 * time.Millisecond
+
+// watchLoad is the relay's admission control. Every second it looks at three signs that the node
 // cannot carry more: its writers falling behind (more than 1% of the frames lost in the viewers'
-// queues), and the viewers themselves reporting losses (more than a tenth of them reporting over
-// 5% of their packets lost in their last receiver report: the node's uplink or CPU is saturated).
+// queues), and more than a tenth of the viewers suffering, either reporting over 5% of their
+// packets lost in their last receiver report (the node's uplink or CPU is saturated) or their
+// last frame having waited over maxLag in the relay (its CPU is).
 // Either refuses new viewers (503) for the next 10 s, so that the viewers already watching keep
 // their pictures instead of all of them degrading together.
 func (r *Relay) watchLoad() {
@@ -185,7 +191,7 @@ func (r *Relay) watchLoad() {
 		case <-t.C:
 		}
 		var sent, dropped int64
-		lossy, n := 0, 0
+		suffering, n := 0, 0
 		r.mu.Lock()
 		for _, v := range r.sessions {
 			sent += v.sent.Load()
@@ -196,19 +202,19 @@ func (r *Relay) watchLoad() {
 				continue
 			}
 			n++
-			if v.lossFrac.Load() > 13 { // > 5%
-				lossy++
+			if v.lossFrac.Load() > 13 /* 5% */ || time.Duration(v.lag.Load()) > maxLag {
+				suffering++
 			}
 		}
 		r.mu.Unlock()
 		ds, dd := sent-lastSent, dropped-lastDropped
 		lastSent, lastDropped = sent, dropped
 		behind := ds >= 0 && dd > 0 && float64(dd) > 0.01*float64(ds+dd) // (negative: sessions ended)
-		losing := n >= 10 && lossy*10 > n
+		losing := n >= 10 && suffering*10 > n
 		if behind || losing {
 			if r.busyUntil.Swap(time.Now().Add(10*time.Second).UnixNano()) < time.Now().UnixNano() {
 				r.log.Warn("live view at capacity: refusing new viewers for 10 s", "viewers", n, "queue_lost_frames", dd,
-					"sent_frames", ds, "viewers_reporting_loss", lossy)
+					"sent_frames", ds, "viewers_losing_or_late", suffering)
 			}
 		}
 	}
@@ -250,7 +256,7 @@ func listenUDP(cfg Config, lf logging.LoggerFactory) ([]net.PacketConn, ice.UDPM
 		if uc, ok := c.(*net.UDPConn); ok { // room for bursts (key frames to many viewers at once)
 			_ = uc.SetReadBuffer(4 << 20)
 			_ = uc.SetWriteBuffer(4 << 20)
-			if !cfg.NoBatch {
+			if cfg.BatchWrites {
 				c = newBatchConn(uc)
 			}
 		}
@@ -531,7 +537,8 @@ type frame struct {
 	pkts  []*rtp.Packet
 	ts    uint32
 	key   bool
-	burst bool // from the GOP cache: sent at once, timestamps squeezed
+	burst bool      // from the GOP cache: sent at once, timestamps squeezed
+	at    time.Time // when the relay read it (live frames)
 }
 
 // camSession reads one camera for all its viewers.
@@ -610,7 +617,7 @@ func (c *camSession) run() {
 		if err != nil || len(pkts) == 0 {
 			continue
 		}
-		f := &frame{pkts: pkts, ts: uint32(u.PTS * 90000 / time.Second), key: u.Key}
+		f := &frame{pkts: pkts, ts: uint32(u.PTS * 90000 / time.Second), key: u.Key, at: time.Now()}
 		c.mu.Lock()
 		if u.Key {
 			if c.codec == "" {
@@ -683,6 +690,8 @@ type viewer struct {
 	sent    atomic.Int64 // frames written
 	// lossFrac is the share of packets (of 256) the browser last reported lost.
 	lossFrac atomic.Int32
+	// lag is how long the last live frame waited in the relay before it was written (ns).
+	lag atomic.Int64
 
 	histMu  sync.Mutex
 	hist    [nackHistory]sentPacket // the last packets written, by sequence number
@@ -818,6 +827,9 @@ func (v *viewer) write(r *Relay) {
 		if first {
 			first = false
 			r.firstFrame.Observe(time.Since(v.offered).Seconds())
+		}
+		if !f.burst {
+			v.lag.Store(int64(time.Since(f.at)))
 		}
 		v.sent.Add(1)
 	}

@@ -3,6 +3,7 @@ package live
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -57,6 +58,11 @@ type fixture struct {
 
 func newFixture(t *testing.T, cams map[string]streams.Codec) *fixture {
 	t.Helper()
+	return newFixtureConfig(t, cams, Config{UDPAddr: "127.0.0.1:0"})
+}
+
+func newFixtureConfig(t *testing.T, cams map[string]streams.Codec, cfg Config) *fixture {
+	t.Helper()
 	td := testdata.Dir()
 	if td == "" {
 		t.Skip("no testdata")
@@ -78,7 +84,7 @@ func newFixture(t *testing.T, cams map[string]streams.Codec) *fixture {
 		srcs[id] = s
 		go func() { feed(ctx, s, clip, codec); done <- struct{}{} }()
 	}
-	r, err := New(Config{UDPAddr: "127.0.0.1:0"}, func(id string) (*streams.Stream, bool) { s, ok := srcs[id]; return s, ok }, nil,
+	r, err := New(cfg, func(id string) (*streams.Stream, bool) { s, ok := srcs[id]; return s, ok }, nil,
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -133,9 +139,15 @@ func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) 
 // the cached GOP at once; the camera is read once; sessions end and are counted when viewers
 // hang up or simply go away, and the camera is no longer read when nobody watches.
 func TestWHEPViewersShareOneCameraSession(t *testing.T) {
+	for _, batch := range []bool{false, true} {
+		t.Run(fmt.Sprintf("batch_writes=%v", batch), func(t *testing.T) { testViewersShareOneCameraSession(t, batch) })
+	}
+}
+
+func testViewersShareOneCameraSession(t *testing.T, batch bool) {
 	opt := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, opt) }) // after the fixture's cleanup
-	f := newFixture(t, map[string]streams.Codec{"cam001": streams.H264})
+	f := newFixtureConfig(t, map[string]streams.Codec{"cam001": streams.H264}, Config{UDPAddr: "127.0.0.1:0", BatchWrites: batch})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	time.Sleep(700 * time.Millisecond) // the camera has been running: the GOP cache is not at its start
@@ -249,43 +261,65 @@ func TestSlowViewerLosesFramesToTheNextKey(t *testing.T) {
 // losing over 5% of their packets, new viewers are refused (503) rather than admitted to
 // degrade everyone.
 func TestAdmissionControlRefusesWhenViewersLose(t *testing.T) {
-	s := streams.NewStream()
-	r, err := New(Config{UDPAddr: "127.0.0.1:0"}, func(string) (*streams.Stream, bool) { return s, true }, nil,
-		slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name    string
+		mark    func(v *viewer)
+		n       int
+		refused bool
+	}{
+		{"3 of 20 losing", func(v *viewer) { v.lossFrac.Store(40) /* 16% lost */ }, 3, true},
+		{"3 of 20 late", func(v *viewer) { v.lag.Store(int64(300 * time.Millisecond)) }, 3, true},
+		{"1 of 20 losing", func(v *viewer) { v.lossFrac.Store(40) }, 1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := streams.NewStream()
+			r, err := New(Config{UDPAddr: "127.0.0.1:0"}, func(string) (*streams.Stream, bool) { return s, true }, nil,
+				slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			defer s.Close()
+			offer := "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n"
+			// Not busy: the offer waits for the camera's codec until ctx ends (the stream is empty).
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			if _, err := r.Offer(ctx, "cam001", offer); errors.Is(err, ErrBusy) {
+				t.Fatal("busy with no viewers")
+			}
+			r.mu.Lock()
+			for i := range 20 {
+				v := &viewer{id: string(rune('a' + i)), offered: time.Now().Add(-time.Minute)}
+				if i < tc.n {
+					tc.mark(v)
+				}
+				r.sessions[v.id] = v
+			}
+			r.mu.Unlock()
+			defer func() {
+				r.mu.Lock()
+				clear(r.sessions) // not real sessions: Close must not end them
+				r.mu.Unlock()
+			}()
+			deadline := time.Now().Add(2500 * time.Millisecond) // watchLoad looks every second
+			for {
+				_, err := r.Offer(ctx, "cam001", offer)
+				if errors.Is(err, ErrBusy) {
+					if !tc.refused {
+						t.Fatal("refused new viewers")
+					}
+					return
+				}
+				if time.Now().After(deadline) {
+					if tc.refused {
+						t.Fatalf("not refused: %v", err)
+					}
+					return
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		})
 	}
-	defer r.Close()
-	defer s.Close()
-	offer := "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n"
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := r.Offer(ctx, "cam001", offer); errors.Is(err, ErrBusy) {
-		t.Fatal("busy with no viewers")
-	}
-	r.mu.Lock()
-	for i := range 20 {
-		v := &viewer{id: string(rune('a' + i)), offered: time.Now().Add(-time.Minute)}
-		if i < 3 {
-			v.lossFrac.Store(40) // 16% lost
-		}
-		r.sessions[v.id] = v
-	}
-	r.mu.Unlock()
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		_, err := r.Offer(ctx, "cam001", offer)
-		if errors.Is(err, ErrBusy) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not refused: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	r.mu.Lock()
-	clear(r.sessions) // not real sessions: Close must not end them
-	r.mu.Unlock()
 }
 
 // TestNackResponder checks the relay's own NACK answers: a lost packet still in the history is
