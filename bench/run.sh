@@ -66,9 +66,9 @@ fi
 if [[ $what == all || $what == live ]]; then
   echo "== live view: camsim → vigil serve (WHEP) → headless pion viewers in steps, 16 joining at a time, all sharing the CPUs; Chromium's offer → first frame, idle and under 300 viewers"
   [ -d web/test/node_modules/playwright-core ] || npm ci --prefix web/test --no-audit --no-fund >/dev/null
-  ./bin/live --steps 100,200,300,400,500,600,700,800 --hold 10s --browser 30 --browser-at 300 2> >(grep -v 'level=\|ice ERROR' >&2)
+  ./bin/live --steps 100,200,300,400,500,600,700,800 --hold 10s --browser 30 --browser-at 300 2> >(awk '/msg="live view/ || !/level=|ice ERROR/' >&2)
   echo "== live view: vigil on one CPU, camsim and the viewers on the rest, viewers joining 25 a second"
-  ./bin/live --node-cpus 0 --join-rate 25 --steps 400,500,600,700,800 --hold 10s 2> >(grep -v 'level=\|ice ERROR' >&2)
+  ./bin/live --node-cpus 0 --join-rate 25 --steps 400,500,600,700,800 --hold 10s 2> >(awk '/msg="live view/ || !/level=|ice ERROR/' >&2)
   echo "== live view: vigil on one CPU with sendmmsg batching on (live.batch_writes)"
-  ./bin/live --node-cpus 0 --join-rate 25 --steps 400,500,600,700 --hold 10s --batch 2> >(grep -v 'level=\|ice ERROR' >&2)
+  ./bin/live --node-cpus 0 --join-rate 25 --steps 400,500,600,700 --hold 10s --batch 2> >(awk '/msg="live view/ || !/level=|ice ERROR/' >&2)
 fi

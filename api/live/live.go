@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -52,6 +53,9 @@ type Config struct {
 	// moderate load, but the one writer becomes the bottleneck: in the live bench on one core it
 	// held 600 viewers where the viewers' own writers held 700.
 	BatchWrites bool
+	// NoShed keeps every admitted viewer when the node is overloaded (by default the newest are
+	// shed until the rest recover; see watchLoad).
+	NoShed bool
 	// GOPCacheFrames bounds the cached GOP; a longer GOP is not cached (viewers then wait for the
 	// camera's next key frame). Default 300.
 	GOPCacheFrames int
@@ -102,7 +106,8 @@ type Relay struct {
 	sessions map[string]*viewer
 	wg       sync.WaitGroup
 
-	busyUntil atomic.Int64 // unix ns: new viewers are refused until then (watchLoad)
+	busyUntil atomic.Int64  // unix ns: new viewers are refused until then (watchLoad)
+	shed      func(*viewer) // ends a viewer shed by watchLoad (r.end; tests watch it)
 
 	viewersGauge                               *prometheus.GaugeVec
 	sessionsCtr                                *prometheus.CounterVec
@@ -156,6 +161,7 @@ func New(cfg Config, src Source, reg prometheus.Registerer, log *slog.Logger) (*
 		cams: map[string]*camSession{}, sessions: map[string]*viewer{},
 	}
 	r.initMetrics()
+	r.shed = func(v *viewer) { r.end(v, "shed") }
 	r.wg.Add(1)
 	go func() { defer r.wg.Done(); r.watchLoad() }()
 	if reg != nil {
@@ -173,17 +179,37 @@ func New(cfg Config, src Source, reg prometheus.Registerer, log *slog.Logger) (*
 // maxLag is how long a live frame may wait in the relay before its viewer counts as suffering.
 const maxLag = 200 * time.Millisecond
 
-// watchLoad is the relay's admission control. Every second it looks at three signs that the node
-// cannot carry more: its writers falling behind (more than 1% of the frames lost in the viewers'
-// queues), and more than a tenth of the viewers suffering, either reporting over 5% of their
-// packets lost in their last receiver report (the node's uplink or CPU is saturated) or their
-// last frame having waited over maxLag in the relay (its CPU is).
-// Either refuses new viewers (503) for the next 10 s, so that the viewers already watching keep
-// their pictures instead of all of them degrading together.
+// shedAfter is how many seconds in a row the relay itself must be failing its viewers (more than
+// a tenth of them with frames waiting over shedLag) before it sheds the newest ones: longer and
+// worse than a crowd joining at once causes.
+const (
+	shedAfter = 5
+	shedLag   = 500 * time.Millisecond
+)
+
+// shedCooldown is how long new viewers are refused after the relay shed some.
+const shedCooldown = 30 * time.Second
+
+// watchLoad is the relay's admission control and overload protection. Every second it looks at
+// three signs that the node cannot carry more: its writers falling behind (more than 1% of the
+// frames lost in the viewers' queues), and more than a tenth of the viewers suffering, either
+// reporting over 5% of their packets lost in their last receiver report (the node's uplink or
+// CPU is saturated, or their own network is poor) or their last frame having waited over maxLag
+// in the relay (its CPU is). Any of them refuses new viewers (503) for the next 10 s, so that the
+// viewers already watching keep their pictures instead of all of them degrading together.
+//
+// When the relay's own signs (its queues, or frames waiting over shedLag; not what viewers
+// report, which a few poor networks could drive) persist for shedAfter seconds, refusing
+// newcomers was not enough:
+// the node sheds the newest viewers, a twentieth of them every shedAfter seconds, until the rest
+// recover (ending sessions costs CPU too: shedding faster overshoots). The
+// last admitted are the ones that tipped it over; those watching longest keep their pictures.
+// New viewers are then refused for shedCooldown rather than 10 s.
 func (r *Relay) watchLoad() {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	var lastSent, lastDropped int64
+	overloaded := 0
 	for {
 		select {
 		case <-r.ctx.Done():
@@ -191,9 +217,11 @@ func (r *Relay) watchLoad() {
 		case <-t.C:
 		}
 		var sent, dropped int64
-		suffering, n := 0, 0
+		suffering, veryLate, n := 0, 0, 0
+		var all []*viewer
 		r.mu.Lock()
 		for _, v := range r.sessions {
+			all = append(all, v)
 			sent += v.sent.Load()
 			dropped += v.dropped.Load()
 			// Viewers in their first 5 s are left out: the GOP burst that starts them at once
@@ -202,7 +230,11 @@ func (r *Relay) watchLoad() {
 				continue
 			}
 			n++
-			if v.lossFrac.Load() > 13 /* 5% */ || time.Duration(v.lag.Load()) > maxLag {
+			lag := time.Duration(v.lag.Load())
+			if lag > shedLag {
+				veryLate++
+			}
+			if lag > maxLag || v.lossFrac.Load() > 13 /* 5% */ {
 				suffering++
 			}
 		}
@@ -216,6 +248,22 @@ func (r *Relay) watchLoad() {
 				r.log.Warn("live view at capacity: refusing new viewers for 10 s", "viewers", n, "queue_lost_frames", dd,
 					"sent_frames", ds, "viewers_losing_or_late", suffering)
 			}
+		}
+		if behind || (n >= 10 && veryLate*10 > n) {
+			overloaded++
+		} else {
+			overloaded = 0
+		}
+		if overloaded >= shedAfter && !r.cfg.NoShed && len(all) > 0 {
+			slices.SortFunc(all, func(a, b *viewer) int { return b.offered.Compare(a.offered) }) // newest first
+			k := max(1, len(all)/20)
+			r.log.Warn("live view overloaded: shedding the newest viewers", "shed", k, "viewers", len(all),
+				"queue_lost_frames", dd, "viewers_late", veryLate)
+			for _, v := range all[:k] {
+				go r.shed(v)
+			}
+			r.busyUntil.Store(time.Now().Add(shedCooldown).UnixNano()) // no newcomers while it recovers
+			overloaded = 0                                             // the next shed only if it is still overloaded shedAfter seconds on
 		}
 	}
 }
@@ -857,7 +905,7 @@ func (r *Relay) initMetrics() {
 	r.nackRepeat, r.nackResent = r.nacks.WithLabelValues("repeat"), r.nacks.WithLabelValues("resent")
 	r.viewersGauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vigil_live_viewers", Help: "WebRTC viewers connected, by camera."}, []string{"camera"})
 	r.sessionsCtr = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_live_sessions_total",
-		Help: "WebRTC sessions ended, by how: closed (DELETE), gone (the browser went away), failed (ICE never connected), refused."}, []string{"end"})
+		Help: "WebRTC sessions ended, by how: closed (DELETE), gone (the browser went away), failed (ICE never connected), shed (the node was overloaded), refused."}, []string{"end"})
 	r.dropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_live_frames_dropped_total",
 		Help: "Frames a viewer lost because it fell behind (it resumes at the next key frame), by camera."}, []string{"camera"})
 	r.firstFrame = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vigil_live_first_frame_seconds",

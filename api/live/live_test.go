@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -273,7 +274,7 @@ func TestAdmissionControlRefusesWhenViewersLose(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := streams.NewStream()
-			r, err := New(Config{UDPAddr: "127.0.0.1:0"}, func(string) (*streams.Stream, bool) { return s, true }, nil,
+			r, err := New(Config{UDPAddr: "127.0.0.1:0", NoShed: true}, func(string) (*streams.Stream, bool) { return s, true }, nil,
 				slog.New(slog.NewTextHandler(io.Discard, nil)))
 			if err != nil {
 				t.Fatal(err)
@@ -319,6 +320,71 @@ func TestAdmissionControlRefusesWhenViewersLose(t *testing.T) {
 				time.Sleep(100 * time.Millisecond)
 			}
 		})
+	}
+}
+
+// TestOverloadShedsNewestViewers: when the relay's own frames wait over shedLag for more than a
+// tenth of its viewers for shedAfter seconds in a row, it ends the newest twentieth of its
+// viewers, and stops once they recover.
+func TestOverloadShedsNewestViewers(t *testing.T) {
+	s := streams.NewStream()
+	defer s.Close()
+	r, err := New(Config{UDPAddr: "127.0.0.1:0"}, func(string) (*streams.Stream, bool) { return s, true }, nil,
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shed := make(chan *viewer, 100)
+	r.mu.Lock()
+	r.shed = func(v *viewer) { shed <- v }
+	var vs []*viewer
+	for i := range 40 {
+		v := &viewer{id: fmt.Sprint(i), offered: time.Now().Add(-time.Hour + time.Duration(i)*time.Minute)} // i: newer
+		if i < 5 {
+			v.lag.Store(int64(time.Second))
+		}
+		vs = append(vs, v)
+		r.sessions[v.id] = v
+	}
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		clear(r.sessions) // not real sessions: Close must not end them
+		r.mu.Unlock()
+		r.Close()
+	}()
+	select {
+	case <-shed:
+		t.Fatalf("shed before %d s of overload", shedAfter)
+	case <-time.After(shedAfter*time.Second - 500*time.Millisecond):
+	}
+	var got []string
+	timeout := time.After(2500 * time.Millisecond)
+	for len(got) < 2 {
+		select {
+		case v := <-shed:
+			got = append(got, v.id)
+			r.mu.Lock()
+			delete(r.sessions, v.id)
+			r.mu.Unlock()
+		case <-timeout:
+			t.Fatalf("shed %v in %d s of overload, want 2 (40/20)", got, shedAfter+2)
+		}
+	}
+	slices.Sort(got) // ended concurrently
+	if got[0] != "38" || got[1] != "39" {
+		t.Fatalf("shed %v, want the two newest: [38 39]", got)
+	}
+	for _, v := range vs {
+		v.lag.Store(0) // recovered
+	}
+	time.Sleep(1200 * time.Millisecond)
+	select {
+	case v := <-shed:
+		if v2 := len(shed); v2 > 0 {
+			t.Fatalf("still shedding after recovery: %s and %d more", v.id, v2)
+		}
+	case <-time.After(1500 * time.Millisecond):
 	}
 }
 

@@ -121,8 +121,8 @@ func run(cams int, counts []int, hold time.Duration, vigil, camsimBin string, fp
 	} else {
 		fmt.Printf("vigil, camsim, the viewers and Chromium share all %d CPUs\n", runtime.NumCPU())
 	}
-	fmt.Printf("first frame: from the offer to the first whole frame at the viewer; \"16 at once\" while the step's viewers open 16 at a time, \"alone\" one viewer opened on the loaded node (5 tries)\n")
-	fmt.Printf("%8s %9s %9s %9s %18s %14s %14s %10s %9s %8s %7s\n", "viewers", "healthy", "min fps", "Mb/s out", "first 16@once p50/95", "first alone p50/max", "added p50/p95", "vigil CPU", "µs/frame", "refused", "failed")
+	fmt.Printf("first frame: from the offer to the first whole frame at the viewer; \"16 at once\" while the step's viewers open 16 at a time, \"alone\" one viewer opened on the loaded node (5 tries); refused: 503 (at capacity), failed: no answer in 10 s, ended: sessions the node shed or whose ICE failed\n")
+	fmt.Printf("%8s %9s %9s %9s %18s %14s %14s %10s %9s %8s %7s %5s\n", "viewers", "healthy", "min fps", "Mb/s out", "first 16@once p50/95", "first alone p50/max", "added p50/p95", "vigil CPU", "µs/frame", "refused", "failed", "ended")
 	if browserTrials > 0 {
 		if err := browserFirstFrames(base, cams, browserTrials, 0); err != nil {
 			return err
@@ -204,6 +204,15 @@ func run(cams int, counts []int, hold time.Duration, vigil, camsimBin string, fp
 			s.latency = s.latency[:0]
 			s.mu.Unlock()
 		}
+		shed := 0
+		all = slices.DeleteFunc(all, func(s *viewerStats) bool { // the node shed them, or ICE failed
+			if s.v.Ended() {
+				shed++
+				s.v.Close(false)
+				return true
+			}
+			return false
+		})
 		frames0 := make([]int64, len(all))
 		var bytes0 int64
 		for i, s := range all {
@@ -220,7 +229,14 @@ func run(cams int, counts []int, hold time.Duration, vigil, camsimBin string, fp
 		var bytes1 int64
 		var lat []time.Duration
 		var frames int64
+		measured := 0
 		for i, s := range all {
+			bytes1 += s.v.Bytes.Load()
+			if s.v.Ended() {
+				shed++ // during the hold
+				continue
+			}
+			measured++
 			df := s.v.Frames.Load() - frames0[i]
 			frames += df
 			f := float64(df) / el.Seconds()
@@ -228,7 +244,6 @@ func run(cams int, counts []int, hold time.Duration, vigil, camsimBin string, fp
 			if f >= 0.9*float64(fps) {
 				healthy++
 			}
-			bytes1 += s.v.Bytes.Load()
 			s.mu.Lock()
 			lat = append(lat, s.latency...)
 			s.mu.Unlock()
@@ -257,12 +272,12 @@ func run(cams int, counts []int, hold time.Duration, vigil, camsimBin string, fp
 		slices.Sort(first)
 		slices.Sort(lat)
 		mbps := float64(bytes1-bytes0) * 8 / el.Seconds() / 1e6
-		ok := healthy == len(all)
+		ok := healthy == measured
 		if ok {
-			best = len(all)
+			best = max(best, measured)
 		}
-		fmt.Printf("%8d %9s %9.1f %9.0f %18s %14s %14s %9.0f%% %9.1f %8d %7d\n", n, fmt.Sprintf("%d/%d", healthy, len(all)), minFPS, mbps,
-			pct(first, 50)+"/"+pct(first, 95), pct(alone, 50)+"/"+pct(alone, 100), pct(lat, 50)+"/"+pct(lat, 95), 100*cpu.Seconds()/el.Seconds(), float64(cpu.Microseconds())/float64(max(frames, 1)), refused, lost)
+		fmt.Printf("%8d %9s %9.1f %9.0f %18s %14s %14s %9.0f%% %9.1f %8d %7d %5d\n", n, fmt.Sprintf("%d/%d", healthy, measured), minFPS, mbps,
+			pct(first, 50)+"/"+pct(first, 95), pct(alone, 50)+"/"+pct(alone, 100), pct(lat, 50)+"/"+pct(lat, 95), 100*cpu.Seconds()/el.Seconds(), float64(cpu.Microseconds())/float64(max(frames, 1)), refused, lost, shed)
 		if !ok && n > best*3/2 {
 			break
 		}
@@ -347,8 +362,12 @@ func browserFirstFrames(base string, cams, trials, load int) error {
 		return fmt.Errorf("first-frame.mjs: %w: %s", err, out)
 	}
 	var ds []time.Duration
-	failed := 0
+	failed, refused := 0, 0
 	for _, ms := range res.FirstFrameMs {
+		if ms == -2 {
+			refused++
+			continue
+		}
 		if ms < 0 {
 			failed++
 			continue
@@ -360,8 +379,8 @@ func browserFirstFrames(base string, cams, trials, load int) error {
 	if load > 0 {
 		node = fmt.Sprintf("the node carrying %d viewers", load)
 	}
-	fmt.Printf("Chromium, WHEP offer → first decoded frame presented (requestVideoFrameCallback), %d offers over %d cameras on %s: p50 %s, p95 %s, max %s, %d without a frame in 5 s\n",
-		len(res.FirstFrameMs), cams, node, pct(ds, 50), pct(ds, 95), pct(ds, 100), failed)
+	fmt.Printf("Chromium, WHEP offer → first decoded frame presented (requestVideoFrameCallback), %d offers over %d cameras on %s: p50 %s, p95 %s, max %s, %d without a frame in 5 s, %d refused (503)\n",
+		len(res.FirstFrameMs), cams, node, pct(ds, 50), pct(ds, 95), pct(ds, 100), failed, refused)
 	return nil
 }
 

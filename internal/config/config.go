@@ -71,6 +71,9 @@ type Live struct {
 	// false: each viewer's writer sends its own packets, which spreads over the cores and held
 	// more viewers in the live bench.
 	BatchWrites bool `yaml:"batch_writes"`
+	// ShedOverload ends the newest viewers, a twentieth every 5 s, while the relay's own frames
+	// keep waiting too long (5 s in a row, frames over 500 ms), so that the others recover. Default true.
+	ShedOverload bool `yaml:"shed_overload"`
 }
 
 // ICEServer is a STUN or TURN server.
@@ -262,7 +265,7 @@ func Default() Config {
 		Footage: Footage{Enabled: true, SegmentLength: Duration(10 * time.Second), RetentionDays: 30, Mode: "continuous",
 			PreRoll: Duration(5 * time.Second), PostRoll: Duration(10 * time.Second)},
 		Blobs: Blobs{SpoolMaxMB: 20480},
-		Live:  Live{Enabled: true, UDPAddr: ":8189", MaxViewers: 1000},
+		Live:  Live{Enabled: true, UDPAddr: ":8189", MaxViewers: 1000, ShedOverload: true},
 		Pipeline: Pipeline{Enabled: true, FPS: 2, Motion: 1.5, FaceWorkers: 1, PlateWorkers: 1, Queue: 8,
 			MatchThreshold: 0.5, OpenCVThreads: 1, DoorPriority: true},
 		Streams: Streams{

@@ -66,6 +66,7 @@ type Viewer struct {
 	codec      atomic.Value
 	done       chan struct{}
 	closeOnce  sync.Once
+	ended      atomic.Bool
 }
 
 // Error is a refused WHEP request.
@@ -131,11 +132,19 @@ func Dial(ctx context.Context, url string, o Options) (*Viewer, error) {
 		pc.Close()
 		return nil, err
 	}
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		// The server's hang-up (DTLS close) can be lost on the way; then ICE fails on the silence
+		// (not "disconnected", which a busy viewer may pass through and recover from).
+		if s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateClosed {
+			v.ended.Store(true)
+		}
+	})
 	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		v.codec.Store(t.Codec().MimeType)
 		for {
 			p, _, err := t.ReadRTP()
 			if err != nil {
+				v.ended.Store(true) // the server hung up (or we closed)
 				return
 			}
 			now := time.Now()
@@ -201,6 +210,10 @@ func Dial(ctx context.Context, url string, o Options) (*Viewer, error) {
 	}
 	return v, nil
 }
+
+// Ended reports that the session's media stopped: the server ended it, ICE failed, or Close
+// was called.
+func (v *Viewer) Ended() bool { return v.ended.Load() }
 
 // FirstFrame is the time from the offer to the first whole frame received (0: none yet).
 func (v *Viewer) FirstFrame() time.Duration { return time.Duration(v.firstFrame.Load()) }

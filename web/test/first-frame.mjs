@@ -1,6 +1,7 @@
 // Measures, in headless Chromium, the time from a WHEP offer to the first decoded frame
 // presented (requestVideoFrameCallback), TRIALS times across CAMERAS cameras, with the console's
-// own player (/static/whep.js). Prints one JSON line. Used by bench/live --browser.
+// own player (/static/whep.js). Prints one JSON line: milliseconds, -1 for no frame in 5 s, -2 for
+// an offer refused because the node is at capacity. Used by bench/live --browser.
 //
 //   BASE=http://127.0.0.1:18995 TOKEN=any CAMERAS=cam001,cam002 TRIALS=30 node first-frame.mjs
 import { chromium } from 'playwright-core';
@@ -22,7 +23,16 @@ try {
       video.muted = true;
       video.autoplay = true;
       document.body.append(video);
-      const p = await play(video, cameras[i % cameras.length]);
+      let p;
+      try {
+        p = await play(video, cameras[i % cameras.length]);
+      } catch (e) {
+        if (!String(e.message).includes('capacity')) throw e;
+        out.push(-2); // refused (503): the node is at capacity
+        video.remove();
+        await new Promise((r) => setTimeout(r, 1000));
+        continue;
+      }
       const t0 = Date.now();
       while (!video.dataset.firstFrameMs && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 5));
       out.push(video.dataset.firstFrameMs ? Number(video.dataset.firstFrameMs) : -1);
