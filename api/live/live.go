@@ -51,7 +51,7 @@ type Config struct {
 	// BatchWrites gathers every session's packets into sendmmsg calls made by one writer
 	// (batchConn) instead of each viewer's writer sending its own. It is cheaper per packet at
 	// moderate load, but the one writer becomes the bottleneck: in the live bench on one core it
-	// held 600 viewers where the viewers' own writers held 700.
+	// held 500–600 viewers where the viewers' own writers held 600–700.
 	BatchWrites bool
 	// NoShed keeps every admitted viewer when the node is overloaded (by default the newest are
 	// shed until the rest recover; see watchLoad).
@@ -200,11 +200,10 @@ const shedCooldown = 30 * time.Second
 //
 // When the relay's own signs (its queues, or frames waiting over shedLag; not what viewers
 // report, which a few poor networks could drive) persist for shedAfter seconds, refusing
-// newcomers was not enough:
-// the node sheds the newest viewers, a twentieth of them every shedAfter seconds, until the rest
-// recover (ending sessions costs CPU too: shedding faster overshoots). The
-// last admitted are the ones that tipped it over; those watching longest keep their pictures.
-// New viewers are then refused for shedCooldown rather than 10 s.
+// newcomers was not enough: the node sheds the newest twentieth of its viewers, again every
+// shedAfter seconds while it lasts (ending sessions costs CPU too: shedding faster overshoots),
+// and refuses newcomers for shedCooldown. The last admitted are the ones that tipped it over;
+// those watching longest keep their pictures.
 func (r *Relay) watchLoad() {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
@@ -231,6 +230,9 @@ func (r *Relay) watchLoad() {
 			}
 			n++
 			lag := time.Duration(v.lag.Load())
+			if time.Since(time.Unix(0, v.lagAt.Load())) > 2*time.Second {
+				lag = 0 // nothing written lately: the camera, not the relay, is quiet
+			}
 			if lag > shedLag {
 				veryLate++
 			}
@@ -244,7 +246,7 @@ func (r *Relay) watchLoad() {
 		behind := ds >= 0 && dd > 0 && float64(dd) > 0.01*float64(ds+dd) // (negative: sessions ended)
 		losing := n >= 10 && suffering*10 > n
 		if behind || losing {
-			if r.busyUntil.Swap(time.Now().Add(10*time.Second).UnixNano()) < time.Now().UnixNano() {
+			if r.refuseUntil(time.Now().Add(10 * time.Second)) {
 				r.log.Warn("live view at capacity: refusing new viewers for 10 s", "viewers", n, "queue_lost_frames", dd,
 					"sent_frames", ds, "viewers_losing_or_late", suffering)
 			}
@@ -262,8 +264,22 @@ func (r *Relay) watchLoad() {
 			for _, v := range all[:k] {
 				go r.shed(v)
 			}
-			r.busyUntil.Store(time.Now().Add(shedCooldown).UnixNano()) // no newcomers while it recovers
-			overloaded = 0                                             // the next shed only if it is still overloaded shedAfter seconds on
+			r.refuseUntil(time.Now().Add(shedCooldown)) // no newcomers while it recovers
+			overloaded = 0                              // the next shed only if it is still overloaded shedAfter seconds on
+		}
+	}
+}
+
+// refuseUntil makes the relay refuse new viewers until at least t, and reports whether it was
+// accepting them until now. It only ever extends a refusal.
+func (r *Relay) refuseUntil(t time.Time) (wasAccepting bool) {
+	for {
+		cur := r.busyUntil.Load()
+		if cur >= t.UnixNano() {
+			return false
+		}
+		if r.busyUntil.CompareAndSwap(cur, t.UnixNano()) {
+			return cur < time.Now().UnixNano()
 		}
 	}
 }
@@ -738,8 +754,9 @@ type viewer struct {
 	sent    atomic.Int64 // frames written
 	// lossFrac is the share of packets (of 256) the browser last reported lost.
 	lossFrac atomic.Int32
-	// lag is how long the last live frame waited in the relay before it was written (ns).
-	lag atomic.Int64
+	// lag is how long the last live frame waited in the relay before it was written (ns), and
+	// lagAt when (unix ns): a camera that stops sending leaves no stale lag behind.
+	lag, lagAt atomic.Int64
 
 	histMu  sync.Mutex
 	hist    [nackHistory]sentPacket // the last packets written, by sequence number
@@ -877,7 +894,9 @@ func (v *viewer) write(r *Relay) {
 			r.firstFrame.Observe(time.Since(v.offered).Seconds())
 		}
 		if !f.burst {
-			v.lag.Store(int64(time.Since(f.at)))
+			now := time.Now()
+			v.lag.Store(int64(now.Sub(f.at)))
+			v.lagAt.Store(now.UnixNano())
 		}
 		v.sent.Add(1)
 	}

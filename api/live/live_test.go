@@ -269,7 +269,14 @@ func TestAdmissionControlRefusesWhenViewersLose(t *testing.T) {
 		refused bool
 	}{
 		{"3 of 20 losing", func(v *viewer) { v.lossFrac.Store(40) /* 16% lost */ }, 3, true},
-		{"3 of 20 late", func(v *viewer) { v.lag.Store(int64(300 * time.Millisecond)) }, 3, true},
+		{"3 of 20 late", func(v *viewer) {
+			v.lag.Store(int64(300 * time.Millisecond))
+			v.lagAt.Store(time.Now().Add(time.Hour).UnixNano())
+		}, 3, true},
+		{"3 of 20 late long ago", func(v *viewer) {
+			v.lag.Store(int64(300 * time.Millisecond))
+			v.lagAt.Store(time.Now().Add(-time.Minute).UnixNano())
+		}, 3, false},
 		{"1 of 20 losing", func(v *viewer) { v.lossFrac.Store(40) }, 1, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -342,6 +349,7 @@ func TestOverloadShedsNewestViewers(t *testing.T) {
 		v := &viewer{id: fmt.Sprint(i), offered: time.Now().Add(-time.Hour + time.Duration(i)*time.Minute)} // i: newer
 		if i < 5 {
 			v.lag.Store(int64(time.Second))
+			v.lagAt.Store(time.Now().Add(time.Hour).UnixNano()) // fresh throughout the test
 		}
 		vs = append(vs, v)
 		r.sessions[v.id] = v
@@ -370,6 +378,9 @@ func TestOverloadShedsNewestViewers(t *testing.T) {
 		case <-timeout:
 			t.Fatalf("shed %v in %d s of overload, want 2 (40/20)", got, shedAfter+2)
 		}
+	}
+	if until := time.Unix(0, r.busyUntil.Load()); time.Until(until) < shedCooldown-5*time.Second {
+		t.Fatalf("newcomers refused only until %v after a shed, want about %v", time.Until(until).Round(time.Second), shedCooldown)
 	}
 	slices.Sort(got) // ended concurrently
 	if got[0] != "38" || got[1] != "39" {
