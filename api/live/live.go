@@ -821,14 +821,10 @@ func (v *viewer) nack(r *Relay, n *rtcp.TransportLayerNack) {
 		}
 	}
 	v.resends.Add(int64(resent))
-	for _, c := range []struct {
-		ctr prometheus.Counter
-		n   int
-	}{{r.nackGone, gone}, {r.nackOver, over}, {r.nackRepeat, repeat}, {r.nackResent, resent}} {
-		if c.n > 0 {
-			c.ctr.Add(float64(c.n))
-		}
-	}
+	r.nackGone.Add(float64(gone))
+	r.nackOver.Add(float64(over))
+	r.nackRepeat.Add(float64(repeat))
+	r.nackResent.Add(float64(resent))
 }
 
 // offer queues a frame for the viewer without blocking (called under cam.mu).

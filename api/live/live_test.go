@@ -280,14 +280,7 @@ func TestAdmissionControlRefusesWhenViewersLose(t *testing.T) {
 		{"1 of 20 losing", func(v *viewer) { v.lossFrac.Store(40) }, 1, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := streams.NewStream()
-			r, err := New(Config{UDPAddr: "127.0.0.1:0", NoShed: true}, func(string) (*streams.Stream, bool) { return s, true }, nil,
-				slog.New(slog.NewTextHandler(io.Discard, nil)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
-			defer s.Close()
+			r := fakeRelay(t, Config{UDPAddr: "127.0.0.1:0", NoShed: true})
 			offer := "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n"
 			// Not busy: the offer waits for the camera's codec until ctx ends (the stream is empty).
 			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
@@ -295,20 +288,15 @@ func TestAdmissionControlRefusesWhenViewersLose(t *testing.T) {
 			if _, err := r.Offer(ctx, "cam001", offer); errors.Is(err, ErrBusy) {
 				t.Fatal("busy with no viewers")
 			}
-			r.mu.Lock()
+			var vs []*viewer
 			for i := range 20 {
 				v := &viewer{id: string(rune('a' + i)), offered: time.Now().Add(-time.Minute)}
 				if i < tc.n {
 					tc.mark(v)
 				}
-				r.sessions[v.id] = v
+				vs = append(vs, v)
 			}
-			r.mu.Unlock()
-			defer func() {
-				r.mu.Lock()
-				clear(r.sessions) // not real sessions: Close must not end them
-				r.mu.Unlock()
-			}()
+			addViewers(r, vs...)
 			deadline := time.Now().Add(2500 * time.Millisecond) // watchLoad looks every second
 			for {
 				_, err := r.Offer(ctx, "cam001", offer)
@@ -334,16 +322,11 @@ func TestAdmissionControlRefusesWhenViewersLose(t *testing.T) {
 // tenth of its viewers for shedAfter seconds in a row, it ends the newest twentieth of its
 // viewers, and stops once they recover.
 func TestOverloadShedsNewestViewers(t *testing.T) {
-	s := streams.NewStream()
-	defer s.Close()
-	r, err := New(Config{UDPAddr: "127.0.0.1:0"}, func(string) (*streams.Stream, bool) { return s, true }, nil,
-		slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := fakeRelay(t, Config{UDPAddr: "127.0.0.1:0"})
 	shed := make(chan *viewer, 100)
 	r.mu.Lock()
 	r.shed = func(v *viewer) { shed <- v }
+	r.mu.Unlock()
 	var vs []*viewer
 	for i := range 40 {
 		v := &viewer{id: fmt.Sprint(i), offered: time.Now().Add(-time.Hour + time.Duration(i)*time.Minute)} // i: newer
@@ -352,15 +335,8 @@ func TestOverloadShedsNewestViewers(t *testing.T) {
 			v.lagAt.Store(time.Now().Add(time.Hour).UnixNano()) // fresh throughout the test
 		}
 		vs = append(vs, v)
-		r.sessions[v.id] = v
 	}
-	r.mu.Unlock()
-	defer func() {
-		r.mu.Lock()
-		clear(r.sessions) // not real sessions: Close must not end them
-		r.mu.Unlock()
-		r.Close()
-	}()
+	addViewers(r, vs...)
 	select {
 	case <-shed:
 		t.Fatalf("shed before %d s of overload", shedAfter)
@@ -396,6 +372,34 @@ func TestOverloadShedsNewestViewers(t *testing.T) {
 			t.Fatalf("still shedding after recovery: %s and %d more", v.id, v2)
 		}
 	case <-time.After(1500 * time.Millisecond):
+	}
+}
+
+// fakeRelay is a relay over one empty stream, for tests that fill its sessions with viewers that
+// are not real sessions (addViewers): its cleanup removes them before Close, which must not end
+// them.
+func fakeRelay(t *testing.T, cfg Config) *Relay {
+	t.Helper()
+	s := streams.NewStream()
+	r, err := New(cfg, func(string) (*streams.Stream, bool) { return s, true }, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		r.mu.Lock()
+		clear(r.sessions)
+		r.mu.Unlock()
+		r.Close()
+		s.Close()
+	})
+	return r
+}
+
+func addViewers(r *Relay, vs ...*viewer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, v := range vs {
+		r.sessions[v.id] = v
 	}
 }
 

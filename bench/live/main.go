@@ -137,6 +137,12 @@ func run(cams int, counts []int, hold time.Duration, vigil, camsimBin string, fp
 		}
 	}()
 	best := 0
+	var pace <-chan time.Time // joins paced at joinRate
+	if joinRate > 0 {
+		t := time.NewTicker(time.Duration(float64(time.Second) / joinRate))
+		defer t.Stop()
+		pace = t.C
+	}
 	for _, n := range counts {
 		// Add viewers up to n, a few at a time (as a wall of browsers would open).
 		var first []time.Duration
@@ -145,12 +151,6 @@ func run(cams int, counts []int, hold time.Duration, vigil, camsimBin string, fp
 		sem := make(chan struct{}, 16)
 		var failed []error
 		newFrom := len(all)
-		var pace <-chan time.Time
-		if joinRate > 0 {
-			t := time.NewTicker(time.Duration(float64(time.Second) / joinRate))
-			defer t.Stop()
-			pace = t.C
-		}
 		for i := len(all); i < n; i++ {
 			if pace != nil {
 				<-pace

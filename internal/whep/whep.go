@@ -106,9 +106,7 @@ func Dial(ctx context.Context, url string, o Options) (*Viewer, error) {
 	if err != nil {
 		return nil, err
 	}
-	ir.Add(gen)
-	me.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack"}, webrtc.RTPCodecTypeVideo)
-	me.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack", Parameter: "pli"}, webrtc.RTPCodecTypeVideo)
+	ir.Add(gen) // (every codec registered above already offers nack and nack pli)
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
 		return nil, err
 	}
