@@ -8,16 +8,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vigil-oss/vigil/internal/bus"
+	"github.com/vigil-oss/vigil/internal/core/event"
 )
 
 // EventSource is what the API needs from the bus: live subscriptions.
 type EventSource interface {
 	Subscribe(subject string, fn func(subject string, data []byte)) (stop func(), error error)
 }
-
-// eventsSubject is the bus's subject prefix for events: vigil.events.<kind>.<camera>.
-const eventsSubject = bus.EventsSubject
 
 // snapshots keeps the best-shot JPEGs of recent events in memory, so live viewers can show them
 // before the event store lands. Bounded: the oldest go first.
@@ -55,31 +52,24 @@ func (s *snapshots) get(id string) ([]byte, bool) {
 
 // liveView turns a bus event into what live viewers get: no embedding, and a URL instead of the
 // snapshot bytes, which it keeps for that URL.
-func (s *Server) liveView(data []byte) (id, kind, camera string, out []byte, err error) {
-	env, err := bus.Unpack(data)
+func (s *Server) liveView(data []byte) (*event.Event, []byte, error) {
+	e, err := event.Unpack(data)
 	if err != nil {
-		return "", "", "", nil, err
+		return nil, nil, err
 	}
-	var ev map[string]any
-	if err := json.Unmarshal(env.Meta, &ev); err != nil {
-		return "", "", "", nil, err
+	v := struct {
+		*event.Event
+		SnapshotURL string `json:"snapshot_url,omitempty"`
+	}{Event: e}
+	if len(e.Snapshot) > 0 {
+		s.snaps.put(e.ID, bytes.Clone(e.Snapshot))
+		v.SnapshotURL = "/v1/events/" + e.ID + "/snapshot"
 	}
-	id, _ = ev["id"].(string)
-	kind, _ = ev["kind"].(string)
-	camera, _ = ev["camera"].(string)
-	snap := env.Snapshot
-	if b64, ok := ev["snapshot"].(string); ok && snap == nil { // a plain JSON event
-		_ = json.Unmarshal([]byte(`"`+b64+`"`), &snap)
-	}
-	if len(snap) > 0 && id != "" {
-		s.snaps.put(id, bytes.Clone(snap))
-		ev["snapshot_url"] = "/v1/events/" + id + "/snapshot"
-	}
-	delete(ev, "snapshot")
-	delete(ev, "embedding")
-	delete(ev, "embedding_le")
-	out, err = json.Marshal(ev)
-	return id, kind, camera, out, err
+	view := *e
+	view.Embedding, view.Snapshot = nil, nil
+	v.Event = &view
+	out, err := json.Marshal(v)
+	return e, out, err
 }
 
 // live fans bus events out to SSE viewers: each event is decoded once, whatever the number of
@@ -128,13 +118,13 @@ func (l *live) send(kind, camera string, msg []byte) {
 // startLive subscribes once to every event.
 func (s *Server) startLive() (func(), error) {
 	s.live = &live{viewers: map[*viewer]struct{}{}}
-	return s.events.Subscribe(eventsSubject+".>", func(_ string, data []byte) {
-		id, kind, camera, view, err := s.liveView(data)
+	return s.events.Subscribe(event.SubjectPrefix+".>", func(_ string, data []byte) {
+		e, view, err := s.liveView(data)
 		if err != nil {
 			s.log.Debug("unreadable event on the bus", "err", err)
 			return
 		}
-		s.live.send(kind, camera, fmt.Appendf(nil, "id: %s\nevent: %s\ndata: %s\n\n", id, kind, view))
+		s.live.send(e.Kind, e.Camera, fmt.Appendf(nil, "id: %s\nevent: %s\ndata: %s\n\n", e.ID, e.Kind, view))
 	})
 }
 

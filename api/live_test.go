@@ -14,7 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/vigil-oss/vigil/internal/bus"
+	"github.com/vigil-oss/vigil/internal/core/event"
 )
 
 // fakeBus delivers what the test publishes to every subscriber (the API subscribes once).
@@ -82,9 +82,10 @@ func TestLiveEventsFanOutFiltersAndSnapshots(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	jpeg := []byte{0xff, 0xd8, 0xff, 0xe0, 1, 2, 3}
-	fb.publish(bus.Pack([]byte(`{"id":"e1","kind":"face","camera":"gate"}`), make([]byte, 512), jpeg))
-	fb.publish([]byte(`{"id":"e2","kind":"plate","camera":"alley","snapshot":"/9j/"}`)) // plain JSON, base64 snapshot
-	fb.publish([]byte{0x01, 0xff})                                                      // garbage: skipped
+	e1 := &event.Event{ID: "e1", Kind: "face", Camera: "gate", Time: time.Now(), Embedding: make([]byte, 512), Snapshot: jpeg}
+	fb.publish(e1.Pack())
+	fb.publish([]byte(`{"id":"e2","kind":"plate","camera":"alley","time":"2026-11-30T08:00:00Z","snapshot":"/9j/"}`)) // plain JSON, base64 snapshot
+	fb.publish([]byte{0x01, 0xff})                                                                                    // garbage: skipped
 
 	if l := next(all); !strings.Contains(l, `"id":"e1"`) || !strings.Contains(l, `"snapshot_url":"/v1/events/e1/snapshot"`) || strings.Contains(l, "embedding") {
 		t.Fatalf("all, first: %s", l)

@@ -13,7 +13,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/vigil-oss/vigil/internal/paths"
+	"github.com/vigil-oss/vigil/internal/testkit/paths"
 )
 
 //go:embed manifest.json

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vigil-oss/vigil/internal/core/event"
 	"github.com/vigil-oss/vigil/streams"
 	"github.com/vigil-oss/vigil/streams/decode"
 )
@@ -124,7 +125,7 @@ func (a *analyser) deliver(o *Observation) {
 
 // track owns the tracker: observations in, events out.
 func (a *analyser) track(ctx context.Context) {
-	tr := NewTracker(a.camera, a.p.gallery, a.opts.Tracker, func(e *Event) { a.p.publish(ctx, e) })
+	tr := NewTracker(a.camera, a.p.gallery, a.opts.Tracker, func(e *event.Event) { a.p.publish(ctx, e) })
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	lastObs := time.Now()
@@ -133,7 +134,7 @@ func (a *analyser) track(ctx context.Context) {
 		case <-ctx.Done():
 			// Passages in progress are published on the way out, with a little time of their own.
 			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			tr.emit = func(e *Event) { a.p.publish(fctx, e) }
+			tr.emit = func(e *event.Event) { a.p.publish(fctx, e) }
 			tr.Flush()
 			cancel()
 			return

@@ -16,9 +16,10 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/vigil-oss/vigil/internal/bus"
-	"github.com/vigil-oss/vigil/internal/camsim"
-	"github.com/vigil-oss/vigil/internal/testdata"
+	"github.com/vigil-oss/vigil/internal/core/bus"
+	"github.com/vigil-oss/vigil/internal/core/event"
+	"github.com/vigil-oss/vigil/internal/sim/camsim"
+	"github.com/vigil-oss/vigil/internal/testkit/testdata"
 	"github.com/vigil-oss/vigil/models"
 	"github.com/vigil-oss/vigil/recognizers"
 	"github.com/vigil-oss/vigil/recognizers/dnn"
@@ -50,20 +51,20 @@ var enrolled = map[string][]string{
 
 type collector struct {
 	mu     sync.Mutex
-	events []*Event
+	events []*event.Event
 }
 
-func (c *collector) Publish(_ context.Context, e *Event) error {
+func (c *collector) Publish(_ context.Context, e *event.Event) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.events = append(c.events, e)
 	return nil
 }
 
-func (c *collector) all() []*Event {
+func (c *collector) all() []*event.Event {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]*Event(nil), c.events...)
+	return append([]*event.Event(nil), c.events...)
 }
 
 func freeAddr(t *testing.T) string {
@@ -139,8 +140,8 @@ func TestCamsimPassagesBecomeIdentifiedEvents(t *testing.T) {
 	}
 	defer b.Close()
 	var onBus collector
-	stop, _ := b.Subscribe(bus.EventsSubject+".>", func(_ string, data []byte) {
-		if e, err := DecodeEvent(data); err == nil {
+	stop, _ := b.Subscribe(event.SubjectPrefix+".>", func(_ string, data []byte) {
+		if e, err := event.Unpack(data); err == nil {
 			onBus.Publish(ctx, e)
 		}
 	})
@@ -198,8 +199,8 @@ func TestCamsimPassagesBecomeIdentifiedEvents(t *testing.T) {
 		if len(e.Snapshot) < 2 || e.Snapshot[0] != 0xff || e.Snapshot[1] != 0xd8 {
 			t.Errorf("event %s on the bus has no JPEG snapshot (%d bytes)", e.ID, len(e.Snapshot))
 		}
-		if e.Kind == KindFace && len(e.EmbeddingLE) != 512 {
-			t.Errorf("face event %s on the bus has a %d-byte embedding", e.ID, len(e.EmbeddingLE))
+		if e.Kind == KindFace && len(e.Embedding) != 512 {
+			t.Errorf("face event %s on the bus has a %d-byte embedding", e.ID, len(e.Embedding))
 		}
 	}
 }
@@ -234,11 +235,11 @@ func (s *syncBuffer) String() string {
 // needs, as when CI runs other packages' tests beside this one): a small face may then be lost
 // long enough to split its passage in two, which is tolerated for up to a quarter of the
 // passages; identities must still be right.
-func score(t *testing.T, truth string, events []*Event, start, closed time.Time, overloaded bool) {
+func score(t *testing.T, truth string, events []*event.Event, start, closed time.Time, overloaded bool) {
 	t.Helper()
 	type passage struct {
 		camsim.TruthLine
-		got []*Event
+		got []*event.Event
 		cut bool // the end of the run cut it short: events are assigned to it, but it is not scored
 	}
 	var ps []*passage
@@ -254,7 +255,7 @@ func score(t *testing.T, truth string, events []*Event, start, closed time.Time,
 	// Each event belongs to the passage on its camera, of its kind, whose entry is nearest to the
 	// event's first detection (detection starts before the face is wholly in view); when passages
 	// overlap, one of the identity the event names comes first.
-	used := map[*Event]bool{}
+	used := map[*event.Event]bool{}
 	for _, e := range events {
 		var best *passage
 		var bestD time.Duration

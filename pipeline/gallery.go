@@ -13,6 +13,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/vigil-oss/vigil/internal/core/event"
 	"github.com/vigil-oss/vigil/recognizers"
 )
 
@@ -30,17 +31,6 @@ type ListedPlate struct {
 	Text string `json:"text"`
 	List string `json:"list"`
 	Note string `json:"note,omitempty"`
-}
-
-// Match is a gallery hit.
-type Match struct {
-	PersonID string  `json:"person_id,omitempty"`
-	Name     string  `json:"name,omitempty"`
-	Plate    string  `json:"plate,omitempty"`
-	List     string  `json:"list"`
-	Distance float32 `json:"distance,omitempty"` // faces: embedding distance
-	// Margin is how much farther the runner-up person was (faces).
-	Margin float32 `json:"margin,omitempty"`
 }
 
 // MatchOptions set when a face counts as a person.
@@ -124,7 +114,7 @@ func (g *Gallery) People() []Person {
 
 // MatchFace finds the enrolled person nearest to e. It returns nil when nobody is under the
 // threshold or when two people are too close to tell apart.
-func (g *Gallery) MatchFace(e *recognizers.Embedding) *Match {
+func (g *Gallery) MatchFace(e *recognizers.Embedding) *event.Match {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	best := map[int]float32{} // person → nearest distance
@@ -146,7 +136,7 @@ func (g *Gallery) MatchFace(e *recognizers.Embedding) *Match {
 	if first < 0 || best[first] >= g.opts.Threshold {
 		return nil
 	}
-	m := &Match{PersonID: g.people[first].ID, Name: g.people[first].Name, List: g.people[first].List, Distance: best[first]}
+	m := &event.Match{PersonID: g.people[first].ID, Name: g.people[first].Name, List: g.people[first].List, Distance: best[first]}
 	if second >= 0 {
 		m.Margin = best[second] - best[first]
 		if m.Margin < g.opts.Margin {
@@ -157,11 +147,11 @@ func (g *Gallery) MatchFace(e *recognizers.Embedding) *Match {
 }
 
 // MatchPlate looks a plate up exactly.
-func (g *Gallery) MatchPlate(text string) *Match {
+func (g *Gallery) MatchPlate(text string) *event.Match {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	if p, ok := g.plates[recognizers.NormalizePlate(text)]; ok {
-		return &Match{Plate: p.Text, List: p.List}
+		return &event.Match{Plate: p.Text, List: p.List}
 	}
 	return nil
 }

@@ -8,12 +8,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vigil-oss/vigil/internal/core/event"
 	"github.com/vigil-oss/vigil/streams"
 )
 
 // Publisher puts events on the bus. It must not lose an event it returned nil for.
 type Publisher interface {
-	Publish(ctx context.Context, e *Event) error
+	Publish(ctx context.Context, e *event.Event) error
 }
 
 // Config wires a Pipeline.
@@ -135,7 +136,7 @@ func (p *Pipeline) RemoveCamera(id string) {
 
 // publish retries until the bus takes the event or ctx ends: events are never dropped on a
 // busy or restarting bus (the event store issue adds a disk spool for longer outages).
-func (p *Pipeline) publish(ctx context.Context, e *Event) {
+func (p *Pipeline) publish(ctx context.Context, e *event.Event) {
 	wait := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		err := p.pub.Publish(ctx, e)

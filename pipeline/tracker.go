@@ -4,6 +4,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/vigil-oss/vigil/internal/core/event"
 	"github.com/vigil-oss/vigil/recognizers"
 	"github.com/vigil-oss/vigil/recognizers/dnn"
 )
@@ -82,7 +83,7 @@ type Tracker struct {
 	camera  string
 	opts    TrackerOptions
 	gallery *Gallery
-	emit    func(*Event)
+	emit    func(*event.Event)
 	nextID  uint64
 	faces   []*faceTrack
 	plates  []*plateTrack
@@ -109,7 +110,7 @@ type faceTrack struct {
 	bestRes dnn.FaceResult
 	misses  int            // analysed face frames since last seen
 	votes   map[string]int // person id → matched detections
-	matches map[string]*Match
+	matches map[string]*event.Match
 	emitted bool
 }
 
@@ -132,7 +133,7 @@ type plateVote struct {
 }
 
 // NewTracker returns a tracker for camera that matches against gallery and calls emit.
-func NewTracker(camera string, gallery *Gallery, opts TrackerOptions, emit func(*Event)) *Tracker {
+func NewTracker(camera string, gallery *Gallery, opts TrackerOptions, emit func(*event.Event)) *Tracker {
 	opts.defaults()
 	return &Tracker{camera: camera, opts: opts, gallery: gallery, emit: emit}
 }
@@ -194,7 +195,7 @@ func (t *Tracker) observeFaces(o *Observation) {
 		}
 		if best == nil {
 			t.nextID++
-			best = &faceTrack{id: t.nextID, first: o.Time, votes: map[string]int{}, matches: map[string]*Match{}}
+			best = &faceTrack{id: t.nextID, first: o.Time, votes: map[string]int{}, matches: map[string]*event.Match{}}
 			t.faces = append(t.faces, best)
 		}
 		used[best] = true
@@ -205,7 +206,7 @@ func (t *Tracker) observeFaces(o *Observation) {
 		if best.hits == 1 || sh.quality > best.best.quality {
 			best.best, best.bestRes = sh, d.FaceResult
 		}
-		var m *Match
+		var m *event.Match
 		if t.gallery != nil {
 			m = t.gallery.MatchFace(&d.Embedding)
 		}
@@ -229,15 +230,14 @@ func centreDistance(a, b recognizers.Box) float32 {
 	return float32(math.Hypot(float64(dx), float64(dy)))
 }
 
-func (t *Tracker) emitFace(tr *faceTrack, sh shot, res dnn.FaceResult, m *Match) {
+func (t *Tracker) emitFace(tr *faceTrack, sh shot, res dnn.FaceResult, m *event.Match) {
 	tr.emitted = true
-	e := &Event{
-		ID: NewID(sh.time), Camera: t.camera, Kind: KindFace, Track: tr.id, Time: sh.time, First: tr.first,
+	e := &event.Event{
+		ID: event.NewID(sh.time), Camera: t.camera, Kind: KindFace, Track: tr.id, Time: sh.time, First: tr.first,
 		Arrival: sh.arrival, Frames: tr.hits, Box: sh.box, Quality: sh.quality, Liveness: res.Liveness,
 		Match: m, Snapshot: sh.crop.JPEG(),
 	}
-	emb := res.Embedding
-	e.Embedding, e.EmbeddingLE = &emb, PackEmbedding(&emb)
+	e.Embedding = event.PackVector(res.Embedding[:])
 	t.emit(e)
 }
 
@@ -294,7 +294,7 @@ func (t *Tracker) observePlates(o *Observation) {
 	}
 }
 
-func meanConf(cs []dnn.CharConf) float32 {
+func meanConf(cs []event.CharConf) float32 {
 	if len(cs) == 0 {
 		return 0
 	}
@@ -307,10 +307,10 @@ func meanConf(cs []dnn.CharConf) float32 {
 
 func (t *Tracker) emitPlate(tr *plateTrack, text string, v *plateVote) {
 	tr.emitted = true
-	e := &Event{
-		ID: NewID(v.shot.time), Camera: t.camera, Kind: KindPlate, Track: tr.id, Time: v.shot.time, First: tr.first,
+	e := &event.Event{
+		ID: event.NewID(v.shot.time), Camera: t.camera, Kind: KindPlate, Track: tr.id, Time: v.shot.time, First: tr.first,
 		Arrival: v.shot.arrival, Frames: tr.hits, Box: v.shot.box, Quality: v.shot.quality,
-		Plate:    &PlateRead{Text: text, Color: v.best.Color, Chars: v.best.Chars, Valid: v.best.Valid, Votes: v.votes},
+		Plate:    &event.PlateRead{Text: text, Color: v.best.Color, Chars: v.best.Chars, Valid: v.best.Valid, Votes: v.votes},
 		Snapshot: v.shot.crop.JPEG(),
 	}
 	if t.gallery != nil {
@@ -360,7 +360,7 @@ func (t *Tracker) Flush() {
 }
 
 // majority is the person most detections of the track matched, if any.
-func (tr *faceTrack) majority() *Match {
+func (tr *faceTrack) majority() *event.Match {
 	var best string
 	for id, n := range tr.votes {
 		if best == "" || n > tr.votes[best] || n == tr.votes[best] && tr.matches[id].Distance < tr.matches[best].Distance {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-oss/vigil/internal/core/event"
 	"github.com/vigil-oss/vigil/recognizers"
 	"github.com/vigil-oss/vigil/recognizers/dnn"
 )
@@ -44,8 +45,8 @@ func TestOneEventPerPassage(t *testing.T) {
 	g := NewGallery(MatchOptions{})
 	g.Add(Person{ID: "alice", Name: "Alice", List: "residents", Embeddings: []recognizers.Embedding{alice}})
 	g.Add(Person{ID: "bob", Name: "Bob", List: "residents", Embeddings: []recognizers.Embedding{bob}})
-	var events []*Event
-	tr := NewTracker("c", g, TrackerOptions{}, func(e *Event) { events = append(events, e) })
+	var events []*event.Event
+	tr := NewTracker("c", g, TrackerOptions{}, func(e *event.Event) { events = append(events, e) })
 
 	// Alice and a stranger walk past together for 2 s at 5 fps. In this camera Alice looks 0.45
 	// from her enrolment template (matches, but not close enough to publish on one), and her
@@ -92,8 +93,8 @@ func TestOneEventPerPassage(t *testing.T) {
 func TestBestShotAndMajority(t *testing.T) {
 	rng := rand.New(rand.NewPCG(2, 2))
 	p := randEmb(rng)
-	var events []*Event
-	tr := NewTracker("c", nil, TrackerOptions{}, func(e *Event) { events = append(events, e) })
+	var events []*event.Event
+	tr := NewTracker("c", nil, TrackerOptions{}, func(e *event.Event) { events = append(events, e) })
 	qs := []float32{0.2, 0.9, 0.5}
 	for i, q := range qs {
 		tr.Observe(obs(time.Duration(i)*300*time.Millisecond, faceAt(near(rng, p, 0.15), float32(200+i*50), q)))
@@ -107,14 +108,14 @@ func TestBestShotAndMajority(t *testing.T) {
 func plateObs(pts time.Duration, text string, valid bool, conf float32) *Observation {
 	return &Observation{Camera: "g", PTS: pts, Time: time.Unix(0, 0).Add(pts), Width: 1280, Kind: KindPlate,
 		Plates: []PlateDet{{Plate: dnn.Plate{Text: text, Valid: valid, Color: "blue",
-			Box: recognizers.Box{X: 600, Y: 500, W: 120, H: 40}, Chars: []dnn.CharConf{{Char: "x", Conf: conf}}}}}}
+			Box: recognizers.Box{X: 600, Y: 500, W: 120, H: 40}, Chars: []event.CharConf{{Char: "x", Conf: conf}}}}}}
 }
 
 func TestPlateVoting(t *testing.T) {
 	g := NewGallery(MatchOptions{})
 	g.AddPlate(ListedPlate{Text: "粤B12345", List: "blacklist"})
-	var events []*Event
-	tr := NewTracker("g", g, TrackerOptions{}, func(e *Event) { events = append(events, e) })
+	var events []*event.Event
+	tr := NewTracker("g", g, TrackerOptions{}, func(e *event.Event) { events = append(events, e) })
 	tr.Observe(plateObs(0, "粤B1Z345", false, 0.6)) // an OCR confusion
 	tr.Observe(plateObs(200*time.Millisecond, "粤B12345", true, 0.9))
 	if len(events) != 0 {

@@ -9,6 +9,8 @@ import (
 	"math"
 
 	"gocv.io/x/gocv"
+
+	"github.com/vigil-oss/vigil/internal/core/event"
 )
 
 // Point is a position in picture pixels.
@@ -17,13 +19,9 @@ type Point struct {
 	Y float32 `json:"y"`
 }
 
-// Box is an axis-aligned rectangle in picture pixels.
-type Box struct {
-	X float32 `json:"x"`
-	Y float32 `json:"y"`
-	W float32 `json:"w"`
-	H float32 `json:"h"`
-}
+// Box is an axis-aligned rectangle in picture pixels: the event's own type, so that a detection's
+// box goes on the bus as it is.
+type Box = event.Box
 
 // Landmark indices of a face, as YuNet gives them.
 const (

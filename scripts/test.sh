@@ -41,4 +41,4 @@ fuzz() {
 echo "== fuzz (10 s each)"
 fuzz FuzzDepacketizer ./streams/
 fuzz FuzzDecode ./streams/decode/
-fuzz FuzzUnpack ./internal/bus/
+fuzz FuzzUnpack ./internal/core/event/

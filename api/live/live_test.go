@@ -19,9 +19,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 
-	"github.com/vigil-oss/vigil/internal/camsim"
-	"github.com/vigil-oss/vigil/internal/testdata"
-	"github.com/vigil-oss/vigil/internal/whep"
+	"github.com/vigil-oss/vigil/internal/sim/camsim"
+	"github.com/vigil-oss/vigil/internal/testkit/testdata"
+	"github.com/vigil-oss/vigil/internal/sim/whep"
 	"github.com/vigil-oss/vigil/streams"
 )
 

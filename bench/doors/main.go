@@ -37,8 +37,8 @@ import (
 	"github.com/vigil-oss/vigil/access"
 	"github.com/vigil-oss/vigil/api"
 	"github.com/vigil-oss/vigil/bench/measure"
-	"github.com/vigil-oss/vigil/internal/paths"
-	"github.com/vigil-oss/vigil/internal/testenv"
+	"github.com/vigil-oss/vigil/internal/testkit/paths"
+	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 	"github.com/vigil-oss/vigil/storage/events"
 	"github.com/vigil-oss/vigil/storage/vectors"
 )

@@ -31,8 +31,8 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/vigil-oss/vigil/bench/measure"
-	"github.com/vigil-oss/vigil/internal/camsim"
-	"github.com/vigil-oss/vigil/internal/whep"
+	"github.com/vigil-oss/vigil/internal/sim/camsim"
+	"github.com/vigil-oss/vigil/internal/sim/whep"
 )
 
 func main() {

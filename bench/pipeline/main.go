@@ -23,10 +23,11 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/vigil-oss/vigil/bench/measure"
-	"github.com/vigil-oss/vigil/internal/bus"
-	"github.com/vigil-oss/vigil/internal/camsim"
-	"github.com/vigil-oss/vigil/internal/config"
-	"github.com/vigil-oss/vigil/internal/testdata"
+	"github.com/vigil-oss/vigil/internal/core/bus"
+	"github.com/vigil-oss/vigil/internal/core/config"
+	"github.com/vigil-oss/vigil/internal/core/event"
+	"github.com/vigil-oss/vigil/internal/sim/camsim"
+	"github.com/vigil-oss/vigil/internal/testkit/testdata"
 	"github.com/vigil-oss/vigil/models"
 	"github.com/vigil-oss/vigil/pipeline"
 	"github.com/vigil-oss/vigil/recognizers"
@@ -63,7 +64,7 @@ type latencies struct {
 	n  int
 }
 
-func (l *latencies) Publish(_ context.Context, e *pipeline.Event) error {
+func (l *latencies) Publish(_ context.Context, e *event.Event) error {
 	l.mu.Lock()
 	if e.Match != nil {
 		l.d = append(l.d, time.Since(e.Arrival))
@@ -164,7 +165,7 @@ func run(n int, fps float64, keyframes bool, window time.Duration, workers int, 
 
 type teePublisher []pipeline.Publisher
 
-func (t teePublisher) Publish(ctx context.Context, e *pipeline.Event) error {
+func (t teePublisher) Publish(ctx context.Context, e *event.Event) error {
 	for _, p := range t {
 		if err := p.Publish(ctx, e); err != nil {
 			return err

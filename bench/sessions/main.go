@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/bench/measure"
-	"github.com/vigil-oss/vigil/internal/config"
+	"github.com/vigil-oss/vigil/internal/core/config"
 	"github.com/vigil-oss/vigil/storage/blob"
 	"github.com/vigil-oss/vigil/storage/footage"
 	"github.com/vigil-oss/vigil/streams/rtsp"

@@ -23,9 +23,10 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vigil-oss/vigil/bench/measure"
-	"github.com/vigil-oss/vigil/internal/bus"
-	"github.com/vigil-oss/vigil/internal/config"
-	"github.com/vigil-oss/vigil/internal/testenv"
+	"github.com/vigil-oss/vigil/internal/core/bus"
+	"github.com/vigil-oss/vigil/internal/core/config"
+	"github.com/vigil-oss/vigil/internal/core/event"
+	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 	"github.com/vigil-oss/vigil/storage/blob"
 	"github.com/vigil-oss/vigil/storage/events"
 )
@@ -69,7 +70,7 @@ func run(nIngest, nTotal, nQueries int) error {
 	if err := store.EnsureAhead(ctx, now, 1); err != nil {
 		return err
 	}
-	recs := make([]*events.Record, nIngest)
+	recs := make([]*event.Event, nIngest)
 	rng := rand.New(rand.NewPCG(1, 1))
 	for i := range recs {
 		recs[i] = record(rng, now.Add(-time.Duration(rng.IntN(3600))*time.Second), i)
@@ -107,8 +108,8 @@ func run(nIngest, nTotal, nQueries int) error {
 	defer b.Close()
 	half := len(recs) / 2
 	for _, r := range recs[:half] {
-		data := r.Encode()
-		if err := b.Publish(ctx, bus.EventsSubject+"."+r.Kind+"."+r.Camera, r.ID, data); err != nil {
+		data := r.Pack()
+		if err := b.Publish(ctx, event.SubjectPrefix+"."+r.Kind+"."+r.Camera, r.ID, data); err != nil {
 			return err
 		}
 	}
@@ -141,7 +142,7 @@ func run(nIngest, nTotal, nQueries int) error {
 	g.SetLimit(cmp.Or(writers, 2))
 	for i := half; i < len(recs); i += 5000 {
 		g.Go(func() error {
-			_, err := store.Insert(ctx, recs[i:min(i+5000, len(recs))], func(*events.Record) string { return "" })
+			_, err := store.Insert(ctx, recs[i:min(i+5000, len(recs))], func(*event.Event) string { return "" })
 			return err
 		})
 	}
@@ -227,16 +228,16 @@ var snapshot = func() []byte {
 	return b
 }()
 
-func record(rng *rand.Rand, t time.Time, i int) *events.Record {
-	r := &events.Record{ID: fmt.Sprintf("%012x%010x", t.UnixMilli(), i), Camera: fmt.Sprintf("cam%03d", rng.IntN(625)+1),
-		Kind: "face", Track: int64(i), Time: t, First: t, Frames: 3, Quality: 0.8}
+func record(rng *rand.Rand, t time.Time, i int) *event.Event {
+	r := &event.Event{ID: fmt.Sprintf("%012x%010x", t.UnixMilli(), i), Camera: fmt.Sprintf("cam%03d", rng.IntN(625)+1),
+		Kind: "face", Track: uint64(i), Time: t, First: t, Frames: 3, Quality: 0.8}
 	if i%3 == 0 {
-		r.Match = &events.Match{PersonID: fmt.Sprintf("p%d", rng.IntN(39000)), Name: "x", List: "residents", Distance: 0.3}
+		r.Match = &event.Match{PersonID: fmt.Sprintf("p%d", rng.IntN(39000)), Name: "x", List: "residents", Distance: 0.3}
 	}
 	r.Snapshot = snapshot // a best shot as the pipeline sends it (~15 KB JPEG)
-	r.EmbeddingLE = make([]byte, 512)
-	for k := range r.EmbeddingLE {
-		r.EmbeddingLE[k] = byte(rng.Uint32())
+	r.Embedding = make([]byte, 512)
+	for k := range r.Embedding {
+		r.Embedding[k] = byte(rng.Uint32())
 	}
 	return r
 }

@@ -22,9 +22,9 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/access"
-	"github.com/vigil-oss/vigil/internal/doorsim"
-	"github.com/vigil-oss/vigil/internal/paths"
-	"github.com/vigil-oss/vigil/internal/testenv"
+	"github.com/vigil-oss/vigil/internal/sim/doorsim"
+	"github.com/vigil-oss/vigil/internal/testkit/paths"
+	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 )
 
 func main() {

@@ -17,8 +17,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/vigil-oss/vigil/internal/camsim"
-	"github.com/vigil-oss/vigil/internal/paths"
+	"github.com/vigil-oss/vigil/internal/sim/camsim"
+	"github.com/vigil-oss/vigil/internal/testkit/paths"
 )
 
 // scenario is the --scenario file: clip length and, per clip variant, its events.

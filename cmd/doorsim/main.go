@@ -25,7 +25,7 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/access"
-	"github.com/vigil-oss/vigil/internal/doorsim"
+	"github.com/vigil-oss/vigil/internal/sim/doorsim"
 )
 
 func main() {

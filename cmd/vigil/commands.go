@@ -6,7 +6,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/vigil-oss/vigil/internal/config"
+	"github.com/vigil-oss/vigil/internal/core/config"
 	"github.com/vigil-oss/vigil/models"
 )
 

@@ -18,9 +18,9 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/access"
-	"github.com/vigil-oss/vigil/internal/config"
-	"github.com/vigil-oss/vigil/internal/testdata"
-	"github.com/vigil-oss/vigil/internal/testenv"
+	"github.com/vigil-oss/vigil/internal/core/config"
+	"github.com/vigil-oss/vigil/internal/testkit/testdata"
+	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 	"github.com/vigil-oss/vigil/models"
 )
 

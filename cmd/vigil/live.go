@@ -7,7 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-oss/vigil/api/live"
-	"github.com/vigil-oss/vigil/internal/config"
+	"github.com/vigil-oss/vigil/internal/core/config"
 	"github.com/vigil-oss/vigil/streams"
 	"github.com/vigil-oss/vigil/streams/rtsp"
 )

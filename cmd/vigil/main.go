@@ -14,7 +14,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/vigil-oss/vigil/internal/config"
+	"github.com/vigil-oss/vigil/internal/core/config"
 )
 
 var version = "dev"

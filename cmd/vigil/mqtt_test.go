@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/access"
-	"github.com/vigil-oss/vigil/internal/config"
-	"github.com/vigil-oss/vigil/internal/doorsim"
-	"github.com/vigil-oss/vigil/internal/testenv"
+	"github.com/vigil-oss/vigil/internal/core/config"
+	"github.com/vigil-oss/vigil/internal/sim/doorsim"
+	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 )
 
 // TestServeSendsCommandsOverMQTT: with access.mqtt.url set, vigil serve publishes door commands

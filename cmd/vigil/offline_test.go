@@ -15,9 +15,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/vigil-oss/vigil/access"
-	"github.com/vigil-oss/vigil/internal/config"
-	"github.com/vigil-oss/vigil/internal/doorsim"
-	"github.com/vigil-oss/vigil/internal/testenv"
+	"github.com/vigil-oss/vigil/internal/core/config"
+	"github.com/vigil-oss/vigil/internal/sim/doorsim"
+	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 )
 
 // TestControllerOfflineAndBack: a controller syncs its cache, vigil stops, the controller keeps

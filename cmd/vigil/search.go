@@ -13,7 +13,8 @@ import (
 
 	"github.com/vigil-oss/vigil/access"
 	"github.com/vigil-oss/vigil/api"
-	"github.com/vigil-oss/vigil/internal/bus"
+	"github.com/vigil-oss/vigil/internal/core/bus"
+	"github.com/vigil-oss/vigil/internal/core/event"
 	"github.com/vigil-oss/vigil/pipeline"
 	"github.com/vigil-oss/vigil/recognizers"
 	"github.com/vigil-oss/vigil/recognizers/dnn"
@@ -35,13 +36,13 @@ type searchIndexes struct {
 func startSearch(ctx context.Context, st *events.Store, b *bus.Bus, days int, log *slog.Logger) (*searchIndexes, func(), error) {
 	log = log.With("component", "search")
 	si := &searchIndexes{faces: vectors.New(vectors.Options{}), plates: plates.New()}
-	unsub, err := b.Subscribe(bus.EventsSubject+".>", func(_ string, data []byte) {
-		r, err := events.Decode(data)
+	unsub, err := b.Subscribe(event.SubjectPrefix+".>", func(_ string, data []byte) {
+		r, err := event.Unpack(data)
 		if err != nil {
 			return
 		}
-		if len(r.EmbeddingLE) == 512 {
-			if _, err := si.faces.Add(r.ID, r.Time, r.Camera, events.EmbeddingFromBytes(r.EmbeddingLE)); err != nil {
+		if len(r.Embedding) == 4*events.Dims {
+			if _, err := si.faces.Add(r.ID, r.Time, r.Camera, r.Vector()); err != nil {
 				log.Debug("face not indexed", "event", r.ID, "err", err)
 			}
 		}

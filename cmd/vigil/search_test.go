@@ -21,7 +21,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/vigil-oss/vigil/internal/testdata"
+	"github.com/vigil-oss/vigil/internal/testkit/testdata"
 )
 
 // testSearch runs the investigator's searches against a serving node that has stored a face event

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,8 +19,9 @@ import (
 	"github.com/vigil-oss/vigil/access"
 	"github.com/vigil-oss/vigil/api"
 	"github.com/vigil-oss/vigil/dispatch"
-	"github.com/vigil-oss/vigil/internal/bus"
-	"github.com/vigil-oss/vigil/internal/config"
+	"github.com/vigil-oss/vigil/internal/core/bus"
+	"github.com/vigil-oss/vigil/internal/core/config"
+	"github.com/vigil-oss/vigil/internal/core/event"
 	"github.com/vigil-oss/vigil/models"
 	"github.com/vigil-oss/vigil/pipeline"
 	"github.com/vigil-oss/vigil/recognizers/dnn"
@@ -174,13 +174,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	}
 	if cfg.Footage.Mode == "events" && len(recorders) > 0 {
 		// Events mark the footage to keep around them.
-		stopMarks, err := b.Subscribe(bus.EventsSubject+".>", func(_ string, data []byte) {
-			var e struct {
-				Camera      string
-				First, Time time.Time
-			}
-			env, err := bus.Unpack(data)
-			if err == nil && json.Unmarshal(env.Meta, &e) == nil {
+		stopMarks, err := b.Subscribe(event.SubjectPrefix+".>", func(_ string, data []byte) {
+			e, err := event.Unpack(data)
+			if err == nil {
 				if rec := recorders[e.Camera]; rec != nil {
 					rec.Mark(e.First)
 					rec.Mark(e.Time)

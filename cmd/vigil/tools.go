@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/access"
-	"github.com/vigil-oss/vigil/internal/config"
+	"github.com/vigil-oss/vigil/internal/core/config"
 )
 
 // openTool loads the configuration the flags name and opens its database for a short-lived command.

@@ -7,10 +7,10 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/access"
-	"github.com/vigil-oss/vigil/internal/bus"
+	"github.com/vigil-oss/vigil/internal/core/bus"
+	"github.com/vigil-oss/vigil/internal/core/event"
 	"github.com/vigil-oss/vigil/pipeline"
 	"github.com/vigil-oss/vigil/recognizers"
-	"github.com/vigil-oss/vigil/storage/events"
 )
 
 // autoUnlock connects recognition to the doors: the pipeline's gallery follows the enrolled
@@ -46,8 +46,8 @@ func autoUnlock(ctx context.Context, e *access.Engine, pl *pipeline.Pipeline, do
 	}
 	var mu sync.Mutex
 	recent := map[[2]string]time.Time{}
-	return b.Subscribe(bus.EventsSubject+".face.>", func(_ string, data []byte) {
-		r, err := events.Decode(data)
+	return b.Subscribe(event.SubjectPrefix+".face.>", func(_ string, data []byte) {
+		r, err := event.Unpack(data)
 		if err != nil || r.Match == nil || r.Match.PersonID == "" {
 			return
 		}

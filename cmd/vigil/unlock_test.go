@@ -21,11 +21,11 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/vigil-oss/vigil/access"
-	"github.com/vigil-oss/vigil/internal/camsim"
-	"github.com/vigil-oss/vigil/internal/config"
-	"github.com/vigil-oss/vigil/internal/doorsim"
-	"github.com/vigil-oss/vigil/internal/testdata"
-	"github.com/vigil-oss/vigil/internal/testenv"
+	"github.com/vigil-oss/vigil/internal/core/config"
+	"github.com/vigil-oss/vigil/internal/sim/camsim"
+	"github.com/vigil-oss/vigil/internal/sim/doorsim"
+	"github.com/vigil-oss/vigil/internal/testkit/testdata"
+	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 	"github.com/vigil-oss/vigil/models"
 )
 

@@ -13,6 +13,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/vigil-oss/vigil/internal/core/event"
 	"github.com/vigil-oss/vigil/models"
 	"github.com/vigil-oss/vigil/recognizers"
 )
@@ -32,11 +33,8 @@ type Plate struct {
 	Valid bool `json:"valid"`
 }
 
-// CharConf is one read character with the recogniser's confidence.
-type CharConf struct {
-	Char string  `json:"char"`
-	Conf float32 `json:"conf"`
-}
+// CharConf is one read character with the recogniser's confidence (the event's own type).
+type CharConf = event.CharConf
 
 // Plates finds plates with HyperLPR3's y5fu detector, rectifies them by their four corners,
 // classifies their colour and reads them with PP-OCRv4.

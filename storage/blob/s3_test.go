@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-oss/vigil/internal/testenv"
+	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 )
 
 func TestS3AgainstVersityGW(t *testing.T) {

@@ -17,8 +17,9 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/vigil-oss/vigil/internal/bus"
-	"github.com/vigil-oss/vigil/internal/testenv"
+	"github.com/vigil-oss/vigil/internal/core/bus"
+	"github.com/vigil-oss/vigil/internal/core/event"
+	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 )
 
 // TestSIGKILLMidBatch runs a writer with its embedded bus in a child process, publishing and
@@ -125,7 +126,7 @@ func TestCrashChild(t *testing.T) {
 	for i := 0; i < 20000; i++ {
 		r := rec(base.Add(time.Duration(i)*time.Millisecond), i, "cam001", "plate")
 		data, _ := json.Marshal(r)
-		if err := b.Publish(ctx, bus.EventsSubject+".plate.cam001", r.ID, data); err != nil {
+		if err := b.Publish(ctx, event.SubjectPrefix+".plate.cam001", r.ID, data); err != nil {
 			t.Fatal(err)
 		}
 	}

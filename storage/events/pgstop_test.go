@@ -9,7 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-oss/vigil/internal/bus"
+	"github.com/vigil-oss/vigil/internal/core/bus"
+	"github.com/vigil-oss/vigil/internal/core/event"
 	"github.com/vigil-oss/vigil/storage/pgcluster"
 )
 
@@ -44,8 +45,8 @@ func TestPostgreSQLStoppedWhileEventsFlow(t *testing.T) {
 	publish := func(n int) {
 		for i := 0; i < n; i++ {
 			r := rec(time.Now(), published, "cam001", "face")
-			data := r.Encode()
-			if err := b.Publish(ctx, bus.EventsSubject+".face.cam001", r.ID, data); err != nil {
+			data := r.Pack()
+			if err := b.Publish(ctx, event.SubjectPrefix+".face.cam001", r.ID, data); err != nil {
 				t.Fatal(err)
 			}
 			published++

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/vigil-oss/vigil/internal/core/event"
 )
 
 // Embedding returns a stored face event's embedding.
@@ -65,7 +67,7 @@ func (s *Store) ScanFaces(ctx context.Context, from time.Time, fn func(id string
 		if len(b) != 512 {
 			continue
 		}
-		decodeEmbedding(b, emb)
+		event.UnpackVector(b, emb)
 		if err := fn(id, t, camera, emb); err != nil {
 			return err
 		}

@@ -13,6 +13,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/vigil-oss/vigil/internal/core/event"
 )
 
 // Store reads and writes events in PostgreSQL.
@@ -77,7 +79,7 @@ var eventColumns = []string{"time", "id", "camera", "kind", "track", "first_seen
 // Insert stores records in one transaction: COPY into temporary staging tables, then insert what
 // is not there yet. A redelivered record is skipped, never duplicated. snapshotKey gives each
 // record's blob key (empty when it has none).
-func (s *Store) Insert(ctx context.Context, recs []*Record, snapshotKey func(*Record) string) (inserted int64, err error) {
+func (s *Store) Insert(ctx context.Context, recs []*event.Event, snapshotKey func(*event.Event) string) (inserted int64, err error) {
 	if len(recs) == 0 {
 		return 0, nil
 	}
@@ -106,10 +108,8 @@ func (s *Store) Insert(ctx context.Context, recs []*Record, snapshotKey func(*Re
 		d.rows = append(d.rows, row)
 		rows = append(rows, row)
 		var face []any
-		if len(r.EmbeddingLE) == 512 {
-			face = []any{r.Time, r.ID, r.Camera, r.EmbeddingLE, r.Quality}
-		} else if len(r.Embedding) == 128 {
-			face = []any{r.Time, r.ID, r.Camera, embeddingBytes(r.Embedding), r.Quality}
+		if len(r.Embedding) == 4*Dims {
+			face = []any{r.Time, r.ID, r.Camera, r.Embedding, r.Quality}
 		}
 		if face != nil {
 			d.faces = append(d.faces, face)
@@ -169,7 +169,7 @@ func (s *Store) Insert(ctx context.Context, recs []*Record, snapshotKey func(*Re
 
 var faceColumns = []string{"time", "event_id", "camera", "embedding", "quality"}
 
-func eventRow(r *Record, snapshot string) []any {
+func eventRow(r *event.Event, snapshot string) []any {
 	var personID, personName, list, plate, plateColor, snap *string
 	var distance *float32
 	if m := r.Match; m != nil {
@@ -192,11 +192,11 @@ func eventRow(r *Record, snapshot string) []any {
 		snap = &snapshot
 	}
 	var bbox []float32
-	if r.Box != nil {
+	if !r.Box.Empty() {
 		bbox = []float32{r.Box.X, r.Box.Y, r.Box.W, r.Box.H}
 	}
 	a, _ := json.Marshal(attrs)
-	return []any{r.Time, r.ID, r.Camera, r.Kind, r.Track, r.First, r.Frames, personID, personName, list, distance,
+	return []any{r.Time, r.ID, r.Camera, r.Kind, int64(r.Track), r.First, r.Frames, personID, personName, list, distance,
 		plate, plateColor, r.Quality, r.Liveness, bbox, snap, string(a)}
 }
 

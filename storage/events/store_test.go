@@ -9,8 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/vigil-oss/vigil/internal/bus"
-	"github.com/vigil-oss/vigil/internal/testenv"
+	"github.com/vigil-oss/vigil/internal/core/event"
+	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 )
 
 func newStore(t testing.TB) (*Store, *pgxpool.Pool) {
@@ -33,17 +33,18 @@ func makeID(t time.Time, n int) string {
 	return fmt.Sprintf("%012x%010x", ms, n)
 }
 
-func rec(t time.Time, n int, camera, kind string) *Record {
-	r := &Record{ID: makeID(t, n), Camera: camera, Kind: kind, Track: int64(n), Time: t, First: t.Add(-time.Second), Frames: 3, Quality: 0.8}
+func rec(t time.Time, n int, camera, kind string) *event.Event {
+	r := &event.Event{ID: makeID(t, n), Camera: camera, Kind: kind, Track: uint64(n), Time: t, First: t.Add(-time.Second), Frames: 3, Quality: 0.8}
 	switch kind {
 	case "face":
-		r.Embedding = make([]float32, 128)
-		r.Embedding[0] = float32(n)
+		v := make([]float32, Dims)
+		v[0] = float32(n)
+		r.Embedding = event.PackVector(v)
 		if n%2 == 0 {
-			r.Match = &Match{PersonID: "alice", Name: "Alice", List: "residents", Distance: 0.3}
+			r.Match = &event.Match{PersonID: "alice", Name: "Alice", List: "residents", Distance: 0.3}
 		}
 	case "plate":
-		r.Plate = &PlateRead{Text: "粤B12345", Color: "blue", Valid: true, Votes: 2}
+		r.Plate = &event.PlateRead{Text: "粤B12345", Color: "blue", Valid: true, Votes: 2}
 	}
 	return r
 }
@@ -60,17 +61,17 @@ func TestInsertQueryGetAndRetention(t *testing.T) {
 	s, pool := newStore(t)
 	ctx := context.Background()
 	base := time.Date(2026, 11, 28, 23, 59, 0, 0, time.UTC) // spans two days
-	var recs []*Record
+	var recs []*event.Event
 	for i := 0; i < 120; i++ {
 		kind := []string{"face", "plate"}[i%2]
 		recs = append(recs, rec(base.Add(time.Duration(i)*time.Second), i, fmt.Sprintf("cam%03d", i%3+1), kind))
 	}
-	n, err := s.Insert(ctx, recs, func(r *Record) string { return SnapshotKey(r) })
+	n, err := s.Insert(ctx, recs, func(r *event.Event) string { return SnapshotKey(r) })
 	if err != nil || n != 120 {
 		t.Fatalf("insert: %d %v", n, err)
 	}
 	// Redelivery of part of the batch, plus a duplicate inside one batch: nothing doubles.
-	n, err = s.Insert(ctx, append(recs[:50:50], recs[10]), func(*Record) string { return "" })
+	n, err = s.Insert(ctx, append(recs[:50:50], recs[10]), func(*event.Event) string { return "" })
 	if err != nil || n != 0 {
 		t.Fatalf("re-insert stored %d: %v", n, err)
 	}
@@ -155,15 +156,21 @@ func TestDecodeRejectsMalformed(t *testing.T) {
 		}
 	}
 	meta := []byte(`{"id":"x","camera":"c","kind":"face","time":"2026-01-01T00:00:00Z"}`)
-	for _, in := range [][]byte{bus.Pack(meta, make([]byte, 100), nil), {0x01, 0x09, 0, 0, '{'}, {0x07}} {
+	short := &event.Event{ID: "x", Camera: "c", Kind: "face", Time: time.Now(), Embedding: make([]byte, 100)}
+	for _, in := range [][]byte{short.Pack(), {0x01, 0x09, 0, 0, '{'}, {0x07}} {
 		if _, err := Decode(in); !errors.Is(err, ErrBadRecord) {
 			t.Errorf("% x: %v", in, err)
 		}
 	}
 	emb := make([]byte, 512)
 	emb[3] = 0x3f
-	r, err := Decode(bus.Pack(meta, emb, []byte{0xff, 0xd8, 0xff}))
-	if err != nil || len(r.EmbeddingLE) != 512 || r.EmbeddingLE[3] != 0x3f || len(r.Snapshot) != 3 || r.First != r.Time {
+	in, err := event.Unpack(meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Embedding, in.Snapshot = emb, []byte{0xff, 0xd8, 0xff}
+	r, err := Decode(in.Pack())
+	if err != nil || len(r.Embedding) != 512 || r.Embedding[3] != 0x3f || len(r.Snapshot) != 3 || !r.First.Equal(r.Time) {
 		t.Fatalf("envelope: %+v %v", r, err)
 	}
 	id := makeID(time.UnixMilli(1764374400123), 5)

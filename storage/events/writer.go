@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vigil-oss/vigil/internal/core/event"
 	"github.com/vigil-oss/vigil/storage/blob"
 )
 
@@ -131,7 +132,7 @@ func (w *Writer) Run(ctx context.Context) error {
 
 // batch is a fetch's storable events and their messages.
 type batch struct {
-	recs []*Record
+	recs []*event.Event
 	msgs []jetstream.Msg
 }
 
@@ -181,9 +182,9 @@ func (w *Writer) write(ctx context.Context, b batch) {
 	}
 }
 
-func (w *Writer) try(ctx context.Context, recs []*Record) (int64, error) {
-	keys := make(map[*Record]string, len(recs))
-	var withSnap []*Record
+func (w *Writer) try(ctx context.Context, recs []*event.Event) (int64, error) {
+	keys := make(map[*event.Event]string, len(recs))
+	var withSnap []*event.Event
 	for _, r := range recs {
 		if len(r.Snapshot) > 0 && w.blobs != nil {
 			withSnap = append(withSnap, r)
@@ -195,7 +196,7 @@ func (w *Writer) try(ctx context.Context, recs []*Record) (int64, error) {
 	if len(withSnap) > 0 {
 		const workers = 8
 		errs := make(chan error, workers)
-		next := make(chan *Record)
+		next := make(chan *event.Event)
 		for i := 0; i < workers; i++ {
 			go func() {
 				var first error
@@ -221,11 +222,11 @@ func (w *Writer) try(ctx context.Context, recs []*Record) (int64, error) {
 			return 0, err
 		}
 	}
-	return w.store.Insert(ctx, recs, func(r *Record) string { return keys[r] })
+	return w.store.Insert(ctx, recs, func(r *event.Event) string { return keys[r] })
 }
 
 // SnapshotKey is where an event's best shot is stored: one object per event, by day.
-func SnapshotKey(r *Record) string {
+func SnapshotKey(r *event.Event) string {
 	return "snapshots/" + r.Time.UTC().Format("2006/01/02") + "/" + r.ID + ".jpg"
 }
 

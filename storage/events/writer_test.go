@@ -13,8 +13,9 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/vigil-oss/vigil/internal/bus"
-	"github.com/vigil-oss/vigil/internal/testenv"
+	"github.com/vigil-oss/vigil/internal/core/bus"
+	"github.com/vigil-oss/vigil/internal/core/event"
+	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 	"github.com/vigil-oss/vigil/storage/blob"
 )
 
@@ -42,14 +43,14 @@ func TestWriterSurvivesDatabaseOutage(t *testing.T) {
 		for i := from; i < to; i++ {
 			r := rec(time.Now(), i, "cam001", "face")
 			r.Snapshot = []byte(fmt.Sprintf("jpeg-%d", i))
-			data := r.Encode()
-			if err := b.Publish(ctx, bus.EventsSubject+".face.cam001", r.ID, data); err != nil {
+			data := r.Pack()
+			if err := b.Publish(ctx, event.SubjectPrefix+".face.cam001", r.ID, data); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
 	publish(0, 100)
-	_ = b.Publish(ctx, bus.EventsSubject+".face.cam001", "junk", []byte(`{"not":"an event"}`))
+	_ = b.Publish(ctx, event.SubjectPrefix+".face.cam001", "junk", []byte(`{"not":"an event"}`))
 	waitCount(t, pool, 100, 10*time.Second)
 
 	outage := faultSeconds(5 * time.Second)

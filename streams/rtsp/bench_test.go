@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-oss/vigil/internal/camsim"
+	"github.com/vigil-oss/vigil/internal/sim/camsim"
 )
 
 // BenchmarkReconnect measures the time from a camera's return to `live` with the default

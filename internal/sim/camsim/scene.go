@@ -19,7 +19,7 @@ import (
 
 	xdraw "golang.org/x/image/draw"
 
-	"github.com/vigil-oss/vigil/internal/testdata"
+	"github.com/vigil-oss/vigil/internal/testkit/testdata"
 )
 
 // Event is one scripted passage in a clip.

@@ -13,13 +13,12 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/vigil-oss/vigil/internal/core/event"
 )
 
-// Stream is the JetStream stream holding events.
-const (
-	Stream        = "VIGIL_EVENTS"
-	EventsSubject = "vigil.events" // vigil.events.<kind>.<camera>
-)
+// Stream is the JetStream stream holding events (subjects event.SubjectPrefix.>).
+const Stream = "VIGIL_EVENTS"
 
 // Config selects the bus.
 type Config struct {
@@ -88,7 +87,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Bus, error) {
 		storage = jetstream.MemoryStorage
 	}
 	_, err = b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name: Stream, Subjects: []string{EventsSubject + ".>"}, MaxAge: maxAge, Storage: storage,
+		Name: Stream, Subjects: []string{event.SubjectPrefix + ".>"}, MaxAge: maxAge, Storage: storage,
 		Duplicates: 2 * time.Minute, // publishes carry the event id as Nats-Msg-Id: a retry is not a second event
 	})
 	if err != nil {

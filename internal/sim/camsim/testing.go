@@ -6,7 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/vigil-oss/vigil/internal/testdata"
+	"github.com/vigil-oss/vigil/internal/testkit/testdata"
 )
 
 // ErrNoTestdata means the shared test photo set is not beside the repository.

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-oss/vigil/internal/paths"
+	"github.com/vigil-oss/vigil/internal/testkit/paths"
 )
 
 func testLibrary(t testing.TB) *Library {
