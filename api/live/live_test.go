@@ -20,8 +20,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/vigil-oss/vigil/internal/sim/camsim"
-	"github.com/vigil-oss/vigil/internal/testkit/testdata"
 	"github.com/vigil-oss/vigil/internal/sim/whep"
+	"github.com/vigil-oss/vigil/internal/testkit/testdata"
 	"github.com/vigil-oss/vigil/streams"
 )
 

@@ -2,7 +2,7 @@ package bus
 
 import (
 	"context"
-		"io"
+	"io"
 	"log/slog"
 	"testing"
 	"time"
