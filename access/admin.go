@@ -13,6 +13,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/vigil-oss/vigil/access/audit"
 )
 
 // Actor is who makes an admin change (for the audit chain).
@@ -54,7 +56,7 @@ func (e *Engine) change(ctx context.Context, who Actor, action string, detail an
 		return err
 	}
 	d, _ := json.Marshal(detail)
-	if _, err := e.audit.Append(ctx, Entry{Actor: who.Name, Role: who.Role, Action: action, Detail: d}); err != nil {
+	if _, err := e.trail.Append(ctx, audit.Entry{Actor: who.Name, Role: who.Role, Action: action, Detail: d}); err != nil {
 		return err
 	}
 	return e.Reload(ctx)

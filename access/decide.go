@@ -12,6 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/vigil-oss/vigil/access/audit"
 )
 
 // Reason codes of decisions.
@@ -110,7 +112,7 @@ type snapshot struct {
 // chain.
 type Engine struct {
 	pool  *pgxpool.Pool
-	audit *Audit
+	trail Auditor
 	now   func() time.Time
 
 	mu      sync.RWMutex
@@ -127,9 +129,14 @@ type Engine struct {
 	onReload []func()
 }
 
+// Auditor appends to the audit chain (audit.Chain). A decision that cannot be audited is not given.
+type Auditor interface {
+	Append(ctx context.Context, e audit.Entry) (int64, error)
+}
+
 // NewEngine loads the snapshot.
-func NewEngine(ctx context.Context, pool *pgxpool.Pool, audit *Audit) (*Engine, error) {
-	e := &Engine{pool: pool, audit: audit, now: time.Now, passback: map[[2]string]bool{}}
+func NewEngine(ctx context.Context, pool *pgxpool.Pool, trail Auditor) (*Engine, error) {
+	e := &Engine{pool: pool, trail: trail, now: time.Now, passback: map[[2]string]bool{}}
 	if err := e.Reload(ctx); err != nil {
 		return nil, err
 	}
@@ -436,7 +443,7 @@ func (e *Engine) decide(ctx context.Context, doorID string, s *snapshot, personI
 	for k, v := range extra {
 		detail[k] = v
 	}
-	if _, err := e.audit.Append(ctx, Entry{Time: now, Actor: "door:" + doorID, Role: "controller", Action: "door.decision", Reason: d.Reason, Detail: detailJSON(detail)}); err != nil {
+	if _, err := e.trail.Append(ctx, audit.Entry{Time: now, Actor: "door:" + doorID, Role: "controller", Action: "door.decision", Reason: d.Reason, Detail: detailJSON(detail)}); err != nil {
 		// An unaudited grant is not given.
 		return Decision{}, err
 	}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/vigil-oss/vigil/access/audit"
 )
 
 // controllersSeen remembers when each door's controller last reached vigil (any signed call).
@@ -80,7 +82,7 @@ func (e *Engine) RemoteUnlock(ctx context.Context, who Actor, door, reason strin
 	cmd := Command{ID: hex.EncodeToString(b[:]), Door: door, Action: "unlock", PulseMS: d.PulseMS, Reason: "remote_unlock",
 		Issued: now, Expires: now.Add(10 * time.Second)}
 	detail, _ := json.Marshal(map[string]any{"door": door, "command": cmd.ID, "grant": true, "reason": "remote_unlock"})
-	if _, err := e.audit.Append(ctx, Entry{Time: now, Actor: who.Name, Role: who.Role, Action: "door.unlock.remote", Reason: reason, Detail: detail}); err != nil {
+	if _, err := e.trail.Append(ctx, audit.Entry{Time: now, Actor: who.Name, Role: who.Role, Action: "door.unlock.remote", Reason: reason, Detail: detail}); err != nil {
 		return Command{}, err
 	}
 	e.queue(d, cmd)

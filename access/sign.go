@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/vigil-oss/vigil/access/audit"
 )
 
 // Door controllers sign each request with their key:
@@ -106,7 +108,7 @@ func (n *Nonces) Verify(door *Door, method, path, timestamp, nonce, signature st
 // Refuse audits a request refused before a decision (bad signature, stale, replay, unknown door).
 func (e *Engine) Refuse(ctx context.Context, doorID, reason, remote string) error {
 	detail, _ := json.Marshal(map[string]any{"door": doorID, "grant": false, "reason": reason, "remote": remote})
-	_, err := e.audit.Append(ctx, Entry{Actor: "door:" + doorID, Role: "controller", Action: "door.decision", Reason: reason, Detail: detail})
+	_, err := e.trail.Append(ctx, audit.Entry{Actor: "door:" + doorID, Role: "controller", Action: "door.decision", Reason: reason, Detail: detail})
 	return err
 }
 

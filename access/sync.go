@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/vigil-oss/vigil/access/audit"
 )
 
 // CachedCredential is one credential a controller keeps for deciding while vigil is unreachable:
@@ -239,7 +241,7 @@ type OfflineDecision struct {
 func (e *Engine) RecordOffline(ctx context.Context, door string, ds []OfflineDecision) error {
 	for _, d := range ds {
 		detail, _ := json.Marshal(map[string]any{"door": door, "credential": d.Kind, "hash": d.Hash, "person": d.PersonID, "grant": d.Grant, "reason": d.Reason, "decided_at": d.Time})
-		if _, err := e.audit.Append(ctx, Entry{Actor: "door:" + door, Role: "controller", Action: "door.decision.offline", Reason: d.Reason, Detail: detail}); err != nil {
+		if _, err := e.trail.Append(ctx, audit.Entry{Actor: "door:" + door, Role: "controller", Action: "door.decision.offline", Reason: d.Reason, Detail: detail}); err != nil {
 			return err
 		}
 	}

@@ -9,25 +9,26 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/vigil-oss/vigil/access"
+	"github.com/vigil-oss/vigil/access/audit"
+	"github.com/vigil-oss/vigil/access/auth"
 )
 
-// Authenticator resolves bearer tokens to principals (access.Principals).
+// Authenticator resolves bearer tokens to principals (auth.Principals).
 type Authenticator interface {
-	Authenticate(ctx context.Context, token string) (*access.Principal, error)
+	Authenticate(ctx context.Context, token string) (*auth.Principal, error)
 }
 
 // Auditor appends to the audit chain (access.Audit).
 type Auditor interface {
-	Append(ctx context.Context, e access.Entry) (int64, error)
+	Append(ctx context.Context, e audit.Entry) (int64, error)
 }
 
 // Who may do what: every route names its roles here, and this is the one place they are checked.
 var (
-	roleWatch  = []string{access.RoleAdmin, access.RoleInvestigator, access.RoleOperator, access.RolePatrol}
-	roleSearch = []string{access.RoleAdmin, access.RoleInvestigator}                      // faces, exports
-	rolePlates = []string{access.RoleAdmin, access.RoleInvestigator, access.RoleOperator} // plates, timelines
-	roleAny    = []string{access.RoleAdmin, access.RoleInvestigator, access.RoleOperator, access.RolePatrol, access.RoleResident}
+	roleWatch  = []string{auth.RoleAdmin, auth.RoleInvestigator, auth.RoleOperator, auth.RolePatrol}
+	roleSearch = []string{auth.RoleAdmin, auth.RoleInvestigator}                    // faces, exports
+	rolePlates = []string{auth.RoleAdmin, auth.RoleInvestigator, auth.RoleOperator} // plates, timelines
+	roleAny    = []string{auth.RoleAdmin, auth.RoleInvestigator, auth.RoleOperator, auth.RolePatrol, auth.RoleResident}
 )
 
 var (
@@ -38,8 +39,8 @@ var (
 type principalKey struct{}
 
 // principalOf is the request's authenticated principal (nil when the API runs without auth).
-func principalOf(r *http.Request) *access.Principal {
-	p, _ := r.Context().Value(principalKey{}).(*access.Principal)
+func principalOf(r *http.Request) *auth.Principal {
+	p, _ := r.Context().Value(principalKey{}).(*auth.Principal)
 	return p
 }
 
@@ -57,7 +58,7 @@ func (s *Server) handle(mux *http.ServeMux, pattern string, roles []string, h ht
 			return
 		}
 		p, err := s.auth.Authenticate(r.Context(), token)
-		if errors.Is(err, access.ErrUnauthorized) {
+		if errors.Is(err, auth.ErrUnauthorized) {
 			s.writeError(w, r, errUnauthorized)
 			return
 		}
@@ -107,7 +108,7 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request, action, reason st
 		return 0, true
 	}
 	d, _ := json.Marshal(detail)
-	e := access.Entry{Action: action, Reason: reason, Detail: d, Results: results, Actor: "anonymous", Role: "none"}
+	e := audit.Entry{Action: action, Reason: reason, Detail: d, Results: results, Actor: "anonymous", Role: "none"}
 	if p := principalOf(r); p != nil {
 		e.Actor, e.Role = p.Name, p.Role
 	}

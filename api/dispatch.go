@@ -9,13 +9,13 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/vigil-oss/vigil/access"
+	"github.com/vigil-oss/vigil/access/auth"
 	"github.com/vigil-oss/vigil/dispatch"
 )
 
 var (
-	rolePost   = []string{access.RoleAdmin, access.RoleOperator}                    // ack and dispatch alerts
-	roleOnCall = []string{access.RoleAdmin, access.RoleOperator, access.RolePatrol} // dispatch streams
+	rolePost   = []string{auth.RoleAdmin, auth.RoleOperator}                  // ack and dispatch alerts
+	roleOnCall = []string{auth.RoleAdmin, auth.RoleOperator, auth.RolePatrol} // dispatch streams
 )
 
 // routesDispatch: the police post acknowledges alerts and dispatches them to patrol officers;
@@ -34,8 +34,8 @@ func (s *Server) routesDispatch(mux *http.ServeMux) {
 	s.handle(mux, "GET /v1/officers", rolePost, s.officers)
 	s.handle(mux, "GET /v1/dispatches", roleOnCall, s.dispatches)
 	s.handle(mux, "GET /v1/dispatches/live", roleOnCall, s.dispatchesLive)
-	s.handle(mux, "POST /v1/dispatches/{id}/status", []string{access.RolePatrol}, s.dispatchStatus)
-	s.handle(mux, "POST /v1/officers/me/position", []string{access.RolePatrol}, s.officerPosition)
+	s.handle(mux, "POST /v1/dispatches/{id}/status", []string{auth.RolePatrol}, s.dispatchStatus)
+	s.handle(mux, "POST /v1/officers/me/position", []string{auth.RolePatrol}, s.officerPosition)
 	s.handle(mux, "GET /v1/map", roleWatch, s.siteMap)
 	s.handle(mux, "GET /v1/map/plan", roleWatch, s.sitePlan)
 	s.handle(mux, "PUT /v1/map/plan", roleAdmin, s.putSitePlan)
@@ -223,7 +223,7 @@ func (s *Server) officers(w http.ResponseWriter, r *http.Request) {
 
 // officerScope is the officer whose dispatches a patrol principal may see (0: all, for the post).
 func officerScope(r *http.Request) int64 {
-	if p := principalOf(r); p != nil && p.Role == access.RolePatrol {
+	if p := principalOf(r); p != nil && p.Role == auth.RolePatrol {
 		return p.ID
 	}
 	return 0

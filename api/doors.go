@@ -11,9 +11,10 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/access"
+	"github.com/vigil-oss/vigil/access/auth"
 )
 
-var roleAdmin = []string{access.RoleAdmin}
+var roleAdmin = []string{auth.RoleAdmin}
 
 func (s *Server) doorRoutes(mux *http.ServeMux) {
 	// Controllers sign their requests with their door's key; no bearer token.

@@ -17,8 +17,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-oss/vigil/access"
+	"github.com/vigil-oss/vigil/access/audit"
+	"github.com/vigil-oss/vigil/access/auth"
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
-	"github.com/vigil-oss/vigil/storage/events"
+	"github.com/vigil-oss/vigil/storage/schema"
 )
 
 // doorSite is a small site: unit 1-101 with doors lobby-in, lobby-out (anti-passback on the
@@ -41,15 +43,15 @@ func newDoorSite(t *testing.T) *doorSite {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	if _, err := events.Migrate(ctx, pool); err != nil {
+	if _, err := schema.Migrate(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
-	audit := access.NewAudit(pool, "")
+	audit := audit.New(pool, "")
 	e, err := access.NewEngine(ctx, pool, audit)
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin := access.Actor{Name: "test admin", Role: access.RoleAdmin}
+	admin := access.Actor{Name: "test admin", Role: auth.RoleAdmin}
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -223,7 +225,7 @@ func TestDoorDecisions(t *testing.T) {
 	if reasons[len(reasons)-1] != access.DenyUnknownDoor || reasons[1] != access.DenyAntiPassback {
 		t.Fatalf("audited reasons %v", reasons)
 	}
-	rep, err := access.Verify(context.Background(), s.pool, "", nil)
+	rep, err := audit.Verify(context.Background(), s.pool, "", nil)
 	if err != nil || !rep.OK() {
 		t.Fatalf("audit verify: %+v %v", rep, err)
 	}

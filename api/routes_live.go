@@ -7,7 +7,7 @@ import (
 	"mime"
 	"net/http"
 
-	"github.com/vigil-oss/vigil/access"
+	"github.com/vigil-oss/vigil/access/auth"
 	"github.com/vigil-oss/vigil/api/console"
 	liveview "github.com/vigil-oss/vigil/api/live"
 )
@@ -85,7 +85,7 @@ func (s *Server) routesConsole(mux *http.ServeMux) {
 	s.handle(mux, "GET /v1/me", roleAny, func(w http.ResponseWriter, r *http.Request) {
 		p := principalOf(r)
 		if p == nil { // a node without a database: no sign-in, every page
-			writeJSON(w, http.StatusOK, map[string]string{"name": "open node", "role": access.RoleAdmin})
+			writeJSON(w, http.StatusOK, map[string]string{"name": "open node", "role": auth.RoleAdmin})
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"name": p.Name, "role": p.Role, "id": p.ID})

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/vigil-oss/vigil/access"
+	"github.com/vigil-oss/vigil/access/auth"
 	"github.com/vigil-oss/vigil/storage/events"
 )
 
@@ -51,4 +51,4 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"from": from, "hours": perHour, "lists": lists, "cameras": cams})
 }
 
-var roleStats = []string{access.RoleAdmin, access.RoleInvestigator, access.RoleOperator}
+var roleStats = []string{auth.RoleAdmin, auth.RoleInvestigator, auth.RoleOperator}

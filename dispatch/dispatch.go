@@ -20,6 +20,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/vigil-oss/vigil/access"
+	"github.com/vigil-oss/vigil/access/audit"
+	"github.com/vigil-oss/vigil/access/auth"
 )
 
 // Errors the API maps to status codes.
@@ -67,15 +69,15 @@ type Update struct {
 // Service keeps alerts, dispatches and positions.
 type Service struct {
 	pool  *pgxpool.Pool
-	audit *access.Audit
+	trail *audit.Chain
 
 	mu   sync.Mutex
 	subs map[*Sub]struct{}
 }
 
 // New returns the service.
-func New(pool *pgxpool.Pool, audit *access.Audit) *Service {
-	return &Service{pool: pool, audit: audit, subs: map[*Sub]struct{}{}}
+func New(pool *pgxpool.Pool, trail *audit.Chain) *Service {
+	return &Service{pool: pool, trail: trail, subs: map[*Sub]struct{}{}}
 }
 
 // Sub is one subscriber: an officer's device sees only its own dispatches (OfficerID set), the
@@ -120,7 +122,7 @@ func (s *Service) publish(u Update) {
 
 func (s *Service) record(ctx context.Context, who access.Actor, action, reason string, detail any) error {
 	b, _ := json.Marshal(detail)
-	_, err := s.audit.Append(ctx, access.Entry{Actor: who.Name, Role: who.Role, Action: action, Reason: reason, Detail: b})
+	_, err := s.trail.Append(ctx, audit.Entry{Actor: who.Name, Role: who.Role, Action: action, Reason: reason, Detail: b})
 	return err
 }
 
@@ -235,7 +237,7 @@ func (s *Service) Send(ctx context.Context, who access.Actor, req Request, at *[
 }
 
 // SetStatus is an officer's answer to a dispatch sent to them.
-func (s *Service) SetStatus(ctx context.Context, officer *access.Principal, id int64, status string) (*Dispatch, error) {
+func (s *Service) SetStatus(ctx context.Context, officer *auth.Principal, id int64, status string) (*Dispatch, error) {
 	if status != "acknowledged" && status != "on_scene" && status != "closed" {
 		return nil, fmt.Errorf("%w: status is acknowledged, on_scene or closed", ErrInvalid)
 	}
@@ -278,7 +280,7 @@ func (s *Service) List(ctx context.Context, officerID int64, since time.Time) ([
 }
 
 // ReportPosition records an officer's position on the site map (0..1 each way) and duty.
-func (s *Service) ReportPosition(ctx context.Context, officer *access.Principal, x, y float64, onDuty bool) error {
+func (s *Service) ReportPosition(ctx context.Context, officer *auth.Principal, x, y float64, onDuty bool) error {
 	if x < 0 || x > 1 || y < 0 || y > 1 || math.IsNaN(x) || math.IsNaN(y) {
 		return fmt.Errorf("%w: x and y are fractions of the site map, 0 to 1", ErrInvalid)
 	}

@@ -10,8 +10,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/vigil-oss/vigil/access"
+	"github.com/vigil-oss/vigil/access/audit"
+	"github.com/vigil-oss/vigil/access/auth"
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
-	"github.com/vigil-oss/vigil/storage/events"
+	"github.com/vigil-oss/vigil/storage/schema"
 )
 
 // TestDispatchNearestAndAnswers: "nearest" picks on-duty officers by their last position, off
@@ -25,13 +27,13 @@ func TestDispatchNearestAndAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	if _, err := events.Migrate(ctx, pool); err != nil {
+	if _, err := schema.Migrate(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
-	audit := access.NewAudit(pool, filepath.Join(t.TempDir(), "anchor"))
-	ps := access.NewPrincipals(pool, 0)
-	officer := func(name string) *access.Principal {
-		p, _, err := ps.Create(ctx, name, access.RolePatrol)
+	audit := audit.New(pool, filepath.Join(t.TempDir(), "anchor"))
+	ps := auth.NewPrincipals(pool, 0)
+	officer := func(name string) *auth.Principal {
+		p, _, err := ps.Create(ctx, name, auth.RolePatrol)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -44,7 +46,7 @@ func TestDispatchNearestAndAnswers(t *testing.T) {
 	nearSub, cancelNear := s.Subscribe(near.ID)
 	defer cancelNear()
 	for _, p := range []struct {
-		o    *access.Principal
+		o    *auth.Principal
 		x, y float64
 		duty bool
 	}{{near, 0.30, 0.30, true}, {far, 0.90, 0.90, true}, {offDuty, 0.26, 0.26, false}, {silent, 0.25, 0.25, true}} {
@@ -58,7 +60,7 @@ func TestDispatchNearestAndAnswers(t *testing.T) {
 	if err := s.ReportPosition(ctx, near, 1.5, 0, true); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("position off the map: %v", err)
 	}
-	op := access.Actor{Name: "police post 1", Role: access.RoleOperator}
+	op := access.Actor{Name: "police post 1", Role: auth.RoleOperator}
 	ds, err := s.Send(ctx, op, Request{EventID: "ev1", Camera: "cam001", Summary: "watchlist at gate", Nearest: 1}, &[2]float64{0.25, 0.25})
 	if err != nil || len(ds) != 1 || ds[0].OfficerID != near.ID || ds[0].Officer != "near" || ds[0].Status != "sent" {
 		t.Fatalf("nearest: %+v %v", ds, err)

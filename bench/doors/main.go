@@ -35,11 +35,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-oss/vigil/access"
+	"github.com/vigil-oss/vigil/access/audit"
 	"github.com/vigil-oss/vigil/api"
 	"github.com/vigil-oss/vigil/bench/measure"
 	"github.com/vigil-oss/vigil/internal/testkit/paths"
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
-	"github.com/vigil-oss/vigil/storage/events"
+	"github.com/vigil-oss/vigil/storage/schema"
 	"github.com/vigil-oss/vigil/storage/vectors"
 )
 
@@ -69,7 +70,7 @@ func run(nRes, nDoors, conc int, dur time.Duration) error {
 		return err
 	}
 	defer pool.Close()
-	if _, err := events.Migrate(ctx, pool); err != nil {
+	if _, err := schema.Migrate(ctx, pool); err != nil {
 		return err
 	}
 	// The site, written straight to the tables (the admin API's per-row audit is not what is measured).
@@ -116,7 +117,7 @@ func run(nRes, nDoors, conc int, dur time.Duration) error {
 	if err := copyRows("rules", []string{"door_id", "who_kind", "who"}, ruleRows); err != nil {
 		return err
 	}
-	audit := access.NewAudit(pool, "")
+	audit := audit.New(pool, "")
 	e, err := access.NewEngine(ctx, pool, audit)
 	if err != nil {
 		return err

@@ -21,6 +21,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 	"github.com/vigil-oss/vigil/storage/events"
 	"github.com/vigil-oss/vigil/storage/plates"
+	"github.com/vigil-oss/vigil/storage/schema"
 	"github.com/vigil-oss/vigil/storage/vectors"
 )
 
@@ -48,7 +49,7 @@ func run(nPlates, distinct, nFaces, nq int) error {
 		return err
 	}
 	defer pool.Close()
-	if _, err := events.Migrate(ctx, pool); err != nil {
+	if _, err := schema.Migrate(ctx, pool); err != nil {
 		return err
 	}
 	store := events.New(pool)

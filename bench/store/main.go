@@ -29,6 +29,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 	"github.com/vigil-oss/vigil/storage/blob"
 	"github.com/vigil-oss/vigil/storage/events"
+	"github.com/vigil-oss/vigil/storage/schema"
 )
 
 func main() {
@@ -62,7 +63,7 @@ func run(nIngest, nTotal, nQueries int) error {
 		return err
 	}
 	defer pool.Close()
-	if _, err := events.Migrate(ctx, pool); err != nil {
+	if _, err := schema.Migrate(ctx, pool); err != nil {
 		return err
 	}
 	store := events.New(pool)

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vigil-oss/vigil/access"
+	"github.com/vigil-oss/vigil/access/auth"
 	"github.com/vigil-oss/vigil/internal/core/config"
 	"github.com/vigil-oss/vigil/internal/sim/camsim"
 	"github.com/vigil-oss/vigil/internal/testkit/paths"
@@ -117,13 +117,13 @@ func demoToken(ctx context.Context, cfg config.Config, stderr io.Writer) (string
 		return "", err
 	}
 	defer st.Close()
-	ps := access.NewPrincipals(st.pool, 0)
+	ps := auth.NewPrincipals(st.pool, 0)
 	if b, err := os.ReadFile(path); err == nil {
 		if _, err := ps.Authenticate(ctx, strings.TrimSpace(string(b))); err == nil {
 			return strings.TrimSpace(string(b)), nil
 		}
 	}
-	_, token, err := ps.Create(ctx, "demo admin", access.RoleAdmin)
+	_, token, err := ps.Create(ctx, "demo admin", auth.RoleAdmin)
 	if err != nil {
 		return "", err
 	}

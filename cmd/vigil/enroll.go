@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/vigil-oss/vigil/access"
+	"github.com/vigil-oss/vigil/access/audit"
+	"github.com/vigil-oss/vigil/access/auth"
 	"github.com/vigil-oss/vigil/models"
 	"github.com/vigil-oss/vigil/pipeline"
 	"github.com/vigil-oss/vigil/recognizers"
@@ -158,7 +160,7 @@ func enrolResident(person, consent, modelsDir string, sf *serveFlags, files []st
 		return err
 	}
 	defer st.Close()
-	e, err := access.NewEngine(ctx, st.pool, access.NewAudit(st.pool, auditAnchor(cfg)))
+	e, err := access.NewEngine(ctx, st.pool, audit.New(st.pool, auditAnchor(cfg)))
 	if err != nil {
 		return err
 	}
@@ -172,7 +174,7 @@ func enrolResident(person, consent, modelsDir string, sf *serveFlags, files []st
 			var t access.FaceTemplate
 			if t, err = fe.Enrol(ctx, img); err == nil {
 				t.Consent = consent
-				_, err = e.AddFaceTemplate(ctx, access.Actor{Name: "vigil-cli", Role: access.RoleAdmin}, person, t)
+				_, err = e.AddFaceTemplate(ctx, access.Actor{Name: "vigil-cli", Role: auth.RoleAdmin}, person, t)
 			}
 		}
 		if err != nil {

@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/vigil-oss/vigil/access"
+	"github.com/vigil-oss/vigil/access/audit"
+	"github.com/vigil-oss/vigil/access/auth"
 	"github.com/vigil-oss/vigil/api"
 	"github.com/vigil-oss/vigil/dispatch"
 	"github.com/vigil-oss/vigil/internal/core/bus"
@@ -213,10 +215,10 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		} else {
 			log.Warn("face search by photo is off: no models", "err", err)
 		}
-		audit := access.NewAudit(st.pool, auditAnchor(cfg))
-		deps.Auth, deps.Audit = access.NewPrincipals(st.pool, 0), audit
-		deps.Dispatch = dispatch.New(st.pool, audit)
-		if deps.Access, err = access.NewEngine(ctx, st.pool, audit); err != nil {
+		trail := audit.New(st.pool, auditAnchor(cfg))
+		deps.Auth, deps.Audit = auth.NewPrincipals(st.pool, 0), trail
+		deps.Dispatch = dispatch.New(st.pool, trail)
+		if deps.Access, err = access.NewEngine(ctx, st.pool, trail); err != nil {
 			pool.Close()
 			return err
 		}

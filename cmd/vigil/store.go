@@ -15,6 +15,7 @@ import (
 	"github.com/vigil-oss/vigil/storage/events"
 	"github.com/vigil-oss/vigil/storage/footage"
 	"github.com/vigil-oss/vigil/storage/pgcluster"
+	"github.com/vigil-oss/vigil/storage/schema"
 )
 
 // storage is the node's event store: PostgreSQL (configured, or its own cluster) and blobs.
@@ -50,7 +51,7 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*stora
 		return nil, fmt.Errorf("event store: %s: %w", config.RedactURL(url), err)
 	}
 	st.pool = pool
-	applied, err := events.Migrate(ctx, pool)
+	applied, err := schema.Migrate(ctx, pool)
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("event store: migrate: %w", err)
@@ -149,7 +150,6 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer st.Close()
-	ms, _ := events.Migrations()
-	fmt.Fprintf(stdout, "event store at schema version %d\n", ms[len(ms)-1].Version)
+	fmt.Fprintf(stdout, "event store at schema version %d\n", schema.Latest())
 	return nil
 }

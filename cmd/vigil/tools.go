@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/access"
+	"github.com/vigil-oss/vigil/access/audit"
+	"github.com/vigil-oss/vigil/access/auth"
 	"github.com/vigil-oss/vigil/internal/core/config"
 )
 
@@ -53,8 +55,8 @@ func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer st.Close()
-	ps := access.NewPrincipals(st.pool, 0)
-	audit := access.NewAudit(st.pool, auditAnchor(cfg))
+	ps := auth.NewPrincipals(st.pool, 0)
+	trail := audit.New(st.pool, auditAnchor(cfg))
 	switch args[0] {
 	case "create":
 		if *name == "" || *role == "" {
@@ -64,7 +66,7 @@ func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
-		if _, err := audit.Append(ctx, access.Entry{Actor: "vigil-cli", Role: access.RoleAdmin, Action: "token.create",
+		if _, err := trail.Append(ctx, audit.Entry{Actor: "vigil-cli", Role: auth.RoleAdmin, Action: "token.create",
 			Detail: []byte(fmt.Sprintf(`{"name":%q,"role":%q,"id":%d}`, p.Name, p.Role, p.ID))}); err != nil {
 			return err
 		}
@@ -93,7 +95,7 @@ func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
-		if _, err := audit.Append(ctx, access.Entry{Actor: "vigil-cli", Role: access.RoleAdmin, Action: "token.revoke",
+		if _, err := trail.Append(ctx, audit.Entry{Actor: "vigil-cli", Role: auth.RoleAdmin, Action: "token.revoke",
 			Detail: []byte(fmt.Sprintf(`{"name":%q,"tokens":%d}`, *name, n))}); err != nil {
 			return err
 		}
@@ -119,7 +121,7 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer st.Close()
-	rep, err := access.Verify(ctx, st.pool, auditAnchor(cfg), func(n int64) {
+	rep, err := audit.Verify(ctx, st.pool, auditAnchor(cfg), func(n int64) {
 		fmt.Fprintf(stderr, "\rverified %d rows", n)
 	})
 	fmt.Fprintln(stderr)
@@ -166,11 +168,11 @@ func cmdDoors(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer st.Close()
-	e, err := access.NewEngine(ctx, st.pool, access.NewAudit(st.pool, auditAnchor(cfg)))
+	e, err := access.NewEngine(ctx, st.pool, audit.New(st.pool, auditAnchor(cfg)))
 	if err != nil {
 		return err
 	}
-	key, err := e.AddDoor(ctx, access.Actor{Name: "vigil-cli", Role: access.RoleAdmin}, d)
+	key, err := e.AddDoor(ctx, access.Actor{Name: "vigil-cli", Role: auth.RoleAdmin}, d)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/core/bus"
 	"github.com/vigil-oss/vigil/internal/core/event"
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
+	"github.com/vigil-oss/vigil/storage/schema"
 )
 
 // TestSIGKILLMidBatch runs a writer with its embedded bus in a child process, publishing and
@@ -37,7 +38,7 @@ func TestSIGKILLMidBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	if _, err := Migrate(ctx, pool); err != nil {
+	if _, err := schema.Migrate(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
 	child := func(mode string) (*exec.Cmd, *bufio.Scanner) {

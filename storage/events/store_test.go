@@ -11,6 +11,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/core/event"
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
+	"github.com/vigil-oss/vigil/storage/schema"
 )
 
 func newStore(t testing.TB) (*Store, *pgxpool.Pool) {
@@ -21,7 +22,7 @@ func newStore(t testing.TB) (*Store, *pgxpool.Pool) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	if _, err := Migrate(ctx, pool); err != nil {
+	if _, err := schema.Migrate(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
 	return New(pool), pool
@@ -47,14 +48,6 @@ func rec(t time.Time, n int, camera, kind string) *event.Event {
 		r.Plate = &event.PlateRead{Text: "粤B12345", Color: "blue", Valid: true, Votes: 2}
 	}
 	return r
-}
-
-func TestMigrateIsIdempotent(t *testing.T) {
-	_, pool := newStore(t)
-	applied, err := Migrate(context.Background(), pool)
-	if err != nil || len(applied) != 0 {
-		t.Fatalf("second migrate applied %v: %v", applied, err)
-	}
 }
 
 func TestInsertQueryGetAndRetention(t *testing.T) {

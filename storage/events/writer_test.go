@@ -17,6 +17,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/core/event"
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 	"github.com/vigil-oss/vigil/storage/blob"
+	"github.com/vigil-oss/vigil/storage/schema"
 )
 
 // TestWriterSurvivesDatabaseOutage publishes events while the path to PostgreSQL is cut, restores
@@ -129,7 +130,7 @@ func faultPool(t *testing.T, url string) *pgxpool.Pool {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	if _, err := Migrate(context.Background(), pool); err != nil {
+	if _, err := schema.Migrate(context.Background(), pool); err != nil {
 		t.Fatal(err)
 	}
 	return pool

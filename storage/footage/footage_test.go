@@ -16,7 +16,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 	"github.com/vigil-oss/vigil/storage/blob"
-	"github.com/vigil-oss/vigil/storage/events"
+	"github.com/vigil-oss/vigil/storage/schema"
 )
 
 // TestRecordAndCut records a camsim camera into 2 s segments (filesystem blobs, real
@@ -32,7 +32,7 @@ func TestRecordAndCut(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	if _, err := events.Migrate(ctx, pool); err != nil {
+	if _, err := schema.Migrate(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
 	log := quiet

@@ -10,7 +10,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 	"github.com/vigil-oss/vigil/storage/blob"
-	"github.com/vigil-oss/vigil/storage/events"
+	"github.com/vigil-oss/vigil/storage/schema"
 	"github.com/vigil-oss/vigil/streams"
 )
 
@@ -21,7 +21,7 @@ func TestRetentionByDaysAndBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	if _, err := events.Migrate(ctx, pool); err != nil {
+	if _, err := schema.Migrate(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
 	idx := PGIndex{Pool: pool}

@@ -12,8 +12,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/vigil-oss/vigil/access"
+	"github.com/vigil-oss/vigil/access/audit"
+	"github.com/vigil-oss/vigil/access/auth"
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
-	"github.com/vigil-oss/vigil/storage/events"
+	"github.com/vigil-oss/vigil/storage/schema"
 )
 
 // TestUnlockOverMQTT: with the MQTT option on, an auto-unlock reaches the controller subscribed
@@ -26,15 +28,15 @@ func TestUnlockOverMQTT(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	if _, err := events.Migrate(ctx, pool); err != nil {
+	if _, err := schema.Migrate(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
 	broker := testenv.StartMQTT(t)
-	e, err := access.NewEngine(ctx, pool, access.NewAudit(pool, filepath.Join(t.TempDir(), "anchor")))
+	e, err := access.NewEngine(ctx, pool, audit.New(pool, filepath.Join(t.TempDir(), "anchor")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	office := access.Actor{Name: "estate office", Role: access.RoleAdmin}
+	office := access.Actor{Name: "estate office", Role: auth.RoleAdmin}
 	must := func(err error) {
 		t.Helper()
 		if err != nil {

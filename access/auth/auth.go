@@ -1,4 +1,6 @@
-package access
+// Package auth owns who may call vigil's API: principals (people and machines), their roles and
+// their bearer tokens, stored only as SHA-256.
+package auth
 
 import (
 	"context"
@@ -39,8 +41,8 @@ type Principal struct {
 
 // Errors.
 var (
-	ErrBadRole      = fmt.Errorf("access: role must be one of %s", strings.Join(Roles, ", "))
-	ErrUnauthorized = errors.New("access: missing, unknown or revoked token")
+	ErrBadRole      = fmt.Errorf("auth: role must be one of %s", strings.Join(Roles, ", "))
+	ErrUnauthorized = errors.New("auth: missing, unknown or revoked token")
 )
 
 // tokenPrefix marks vigil tokens (so a leaked one is easy to recognise and scan for).
@@ -76,7 +78,7 @@ func (s *Principals) Create(ctx context.Context, name, role string) (*Principal,
 	}
 	name = strings.TrimSpace(name)
 	if name == "" || len(name) > 200 {
-		return nil, "", errors.New("access: a principal needs a name (at most 200 characters)")
+		return nil, "", errors.New("auth: a principal needs a name (at most 200 characters)")
 	}
 	var raw [32]byte
 	_, _ = rand.Read(raw[:])
