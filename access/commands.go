@@ -89,20 +89,12 @@ func (e *Engine) Commands(ctx context.Context, door string, wait time.Duration) 
 // event) and, when the rules allow, queues an unlock for the door's controller. Same decision
 // path and audit as the unlock API.
 func (e *Engine) AutoUnlock(ctx context.Context, door, person string, liveness float32, event string, arrival time.Time) (Decision, error) {
-	e.mu.RLock()
-	s := e.snap
-	e.mu.RUnlock()
-	pre := ""
-	switch {
-	case s.doors[door] == nil:
-		pre = DenyUnknownDoor
-	case liveness < LivenessMinimum:
-		pre = DenySpoof
-	}
+	s := e.snapshot()
+	v := s.decidePerson(door, person, liveness, e.now(), e.inside)
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
-	d, err := e.decide(ctx, door, s, person, pre, false, map[string]any{"credential": "face", "source": "camera", "event": event, "liveness": liveness}, id)
+	d, err := e.decide(ctx, door, s, v, map[string]any{"credential": "face", "source": "camera", "event": event, "liveness": liveness}, id)
 	if err != nil || !d.Grant {
 		return d, err
 	}

@@ -12,11 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Face decision reasons.
+// Face decision thresholds.
 const (
-	DenyNoFace      = "no_face"
-	DenySpoof       = "liveness_failed"
-	DenyNoMatch     = "face_not_recognised"
 	FaceThreshold   = 0.50 // same as the pipeline's matcher
 	LivenessMinimum = 0.5
 )
@@ -96,9 +93,7 @@ func (e *Engine) AddFaceTemplate(ctx context.Context, who Actor, person string, 
 	if t.Consent == "" {
 		return 0, fmt.Errorf("%w: consent is required to enrol a face (say how it was given)", ErrInvalid)
 	}
-	e.mu.RLock()
-	s := e.snap
-	e.mu.RUnlock()
+	s := e.snapshot()
 	p := s.people[person]
 	if p == nil {
 		return 0, fmt.Errorf("%w: no person %q", ErrInvalid, person)
@@ -145,30 +140,13 @@ type FaceProbe struct {
 // DecideFace answers a face at a door: liveness first, then the nearest enrolled template, then
 // the same rules as any credential. Audited like every decision.
 func (e *Engine) DecideFace(ctx context.Context, doorID string, f FaceProbe, nonce string) (Decision, error) {
-	e.mu.RLock()
-	s := e.snap
-	e.mu.RUnlock()
-	var person string
-	var dist float32
-	pre := ""
-	switch {
-	case s.doors[doorID] == nil:
-		pre = DenyUnknownDoor
-	case !f.Found:
-		pre = DenyNoFace
-	case f.Liveness < LivenessMinimum:
-		pre = DenySpoof
-	default:
-		person, dist = s.faces.nearest(f.Embedding, "")
-		if person == "" || dist >= FaceThreshold {
-			pre = DenyNoMatch
-		}
-	}
+	s := e.snapshot()
+	v, dist := s.decideFace(doorID, f, e.now(), e.inside)
 	extra := map[string]any{"credential": "face", "liveness": f.Liveness}
-	if person != "" {
+	if v.person != "" {
 		extra["distance"] = dist
 	}
-	return e.decide(ctx, doorID, s, person, pre, false, extra, nonce)
+	return e.decide(ctx, doorID, s, v, extra, nonce)
 }
 
 func detailJSON(m map[string]any) json.RawMessage {

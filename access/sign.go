@@ -32,13 +32,6 @@ const (
 // this long, so a replay inside it is refused and one after it is stale.
 const SkewWindow = 30 * time.Second
 
-// Reasons for refusing a request before deciding it.
-const (
-	DenyBadSignature = "bad_signature"
-	DenyStale        = "stale_timestamp"
-	DenyReplay       = "replayed_request"
-)
-
 // ErrRequest is a refused request; its text is the reason code.
 type ErrRequest string
 

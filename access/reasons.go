@@ -1,0 +1,62 @@
+package access
+
+// Reason codes. Every decision and every refused controller request carries one; the README's
+// protocol section and api/openapi.yaml list the same codes (a test checks both against Reasons).
+const (
+	Granted       = "granted"
+	GrantedDuress = "granted_duress" // opened, with a silent alarm
+	// Refused before a decision: the request itself is not to be trusted.
+	DenyBadSignature = "bad_signature"
+	DenyStale        = "stale_timestamp"
+	DenyReplay       = "replayed_request"
+	DenyUnknownDoor  = "unknown_door"
+	// The credential.
+	DenyUnknown     = "unknown_credential"
+	DenyRevoked     = "revoked_credential"
+	DenyExpired     = "credential_expired"
+	DenyNotYetValid = "credential_not_yet_valid"
+	// A face.
+	DenyNoFace  = "no_face"
+	DenySpoof   = "liveness_failed"
+	DenyNoMatch = "face_not_recognised"
+	// The person's rights at the door.
+	DenyBlacklisted  = "blacklisted"
+	DenyNoRule       = "no_rule"
+	DenyLeaseEnded   = "lease_expired"
+	DenyLeaseFuture  = "lease_not_started"
+	DenySchedule     = "outside_schedule"
+	DenyAntiPassback = "anti_passback"
+)
+
+// Reason describes one reason code.
+type Reason struct {
+	Code  string
+	Grant bool
+	// Stage is where it is decided: request (signature, time, nonce, door), credential, face or
+	// rules.
+	Stage   string
+	Meaning string
+}
+
+// Reasons is the one table of reason codes, in the order a request meets them.
+var Reasons = []Reason{
+	{DenyBadSignature, false, "request", "the request's signature does not verify with the door's key (or its headers are malformed)"},
+	{DenyStale, false, "request", "the request's timestamp is more than 30 s from vigil's clock"},
+	{DenyReplay, false, "request", "the request's nonce was already used within the skew window"},
+	{DenyUnknownDoor, false, "request", "no door has this id"},
+	{DenyUnknown, false, "credential", "no live credential has this card number, PIN or QR payload"},
+	{DenyRevoked, false, "credential", "the credential was revoked"},
+	{DenyExpired, false, "credential", "the credential's validity window has ended"},
+	{DenyNotYetValid, false, "credential", "the credential's validity window has not started"},
+	{DenyNoFace, false, "face", "no face was found in the photo"},
+	{DenySpoof, false, "face", "the face did not pass the liveness check (a photo or a screen)"},
+	{DenyNoMatch, false, "face", "the face is not near enough to any enrolled template"},
+	{DenyBlacklisted, false, "rules", "the person is blacklisted"},
+	{DenyNoRule, false, "rules", "no rule of the door names the person, their kind, group or unit"},
+	{DenyLeaseEnded, false, "rules", "the lease that gives the right has ended"},
+	{DenyLeaseFuture, false, "rules", "the lease that gives the right has not started"},
+	{DenySchedule, false, "rules", "the rule that names the person is outside its schedule now"},
+	{DenyAntiPassback, false, "rules", "the person already passed this way into the door's area (anti-passback)"},
+	{Granted, true, "rules", "the door opens"},
+	{GrantedDuress, true, "rules", "the door opens and a silent duress alarm is raised"},
+}

@@ -1,0 +1,160 @@
+package access
+
+import "time"
+
+// The rules are pure functions of a snapshot and a time: they read nothing else and write
+// nothing, so every outcome has a table test (rules_test.go) with no database. The engine
+// (decide.go) audits what they say and keeps the anti-passback state.
+
+// Passback says whether a person is inside an anti-passback area (known false: no record).
+type Passback func(person, area string) (inside, known bool)
+
+// verdict is what the rules decided: the reason code, whose credential or face it was, and the
+// anti-passback area a grant moves them into or out of.
+type verdict struct {
+	person, reason, area string
+}
+
+// decideCredential decides a card, PIN or QR code presented at a door at now.
+func (s *snapshot) decideCredential(doorID string, c Presented, now time.Time, inside Passback) verdict {
+	if s.doors[doorID] == nil {
+		return verdict{reason: DenyUnknownDoor}
+	}
+	person, duress, why := s.credential(c, now)
+	return s.verdict(doorID, person, why, duress, now, inside)
+}
+
+// decideFace decides a face photo's probe at a door at now; dist is the nearest template's.
+func (s *snapshot) decideFace(doorID string, f FaceProbe, now time.Time, inside Passback) (v verdict, dist float32) {
+	if s.doors[doorID] == nil {
+		return verdict{reason: DenyUnknownDoor}, 0
+	}
+	person, dist, why := s.face(f)
+	return s.verdict(doorID, person, why, false, now, inside), dist
+}
+
+// decidePerson decides a person the pipeline recognised at a door's camera, with the
+// passage's liveness.
+func (s *snapshot) decidePerson(doorID, person string, liveness float32, now time.Time, inside Passback) verdict {
+	switch {
+	case s.doors[doorID] == nil:
+		return verdict{person: person, reason: DenyUnknownDoor}
+	case liveness < LivenessMinimum:
+		return verdict{person: person, reason: DenySpoof}
+	}
+	return s.verdict(doorID, person, "", false, now, inside)
+}
+
+// verdict goes on to the person's rights unless why already refused.
+func (s *snapshot) verdict(doorID, person, why string, duress bool, now time.Time, inside Passback) verdict {
+	if why != "" {
+		return verdict{person: person, reason: why}
+	}
+	reason, area := s.rights(doorID, person, duress, now, inside)
+	return verdict{person: person, reason: reason, area: area}
+}
+
+// credential is what the snapshot says of a presented card, PIN or QR code at now: whose it is,
+// whether it is a duress code, or why it opens nothing ("" when it may go on to the rules).
+func (s *snapshot) credential(c Presented, now time.Time) (personID string, duress bool, reason string) {
+	key := SecretKey(c.Kind, c.Value)
+	cred := s.creds[key]
+	switch {
+	case cred == nil && s.revoked[key]:
+		return "", false, DenyRevoked
+	case cred == nil:
+		return "", false, DenyUnknown
+	case cred.validFrom != nil && now.Before(*cred.validFrom):
+		return cred.person, cred.duress, DenyNotYetValid
+	case cred.until != nil && !now.Before(*cred.until):
+		return cred.person, cred.duress, DenyExpired
+	}
+	return cred.person, cred.duress, ""
+}
+
+// face is what the snapshot says of a face probe: the nearest enrolled person and distance, or
+// why it opens nothing ("" when it may go on to the rules).
+func (s *snapshot) face(f FaceProbe) (personID string, dist float32, reason string) {
+	switch {
+	case !f.Found:
+		return "", 0, DenyNoFace
+	case f.Liveness < LivenessMinimum:
+		return "", 0, DenySpoof
+	}
+	personID, dist = s.faces.nearest(f.Embedding, "")
+	if personID == "" || dist >= FaceThreshold {
+		return personID, dist, DenyNoMatch
+	}
+	return personID, dist, ""
+}
+
+// rights applies a person's rights at a door at now: blacklist, the door's rules (person, kind,
+// group, or unit through a lease in force), their schedules, then anti-passback. It returns the
+// reason code (Granted or GrantedDuress when the door opens) and, when the door keeps
+// anti-passback, the area the person enters or leaves.
+func (s *snapshot) rights(doorID, personID string, duress bool, now time.Time, inside Passback) (reason, area string) {
+	door := s.doors[doorID]
+	if door == nil {
+		return DenyUnknownDoor, ""
+	}
+	p := s.people[personID]
+	if p == nil {
+		return DenyUnknown, ""
+	}
+	if p.blacklisted {
+		return DenyBlacklisted, ""
+	}
+	if why := s.allowed(doorID, p, now); why != "" {
+		return why, ""
+	}
+	if door.AntiPassback && door.Area != "" {
+		if in, known := inside(p.id, door.Area); known && in == (door.Direction == "in") {
+			return DenyAntiPassback, ""
+		}
+		area = door.Area
+	}
+	if duress {
+		return GrantedDuress, area
+	}
+	return Granted, area
+}
+
+// allowed finds a rule of the door that lets p through at now: "" when one does, else the most
+// telling reason why none did.
+func (s *snapshot) allowed(doorID string, p *person, now time.Time) string {
+	why := DenyNoRule
+	for _, r := range s.rules[doorID] {
+		ok := false
+		switch r.whoKind {
+		case "person":
+			ok = r.who == p.id
+		case "kind":
+			ok = r.who == p.kind
+		case "group":
+			ok = p.groups[r.who]
+		case "unit":
+			for _, l := range p.leases {
+				if l.unit != r.who {
+					continue
+				}
+				switch {
+				case now.Before(l.starts):
+					why = DenyLeaseFuture
+				case !now.Before(l.ends):
+					why = DenyLeaseEnded
+				default:
+					ok = true
+				}
+			}
+		}
+		if !ok {
+			continue
+		}
+		if r.schedule != nil && !r.schedule.Open(now) {
+			why = DenySchedule
+			continue
+		}
+		return ""
+	}
+	return why
+}

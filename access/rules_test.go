@@ -1,0 +1,165 @@
+package access
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// site is a small snapshot built by hand: the rules read nothing else.
+func site(t *testing.T) *snapshot {
+	t.Helper()
+	at := func(s string) time.Time {
+		v, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	ptr := func(v time.Time) *time.Time { return &v }
+	weekdays, err := ParseSchedule([]byte(`{"mon":[["07:00","19:00"]],"tue":[["07:00","19:00"]]}`), nil, "Asia/Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &snapshot{
+		doors: map[string]*Door{
+			"b1":     {ID: "b1", PulseMS: 3000},
+			"gym":    {ID: "gym"},
+			"lobby":  {ID: "lobby", Area: "tower", Direction: "in", AntiPassback: true},
+			"office": {ID: "office"},
+		},
+		people: map[string]*person{
+			"wang":  {id: "wang", kind: "resident", leases: []lease{{unit: "b1-101", starts: at("2026-01-01T00:00:00Z"), ends: at("2027-01-01T00:00:00Z")}}},
+			"li":    {id: "li", kind: "resident", leases: []lease{{unit: "b1-102", starts: at("2025-01-01T00:00:00Z"), ends: at("2026-06-01T00:00:00Z")}}},
+			"zhao":  {id: "zhao", kind: "resident", leases: []lease{{unit: "b1-103", starts: at("2027-01-01T00:00:00Z"), ends: at("2028-01-01T00:00:00Z")}}},
+			"chen":  {id: "chen", kind: "staff", groups: map[string]bool{"cleaners": true}},
+			"sun":   {id: "sun", kind: "resident", blacklisted: true},
+			"guest": {id: "guest", kind: "visitor"},
+		},
+		creds: map[[32]byte]*credential{
+			SecretKey(KindCard, "W1"):     {person: "wang"},
+			SecretKey(KindPIN, "9111"):    {person: "wang", duress: true},
+			SecretKey(KindCard, "L1"):     {person: "li"},
+			SecretKey(KindCard, "Z1"):     {person: "zhao"},
+			SecretKey(KindCard, "C1"):     {person: "chen"},
+			SecretKey(KindCard, "S1"):     {person: "sun"},
+			SecretKey(KindQR, "guest-qr"): {person: "guest", validFrom: ptr(at("2026-11-30T00:00:00Z")), until: ptr(at("2026-12-01T00:00:00Z"))},
+			SecretKey(KindQR, "old-qr"):   {person: "guest", until: ptr(at("2026-11-01T00:00:00Z"))},
+			SecretKey(KindQR, "next-qr"):  {person: "guest", validFrom: ptr(at("2026-12-24T00:00:00Z"))},
+		},
+		revoked: map[[32]byte]bool{SecretKey(KindCard, "LOST"): true},
+		rules: map[string][]rule{
+			"b1":     {{whoKind: "unit", who: "b1-101"}, {whoKind: "unit", who: "b1-102"}, {whoKind: "unit", who: "b1-103"}, {whoKind: "person", who: "sun"}},
+			"gym":    {{whoKind: "group", who: "cleaners", schedule: weekdays}, {whoKind: "person", who: "guest"}},
+			"lobby":  {{whoKind: "kind", who: "resident"}},
+			"office": {{whoKind: "kind", who: "staff"}},
+		},
+		faces: &faceSet{person: []string{"wang"}, emb: make([]float32, 128)},
+	}
+	s.faces.emb[0] = 1
+	return s
+}
+
+// TestRulesEveryReason decides one case per outcome from a snapshot alone, and every reason code
+// in Reasons is among them.
+func TestRulesEveryReason(t *testing.T) {
+	s := site(t)
+	monday := time.Date(2026, 11, 30, 10, 0, 0, 0, time.FixedZone("CST", 8*3600)) // a Monday, 10:00 in Shanghai
+	sunday := monday.AddDate(0, 0, -1)
+	inside := map[[2]string]bool{{"wang", "tower"}: true}
+	passback := func(p, a string) (bool, bool) { in, ok := inside[[2]string{p, a}]; return in, ok }
+	face := func(d float32, live float32) FaceProbe {
+		e := make([]float32, 128)
+		e[0] = 1 + d
+		return FaceProbe{Found: true, Embedding: e, Liveness: live}
+	}
+	cases := []struct {
+		name string
+		got  verdict
+		want string
+	}{
+		{"card of a resident with a lease in force", s.decideCredential("b1", Presented{KindCard, "W1"}, monday, passback), Granted},
+		{"duress PIN opens with an alarm", s.decideCredential("b1", Presented{KindPIN, "9111"}, monday, passback), GrantedDuress},
+		{"unknown door", s.decideCredential("b9", Presented{KindCard, "W1"}, monday, passback), DenyUnknownDoor},
+		{"unknown card", s.decideCredential("b1", Presented{KindCard, "NOPE"}, monday, passback), DenyUnknown},
+		{"revoked card", s.decideCredential("b1", Presented{KindCard, "LOST"}, monday, passback), DenyRevoked},
+		{"QR past its window", s.decideCredential("gym", Presented{KindQR, "old-qr"}, monday, passback), DenyExpired},
+		{"QR before its window", s.decideCredential("gym", Presented{KindQR, "next-qr"}, monday, passback), DenyNotYetValid},
+		{"QR within its window", s.decideCredential("gym", Presented{KindQR, "guest-qr"}, monday, passback), Granted},
+		{"blacklisted, though a rule names him", s.decideCredential("b1", Presented{KindCard, "S1"}, monday, passback), DenyBlacklisted},
+		{"no rule for staff at a residents' door", s.decideCredential("b1", Presented{KindCard, "C1"}, monday, passback), DenyNoRule},
+		{"lease ended", s.decideCredential("b1", Presented{KindCard, "L1"}, monday, passback), DenyLeaseEnded},
+		{"lease not started", s.decideCredential("b1", Presented{KindCard, "Z1"}, monday, passback), DenyLeaseFuture},
+		{"group on its schedule", s.decideCredential("gym", Presented{KindCard, "C1"}, monday, passback), Granted},
+		{"group outside its schedule", s.decideCredential("gym", Presented{KindCard, "C1"}, sunday, passback), DenySchedule},
+		{"kind rule", s.decideCredential("office", Presented{KindCard, "C1"}, monday, passback), Granted},
+		{"second entry without an exit", s.decideCredential("lobby", Presented{KindCard, "W1"}, monday, passback), DenyAntiPassback},
+		{"first entry", s.decideCredential("lobby", Presented{KindCard, "L1"}, monday, passback), Granted},
+		{"face of a resident", pick(s.decideFace("b1", face(0.1, 0.9), monday, passback)), Granted},
+		{"no face in the photo", pick(s.decideFace("b1", FaceProbe{}, monday, passback)), DenyNoFace},
+		{"a photo of a face", pick(s.decideFace("b1", face(0.1, 0.2), monday, passback)), DenySpoof},
+		{"a face too far from any template", pick(s.decideFace("b1", face(0.6, 0.9), monday, passback)), DenyNoMatch},
+		{"face at an unknown door", pick(s.decideFace("b9", face(0.1, 0.9), monday, passback)), DenyUnknownDoor},
+		{"camera: recognised resident", s.decidePerson("b1", "wang", 0.9, monday, passback), Granted},
+		{"camera: not live", s.decidePerson("b1", "wang", 0.1, monday, passback), DenySpoof},
+	}
+	seen := map[string]bool{}
+	for _, c := range cases {
+		if c.got.reason != c.want {
+			t.Errorf("%s: %s, want %s", c.name, c.got.reason, c.want)
+		}
+		seen[c.got.reason] = true
+	}
+	if v := s.decideCredential("lobby", Presented{KindCard, "L1"}, monday, passback); v.area != "tower" {
+		t.Errorf("a grant through an anti-passback door names its area: %+v", v)
+	}
+
+	// The request stage: the signature, the clock, the nonce.
+	door := &Door{ID: "b1", Key: []byte("0123456789abcdef0123456789abcdef")}
+	n := NewNonces()
+	ts := func(at time.Time) string { return strconv.FormatInt(at.Unix(), 10) }
+	nonce := "nonce-0123456789abcdef"
+	body := []byte(`{"credential":{"kind":"card","value":"W1"}}`)
+	sig := Sign(door.Key, "POST", "/v1/doors/b1/decisions", ts(monday), nonce, body)
+	for _, c := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"good", n.Verify(door, "POST", "/v1/doors/b1/decisions", ts(monday), nonce, sig, body, monday), ""},
+		{"replayed", n.Verify(door, "POST", "/v1/doors/b1/decisions", ts(monday), nonce, sig, body, monday), DenyReplay},
+		{"body changed", n.Verify(door, "POST", "/v1/doors/b1/decisions", ts(monday), nonce+"x", sig, []byte(`{}`), monday), DenyBadSignature},
+		{"stale", n.Verify(door, "POST", "/v1/doors/b1/decisions", ts(monday), "nonce-fedcba9876543210", Sign(door.Key, "POST", "/v1/doors/b1/decisions", ts(monday), "nonce-fedcba9876543210", body), body, monday.Add(time.Minute)), DenyStale},
+	} {
+		got, _ := IsRequestError(c.err)
+		if got != c.want {
+			t.Errorf("request %s: %q, want %q", c.name, got, c.want)
+		}
+		seen[got] = true
+	}
+	for _, r := range Reasons {
+		if !seen[r.Code] {
+			t.Errorf("reason %s (%s) has no case in this table", r.Code, r.Meaning)
+		}
+	}
+}
+
+func pick(v verdict, _ float32) verdict { return v }
+
+// The README's protocol section and the OpenAPI contract list every reason code.
+func TestReasonsDocumented(t *testing.T) {
+	for _, doc := range []string{"README.md", "api/openapi.yaml"} {
+		b, err := os.ReadFile(filepath.Join("..", doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range Reasons {
+			if !strings.Contains(string(b), "`"+r.Code+"`") && !strings.Contains(string(b), " "+r.Code+"\n") && !strings.Contains(string(b), "- "+r.Code) {
+				t.Errorf("%s does not list the reason code %s", doc, r.Code)
+			}
+		}
+	}
+}

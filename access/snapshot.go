@@ -1,0 +1,181 @@
+package access
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+type person struct {
+	id, kind    string
+	blacklisted bool
+	leases      []lease
+	groups      map[string]bool
+}
+
+type lease struct {
+	unit         string
+	starts, ends time.Time
+}
+
+type credential struct {
+	id               int64
+	person           string
+	duress           bool
+	validFrom, until *time.Time
+	revoked          bool
+}
+
+type rule struct {
+	whoKind, who string
+	schedule     *Schedule
+}
+
+// snapshot is everything a decision reads, loaded at once and swapped whole.
+type snapshot struct {
+	doors   map[string]*Door
+	byCam   map[string][]string // door ids by the camera that watches them
+	people  map[string]*person
+	creds   map[[32]byte]*credential // by sha256(kind + ":" + value)
+	revoked map[[32]byte]bool        // secrets whose every credential is revoked
+	rules   map[string][]rule        // by door
+	faces   *faceSet
+}
+
+// SecretKey is how a credential's secret is stored: SHA-256 of "kind:value".
+func SecretKey(kind, value string) [32]byte {
+	return sha256.Sum256([]byte(kind + ":" + value))
+}
+
+// loadSnapshot reads every table a decision reads, in one transaction.
+func loadSnapshot(ctx context.Context, tx pgx.Tx) (*snapshot, error) {
+	s := &snapshot{doors: map[string]*Door{}, people: map[string]*person{}, creds: map[[32]byte]*credential{},
+		revoked: map[[32]byte]bool{}, rules: map[string][]rule{}}
+	for _, load := range []func(context.Context, pgx.Tx) error{s.loadDoors, s.loadPeople, s.loadCredentials, s.loadRules} {
+		if err := load(ctx, tx); err != nil {
+			return nil, err
+		}
+	}
+	var err error
+	if s.faces, err = loadFaces(ctx, tx); err != nil {
+		return nil, err
+	}
+	s.byCam = map[string][]string{}
+	for id, d := range s.doors {
+		if d.Camera != "" {
+			s.byCam[d.Camera] = append(s.byCam[d.Camera], id)
+		}
+	}
+	return s, nil
+}
+
+func (s *snapshot) loadDoors(ctx context.Context, tx pgx.Tx) error {
+	rows, _ := tx.Query(ctx, `SELECT id, name, camera, area, direction, anti_passback, fail_mode, pulse_ms, key FROM doors`)
+	doors, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Door, error) {
+		d := &Door{}
+		return d, r.Scan(&d.ID, &d.Name, &d.Camera, &d.Area, &d.Direction, &d.AntiPassback, &d.FailMode, &d.PulseMS, &d.Key)
+	})
+	for _, d := range doors {
+		s.doors[d.ID] = d
+	}
+	return err
+}
+
+// loadPeople reads people, their leases and their groups.
+func (s *snapshot) loadPeople(ctx context.Context, tx pgx.Tx) error {
+	rows, _ := tx.Query(ctx, `SELECT id, kind, blacklisted FROM people`)
+	if _, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (struct{}, error) {
+		p := &person{}
+		err := r.Scan(&p.id, &p.kind, &p.blacklisted)
+		s.people[p.id] = p
+		return struct{}{}, err
+	}); err != nil {
+		return err
+	}
+	rows, _ = tx.Query(ctx, `SELECT person_id, unit_id, starts, ends FROM leases`)
+	if _, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (struct{}, error) {
+		var pid string
+		var l lease
+		err := r.Scan(&pid, &l.unit, &l.starts, &l.ends)
+		if p := s.people[pid]; p != nil {
+			p.leases = append(p.leases, l)
+		}
+		return struct{}{}, err
+	}); err != nil {
+		return err
+	}
+	rows, _ = tx.Query(ctx, `SELECT group_id, person_id FROM group_members`)
+	_, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (struct{}, error) {
+		var g, pid string
+		err := r.Scan(&g, &pid)
+		if p := s.people[pid]; p != nil {
+			if p.groups == nil {
+				p.groups = map[string]bool{}
+			}
+			p.groups[g] = true
+		}
+		return struct{}{}, err
+	})
+	return err
+}
+
+// loadCredentials reads every credential by its secret's hash; a secret whose every credential
+// is revoked is remembered as revoked.
+func (s *snapshot) loadCredentials(ctx context.Context, tx pgx.Tx) error {
+	rows, _ := tx.Query(ctx, `SELECT id, person_id, kind, secret_hash, duress, valid_from, valid_until, revoked_at IS NOT NULL FROM credentials`)
+	_, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (struct{}, error) {
+		c := &credential{}
+		var kind string
+		var h []byte
+		err := r.Scan(&c.id, &c.person, &kind, &h, &c.duress, &c.validFrom, &c.until, &c.revoked)
+		var k [32]byte
+		copy(k[:], h)
+		if c.revoked {
+			if _, live := s.creds[k]; !live {
+				s.revoked[k] = true
+			}
+		} else {
+			s.creds[k] = c
+			delete(s.revoked, k)
+		}
+		return struct{}{}, err
+	})
+	return err
+}
+
+// loadRules reads the schedules and every door's rules.
+func (s *snapshot) loadRules(ctx context.Context, tx pgx.Tx) error {
+	scheds := map[string]*Schedule{}
+	rows, _ := tx.Query(ctx, `SELECT id, weekly, holidays, tz FROM schedules`)
+	if _, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (struct{}, error) {
+		var id, tz string
+		var weekly, holidays []byte
+		if err := r.Scan(&id, &weekly, &holidays, &tz); err != nil {
+			return struct{}{}, err
+		}
+		sc, err := ParseSchedule(weekly, holidays, tz)
+		if err != nil {
+			return struct{}{}, fmt.Errorf("schedule %s: %w", id, err)
+		}
+		scheds[id] = sc
+		return struct{}{}, nil
+	}); err != nil {
+		return err
+	}
+	rows, _ = tx.Query(ctx, `SELECT door_id, who_kind, who, schedule_id FROM rules`)
+	_, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (struct{}, error) {
+		var door string
+		var ru rule
+		var sid *string
+		err := r.Scan(&door, &ru.whoKind, &ru.who, &sid)
+		if sid != nil {
+			ru.schedule = scheds[*sid]
+		}
+		s.rules[door] = append(s.rules[door], ru)
+		return struct{}{}, err
+	})
+	return err
+}
