@@ -130,11 +130,14 @@ func (e *Engine) EraseFaceTemplates(ctx context.Context, who Actor, person, reas
 	return n, err
 }
 
-// FaceProbe is what the door camera or a controller's photo yielded.
+// FaceProbe is a face read from a photo: a controller's (the main face), or one of a search
+// photo's.
 type FaceProbe struct {
-	Found     bool
-	Embedding []float32
-	Liveness  float32
+	Found     bool      `json:"-"`
+	Box       [4]int    `json:"box"` // x, y, w, h in pixels
+	Score     float32   `json:"score"`
+	Embedding []float32 `json:"-"`
+	Liveness  float32   `json:"-"`
 }
 
 // DecideFace answers a face at a door: liveness first, then the nearest enrolled template, then

@@ -3,6 +3,7 @@
 package api
 
 import (
+	_ "embed"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -10,9 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -57,6 +56,7 @@ type Server struct {
 	reg         *prometheus.Registry
 	handler     http.Handler
 	stop        func()
+	routes      []Route
 }
 
 // Deps are what the API serves.
@@ -84,6 +84,8 @@ type Deps struct {
 	Exports     ExportStore           // case files; nil: no exports
 	Live        *liveview.Relay       // WebRTC live view; nil: off
 	Dispatch    *dispatch.Service     // alerts' acknowledgements and dispatches; nil: none
+	// NotReady lists what keeps the node from being ready (GET /readyz); nil: always ready.
+	NotReady func() []string
 }
 
 // New builds the API.
@@ -118,38 +120,53 @@ func New(d Deps, log *slog.Logger) (*Server, error) {
 	s.handle(mux, "POST /v1/exports", roleSearch, s.createExport)
 	s.doorRoutes(mux)
 	s.handle(mux, "GET /v1/exports/{id}/files/{name}", roleSearch, s.exportFileGet)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	s.public(mux, "GET /healthz", "none", http.HandlerFunc(Healthz))
+	s.public(mux, "GET /readyz", "none", ReadyHandler(d.NotReady))
+	s.public(mux, "GET /metrics", "none", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	s.public(mux, "GET /v1/openapi.yaml", "none", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		_, _ = w.Write(OpenAPI)
+	}))
 	s.handler = s.withRequestID(s.jsonErrors(mux))
 	return s, nil
 }
 
+// OpenAPI is the API's contract (openapi.yaml), served at /v1/openapi.yaml.
+//
+//go:embed openapi.yaml
+var OpenAPI []byte
+
 // Handler returns the root handler.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Run serves on ln until ctx ends, then drains for up to 5 s.
-func (s *Server) Run(ctx context.Context, ln net.Listener) error {
-	// Requests inherit ctx, so live streams end when the node shuts down instead of holding
-	// Shutdown until its deadline.
-	hs := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second,
-		BaseContext: func(net.Listener) context.Context { return ctx }}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := hs.Shutdown(sctx)
-	<-errc
+// Close ends the API's bus subscription (live events). Stop serving requests first.
+func (s *Server) Close() {
 	if s.stop != nil {
 		s.stop()
+		s.stop = nil
 	}
-	return err
+}
+
+// Healthz is GET /healthz: the process is up (liveness).
+func Healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// ReadyHandler is GET /readyz: 200 when notReady lists nothing, else 503 naming what is not
+// ready (a component still starting, a database that does not answer). Orchestrators and
+// scripts wait on it before they send traffic.
+func ReadyHandler(notReady func() []string) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		var nr []string
+		if notReady != nil {
+			nr = notReady()
+		}
+		if len(nr) == 0 {
+			writeJSON(w, http.StatusOK, map[string]any{"status": "ready"})
+			return
+		}
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "not_ready": nr})
+	}
 }
 
 // jsonErrors answers unmatched paths and methods with the API's JSON error body instead of the

@@ -44,9 +44,33 @@ func principalOf(r *http.Request) *auth.Principal {
 	return p
 }
 
+// Route is one registered route and who may call it: Roles for bearer tokens, or Auth "signed"
+// (a door controller's signed request) or "none" (health, metrics, the console's files).
+type Route struct {
+	Method, Path string
+	Roles        []string
+	Auth         string // bearer, signed, none
+}
+
+// public registers a route without a bearer token: auth says how it is protected instead
+// ("signed": a door controller's signature, checked by the handler; "none").
+func (s *Server) public(mux *http.ServeMux, pattern, auth string, h http.Handler) {
+	s.addRoute(pattern, nil, auth)
+	mux.Handle(pattern, h)
+}
+
+func (s *Server) addRoute(pattern string, roles []string, auth string) {
+	method, path, _ := strings.Cut(pattern, " ")
+	s.routes = append(s.routes, Route{Method: method, Path: path, Roles: roles, Auth: auth})
+}
+
+// Routes lists every route the API serves (the OpenAPI contract is checked against it).
+func (s *Server) Routes() []Route { return s.routes }
+
 // handle registers a route that only the given roles may use. Without an Authenticator (a node
 // with no database) every route is open; serve logs that loudly.
 func (s *Server) handle(mux *http.ServeMux, pattern string, roles []string, h http.HandlerFunc) {
+	s.addRoute(pattern, roles, "bearer")
 	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		if s.auth == nil {
 			h(w, r)

@@ -18,10 +18,10 @@ var roleAdmin = []string{auth.RoleAdmin}
 
 func (s *Server) doorRoutes(mux *http.ServeMux) {
 	// Controllers sign their requests with their door's key; no bearer token.
-	mux.HandleFunc("POST /v1/doors/{id}/decisions", s.decision)
-	mux.HandleFunc("GET /v1/doors/{id}/commands", s.doorCommands)
-	mux.HandleFunc("GET /v1/doors/{id}/credentials", s.doorCredentials)
-	mux.HandleFunc("POST /v1/doors/{id}/offline-decisions", s.offlineDecisions)
+	s.public(mux, "POST /v1/doors/{id}/decisions", "signed", http.HandlerFunc(s.decision))
+	s.public(mux, "GET /v1/doors/{id}/commands", "signed", http.HandlerFunc(s.doorCommands))
+	s.public(mux, "GET /v1/doors/{id}/credentials", "signed", http.HandlerFunc(s.doorCredentials))
+	s.public(mux, "POST /v1/doors/{id}/offline-decisions", "signed", http.HandlerFunc(s.offlineDecisions))
 	s.handle(mux, "POST /v1/units", roleAdmin, admin(s, s.adminUnit))
 	s.handle(mux, "POST /v1/people", roleAdmin, admin(s, s.adminPerson))
 	s.handle(mux, "POST /v1/people/{id}/leases", roleAdmin, admin(s, s.adminLease))

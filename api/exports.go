@@ -15,6 +15,7 @@ import (
 
 	"github.com/vigil-oss/vigil/storage/blob"
 	"github.com/vigil-oss/vigil/storage/events"
+	"github.com/vigil-oss/vigil/storage/footage"
 )
 
 // ExportStore keeps case files (the blob store).
@@ -161,7 +162,7 @@ func (s *Server) createExport(w http.ResponseWriter, r *http.Request) {
 				for _, sk := range skipped {
 					xe.Missing = append(xe.Missing, "footage segment "+sk)
 				}
-			case errors.Is(err, ErrNoFootage):
+			case errors.Is(err, footage.ErrNoFootage):
 				xe.Missing = append(xe.Missing, "footage (none recorded in that range)")
 			default:
 				s.writeError(w, r, err)

@@ -11,16 +11,20 @@ import (
 	"github.com/vigil-oss/vigil/access"
 )
 
-// DoorFaces turns photos into what face decisions and enrolments need (the dnn models, in
-// cmd/vigil). Enrol applies the enrolment quality gate (one face, size, pose, liveness) and returns
-// ErrEnrolGate-wrapped reasons when it refuses.
+// DoorFaces turns photos into what face decisions and enrolments need (pipeline.Photos). Enrol
+// applies the enrolment quality gate (one face, size, pose, liveness); a photo it refuses, or one
+// that cannot be decoded, is an error with a BadInput method (see badInput).
 type DoorFaces interface {
 	Probe(ctx context.Context, img []byte) (access.FaceProbe, error)
 	Enrol(ctx context.Context, img []byte) (access.FaceTemplate, error)
 }
 
-// ErrEnrolGate marks a photo the enrolment gate refused (the message says why).
-var ErrEnrolGate = errors.New("enrolment refused")
+// badInput reports whether err is about what the client sent (a photo that cannot be decoded, a
+// face the enrolment gate refuses): the API answers 422 with its message.
+func badInput(err error) bool {
+	var b interface{ BadInput() bool }
+	return errors.As(err, &b) && b.BadInput()
+}
 
 // Eraser removes a person's face events from the store, the search index and the blob store.
 type Eraser interface {
@@ -38,7 +42,7 @@ func (s *Server) faceDecision(ctx context.Context, door, value, nonce string) (a
 	}
 	probe := access.FaceProbe{}
 	if s.doorFaces != nil {
-		if probe, err = s.doorFaces.Probe(ctx, img); err != nil && !errors.Is(err, ErrNotImage) {
+		if probe, err = s.doorFaces.Probe(ctx, img); err != nil && !badInput(err) {
 			return access.Decision{}, err
 		}
 	}
@@ -71,7 +75,7 @@ func (s *Server) enrolFace(w http.ResponseWriter, r *http.Request) {
 	}
 	t, err := s.doorFaces.Enrol(r.Context(), img)
 	switch {
-	case errors.Is(err, ErrNotImage), errors.Is(err, ErrEnrolGate):
+	case badInput(err):
 		s.writeError(w, r, unprocessable(err.Error()))
 		return
 	case err != nil:

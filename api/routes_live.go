@@ -80,8 +80,8 @@ func (s *Server) whepDelete(w http.ResponseWriter, r *http.Request) {
 // principal the console shows and picks its pages by.
 func (s *Server) routesConsole(mux *http.ServeMux) {
 	h := console.Handler()
-	mux.Handle("GET /{$}", h)
-	mux.Handle("GET /static/", h)
+	s.public(mux, "GET /{$}", "none", h)
+	s.public(mux, "GET /static/", "none", h)
 	s.handle(mux, "GET /v1/me", roleAny, func(w http.ResponseWriter, r *http.Request) {
 		p := principalOf(r)
 		if p == nil { // a node without a database: no sign-in, every page

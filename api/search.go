@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigil-oss/vigil/access"
 	"github.com/vigil-oss/vigil/storage/events"
 	"github.com/vigil-oss/vigil/storage/plates"
 	"github.com/vigil-oss/vigil/storage/vectors"
@@ -25,21 +26,11 @@ type FaceIndex interface {
 	Len() int
 }
 
-// QueryFace is one face found in an uploaded photo.
-type QueryFace struct {
-	Box       [4]int    `json:"box"` // x, y, w, h in pixels
-	Score     float32   `json:"score"`
-	Embedding []float32 `json:"-"`
-}
-
-// FaceEmbedder finds and embeds the faces in a photo, largest first. It returns ErrNotImage for
-// data that is not a decodable picture.
+// FaceEmbedder finds and embeds the faces in a photo, largest first (pipeline.Photos). An error
+// about the photo itself has a BadInput method (see badInput).
 type FaceEmbedder interface {
-	Faces(ctx context.Context, img []byte) ([]QueryFace, error)
+	Faces(ctx context.Context, img []byte) ([]access.FaceProbe, error)
 }
-
-// ErrNotImage is what a FaceEmbedder returns for data it cannot decode.
-var ErrNotImage = errors.New("not a decodable JPEG or PNG image")
 
 // Embeddings gives a stored face event's embedding (events.Store).
 type Embeddings interface {
@@ -221,7 +212,7 @@ func (s *Server) searchFaces(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		found, err := s.embedder.Faces(r.Context(), img)
-		if errors.Is(err, ErrNotImage) {
+		if badInput(err) {
 			s.writeError(w, r, unprocessable("the photo cannot be read: "+err.Error()))
 			return
 		}

@@ -8,9 +8,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vigil-oss/vigil/recognizers"
+	"github.com/vigil-oss/vigil/recognizers/plate"
 	"github.com/vigil-oss/vigil/storage/blob"
 	"github.com/vigil-oss/vigil/storage/events"
+	"github.com/vigil-oss/vigil/storage/footage"
 )
 
 // EventStore is what the API needs from the event store.
@@ -53,7 +54,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	now := time.Now()
 	f := events.Filter{From: now.Add(-24 * time.Hour), To: now, Camera: q.Get("camera"), Kind: q.Get("kind"),
-		Person: q.Get("person"), Plate: recognizers.NormalizePlate(q.Get("plate")), Cursor: q.Get("cursor")}
+		Person: q.Get("person"), Plate: plate.Normalize(q.Get("plate")), Cursor: q.Get("cursor")}
 	var err error
 	if v := q.Get("from"); v != "" {
 		if f.From, err = parseTime(v); err != nil {
@@ -176,14 +177,12 @@ type presigner interface {
 	Presign(ctx context.Context, key string, expiry time.Duration) (string, error)
 }
 
-// Footage cuts recorded video.
+// Footage cuts recorded video (footage.Clipper).
 type Footage interface {
-	// Clip returns the MP4 and the segments it had to skip (missing or corrupt).
+	// Clip returns the MP4 and the segments it had to skip (missing or corrupt), or an error
+	// that is footage.ErrNoFootage for a range with no recording.
 	Clip(ctx context.Context, camera string, from, to time.Time) ([]byte, []string, error)
 }
-
-// ErrNoFootage is what a Footage returns for a range with no recording.
-var ErrNoFootage = errors.New("no footage")
 
 // footage is GET /v1/cameras/{id}/footage?from=&to=: one MP4, cut at key frames, at most an hour.
 func (s *Server) footage(w http.ResponseWriter, r *http.Request) {
@@ -211,7 +210,7 @@ func (s *Server) footage(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("footage clip skipped segments", "camera", r.PathValue("id"), "skipped", skipped)
 		w.Header().Set("X-Vigil-Skipped-Segments", strconv.Itoa(len(skipped)))
 	}
-	if errors.Is(err, ErrNoFootage) {
+	if errors.Is(err, footage.ErrNoFootage) {
 		s.writeError(w, r, errNotFound)
 		return
 	}

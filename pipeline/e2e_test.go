@@ -19,8 +19,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/core/bus"
 	"github.com/vigil-oss/vigil/internal/core/event"
 	"github.com/vigil-oss/vigil/internal/sim/camsim"
-	"github.com/vigil-oss/vigil/internal/testkit/testdata"
-	"github.com/vigil-oss/vigil/models"
+	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 	"github.com/vigil-oss/vigil/recognizers"
 	"github.com/vigil-oss/vigil/recognizers/dnn"
 	"github.com/vigil-oss/vigil/streams/rtsp"
@@ -81,11 +80,7 @@ func freeAddr(t *testing.T) string {
 // against camsim's ground truth. E2E_CAMERAS and E2E_SECONDS scale it up (the run is
 // 16 cameras for 60 s: bench/run.sh accuracy).
 func TestCamsimPassagesBecomeIdentifiedEvents(t *testing.T) {
-	td := testdata.Dir()
-	mdir, err := models.Dir(os.Getenv("VIGIL_MODELS"))
-	if td == "" || err != nil {
-		t.Skip("no models or testdata")
-	}
+	td, mdir := testenv.Testdata(t), testenv.Models(t)
 	cams, secs := envInt("E2E_CAMERAS", 3), envInt("E2E_SECONDS", 13)
 	workers := envInt("E2E_WORKERS", 1)
 	opts := Options{FPS: float64(envInt("E2E_FPS", 4)), KeyframesOnly: os.Getenv("E2E_KEYFRAMES") != "", Faces: true, Plates: true}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/core/event"
 	"github.com/vigil-oss/vigil/recognizers"
+	"github.com/vigil-oss/vigil/recognizers/plate"
 )
 
 // Person is someone in a gallery: a resident, or an entry on a watchlist.
@@ -90,7 +91,7 @@ func (g *Gallery) Add(p Person) {
 func (g *Gallery) AddPlate(p ListedPlate) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.plates[recognizers.NormalizePlate(p.Text)] = p
+	g.plates[plate.Normalize(p.Text)] = p
 }
 
 func (g *Gallery) reindex() {
@@ -150,7 +151,7 @@ func (g *Gallery) MatchFace(e *recognizers.Embedding) *event.Match {
 func (g *Gallery) MatchPlate(text string) *event.Match {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
-	if p, ok := g.plates[recognizers.NormalizePlate(text)]; ok {
+	if p, ok := g.plates[plate.Normalize(text)]; ok {
 		return &event.Match{Plate: p.Text, List: p.List}
 	}
 	return nil
@@ -224,4 +225,35 @@ func (g *Gallery) SetList(list string, people []Person) {
 	}
 	g.people = kept
 	g.reindex()
+}
+
+// Templates is where enrolled residents' face templates live (access.Engine).
+type Templates interface {
+	FaceTemplates() (persons []string, embeddings [][]float32)
+	OnReload(fn func())
+}
+
+// FollowTemplates keeps the gallery's "access" list equal to the enrolled residents' face
+// templates, now and after every change to them. It is a list of its own: the JSON gallery's
+// residents and watchlists stay.
+func (g *Gallery) FollowTemplates(src Templates) {
+	sync := func() {
+		persons, embs := src.FaceTemplates()
+		at := map[string]int{}
+		var people []Person
+		for i, p := range persons {
+			j, ok := at[p]
+			if !ok {
+				j = len(people)
+				at[p] = j
+				people = append(people, Person{ID: p, Name: p})
+			}
+			var emb recognizers.Embedding
+			copy(emb[:], embs[i])
+			people[j].Embeddings = append(people[j].Embeddings, emb)
+		}
+		g.SetList("access", people)
+	}
+	sync()
+	src.OnReload(sync)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -12,8 +11,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/vigil-oss/vigil/internal/testkit/testdata"
-	"github.com/vigil-oss/vigil/models"
+	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 	"github.com/vigil-oss/vigil/recognizers"
 	"github.com/vigil-oss/vigil/recognizers/dnn"
 )
@@ -23,11 +21,7 @@ import (
 // is recent, a corrupt frame does not stop the worker, and nothing leaks once it stops.
 func TestOverloadDropsOldestAndStaysBounded(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	td := testdata.Dir()
-	mdir, err := models.Dir(os.Getenv("VIGIL_MODELS"))
-	if td == "" || err != nil {
-		t.Skip("no models or testdata")
-	}
+	td, mdir := testenv.Testdata(t), testenv.Models(t)
 	img, err := recognizers.LoadImage(filepath.Join(td, "groups/obama_and_biden.jpg"))
 	if err != nil {
 		t.Fatal(err)

@@ -21,7 +21,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/sim/camsim"
 	"github.com/vigil-oss/vigil/internal/sim/whep"
-	"github.com/vigil-oss/vigil/internal/testkit/testdata"
+	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 	"github.com/vigil-oss/vigil/streams"
 )
 
@@ -64,10 +64,7 @@ func newFixture(t *testing.T, cams map[string]streams.Codec) *fixture {
 
 func newFixtureConfig(t *testing.T, cams map[string]streams.Codec, cfg Config) *fixture {
 	t.Helper()
-	td := testdata.Dir()
-	if td == "" {
-		t.Skip("no testdata")
-	}
+	td := testenv.Testdata(t)
 	lib, err := camsim.LoadLibrary(td)
 	if err != nil {
 		t.Fatal(err)

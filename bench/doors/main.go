@@ -130,9 +130,9 @@ func run(nRes, nDoors, conc int, dur time.Duration) error {
 	if err != nil {
 		return err
 	}
-	sctx, stop := context.WithCancel(ctx)
-	defer stop()
-	go a.Run(sctx, ln)
+	hs := &http.Server{Handler: a.Handler()}
+	go hs.Serve(ln)
+	defer hs.Close()
 	base := "http://" + ln.Addr().String()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conc}}
 
@@ -200,7 +200,7 @@ func run(nRes, nDoors, conc int, dur time.Duration) error {
 	var audited int64
 	pool.QueryRow(ctx, `SELECT count(*) FROM audit WHERE action = 'door.decision'`).Scan(&audited)
 	fmt.Printf("audited decisions: %d of %d\n", audited, total)
-	stop()
+	hs.Close()
 	if faceTemplates > 0 {
 		return faceBench(ctx, url, pool, keys[0], min(faceTemplates, nRes))
 	}

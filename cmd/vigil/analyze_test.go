@@ -10,8 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vigil-oss/vigil/internal/testkit/testdata"
-	"github.com/vigil-oss/vigil/models"
+	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 )
 
 // hugePNG is a valid PNG header claiming 20000×20000 pixels, with no image data.
@@ -30,10 +29,8 @@ func hugePNG() []byte {
 }
 
 func TestAnalyzeJSONAndBadFiles(t *testing.T) {
-	td := testdata.Dir()
-	if _, err := models.Dir(os.Getenv("VIGIL_MODELS")); err != nil || td == "" {
-		t.Skip("no models or testdata")
-	}
+	td := testenv.Testdata(t)
+	testenv.Models(t)
 	dir := t.TempDir()
 	write := func(name string, data []byte) string {
 		p := filepath.Join(dir, name)

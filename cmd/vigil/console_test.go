@@ -16,9 +16,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/core/config"
 	"github.com/vigil-oss/vigil/internal/sim/camsim"
-	"github.com/vigil-oss/vigil/internal/testkit/testdata"
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
-	"github.com/vigil-oss/vigil/models"
 )
 
 // consoleRunner finds node, Chromium and the test driver's modules (web/test: npm ci), or skips
@@ -38,10 +36,7 @@ func consoleRunner(t *testing.T) (node, dir string) {
 		missing = "web/test/node_modules (npm ci --prefix web/test)"
 	}
 	if missing != "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("console tests need %s (scripts/test.sh installs it)", missing)
-		}
-		t.Skipf("no %s", missing)
+		testenv.Missing(t, "the console tests need %s", missing)
 	}
 	return node, dir
 }
@@ -72,10 +67,8 @@ func artifacts(t *testing.T, name string) string {
 // walks past, with the best shot. Screenshots in test-artifacts/console.
 func TestConsoleInChromium(t *testing.T) {
 	node, dir := consoleRunner(t)
-	td := testdata.Dir()
-	if _, err := models.Dir(os.Getenv("VIGIL_MODELS")); err != nil || td == "" {
-		t.Skip("no models or testdata")
-	}
+	td := testenv.Testdata(t)
+	testenv.Models(t)
 	data := t.TempDir()
 	dbURL := testenv.PostgresDB(t)
 	t.Setenv("VIGIL_DATABASE_URL", dbURL)
@@ -120,12 +113,8 @@ func TestConsoleInChromium(t *testing.T) {
 	cfg.AddCameras([]string{"rtsp://" + simAddr + "/cam/001", "rtsp://" + simAddr + "/cam/002"})
 	cfg.Cameras[0].Map = &[2]float64{0.25, 0.25} // on the site map, for "nearest officer"
 	cfg.Cameras[1].Map = &[2]float64{0.75, 0.75}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	addr := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, log, func(a string) { addr <- a }) }()
-	base := "http://" + <-addr
+	n := startNode(t, cfg)
+	base := n.URL
 
 	shots := artifacts(t, "console")
 	cmd := exec.Command(node, "console.mjs")
@@ -249,8 +238,5 @@ func TestConsoleInChromium(t *testing.T) {
 			t.Errorf("screenshot %s: %v", f, err)
 		}
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	n.Stop()
 }

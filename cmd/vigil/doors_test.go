@@ -2,13 +2,11 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,9 +17,7 @@ import (
 
 	"github.com/vigil-oss/vigil/access"
 	"github.com/vigil-oss/vigil/internal/core/config"
-	"github.com/vigil-oss/vigil/internal/testkit/testdata"
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
-	"github.com/vigil-oss/vigil/models"
 )
 
 // TestDoorFaceDecisions enrols a resident's face through the admin API and asks the signed unlock
@@ -29,10 +25,8 @@ import (
 // face do not; a second enrolment of his face under another name is flagged; after erasure his
 // face opens nothing.
 func TestDoorFaceDecisions(t *testing.T) {
-	td := testdata.Dir()
-	if _, err := models.Dir(os.Getenv("VIGIL_MODELS")); err != nil || td == "" {
-		t.Skip("no models or testdata")
-	}
+	td := testenv.Testdata(t)
+	testenv.Models(t)
 	data := t.TempDir()
 	dbURL := testenv.PostgresDB(t)
 	t.Setenv("VIGIL_DATABASE_URL", dbURL)
@@ -53,14 +47,8 @@ func TestDoorFaceDecisions(t *testing.T) {
 	cfg.Pipeline.Enabled = false
 	cfg.Footage.Enabled = false
 	cfg.Database.URL = config.Secret(dbURL)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	addr := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), func(a string) { addr <- a })
-	}()
-	base := "http://" + <-addr
+	n := startNode(t, cfg)
+	base := n.URL
 
 	call := func(method, path, body string, want int) {
 		t.Helper()
@@ -177,8 +165,5 @@ func TestDoorFaceDecisions(t *testing.T) {
 	if code, vout, _ := runCmd("audit", "verify", "--data", data); code != 0 {
 		t.Fatalf("audit verify: %s", vout)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	n.Stop()
 }

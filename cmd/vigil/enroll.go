@@ -164,7 +164,7 @@ func enrolResident(person, consent, modelsDir string, sf *serveFlags, files []st
 	if err != nil {
 		return err
 	}
-	fe := &faceEmbedder{dir: mdir}
+	fe := pipeline.NewPhotos(mdir)
 	defer fe.Close()
 	added := 0
 	for i, f := range files {

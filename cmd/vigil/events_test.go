@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,18 +15,14 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/core/config"
 	"github.com/vigil-oss/vigil/internal/sim/camsim"
-	"github.com/vigil-oss/vigil/internal/testkit/testdata"
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
-	"github.com/vigil-oss/vigil/models"
 )
 
 // TestServeStreamsLiveEvents runs serve with the pipeline on camsim, enrols Obama with photos
 // other than the one camsim walks past, and reads /v1/events/live until his event arrives.
 func TestServeStreamsLiveEvents(t *testing.T) {
-	td := testdata.Dir()
-	if _, err := models.Dir(os.Getenv("VIGIL_MODELS")); err != nil || td == "" {
-		t.Skip("no models or testdata")
-	}
+	td := testenv.Testdata(t)
+	testenv.Models(t)
 	data := t.TempDir()
 	gallery := filepath.Join(data, "gallery.json")
 	if code, out, errs := runCmd("enroll", "--gallery", gallery, "--name", "Barack Obama",
@@ -68,10 +63,9 @@ func TestServeStreamsLiveEvents(t *testing.T) {
 	started := time.Now()
 	cfg.AddCameras([]string{"rtsp://127.0.0.1:18755/cam/001"})
 	ctx, cancel := context.WithCancel(context.Background())
-	addr := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, log, func(a string) { addr <- a }) }()
-	base := "http://" + <-addr
+	defer cancel()
+	n := startNode(t, cfg)
+	base := n.URL
 
 	if r, _ := http.Get(base + "/v1/events/live"); r.StatusCode != 401 || r.Header.Get("WWW-Authenticate") == "" {
 		t.Fatalf("live events without a token: %d", r.StatusCode)
@@ -208,15 +202,7 @@ func TestServeStreamsLiveEvents(t *testing.T) {
 		r.Body.Close()
 	}
 	testSearch(t, base, data, tokens, face.ID, lib.Plates[0].Text)
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("serve did not stop")
-	}
+	n.Stop()
 }
 
 // bearer adds a token to every request.

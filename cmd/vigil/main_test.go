@@ -16,7 +16,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/core/config"
 	"github.com/vigil-oss/vigil/internal/sim/camsim"
-	"github.com/vigil-oss/vigil/internal/testkit/paths"
+	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 )
 
 func runCmd(args ...string) (int, string, string) {
@@ -48,9 +48,7 @@ func TestCheckConfig(t *testing.T) {
 }
 
 func TestModelsVerify(t *testing.T) {
-	if paths.Shared("models") == "" && os.Getenv("VIGIL_MODELS") == "" {
-		t.Skip("no models here")
-	}
+	testenv.Models(t)
 	code, out, errs := runCmd("models", "verify")
 	if code != 0 || !strings.Contains(out, "all 10 model files verified") {
 		t.Fatalf("code %d\n%s%s", code, out, errs)
@@ -63,10 +61,7 @@ func TestModelsVerify(t *testing.T) {
 
 // TestServeReportsCameras runs serve against camsim and reads /v1/cameras and /metrics.
 func TestServeReportsCameras(t *testing.T) {
-	dir := paths.Shared("testdata")
-	if dir == "" {
-		t.Skip("no testdata")
-	}
+	dir := testenv.Testdata(t)
 	lib, err := camsim.LoadLibrary(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -87,11 +82,8 @@ func TestServeReportsCameras(t *testing.T) {
 	cfg.Pipeline.Enabled = false
 	cfg.Database.Enabled = false
 	cfg.AddCameras([]string{"rtsp://127.0.0.1:18754/cam/001", "rtsp://127.0.0.1:18754/cam/002", "rtsp://127.0.0.1:18754/cam/404"})
-	ctx, cancel := context.WithCancel(context.Background())
-	addr := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, log, func(a string) { addr <- a }) }()
-	base := "http://" + <-addr
+	n := startNode(t, cfg)
+	base := n.URL
 	deadline := time.Now().Add(8 * time.Second)
 	for {
 		resp, err := http.Get(base + "/v1/cameras")
@@ -139,13 +131,5 @@ func TestServeReportsCameras(t *testing.T) {
 		t.Fatalf("unknown camera: %d", resp.StatusCode)
 	}
 	resp.Body.Close()
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not stop")
-	}
+	n.Stop()
 }

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"context"
 	"encoding/hex"
-	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -39,20 +36,8 @@ func TestServeSendsCommandsOverMQTT(t *testing.T) {
 	cfg.Live.Enabled = false
 	cfg.Database.URL = config.Secret(dbURL)
 	cfg.Access.MQTT = config.MQTT{URL: broker.URL, Topic: "estate/doors"}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	addr := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), func(a string) { addr <- a })
-	}()
-	var base string
-	select {
-	case a := <-addr:
-		base = "http://" + a
-	case err := <-done:
-		t.Fatal(err)
-	}
+	n := startNode(t, cfg)
+	base := n.URL
 	ctrl := doorsim.New(base, "d4-gate", key)
 	got := make(chan access.Command, 1)
 	ctrl.OnUnlock = func(c access.Command) { got <- c }
@@ -76,8 +61,5 @@ func TestServeSendsCommandsOverMQTT(t *testing.T) {
 	if n := ctrl.Rejected.Load(); n != 0 {
 		t.Fatalf("%d messages rejected", n)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	n.Stop()
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -40,20 +39,7 @@ func TestControllerOfflineAndBack(t *testing.T) {
 	cfg.Pipeline.Enabled = false
 	cfg.Footage.Enabled = false
 	cfg.Database.URL = config.Secret(dbURL)
-	start := func() (context.CancelFunc, chan error) {
-		ctx, cancel := context.WithCancel(context.Background())
-		ready, done := make(chan string, 1), make(chan error, 1)
-		go func() {
-			done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), func(a string) { ready <- a })
-		}()
-		select {
-		case <-ready:
-		case err := <-done:
-			t.Fatal(err)
-		}
-		return cancel, done
-	}
-	stop, done := start()
+	node := startNode(t, cfg)
 	base := "http://" + cfg.HTTP.Addr
 	for _, c := range []struct{ path, body string }{
 		{"/v1/units", `{"id":"b2-0202"}`},
@@ -155,10 +141,7 @@ func TestControllerOfflineAndBack(t *testing.T) {
 	}
 
 	// vigil goes down.
-	stop()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	node.Stop()
 	if g, r, online := ctrl.Present(ctx, "card", "B2-WANG"); !g || online || r != access.Granted {
 		t.Fatalf("offline resident: %v %s %v", g, r, online)
 	}
@@ -169,8 +152,7 @@ func TestControllerOfflineAndBack(t *testing.T) {
 		t.Fatalf("upload while down: %v, %d pending", err, ctrl.Pending())
 	}
 	// vigil is back: the offline decisions are uploaded and audited.
-	stop, done = start()
-	defer func() { stop(); <-done }()
+	startNode(t, cfg)
 	if n, err := ctrl.Upload(ctx); err != nil || n != 2 || ctrl.Pending() != 0 {
 		t.Fatalf("upload: %d %v", n, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -25,9 +26,6 @@ type storage struct {
 	events  *events.Store
 	blobs   blob.Store
 	spool   *blob.Spooled // with S3: where writes go while it is down
-	// tool: a short-lived command (token, audit, migrate) that leaves a cluster it found running
-	// (a serving vigil's) running.
-	tool bool
 }
 
 // openStore connects to database.url, or starts the managed cluster under DATA/pg, and applies
@@ -80,6 +78,37 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*stora
 	return st, nil
 }
 
+// makeDataDir creates the data directory and any missing parents. As root, the folders it
+// creates are searchable by everyone (0711), since the managed PostgreSQL runs as another user
+// and must reach DATA/pg through them; otherwise they are private (0700). Folders that exist are
+// left as they are.
+func makeDataDir(dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	var missing []string
+	for p := abs; ; p = filepath.Dir(p) {
+		if _, err := os.Stat(p); err == nil || p == filepath.Dir(p) {
+			break
+		}
+		missing = append(missing, p)
+	}
+	mode := os.FileMode(0o700)
+	if os.Geteuid() == 0 {
+		mode = 0o711
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := os.Mkdir(missing[i], mode); err != nil && !os.IsExist(err) {
+			return fmt.Errorf("data directory: %w", err)
+		}
+		if err := os.Chmod(missing[i], mode); err != nil { // past the umask
+			return fmt.Errorf("data directory: %w", err)
+		}
+	}
+	return nil
+}
+
 // maintain creates partitions ahead and drops expired ones, applies footage retention, hourly,
 // and uploads spooled blobs.
 func (st *storage) maintain(ctx context.Context, cfg config.Config, log *slog.Logger) {
@@ -118,12 +147,13 @@ func (st *storage) maintain(ctx context.Context, cfg config.Config, log *slog.Lo
 	}
 }
 
-// Close closes the pool and stops the managed cluster (a tool leaves one it found running).
+// Close closes the pool and gives up the managed cluster (stopped when no other vigil process
+// uses it).
 func (st *storage) Close() {
 	if st.pool != nil {
 		st.pool.Close()
 	}
-	if st.cluster != nil && !(st.tool && st.cluster.Running) {
+	if st.cluster != nil {
 		st.cluster.Stop()
 	}
 }
@@ -131,12 +161,7 @@ func (st *storage) Close() {
 // openToolStore opens the database for a short-lived command.
 func openToolStore(ctx context.Context, cfg config.Config, stderr io.Writer) (*storage, error) {
 	cfg.Database.Enabled = true
-	st, err := openStore(ctx, cfg, newLogger(stderr, cfg.Log.Level, cfg.Log.Format))
-	if err != nil {
-		return nil, err
-	}
-	st.tool = true
-	return st, nil
+	return openStore(ctx, cfg, newLogger(stderr, cfg.Log.Level, cfg.Log.Format))
 }
 
 // cmdMigrate applies the event store's migrations and exits.

@@ -24,9 +24,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/core/config"
 	"github.com/vigil-oss/vigil/internal/sim/camsim"
 	"github.com/vigil-oss/vigil/internal/sim/doorsim"
-	"github.com/vigil-oss/vigil/internal/testkit/testdata"
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
-	"github.com/vigil-oss/vigil/models"
 )
 
 // TestAutoUnlockFromDoorCameras runs camsim's door cameras through vigil to doorsim's
@@ -37,10 +35,8 @@ import (
 // 12 s, beyond the 10 s in which a second sighting of the same person at the same door is
 // ignored); nobody else opens anything; Kit's sightings are decided and refused in the audit.
 func TestAutoUnlockFromDoorCameras(t *testing.T) {
-	td := testdata.Dir()
-	if _, err := models.Dir(os.Getenv("VIGIL_MODELS")); err != nil || td == "" {
-		t.Skip("no models or testdata")
-	}
+	td := testenv.Testdata(t)
+	testenv.Models(t)
 	data := t.TempDir()
 	dbURL := testenv.PostgresDB(t)
 	t.Setenv("VIGIL_DATABASE_URL", dbURL)
@@ -88,10 +84,8 @@ func TestAutoUnlockFromDoorCameras(t *testing.T) {
 	cfg.AddCameras([]string{"rtsp://" + simAddr + "/cam/001", "rtsp://" + simAddr + "/cam/002", "rtsp://" + simAddr + "/cam/003"})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	addr := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, log, func(a string) { addr <- a }) }()
-	base := "http://" + <-addr
+	n := startNode(t, cfg)
+	base := n.URL
 
 	call := func(path, body string) {
 		t.Helper()
@@ -210,10 +204,7 @@ func TestAutoUnlockFromDoorCameras(t *testing.T) {
 	if kitDenied == 0 || obamaGranted != len(unlocks) {
 		t.Errorf("audit: %d refusals for Kit, %d grants for Obama (%d unlocks)", kitDenied, obamaGranted, len(unlocks))
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	n.Stop()
 }
 
 func freeAddrT(t *testing.T) string {

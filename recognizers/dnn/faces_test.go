@@ -1,7 +1,6 @@
 package dnn
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -9,18 +8,15 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/vigil-oss/vigil/internal/testkit/testdata"
-	"github.com/vigil-oss/vigil/models"
+	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 	"github.com/vigil-oss/vigil/recognizers"
 )
 
 // fixtures locates the shared models and test photos, skipping when they are not here.
 func fixtures(t testing.TB) (mdir, dir string, rows []testdata.Row) {
 	t.Helper()
-	dir = testdata.Dir()
-	mdir, err := models.Dir(os.Getenv("VIGIL_MODELS"))
-	if dir == "" || err != nil {
-		t.Skip("shared models or testdata not found")
-	}
+	dir, mdir = testenv.Testdata(t), testenv.Models(t)
+	var err error
 	if rows, err = testdata.Load(dir); err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/core/event"
 	"github.com/vigil-oss/vigil/models"
 	"github.com/vigil-oss/vigil/recognizers"
+	"github.com/vigil-oss/vigil/recognizers/plate"
 )
 
 // Plate is one plate found and read in a picture.
@@ -29,7 +30,7 @@ type Plate struct {
 	Color   string               `json:"color"` // blue, green, yellow
 	// ColorScore is the classifier's probability of Color.
 	ColorScore float32 `json:"color_score"`
-	// Valid says the text is a well-formed Chinese plate for its colour (recognizers.ValidPlate).
+	// Valid says the text is a well-formed Chinese plate for its colour (plate.Valid).
 	Valid bool `json:"valid"`
 }
 
@@ -231,13 +232,13 @@ func (p *Plates) read(img gocv.Mat, pl *Plate) error {
 	if err != nil {
 		return err
 	}
-	pl.Text = recognizers.NormalizePlate(pl.Text)
+	pl.Text = plate.Normalize(pl.Text)
 	// Eight characters is a new-energy plate, green by the standard (GA 36-2018). The colour
 	// classifier confuses flat light green with yellow; the text settles it.
-	if len([]rune(pl.Text)) == 8 && recognizers.ValidPlate(pl.Text, "green") {
+	if len([]rune(pl.Text)) == 8 && plate.Valid(pl.Text, "green") {
 		pl.Color = "green"
 	}
-	pl.Valid = recognizers.ValidPlate(pl.Text, pl.Color)
+	pl.Valid = plate.Valid(pl.Text, pl.Color)
 	return nil
 }
 

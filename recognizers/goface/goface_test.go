@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/vigil-oss/vigil/internal/testkit/testdata"
-	"github.com/vigil-oss/vigil/models"
+	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 	"github.com/vigil-oss/vigil/recognizers"
 	"github.com/vigil-oss/vigil/recognizers/dnn"
 )
@@ -17,11 +17,7 @@ import (
 // they live in one space: the same photo lands close in both, and pairwise same/different
 // decisions at the match threshold agree.
 func TestSameIdentityDecisionsAsDNN(t *testing.T) {
-	td := testdata.Dir()
-	mdir, err := models.Dir(os.Getenv("VIGIL_MODELS"))
-	if td == "" || err != nil {
-		t.Skip("no models or testdata")
-	}
+	td, mdir := testenv.Testdata(t), testenv.Models(t)
 	rows, _ := testdata.Load(td)
 	gf, err := New(mdir)
 	if err != nil {

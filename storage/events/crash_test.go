@@ -27,9 +27,6 @@ import (
 // storing events, and kills it with SIGKILL mid-stream. A second child over the same bus folder
 // finishes the job. Every event the bus acknowledged is stored exactly once.
 func TestSIGKILLMidBatch(t *testing.T) {
-	if os.Getenv("VIGIL_CRASH_CHILD") != "" {
-		t.Skip("child")
-	}
 	dbURL := testenv.PostgresDB(t)
 	busDir := t.TempDir()
 	ctx := context.Background()
@@ -42,7 +39,7 @@ func TestSIGKILLMidBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	child := func(mode string) (*exec.Cmd, *bufio.Scanner) {
-		cmd := exec.Command(os.Args[0], "-test.run", "^TestCrashChild$", "-test.v")
+		cmd := exec.Command(os.Args[0]) // TestMain runs crashChild
 		cmd.Env = append(os.Environ(), "VIGIL_CRASH_CHILD="+mode, "VIGIL_CRASH_DB="+dbURL, "VIGIL_CRASH_BUS="+busDir)
 		out, _ := cmd.StdoutPipe()
 		cmd.Stderr = os.Stderr
@@ -97,21 +94,30 @@ func TestSIGKILLMidBatch(t *testing.T) {
 	}
 }
 
-// TestCrashChild is the child process of TestSIGKILLMidBatch.
-func TestCrashChild(t *testing.T) {
-	mode := os.Getenv("VIGIL_CRASH_CHILD")
-	if mode == "" {
-		t.Skip("run by TestSIGKILLMidBatch")
+// TestMain runs the child process of TestSIGKILLMidBatch when asked to, else the tests.
+func TestMain(m *testing.M) {
+	if mode := os.Getenv("VIGIL_CRASH_CHILD"); mode != "" {
+		if err := crashChild(mode); err != nil {
+			fmt.Fprintln(os.Stderr, "crash child:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
+	os.Exit(m.Run())
+}
+
+// crashChild publishes and stores events (mode publish) or drains the bus (mode drain) until
+// it is killed.
+func crashChild(mode string) error {
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	pool, err := pgxpool.New(ctx, os.Getenv("VIGIL_CRASH_DB"))
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	b, err := bus.Open(ctx, bus.Config{StoreDir: os.Getenv("VIGIL_CRASH_BUS")}, log)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	// A short AckWait: the batch the killed child had in flight comes back to the second child
 	// after it.
@@ -128,7 +134,7 @@ func TestCrashChild(t *testing.T) {
 		r := rec(base.Add(time.Duration(i)*time.Millisecond), i, "cam001", "plate")
 		data, _ := json.Marshal(r)
 		if err := b.Publish(ctx, event.SubjectPrefix+".plate.cam001", r.ID, data); err != nil {
-			t.Fatal(err)
+			return err
 		}
 	}
 	select {}

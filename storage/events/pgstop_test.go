@@ -11,6 +11,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/core/bus"
 	"github.com/vigil-oss/vigil/internal/core/event"
+	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 	"github.com/vigil-oss/vigil/storage/pgcluster"
 )
 
@@ -19,7 +20,7 @@ import (
 // stored once. FAULT_SECONDS sets the outage (the run: 60).
 func TestPostgreSQLStoppedWhileEventsFlow(t *testing.T) {
 	if _, err := pgcluster.FindBin(); err != nil {
-		t.Skip(err)
+		testenv.Missing(t, "%v", err)
 	}
 	dir, err := os.MkdirTemp("", "vigil-pgstop-")
 	if err != nil {

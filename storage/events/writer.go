@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -44,6 +45,8 @@ type Writer struct {
 	log   *slog.Logger
 
 	written, skipped, bad, retries prometheus.Counter
+
+	consumer chan jetstream.Consumer // the durable consumer, once Run has made it
 }
 
 // NewWriter returns a writer; reg may be nil.
@@ -69,7 +72,7 @@ func NewWriter(store *Store, js jetstream.JetStream, blobs blob.Store, opts Writ
 	c := func(name, help string) prometheus.Counter {
 		return prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_store_" + name, Help: help})
 	}
-	w := &Writer{store: store, js: js, blobs: blobs, opts: opts, log: log.With("component", "event-store"),
+	w := &Writer{store: store, js: js, blobs: blobs, opts: opts, log: log.With("component", "event-store"), consumer: make(chan jetstream.Consumer, 1),
 		written: c("events_written_total", "Events inserted into PostgreSQL."),
 		skipped: c("events_duplicate_total", "Redelivered events already stored (skipped)."),
 		bad:     c("events_malformed_total", "Bus messages that are not storable events (acknowledged, not stored)."),
@@ -92,6 +95,7 @@ func (w *Writer) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	w.consumer <- cons
 	// Fetching and decoding overlap writing: one goroutine pulls and decodes the next batch while
 	// the writers store the ones before it.
 	batches := make(chan batch, 2)
@@ -128,6 +132,35 @@ func (w *Writer) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	return nil
+}
+
+// Drain waits until every event on the bus has been stored and acknowledged: call it once the
+// publishers have stopped, then end Run. It returns ctx's error when that does not happen in
+// time; what is left stays on the bus (durable, unacknowledged) and is stored at the next start.
+func (w *Writer) Drain(ctx context.Context) error {
+	var cons jetstream.Consumer
+	select {
+	case cons = <-w.consumer:
+		w.consumer <- cons
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		info, err := cons.Info(ctx)
+		if err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if err != nil {
+				return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
+			}
+			return fmt.Errorf("%w: %d events not yet stored, %d being stored", ctx.Err(), info.NumPending, info.NumAckPending)
+		case <-t.C:
+		}
+	}
 }
 
 // batch is a fetch's storable events and their messages.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 	"github.com/vigil-oss/vigil/storage/blob"
 )
 
@@ -36,7 +37,7 @@ func (m *memIndex) Segments(context.Context, string, time.Time, time.Time) ([]Se
 func TestDiskFullLosesOneSegmentNotTheRecording(t *testing.T) {
 	work := t.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", work).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a small tmpfs here: %v %s", err, out)
+		testenv.Missing(t, "a small tmpfs to fill (mount needs root): %v %s", err, out)
 	}
 	defer exec.Command("umount", work).Run()
 	log := quiet

@@ -23,9 +23,7 @@ import (
 // PostgreSQL), then cuts a clip across segment boundaries and checks it with ffprobe: H.264,
 // starts on a key frame, covers the range.
 func TestRecordAndCut(t *testing.T) {
-	if _, err := exec.LookPath("ffprobe"); err != nil {
-		t.Skip("no ffprobe")
-	}
+	testenv.Command(t, "ffprobe")
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, testenv.PostgresDB(t))
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/vigil-oss/vigil/internal/sim/camsim"
+	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 	"github.com/vigil-oss/vigil/streams"
 	"github.com/vigil-oss/vigil/streams/rtsp"
 )
@@ -21,7 +22,7 @@ func liveCamera(t *testing.T) *streams.Stream {
 	t.Helper()
 	clip, err := camsim.SharedSmallClip(context.Background())
 	if errors.Is(err, camsim.ErrNoTestdata) {
-		t.Skip(err)
+		testenv.Missing(t, "%v", err)
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,11 @@
 // system's PostgreSQL binaries (initdb, pg_ctl), when no database URL is configured. The server
 // listens only on a unix socket inside the data directory. As root, it runs the server as an
 // unprivileged user (postgres, or VIGIL_PG_USER), since PostgreSQL refuses to run as root.
+//
+// Several vigil processes may share one cluster (serve, and tools such as vigil doors add run
+// beside it). Each holds a shared lock on DIR/users.lock for as long as it uses the cluster;
+// starting is serialised by DIR/start.lock; and the last user to leave stops the server. So a
+// tool never stops a cluster that a serve still uses, and never starts a second one.
 package pgcluster
 
 import (
@@ -30,8 +35,9 @@ type Cluster struct {
 	owner  *user.User
 	log    *slog.Logger
 	closed bool
+	users  *os.File // holds a shared flock while this process uses the cluster
 	// Running is true when the cluster was already running at Start (another vigil process, or
-	// one that crashed). A short-lived tool leaves such a cluster running; serve takes it over.
+	// one that crashed and left it).
 	Running bool
 }
 
@@ -86,16 +92,31 @@ func Start(ctx context.Context, dir string, log *slog.Logger) (*Cluster, error) 
 		gid, _ := strconv.Atoi(u.Gid)
 		c.cred, c.owner = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, u
 	}
-	if err := os.MkdirAll(filepath.Join(abs, "socket"), 0o700); err != nil {
+	if err := c.makeDirs(abs); err != nil {
 		return nil, err
 	}
+	// Use first, then start: a process that is stopping the server (it holds users.lock
+	// exclusively) finishes before this one looks at it.
+	users, err := lockFile(ctx, filepath.Join(abs, "users.lock"), syscall.LOCK_SH)
+	if err != nil {
+		return nil, err
+	}
+	c.users = users
+	start, err := lockFile(ctx, filepath.Join(abs, "start.lock"), syscall.LOCK_EX)
+	if err != nil {
+		c.release()
+		return nil, err
+	}
+	defer start.Close()
 	if err := c.chown(abs); err != nil {
+		c.release()
 		return nil, err
 	}
 	if _, err := os.Stat(filepath.Join(abs, "data", "PG_VERSION")); err != nil {
 		c.log.Info("initialising PostgreSQL cluster", "dir", abs)
 		if out, err := c.run(ctx, "initdb", "-D", filepath.Join(abs, "data"), "-U", "vigil", "--auth=trust",
 			"--encoding=UTF8", "--locale=C.UTF-8"); err != nil {
+			c.release()
 			return nil, fmt.Errorf("pgcluster: initdb: %w: %s", err, out)
 		}
 	}
@@ -103,6 +124,7 @@ func Start(ctx context.Context, dir string, log *slog.Logger) (*Cluster, error) 
 		opts := fmt.Sprintf("-c listen_addresses='' -k %s -c fsync=on -c max_connections=100", filepath.Join(abs, "socket"))
 		if out, err := c.run(ctx, "pg_ctl", "-D", filepath.Join(abs, "data"), "-l", filepath.Join(abs, "log"),
 			"-o", opts, "-w", "-t", "60", "start"); err != nil {
+			c.release()
 			return nil, fmt.Errorf("pgcluster: pg_ctl start: %w: %s (see %s)", err, out, filepath.Join(abs, "log"))
 		}
 	} else {
@@ -144,18 +166,87 @@ func (c *Cluster) ensureDatabase(ctx context.Context) error {
 	return nil
 }
 
-// Stop shuts the server down (fast mode: in-flight transactions roll back, committed data is
-// safe) and waits for it.
+// Stop ends this process's use of the cluster. When no other process uses it, it shuts the
+// server down (fast mode: in-flight transactions roll back, committed data is safe) and waits
+// for it; otherwise the server stays up for them.
 func (c *Cluster) Stop() {
 	if c.closed {
 		return
 	}
 	c.closed = true
+	defer c.release()
+	// The last user out stops the server: an exclusive lock is granted only when no other
+	// process holds its shared one. (A failed upgrade drops ours, which Stop is giving up anyway.)
+	if err := syscall.Flock(int(c.users.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		c.log.Info("PostgreSQL cluster left running: another vigil process uses it", "dir", c.Dir)
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if out, err := c.run(ctx, "pg_ctl", "-D", filepath.Join(c.Dir, "data"), "-m", "fast", "-w", "stop"); err != nil {
 		c.log.Warn("stopping PostgreSQL", "err", err, "output", string(out))
 	}
+}
+
+// release gives up this process's lock on the cluster.
+func (c *Cluster) release() {
+	if c.users != nil {
+		c.users.Close()
+		c.users = nil
+	}
+}
+
+// lockFile opens path and takes a flock of the given kind, waiting for it until ctx ends.
+func lockFile(ctx context.Context, path string, how int) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("pgcluster: %w", err)
+	}
+	for {
+		err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
+		if err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("pgcluster: lock %s: %w", path, err)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("pgcluster: waiting for %s: %w", path, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// makeDirs creates the cluster's folders. As root, the folders it creates on the way (the data
+// directory itself, on a first run) are made searchable by everyone (0711): the server runs as
+// another user and must reach its own folder through them. Folders that existed are left as
+// they are; chown reports one the server cannot get through.
+func (c *Cluster) makeDirs(abs string) error {
+	var created []string
+	for p := abs; ; p = filepath.Dir(p) {
+		if _, err := os.Stat(p); err == nil || p == filepath.Dir(p) {
+			break
+		}
+		created = append(created, p)
+	}
+	if err := os.MkdirAll(filepath.Join(abs, "socket"), 0o700); err != nil {
+		return err
+	}
+	if c.cred == nil {
+		return nil
+	}
+	for _, p := range created {
+		if p == abs {
+			continue // the cluster's own folder goes to the server's user (chown)
+		}
+		if err := os.Chmod(p, 0o711); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (c *Cluster) run(ctx context.Context, name string, args ...string) ([]byte, error) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/sim/camsim"
+	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 	"github.com/vigil-oss/vigil/streams"
 	"github.com/vigil-oss/vigil/streams/rtsp"
 )
@@ -18,7 +19,7 @@ func clip(t testing.TB) *camsim.Clip {
 	t.Helper()
 	c, err := camsim.SharedSmallClip(context.Background())
 	if errors.Is(err, camsim.ErrNoTestdata) {
-		t.Skip(err)
+		testenv.Missing(t, "%v", err)
 	}
 	if err != nil {
 		t.Fatal(err)

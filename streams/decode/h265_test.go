@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/sim/camsim"
+	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 	"github.com/vigil-oss/vigil/streams"
 	"github.com/vigil-oss/vigil/streams/rtsp"
 )
@@ -16,9 +17,7 @@ import (
 // TestH265FromFFmpeg: ffmpeg publishes H.265 (libx265) into camsim; a vigil session pulls it,
 // assembles H.265 access units, and the decoder turns them into pictures.
 func TestH265FromFFmpeg(t *testing.T) {
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Skip("no ffmpeg")
-	}
+	testenv.Command(t, "ffmpeg")
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	sim, err := camsim.NewServer(camsim.Config{RTSPAddress: "127.0.0.1:18656"}, []*camsim.Clip{clip(t)}, log)
 	if err != nil {

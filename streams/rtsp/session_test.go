@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/vigil-oss/vigil/internal/sim/camsim"
+	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 	"github.com/vigil-oss/vigil/streams"
 )
 
@@ -25,7 +26,7 @@ func testClip(t *testing.T) *camsim.Clip {
 	t.Helper()
 	c, err := camsim.SharedSmallClip(context.Background())
 	if errors.Is(err, camsim.ErrNoTestdata) {
-		t.Skip(err)
+		testenv.Missing(t, "%v", err)
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -256,9 +257,7 @@ func TestNotFoundAndBadCredentialsFail(t *testing.T) {
 }
 
 func TestReadsStreamPublishedByFFmpeg(t *testing.T) {
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Skip("ffmpeg not installed")
-	}
+	testenv.Command(t, "ffmpeg")
 	clip := testClip(t)
 	port := freePort(t)
 	sim := startSim(t, clip, camsim.Config{RTSPAddress: fmt.Sprintf("127.0.0.1:%d", port), Cameras: 0})

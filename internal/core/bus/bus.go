@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -111,6 +112,14 @@ func (b *Bus) Subscribe(subject string, fn func(subject string, data []byte)) (f
 		return nil, err
 	}
 	return func() { _ = sub.Unsubscribe() }, nil
+}
+
+// Ready reports nil while the connection to NATS is up.
+func (b *Bus) Ready() error {
+	if st := b.nc.Status(); st != nats.CONNECTED {
+		return fmt.Errorf("NATS connection %s", strings.ToLower(st.String()))
+	}
+	return nil
 }
 
 // JetStream exposes the stream to durable consumers (the event store).

@@ -11,15 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-oss/vigil/internal/testkit/paths"
+	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 )
 
 func testLibrary(t testing.TB) *Library {
 	t.Helper()
-	dir := paths.Shared("testdata")
-	if dir == "" {
-		t.Skip("shared testdata not found")
-	}
+	dir := testenv.Testdata(t)
 	lib, err := LoadLibrary(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -127,9 +124,7 @@ func isIDR(au [][]byte) bool {
 
 // TestFFprobeReadsCamsim checks interoperability: ffprobe, a stock client, reads a camera.
 func TestFFprobeReadsCamsim(t *testing.T) {
-	if _, err := exec.LookPath("ffprobe"); err != nil {
-		t.Skip("ffprobe not installed")
-	}
+	testenv.Command(t, "ffprobe")
 	lib := testLibrary(t)
 	c, err := BuildClip(context.Background(), lib, smallParams(), lib.Script(3, 6), 3, t.TempDir())
 	if err != nil {

@@ -43,15 +43,12 @@ func fileExists(p string) bool {
 }
 
 // StartS3 starts versitygw on a free port over a temporary folder; it stops with the test.
-// Without versitygw it skips, except under CI.
+// Without versitygw it is Missing.
 func StartS3(t testing.TB) *S3Server {
 	t.Helper()
 	bin := VersityGW()
 	if bin == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("versitygw not installed (scripts/setup.sh installs it)")
-		}
-		t.Skip("versitygw not installed")
+		Missing(t, "versitygw is not installed")
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

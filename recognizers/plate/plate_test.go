@@ -1,4 +1,4 @@
-package recognizers
+package plate
 
 import "testing"
 
@@ -18,9 +18,9 @@ func TestPlateRules(t *testing.T) {
 		{"粤B12O45", "blue", "粤B12O45", false},
 	}
 	for _, c := range cases {
-		n := NormalizePlate(c.in)
-		if n != c.norm || ValidPlate(n, c.colour) != c.valid {
-			t.Errorf("%q (%s): %q valid=%v, want %q %v", c.in, c.colour, n, ValidPlate(n, c.colour), c.norm, c.valid)
+		n := Normalize(c.in)
+		if n != c.norm || Valid(n, c.colour) != c.valid {
+			t.Errorf("%q (%s): %q valid=%v, want %q %v", c.in, c.colour, n, Valid(n, c.colour), c.norm, c.valid)
 		}
 	}
 }

@@ -1,4 +1,6 @@
-package recognizers
+// Package plate holds the text rules of Chinese civil plates: normalising a reading and telling a
+// well-formed plate for its colour. Pure Go: the API, the plate index and the readers share it.
+package plate
 
 import (
 	"strings"
@@ -8,8 +10,8 @@ import (
 // provinces are the first characters of Chinese civil plates.
 const provinces = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
 
-// NormalizePlate keeps letters, digits and CJK characters, upper-cased: "粤B·12345" → "粤B12345".
-func NormalizePlate(s string) string {
+// Normalize keeps letters, digits and CJK characters, upper-cased: "粤B·12345" → "粤B12345".
+func Normalize(s string) string {
 	var b strings.Builder
 	for _, r := range s {
 		if unicode.IsLetter(r) || unicode.IsDigit(r) {
@@ -19,10 +21,10 @@ func NormalizePlate(s string) string {
 	return b.String()
 }
 
-// ValidPlate reports whether text is a well-formed civil plate: a province character, a letter
+// Valid reports whether text is a well-formed civil plate: a province character, a letter
 // (not I or O), then 5 characters for blue and yellow plates or 6 for green new-energy plates,
 // letters (not I or O) and digits. An empty colour accepts either length.
-func ValidPlate(text, colour string) bool {
+func Valid(text, colour string) bool {
 	r := []rune(text)
 	if len(r) < 7 || !strings.ContainsRune(provinces, r[0]) || !plateLetter(r[1]) {
 		return false

@@ -1,0 +1,50 @@
+package access
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/core/event"
+)
+
+// Subscriber delivers bus messages (bus.Bus).
+type Subscriber interface {
+	Subscribe(subject string, fn func(subject string, data []byte)) (stop func(), err error)
+}
+
+// FollowFaces connects recognition to the doors: a face event naming an enrolled person at a
+// door's camera is decided like any credential (AutoUnlock), and a grant queues an unlock for
+// that door's controller. One decision per person and door within 10 s: a passage publishes
+// early, then its final event. Decisions run with ctx.
+func (e *Engine) FollowFaces(ctx context.Context, sub Subscriber, log *slog.Logger) (stop func(), err error) {
+	log = log.With("component", "auto-unlock")
+	var mu sync.Mutex
+	recent := map[[2]string]time.Time{}
+	return sub.Subscribe(event.SubjectPrefix+"."+event.KindFace+".>", func(_ string, data []byte) {
+		ev, err := event.Unpack(data)
+		if err != nil || ev.Match == nil || ev.Match.PersonID == "" {
+			return
+		}
+		for _, door := range e.DoorsWithCamera(ev.Camera) {
+			k := [2]string{door, ev.Match.PersonID}
+			mu.Lock()
+			if time.Since(recent[k]) < 10*time.Second {
+				mu.Unlock()
+				continue
+			}
+			recent[k] = time.Now()
+			if len(recent) > 10000 {
+				clear(recent)
+			}
+			mu.Unlock()
+			d, err := e.AutoUnlock(ctx, door, ev.Match.PersonID, ev.Liveness, ev.ID, ev.Arrival)
+			if err != nil {
+				log.Error("auto-unlock failed", "door", door, "err", err)
+				continue
+			}
+			log.Info("door decision from its camera", "door", door, "person", ev.Match.PersonID, "grant", d.Grant, "reason", d.Reason)
+		}
+	})
+}

@@ -1,0 +1,445 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/vigil-oss/vigil/access"
+	"github.com/vigil-oss/vigil/access/audit"
+	"github.com/vigil-oss/vigil/access/auth"
+	"github.com/vigil-oss/vigil/api"
+	liveview "github.com/vigil-oss/vigil/api/live"
+	"github.com/vigil-oss/vigil/dispatch"
+	"github.com/vigil-oss/vigil/internal/core/bus"
+	"github.com/vigil-oss/vigil/internal/core/config"
+	"github.com/vigil-oss/vigil/internal/core/lifecycle"
+	"github.com/vigil-oss/vigil/models"
+	"github.com/vigil-oss/vigil/pipeline"
+	"github.com/vigil-oss/vigil/storage/events"
+	"github.com/vigil-oss/vigil/storage/footage"
+	"github.com/vigil-oss/vigil/storage/search"
+	"github.com/vigil-oss/vigil/streams/rtsp"
+)
+
+// node is one vigil serve process: its components and what they share. Each component is
+// started by the lifecycle group in the order of components() and stopped in reverse.
+type node struct {
+	cfg   config.Config
+	log   *slog.Logger
+	reg   *prometheus.Registry
+	group *lifecycle.Group
+
+	ln      net.Listener
+	httpSrv *http.Server
+	handler atomic.Pointer[http.Handler] // the API once it is up; before that, health and readiness only
+	reqCtx  context.Context              // requests' base context: ends when the API stops
+	reqStop context.CancelFunc
+
+	bus      *bus.Bus
+	st       *storage
+	writer   *events.Writer
+	trail    *audit.Chain
+	auth     *auth.Principals
+	dispatch *dispatch.Service
+	engine   *access.Engine
+	pipe     *pipeline.Pipeline
+	gallery  *pipeline.Gallery
+	search   *search.Indexes
+	photos   struct{ doors, searches *pipeline.Photos }
+	fleet    *footage.Fleet
+	cameras  *rtsp.Pool
+	relay    *liveview.Relay
+	api      *api.Server
+}
+
+// background runs goroutines that a component owns until its Stop.
+type background struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func (b *background) start(fn func(ctx context.Context)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	prev := b.cancel
+	b.cancel = func() {
+		if prev != nil {
+			prev()
+		}
+		cancel()
+	}
+	b.wg.Go(func() { fn(ctx) })
+}
+
+func (b *background) stop() {
+	if b.cancel != nil {
+		b.cancel()
+	}
+	b.wg.Wait()
+}
+
+// serve runs a node until ctx ends. ready, when not nil, receives the API address once every
+// component has started.
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(addr string)) error {
+	n := &node{cfg: cfg, log: log, reg: prometheus.NewRegistry(), group: lifecycle.New(log)}
+	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, c := range n.components() {
+		n.group.Add(c)
+	}
+	if err := n.group.Start(ctx); err != nil {
+		if errors.Is(err, lifecycle.ErrStopped) {
+			return nil // asked to stop while starting
+		}
+		return err
+	}
+	log.Info("vigil serving", "http", n.ln.Addr().String(), "cameras", len(cfg.Cameras), "pipeline", n.pipe != nil)
+	if ready != nil {
+		ready(n.ln.Addr().String())
+	}
+	<-ctx.Done()
+	n.group.Stop()
+	log.Info("vigil stopped")
+	return nil
+}
+
+// components lists the node's parts in start order. The reverse is the stop order, producers
+// before the sinks they write to:
+//  1. the API drains its requests and stops taking new ones, the live relay ends its sessions;
+//  2. the cameras stop and close their streams, so recorders store their segment in progress
+//     and analysers see the end of their input;
+//  3. the pipeline publishes the passages in progress and stops its workers;
+//  4. the event store's writer drains: everything published is stored before it stops (what
+//     it cannot store in time stays on the bus, durable and unacknowledged, for the next start);
+//  5. the database pool and the managed cluster close, then the bus, then the listener.
+func (n *node) components() []lifecycle.Component {
+	cs := []lifecycle.Component{n.httpComponent(), n.busComponent()}
+	if n.cfg.Database.Enabled {
+		cs = append(cs, n.databaseComponent(), n.writerComponent(), n.maintenanceComponent(), n.accessComponent())
+		if n.cfg.Access.MQTT.URL != "" {
+			cs = append(cs, n.mqttComponent())
+		}
+	}
+	if n.cfg.Pipeline.Enabled {
+		cs = append(cs, n.pipelineComponent())
+	}
+	if n.cfg.Database.Enabled {
+		cs = append(cs, n.searchComponent(), n.autoUnlockComponent(), n.photosComponent())
+		if n.cfg.Footage.Enabled {
+			cs = append(cs, n.recordersComponent())
+		}
+	}
+	cs = append(cs, n.camerasComponent())
+	if n.cfg.Live.Enabled {
+		cs = append(cs, n.liveComponent())
+	}
+	return append(cs, n.apiComponent())
+}
+
+// httpComponent binds the listener first, so that /healthz and /readyz answer while the rest
+// starts (everything else is 503 until the API is up), and a port already taken fails at once.
+func (n *node) httpComponent() lifecycle.Component {
+	return lifecycle.Component{Name: "http", Start: func(context.Context) error {
+		if err := makeDataDir(n.cfg.Data); err != nil {
+			return err
+		}
+		ln, err := net.Listen("tcp", n.cfg.HTTP.Addr)
+		if err != nil {
+			return fmt.Errorf("http.addr %s: %w", n.cfg.HTTP.Addr, err)
+		}
+		n.ln = ln
+		n.reqCtx, n.reqStop = context.WithCancel(context.Background())
+		starting := http.NewServeMux()
+		starting.HandleFunc("GET /healthz", api.Healthz)
+		starting.HandleFunc("GET /readyz", api.ReadyHandler(n.group.NotReady))
+		starting.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+			api.ReadyHandler(n.group.NotReady)(w, r)
+		})
+		var h http.Handler = starting
+		n.handler.Store(&h)
+		// Requests inherit reqCtx, so live streams end when the API stops instead of holding
+		// Shutdown until its deadline.
+		n.httpSrv = &http.Server{ReadHeaderTimeout: 10 * time.Second,
+			Handler:     http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*n.handler.Load()).ServeHTTP(w, r) }),
+			BaseContext: func(net.Listener) context.Context { return n.reqCtx }}
+		go func() {
+			if err := n.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				n.log.Error("http server", "err", err)
+			}
+		}()
+		startPprof(n.log)
+		return nil
+	}, Stop: func() {
+		n.reqStop()
+		_ = n.httpSrv.Close()
+	}}
+}
+
+func (n *node) busComponent() lifecycle.Component {
+	return lifecycle.Component{Name: "bus", Start: func(ctx context.Context) (err error) {
+		n.bus, err = bus.Open(ctx, bus.Config{URL: n.cfg.Bus.URL.Reveal(), StoreDir: filepath.Join(n.cfg.Data, "nats")}, n.log)
+		return err
+	}, Stop: func() { n.bus.Close() }, Ready: func() error { return n.bus.Ready() }}
+}
+
+// databaseComponent connects to PostgreSQL (or starts the managed cluster), migrates, and opens
+// the blob store.
+func (n *node) databaseComponent() lifecycle.Component {
+	return lifecycle.Component{Name: "database", Start: func(ctx context.Context) (err error) {
+		n.st, err = openStore(ctx, n.cfg, n.log)
+		return err
+	}, Stop: func() { n.st.Close() }, Ready: func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := n.st.pool.Ping(ctx); err != nil {
+			return fmt.Errorf("not answering: %w", err)
+		}
+		return nil
+	}}
+}
+
+func (n *node) writerComponent() lifecycle.Component {
+	var bg background
+	return lifecycle.Component{Name: "event-writer", Start: func(context.Context) error {
+		n.writer = events.NewWriter(n.st.events, n.bus.JetStream(), n.st.blobs, events.WriterOptions{Stream: bus.Stream}, n.reg, n.log)
+		bg.start(func(ctx context.Context) {
+			if err := n.writer.Run(ctx); err != nil {
+				n.log.Error("event store writer stopped", "err", err)
+			}
+		})
+		return nil
+	}, Stop: func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := n.writer.Drain(ctx); err != nil {
+			n.log.Warn("event store writer: stopping before the bus was drained; the rest is stored at the next start", "err", err)
+		}
+		bg.stop()
+	}}
+}
+
+func (n *node) maintenanceComponent() lifecycle.Component {
+	var bg background
+	return lifecycle.Component{Name: "maintenance", Start: func(context.Context) error {
+		bg.start(func(ctx context.Context) { n.st.maintain(ctx, n.cfg, n.log) })
+		return nil
+	}, Stop: bg.stop}
+}
+
+// accessComponent loads principals, the audit chain, dispatch and the door decision engine,
+// which follows changes made by any process.
+func (n *node) accessComponent() lifecycle.Component {
+	var bg background
+	return lifecycle.Component{Name: "access", Start: func(ctx context.Context) (err error) {
+		n.trail = audit.New(n.st.pool, auditAnchor(n.cfg))
+		n.auth = auth.NewPrincipals(n.st.pool, 0)
+		n.dispatch = dispatch.New(n.st.pool, n.trail)
+		if n.engine, err = access.NewEngine(ctx, n.st.pool, n.trail); err != nil {
+			return err
+		}
+		bg.start(func(ctx context.Context) { n.engine.Watch(ctx, n.log) })
+		return nil
+	}, Stop: bg.stop}
+}
+
+func (n *node) mqttComponent() lifecycle.Component {
+	var bg background
+	var stop func()
+	return lifecycle.Component{Name: "mqtt", Start: func(context.Context) (err error) {
+		m := n.cfg.Access.MQTT
+		ctx, cancel := context.WithCancel(context.Background())
+		bg.cancel = cancel
+		stop, err = access.StartMQTT(ctx, n.engine, access.MQTTConfig{URL: m.URL, Topic: m.Topic,
+			Username: m.Username, Password: m.Password.Reveal()}, n.log)
+		return err
+	}, Stop: func() {
+		if stop != nil {
+			stop()
+		}
+		bg.stop()
+	}}
+}
+
+// pipelineComponent loads the models (one set per worker), the gallery and the pools, and
+// starts the workers. Door cameras' frames go first in the queues.
+func (n *node) pipelineComponent() lifecycle.Component {
+	var bg background
+	return lifecycle.Component{Name: "pipeline", Start: func(context.Context) (err error) {
+		if n.pipe, n.gallery, err = newPipeline(n.cfg, n.bus, n.reg, n.log); err != nil {
+			return err
+		}
+		if n.engine != nil {
+			n.gallery.FollowTemplates(n.engine)
+			if n.cfg.Pipeline.DoorPriority {
+				n.pipe.SetPriority(func(camera string) bool { return len(n.engine.DoorsWithCamera(camera)) > 0 })
+			}
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		bg.cancel = cancel
+		n.pipe.Start(ctx)
+		return nil
+	}, Stop: func() {
+		bg.stop()
+		n.pipe.Wait() // passages in progress are published before the workers stop
+	}}
+}
+
+func (n *node) searchComponent() lifecycle.Component {
+	return lifecycle.Component{Name: "search", Start: func(context.Context) error {
+		n.search = search.New(n.st.events, n.cfg.Database.RetentionDays, n.log)
+		return n.search.Start(n.bus)
+	}, Stop: func() { n.search.Stop() }}
+}
+
+func (n *node) autoUnlockComponent() lifecycle.Component {
+	var bg background
+	var stop func()
+	return lifecycle.Component{Name: "auto-unlock", Start: func(context.Context) (err error) {
+		ctx, cancel := context.WithCancel(context.Background())
+		bg.cancel = cancel
+		stop, err = n.engine.FollowFaces(ctx, n.bus, n.log)
+		return err
+	}, Stop: func() {
+		if stop != nil {
+			stop()
+		}
+		bg.stop()
+	}}
+}
+
+// photosComponent readies face reading for uploaded photos: one model set for door decisions
+// and enrolment, another for investigators' searches, so that a search never queues ahead of a
+// door. Models load on first use.
+func (n *node) photosComponent() lifecycle.Component {
+	return lifecycle.Component{Name: "photos", Start: func(context.Context) error {
+		dir, err := models.Dir(n.cfg.Models.Dir)
+		if err != nil {
+			n.log.Warn("face search by photo and door face decisions are off: no models", "err", err)
+			return nil
+		}
+		n.photos.doors, n.photos.searches = pipeline.NewPhotos(dir), pipeline.NewPhotos(dir)
+		return nil
+	}, Stop: func() {
+		if n.photos.doors != nil {
+			n.photos.doors.Close()
+			n.photos.searches.Close()
+		}
+	}}
+}
+
+func (n *node) recordersComponent() lifecycle.Component {
+	return lifecycle.Component{Name: "recorders", Start: func(context.Context) error {
+		fo := n.cfg.Footage
+		n.fleet = footage.NewFleet(n.st.blobs, footage.PGIndex{Pool: n.st.pool},
+			footage.Options{SegmentLength: fo.SegmentLength.D(), WorkDir: filepath.Join(n.cfg.Data, "recording"),
+				EventsOnly: fo.Mode == "events", PreRoll: fo.PreRoll.D(), PostRoll: fo.PostRoll.D()}, n.log)
+		return n.fleet.FollowEvents(n.bus)
+	}, Stop: func() { n.fleet.Stop(30 * time.Second) }}
+}
+
+// camerasComponent connects every camera and hands its stream to the pipeline and a recorder.
+func (n *node) camerasComponent() lifecycle.Component {
+	return lifecycle.Component{Name: "cameras", Start: func(context.Context) error {
+		n.cameras = rtsp.NewPool(n.log)
+		if n.cfg.Live.Enabled {
+			// Every camera keeps its current GOP, so a live view starts on it at once (≤ 300
+			// frames, 4 MB: ~375 KB for a 2 s GOP at 1.5 Mb/s).
+			n.cameras.KeepGOP(300, 4<<20)
+		}
+		n.reg.MustRegister(rtsp.NewCollector(n.cameras))
+		for _, cam := range n.cfg.Cameras {
+			if err := n.addCamera(cam); err != nil {
+				n.cameras.Close()
+				return err
+			}
+		}
+		return nil
+	}, Stop: func() { n.cameras.Close() }}
+}
+
+func (n *node) addCamera(cam config.Camera) error {
+	tr := cam.Transport
+	if tr == "" {
+		tr = n.cfg.Streams.Transport
+	}
+	s, err := n.cameras.Add(rtsp.Config{
+		ID: cam.ID, URL: cam.URL.Reveal(), Transport: tr,
+		BackoffMin: n.cfg.Streams.ReconnectMin.D(), BackoffMax: n.cfg.Streams.ReconnectMax.D(),
+		ReadTimeout: n.cfg.Streams.ReadTimeout.D(),
+	})
+	if err != nil {
+		return err
+	}
+	if n.pipe != nil && cam.Analyse != "none" {
+		if err := n.pipe.AddCamera(cam.ID, s.Stream(), analyseOptions(n.cfg, cam)); err != nil {
+			return err
+		}
+	}
+	if n.fleet != nil {
+		n.fleet.Record(cam.ID, s.Stream())
+	}
+	return nil
+}
+
+func (n *node) liveComponent() lifecycle.Component {
+	return lifecycle.Component{Name: "live", Start: func(context.Context) error {
+		n.relay = startLive(n.cfg.Live, n.cameras, n.reg, n.log)
+		return nil
+	}, Stop: func() {
+		if n.relay != nil {
+			n.relay.Close()
+		}
+	}}
+}
+
+// apiComponent builds the API over what started before it and puts it behind the listener.
+func (n *node) apiComponent() lifecycle.Component {
+	return lifecycle.Component{Name: "api", Start: func(context.Context) (err error) {
+		if n.api, err = api.New(n.apiDeps(), n.log); err != nil {
+			return err
+		}
+		h := n.api.Handler()
+		n.handler.Store(&h)
+		return nil
+	}, Stop: func() {
+		n.reqStop() // live streams end now
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = n.httpSrv.Shutdown(ctx)
+		n.api.Close()
+	}}
+}
+
+func (n *node) apiDeps() api.Deps {
+	d := api.Deps{Cameras: n.cameras, Events: n.bus, Registry: n.reg, CameraMap: map[string][2]float64{}, NotReady: n.group.NotReady}
+	for _, cam := range n.cfg.Cameras {
+		if cam.Map != nil {
+			d.CameraMap[cam.ID] = *cam.Map
+		}
+	}
+	if n.relay != nil {
+		d.Live = n.relay
+	}
+	if n.st == nil {
+		n.log.Warn("no database: the API is open to anyone who can reach it (bearer tokens need database.enabled)")
+		return d
+	}
+	d.Store, d.Blobs, d.Exports = n.st.events, n.st.blobs, n.st.blobs
+	d.Footage = footage.Clipper{Index: footage.PGIndex{Pool: n.st.pool}, Blobs: n.st.blobs}
+	d.Faces, d.Plates, d.Embeddings, d.PlateEvents = n.search.Faces, n.search.Plates, n.st.events, n.st.events
+	d.Eraser = search.Eraser{Store: n.st.events, Faces: n.search.Faces, Blobs: n.st.blobs}
+	if n.photos.doors != nil {
+		d.Embedder, d.DoorFaces = n.photos.searches, n.photos.doors
+	}
+	d.Auth, d.Audit, d.Dispatch, d.Access = n.auth, n.trail, n.dispatch, n.engine
+	return d
+}

@@ -1,0 +1,153 @@
+// Package search keeps the in-memory indexes behind investigators' searches: every face
+// embedding kept in the event store (storage/vectors) and every distinct plate (storage/plates).
+// They follow the bus, so a search sees an event as soon as it is published, and are rebuilt
+// from PostgreSQL in the background at start. It also erases a person's face events from the
+// store, the index and the blob store together.
+package search
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/core/event"
+	"github.com/vigil-oss/vigil/storage/blob"
+	"github.com/vigil-oss/vigil/storage/events"
+	"github.com/vigil-oss/vigil/storage/plates"
+	"github.com/vigil-oss/vigil/storage/vectors"
+)
+
+// Subscriber delivers bus messages (bus.Bus).
+type Subscriber interface {
+	Subscribe(subject string, fn func(subject string, data []byte)) (stop func(), err error)
+}
+
+// Indexes are the face and plate indexes.
+type Indexes struct {
+	Faces  *vectors.Index
+	Plates *plates.Index
+
+	store  *events.Store
+	days   int
+	log    *slog.Logger
+	unsub  func()
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	loaded chan struct{}
+}
+
+// New returns empty indexes that will load the store's last days days.
+func New(store *events.Store, days int, log *slog.Logger) *Indexes {
+	return &Indexes{Faces: vectors.New(vectors.Options{}), Plates: plates.New(), store: store, days: days,
+		log: log.With("component", "search"), loaded: make(chan struct{})}
+}
+
+// Start subscribes to the bus first (so nothing stored while the indexes load is missed: adds
+// are idempotent), then loads the store in the background and rebuilds the face index's lists
+// every 10 minutes as the day's partition grows. Stop ends both.
+func (ix *Indexes) Start(sub Subscriber) error {
+	unsub, err := sub.Subscribe(event.SubjectPrefix+".>", func(_ string, data []byte) {
+		e, err := event.Unpack(data)
+		if err != nil {
+			return
+		}
+		ix.add(e)
+	})
+	if err != nil {
+		return err
+	}
+	ix.unsub = unsub
+	ctx, cancel := context.WithCancel(context.Background())
+	ix.cancel = cancel
+	ix.wg.Go(func() {
+		defer close(ix.loaded)
+		since := time.Now().AddDate(0, 0, -ix.days)
+		if err := ix.load(ctx, since); err != nil && ctx.Err() == nil {
+			ix.log.Error("search indexes: loading from the event store failed; searches see only new events", "err", err)
+		}
+	})
+	ix.wg.Go(func() {
+		t := time.NewTicker(10 * time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				ix.Faces.Build(nil)
+			}
+		}
+	})
+	return nil
+}
+
+// Loaded is closed once the load from the store has ended.
+func (ix *Indexes) Loaded() <-chan struct{} { return ix.loaded }
+
+// Stop ends the subscription and the background work.
+func (ix *Indexes) Stop() {
+	if ix.unsub != nil {
+		ix.unsub()
+	}
+	if ix.cancel != nil {
+		ix.cancel()
+	}
+	ix.wg.Wait()
+}
+
+func (ix *Indexes) add(e *event.Event) {
+	if len(e.Embedding) == 4*events.Dims {
+		if _, err := ix.Faces.Add(e.ID, e.Time, e.Camera, e.Vector()); err != nil {
+			ix.log.Debug("face not indexed", "event", e.ID, "err", err)
+		}
+	}
+	if e.Plate != nil && e.Plate.Text != "" {
+		ix.Plates.Add(e.Plate.Text, 1, e.Time)
+	}
+}
+
+// load fills the indexes from PostgreSQL, logging progress.
+func (ix *Indexes) load(ctx context.Context, since time.Time) error {
+	t0 := time.Now()
+	if err := ix.store.PlateCounts(ctx, since, func(p string, n int, last time.Time) { ix.Plates.Add(p, n, last) }); err != nil {
+		return fmt.Errorf("plates: %w", err)
+	}
+	ix.log.Info("search indexes: loading faces", "plates", ix.Plates.Len())
+	lastLog := time.Now()
+	n, err := ix.Faces.Load(ctx, ix.store, since, func(phase string, done, total int) {
+		if time.Since(lastLog) > 5*time.Second {
+			ix.log.Info("search indexes: "+phase, "done", done, "of", total, "percent", 100*done/max(total, 1))
+			lastLog = time.Now()
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("faces: %w", err)
+	}
+	ix.log.Info("search indexes ready", "faces", n, "plates", ix.Plates.Len(), "took", time.Since(t0).Round(time.Millisecond))
+	return nil
+}
+
+// Eraser removes a person's face events everywhere they are kept: the event store, the face
+// index and their snapshots in the blob store.
+type Eraser struct {
+	Store *events.Store
+	Faces *vectors.Index
+	Blobs blob.Store
+}
+
+// ErasePerson erases and returns how many face events there were.
+func (e Eraser) ErasePerson(ctx context.Context, person string) (int, error) {
+	ids, snaps, err := e.Store.ErasePerson(ctx, person)
+	if err != nil {
+		return 0, err
+	}
+	e.Faces.RemoveIDs(ids)
+	for _, k := range snaps {
+		if err := e.Blobs.Delete(ctx, k); err != nil {
+			return len(ids), fmt.Errorf("snapshot %s: %w", k, err)
+		}
+	}
+	return len(ids), nil
+}
