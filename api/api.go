@@ -3,9 +3,9 @@
 package api
 
 import (
-	_ "embed"
 	"context"
 	"crypto/rand"
+	_ "embed"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
