@@ -56,6 +56,40 @@ type manifest struct {
 
 var exportID = regexp.MustCompile(`^[0-9]{8}-[0-9a-f]{12}$`)
 
+// exportRequest is POST /v1/exports's body.
+type exportRequest struct {
+	EventIDs []string `json:"event_ids"`
+	Reason   string   `json:"reason"`
+	PreRoll  *float64 `json:"pre_roll"`
+	PostRoll *float64 `json:"post_roll"`
+}
+
+// decodeExport reads and checks an export request: its reason, 1 to 200 events, and the roll
+// around each (default 5 s before, 10 s after, at most 600 s together).
+func decodeExport(w http.ResponseWriter, r *http.Request) (req exportRequest, reason string, pre, post float64, err error) {
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		return req, "", 0, 0, uploadError(err)
+	}
+	if reason, err = reasonOf(req.Reason); err != nil {
+		return req, "", 0, 0, err
+	}
+	if len(req.EventIDs) == 0 || len(req.EventIDs) > 200 {
+		return req, "", 0, 0, badRequest("event_ids must list 1 to 200 events")
+	}
+	pre, post = 5.0, 10.0
+	if req.PreRoll != nil {
+		pre = *req.PreRoll
+	}
+	if req.PostRoll != nil {
+		post = *req.PostRoll
+	}
+	if pre < 0 || post < 0 || pre+post > 600 {
+		return req, "", 0, 0, badRequest("pre_roll and post_roll are seconds, together at most 600")
+	}
+	return req, reason, pre, post, nil
+}
+
 // createExport is POST /v1/exports: {"event_ids": [...], "reason": "...", "pre_roll": 5,
 // "post_roll": 10}. It writes each event's snapshot and the footage around it as MP4, and a
 // manifest with the SHA-256 of every file, who made it and why.
@@ -64,115 +98,35 @@ func (s *Server) createExport(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errNoStore)
 		return
 	}
-	var req struct {
-		EventIDs []string `json:"event_ids"`
-		Reason   string   `json:"reason"`
-		PreRoll  *float64 `json:"pre_roll"`
-		PostRoll *float64 `json:"post_roll"`
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		s.writeError(w, r, uploadError(err))
-		return
-	}
-	reason, err := reasonOf(req.Reason)
+	req, reason, pre, post, err := decodeExport(w, r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if len(req.EventIDs) == 0 || len(req.EventIDs) > 200 {
-		s.writeError(w, r, badRequest("event_ids must list 1 to 200 events"))
-		return
-	}
-	pre, post := 5.0, 10.0
-	if req.PreRoll != nil {
-		pre = *req.PreRoll
-	}
-	if req.PostRoll != nil {
-		post = *req.PostRoll
-	}
-	if pre < 0 || post < 0 || pre+post > 600 {
-		s.writeError(w, r, badRequest("pre_roll and post_roll are seconds, together at most 600"))
-		return
-	}
-	p := principalOf(r)
 	who, role := "anonymous", "none"
-	if p != nil {
+	if p := principalOf(r); p != nil {
 		who, role = p.Name, p.Role
 	}
 	var rb [6]byte
 	_, _ = rand.Read(rb[:])
 	now := time.Now().UTC()
-	m := manifest{ID: now.Format("20060102") + "-" + hex.EncodeToString(rb[:]), CreatedAt: now, CreatedBy: who, Role: role,
-		Reason: reason, PreRoll: pre, PostRoll: post}
-	m.Watermark = fmt.Sprintf("Exported by %s (%s) on %s for: %s", who, role, now.Format(time.RFC3339), reason)
-	prefix := "exports/" + m.ID + "/"
-	put := func(name string, data []byte, ct string) error {
-		if err := s.exports.Put(r.Context(), prefix+name, data, ct); err != nil {
-			return err
-		}
-		sum := sha256.Sum256(data)
-		m.Files = append(m.Files, exportFile{Name: name, Bytes: len(data), SHA256: hex.EncodeToString(sum[:]),
-			URL: "/v1/exports/" + m.ID + "/files/" + name})
-		return nil
-	}
+	b := &exportBuilder{s: s, ctx: r.Context(), m: manifest{ID: now.Format("20060102") + "-" + hex.EncodeToString(rb[:]),
+		CreatedAt: now, CreatedBy: who, Role: role, Reason: reason, PreRoll: pre, PostRoll: post}}
+	b.m.Watermark = fmt.Sprintf("Exported by %s (%s) on %s for: %s", who, role, now.Format(time.RFC3339), reason)
 	seen := map[string]bool{}
 	for _, id := range req.EventIDs {
 		if seen[id] {
 			continue
 		}
 		seen[id] = true
-		e, err := s.store.Get(r.Context(), id)
-		if errors.Is(err, events.ErrNotFound) {
-			s.writeError(w, r, badRequest("event "+id+" does not exist"))
-			return
-		}
-		if err != nil {
+		if err := b.add(id); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		xe := exportEvent{Event: e}
-		if e.Snapshot != nil && s.blobs != nil {
-			data, err := s.blobs.Get(r.Context(), *e.Snapshot)
-			switch {
-			case err == nil:
-				xe.Snapshot = e.ID + ".jpg"
-				if err := put(xe.Snapshot, data, "image/jpeg"); err != nil {
-					s.writeError(w, r, err)
-					return
-				}
-			case errors.Is(err, blob.ErrNotFound):
-				xe.Missing = append(xe.Missing, "snapshot (not in the blob store)")
-			default:
-				s.writeError(w, r, err)
-				return
-			}
-		}
-		if s.clips != nil {
-			from := e.Time.Add(-time.Duration(pre * float64(time.Second)))
-			to := e.Time.Add(time.Duration(post * float64(time.Second)))
-			mp4, skipped, err := s.clips.Clip(r.Context(), e.Camera, from, to)
-			switch {
-			case err == nil:
-				xe.Footage = e.ID + ".mp4"
-				if err := put(xe.Footage, mp4, "video/mp4"); err != nil {
-					s.writeError(w, r, err)
-					return
-				}
-				for _, sk := range skipped {
-					xe.Missing = append(xe.Missing, "footage segment "+sk)
-				}
-			case errors.Is(err, footage.ErrNoFootage):
-				xe.Missing = append(xe.Missing, "footage (none recorded in that range)")
-			default:
-				s.writeError(w, r, err)
-				return
-			}
-		}
-		m.Events = append(m.Events, xe)
 	}
+	m := &b.m
 	mj, _ := json.MarshalIndent(m, "", "  ")
-	if err := s.exports.Put(r.Context(), prefix+"manifest.json", mj, "application/json"); err != nil {
+	if err := s.exports.Put(r.Context(), b.prefix()+"manifest.json", mj, "application/json"); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -184,6 +138,75 @@ func (s *Server) createExport(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"export": m, "manifest_url": "/v1/exports/" + m.ID + "/files/manifest.json",
 		"manifest_sha256": hex.EncodeToString(sum[:]), "audit_seq": seq})
+}
+
+// exportBuilder writes one case file's files and keeps its manifest.
+type exportBuilder struct {
+	s   *Server
+	ctx context.Context
+	m   manifest
+}
+
+func (b *exportBuilder) prefix() string { return "exports/" + b.m.ID + "/" }
+
+// put stores one file of the case file and lists it with its SHA-256.
+func (b *exportBuilder) put(name string, data []byte, ct string) error {
+	if err := b.s.exports.Put(b.ctx, b.prefix()+name, data, ct); err != nil {
+		return err
+	}
+	sum := sha256.Sum256(data)
+	b.m.Files = append(b.m.Files, exportFile{Name: name, Bytes: len(data), SHA256: hex.EncodeToString(sum[:]),
+		URL: "/v1/exports/" + b.m.ID + "/files/" + name})
+	return nil
+}
+
+// add writes an event's snapshot and the footage around it; what cannot be had is listed as
+// missing, not an error.
+func (b *exportBuilder) add(id string) error {
+	s := b.s
+	e, err := s.store.Get(b.ctx, id)
+	if errors.Is(err, events.ErrNotFound) {
+		return badRequest("event " + id + " does not exist")
+	}
+	if err != nil {
+		return err
+	}
+	xe := exportEvent{Event: e}
+	if e.Snapshot != nil && s.blobs != nil {
+		data, err := s.blobs.Get(b.ctx, *e.Snapshot)
+		switch {
+		case err == nil:
+			xe.Snapshot = e.ID + ".jpg"
+			if err := b.put(xe.Snapshot, data, "image/jpeg"); err != nil {
+				return err
+			}
+		case errors.Is(err, blob.ErrNotFound):
+			xe.Missing = append(xe.Missing, "snapshot (not in the blob store)")
+		default:
+			return err
+		}
+	}
+	if s.clips != nil {
+		from := e.Time.Add(-time.Duration(b.m.PreRoll * float64(time.Second)))
+		to := e.Time.Add(time.Duration(b.m.PostRoll * float64(time.Second)))
+		mp4, skipped, err := s.clips.Clip(b.ctx, e.Camera, from, to)
+		switch {
+		case err == nil:
+			xe.Footage = e.ID + ".mp4"
+			if err := b.put(xe.Footage, mp4, "video/mp4"); err != nil {
+				return err
+			}
+			for _, sk := range skipped {
+				xe.Missing = append(xe.Missing, "footage segment "+sk)
+			}
+		case errors.Is(err, footage.ErrNoFootage):
+			xe.Missing = append(xe.Missing, "footage (none recorded in that range)")
+		default:
+			return err
+		}
+	}
+	b.m.Events = append(b.m.Events, xe)
+	return nil
 }
 
 // exportFileGet is GET /v1/exports/{id}/files/{name}: one file of a case file (downloads audited).

@@ -132,22 +132,65 @@ func (s *Server) searchFaces(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errNoStore)
 		return
 	}
+	fields, img, err := readSearchForm(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	get := func(k string) string { return fields[k] }
+	reason, err := reasonOf(get("reason"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	q, err := faceQuery(get)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	resp := map[string]any{}
+	if q.Vector, err = s.queryVector(r, img, get, resp); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	hits, err := s.faces.Search(q)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	matches := make([]faceMatch, len(hits))
+	for i, h := range hits {
+		matches[i] = faceMatch{EventID: h.ID, Camera: h.Camera, Time: h.Time, Distance: h.Distance, URL: "/v1/events/" + h.ID,
+			SnapshotURL: "/v1/events/" + h.ID + "/snapshot", FootageURL: footageLink(h.Camera, h.Time)}
+	}
+	query := map[string]any{"from": q.From, "to": q.To, "cameras": q.Cameras, "k": q.K, "threshold": q.MaxDistance}
+	if id := get("event_id"); id != "" {
+		query["event_id"] = id
+	} else {
+		query["photo_bytes"] = len(img)
+	}
+	n := len(matches)
+	seq, ok := s.audit(w, r, "search.faces", reason, query, &n)
+	if !ok {
+		return
+	}
+	resp["query"], resp["matches"], resp["audit_seq"] = query, matches, seq
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// readSearchForm reads a face search's fields and photo: multipart/form-data (a photo in the
+// image field) or a JSON object (an event_id), its values as strings.
+func readSearchForm(w http.ResponseWriter, r *http.Request) (map[string]string, []byte, error) {
 	r.Body = http.MaxBytesReader(w, r.Body, MaxUpload+1<<20)
-	var fields = map[string]string{}
-	var img []byte
+	fields := map[string]string{}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch ct {
 	case "multipart/form-data":
-		var err error
-		if fields, img, err = readPhotoForm(r); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
+		return readPhotoForm(r)
 	case "application/json":
 		var body map[string]any
 		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-			s.writeError(w, r, uploadError(err))
-			return
+			return nil, nil, uploadError(err)
 		}
 		for k, v := range body {
 			switch v := v.(type) {
@@ -163,32 +206,26 @@ func (s *Server) searchFaces(w http.ResponseWriter, r *http.Request) {
 				fields[k] = strings.Join(parts, ",")
 			}
 		}
-	default:
-		s.writeError(w, r, badRequest("send multipart/form-data (a photo in the image field) or application/json (an event_id)"))
-		return
+		return fields, nil, nil
 	}
-	get := func(k string) string { return fields[k] }
-	reason, err := reasonOf(get("reason"))
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+	return nil, nil, badRequest("send multipart/form-data (a photo in the image field) or application/json (an event_id)")
+}
+
+// faceQuery reads a face search's range, cameras, k and threshold.
+func faceQuery(get func(string) string) (vectors.Query, error) {
 	from, to, err := searchRange(get)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return vectors.Query{}, err
 	}
 	k, err := intParam(get("k"), 20, 1, 200, "k")
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return vectors.Query{}, err
 	}
 	threshold := float32(0.6)
 	if v := get("threshold"); v != "" {
 		f, err := strconv.ParseFloat(v, 32)
 		if err != nil || f <= 0 || f > 2 {
-			s.writeError(w, r, badRequest("threshold must be a distance above 0 and at most 2"))
-			return
+			return vectors.Query{}, badRequest("threshold must be a distance above 0 and at most 2")
 		}
 		threshold = float32(f)
 	}
@@ -200,82 +237,50 @@ func (s *Server) searchFaces(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	resp := map[string]any{}
-	var vec []float32
+	return vectors.Query{From: from, To: to, Cameras: cameras, K: k, MaxDistance: threshold}, nil
+}
+
+// queryVector is the face to search for: a face of the photo (resp gets the faces found and the
+// one used), or a stored face event's embedding.
+func (s *Server) queryVector(r *http.Request, img []byte, get func(string) string, resp map[string]any) ([]float32, error) {
 	switch {
 	case img != nil && get("event_id") != "":
-		s.writeError(w, r, badRequest("send a photo or an event_id, not both"))
-		return
+		return nil, badRequest("send a photo or an event_id, not both")
 	case img != nil:
 		if s.embedder == nil {
-			s.writeError(w, r, errNoStore)
-			return
+			return nil, errNoStore
 		}
 		found, err := s.embedder.Faces(r.Context(), img)
 		if badInput(err) {
-			s.writeError(w, r, unprocessable("the photo cannot be read: "+err.Error()))
-			return
+			return nil, unprocessable("the photo cannot be read: " + err.Error())
 		}
 		if err != nil {
-			s.writeError(w, r, err)
-			return
+			return nil, err
 		}
 		if len(found) == 0 {
-			s.writeError(w, r, unprocessable("no face was found in the photo; crop closer to the face or use a sharper picture"))
-			return
+			return nil, unprocessable("no face was found in the photo; crop closer to the face or use a sharper picture")
 		}
 		which, err := intParam(get("face"), 0, 0, len(found)-1, "face")
 		if err != nil {
-			s.writeError(w, r, err)
-			return
+			return nil, err
 		}
-		vec = found[which].Embedding
 		resp["faces_found"] = found
 		resp["face_used"] = which
 		if len(found) > 1 && get("face") == "" {
 			resp["note"] = fmt.Sprintf("the photo shows %d faces; searched for the largest (face 0). Send face=N to pick another.", len(found))
 		}
+		return found[which].Embedding, nil
 	case get("event_id") != "":
 		if s.embeddings == nil {
-			s.writeError(w, r, errNoStore)
-			return
+			return nil, errNoStore
 		}
-		vec, err = s.embeddings.Embedding(r.Context(), get("event_id"))
+		vec, err := s.embeddings.Embedding(r.Context(), get("event_id"))
 		if errors.Is(err, events.ErrNotFound) {
-			s.writeError(w, r, unprocessable("event "+get("event_id")+" is not a stored face event"))
-			return
+			return nil, unprocessable("event " + get("event_id") + " is not a stored face event")
 		}
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-	default:
-		s.writeError(w, r, badRequest("send a photo (multipart field image) or an event_id"))
-		return
+		return vec, err
 	}
-	hits, err := s.faces.Search(vectors.Query{Vector: vec, From: from, To: to, Cameras: cameras, K: k, MaxDistance: threshold})
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	matches := make([]faceMatch, len(hits))
-	for i, h := range hits {
-		matches[i] = faceMatch{EventID: h.ID, Camera: h.Camera, Time: h.Time, Distance: h.Distance, URL: "/v1/events/" + h.ID,
-			SnapshotURL: "/v1/events/" + h.ID + "/snapshot", FootageURL: footageLink(h.Camera, h.Time)}
-	}
-	query := map[string]any{"from": from, "to": to, "cameras": cameras, "k": k, "threshold": threshold}
-	if id := get("event_id"); id != "" {
-		query["event_id"] = id
-	} else {
-		query["photo_bytes"] = len(img)
-	}
-	n := len(matches)
-	seq, ok := s.audit(w, r, "search.faces", reason, query, &n)
-	if !ok {
-		return
-	}
-	resp["query"], resp["matches"], resp["audit_seq"] = query, matches, seq
-	writeJSON(w, http.StatusOK, resp)
+	return nil, badRequest("send a photo (multipart field image) or an event_id")
 }
 
 var errAuditUnavailable = errors.New("the audit chain cannot be written; searches are refused until it can")

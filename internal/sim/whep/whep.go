@@ -81,6 +81,53 @@ func (e *Error) Error() string {
 
 // Dial offers to receive url's video (POST …/whep) and connects.
 func Dial(ctx context.Context, url string, o Options) (*Viewer, error) {
+	api, err := newAPI(o)
+	if err != nil {
+		return nil, err
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, err
+	}
+	v := &Viewer{pc: pc, opts: o, started: time.Now(), done: make(chan struct{})}
+	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		pc.Close()
+		return nil, err
+	}
+	v.receive(o)
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		pc.Close()
+		return nil, err
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		pc.Close()
+		return nil, err
+	}
+	select {
+	case <-gathered:
+	case <-ctx.Done():
+		pc.Close()
+		return nil, ctx.Err()
+	}
+	v.started = time.Now() // the offer leaves now
+	answer, err := v.post(ctx, url, o)
+	if err != nil {
+		pc.Close()
+		return nil, err
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("whep: answer: %w", err)
+	}
+	return v, nil
+}
+
+// newAPI is a receiver as a browser is: the codecs asked for (default pion's), NACKs for lost
+// packets (each packet asked for at most 10 times, as libwebrtc's kMaxNackRetries; pion's
+// default asks until it leaves the window) and receiver reports.
+func newAPI(o Options) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if len(o.Codecs) == 0 {
 		if err := me.RegisterDefaultCodecs(); err != nil {
@@ -98,9 +145,6 @@ func Dial(ctx context.Context, url string, o Options) (*Viewer, error) {
 			}
 		}
 	}
-	// What a browser's receiver sends back: NACKs for lost packets (each packet asked for at
-	// most 10 times, as libwebrtc's kMaxNackRetries; pion's default asks until it leaves the
-	// window) and receiver reports.
 	ir := &interceptor.Registry{}
 	gen, err := nack.NewGeneratorInterceptor(nack.GeneratorMaxNacksPerPacket(10))
 	if err != nil {
@@ -120,24 +164,19 @@ func Dial(ctx context.Context, url string, o Options) (*Viewer, error) {
 		}
 		se.SetNet(bufNet{n, o.ReadBuffer})
 	}
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		return nil, err
-	}
-	v := &Viewer{pc: pc, opts: o, started: time.Now(), done: make(chan struct{})}
-	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-		pc.Close()
-		return nil, err
-	}
-	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+}
+
+// receive counts what arrives: packets, bytes, frames (marker bits) and the first frame's time.
+func (v *Viewer) receive(o Options) {
+	v.pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		// The server's hang-up (DTLS close) can be lost on the way; then ICE fails on the silence
 		// (not "disconnected", which a busy viewer may pass through and recover from).
 		if s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateClosed {
 			v.ended.Store(true)
 		}
 	})
-	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	v.pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		v.codec.Store(t.Codec().MimeType)
 		for {
 			p, _, err := t.ReadRTP()
@@ -158,55 +197,35 @@ func Dial(ctx context.Context, url string, o Options) (*Viewer, error) {
 			}
 		}
 	})
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		pc.Close()
-		return nil, err
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		pc.Close()
-		return nil, err
-	}
-	select {
-	case <-gathered:
-	case <-ctx.Done():
-		pc.Close()
-		return nil, ctx.Err()
-	}
+}
+
+// post sends the offer and returns the answer; the session's Location is kept for Close.
+func (v *Viewer) post(ctx context.Context, url string, o Options) (string, error) {
 	client := o.Client
 	if client == nil {
 		client = http.DefaultClient
 	}
-	v.started = time.Now() // the offer leaves now
-	req, _ := http.NewRequestWithContext(ctx, "POST", url, strings.NewReader(pc.LocalDescription().SDP))
+	req, _ := http.NewRequestWithContext(ctx, "POST", url, strings.NewReader(v.pc.LocalDescription().SDP))
 	req.Header.Set("Content-Type", "application/sdp")
 	if o.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+o.Token)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		pc.Close()
-		return nil, err
+		return "", err
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated {
-		pc.Close()
-		return nil, &Error{Status: resp.StatusCode, Body: string(body)}
+		return "", &Error{Status: resp.StatusCode, Body: string(body)}
 	}
 	v.location = resp.Header.Get("Location")
 	if strings.HasPrefix(v.location, "/") {
-		i := strings.Index(url, "/v1/")
-		if i > 0 {
+		if i := strings.Index(url, "/v1/"); i > 0 {
 			v.location = url[:i] + v.location
 		}
 	}
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
-		pc.Close()
-		return nil, fmt.Errorf("whep: answer: %w", err)
-	}
-	return v, nil
+	return string(body), nil
 }
 
 // Ended reports that the session's media stopped: the server ended it, ICE failed, or Close
