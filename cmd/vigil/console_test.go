@@ -109,7 +109,7 @@ func TestConsoleInChromium(t *testing.T) {
 	cfg.Pipeline.Gallery = gallery
 	cfg.Footage.Enabled = false
 	cfg.Live.UDPAddr = "127.0.0.1:0"
-	cfg.Database.URL = config.Secret(dbURL)
+	cfg.Database.URL = config.SecretURL(dbURL)
 	cfg.AddCameras([]string{"rtsp://" + simAddr + "/cam/001", "rtsp://" + simAddr + "/cam/002"})
 	cfg.Cameras[0].Map = &[2]float64{0.25, 0.25} // on the site map, for "nearest officer"
 	cfg.Cameras[1].Map = &[2]float64{0.75, 0.75}

@@ -83,7 +83,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		// Spread over the site map's grid until someone uploads a plan and drags them.
 		at := [2]float64{(float64((i-1)%cols) + 0.5) / float64(cols), (float64((i-1)/cols) + 0.5) / float64(cols)}
 		cfg.Cameras = append(cfg.Cameras, config.Camera{
-			ID: fmt.Sprintf("cam%03d", i), URL: config.Secret("rtsp://" + *rtspAddr + camsim.CameraPath(i)), Map: &at})
+			ID: fmt.Sprintf("cam%03d", i), URL: config.SecretURL("rtsp://" + *rtspAddr + camsim.CameraPath(i)), Map: &at})
 	}
 	token, err := demoToken(ctx, cfg, stderr)
 	if err != nil {

@@ -46,7 +46,7 @@ func TestDoorFaceDecisions(t *testing.T) {
 	cfg.Data = data
 	cfg.Pipeline.Enabled = false
 	cfg.Footage.Enabled = false
-	cfg.Database.URL = config.Secret(dbURL)
+	cfg.Database.URL = config.SecretURL(dbURL)
 	n := startNode(t, cfg)
 	base := n.URL
 

@@ -58,7 +58,7 @@ func TestServeStreamsLiveEvents(t *testing.T) {
 	cfg.Data = data
 	cfg.Pipeline.Gallery = gallery
 	cfg.Pipeline.FPS = 5
-	cfg.Database.URL = config.Secret(dbURL)
+	cfg.Database.URL = config.SecretURL(dbURL)
 	cfg.Footage.SegmentLength = config.Duration(2 * time.Second)
 	started := time.Now()
 	cfg.AddCameras([]string{"rtsp://127.0.0.1:18755/cam/001"})

@@ -1,5 +1,5 @@
-// Command vigil runs every role of the vigil system: camera ingest and the API today, with the
-// recognition pipeline, event store and access control joining as they land.
+// Command vigil runs every role of the vigil system: camera ingest, recognition, the event store,
+// recording, access control, live view and the API (serve), and the tools beside it.
 package main
 
 import (
@@ -39,10 +39,19 @@ Usage:
   vigil models verify [--dir DIR]                                 check every model file against the manifest
   vigil version
 
-Environment: VIGIL_CONFIG, VIGIL_HTTP_ADDR, VIGIL_LOG_LEVEL, VIGIL_LOG_FORMAT, VIGIL_MODELS,
-VIGIL_CAMERAS (comma-separated URLs), VIGIL_STREAMS_TRANSPORT, VIGIL_STREAMS_READER_QUEUE,
-VIGIL_DATABASE_URL. See README.md for the configuration reference.
 `
+
+// usageText is usage with the environment variables the configuration reads.
+func usageText() string {
+	var b strings.Builder
+	b.WriteString(usage)
+	b.WriteString("\nEnvironment (each sets a config key; VIGIL_CAMERAS is comma-separated RTSP URLs, appended):\n  VIGIL_CONFIG (the config file)\n")
+	for _, v := range config.EnvVars() {
+		fmt.Fprintf(&b, "  %-28s %s\n", v.Name, v.Key)
+	}
+	b.WriteString("See README.md for the configuration reference.\n")
+	return b.String()
+}
 
 func main() {
 	config.TuneGC()
@@ -51,7 +60,7 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usageText())
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -81,9 +90,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "version":
 		fmt.Fprintln(stdout, "vigil", version)
 	case "-h", "--help", "help":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usageText())
 	default:
-		fmt.Fprintf(stderr, "vigil: unknown command %q\n\n%s", args[0], usage)
+		fmt.Fprintf(stderr, "vigil: unknown command %q\n\n%s", args[0], usageText())
 		return 2
 	}
 	if err != nil {

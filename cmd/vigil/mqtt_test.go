@@ -34,7 +34,7 @@ func TestServeSendsCommandsOverMQTT(t *testing.T) {
 	cfg.Pipeline.Enabled = false
 	cfg.Footage.Enabled = false
 	cfg.Live.Enabled = false
-	cfg.Database.URL = config.Secret(dbURL)
+	cfg.Database.URL = config.SecretURL(dbURL)
 	cfg.Access.MQTT = config.MQTT{URL: broker.URL, Topic: "estate/doors"}
 	n := startNode(t, cfg)
 	base := n.URL

@@ -33,7 +33,7 @@ func nodeConfig(t *testing.T, dbURL string) config.Config {
 	cfg.HTTP.Addr = "127.0.0.1:0"
 	cfg.Data = t.TempDir()
 	cfg.Live.UDPAddr = "127.0.0.1:0"
-	cfg.Database.URL = config.Secret(dbURL)
+	cfg.Database.URL = config.SecretURL(dbURL)
 	return cfg
 }
 

@@ -38,7 +38,7 @@ func TestControllerOfflineAndBack(t *testing.T) {
 	cfg.Data = data
 	cfg.Pipeline.Enabled = false
 	cfg.Footage.Enabled = false
-	cfg.Database.URL = config.Secret(dbURL)
+	cfg.Database.URL = config.SecretURL(dbURL)
 	node := startNode(t, cfg)
 	base := "http://" + cfg.HTTP.Addr
 	for _, c := range []struct{ path, body string }{

@@ -80,7 +80,7 @@ func TestAutoUnlockFromDoorCameras(t *testing.T) {
 	cfg.Pipeline.FPS = 5
 	cfg.Pipeline.PlateWorkers = 0
 	cfg.Footage.Enabled = false
-	cfg.Database.URL = config.Secret(dbURL)
+	cfg.Database.URL = config.SecretURL(dbURL)
 	cfg.AddCameras([]string{"rtsp://" + simAddr + "/cam/001", "rtsp://" + simAddr + "/cam/002", "rtsp://" + simAddr + "/cam/003"})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

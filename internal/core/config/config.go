@@ -1,51 +1,27 @@
 // Package config owns vigil's typed configuration: defaults, then a YAML file, then VIGIL_*
-// environment variables, then Validate. Secrets have their own type and print redacted.
+// environment variables, then Validate. Secrets have their own type and print redacted. Each
+// field names its YAML key and, where it has one, its environment variable in its struct tags:
+// the environment mapping (load.go) and the redacted print (redact.go) are read from them, so a
+// new key cannot drift from either.
 package config
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/url"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 )
 
-// Secret is a string that never prints: logs, errors and check-config show it redacted.
-type Secret string
-
-const redacted = "[redacted]"
-
-func (s Secret) String() string {
-	if s == "" {
-		return ""
-	}
-	return redacted
-}
-
-// MarshalYAML keeps secrets out of printed configs.
-func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
-
-// Reveal returns the secret value for the one place that needs it.
-func (s Secret) Reveal() string { return string(s) }
-
 // Config is the whole of vigil's configuration. Every field documents its default.
 type Config struct {
-	// Data is the data directory (gallery, bus store, later the database and footage). Default
-	// $VIGIL_DATA, else ./data. The --data flag overrides.
-	Data     string   `yaml:"data"`
+	// Data is the data directory (gallery, bus store, the managed database, footage). Default
+	// ./data. The --data flag overrides.
+	Data     string   `yaml:"data" env:"VIGIL_DATA"`
 	Log      Log      `yaml:"log"`
 	HTTP     HTTP     `yaml:"http"`
 	Models   Models   `yaml:"models"`
 	Streams  Streams  `yaml:"streams"`
-	Cameras  []Camera `yaml:"cameras"`
+	Cameras  []Camera `yaml:"cameras" env:"VIGIL_CAMERAS"` // env: comma-separated RTSP URLs, appended
 	Database Database `yaml:"database"`
 	Pipeline Pipeline `yaml:"pipeline"`
 	Bus      Bus      `yaml:"bus"`
@@ -92,12 +68,12 @@ type Access struct {
 
 // MQTT is a broker connection.
 type MQTT struct {
-	// URL is tcp://host:1883, ssl://host:8883 or ws://…; empty: off. Env VIGIL_MQTT_URL.
-	URL string `yaml:"url"`
+	// URL is tcp://host:1883, ssl://host:8883 or ws://…; empty: off.
+	URL string `yaml:"url" env:"VIGIL_MQTT_URL"`
 	// Topic is the prefix; door D's commands go to {topic}/D/commands. Default vigil/doors.
 	Topic    string `yaml:"topic"`
 	Username string `yaml:"username"`
-	Password Secret `yaml:"password"` // env VIGIL_MQTT_PASSWORD
+	Password Secret `yaml:"password" env:"VIGIL_MQTT_PASSWORD"`
 }
 
 // Footage configures recording.
@@ -130,11 +106,11 @@ type Blobs struct {
 
 // S3 locates a bucket of any S3 service (path-style).
 type S3 struct {
-	Endpoint  string `yaml:"endpoint"` // host:port; env VIGIL_S3_ENDPOINT
-	Bucket    string `yaml:"bucket"`   // default vigil
-	AccessKey string `yaml:"access_key"`
-	SecretKey Secret `yaml:"secret_key"` // env VIGIL_S3_SECRET_KEY
-	Secure    bool   `yaml:"secure"`     // https
+	Endpoint  string `yaml:"endpoint" env:"VIGIL_S3_ENDPOINT"` // host:port
+	Bucket    string `yaml:"bucket"`                           // default vigil
+	AccessKey string `yaml:"access_key" env:"VIGIL_S3_ACCESS_KEY"`
+	SecretKey Secret `yaml:"secret_key" env:"VIGIL_S3_SECRET_KEY"`
+	Secure    bool   `yaml:"secure"` // https
 }
 
 // Pipeline configures recognition.
@@ -167,29 +143,28 @@ type Pipeline struct {
 // Bus selects the event bus.
 type Bus struct {
 	// URL of an external NATS server with JetStream; empty embeds one (data in DATA/nats).
-	// Env VIGIL_BUS_URL.
-	URL Secret `yaml:"url"`
+	URL SecretURL `yaml:"url" env:"VIGIL_BUS_URL"`
 }
 
 // Log configures structured logging.
 type Log struct {
-	// Level is debug, info, warn or error. Default info. Env VIGIL_LOG_LEVEL.
-	Level string `yaml:"level"`
-	// Format is text or json. Default text. Env VIGIL_LOG_FORMAT.
-	Format string `yaml:"format"`
+	// Level is debug, info, warn or error. Default info.
+	Level string `yaml:"level" env:"VIGIL_LOG_LEVEL"`
+	// Format is text or json. Default text.
+	Format string `yaml:"format" env:"VIGIL_LOG_FORMAT"`
 }
 
 // HTTP configures the API and metrics listener.
 type HTTP struct {
-	// Addr is the listen address of the API and /metrics. Default 127.0.0.1:8080. Env VIGIL_HTTP_ADDR.
-	Addr string `yaml:"addr"`
+	// Addr is the listen address of the API and /metrics. Default 127.0.0.1:8080.
+	Addr string `yaml:"addr" env:"VIGIL_HTTP_ADDR"`
 }
 
 // Models locates the model files.
 type Models struct {
 	// Dir holds the model files and is checked against the manifest. Default: $VIGIL_MODELS, else
 	// ../shared/models relative to the repository root when it exists.
-	Dir string `yaml:"dir"`
+	Dir string `yaml:"dir" env:"VIGIL_MODELS"`
 }
 
 // Streams tunes camera sessions.
@@ -201,10 +176,9 @@ type Streams struct {
 	// ReadTimeout fails a session that receives nothing for this long. Default 10s.
 	ReadTimeout Duration `yaml:"read_timeout"`
 	// ReaderQueue is the number of access units each reader of a camera may lag. Default 128.
-	ReaderQueue int `yaml:"reader_queue"`
+	ReaderQueue int `yaml:"reader_queue" env:"VIGIL_STREAMS_READER_QUEUE"`
 	// Transport is the default RTSP transport: tcp, udp or auto (UDP, then TCP). Default tcp.
-	// Env VIGIL_STREAMS_TRANSPORT.
-	Transport string `yaml:"transport"`
+	Transport string `yaml:"transport" env:"VIGIL_STREAMS_TRANSPORT"`
 }
 
 // Camera is one RTSP source.
@@ -212,7 +186,7 @@ type Camera struct {
 	// ID names the camera in the API, logs and metrics. Default cam001, cam002… by position.
 	ID string `yaml:"id"`
 	// URL is rtsp://[user:pass@]host[:port]/path. Required. Credentials print redacted.
-	URL Secret `yaml:"url"`
+	URL SecretURL `yaml:"url"`
 	// Transport overrides streams.transport for this camera.
 	Transport string `yaml:"transport"`
 	// Analyse selects recognizers: faces, plates, both or none. Default both.
@@ -231,8 +205,8 @@ type Database struct {
 	// Enabled stores events. Default true.
 	Enabled bool `yaml:"enabled"`
 	// URL is a PostgreSQL connection string. Default empty: vigil runs its own cluster under
-	// DATA/pg with the system's PostgreSQL binaries. Env VIGIL_DATABASE_URL.
-	URL Secret `yaml:"url"`
+	// DATA/pg with the system's PostgreSQL binaries.
+	URL SecretURL `yaml:"url" env:"VIGIL_DATABASE_URL"`
 	// RetentionDays drops event partitions older than this. Default 90.
 	RetentionDays int `yaml:"retention_days"`
 }
@@ -276,273 +250,4 @@ func Default() Config {
 			Transport:    "tcp",
 		},
 	}
-}
-
-// Load reads defaults, then the file (if path is not empty), then the environment, and validates.
-func Load(path string, env func(string) (string, bool)) (Config, error) {
-	c := Default()
-	if path != "" {
-		f, err := os.Open(path)
-		if err != nil {
-			return c, err
-		}
-		defer f.Close()
-		if err := decode(f, &c); err != nil {
-			return c, fmt.Errorf("%s: %w", path, err)
-		}
-	}
-	if env == nil {
-		env = os.LookupEnv
-	}
-	if err := c.applyEnv(env); err != nil {
-		return c, err
-	}
-	c.fillCameraIDs()
-	c.fillDerived()
-	if err := c.Validate(); err != nil {
-		if path != "" {
-			return c, fmt.Errorf("%s: %w", path, err)
-		}
-		return c, err
-	}
-	return c, nil
-}
-
-func decode(r io.Reader, c *Config) error {
-	dec := yaml.NewDecoder(r)
-	dec.KnownFields(true) // a misspelt key is an error, not a silently ignored setting
-	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return err
-	}
-	return nil
-}
-
-func (c *Config) applyEnv(env func(string) (string, bool)) error {
-	str := map[string]*string{
-		"VIGIL_LOG_LEVEL":         &c.Log.Level,
-		"VIGIL_LOG_FORMAT":        &c.Log.Format,
-		"VIGIL_HTTP_ADDR":         &c.HTTP.Addr,
-		"VIGIL_MODELS":            &c.Models.Dir,
-		"VIGIL_STREAMS_TRANSPORT": &c.Streams.Transport,
-		"VIGIL_DATA":              &c.Data,
-	}
-	for k, p := range str {
-		if v, ok := env(k); ok && v != "" {
-			*p = v
-		}
-	}
-	if v, ok := env("VIGIL_DATABASE_URL"); ok && v != "" {
-		c.Database.URL = Secret(v)
-	}
-	if v, ok := env("VIGIL_S3_ENDPOINT"); ok && v != "" {
-		c.Blobs.S3.Endpoint = v
-	}
-	if v, ok := env("VIGIL_S3_SECRET_KEY"); ok && v != "" {
-		c.Blobs.S3.SecretKey = Secret(v)
-	}
-	if v, ok := env("VIGIL_MQTT_URL"); ok && v != "" {
-		c.Access.MQTT.URL = v
-	}
-	if v, ok := env("VIGIL_MQTT_PASSWORD"); ok && v != "" {
-		c.Access.MQTT.Password = Secret(v)
-	}
-	if v, ok := env("VIGIL_BUS_URL"); ok && v != "" {
-		c.Bus.URL = Secret(v)
-	}
-	if v, ok := env("VIGIL_STREAMS_READER_QUEUE"); ok && v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return fmt.Errorf("VIGIL_STREAMS_READER_QUEUE: %q is not a number", v)
-		}
-		c.Streams.ReaderQueue = n
-	}
-	if v, ok := env("VIGIL_CAMERAS"); ok && v != "" {
-		for _, u := range strings.Split(v, ",") {
-			if u = strings.TrimSpace(u); u != "" {
-				c.Cameras = append(c.Cameras, Camera{URL: Secret(u)})
-			}
-		}
-	}
-	return nil
-}
-
-// AddCameras appends cameras given by URL (the --camera flag) and names them.
-func (c *Config) AddCameras(urls []string) {
-	for _, u := range urls {
-		c.Cameras = append(c.Cameras, Camera{URL: Secret(u)})
-	}
-	c.fillCameraIDs()
-}
-
-// fillDerived sets defaults that depend on other fields.
-func (c *Config) fillDerived() {
-	if c.Data == "" {
-		c.Data = "data"
-	}
-	if c.Blobs.S3.Endpoint != "" && c.Blobs.S3.Bucket == "" {
-		c.Blobs.S3.Bucket = "vigil"
-	}
-	if c.Pipeline.Gallery == "" {
-		c.Pipeline.Gallery = filepath.Join(c.Data, "gallery.json")
-	}
-}
-
-func (c *Config) fillCameraIDs() {
-	for i := range c.Cameras {
-		if c.Cameras[i].ID == "" {
-			c.Cameras[i].ID = fmt.Sprintf("cam%03d", i+1)
-		}
-	}
-}
-
-// Validate reports every problem at once, each naming its field.
-func (c *Config) Validate() error {
-	var errs []error
-	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
-	switch c.Log.Level {
-	case "debug", "info", "warn", "error":
-	default:
-		bad("log.level: %q is not one of debug, info, warn, error", c.Log.Level)
-	}
-	switch c.Log.Format {
-	case "text", "json":
-	default:
-		bad("log.format: %q is not one of text, json", c.Log.Format)
-	}
-	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
-		bad("http.addr: %q is not host:port", c.HTTP.Addr)
-	}
-	s := c.Streams
-	if s.ReconnectMin <= 0 || s.ReconnectMax < s.ReconnectMin {
-		bad("streams: reconnect_min (%s) must be > 0 and <= reconnect_max (%s)", s.ReconnectMin.D(), s.ReconnectMax.D())
-	}
-	if s.ReadTimeout <= 0 {
-		bad("streams.read_timeout: must be > 0")
-	}
-	if s.ReaderQueue < 2 || s.ReaderQueue > 65536 {
-		bad("streams.reader_queue: %d is outside 2..65536", s.ReaderQueue)
-	}
-	if !validTransport(s.Transport) || s.Transport == "" {
-		bad("streams.transport: %q is not one of tcp, udp, auto", s.Transport)
-	}
-	seen := map[string]int{}
-	for i, cam := range c.Cameras {
-		if j, dup := seen[cam.ID]; dup {
-			bad("cameras[%d].id: %q is already used by cameras[%d]", i, cam.ID, j)
-		}
-		seen[cam.ID] = i
-		if err := checkRTSPURL(cam.URL.Reveal()); err != nil {
-			bad("cameras[%d] (%s).url: %v", i, cam.ID, err)
-		}
-		if !validTransport(cam.Transport) {
-			bad("cameras[%d] (%s).transport: %q is not one of tcp, udp, auto", i, cam.ID, cam.Transport)
-		}
-		switch cam.Analyse {
-		case "", "faces", "plates", "both", "none":
-		default:
-			bad("cameras[%d] (%s).analyse: %q is not one of faces, plates, both, none", i, cam.ID, cam.Analyse)
-		}
-		if cam.FPS < 0 || cam.FPS > 30 {
-			bad("cameras[%d] (%s).fps: %v is outside 0..30", i, cam.ID, cam.FPS)
-		}
-	}
-	p := c.Pipeline
-	if p.FPS <= 0 || p.FPS > 30 {
-		bad("pipeline.fps: %v is outside (0, 30]", p.FPS)
-	}
-	if p.FaceWorkers < 0 || p.FaceWorkers > 64 || p.PlateWorkers < 0 || p.PlateWorkers > 64 {
-		bad("pipeline: face_workers and plate_workers must be within 0..64")
-	}
-	if p.Queue < 1 || p.Queue > 4096 {
-		bad("pipeline.queue: %d is outside 1..4096", p.Queue)
-	}
-	if c.Footage.SegmentLength < Duration(time.Second) || c.Footage.SegmentLength > Duration(10*time.Minute) {
-		bad("footage.segment_length: %s is outside 1s..10m", c.Footage.SegmentLength.D())
-	}
-	if c.Footage.Mode != "continuous" && c.Footage.Mode != "events" {
-		bad("footage.mode: %q is not continuous or events", c.Footage.Mode)
-	}
-	if c.Footage.RetentionDays < 1 || c.Footage.MaxMBPerCamera < 0 {
-		bad("footage: retention_days must be at least 1 and max_mb_per_camera not negative")
-	}
-	if c.Database.RetentionDays < 1 {
-		bad("database.retention_days: must be at least 1")
-	}
-	if p.MatchThreshold <= 0 || p.MatchThreshold > 1.5 {
-		bad("pipeline.match_threshold: %v is outside (0, 1.5]", p.MatchThreshold)
-	}
-	return errors.Join(errs...)
-}
-
-func validTransport(t string) bool {
-	switch t {
-	case "", "tcp", "udp", "auto":
-		return true
-	}
-	return false
-}
-
-func checkRTSPURL(raw string) error {
-	if raw == "" {
-		return errors.New("is empty")
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return fmt.Errorf("cannot be parsed (%s)", RedactURL(raw))
-	}
-	if u.Scheme != "rtsp" && u.Scheme != "rtsps" {
-		return fmt.Errorf("scheme %q is not rtsp or rtsps", u.Scheme)
-	}
-	if u.Host == "" {
-		return errors.New("has no host")
-	}
-	return nil
-}
-
-// RedactURL hides the password of a URL so it can be logged.
-func RedactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		if i := strings.LastIndex(raw, "@"); i >= 0 {
-			return "[redacted]@" + raw[i+1:]
-		}
-		return raw
-	}
-	return u.Redacted()
-}
-
-// Redacted renders the effective configuration as YAML with secrets hidden. Camera URLs show
-// their host and path with the password replaced.
-func (c Config) Redacted() string {
-	type cam struct {
-		ID        string  `yaml:"id"`
-		URL       string  `yaml:"url"`
-		Transport string  `yaml:"transport,omitempty"`
-		Analyse   string  `yaml:"analyse,omitempty"`
-		FPS       float64 `yaml:"fps,omitempty"`
-	}
-	view := struct {
-		Data     string   `yaml:"data"`
-		Log      Log      `yaml:"log"`
-		HTTP     HTTP     `yaml:"http"`
-		Models   Models   `yaml:"models"`
-		Streams  Streams  `yaml:"streams"`
-		Cameras  []cam    `yaml:"cameras"`
-		Database Database `yaml:"database"`
-		Pipeline Pipeline `yaml:"pipeline"`
-		Bus      Bus      `yaml:"bus"`
-		Blobs    Blobs    `yaml:"blobs"`
-		Footage  Footage  `yaml:"footage"`
-		Access   Access   `yaml:"access"`
-		Live     Live     `yaml:"live"`
-	}{Data: c.Data, Log: c.Log, HTTP: c.HTTP, Models: c.Models, Streams: c.Streams, Database: c.Database, Pipeline: c.Pipeline,
-		Bus: c.Bus, Blobs: c.Blobs, Footage: c.Footage, Access: c.Access, Live: c.Live}
-	for _, k := range c.Cameras {
-		view.Cameras = append(view.Cameras, cam{ID: k.ID, URL: RedactURL(k.URL.Reveal()), Transport: k.Transport, Analyse: k.Analyse, FPS: k.FPS})
-	}
-	var b bytes.Buffer
-	enc := yaml.NewEncoder(&b)
-	enc.SetIndent(2)
-	_ = enc.Encode(view)
-	return b.String()
 }

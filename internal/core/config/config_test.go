@@ -1,6 +1,7 @@
 package config
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -56,6 +57,9 @@ func TestLoadBad(t *testing.T) {
 		{"testdata/bad_syntax.yaml", []string{"bad_syntax.yaml"}},
 		{"testdata/bad_values.yaml", []string{
 			"log.level", "http.addr", "reconnect_min", "scheme \"http\"", "already used", "carrier-pigeon",
+			"bus.url", "blobs.s3.endpoint", "blobs.s3.bucket", "blobs.s3: access_key", "blobs.spool_max_mb",
+			"live.udp_addr", "live.max_viewers", "live.public_ips[0]", "live.ice_servers[0]",
+			"access.mqtt.url", "access.mqtt.topic",
 		}},
 		{"testdata/missing.yaml", []string{"no such file"}},
 	}
@@ -96,4 +100,78 @@ func TestEnvOverrides(t *testing.T) {
 	if _, err := Load("", func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err == nil {
 		t.Fatal("bad number accepted")
 	}
+}
+
+// TestEveryEnvVarSetsItsField: each variable in the struct tags sets the field it names (the
+// mapping is read from the struct, so none can point nowhere).
+func TestEveryEnvVarSetsItsField(t *testing.T) {
+	vars := EnvVars()
+	if len(vars) < 15 {
+		t.Fatalf("only %d env vars: %v", len(vars), vars)
+	}
+	values := map[string]string{
+		"VIGIL_DATA": "/srv/vigil", "VIGIL_LOG_LEVEL": "warn", "VIGIL_LOG_FORMAT": "json", "VIGIL_HTTP_ADDR": "127.0.0.1:7000",
+		"VIGIL_MODELS": "/srv/models", "VIGIL_STREAMS_READER_QUEUE": "99", "VIGIL_STREAMS_TRANSPORT": "udp",
+		"VIGIL_CAMERAS": "rtsp://127.0.0.1/a,rtsp://127.0.0.1/b", "VIGIL_DATABASE_URL": "postgres://u:pw@h/db",
+		"VIGIL_BUS_URL": "nats://127.0.0.1:4222", "VIGIL_S3_ENDPOINT": "127.0.0.1:7070", "VIGIL_S3_ACCESS_KEY": "ak",
+		"VIGIL_S3_SECRET_KEY": "sk", "VIGIL_MQTT_URL": "tcp://127.0.0.1:1883", "VIGIL_MQTT_PASSWORD": "pw",
+	}
+	base := Default()
+	base.fillDerived()
+	for _, v := range vars {
+		val, ok := values[v.Name]
+		if !ok {
+			t.Errorf("%s (%s) has no case here: add one", v.Name, v.Key)
+			continue
+		}
+		c, err := Load("", func(k string) (string, bool) {
+			if k == v.Name {
+				return val, true
+			}
+			if strings.HasPrefix(v.Name, "VIGIL_S3_") && strings.HasPrefix(k, "VIGIL_S3_") { // an endpoint needs its keys
+				return values[k], true
+			}
+			return "", false
+		})
+		if err != nil {
+			t.Errorf("%s=%s: %v", v.Name, val, err)
+			continue
+		}
+		if got, was := fieldAt(&c, v.Key), fieldAt(&base, v.Key); reflect.DeepEqual(got.Interface(), was.Interface()) {
+			t.Errorf("%s=%s did not change %s", v.Name, val, v.Key)
+		}
+	}
+}
+
+// TestRedactedPrintsEverySection: the redacted print is the whole Config.
+func TestRedactedPrintsEverySection(t *testing.T) {
+	c, err := Load("testdata/good.yaml", noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := c.Redacted()
+	ty := reflect.TypeOf(c)
+	for i := range ty.NumField() {
+		key := strings.Split(ty.Field(i).Tag.Get("yaml"), ",")[0]
+		if !strings.Contains(out, "\n"+key+":") && !strings.HasPrefix(out, key+":") {
+			t.Errorf("section %s missing from the redacted print", key)
+		}
+	}
+	if !strings.Contains(out, "postgres://vigil:xxxxx@127.0.0.1:5432/vigil") {
+		t.Errorf("database url not printed redacted:\n%s", out)
+	}
+}
+
+// fieldAt finds a field by its YAML key path ("blobs.s3.endpoint").
+func fieldAt(c *Config, key string) reflect.Value {
+	v := reflect.ValueOf(c).Elem()
+	for _, part := range strings.Split(key, ".") {
+		for i := range v.NumField() {
+			if strings.Split(v.Type().Field(i).Tag.Get("yaml"), ",")[0] == part {
+				v = v.Field(i)
+				break
+			}
+		}
+	}
+	return v
 }
