@@ -1,10 +1,14 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigil-oss/vigil/internal/testkit/paths"
 )
 
 func noEnv(string) (string, bool) { return "", false }
@@ -174,4 +178,18 @@ func fieldAt(c *Config, key string) reflect.Value {
 		}
 	}
 	return v
+}
+
+// TestReadmeListsEveryEnvVar: the README's configuration reference names every variable.
+func TestReadmeListsEveryEnvVar(t *testing.T) {
+	wd, _ := os.Getwd()
+	b, err := os.ReadFile(filepath.Join(paths.RepoRoot(wd), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range EnvVars() {
+		if !strings.Contains(string(b), "`"+v.Name+"`") {
+			t.Errorf("README.md does not list %s (%s)", v.Name, v.Key)
+		}
+	}
 }
