@@ -20,7 +20,6 @@ import (
 	"github.com/vigil-oss/vigil/access/audit"
 	"github.com/vigil-oss/vigil/access/auth"
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
-	"github.com/vigil-oss/vigil/storage/schema"
 )
 
 // doorSite is a small site: unit 1-101 with doors lobby-in, lobby-out (anti-passback on the
@@ -38,14 +37,7 @@ type doorSite struct {
 func newDoorSite(t *testing.T) *doorSite {
 	t.Helper()
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, testenv.PostgresDB(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if _, err := schema.Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
+	pool := testenv.Pool(t)
 	audit := audit.New(pool, "")
 	e, err := access.NewEngine(ctx, pool, audit)
 	if err != nil {

@@ -7,13 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/vigil-oss/vigil/access"
 	"github.com/vigil-oss/vigil/access/audit"
 	"github.com/vigil-oss/vigil/access/auth"
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
-	"github.com/vigil-oss/vigil/storage/schema"
 )
 
 // TestDispatchNearestAndAnswers: "nearest" picks on-duty officers by their last position, off
@@ -22,14 +19,7 @@ import (
 // step is in the audit chain.
 func TestDispatchNearestAndAnswers(t *testing.T) {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, testenv.PostgresDB(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	if _, err := schema.Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
+	pool := testenv.Pool(t)
 	audit := audit.New(pool, filepath.Join(t.TempDir(), "anchor"))
 	ps := auth.NewPrincipals(pool, 0)
 	officer := func(name string) *auth.Principal {

@@ -9,29 +9,12 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
-	"github.com/vigil-oss/vigil/storage/schema"
 )
-
-func testPool(t *testing.T) *pgxpool.Pool {
-	t.Helper()
-	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, testenv.PostgresDB(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if _, err := schema.Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
-	return pool
-}
 
 func TestAuditChainDetectsEditsAndDeletions(t *testing.T) {
 	ctx := context.Background()
-	pool := testPool(t)
+	pool := testenv.Pool(t)
 	anchor := filepath.Join(t.TempDir(), "audit.anchor")
 	a := New(pool, anchor)
 	// 200 entries from 20 goroutines: group commit, no gaps, no forks.

@@ -7,29 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
-	"github.com/vigil-oss/vigil/storage/schema"
 )
-
-func testPool(t *testing.T) *pgxpool.Pool {
-	t.Helper()
-	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, testenv.PostgresDB(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if _, err := schema.Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
-	return pool
-}
 
 func TestPrincipalsTokens(t *testing.T) {
 	ctx := context.Background()
-	pool := testPool(t)
+	pool := testenv.Pool(t)
 	s := NewPrincipals(pool, time.Millisecond)
 	if _, _, err := s.Create(ctx, "eve", "superuser"); !errors.Is(err, ErrBadRole) {
 		t.Fatalf("bad role: %v", err)

@@ -252,20 +252,28 @@ func (n *node) accessComponent() lifecycle.Component {
 }
 
 func (n *node) mqttComponent() lifecycle.Component {
-	var bg background
-	var stop func()
-	return lifecycle.Component{Name: "mqtt", Start: func(context.Context) (err error) {
+	return subscription("mqtt", func(ctx context.Context) (func(), error) {
 		m := n.cfg.Access.MQTT
-		ctx, cancel := context.WithCancel(context.Background())
-		bg.cancel = cancel
-		stop, err = access.StartMQTT(ctx, n.engine, access.MQTTConfig{URL: m.URL, Topic: m.Topic,
+		return access.StartMQTT(ctx, n.engine, access.MQTTConfig{URL: m.URL, Topic: m.Topic,
 			Username: m.Username, Password: m.Password.Reveal()}, n.log)
+	})
+}
+
+// subscription is a component that subscribes (to the bus, a broker): start returns the
+// function that unsubscribes; the context its work runs with ends at Stop.
+func subscription(name string, start func(ctx context.Context) (stop func(), err error)) lifecycle.Component {
+	var cancel context.CancelFunc
+	var stop func()
+	return lifecycle.Component{Name: name, Start: func(context.Context) (err error) {
+		var ctx context.Context
+		ctx, cancel = context.WithCancel(context.Background())
+		if stop, err = start(ctx); err != nil {
+			cancel()
+		}
 		return err
 	}, Stop: func() {
-		if stop != nil {
-			stop()
-		}
-		bg.stop()
+		stop()
+		cancel()
 	}}
 }
 
@@ -301,19 +309,9 @@ func (n *node) searchComponent() lifecycle.Component {
 }
 
 func (n *node) autoUnlockComponent() lifecycle.Component {
-	var bg background
-	var stop func()
-	return lifecycle.Component{Name: "auto-unlock", Start: func(context.Context) (err error) {
-		ctx, cancel := context.WithCancel(context.Background())
-		bg.cancel = cancel
-		stop, err = n.engine.FollowFaces(ctx, n.bus, n.log)
-		return err
-	}, Stop: func() {
-		if stop != nil {
-			stop()
-		}
-		bg.stop()
-	}}
+	return subscription("auto-unlock", func(ctx context.Context) (func(), error) {
+		return n.engine.FollowFaces(ctx, n.bus, n.log)
+	})
 }
 
 // photosComponent readies face reading for uploaded photos: one model set for door decisions

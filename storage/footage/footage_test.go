@@ -12,11 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 	"github.com/vigil-oss/vigil/storage/blob"
-	"github.com/vigil-oss/vigil/storage/schema"
 )
 
 // TestRecordAndCut records a camsim camera into 2 s segments (filesystem blobs, real
@@ -25,14 +22,7 @@ import (
 func TestRecordAndCut(t *testing.T) {
 	testenv.Command(t, "ffprobe")
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, testenv.PostgresDB(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	if _, err := schema.Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
+	pool := testenv.Pool(t)
 	log := quiet
 	stream := liveCamera(t)
 	blobs := blob.FS{Root: t.TempDir()}

@@ -6,24 +6,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 	"github.com/vigil-oss/vigil/storage/blob"
-	"github.com/vigil-oss/vigil/storage/schema"
 	"github.com/vigil-oss/vigil/streams"
 )
 
 func TestRetentionByDaysAndBytes(t *testing.T) {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, testenv.PostgresDB(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	if _, err := schema.Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
+	pool := testenv.Pool(t)
 	idx := PGIndex{Pool: pool}
 	blobs := blob.FS{Root: t.TempDir()}
 	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)

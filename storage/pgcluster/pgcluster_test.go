@@ -13,19 +13,26 @@ import (
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 )
 
-// TestManagedCluster initialises a cluster, writes a row, stops it, starts it again and finds
-// the row: the cluster is reused across restarts.
-func TestManagedCluster(t *testing.T) {
+// baseDir is a folder for a test's cluster, under /tmp so that, as root, the postgres user can
+// reach it; it goes when the test ends.
+func baseDir(t *testing.T) string {
+	t.Helper()
 	if _, err := FindBin(); err != nil {
 		testenv.Missing(t, "%v", err)
 	}
-	// Under /tmp so that, as root, the postgres user can reach it.
 	dir, err := os.MkdirTemp("", "vigil-pg-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	os.Chmod(dir, 0o755)
-	defer os.RemoveAll(dir)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// TestManagedCluster initialises a cluster, writes a row, stops it, starts it again and finds
+// the row: the cluster is reused across restarts.
+func TestManagedCluster(t *testing.T) {
+	dir := baseDir(t)
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	c, err := Start(ctx, filepath.Join(dir, "pg"), log)
@@ -62,15 +69,7 @@ func TestManagedCluster(t *testing.T) {
 // TestSharedClusterLastUserStops: a second process (a tool beside a serving vigil) uses the
 // running cluster and leaves it running when it is done; the last user out stops it.
 func TestSharedClusterLastUserStops(t *testing.T) {
-	if _, err := FindBin(); err != nil {
-		testenv.Missing(t, "%v", err)
-	}
-	dir, err := os.MkdirTemp("", "vigil-pg-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(dir, 0o755)
-	defer os.RemoveAll(dir)
+	dir := baseDir(t)
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	serve, err := Start(ctx, filepath.Join(dir, "pg"), log)
@@ -100,15 +99,7 @@ func TestSharedClusterLastUserStops(t *testing.T) {
 // TestFirstRunMakesReachableDirs: serve --data DIR on a DIR that does not exist yet. As root,
 // the server runs as postgres and must get through the folders vigil creates.
 func TestFirstRunMakesReachableDirs(t *testing.T) {
-	if _, err := FindBin(); err != nil {
-		testenv.Missing(t, "%v", err)
-	}
-	base, err := os.MkdirTemp("", "vigil-pg-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(base, 0o755)
-	defer os.RemoveAll(base)
+	base := baseDir(t)
 	ctx := context.Background()
 	c, err := Start(ctx, filepath.Join(base, "fresh", "data", "pg"), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {

@@ -1,4 +1,4 @@
-package schema
+package schema_test
 
 import (
 	"context"
@@ -7,11 +7,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
+	"github.com/vigil-oss/vigil/storage/schema"
 )
 
 // Every domain's migrations apply in one order, once: a second run applies nothing.
 func TestMigrateAppliesEveryDomainOnce(t *testing.T) {
-	ms, err := Migrations()
+	ms, err := schema.Migrations()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,8 +32,8 @@ func TestMigrateAppliesEveryDomainOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	applied, err := Migrate(ctx, pool)
-	if err != nil || len(applied) != len(ms) || applied[len(applied)-1] != Latest() {
+	applied, err := schema.Migrate(ctx, pool)
+	if err != nil || len(applied) != len(ms) || applied[len(applied)-1] != schema.Latest() {
 		t.Fatalf("first run applied %v (%v), want all %d", applied, err, len(ms))
 	}
 	for _, table := range []string{"events", "segments", "audit", "principals", "doors", "face_templates", "dispatches", "map_items"} {
@@ -41,7 +42,7 @@ func TestMigrateAppliesEveryDomainOnce(t *testing.T) {
 			t.Errorf("table %s missing after migration (%v)", table, err)
 		}
 	}
-	if again, err := Migrate(ctx, pool); err != nil || len(again) != 0 {
+	if again, err := schema.Migrate(ctx, pool); err != nil || len(again) != 0 {
 		t.Fatalf("second run applied %v (%v)", again, err)
 	}
 }

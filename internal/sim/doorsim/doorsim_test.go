@@ -9,13 +9,11 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/vigil-oss/vigil/access"
 	"github.com/vigil-oss/vigil/access/audit"
 	"github.com/vigil-oss/vigil/access/auth"
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
-	"github.com/vigil-oss/vigil/storage/schema"
 )
 
 // TestUnlockOverMQTT: with the MQTT option on, an auto-unlock reaches the controller subscribed
@@ -23,14 +21,7 @@ import (
 // anyone else who can publish to the broker, or replayed after its expiry, opens nothing.
 func TestUnlockOverMQTT(t *testing.T) {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, testenv.PostgresDB(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	if _, err := schema.Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
+	pool := testenv.Pool(t)
 	broker := testenv.StartMQTT(t)
 	e, err := access.NewEngine(ctx, pool, audit.New(pool, filepath.Join(t.TempDir(), "anchor")))
 	if err != nil {
