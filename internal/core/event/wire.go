@@ -1,6 +1,7 @@
 package event
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -96,17 +97,20 @@ func Unpack(data []byte) (*Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	var w struct {
-		Event
-		Vector []float32 `json:"embedding,omitempty"` // a plain-JSON event's number array
-	}
-	if err := json.Unmarshal(env.meta, &w); err != nil {
+	e := &Event{}
+	if err := json.Unmarshal(env.meta, e); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	e := &w.Event
 	if env.embedding != nil {
 		e.Embedding = env.embedding
-	} else if e.Embedding == nil && w.Vector != nil {
+	} else if e.Embedding == nil && bytes.Contains(env.meta, []byte(`"embedding"`)) {
+		// A hand-written plain-JSON event may give its embedding as a number array.
+		var w struct {
+			Vector []float32 `json:"embedding"`
+		}
+		if err := json.Unmarshal(env.meta, &w); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
 		e.Embedding = PackVector(w.Vector)
 	}
 	if env.snapshot != nil {
