@@ -251,15 +251,8 @@ func faceBench(ctx context.Context, url string, pool *pgxpool.Pool, key []byte, 
 	}
 	defer func() { _ = srv.Process.Signal(os.Interrupt); _ = srv.Wait() }()
 	base := "http://127.0.0.1:18991"
-	for i := 0; ; i++ {
-		if r, err := http.Get(base + "/healthz"); err == nil {
-			r.Body.Close()
-			break
-		}
-		if i > 300 {
-			return fmt.Errorf("vigil serve did not start")
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := measure.WaitReady(base, 2*time.Minute); err != nil {
+		return err
 	}
 	photo2, _ := os.ReadFile(filepath.Join(td, "faces/obama/2.jpg"))
 	photo1, _ := os.ReadFile(filepath.Join(td, "faces/obama/1.jpg"))

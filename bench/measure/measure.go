@@ -3,6 +3,8 @@ package measure
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -57,4 +59,23 @@ func CommandCPU(comm string) time.Duration {
 		}
 	}
 	return total
+}
+
+// WaitReady waits until a vigil node at base (http://host:port) answers /readyz with 200: every
+// component started (the port accepts connections earlier, answering 503 while it starts).
+func WaitReady(base string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	last := "no answer"
+	for time.Now().Before(deadline) {
+		if r, err := http.Get(base + "/readyz"); err == nil {
+			b, _ := io.ReadAll(r.Body)
+			r.Body.Close()
+			if r.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = strings.TrimSpace(string(b))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("vigil at %s not ready within %s: %s", base, timeout, last)
 }

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/access"
+	"github.com/vigil-oss/vigil/bench/measure"
 	"github.com/vigil-oss/vigil/internal/sim/doorsim"
 	"github.com/vigil-oss/vigil/internal/testkit/paths"
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
@@ -108,15 +109,8 @@ func run(o opts) error {
 	}
 	defer func() { _ = srv.Process.Signal(os.Interrupt); _ = srv.Wait() }()
 	base := "http://127.0.0.1:18994"
-	for i := 0; ; i++ {
-		if r, err := http.Get(base + "/healthz"); err == nil {
-			r.Body.Close()
-			break
-		}
-		if i > 300 {
-			return fmt.Errorf("vigil serve did not start")
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := measure.WaitReady(base, 2*time.Minute); err != nil {
+		return err
 	}
 	api := func(path, ctype string, body []byte) (int, error) {
 		req, _ := http.NewRequest("POST", base+path, bytes.NewReader(body))
