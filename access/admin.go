@@ -15,10 +15,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/vigil-oss/vigil/access/audit"
+	"github.com/vigil-oss/vigil/access/auth"
 )
-
-// Actor is who makes an admin change (for the audit chain).
-type Actor struct{ Name, Role string }
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
@@ -34,7 +32,7 @@ func CheckID(what, id string) error {
 var ErrInvalid = errors.New("access: invalid")
 
 // change runs one admin write in a transaction, audits it and reloads the snapshot.
-func (e *Engine) change(ctx context.Context, who Actor, action string, detail any, fn func(tx pgx.Tx) error) error {
+func (e *Engine) change(ctx context.Context, who auth.Actor, action string, detail any, fn func(tx pgx.Tx) error) error {
 	err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
 		if err := fn(tx); err != nil {
 			return err
@@ -63,7 +61,7 @@ func (e *Engine) change(ctx context.Context, who Actor, action string, detail an
 }
 
 // AddUnit adds a unit (an apartment).
-func (e *Engine) AddUnit(ctx context.Context, who Actor, id, name, building string) error {
+func (e *Engine) AddUnit(ctx context.Context, who auth.Actor, id, name, building string) error {
 	if err := CheckID("unit", id); err != nil {
 		return err
 	}
@@ -74,7 +72,7 @@ func (e *Engine) AddUnit(ctx context.Context, who Actor, id, name, building stri
 }
 
 // AddPerson adds a resident, visitor or staff member.
-func (e *Engine) AddPerson(ctx context.Context, who Actor, id, name, kind string) error {
+func (e *Engine) AddPerson(ctx context.Context, who auth.Actor, id, name, kind string) error {
 	if err := CheckID("person", id); err != nil {
 		return err
 	}
@@ -88,7 +86,7 @@ func (e *Engine) AddPerson(ctx context.Context, who Actor, id, name, kind string
 }
 
 // SetBlacklisted puts a person on the blacklist or takes them off.
-func (e *Engine) SetBlacklisted(ctx context.Context, who Actor, id string, on bool, reason string) error {
+func (e *Engine) SetBlacklisted(ctx context.Context, who auth.Actor, id string, on bool, reason string) error {
 	return e.change(ctx, who, "person.blacklist", map[string]any{"id": id, "blacklisted": on, "reason": reason}, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE people SET blacklisted = $2 WHERE id = $1`, id, on)
 		if err == nil && tag.RowsAffected() == 0 {
@@ -99,7 +97,7 @@ func (e *Engine) SetBlacklisted(ctx context.Context, who Actor, id string, on bo
 }
 
 // AddLease gives a person a unit from starts to ends.
-func (e *Engine) AddLease(ctx context.Context, who Actor, person, unit string, starts, ends time.Time) error {
+func (e *Engine) AddLease(ctx context.Context, who auth.Actor, person, unit string, starts, ends time.Time) error {
 	if !ends.After(starts) {
 		return fmt.Errorf("%w: a lease ends after it starts", ErrInvalid)
 	}
@@ -120,7 +118,7 @@ type NewCredential struct {
 
 // AddCredential adds a card, PIN or QR code to a person; it returns the credential's id and, for
 // a generated QR code, its payload (shown once: only its hash is kept).
-func (e *Engine) AddCredential(ctx context.Context, who Actor, person string, c NewCredential) (int64, string, error) {
+func (e *Engine) AddCredential(ctx context.Context, who auth.Actor, person string, c NewCredential) (int64, string, error) {
 	switch c.Kind {
 	case KindCard, KindQR:
 	case KindPIN:
@@ -154,7 +152,7 @@ func (e *Engine) AddCredential(ctx context.Context, who Actor, person string, c 
 }
 
 // RevokeCredential revokes one credential.
-func (e *Engine) RevokeCredential(ctx context.Context, who Actor, id int64, reason string) error {
+func (e *Engine) RevokeCredential(ctx context.Context, who auth.Actor, id int64, reason string) error {
 	return e.change(ctx, who, "credential.revoke", map[string]any{"id": id, "reason": reason}, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE credentials SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL`, id)
 		if err == nil && tag.RowsAffected() == 0 {
@@ -165,7 +163,7 @@ func (e *Engine) RevokeCredential(ctx context.Context, who Actor, id int64, reas
 }
 
 // AddSchedule adds a weekly schedule (see ParseSchedule).
-func (e *Engine) AddSchedule(ctx context.Context, who Actor, id string, weekly, holidays json.RawMessage, tz string) error {
+func (e *Engine) AddSchedule(ctx context.Context, who auth.Actor, id string, weekly, holidays json.RawMessage, tz string) error {
 	if err := CheckID("schedule", id); err != nil {
 		return err
 	}
@@ -185,7 +183,7 @@ func (e *Engine) AddSchedule(ctx context.Context, who Actor, id string, weekly, 
 }
 
 // AddDoor registers a door and returns its controller's key (shown once).
-func (e *Engine) AddDoor(ctx context.Context, who Actor, d Door) ([]byte, error) {
+func (e *Engine) AddDoor(ctx context.Context, who auth.Actor, d Door) ([]byte, error) {
 	if err := CheckID("door", d.ID); err != nil {
 		return nil, err
 	}
@@ -211,7 +209,7 @@ func (e *Engine) AddDoor(ctx context.Context, who Actor, d Door) ([]byte, error)
 // AddRule lets everyone with a live lease in a unit (whoKind "unit"), one person ("person"),
 // every person of a kind ("kind") or the members of a group ("group") open a door, within a
 // schedule when one is named.
-func (e *Engine) AddRule(ctx context.Context, who Actor, door, whoKind, whoID, schedule string) error {
+func (e *Engine) AddRule(ctx context.Context, who auth.Actor, door, whoKind, whoID, schedule string) error {
 	if !slices.Contains([]string{"unit", "person", "kind", "group"}, whoKind) || whoID == "" {
 		return fmt.Errorf("%w: a rule names who (unit, person, kind or group) and an id", ErrInvalid)
 	}
@@ -226,7 +224,7 @@ func (e *Engine) AddRule(ctx context.Context, who Actor, door, whoKind, whoID, s
 }
 
 // AddGroup adds a group of people that rules can name.
-func (e *Engine) AddGroup(ctx context.Context, who Actor, id, name string) error {
+func (e *Engine) AddGroup(ctx context.Context, who auth.Actor, id, name string) error {
 	if err := CheckID("group", id); err != nil {
 		return err
 	}
@@ -237,7 +235,7 @@ func (e *Engine) AddGroup(ctx context.Context, who Actor, id, name string) error
 }
 
 // AddGroupMember puts a person in a group.
-func (e *Engine) AddGroupMember(ctx context.Context, who Actor, group, person string) error {
+func (e *Engine) AddGroupMember(ctx context.Context, who auth.Actor, group, person string) error {
 	return e.change(ctx, who, "group.member.add", map[string]string{"group": group, "person": person}, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO group_members (group_id, person_id) VALUES ($1, $2)`, group, person)
 		return err

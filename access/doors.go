@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/vigil-oss/vigil/access/audit"
+	"github.com/vigil-oss/vigil/access/auth"
 )
 
 // controllersSeen remembers when each door's controller last reached vigil (any signed call).
@@ -68,7 +69,7 @@ func (e *Engine) Doors() []DoorState {
 
 // RemoteUnlock opens a door from the console: audited with its reason first, then queued for
 // the controller like an auto-unlock.
-func (e *Engine) RemoteUnlock(ctx context.Context, who Actor, door, reason string) (Command, error) {
+func (e *Engine) RemoteUnlock(ctx context.Context, who auth.Actor, door, reason string) (Command, error) {
 	if reason == "" {
 		return Command{}, fmt.Errorf("%w: a remote unlock needs a reason", ErrInvalid)
 	}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/vigil-oss/vigil/access/auth"
 )
 
 // Face decision thresholds.
@@ -86,7 +88,7 @@ type FaceTemplate struct {
 // AddFaceTemplate enrols a face for a person: consent recorded, a non-face credential required
 // (a resident must never depend on their face alone), and refused with ErrDuplicate when the face
 // matches another enrolled person's.
-func (e *Engine) AddFaceTemplate(ctx context.Context, who Actor, person string, t FaceTemplate) (int64, error) {
+func (e *Engine) AddFaceTemplate(ctx context.Context, who auth.Actor, person string, t FaceTemplate) (int64, error) {
 	if len(t.Embedding) != 128 {
 		return 0, fmt.Errorf("%w: embedding must have 128 values", ErrInvalid)
 	}
@@ -120,7 +122,7 @@ func (e *Engine) AddFaceTemplate(ctx context.Context, who Actor, person string, 
 }
 
 // EraseFaceTemplates deletes a person's templates; it returns how many.
-func (e *Engine) EraseFaceTemplates(ctx context.Context, who Actor, person, reason string) (int64, error) {
+func (e *Engine) EraseFaceTemplates(ctx context.Context, who auth.Actor, person, reason string) (int64, error) {
 	var n int64
 	err := e.change(ctx, who, "face.erase", map[string]any{"person": person, "reason": reason}, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM face_templates WHERE person_id = $1`, person)

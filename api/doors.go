@@ -108,11 +108,11 @@ func (s *Server) doorCommands(w http.ResponseWriter, r *http.Request) {
 }
 
 // actor is the admin making a change.
-func actor(r *http.Request) access.Actor {
+func actor(r *http.Request) auth.Actor {
 	if p := principalOf(r); p != nil {
-		return access.Actor{Name: p.Name, Role: p.Role}
+		return auth.Actor{Name: p.Name, Role: p.Role}
 	}
-	return access.Actor{Name: "anonymous", Role: "none"}
+	return auth.Actor{Name: "anonymous", Role: "none"}
 }
 
 // decodeJSON reads a JSON request body (at most 64 KB; larger is 413).

@@ -43,7 +43,7 @@ func newDoorSite(t *testing.T) *doorSite {
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin := access.Actor{Name: "test admin", Role: auth.RoleAdmin}
+	admin := auth.Actor{Name: "test admin", Role: auth.RoleAdmin}
 	must := func(err error) {
 		t.Helper()
 		if err != nil {

@@ -19,7 +19,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/vigil-oss/vigil/access"
 	"github.com/vigil-oss/vigil/access/audit"
 	"github.com/vigil-oss/vigil/access/auth"
 )
@@ -120,14 +119,14 @@ func (s *Service) publish(u Update) {
 	}
 }
 
-func (s *Service) record(ctx context.Context, who access.Actor, action, reason string, detail any) error {
+func (s *Service) record(ctx context.Context, who auth.Actor, action, reason string, detail any) error {
 	b, _ := json.Marshal(detail)
 	_, err := s.trail.Append(ctx, audit.Entry{Actor: who.Name, Role: who.Role, Action: action, Reason: reason, Detail: b})
 	return err
 }
 
 // Ack records that the police post handled an alert.
-func (s *Service) Ack(ctx context.Context, who access.Actor, eventID, camera, note string) error {
+func (s *Service) Ack(ctx context.Context, who auth.Actor, eventID, camera, note string) error {
 	if eventID == "" || camera == "" {
 		return fmt.Errorf("%w: an alert needs its event id and camera", ErrInvalid)
 	}
@@ -169,7 +168,7 @@ type Request struct {
 
 // Send dispatches an alert. at is the camera's position on the site map (for Nearest); nil when
 // the camera is not placed.
-func (s *Service) Send(ctx context.Context, who access.Actor, req Request, at *[2]float64) ([]Dispatch, error) {
+func (s *Service) Send(ctx context.Context, who auth.Actor, req Request, at *[2]float64) ([]Dispatch, error) {
 	if req.EventID == "" || req.Camera == "" {
 		return nil, fmt.Errorf("%w: a dispatch needs the alert's event id and camera", ErrInvalid)
 	}
@@ -257,7 +256,7 @@ func (s *Service) SetStatus(ctx context.Context, officer *auth.Principal, id int
 		return nil, err
 	}
 	d.Officer = officer.Name
-	if err := s.record(ctx, access.Actor{Name: officer.Name, Role: officer.Role}, "dispatch."+status, "", map[string]any{"dispatch": id, "event": d.EventID}); err != nil {
+	if err := s.record(ctx, auth.Actor{Name: officer.Name, Role: officer.Role}, "dispatch."+status, "", map[string]any{"dispatch": id, "event": d.EventID}); err != nil {
 		return nil, err
 	}
 	s.publish(Update{Type: "status", Dispatch: &d})

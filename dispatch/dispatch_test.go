@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-oss/vigil/access"
 	"github.com/vigil-oss/vigil/access/audit"
 	"github.com/vigil-oss/vigil/access/auth"
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
@@ -50,7 +49,7 @@ func TestDispatchNearestAndAnswers(t *testing.T) {
 	if err := s.ReportPosition(ctx, near, 1.5, 0, true); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("position off the map: %v", err)
 	}
-	op := access.Actor{Name: "police post 1", Role: auth.RoleOperator}
+	op := auth.Actor{Name: "police post 1", Role: auth.RoleOperator}
 	ds, err := s.Send(ctx, op, Request{EventID: "ev1", Camera: "cam001", Summary: "watchlist at gate", Nearest: 1}, &[2]float64{0.25, 0.25})
 	if err != nil || len(ds) != 1 || ds[0].OfficerID != near.ID || ds[0].Officer != "near" || ds[0].Status != "sent" {
 		t.Fatalf("nearest: %+v %v", ds, err)

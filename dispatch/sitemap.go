@@ -12,7 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/vigil-oss/vigil/access"
+	"github.com/vigil-oss/vigil/access/auth"
 )
 
 // MaxPlanBytes bounds an uploaded site plan.
@@ -37,7 +37,7 @@ type Plan struct {
 
 // SetPlan stores the site plan image after checking it decodes (JPEG or PNG, at most 16 MB and
 // 12,000 pixels a side).
-func (s *Service) SetPlan(ctx context.Context, who access.Actor, img []byte) (*Plan, error) {
+func (s *Service) SetPlan(ctx context.Context, who auth.Actor, img []byte) (*Plan, error) {
 	if len(img) > MaxPlanBytes {
 		return nil, fmt.Errorf("%w: the plan is larger than %d MB", ErrInvalid, MaxPlanBytes>>20)
 	}
@@ -94,7 +94,7 @@ func (s *Service) Map(ctx context.Context) (*Plan, []Item, error) {
 }
 
 // Place puts a camera or a door on the plan.
-func (s *Service) Place(ctx context.Context, who access.Actor, it Item) error {
+func (s *Service) Place(ctx context.Context, who auth.Actor, it Item) error {
 	if it.Kind != "camera" && it.Kind != "door" {
 		return fmt.Errorf("%w: kind is camera or door", ErrInvalid)
 	}

@@ -30,6 +30,10 @@ const (
 // Roles lists every role.
 var Roles = []string{RoleAdmin, RoleInvestigator, RoleOperator, RolePatrol, RoleResident}
 
+// Actor is who makes a change or a request, as the audit chain records it: a principal's name and
+// role, or a tool's ("vigil-cli").
+type Actor struct{ Name, Role string }
+
 // Principal is an authenticated API user or machine.
 type Principal struct {
 	ID        int64      `json:"id"`

@@ -174,7 +174,7 @@ func enrolResident(person, consent, modelsDir string, sf *serveFlags, files []st
 			var t access.FaceTemplate
 			if t, err = fe.Enrol(ctx, img); err == nil {
 				t.Consent = consent
-				_, err = e.AddFaceTemplate(ctx, access.Actor{Name: "vigil-cli", Role: auth.RoleAdmin}, person, t)
+				_, err = e.AddFaceTemplate(ctx, auth.Actor{Name: "vigil-cli", Role: auth.RoleAdmin}, person, t)
 			}
 		}
 		if err != nil {

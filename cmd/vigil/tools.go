@@ -172,7 +172,7 @@ func cmdDoors(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	key, err := e.AddDoor(ctx, access.Actor{Name: "vigil-cli", Role: auth.RoleAdmin}, d)
+	key, err := e.AddDoor(ctx, auth.Actor{Name: "vigil-cli", Role: auth.RoleAdmin}, d)
 	if err != nil {
 		return err
 	}

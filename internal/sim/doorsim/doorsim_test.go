@@ -27,7 +27,7 @@ func TestUnlockOverMQTT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	office := access.Actor{Name: "estate office", Role: auth.RoleAdmin}
+	office := auth.Actor{Name: "estate office", Role: auth.RoleAdmin}
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
