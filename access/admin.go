@@ -31,9 +31,11 @@ func CheckID(what, id string) error {
 // ErrInvalid marks an admin request that cannot be applied as given.
 var ErrInvalid = errors.New("access: invalid")
 
-// change runs one admin write in a transaction, audits it and reloads the snapshot.
+// change runs one admin write and its audit row in one transaction (a change is never committed
+// unaudited, nor audited uncommitted), then reloads the snapshot.
 func (e *Engine) change(ctx context.Context, who auth.Actor, action string, detail any, fn func(tx pgx.Tx) error) error {
-	err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
+	d, _ := json.Marshal(detail)
+	_, err := e.trail.Change(ctx, audit.Entry{Actor: who.Name, Role: who.Role, Action: action, Detail: d}, nil, func(tx pgx.Tx) error {
 		if err := fn(tx); err != nil {
 			return err
 		}
@@ -51,10 +53,6 @@ func (e *Engine) change(ctx context.Context, who auth.Actor, action string, deta
 		}
 	}
 	if err != nil {
-		return err
-	}
-	d, _ := json.Marshal(detail)
-	if _, err := e.trail.Append(ctx, audit.Entry{Actor: who.Name, Role: who.Role, Action: action, Detail: d}); err != nil {
 		return err
 	}
 	return e.Reload(ctx)
@@ -139,11 +137,14 @@ func (e *Engine) AddCredential(ctx context.Context, who auth.Actor, person strin
 	if c.ValidFrom != nil && c.ValidUntil != nil && !c.ValidUntil.After(*c.ValidFrom) {
 		return 0, "", fmt.Errorf("%w: valid_until must be after valid_from", ErrInvalid)
 	}
-	h := SecretKey(c.Kind, c.Value)
+	h := e.secrets.hash(c.Kind, c.Value)
+	if old := SecretKey(c.Kind, c.Value); e.snapshot().creds[old] != nil { // one live credential per secret, old rows included
+		return 0, "", fmt.Errorf("%w: this %s is already issued", ErrExists, c.Kind)
+	}
 	var id int64
 	err := e.change(ctx, who, "credential.add", map[string]any{"person": person, "kind": c.Kind, "duress": c.Duress, "valid_from": c.ValidFrom, "valid_until": c.ValidUntil}, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `INSERT INTO credentials (person_id, kind, secret_hash, duress, valid_from, valid_until)
-			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, person, c.Kind, h[:], c.Duress, c.ValidFrom, c.ValidUntil).Scan(&id)
+		return tx.QueryRow(ctx, `INSERT INTO credentials (person_id, kind, secret_hash, hash_alg, secret_enc, duress, valid_from, valid_until)
+			VALUES ($1, $2, $3, 'hmac', $4, $5, $6, $7) RETURNING id`, person, c.Kind, h[:], e.secrets.seal(c.Kind, c.Value), c.Duress, c.ValidFrom, c.ValidUntil).Scan(&id)
 	})
 	if c.Kind != KindQR {
 		return id, "", err

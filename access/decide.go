@@ -3,6 +3,7 @@ package access
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,8 +25,9 @@ const (
 
 // Presented is what a door controller read.
 type Presented struct {
-	Kind  string `json:"kind"`  // card, pin, qr
-	Value string `json:"value"` // card number, PIN, QR payload
+	Kind  string `json:"kind"`          // card, pin, qr, face
+	Value string `json:"value"`         // card number, PIN, QR payload, base64 JPEG
+	PIN   string `json:"pin,omitempty"` // a PIN keyed in with a card, for rules that ask for both
 }
 
 // Decision is the engine's answer.
@@ -69,20 +71,32 @@ type Engine struct {
 	passback map[[2]string]bool // person, area → inside
 
 	cmds     commands
+	refused  refusals
+	pins     pinGuard
+	secrets  *secrets
 	hist     cacheHistory
 	ctrls    controllersSeen
 	sinks    []func(Command, []byte)
 	onReload []func()
 }
 
-// Auditor appends to the audit chain (audit.Chain). A decision that cannot be audited is not given.
+// Auditor appends to the audit chain (audit.Chain): decisions in groups, admin changes in the
+// change's own transaction. A decision that cannot be audited is not given.
 type Auditor interface {
 	Append(ctx context.Context, e audit.Entry) (int64, error)
+	Change(ctx context.Context, e audit.Entry, detail func() json.RawMessage, fn func(tx pgx.Tx) error) (int64, error)
 }
 
 // NewEngine loads the snapshot.
-func NewEngine(ctx context.Context, pool *pgxpool.Pool, trail Auditor) (*Engine, error) {
-	e := &Engine{pool: pool, trail: trail, now: time.Now, passback: map[[2]string]bool{}}
+//
+// secret is the server's 32-byte credential key (LoadSecret): card numbers, PINs and QR codes
+// are stored keyed with it. Every node of a site uses the same.
+func NewEngine(ctx context.Context, pool *pgxpool.Pool, trail Auditor, secret []byte) (*Engine, error) {
+	sec, err := newSecrets(secret)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{pool: pool, trail: trail, now: time.Now, passback: map[[2]string]bool{}, secrets: sec}
 	if err := e.Reload(ctx); err != nil {
 		return nil, err
 	}
@@ -106,7 +120,7 @@ func NewEngine(ctx context.Context, pool *pgxpool.Pool, trail Auditor) (*Engine,
 func (e *Engine) Reload(ctx context.Context) error {
 	var s *snapshot
 	err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) (err error) {
-		s, err = loadSnapshot(ctx, tx)
+		s, err = loadSnapshot(ctx, tx, e.secrets.hash)
 		return err
 	})
 	if err != nil {
@@ -173,8 +187,16 @@ func (e *Engine) Door(id string) (*Door, bool) {
 // an anti-passback door, records the person inside or out.
 func (e *Engine) Decide(ctx context.Context, doorID string, c Presented, nonce string) (Decision, error) {
 	s := e.snapshot()
-	v := s.decideCredential(doorID, c, e.now(), e.inside)
-	return e.decide(ctx, doorID, s, v, map[string]any{"credential": c.Kind}, nonce)
+	now := e.now()
+	v := s.decideCredential(doorID, c, now, e.inside, e.pins.locked(doorID, now))
+	if (c.Kind == KindPIN || c.PIN != "") && (v.reason == DenyUnknown || v.reason == DenyPINRequired) {
+		e.pins.wrong(doorID, now)
+	}
+	extra := map[string]any{"credential": c.Kind}
+	if c.PIN != "" {
+		extra["second_factor"] = KindPIN
+	}
+	return e.decide(ctx, doorID, s, v, extra, nonce)
 }
 
 func (e *Engine) snapshot() *snapshot {

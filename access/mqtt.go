@@ -2,6 +2,7 @@ package access
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -48,7 +49,7 @@ func SignMQTT(key []byte, cmd Command) ([]byte, error) {
 		return nil, err
 	}
 	ts := strconv.FormatInt(time.Now().Unix(), 10)
-	return json.Marshal(MQTTMessage{Command: body, Timestamp: ts, Signature: SignResponse(key, ts, cmd.ID, body)})
+	return json.Marshal(MQTTMessage{Command: body, Timestamp: ts, Signature: SignCommand(key, ts, cmd.ID, body)})
 }
 
 // ErrMQTTSignature means a message on a door's topic was not signed with its key: anyone who can
@@ -66,7 +67,7 @@ func OpenMQTT(key []byte, door string, payload []byte, now time.Time) (Command, 
 	if err := json.Unmarshal(m.Command, &cmd); err != nil {
 		return cmd, fmt.Errorf("access: MQTT command: %w", err)
 	}
-	if SignResponse(key, m.Timestamp, cmd.ID, m.Command) != m.Signature {
+	if !hmac.Equal([]byte(SignCommand(key, m.Timestamp, cmd.ID, m.Command)), []byte(m.Signature)) {
 		return cmd, ErrMQTTSignature
 	}
 	if cmd.Door != door {

@@ -15,6 +15,7 @@ const (
 	DenyRevoked     = "revoked_credential"
 	DenyExpired     = "credential_expired"
 	DenyNotYetValid = "credential_not_yet_valid"
+	DenyPINLocked   = "pin_locked"
 	// A face.
 	DenyNoFace  = "no_face"
 	DenySpoof   = "liveness_failed"
@@ -26,6 +27,7 @@ const (
 	DenyLeaseFuture  = "lease_not_started"
 	DenySchedule     = "outside_schedule"
 	DenyAntiPassback = "anti_passback"
+	DenyPINRequired  = "pin_required"
 )
 
 // Reason describes one reason code.
@@ -48,6 +50,7 @@ var Reasons = []Reason{
 	{DenyRevoked, false, "credential", "the credential was revoked"},
 	{DenyExpired, false, "credential", "the credential's validity window has ended"},
 	{DenyNotYetValid, false, "credential", "the credential's validity window has not started"},
+	{DenyPINLocked, false, "credential", "too many wrong PINs at this door lately: it takes no PIN for a while (cards still work)"},
 	{DenyNoFace, false, "face", "no face was found in the photo"},
 	{DenySpoof, false, "face", "the face did not pass the liveness check (a photo or a screen)"},
 	{DenyNoMatch, false, "face", "the face is not near enough to any enrolled template"},
@@ -57,6 +60,7 @@ var Reasons = []Reason{
 	{DenyLeaseFuture, false, "rules", "the lease that gives the right has not started"},
 	{DenySchedule, false, "rules", "the rule that names the person is outside its schedule now"},
 	{DenyAntiPassback, false, "rules", "the person already passed this way into the door's area (anti-passback)"},
+	{DenyPINRequired, false, "rules", "the rule asks for the card and the same person's PIN, and no valid PIN came with the card"},
 	{Granted, true, "rules", "the door opens"},
 	{GrantedDuress, true, "rules", "the door opens and a silent duress alarm is raised"},
 }

@@ -15,13 +15,29 @@ type verdict struct {
 	person, reason, area string
 }
 
-// decideCredential decides a card, PIN or QR code presented at a door at now.
-func (s *snapshot) decideCredential(doorID string, c Presented, now time.Time, inside Passback) verdict {
-	if s.doors[doorID] == nil {
+// decideCredential decides a card, PIN or QR code presented at a door at now. pinLocked says the
+// door takes no PIN now (too many wrong ones lately).
+func (s *snapshot) decideCredential(doorID string, c Presented, now time.Time, inside Passback, pinLocked bool) verdict {
+	switch {
+	case s.doors[doorID] == nil:
 		return verdict{reason: DenyUnknownDoor}
+	case pinLocked && (c.Kind == KindPIN || c.PIN != ""):
+		return verdict{reason: DenyPINLocked}
 	}
-	person, duress, why := s.credential(c, now)
-	return s.verdict(doorID, person, why, duress, now, inside)
+	person, duress, why := s.credential(c.Kind, c.Value, now)
+	pinOK := false
+	if why == "" && c.Kind == KindCard && c.PIN != "" { // a second factor: the same person's PIN
+		pinPerson, _, pinWhy := s.credential(KindPIN, c.PIN, now)
+		if pinWhy != "" || pinPerson != person {
+			return verdict{person: person, reason: DenyPINRequired}
+		}
+		pinOK = true
+	}
+	if why != "" {
+		return verdict{person: person, reason: why}
+	}
+	reason, area := s.rights(doorID, person, duress, now, inside, pinOK)
+	return verdict{person: person, reason: reason, area: area}
 }
 
 // decideFace decides a face photo's probe at a door at now; dist is the nearest template's.
@@ -50,17 +66,21 @@ func (s *snapshot) verdict(doorID, person, why string, duress bool, now time.Tim
 	if why != "" {
 		return verdict{person: person, reason: why}
 	}
-	reason, area := s.rights(doorID, person, duress, now, inside)
+	reason, area := s.rights(doorID, person, duress, now, inside, false)
 	return verdict{person: person, reason: reason, area: area}
 }
 
 // credential is what the snapshot says of a presented card, PIN or QR code at now: whose it is,
 // whether it is a duress code, or why it opens nothing ("" when it may go on to the rules).
-func (s *snapshot) credential(c Presented, now time.Time) (personID string, duress bool, reason string) {
-	key := SecretKey(c.Kind, c.Value)
-	cred := s.creds[key]
+func (s *snapshot) credential(kind, value string, now time.Time) (personID string, duress bool, reason string) {
+	key := s.hash(kind, value)
+	cred, revoked := s.creds[key], s.revoked[key]
+	if cred == nil && !revoked { // stored before keyed hashing
+		key = SecretKey(kind, value)
+		cred, revoked = s.creds[key], s.revoked[key]
+	}
 	switch {
-	case cred == nil && s.revoked[key]:
+	case cred == nil && revoked:
 		return "", false, DenyRevoked
 	case cred == nil:
 		return "", false, DenyUnknown
@@ -89,10 +109,11 @@ func (s *snapshot) face(f FaceProbe) (personID string, dist float32, reason stri
 }
 
 // rights applies a person's rights at a door at now: blacklist, the door's rules (person, kind,
-// group, or unit through a lease in force), their schedules, then anti-passback. It returns the
-// reason code (Granted or GrantedDuress when the door opens) and, when the door keeps
-// anti-passback, the area the person enters or leaves.
-func (s *snapshot) rights(doorID, personID string, duress bool, now time.Time, inside Passback) (reason, area string) {
+// group, or unit through a lease in force), their schedules and factors (pinOK: the person's PIN
+// came with their card), then anti-passback. It returns the reason code (Granted or
+// GrantedDuress when the door opens) and, when the door keeps anti-passback, the area the person
+// enters or leaves.
+func (s *snapshot) rights(doorID, personID string, duress bool, now time.Time, inside Passback, pinOK bool) (reason, area string) {
 	door := s.doors[doorID]
 	if door == nil {
 		return DenyUnknownDoor, ""
@@ -104,7 +125,7 @@ func (s *snapshot) rights(doorID, personID string, duress bool, now time.Time, i
 	if p.blacklisted {
 		return DenyBlacklisted, ""
 	}
-	if why := s.allowed(doorID, p, now); why != "" {
+	if why := s.allowed(doorID, p, now, pinOK); why != "" {
 		return why, ""
 	}
 	if door.AntiPassback && door.Area != "" {
@@ -121,7 +142,7 @@ func (s *snapshot) rights(doorID, personID string, duress bool, now time.Time, i
 
 // allowed finds a rule of the door that lets p through at now: "" when one does, else the most
 // telling reason why none did.
-func (s *snapshot) allowed(doorID string, p *person, now time.Time) string {
+func (s *snapshot) allowed(doorID string, p *person, now time.Time, pinOK bool) string {
 	why := DenyNoRule
 	for _, r := range s.rules[doorID] {
 		ok := false
@@ -152,6 +173,10 @@ func (s *snapshot) allowed(doorID string, p *person, now time.Time) string {
 		}
 		if r.schedule != nil && !r.schedule.Open(now) {
 			why = DenySchedule
+			continue
+		}
+		if r.factors == "card+pin" && !pinOK {
+			why = DenyPINRequired
 			continue
 		}
 		return ""

@@ -24,12 +24,19 @@ func site(t *testing.T) *snapshot {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sec, err := newSecrets(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sec.hash
 	s := &snapshot{
+		hash: h,
 		doors: map[string]*Door{
 			"b1":     {ID: "b1", PulseMS: 3000},
 			"gym":    {ID: "gym"},
 			"lobby":  {ID: "lobby", Area: "tower", Direction: "in", AntiPassback: true},
 			"office": {ID: "office"},
+			"vault":  {ID: "vault"},
 		},
 		people: map[string]*person{
 			"wang":  {id: "wang", kind: "resident", leases: []lease{{unit: "b1-101", starts: at("2026-01-01T00:00:00Z"), ends: at("2027-01-01T00:00:00Z")}}},
@@ -40,22 +47,26 @@ func site(t *testing.T) *snapshot {
 			"guest": {id: "guest", kind: "visitor"},
 		},
 		creds: map[[32]byte]*credential{
-			SecretKey(KindCard, "W1"):     {person: "wang"},
-			SecretKey(KindPIN, "9111"):    {person: "wang", duress: true},
-			SecretKey(KindCard, "L1"):     {person: "li"},
-			SecretKey(KindCard, "Z1"):     {person: "zhao"},
-			SecretKey(KindCard, "C1"):     {person: "chen"},
-			SecretKey(KindCard, "S1"):     {person: "sun"},
-			SecretKey(KindQR, "guest-qr"): {person: "guest", validFrom: ptr(at("2026-11-30T00:00:00Z")), until: ptr(at("2026-12-01T00:00:00Z"))},
-			SecretKey(KindQR, "old-qr"):   {person: "guest", until: ptr(at("2026-11-01T00:00:00Z"))},
-			SecretKey(KindQR, "next-qr"):  {person: "guest", validFrom: ptr(at("2026-12-24T00:00:00Z"))},
+			h(KindCard, "W1"):             {person: "wang"},
+			h(KindPIN, "9111"):            {person: "wang", duress: true},
+			h(KindCard, "L1"):             {person: "li"},
+			h(KindCard, "Z1"):             {person: "zhao"},
+			h(KindCard, "C1"):             {person: "chen"},
+			h(KindCard, "S1"):             {person: "sun"},
+			h(KindQR, "guest-qr"):         {person: "guest", validFrom: ptr(at("2026-11-30T00:00:00Z")), until: ptr(at("2026-12-01T00:00:00Z"))},
+			h(KindQR, "old-qr"):           {person: "guest", until: ptr(at("2026-11-01T00:00:00Z"))},
+			h(KindQR, "next-qr"):          {person: "guest", validFrom: ptr(at("2026-12-24T00:00:00Z"))},
+			h(KindPIN, "4321"):            {person: "chen"},
+			SecretKey(KindCard, "OLD-C1"): {person: "chen"},
 		},
-		revoked: map[[32]byte]bool{SecretKey(KindCard, "LOST"): true},
+		revoked: map[[32]byte]bool{h(KindCard, "LOST"): true},
+		// a card stored before keyed hashing (SHA-256) still opens
 		rules: map[string][]rule{
 			"b1":     {{whoKind: "unit", who: "b1-101"}, {whoKind: "unit", who: "b1-102"}, {whoKind: "unit", who: "b1-103"}, {whoKind: "person", who: "sun"}},
 			"gym":    {{whoKind: "group", who: "cleaners", schedule: weekdays}, {whoKind: "person", who: "guest"}},
 			"lobby":  {{whoKind: "kind", who: "resident"}},
 			"office": {{whoKind: "kind", who: "staff"}},
+			"vault":  {{whoKind: "person", who: "chen", factors: "card+pin"}},
 		},
 		faces: &faceSet{person: []string{"wang"}, emb: make([]float32, 128)},
 	}
@@ -71,6 +82,9 @@ func TestRulesEveryReason(t *testing.T) {
 	sunday := monday.AddDate(0, 0, -1)
 	inside := map[[2]string]bool{{"wang", "tower"}: true}
 	passback := func(p, a string) (bool, bool) { in, ok := inside[[2]string{p, a}]; return in, ok }
+	dc := func(door string, c Presented, at time.Time, pb Passback) verdict {
+		return s.decideCredential(door, c, at, pb, false)
+	}
 	face := func(d float32, live float32) FaceProbe {
 		e := make([]float32, 128)
 		e[0] = 1 + d
@@ -81,23 +95,29 @@ func TestRulesEveryReason(t *testing.T) {
 		got  verdict
 		want string
 	}{
-		{"card of a resident with a lease in force", s.decideCredential("b1", Presented{KindCard, "W1"}, monday, passback), Granted},
-		{"duress PIN opens with an alarm", s.decideCredential("b1", Presented{KindPIN, "9111"}, monday, passback), GrantedDuress},
-		{"unknown door", s.decideCredential("b9", Presented{KindCard, "W1"}, monday, passback), DenyUnknownDoor},
-		{"unknown card", s.decideCredential("b1", Presented{KindCard, "NOPE"}, monday, passback), DenyUnknown},
-		{"revoked card", s.decideCredential("b1", Presented{KindCard, "LOST"}, monday, passback), DenyRevoked},
-		{"QR past its window", s.decideCredential("gym", Presented{KindQR, "old-qr"}, monday, passback), DenyExpired},
-		{"QR before its window", s.decideCredential("gym", Presented{KindQR, "next-qr"}, monday, passback), DenyNotYetValid},
-		{"QR within its window", s.decideCredential("gym", Presented{KindQR, "guest-qr"}, monday, passback), Granted},
-		{"blacklisted, though a rule names him", s.decideCredential("b1", Presented{KindCard, "S1"}, monday, passback), DenyBlacklisted},
-		{"no rule for staff at a residents' door", s.decideCredential("b1", Presented{KindCard, "C1"}, monday, passback), DenyNoRule},
-		{"lease ended", s.decideCredential("b1", Presented{KindCard, "L1"}, monday, passback), DenyLeaseEnded},
-		{"lease not started", s.decideCredential("b1", Presented{KindCard, "Z1"}, monday, passback), DenyLeaseFuture},
-		{"group on its schedule", s.decideCredential("gym", Presented{KindCard, "C1"}, monday, passback), Granted},
-		{"group outside its schedule", s.decideCredential("gym", Presented{KindCard, "C1"}, sunday, passback), DenySchedule},
-		{"kind rule", s.decideCredential("office", Presented{KindCard, "C1"}, monday, passback), Granted},
-		{"second entry without an exit", s.decideCredential("lobby", Presented{KindCard, "W1"}, monday, passback), DenyAntiPassback},
-		{"first entry", s.decideCredential("lobby", Presented{KindCard, "L1"}, monday, passback), Granted},
+		{"card of a resident with a lease in force", dc("b1", Presented{Kind: KindCard, Value: "W1"}, monday, passback), Granted},
+		{"duress PIN opens with an alarm", dc("b1", Presented{Kind: KindPIN, Value: "9111"}, monday, passback), GrantedDuress},
+		{"unknown door", dc("b9", Presented{Kind: KindCard, Value: "W1"}, monday, passback), DenyUnknownDoor},
+		{"unknown card", dc("b1", Presented{Kind: KindCard, Value: "NOPE"}, monday, passback), DenyUnknown},
+		{"revoked card", dc("b1", Presented{Kind: KindCard, Value: "LOST"}, monday, passback), DenyRevoked},
+		{"QR past its window", dc("gym", Presented{Kind: KindQR, Value: "old-qr"}, monday, passback), DenyExpired},
+		{"QR before its window", dc("gym", Presented{Kind: KindQR, Value: "next-qr"}, monday, passback), DenyNotYetValid},
+		{"QR within its window", dc("gym", Presented{Kind: KindQR, Value: "guest-qr"}, monday, passback), Granted},
+		{"blacklisted, though a rule names him", dc("b1", Presented{Kind: KindCard, Value: "S1"}, monday, passback), DenyBlacklisted},
+		{"no rule for staff at a residents' door", dc("b1", Presented{Kind: KindCard, Value: "C1"}, monday, passback), DenyNoRule},
+		{"lease ended", dc("b1", Presented{Kind: KindCard, Value: "L1"}, monday, passback), DenyLeaseEnded},
+		{"lease not started", dc("b1", Presented{Kind: KindCard, Value: "Z1"}, monday, passback), DenyLeaseFuture},
+		{"group on its schedule", dc("gym", Presented{Kind: KindCard, Value: "C1"}, monday, passback), Granted},
+		{"group outside its schedule", dc("gym", Presented{Kind: KindCard, Value: "C1"}, sunday, passback), DenySchedule},
+		{"kind rule", dc("office", Presented{Kind: KindCard, Value: "C1"}, monday, passback), Granted},
+		{"a card stored before keyed hashing", dc("office", Presented{Kind: KindCard, Value: "OLD-C1"}, monday, passback), Granted},
+		{"card alone where the rule asks for card and PIN", dc("vault", Presented{Kind: KindCard, Value: "C1"}, monday, passback), DenyPINRequired},
+		{"card with another's PIN", dc("vault", Presented{Kind: KindCard, Value: "C1", PIN: "9111"}, monday, passback), DenyPINRequired},
+		{"card with its holder's PIN", dc("vault", Presented{Kind: KindCard, Value: "C1", PIN: "4321"}, monday, passback), Granted},
+		{"a PIN at a locked keypad", s.decideCredential("b1", Presented{Kind: KindPIN, Value: "9111"}, monday, passback, true), DenyPINLocked},
+		{"a card at a locked keypad", s.decideCredential("b1", Presented{Kind: KindCard, Value: "W1"}, monday, passback, true), Granted},
+		{"second entry without an exit", dc("lobby", Presented{Kind: KindCard, Value: "W1"}, monday, passback), DenyAntiPassback},
+		{"first entry", dc("lobby", Presented{Kind: KindCard, Value: "L1"}, monday, passback), Granted},
 		{"face of a resident", pick(s.decideFace("b1", face(0.1, 0.9), monday, passback)), Granted},
 		{"no face in the photo", pick(s.decideFace("b1", FaceProbe{}, monday, passback)), DenyNoFace},
 		{"a photo of a face", pick(s.decideFace("b1", face(0.1, 0.2), monday, passback)), DenySpoof},
@@ -113,7 +133,7 @@ func TestRulesEveryReason(t *testing.T) {
 		}
 		seen[c.got.reason] = true
 	}
-	if v := s.decideCredential("lobby", Presented{KindCard, "L1"}, monday, passback); v.area != "tower" {
+	if v := dc("lobby", Presented{Kind: KindCard, Value: "L1"}, monday, passback); v.area != "tower" {
 		t.Errorf("a grant through an anti-passback door names its area: %+v", v)
 	}
 
@@ -123,16 +143,16 @@ func TestRulesEveryReason(t *testing.T) {
 	ts := func(at time.Time) string { return strconv.FormatInt(at.Unix(), 10) }
 	nonce := "nonce-0123456789abcdef"
 	body := []byte(`{"credential":{"kind":"card","value":"W1"}}`)
-	sig := Sign(door.Key, "POST", "/v1/doors/b1/decisions", ts(monday), nonce, body)
+	sig := Sign(door.Key, "POST", "/v1/doors/b1/decisions", "", ts(monday), nonce, body)
 	for _, c := range []struct {
 		name string
 		err  error
 		want string
 	}{
-		{"good", n.Verify(door, "POST", "/v1/doors/b1/decisions", ts(monday), nonce, sig, body, monday), ""},
-		{"replayed", n.Verify(door, "POST", "/v1/doors/b1/decisions", ts(monday), nonce, sig, body, monday), DenyReplay},
-		{"body changed", n.Verify(door, "POST", "/v1/doors/b1/decisions", ts(monday), nonce+"x", sig, []byte(`{}`), monday), DenyBadSignature},
-		{"stale", n.Verify(door, "POST", "/v1/doors/b1/decisions", ts(monday), "nonce-fedcba9876543210", Sign(door.Key, "POST", "/v1/doors/b1/decisions", ts(monday), "nonce-fedcba9876543210", body), body, monday.Add(time.Minute)), DenyStale},
+		{"good", n.Verify(door, "POST", "/v1/doors/b1/decisions", "", ts(monday), nonce, sig, body, monday), ""},
+		{"replayed", n.Verify(door, "POST", "/v1/doors/b1/decisions", "", ts(monday), nonce, sig, body, monday), DenyReplay},
+		{"body changed", n.Verify(door, "POST", "/v1/doors/b1/decisions", "", ts(monday), nonce+"x", sig, []byte(`{}`), monday), DenyBadSignature},
+		{"stale", n.Verify(door, "POST", "/v1/doors/b1/decisions", "", ts(monday), "nonce-fedcba9876543210", Sign(door.Key, "POST", "/v1/doors/b1/decisions", "", ts(monday), "nonce-fedcba9876543210", body), body, monday.Add(time.Minute)), DenyStale},
 	} {
 		got, _ := IsRequestError(c.err)
 		if got != c.want {

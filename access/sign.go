@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"log/slog"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -18,10 +20,15 @@ import (
 //
 //	X-Vigil-Timestamp: Unix seconds
 //	X-Vigil-Nonce:     16–64 characters, never reused
-//	X-Vigil-Signature: hex HMAC-SHA256(key, METHOD "\n" PATH "\n" TIMESTAMP "\n" NONCE "\n" hex(SHA-256(body)))
+//	X-Vigil-Signature: hex HMAC-SHA256(key, "request" "\n" METHOD "\n" PATH "\n" QUERY "\n"
+//	                   TIMESTAMP "\n" NONCE "\n" hex(SHA-256(body)))
 //
-// and vigil signs its answer the same way over "response", the timestamp, the request's nonce and
-// the answer's body, so a controller can tell a real grant from a forged one.
+// where QUERY is the canonical query: every parameter sorted by name, then value, each name and
+// value URL-encoded, joined with & (Go's url.Values.Encode; empty without a query). The whole
+// request is covered, so a `since` or `wait` cannot be rewritten in transit. vigil signs its
+// answers the same way with the label "response" (empty method, path and query) over the
+// timestamp, the request's nonce and the answer's body, and MQTT commands with the label
+// "command" over the command's id, so that no signature of one kind passes for another.
 const (
 	HeaderTimestamp = "X-Vigil-Timestamp"
 	HeaderNonce     = "X-Vigil-Nonce"
@@ -37,21 +44,61 @@ type ErrRequest string
 
 func (e ErrRequest) Error() string { return string(e) }
 
-// Sign computes a request signature.
-func Sign(key []byte, method, path, timestamp, nonce string, body []byte) string {
-	return mac(key, method, path, timestamp, nonce, body)
+// Signing labels: a signature of one kind never verifies as another.
+const (
+	labelRequest  = "request"
+	labelResponse = "response"
+	labelCommand  = "command"
+)
+
+// CanonicalQuery is the signed form of a query string (url.Values.Encode: sorted, encoded).
+func CanonicalQuery(rawQuery string) string {
+	v, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return "\x00invalid" // a query that does not parse cannot be signed
+	}
+	return v.Encode()
+}
+
+// Sign computes a request signature; rawQuery is the request's query string (without "?").
+func Sign(key []byte, method, path, rawQuery, timestamp, nonce string, body []byte) string {
+	return mac(key, labelRequest, method+"\n"+path+"\n"+CanonicalQuery(rawQuery), timestamp, nonce, body)
 }
 
 // SignResponse computes an answer's signature.
 func SignResponse(key []byte, timestamp, nonce string, body []byte) string {
-	return mac(key, "response", "", timestamp, nonce, body)
+	return mac(key, labelResponse, "\n\n", timestamp, nonce, body)
 }
 
-func mac(key []byte, a, b, ts, nonce string, body []byte) string {
+// SignCommand computes an MQTT command's signature (its id is the nonce).
+func SignCommand(key []byte, timestamp, id string, body []byte) string {
+	return mac(key, labelCommand, "\n\n", timestamp, id, body)
+}
+
+func mac(key []byte, label, what, ts, nonce string, body []byte) string {
 	sum := sha256.Sum256(body)
 	m := hmac.New(sha256.New, key)
-	m.Write([]byte(a + "\n" + b + "\n" + ts + "\n" + nonce + "\n" + hex.EncodeToString(sum[:])))
+	m.Write([]byte(label + "\n" + what + "\n" + ts + "\n" + nonce + "\n" + hex.EncodeToString(sum[:])))
 	return hex.EncodeToString(m.Sum(nil))
+}
+
+// CheckHeaders checks a signed request's headers before anything else of it is read: a nonce of
+// 16–64 characters, a 64-digit hex signature, a timestamp within SkewWindow of now.
+func CheckHeaders(timestamp, nonce, signature string, now time.Time) error {
+	if len(nonce) < 16 || len(nonce) > 64 || len(signature) != 64 {
+		return ErrRequest(DenyBadSignature)
+	}
+	if _, err := hex.DecodeString(signature); err != nil {
+		return ErrRequest(DenyBadSignature)
+	}
+	sec, err := strconv.ParseInt(timestamp, 10, 64)
+	if err != nil || len(timestamp) > 20 {
+		return ErrRequest(DenyBadSignature)
+	}
+	if d := now.Sub(time.Unix(sec, 0)); d > SkewWindow || d < -SkewWindow {
+		return ErrRequest(DenyStale)
+	}
+	return nil
 }
 
 // Nonces remembers the nonces seen in the last SkewWindow, per door.
@@ -64,21 +111,14 @@ type Nonces struct {
 // NewNonces returns an empty cache.
 func NewNonces() *Nonces { return &Nonces{seen: map[string]time.Time{}} }
 
-// Verify checks a signed request from door's controller at now.
-func (n *Nonces) Verify(door *Door, method, path, timestamp, nonce, signature string, body []byte, now time.Time) error {
-	if len(nonce) < 16 || len(nonce) > 64 || len(signature) != 64 {
-		return ErrRequest(DenyBadSignature)
+// Verify checks a signed request from door's controller at now (its headers first: CheckHeaders).
+func (n *Nonces) Verify(door *Door, method, path, rawQuery, timestamp, nonce, signature string, body []byte, now time.Time) error {
+	if err := CheckHeaders(timestamp, nonce, signature, now); err != nil {
+		return err
 	}
-	want := Sign(door.Key, method, path, timestamp, nonce, body)
+	want := Sign(door.Key, method, path, rawQuery, timestamp, nonce, body)
 	if !hmac.Equal([]byte(want), []byte(signature)) {
 		return ErrRequest(DenyBadSignature)
-	}
-	sec, err := strconv.ParseInt(timestamp, 10, 64)
-	if err != nil {
-		return ErrRequest(DenyBadSignature)
-	}
-	if d := now.Sub(time.Unix(sec, 0)); d > SkewWindow || d < -SkewWindow {
-		return ErrRequest(DenyStale)
 	}
 	k := door.ID + "\x00" + nonce
 	n.mu.Lock()
@@ -98,11 +138,77 @@ func (n *Nonces) Verify(door *Door, method, path, timestamp, nonce, signature st
 	return nil
 }
 
-// Refuse audits a request refused before a decision (bad signature, stale, replay, unknown door).
-func (e *Engine) Refuse(ctx context.Context, doorID, reason, remote string) error {
-	detail, _ := json.Marshal(map[string]any{"door": doorID, "grant": false, "reason": reason, "remote": remote})
-	_, err := e.trail.Append(ctx, audit.Entry{Actor: "door:" + doorID, Role: "controller", Action: "door.decision", Reason: reason, Detail: detail})
-	return err
+// refusals counts requests refused before a decision (bad signature, stale, replay, unknown
+// door) by door, remote address and reason, for the audit chain: one row per key per minute
+// (FlushRefusals), however many an attacker sends. Bounded: past maxRefusalKeys distinct keys the
+// rest are counted together.
+type refusals struct {
+	mu     sync.Mutex
+	counts map[refusalKey]int
+	since  time.Time
+}
+
+type refusalKey struct{ door, remote, reason string }
+
+const maxRefusalKeys = 10000
+
+// Refuse counts a request refused before a decision. door is what the request named: an unknown
+// door's id is never stored as given (an attacker chooses it), only marked unknown.
+func (e *Engine) Refuse(door, reason, remote string) {
+	if _, ok := e.Door(door); !ok {
+		door = "(unknown)"
+	}
+	r := &e.refused
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.counts == nil {
+		r.counts, r.since = map[refusalKey]int{}, e.now()
+	}
+	k := refusalKey{door, remote, reason}
+	if _, ok := r.counts[k]; !ok && len(r.counts) >= maxRefusalKeys {
+		k = refusalKey{"*", "*", reason}
+	}
+	r.counts[k]++
+}
+
+// FlushRefusals writes what was refused since the last flush: one audit row per door, remote
+// address and reason, with the count and the period.
+func (e *Engine) FlushRefusals(ctx context.Context) error {
+	r := &e.refused
+	r.mu.Lock()
+	counts, since := r.counts, r.since
+	r.counts = nil
+	r.mu.Unlock()
+	now := e.now()
+	for k, n := range counts {
+		detail, _ := json.Marshal(map[string]any{"door": k.door, "remote": k.remote, "reason": k.reason, "count": n,
+			"from": since.UTC(), "to": now.UTC()})
+		if _, err := e.trail.Append(ctx, audit.Entry{Actor: "door:" + k.door, Role: "controller", Action: "door.refused", Reason: k.reason, Detail: detail, Results: &n}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RunRefusals flushes the refusals every minute, and once more when ctx ends.
+func (e *Engine) RunRefusals(ctx context.Context, log *slog.Logger) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := e.FlushRefusals(fctx); err != nil {
+				log.Warn("access: writing refused requests to the audit chain", "err", err)
+			}
+			return
+		case <-t.C:
+			if err := e.FlushRefusals(ctx); err != nil {
+				log.Warn("access: writing refused requests to the audit chain", "err", err)
+			}
+		}
+	}
 }
 
 // IsRequestError reports whether err is a refused request and its reason.

@@ -2,7 +2,6 @@ package access
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"time"
 
@@ -24,14 +23,17 @@ type lease struct {
 type credential struct {
 	id               int64
 	person           string
+	kind             string
 	duress           bool
 	validFrom, until *time.Time
 	revoked          bool
+	enc              []byte // the secret, sealed (hmac rows); nil for rows from before
 }
 
 type rule struct {
 	whoKind, who string
 	schedule     *Schedule
+	factors      string // "" or "card+pin"
 }
 
 // snapshot is everything a decision reads, loaded at once and swapped whole.
@@ -39,20 +41,17 @@ type snapshot struct {
 	doors   map[string]*Door
 	byCam   map[string][]string // door ids by the camera that watches them
 	people  map[string]*person
-	creds   map[[32]byte]*credential // by sha256(kind + ":" + value)
+	creds   map[[32]byte]*credential // by the stored hash: keyed (secrets.hash), or SHA-256 for rows from before
 	revoked map[[32]byte]bool        // secrets whose every credential is revoked
 	rules   map[string][]rule        // by door
 	faces   *faceSet
-}
-
-// SecretKey is how a credential's secret is stored: SHA-256 of "kind:value".
-func SecretKey(kind, value string) [32]byte {
-	return sha256.Sum256([]byte(kind + ":" + value))
+	// hash is how a presented secret is looked up (the engine's keyed hash).
+	hash func(kind, value string) [32]byte
 }
 
 // loadSnapshot reads every table a decision reads, in one transaction.
-func loadSnapshot(ctx context.Context, tx pgx.Tx) (*snapshot, error) {
-	s := &snapshot{doors: map[string]*Door{}, people: map[string]*person{}, creds: map[[32]byte]*credential{},
+func loadSnapshot(ctx context.Context, tx pgx.Tx, hash func(kind, value string) [32]byte) (*snapshot, error) {
+	s := &snapshot{hash: hash, doors: map[string]*Door{}, people: map[string]*person{}, creds: map[[32]byte]*credential{},
 		revoked: map[[32]byte]bool{}, rules: map[string][]rule{}}
 	for _, load := range []func(context.Context, pgx.Tx) error{s.loadDoors, s.loadPeople, s.loadCredentials, s.loadRules} {
 		if err := load(ctx, tx); err != nil {
@@ -125,12 +124,11 @@ func (s *snapshot) loadPeople(ctx context.Context, tx pgx.Tx) error {
 // loadCredentials reads every credential by its secret's hash; a secret whose every credential
 // is revoked is remembered as revoked.
 func (s *snapshot) loadCredentials(ctx context.Context, tx pgx.Tx) error {
-	rows, _ := tx.Query(ctx, `SELECT id, person_id, kind, secret_hash, duress, valid_from, valid_until, revoked_at IS NOT NULL FROM credentials`)
+	rows, _ := tx.Query(ctx, `SELECT id, person_id, kind, secret_hash, duress, valid_from, valid_until, revoked_at IS NOT NULL, secret_enc FROM credentials`)
 	_, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (struct{}, error) {
 		c := &credential{}
-		var kind string
 		var h []byte
-		err := r.Scan(&c.id, &c.person, &kind, &h, &c.duress, &c.validFrom, &c.until, &c.revoked)
+		err := r.Scan(&c.id, &c.person, &c.kind, &h, &c.duress, &c.validFrom, &c.until, &c.revoked, &c.enc)
 		var k [32]byte
 		copy(k[:], h)
 		if c.revoked {
@@ -165,12 +163,12 @@ func (s *snapshot) loadRules(ctx context.Context, tx pgx.Tx) error {
 	}); err != nil {
 		return err
 	}
-	rows, _ = tx.Query(ctx, `SELECT door_id, who_kind, who, schedule_id FROM rules`)
+	rows, _ = tx.Query(ctx, `SELECT door_id, who_kind, who, schedule_id, factors FROM rules`)
 	_, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (struct{}, error) {
 		var door string
 		var ru rule
 		var sid *string
-		err := r.Scan(&door, &ru.whoKind, &ru.who, &sid)
+		err := r.Scan(&door, &ru.whoKind, &ru.who, &sid, &ru.factors)
 		if sid != nil {
 			ru.schedule = scheds[*sid]
 		}

@@ -13,12 +13,15 @@ import (
 )
 
 // CachedCredential is one credential a controller keeps for deciding while vigil is unreachable:
-// the secret's SHA-256 only, and the window in which it may open the door (the credential's
-// validity cut to the lease that gives the right).
+// a keyed hash of the secret only, and the window in which it may open the door (the
+// credential's validity cut to the lease that gives the right).
 type CachedCredential struct {
-	ID       string       `json:"id"` // of this entry's content: any change makes it a new entry
-	Kind     string       `json:"kind"`
-	Hash     string       `json:"hash"` // hex SHA-256 of "kind:value"
+	ID   string `json:"id"` // of this entry's content: any change makes it a new entry
+	Kind string `json:"kind"`
+	// Hash names the secret: CacheHash under the door's own key (Alg "door"), or, for a
+	// credential stored before keyed hashing, hex SHA-256 of "kind:value" (Alg "sha256").
+	Hash     string       `json:"hash"`
+	Alg      string       `json:"alg"`
 	PersonID string       `json:"person_id"`
 	Duress   bool         `json:"duress,omitempty"`
 	From     *time.Time   `json:"from,omitempty"`
@@ -38,6 +41,7 @@ type RawSchedule struct {
 type DoorCache struct {
 	Door        string             `json:"door"`
 	Version     int64              `json:"version"` // changes whenever anything a decision reads changes
+	Base        int64              `json:"base"`    // the version the changes apply to (the request's since); 0 with a full set
 	FailMode    string             `json:"fail_mode"`
 	PulseMS     int                `json:"pulse_ms"`
 	Unchanged   bool               `json:"unchanged,omitempty"`
@@ -90,6 +94,19 @@ func (h *cacheHistory) put(door string, version int64, byID map[string]CachedCre
 	h.sets[door] = l
 }
 
+// hashes is every credential hash of the door's kept sets.
+func (h *cacheHistory) hashes(door string) map[string]bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := map[string]bool{}
+	for _, vs := range h.sets[door] {
+		for _, cc := range vs.byID {
+			out[cc.Hash] = true
+		}
+	}
+	return out
+}
+
 // Cache answers a controller that holds version since of its door's offline credential set:
 // Unchanged when it is current, the changes when vigil still knows that version (it keeps each
 // door's last few), else the whole set.
@@ -121,6 +138,9 @@ func (e *Engine) Cache(ctx context.Context, door string, since int64) (*DoorCach
 	old := map[string]CachedCredential(nil)
 	if since != 0 {
 		old = e.hist.get(door, since)
+	}
+	if old != nil {
+		c.Base = since
 	}
 	if old == nil {
 		c.Full = true
@@ -196,9 +216,21 @@ func (e *Engine) doorSet(ctx context.Context, door string, s *snapshot) ([]Cache
 		}
 	}
 	rows.Close()
+	doorKey := s.doors[door].Key
 	for key, cred := range s.creds {
+		if len(byPerson[cred.person]) == 0 {
+			continue
+		}
+		hash, alg := hex.EncodeToString(key[:]), "sha256"
+		if cred.enc != nil {
+			kind, value, err := e.secrets.open(cred.enc)
+			if err != nil {
+				return nil, err
+			}
+			hash, alg = CacheHash(doorKey, kind, value), "door"
+		}
 		for _, g := range byPerson[cred.person] {
-			cc := CachedCredential{Hash: hex.EncodeToString(key[:]), PersonID: cred.person, Duress: cred.duress,
+			cc := CachedCredential{Hash: hash, Alg: alg, Kind: cred.kind, PersonID: cred.person, Duress: cred.duress,
 				From: later(cred.validFrom, g.from), Until: earlier(cred.until, g.until)}
 			if g.sched != "" {
 				cc.Schedule = raw[g.sched]
@@ -237,13 +269,30 @@ type OfflineDecision struct {
 }
 
 // RecordOffline writes a controller's offline decisions to the audit chain (action
-// door.decision.offline, each at the time it was made).
-func (e *Engine) RecordOffline(ctx context.Context, door string, ds []OfflineDecision) error {
-	for _, d := range ds {
-		detail, _ := json.Marshal(map[string]any{"door": door, "credential": d.Kind, "hash": d.Hash, "person": d.PersonID, "grant": d.Grant, "reason": d.Reason, "decided_at": d.Time})
-		if _, err := e.trail.Append(ctx, audit.Entry{Actor: "door:" + door, Role: "controller", Action: "door.decision.offline", Reason: d.Reason, Detail: detail}); err != nil {
-			return err
+// door.decision.offline, each at the time it was made). A grant of a credential the door was never
+// sent (none of the sets it was sent lately holds its hash) is recorded as
+// door.decision.offline.unexpected: a controller granting what vigil did not give it is
+// tampered with or broken. It returns how many were unexpected.
+func (e *Engine) RecordOffline(ctx context.Context, door string, ds []OfflineDecision) (int, error) {
+	sent := e.hist.hashes(door)
+	// The sets kept in memory go with a restart (often what made the controller decide offline):
+	// the door's set as it is now counts as sent too.
+	if cur, err := e.doorSet(ctx, door, e.snapshot()); err == nil {
+		for _, cc := range cur {
+			sent[cc.Hash] = true
 		}
 	}
-	return nil
+	unexpected := 0
+	for _, d := range ds {
+		action := "door.decision.offline"
+		if d.Grant && !sent[d.Hash] {
+			action += ".unexpected"
+			unexpected++
+		}
+		detail, _ := json.Marshal(map[string]any{"door": door, "credential": d.Kind, "hash": d.Hash, "person": d.PersonID, "grant": d.Grant, "reason": d.Reason, "decided_at": d.Time})
+		if _, err := e.trail.Append(ctx, audit.Entry{Actor: "door:" + door, Role: "controller", Action: action, Reason: d.Reason, Detail: detail}); err != nil {
+			return unexpected, err
+		}
+	}
+	return unexpected, nil
 }

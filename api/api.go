@@ -57,6 +57,9 @@ type Server struct {
 	handler     http.Handler
 	stop        func()
 	routes      []Route
+	limits      *limits
+	refusals    *prometheus.CounterVec
+	throttled   prometheus.Counter
 }
 
 // Deps are what the API serves.
@@ -93,7 +96,15 @@ func New(d Deps, log *slog.Logger) (*Server, error) {
 	s := &Server{log: log.With("component", "api"), cams: d.Cameras, reg: d.Registry, events: d.Events,
 		store: d.Store, blobs: d.Blobs, clips: d.Footage, snaps: newSnapshots(2000),
 		auth: d.Auth, auditor: d.Audit, faces: d.Faces, embedder: d.Embedder, embeddings: d.Embeddings, plates: d.Plates, cameraMap: d.CameraMap, exports: d.Exports, plateEvents: d.PlateEvents,
-		access: d.Access, nonces: access.NewNonces(), doorFaces: d.DoorFaces, eraser: d.Eraser, relay: d.Live, dispatch: d.Dispatch}
+		access: d.Access, nonces: access.NewNonces(), doorFaces: d.DoorFaces, eraser: d.Eraser, relay: d.Live, dispatch: d.Dispatch,
+		limits: newLimits(),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_door_refusals_total",
+			Help: "Controller requests refused before a decision, by reason (bad_signature, stale_timestamp, replayed_request, unknown_door)."}, []string{"reason"}),
+		throttled: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_api_throttled_total",
+			Help: "Requests answered 429: a caller over its rate, or failing too often (forged signatures, guessed tokens)."})}
+	if d.Registry != nil {
+		d.Registry.MustRegister(s.refusals, s.throttled)
+	}
 	if s.events != nil {
 		stop, err := s.startLive()
 		if err != nil {
@@ -236,6 +247,7 @@ var (
 	errNotFound    = errors.New("not found")
 	errMethod      = errors.New("method not allowed")
 	errUnavailable = errors.New("unavailable")
+	errTooMany     = errors.New("too many requests")
 )
 
 // badRequest is a client error whose message is safe to show.
@@ -267,6 +279,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		status, msg = http.StatusServiceUnavailable, "live events are not available on this node"
 	case errors.Is(err, errNoStore):
 		status, msg = http.StatusServiceUnavailable, "this node keeps no event store"
+	case errors.Is(err, errTooMany):
+		status, msg = http.StatusTooManyRequests, "too many requests, or too many failed ones, from this address; try again later"
 	case errors.Is(err, errNotFound):
 		status, msg = http.StatusNotFound, "not found: "+r.URL.Path
 	case errors.Is(err, errMethod):

@@ -76,6 +76,11 @@ func (s *Server) handle(mux *http.ServeMux, pattern string, roles []string, h ht
 			h(w, r)
 			return
 		}
+		ip := remoteIP(r)
+		if s.limits.blocked(ip) { // guessing tokens: answered before any is looked up
+			s.tooMany(w, r)
+			return
+		}
 		token := bearer(r)
 		if token == "" {
 			s.writeError(w, r, errUnauthorized)
@@ -83,6 +88,7 @@ func (s *Server) handle(mux *http.ServeMux, pattern string, roles []string, h ht
 		}
 		p, err := s.auth.Authenticate(r.Context(), token)
 		if errors.Is(err, auth.ErrUnauthorized) {
+			s.limits.failed(ip)
 			s.writeError(w, r, errUnauthorized)
 			return
 		}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -18,10 +17,7 @@ var roleAdmin = []string{auth.RoleAdmin}
 
 func (s *Server) doorRoutes(mux *http.ServeMux) {
 	// Controllers sign their requests with their door's key; no bearer token.
-	s.public(mux, "POST /v1/doors/{id}/decisions", "signed", http.HandlerFunc(s.decision))
-	s.public(mux, "GET /v1/doors/{id}/commands", "signed", http.HandlerFunc(s.doorCommands))
-	s.public(mux, "GET /v1/doors/{id}/credentials", "signed", http.HandlerFunc(s.doorCredentials))
-	s.public(mux, "POST /v1/doors/{id}/offline-decisions", "signed", http.HandlerFunc(s.offlineDecisions))
+	s.controllerRoutes(mux)
 	s.handle(mux, "POST /v1/units", roleAdmin, admin(s, s.adminUnit))
 	s.handle(mux, "POST /v1/people", roleAdmin, admin(s, s.adminPerson))
 	s.handle(mux, "POST /v1/people/{id}/leases", roleAdmin, admin(s, s.adminLease))
@@ -38,73 +34,6 @@ func (s *Server) doorRoutes(mux *http.ServeMux) {
 	s.handle(mux, "GET /v1/doors", rolePost, s.listDoors)
 	s.handle(mux, "GET /v1/doors/{id}/recent", rolePost, s.doorRecent)
 	s.handle(mux, "POST /v1/doors/{id}/unlock", roleAdmin, s.remoteUnlock)
-}
-
-// decision is POST /v1/doors/{id}/decisions: {"credential": {"kind": "card", "value": "…"}},
-// signed by the door's controller. The answer is signed back; refusals and denials are audited.
-func (s *Server) decision(w http.ResponseWriter, r *http.Request) {
-	if s.access == nil {
-		s.writeError(w, r, errNoStore)
-		return
-	}
-	id := r.PathValue("id")
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 2*MaxUpload)) // a face credential carries a JPEG
-	if err != nil {
-		s.writeError(w, r, uploadError(err))
-		return
-	}
-	door, nonce, ok := s.controller(w, r, body)
-	if !ok {
-		return
-	}
-	var req struct {
-		Credential access.Presented `json:"credential"`
-	}
-	if err := json.Unmarshal(body, &req); err != nil || req.Credential.Kind == "" {
-		s.writeError(w, r, badRequest(`body must be {"credential": {"kind": "card|pin|qr", "value": "…"}}`))
-		return
-	}
-	var d access.Decision
-	if req.Credential.Kind == "face" {
-		d, err = s.faceDecision(r.Context(), id, req.Credential.Value, nonce)
-	} else {
-		d, err = s.access.Decide(r.Context(), id, req.Credential, nonce)
-	}
-	var br badRequest
-	if errors.As(err, &br) || errors.Is(err, errTooLarge) {
-		s.writeError(w, r, err)
-		return
-	}
-	if err != nil {
-		s.writeError(w, r, fmt.Errorf("%w: %v", errAuditUnavailable, err))
-		return
-	}
-	writeSigned(w, door, nonce, d)
-}
-
-// doorCommands is the controller's persistent channel: GET /v1/doors/{id}/commands?wait=25
-// (signed like a decision, over an empty body) waits up to wait seconds (at most 55) for unlock
-// commands and answers them signed; 204 when none came.
-func (s *Server) doorCommands(w http.ResponseWriter, r *http.Request) {
-	if s.access == nil {
-		s.writeError(w, r, errNoStore)
-		return
-	}
-	door, nonce, ok := s.controller(w, r, nil)
-	if !ok {
-		return
-	}
-	wait, err := intParam(r.URL.Query().Get("wait"), 25, 0, 55, "wait")
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	cmds := s.access.Commands(r.Context(), door.ID, time.Duration(wait)*time.Second)
-	if len(cmds) == 0 {
-		w.WriteHeader(http.StatusNoContent)
-		return
-	}
-	writeSigned(w, door, nonce, map[string]any{"commands": cmds})
 }
 
 // actor is the admin making a change.
@@ -260,91 +189,6 @@ type memberReq struct {
 
 func (s *Server) adminGroupMember(r *http.Request, v *memberReq) (any, error) {
 	return v, s.access.AddGroupMember(r.Context(), actor(r), r.PathValue("id"), v.Person)
-}
-
-// controller checks a controller's signed request (body nil for GETs): the door must exist and
-// the signature, timestamp and nonce hold; refusals are audited and answered here.
-func (s *Server) controller(w http.ResponseWriter, r *http.Request, body []byte) (*access.Door, string, bool) {
-	if s.access == nil {
-		s.writeError(w, r, errNoStore)
-		return nil, "", false
-	}
-	id := r.PathValue("id")
-	refuse := func(status int, reason string) {
-		if err := s.access.Refuse(r.Context(), id, reason, r.RemoteAddr); err != nil {
-			s.writeError(w, r, fmt.Errorf("%w: %v", errAuditUnavailable, err))
-			return
-		}
-		writeJSON(w, status, map[string]any{"grant": false, "reason": reason})
-	}
-	door, ok := s.access.Door(id)
-	if !ok {
-		refuse(http.StatusNotFound, access.DenyUnknownDoor)
-		return nil, "", false
-	}
-	nonce := r.Header.Get(access.HeaderNonce)
-	if err := s.nonces.Verify(door, r.Method, r.URL.Path, r.Header.Get(access.HeaderTimestamp), nonce, r.Header.Get(access.HeaderSignature), body, time.Now()); err != nil {
-		reason, _ := access.IsRequestError(err)
-		refuse(http.StatusUnauthorized, reason)
-		return nil, "", false
-	}
-	s.access.Seen(door.ID)
-	return door, nonce, true
-}
-
-// writeSigned answers a controller with v, signed with its door's key over its nonce.
-func writeSigned(w http.ResponseWriter, door *access.Door, nonce string, v any) {
-	out, _ := json.Marshal(v)
-	now := strconv.FormatInt(time.Now().Unix(), 10)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set(access.HeaderTimestamp, now)
-	w.Header().Set(access.HeaderNonce, nonce)
-	w.Header().Set(access.HeaderSignature, access.SignResponse(door.Key, now, nonce, out))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(out)
-}
-
-// doorCredentials is GET /v1/doors/{id}/credentials?since=VERSION: the door's offline cache
-// (credential hashes, windows, schedules, fail mode), or unchanged when the controller holds the
-// current version.
-func (s *Server) doorCredentials(w http.ResponseWriter, r *http.Request) {
-	door, nonce, ok := s.controller(w, r, nil)
-	if !ok {
-		return
-	}
-	since, _ := strconv.ParseInt(r.URL.Query().Get("since"), 10, 64)
-	c, err := s.access.Cache(r.Context(), door.ID, since)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeSigned(w, door, nonce, c)
-}
-
-// offlineDecisions is POST /v1/doors/{id}/offline-decisions: what a controller decided from its
-// cache while vigil was unreachable, written to the audit chain.
-func (s *Server) offlineDecisions(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4<<20))
-	if err != nil {
-		s.writeError(w, r, uploadError(err))
-		return
-	}
-	door, nonce, ok := s.controller(w, r, body)
-	if !ok {
-		return
-	}
-	var req struct {
-		Decisions []access.OfflineDecision `json:"decisions"`
-	}
-	if err := json.Unmarshal(body, &req); err != nil || len(req.Decisions) > 10000 {
-		s.writeError(w, r, badRequest(`body must be {"decisions": [...]} with at most 10,000 decisions`))
-		return
-	}
-	if err := s.access.RecordOffline(r.Context(), door.ID, req.Decisions); err != nil {
-		s.writeError(w, r, fmt.Errorf("%w: %v", errAuditUnavailable, err))
-		return
-	}
-	writeSigned(w, door, nonce, map[string]any{"recorded": len(req.Decisions)})
 }
 
 // listDoors is GET /v1/doors: every door and whether its controller is online.

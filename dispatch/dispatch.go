@@ -119,9 +119,11 @@ func (s *Service) publish(u Update) {
 	}
 }
 
-func (s *Service) record(ctx context.Context, who auth.Actor, action, reason string, detail any) error {
-	b, _ := json.Marshal(detail)
-	_, err := s.trail.Append(ctx, audit.Entry{Actor: who.Name, Role: who.Role, Action: action, Reason: reason, Detail: b})
+// change runs fn and the change's audit row in one transaction (detail is read after fn, which
+// may fill it in).
+func (s *Service) change(ctx context.Context, who auth.Actor, action, reason string, detail any, fn func(tx pgx.Tx) error) error {
+	_, err := s.trail.Change(ctx, audit.Entry{Actor: who.Name, Role: who.Role, Action: action, Reason: reason},
+		func() json.RawMessage { b, _ := json.Marshal(detail); return b }, fn)
 	return err
 }
 
@@ -130,11 +132,11 @@ func (s *Service) Ack(ctx context.Context, who auth.Actor, eventID, camera, note
 	if eventID == "" || camera == "" {
 		return fmt.Errorf("%w: an alert needs its event id and camera", ErrInvalid)
 	}
-	if err := s.record(ctx, who, "alert.ack", note, map[string]any{"event": eventID, "camera": camera}); err != nil {
+	if err := s.change(ctx, who, "alert.ack", note, map[string]any{"event": eventID, "camera": camera}, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO alert_acks (event_id, camera, acked_by, note) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (event_id) DO NOTHING`, eventID, camera, who.Name, note)
 		return err
-	}
-	if _, err := s.pool.Exec(ctx, `INSERT INTO alert_acks (event_id, camera, acked_by, note) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (event_id) DO NOTHING`, eventID, camera, who.Name, note); err != nil {
+	}); err != nil {
 		return err
 	}
 	s.publish(Update{Type: "ack", EventID: eventID, By: who.Name, Note: note})
@@ -210,27 +212,33 @@ func (s *Service) Send(ctx context.Context, who auth.Actor, req Request, at *[2]
 	if active != len(officers) {
 		return nil, fmt.Errorf("%w: %d of the %d officers named are not active patrol officers", ErrInvalid, len(officers)-active, len(officers))
 	}
-	if err := s.record(ctx, who, "alert.dispatch", req.Summary, map[string]any{"event": req.EventID, "camera": req.Camera, "officers": officers}); err != nil {
+	var out []Dispatch
+	err := s.change(ctx, who, "alert.dispatch", req.Summary, map[string]any{"event": req.EventID, "camera": req.Camera, "officers": officers}, func(tx pgx.Tx) error {
+		out = out[:0]
+		for _, id := range officers {
+			var d Dispatch
+			err := tx.QueryRow(ctx, `WITH p AS (SELECT id, name FROM principals WHERE id = $1 AND role = 'patrol' AND revoked_at IS NULL)
+				INSERT INTO dispatches (event_id, camera, summary, officer_id, sent_by)
+				SELECT $2, $3, $4, p.id, $5 FROM p
+				ON CONFLICT (event_id, officer_id) DO UPDATE SET status = 'sent', sent_by = EXCLUDED.sent_by, sent_at = now(), updated_at = now()
+				RETURNING id, event_id, camera, summary, officer_id, (SELECT name FROM p), sent_by, sent_at, status, updated_at`,
+				id, req.EventID, req.Camera, req.Summary, who.Name).
+				Scan(&d.ID, &d.EventID, &d.Camera, &d.Summary, &d.OfficerID, &d.Officer, &d.SentBy, &d.SentAt, &d.Status, &d.UpdatedAt)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("%w: principal %d is not an active patrol officer", ErrInvalid, id)
+			}
+			if err != nil {
+				return err
+			}
+			out = append(out, d)
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	var out []Dispatch
-	for _, id := range officers {
-		var d Dispatch
-		err := s.pool.QueryRow(ctx, `WITH p AS (SELECT id, name FROM principals WHERE id = $1 AND role = 'patrol' AND revoked_at IS NULL)
-			INSERT INTO dispatches (event_id, camera, summary, officer_id, sent_by)
-			SELECT $2, $3, $4, p.id, $5 FROM p
-			ON CONFLICT (event_id, officer_id) DO UPDATE SET status = 'sent', sent_by = EXCLUDED.sent_by, sent_at = now(), updated_at = now()
-			RETURNING id, event_id, camera, summary, officer_id, (SELECT name FROM p), sent_by, sent_at, status, updated_at`,
-			id, req.EventID, req.Camera, req.Summary, who.Name).
-			Scan(&d.ID, &d.EventID, &d.Camera, &d.Summary, &d.OfficerID, &d.Officer, &d.SentBy, &d.SentAt, &d.Status, &d.UpdatedAt)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return out, fmt.Errorf("%w: principal %d is not an active patrol officer", ErrInvalid, id)
-		}
-		if err != nil {
-			return out, err
-		}
-		out = append(out, d)
-		s.publish(Update{Type: "dispatch", Dispatch: &d})
+	for i := range out {
+		s.publish(Update{Type: "dispatch", Dispatch: &out[i]})
 	}
 	return out, nil
 }
@@ -241,9 +249,14 @@ func (s *Service) SetStatus(ctx context.Context, officer *auth.Principal, id int
 		return nil, fmt.Errorf("%w: status is acknowledged, on_scene or closed", ErrInvalid)
 	}
 	var d Dispatch
-	err := s.pool.QueryRow(ctx, `UPDATE dispatches SET status = $3, updated_at = now() WHERE id = $1 AND officer_id = $2
-		RETURNING id, event_id, camera, summary, officer_id, sent_by, sent_at, status, updated_at`, id, officer.ID, status).
-		Scan(&d.ID, &d.EventID, &d.Camera, &d.Summary, &d.OfficerID, &d.SentBy, &d.SentAt, &d.Status, &d.UpdatedAt)
+	detail := map[string]any{"dispatch": id}
+	err := s.change(ctx, auth.Actor{Name: officer.Name, Role: officer.Role}, "dispatch."+status, "", detail, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `UPDATE dispatches SET status = $3, updated_at = now() WHERE id = $1 AND officer_id = $2
+			RETURNING id, event_id, camera, summary, officer_id, sent_by, sent_at, status, updated_at`, id, officer.ID, status).
+			Scan(&d.ID, &d.EventID, &d.Camera, &d.Summary, &d.OfficerID, &d.SentBy, &d.SentAt, &d.Status, &d.UpdatedAt)
+		detail["event"] = d.EventID
+		return err
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		var exists bool
 		_ = s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM dispatches WHERE id = $1)`, id).Scan(&exists)
@@ -256,9 +269,6 @@ func (s *Service) SetStatus(ctx context.Context, officer *auth.Principal, id int
 		return nil, err
 	}
 	d.Officer = officer.Name
-	if err := s.record(ctx, auth.Actor{Name: officer.Name, Role: officer.Role}, "dispatch."+status, "", map[string]any{"dispatch": id, "event": d.EventID}); err != nil {
-		return nil, err
-	}
 	s.publish(Update{Type: "status", Dispatch: &d})
 	return &d, nil
 }

@@ -52,12 +52,11 @@ func (s *Service) SetPlan(ctx context.Context, who auth.Actor, img []byte) (*Pla
 		return nil, fmt.Errorf("%w: the plan image is damaged (%v)", ErrInvalid, err)
 	}
 	p := &Plan{ContentType: "image/" + format, Width: cfg.Width, Height: cfg.Height, UpdatedBy: who.Name}
-	if err := s.record(ctx, who, "map.plan", "", map[string]any{"bytes": len(img), "width": cfg.Width, "height": cfg.Height}); err != nil {
-		return nil, err
-	}
-	err = s.pool.QueryRow(ctx, `INSERT INTO site_plan (content_type, image, width, height, updated_by) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (one) DO UPDATE SET content_type = $1, image = $2, width = $3, height = $4, updated_by = $5, updated_at = now()
-		RETURNING updated_at`, p.ContentType, img, p.Width, p.Height, p.UpdatedBy).Scan(&p.UpdatedAt)
+	err = s.change(ctx, who, "map.plan", "", map[string]any{"bytes": len(img), "width": cfg.Width, "height": cfg.Height}, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `INSERT INTO site_plan (content_type, image, width, height, updated_by) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (one) DO UPDATE SET content_type = $1, image = $2, width = $3, height = $4, updated_by = $5, updated_at = now()
+			RETURNING updated_at`, p.ContentType, img, p.Width, p.Height, p.UpdatedBy).Scan(&p.UpdatedAt)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -101,11 +100,11 @@ func (s *Service) Place(ctx context.Context, who auth.Actor, it Item) error {
 	if it.ID == "" || it.X < 0 || it.X > 1 || it.Y < 0 || it.Y > 1 {
 		return fmt.Errorf("%w: an id and x, y as fractions of the plan (0 to 1)", ErrInvalid)
 	}
-	if err := s.record(ctx, who, "map.place", "", it); err != nil {
+	if err := s.change(ctx, who, "map.place", "", it, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO map_items (kind, id, x, y) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (kind, id) DO UPDATE SET x = $3, y = $4`, it.Kind, it.ID, it.X, it.Y)
 		return err
-	}
-	if _, err := s.pool.Exec(ctx, `INSERT INTO map_items (kind, id, x, y) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (kind, id) DO UPDATE SET x = $3, y = $4`, it.Kind, it.ID, it.X, it.Y); err != nil {
+	}); err != nil {
 		return err
 	}
 	s.publish(Update{Type: "map"})

@@ -4,6 +4,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -36,6 +37,11 @@ type Entry struct {
 
 // Chain appends entries to the hash-chained audit table. Appends from many goroutines are
 // committed together (group commit): each Append returns once its entry is durable.
+//
+// Every append also checks the anchor: the newest row this process knows was written (from the
+// anchor file at start, then from its own appends) must still be in the chain with the same
+// hash. A chain whose tail was cut or rewritten since is refused (ErrTampered): nothing more is
+// appended to it, so nothing audited is given (door decisions, searches) until it is looked at.
 type Chain struct {
 	pool   *pgxpool.Pool
 	anchor string // file holding the newest seq and hash, outside the database; "" for none
@@ -43,7 +49,18 @@ type Chain struct {
 	mu      sync.Mutex
 	queue   []*pending
 	flushMu sync.Mutex
+
+	anchorMu   sync.Mutex
+	anchorSeq  int64
+	anchorHash []byte
 }
+
+// ErrTampered means rows the chain had are gone or changed: an append is refused.
+var ErrTampered = errors.New("audit: the chain was cut or rewritten (run vigil audit verify)")
+
+// flushTimeout bounds one group commit. A flush runs on its own context, not on the context of the
+// request that happened to start it: one client going away must not fail the others' entries.
+const flushTimeout = 15 * time.Second
 
 type pending struct {
 	e    Entry
@@ -59,23 +76,39 @@ const auditLock = 7_117_105_108_001
 // with the chain's newest seq and hash, so verify can tell when the newest rows were deleted
 // together with audit_head.
 func New(pool *pgxpool.Pool, anchorPath string) *Chain {
-	return &Chain{pool: pool, anchor: anchorPath}
+	c := &Chain{pool: pool, anchor: anchorPath}
+	if anchorPath != "" {
+		if seq, hash, err := readAnchor(anchorPath); err == nil {
+			c.anchorSeq, c.anchorHash = seq, hash
+		}
+	}
+	return c
 }
 
-// Append writes e (its Seq and, when zero, its Time are set here) and returns its seq.
-func (a *Chain) Append(ctx context.Context, e Entry) (int64, error) {
+// check readies an entry: actor, action and JSON detail required; Time set when zero, to
+// PostgreSQL's precision (the hash must survive the round trip).
+func check(e *Entry) error {
 	if e.Actor == "" || e.Action == "" {
-		return 0, errors.New("audit: entry needs an actor and an action")
+		return errors.New("audit: entry needs an actor and an action")
 	}
 	if len(e.Detail) == 0 {
 		e.Detail = json.RawMessage(`{}`)
 	} else if !json.Valid(e.Detail) {
-		return 0, errors.New("audit: detail is not JSON")
+		return errors.New("audit: detail is not JSON")
 	}
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
-	e.Time = e.Time.UTC().Truncate(time.Microsecond) // PostgreSQL's precision: the hash must survive the round trip
+	e.Time = e.Time.UTC().Truncate(time.Microsecond)
+	return nil
+}
+
+// Append writes e (its Seq and, when zero, its Time are set here) and returns its seq once it is
+// committed. ctx bounds the wait, not the commit: the entry is written with the others queued.
+func (a *Chain) Append(ctx context.Context, e Entry) (int64, error) {
+	if err := check(&e); err != nil {
+		return 0, err
+	}
 	p := &pending{e: e, done: make(chan struct{})}
 	a.mu.Lock()
 	a.queue = append(a.queue, p)
@@ -90,7 +123,9 @@ func (a *Chain) Append(ctx context.Context, e Entry) (int64, error) {
 		batch := a.queue
 		a.queue = nil
 		a.mu.Unlock()
-		err := a.write(ctx, batch)
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
+		err := a.write(fctx, batch)
+		cancel()
 		for _, q := range batch {
 			if err != nil {
 				q.err = err
@@ -99,41 +134,61 @@ func (a *Chain) Append(ctx context.Context, e Entry) (int64, error) {
 		}
 	}
 	a.flushMu.Unlock()
-	<-p.done
-	return p.seq, p.err
+	select {
+	case <-p.done:
+		return p.seq, p.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// Change runs fn and appends e in one transaction, so that a change and its audit row commit
+// (or roll back) together; it returns e's seq. fn may fill e.Detail in through detail, which is
+// read after fn: pass nil when the entry is complete.
+func (a *Chain) Change(ctx context.Context, e Entry, detail func() json.RawMessage, fn func(tx pgx.Tx) error) (int64, error) {
+	var headSeq int64
+	var headHash []byte
+	p := &pending{}
+	err := pgx.BeginFunc(ctx, a.pool, func(tx pgx.Tx) (err error) {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		p.e = e
+		if detail != nil {
+			p.e.Detail = detail()
+		}
+		if err := check(&p.e); err != nil {
+			return err
+		}
+		headSeq, headHash, err = a.appendIn(ctx, tx, []*pending{p})
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	a.setAnchor(headSeq, headHash)
+	return p.e.Seq, nil
+}
+
+// setAnchor records a committed head, in memory and in the anchor file.
+func (a *Chain) setAnchor(seq int64, hash []byte) error {
+	a.anchorMu.Lock()
+	defer a.anchorMu.Unlock()
+	if seq < a.anchorSeq {
+		return nil // a later commit got here first
+	}
+	a.anchorSeq, a.anchorHash = seq, hash
+	if a.anchor != "" {
+		return writeAnchor(a.anchor, seq, hash)
+	}
+	return nil
 }
 
 func (a *Chain) write(ctx context.Context, batch []*pending) error {
 	var headSeq int64
 	var headHash []byte
-	err := pgx.BeginFunc(ctx, a.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(auditLock)); err != nil {
-			return err
-		}
-		err := tx.QueryRow(ctx, `SELECT seq, hash FROM audit_head`).Scan(&headSeq, &headHash)
-		if errors.Is(err, pgx.ErrNoRows) {
-			headSeq, headHash, err = 0, make([]byte, sha256.Size), nil
-		}
-		if err != nil {
-			return err
-		}
-		rows := make([][]any, len(batch))
-		for i, p := range batch {
-			headSeq++
-			p.e.Seq = headSeq
-			h := chainHash(headHash, &p.e)
-			var results *int32
-			if p.e.Results != nil {
-				v := int32(*p.e.Results)
-				results = &v
-			}
-			rows[i] = []any{p.e.Seq, p.e.Time, p.e.Actor, p.e.Role, p.e.Action, p.e.Reason, string(p.e.Detail), results, headHash, h}
-			headHash = h
-		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"audit"}, []string{"seq", "time", "actor", "role", "action", "reason", "detail", "result_count", "prev_hash", "hash"}, pgx.CopyFromRows(rows)); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO audit_head (seq, hash) VALUES ($1, $2) ON CONFLICT (one) DO UPDATE SET seq = $1, hash = $2`, headSeq, headHash)
+	err := pgx.BeginFunc(ctx, a.pool, func(tx pgx.Tx) (err error) {
+		headSeq, headHash, err = a.appendIn(ctx, tx, batch)
 		return err
 	})
 	if err != nil {
@@ -142,10 +197,70 @@ func (a *Chain) write(ctx context.Context, batch []*pending) error {
 	for _, p := range batch {
 		p.seq = p.e.Seq
 	}
-	if a.anchor != "" {
-		if err := writeAnchor(a.anchor, headSeq, headHash); err != nil {
-			return fmt.Errorf("audit: committed, but the anchor file: %w", err)
+	if err := a.setAnchor(headSeq, headHash); err != nil {
+		return fmt.Errorf("audit: committed, but the anchor file: %w", err)
+	}
+	return nil
+}
+
+// appendIn appends batch in tx: the chain's lock, the anchor check, the rows, the new head.
+func (a *Chain) appendIn(ctx context.Context, tx pgx.Tx, batch []*pending) (int64, []byte, error) {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(auditLock)); err != nil {
+		return 0, nil, err
+	}
+	var headSeq int64
+	var headHash []byte
+	err := tx.QueryRow(ctx, `SELECT seq, hash FROM audit_head`).Scan(&headSeq, &headHash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		headSeq, headHash, err = 0, make([]byte, sha256.Size), nil
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := a.checkAnchor(ctx, tx, headSeq); err != nil {
+		return 0, nil, err
+	}
+	rows := make([][]any, len(batch))
+	for i, p := range batch {
+		headSeq++
+		p.e.Seq = headSeq
+		h := chainHash(headHash, &p.e)
+		var results *int32
+		if p.e.Results != nil {
+			v := int32(*p.e.Results)
+			results = &v
 		}
+		rows[i] = []any{p.e.Seq, p.e.Time, p.e.Actor, p.e.Role, p.e.Action, p.e.Reason, string(p.e.Detail), results, headHash, h}
+		headHash = h
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"audit"}, []string{"seq", "time", "actor", "role", "action", "reason", "detail", "result_count", "prev_hash", "hash"}, pgx.CopyFromRows(rows)); err != nil {
+		return 0, nil, err
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO audit_head (seq, hash) VALUES ($1, $2) ON CONFLICT (one) DO UPDATE SET seq = $1, hash = $2`, headSeq, headHash)
+	return headSeq, headHash, err
+}
+
+// checkAnchor refuses to extend a chain that no longer holds the newest row this process knew.
+func (a *Chain) checkAnchor(ctx context.Context, tx pgx.Tx, headSeq int64) error {
+	a.anchorMu.Lock()
+	seq, hash := a.anchorSeq, a.anchorHash
+	a.anchorMu.Unlock()
+	if seq == 0 {
+		return nil
+	}
+	if headSeq < seq {
+		return fmt.Errorf("%w: the head is row %d, row %d was written", ErrTampered, headSeq, seq)
+	}
+	var got []byte
+	err := tx.QueryRow(ctx, `SELECT hash FROM audit WHERE seq = $1`, seq).Scan(&got)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("%w: row %d is gone", ErrTampered, seq)
+	}
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(got, hash) {
+		return fmt.Errorf("%w: row %d was rewritten", ErrTampered, seq)
 	}
 	return nil
 }

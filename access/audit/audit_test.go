@@ -2,13 +2,18 @@ package audit
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 )
 
@@ -45,7 +50,7 @@ func TestAuditChainDetectsEditsAndDeletions(t *testing.T) {
 	}
 	verify := func() *Report {
 		t.Helper()
-		rep, err := Verify(ctx, pool, anchor, nil)
+		rep, err := Verify(ctx, pool, VerifyOptions{Anchor: anchor})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -94,4 +99,166 @@ func TestAuditChainDetectsEditsAndDeletions(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectProblem("deleted tail and head", "anchor file says row 200")
+}
+
+// entries appends n entries.
+func entries(t *testing.T, a *Chain, n int) {
+	t.Helper()
+	for i := range n {
+		if _, err := a.Append(context.Background(), Entry{Actor: "inv", Role: "investigator", Action: "search.faces",
+			Reason: "case 9", Detail: json.RawMessage(fmt.Sprintf(`{"i":%d}`, i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestChainCannotBeCutShort: someone with the database cuts the chain's tail (the trigger
+// disabled, the rows and the head rewritten, or TRUNCATE). TRUNCATE is refused; the cut chain is
+// refused further appends; verify fails on it, and when the anchor file is missing.
+func TestChainCannotBeCutShort(t *testing.T) {
+	ctx := context.Background()
+	pool := testenv.Pool(t)
+	anchor := filepath.Join(t.TempDir(), "audit.anchor")
+	a := New(pool, anchor)
+	entries(t, a, 20)
+	if _, err := pool.Exec(ctx, `TRUNCATE audit`); err == nil || !strings.Contains(err.Error(), "append-only") {
+		t.Fatalf("TRUNCATE: %v", err)
+	}
+	// The table's owner disables the trigger and cuts the last five rows, head included.
+	if _, err := pool.Exec(ctx, `ALTER TABLE audit DISABLE TRIGGER audit_append_only;
+		DELETE FROM audit WHERE seq > 15;
+		UPDATE audit_head SET seq = 15, hash = (SELECT hash FROM audit WHERE seq = 15);
+		ALTER TABLE audit ENABLE TRIGGER audit_append_only`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Append(ctx, Entry{Actor: "x", Role: "admin", Action: "after.the.cut"}); !errors.Is(err, ErrTampered) {
+		t.Fatalf("append to a cut chain: %v, want ErrTampered", err)
+	}
+	// A process started after the cut knows the anchor from its file.
+	if _, err := New(pool, anchor).Append(ctx, Entry{Actor: "x", Role: "admin", Action: "after.restart"}); !errors.Is(err, ErrTampered) {
+		t.Fatalf("append after a restart: %v, want ErrTampered", err)
+	}
+	rep, err := Verify(ctx, pool, VerifyOptions{Anchor: anchor})
+	if err != nil || rep.OK() {
+		t.Fatalf("verify of the cut chain: %+v %v", rep, err)
+	}
+	// Without the anchor file the tail cannot be checked: verify says so instead of passing.
+	os.Remove(anchor)
+	rep, err = Verify(ctx, pool, VerifyOptions{Anchor: anchor})
+	if err != nil || rep.OK() || !strings.Contains(strings.Join(rep.Problems, " "), "anchor file is missing") {
+		t.Fatalf("verify without the anchor: %+v %v", rep, err)
+	}
+}
+
+// TestSignedCheckpoints: a checkpoint signs the head with a key kept outside the database; verify
+// checks each signature, finds a chain cut below a signed row even with the anchor gone, and
+// refuses a checkpoint forged without the key.
+func TestSignedCheckpoints(t *testing.T) {
+	ctx := context.Background()
+	pool := testenv.Pool(t)
+	dir := t.TempDir()
+	anchor := filepath.Join(dir, "audit.anchor")
+	a := New(pool, anchor)
+	if _, err := SignHead(ctx, pool, nil); !errors.Is(err, ErrEmpty) {
+		t.Fatalf("empty chain: %v", err)
+	}
+	keyPath, pubPath, err := GenerateKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(keyPath); st.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode %v", st.Mode())
+	}
+	priv, err := LoadKey(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := LoadPublicKey(pubPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries(t, a, 10)
+	if _, err := SignHead(ctx, pool, priv); err != nil {
+		t.Fatal(err)
+	}
+	entries(t, a, 10)
+	keys := []ed25519.PublicKey{pub}
+	if rep, err := Verify(ctx, pool, VerifyOptions{Anchor: anchor, Keys: keys}); err != nil || !rep.OK() {
+		t.Fatalf("intact: %+v %v", rep, err)
+	}
+	// A checkpoint forged with another key is not trusted.
+	_, other, _ := ed25519.GenerateKey(nil)
+	if _, err := SignHead(ctx, pool, other); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Verify(ctx, pool, VerifyOptions{Anchor: anchor, Keys: keys})
+	if err != nil || rep.OK() || !strings.Contains(strings.Join(rep.Problems, " "), "not trusted") {
+		t.Fatalf("forged checkpoint: %+v %v", rep, err)
+	}
+	if _, err := pool.Exec(ctx, `ALTER TABLE audit_checkpoints DISABLE TRIGGER audit_checkpoints_append_only;
+		DELETE FROM audit_checkpoints WHERE seq = 20;
+		ALTER TABLE audit_checkpoints ENABLE TRIGGER audit_checkpoints_append_only`); err != nil {
+		t.Fatal(err)
+	}
+	// The chain is cut below the signed row 10, head rewritten, the anchor file deleted.
+	if _, err := pool.Exec(ctx, `ALTER TABLE audit DISABLE TRIGGER audit_append_only;
+		DELETE FROM audit WHERE seq > 8;
+		UPDATE audit_head SET seq = 8, hash = (SELECT hash FROM audit WHERE seq = 8);
+		ALTER TABLE audit ENABLE TRIGGER audit_append_only`); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(anchor)
+	rep, err = Verify(ctx, pool, VerifyOptions{Keys: keys})
+	if err != nil || rep.OK() || !strings.Contains(strings.Join(rep.Problems, " "), "row 10, signed in a checkpoint") {
+		t.Fatalf("chain cut below a checkpoint: %+v %v", rep, err)
+	}
+}
+
+// TestGroupCommitOutlivesAClient: one appender's context ends while the batch it started is being
+// written; the others' entries are still committed.
+func TestGroupCommitOutlivesAClient(t *testing.T) {
+	pool := testenv.Pool(t)
+	a := New(pool, "")
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for i := range 50 {
+		ctx := context.Background()
+		if i%5 == 0 { // these clients give up at once
+			c, cancel := context.WithCancel(ctx)
+			cancel()
+			ctx = c
+		}
+		wg.Go(func() {
+			if _, err := a.Append(ctx, Entry{Actor: "inv", Role: "investigator", Action: "search"}); err != nil && ctx.Err() == nil {
+				failed.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	var n int
+	pool.QueryRow(context.Background(), `SELECT count(*) FROM audit`).Scan(&n)
+	if failed.Load() != 0 || n < 40 {
+		t.Fatalf("%d appends of patient clients failed, %d rows written (want ≥ 40)", failed.Load(), n)
+	}
+}
+
+// TestChangeCommitsWithItsEntry: an entry appended with a change lands only when it commits.
+func TestChangeCommitsWithItsEntry(t *testing.T) {
+	ctx := context.Background()
+	pool := testenv.Pool(t)
+	a := New(pool, "")
+	entries(t, a, 3)
+	boom := errors.New("the change failed")
+	if _, err := a.Change(ctx, Entry{Actor: "admin", Role: "admin", Action: "person.add"}, nil, func(tx pgx.Tx) error { return boom }); !errors.Is(err, boom) {
+		t.Fatal(err)
+	}
+	seq, err := a.Change(ctx, Entry{Actor: "admin", Role: "admin", Action: "person.add"}, func() json.RawMessage { return json.RawMessage(`{"id":"wang"}`) },
+		func(tx pgx.Tx) error { return nil })
+	if err != nil || seq != 4 {
+		t.Fatalf("change: %d %v", seq, err)
+	}
+	entries(t, a, 1)
+	if rep, err := Verify(ctx, pool, VerifyOptions{}); err != nil || !rep.OK() || rep.Rows != 5 {
+		t.Fatalf("after a failed and a committed change: %+v %v", rep, err)
+	}
 }

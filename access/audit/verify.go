@@ -3,11 +3,13 @@ package audit
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -22,14 +24,40 @@ type Report struct {
 // OK reports whether the chain verified.
 func (r *Report) OK() bool { return len(r.Problems) == 0 }
 
+// VerifyOptions say what the chain is checked against beyond itself.
+type VerifyOptions struct {
+	// Anchor is the file outside the database holding the newest seq and hash (serve rewrites it
+	// after each commit). When set and missing while the chain has rows, verify fails.
+	Anchor string
+	// Keys are the trusted checkpoint keys. With keys, every stored checkpoint must carry a valid
+	// signature by one of them and name a row the chain still holds with that hash.
+	Keys []ed25519.PublicKey
+	// Progress, when set, gets the rows checked so far.
+	Progress func(rows int64)
+}
+
 // Verify walks the whole chain: every row's hash recomputed, every link to the previous row,
-// sequence numbers without gaps, the newest row against audit_head and, when anchorPath names a
-// file, against the anchor outside the database. progress, when set, gets the rows checked so far.
-func Verify(ctx context.Context, pool *pgxpool.Pool, anchorPath string, progress func(rows int64)) (*Report, error) {
+// sequence numbers without gaps, the newest row against audit_head, against the anchor outside
+// the database, and against the signed checkpoints.
+func Verify(ctx context.Context, pool *pgxpool.Pool, o VerifyOptions) (*Report, error) {
+	anchorPath, progress := o.Anchor, o.Progress
 	rep := &Report{}
 	problem := func(format string, args ...any) {
 		if len(rep.Problems) < 100 {
 			rep.Problems = append(rep.Problems, fmt.Sprintf(format, args...))
+		}
+	}
+	var cps map[int64]Checkpoint
+	if len(o.Keys) > 0 {
+		var err error
+		if cps, err = checkpoints(ctx, pool); err != nil {
+			return nil, err
+		}
+		for _, c := range cps {
+			if err := c.verifySignature(o.Keys); err != nil {
+				problem("the checkpoint of row %d (%s) is not to be trusted: %v", c.Seq, c.At.Format(time.RFC3339), err)
+				delete(cps, c.Seq)
+			}
 		}
 	}
 	rows, err := pool.Query(ctx, `SELECT seq, time, actor, role, action, reason, detail, result_count, prev_hash, hash FROM audit ORDER BY seq`)
@@ -42,10 +70,11 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, anchorPath string, progress
 	seen := map[int64][]byte{}
 	var anchorSeq int64
 	var anchorHash []byte
+	anchorMissing := false
 	if anchorPath != "" {
 		anchorSeq, anchorHash, err = readAnchor(anchorPath)
 		if errors.Is(err, os.ErrNotExist) {
-			anchorPath = ""
+			anchorPath, anchorMissing = "", true
 		} else if err != nil {
 			return nil, err
 		}
@@ -76,6 +105,12 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, anchorPath string, progress
 		if e.Seq == anchorSeq {
 			seen[e.Seq] = hash
 		}
+		if c, ok := cps[e.Seq]; ok {
+			if !bytes.Equal(c.Hash, hash) {
+				problem("row %d differs from its signed checkpoint of %s", e.Seq, c.At.Format(time.RFC3339))
+			}
+			delete(cps, e.Seq)
+		}
 		prev, expect = hash, e.Seq+1
 		rep.Rows++
 		if progress != nil && rep.Rows%10000 == 0 {
@@ -100,6 +135,12 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, anchorPath string, progress
 		problem("the chain ends at row %d but audit_head says %d: the newest rows were deleted", last, headSeq)
 	case !bytes.Equal(headHash, prev):
 		problem("the newest row's hash differs from audit_head's")
+	}
+	for _, c := range cps { // checkpoints of rows the walk did not meet
+		problem("row %d, signed in a checkpoint on %s, is gone: the chain was cut", c.Seq, c.At.Format(time.RFC3339))
+	}
+	if anchorMissing && rep.Rows > 0 {
+		problem("the anchor file is missing while the chain has %d rows: its tail cannot be checked (deleted with the newest rows?)", rep.Rows)
 	}
 	if anchorPath != "" {
 		switch h, ok := seen[anchorSeq]; {

@@ -118,7 +118,7 @@ func run(nRes, nDoors, conc int, dur time.Duration) error {
 		return err
 	}
 	audit := audit.New(pool, "")
-	e, err := access.NewEngine(ctx, pool, audit)
+	e, err := access.NewEngine(ctx, pool, audit, make([]byte, 32))
 	if err != nil {
 		return err
 	}
@@ -161,7 +161,7 @@ func run(nRes, nDoors, conc int, dur time.Duration) error {
 				req, _ := http.NewRequest("POST", base+path, bytes.NewReader(body))
 				req.Header.Set(access.HeaderTimestamp, ts)
 				req.Header.Set(access.HeaderNonce, nonce)
-				req.Header.Set(access.HeaderSignature, access.Sign(keys[d], "POST", path, ts, nonce, body))
+				req.Header.Set(access.HeaderSignature, access.Sign(keys[d], "POST", path, "", ts, nonce, body))
 				t := time.Now()
 				resp, err := client.Do(req)
 				if err != nil {
@@ -289,7 +289,8 @@ func faceBench(ctx context.Context, url string, pool *pgxpool.Pool, key []byte, 
 					req, _ := http.NewRequest("POST", base+path, bytes.NewReader(body))
 					req.Header.Set(access.HeaderTimestamp, ts)
 					req.Header.Set(access.HeaderNonce, nonce)
-					req.Header.Set(access.HeaderSignature, access.Sign(key, "POST", path, ts, nonce, body))
+					req.Header.Set(access.HeaderSignature, access.Sign(key, "POST", path, "", ts, nonce, body))
+					req.Header.Set("X-Vigil-Credential-Kind", "face")
 					t := time.Now()
 					resp, err := http.DefaultClient.Do(req)
 					if err != nil {

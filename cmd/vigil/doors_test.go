@@ -109,7 +109,8 @@ func TestDoorFaceDecisions(t *testing.T) {
 		req, _ := http.NewRequest("POST", base+path, bytes.NewReader(body))
 		req.Header.Set(access.HeaderTimestamp, ts)
 		req.Header.Set(access.HeaderNonce, n)
-		req.Header.Set(access.HeaderSignature, access.Sign(key, "POST", path, ts, n, body))
+		req.Header.Set(access.HeaderSignature, access.Sign(key, "POST", path, "", ts, n, body))
+		req.Header.Set("X-Vigil-Credential-Kind", "face")
 		r, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

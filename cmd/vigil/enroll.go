@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/vigil-oss/vigil/access"
-	"github.com/vigil-oss/vigil/access/audit"
 	"github.com/vigil-oss/vigil/access/auth"
 	"github.com/vigil-oss/vigil/models"
 	"github.com/vigil-oss/vigil/pipeline"
@@ -160,7 +159,7 @@ func enrolResident(person, consent, modelsDir string, sf *serveFlags, files []st
 		return err
 	}
 	defer st.Close()
-	e, err := access.NewEngine(ctx, st.pool, audit.New(st.pool, auditAnchor(cfg)))
+	e, err := openEngine(ctx, st, cfg)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -128,6 +129,9 @@ func (n *node) components() []lifecycle.Component {
 		if n.cfg.Access.MQTT.URL != "" {
 			cs = append(cs, n.mqttComponent())
 		}
+		if n.cfg.Audit.CheckpointKey != "" {
+			cs = append(cs, n.checkpointsComponent())
+		}
 	}
 	if n.cfg.Pipeline.Enabled {
 		cs = append(cs, n.pipelineComponent())
@@ -157,6 +161,7 @@ func (n *node) httpComponent() lifecycle.Component {
 			return fmt.Errorf("http.addr %s: %w", n.cfg.HTTP.Addr, err)
 		}
 		n.ln = ln
+		ln = limitListener(ln, n.cfg.HTTP.MaxConnections)
 		n.reqCtx, n.reqStop = context.WithCancel(context.Background())
 		starting := http.NewServeMux()
 		starting.HandleFunc("GET /healthz", api.Healthz)
@@ -168,7 +173,11 @@ func (n *node) httpComponent() lifecycle.Component {
 		n.handler.Store(&h)
 		// Requests inherit reqCtx, so live streams end when the API stops instead of holding
 		// Shutdown until its deadline.
-		n.httpSrv = &http.Server{ReadHeaderTimeout: 10 * time.Second,
+		// Deadlines bound what a slow or idle client can hold: headers within 10 s, a request
+		// within 60 s, an answer written within 60 s, an idle keep-alive 2 min. Handlers that hold
+		// a request open on purpose (event streams, long polls, downloads) extend their own.
+		n.httpSrv = &http.Server{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute,
+			IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 			Handler:     http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*n.handler.Load()).ServeHTTP(w, r) }),
 			BaseContext: func(net.Listener) context.Context { return n.reqCtx }}
 		go func() {
@@ -243,12 +252,54 @@ func (n *node) accessComponent() lifecycle.Component {
 		n.trail = audit.New(n.st.pool, auditAnchor(n.cfg))
 		n.auth = auth.NewPrincipals(n.st.pool, 0)
 		n.dispatch = dispatch.New(n.st.pool, n.trail)
-		if n.engine, err = access.NewEngine(ctx, n.st.pool, n.trail); err != nil {
+		secret, err := access.LoadSecret(n.cfg.Access.SecretFile)
+		if err != nil {
+			return fmt.Errorf("access.secret_file: %w", err)
+		}
+		if n.engine, err = access.NewEngine(ctx, n.st.pool, n.trail, secret); err != nil {
 			return err
 		}
 		bg.start(func(ctx context.Context) { n.engine.Watch(ctx, n.log) })
+		bg.start(func(ctx context.Context) { n.engine.RunRefusals(ctx, n.log) })
 		return nil
 	}, Stop: bg.stop}
+}
+
+// checkpointsComponent signs the audit chain's head every audit.checkpoint_every with the key kept
+// outside the database, and once more as the node stops.
+func (n *node) checkpointsComponent() lifecycle.Component {
+	var bg background
+	var priv ed25519.PrivateKey
+	sign := func(ctx context.Context) {
+		if c, err := audit.SignHead(ctx, n.st.pool, priv); err != nil && !errors.Is(err, audit.ErrEmpty) {
+			n.log.Error("audit checkpoint failed", "err", err)
+		} else if err == nil {
+			n.log.Info("audit checkpoint signed", "seq", c.Seq, "key", c.KeyID)
+		}
+	}
+	return lifecycle.Component{Name: "audit-checkpoints", Start: func(context.Context) (err error) {
+		if priv, err = audit.LoadKey(n.cfg.Audit.CheckpointKey); err != nil {
+			return fmt.Errorf("audit.checkpoint_key: %w", err)
+		}
+		bg.start(func(ctx context.Context) {
+			t := time.NewTicker(n.cfg.Audit.CheckpointEvery.D())
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					sign(ctx)
+				}
+			}
+		})
+		return nil
+	}, Stop: func() {
+		bg.stop()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		sign(ctx)
+	}}
 }
 
 func (n *node) mqttComponent() lifecycle.Component {
@@ -440,4 +491,36 @@ func (n *node) apiDeps() api.Deps {
 	}
 	d.Auth, d.Audit, d.Dispatch, d.Access = n.auth, n.trail, n.dispatch, n.engine
 	return d
+}
+
+// limitListener accepts at most n connections at once; the next waits until one closes.
+func limitListener(ln net.Listener, n int) net.Listener {
+	return &limitedListener{Listener: ln, slots: make(chan struct{}, n)}
+}
+
+type limitedListener struct {
+	net.Listener
+	slots chan struct{}
+}
+
+func (l *limitedListener) Accept() (net.Conn, error) {
+	l.slots <- struct{}{}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.slots
+		return nil, err
+	}
+	return &limitedConn{Conn: c, release: func() { <-l.slots }}, nil
+}
+
+type limitedConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -47,10 +46,7 @@ func (f *serveFlags) load() (config.Config, error) {
 		cfg.HTTP.Addr = f.http
 	}
 	if f.data != "" {
-		if cfg.Pipeline.Gallery == filepath.Join(cfg.Data, "gallery.json") { // the derived default
-			cfg.Pipeline.Gallery = filepath.Join(f.data, "gallery.json")
-		}
-		cfg.Data = f.data
+		cfg.SetData(f.data)
 	}
 	return cfg, cfg.Validate()
 }

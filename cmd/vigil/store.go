@@ -43,20 +43,24 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*stora
 		}
 		st.cluster, url = c, c.URL()
 	}
-	pool, err := pgxpool.New(ctx, url)
+	if err := migrate(ctx, url, log); err != nil {
+		st.Close()
+		return nil, err
+	}
+	// From here on vigil acts as the application role: it may only read and append the audit
+	// chain (schema.Protect).
+	pcfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("event store: %s: %w", config.RedactURL(url), err)
+	}
+	pcfg.AfterConnect = schema.AsApp
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("event store: %s: %w", config.RedactURL(url), err)
 	}
 	st.pool = pool
-	applied, err := schema.Migrate(ctx, pool)
-	if err != nil {
-		st.Close()
-		return nil, fmt.Errorf("event store: migrate: %w", err)
-	}
-	if len(applied) > 0 {
-		log.Info("event store migrated", "versions", applied)
-	}
 	st.events = events.New(pool)
 	if err := st.events.EnsureAhead(ctx, time.Now(), 7); err != nil {
 		st.Close()
@@ -76,6 +80,26 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*stora
 		st.blobs = blob.FS{Root: filepath.Join(cfg.Data, "blobs")}
 	}
 	return st, nil
+}
+
+// migrate applies the migrations and the roles' protection as the configured user.
+func migrate(ctx context.Context, url string, log *slog.Logger) error {
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return fmt.Errorf("event store: %s: %w", config.RedactURL(url), err)
+	}
+	defer pool.Close()
+	applied, err := schema.Migrate(ctx, pool)
+	if err != nil {
+		return fmt.Errorf("event store: migrate: %w", err)
+	}
+	if len(applied) > 0 {
+		log.Info("event store migrated", "versions", applied)
+	}
+	if err := schema.Protect(ctx, pool); err != nil {
+		return fmt.Errorf("event store: protecting the audit chain: %w (the database user needs CREATEROLE, or be a superuser)", err)
+	}
+	return nil
 }
 
 // makeDataDir creates the data directory and any missing parents. As root, the folders it

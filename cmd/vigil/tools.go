@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -28,7 +27,16 @@ func (f *serveFlags) openTool(ctx context.Context, stderr io.Writer) (*storage, 
 }
 
 // auditAnchor is where the audit chain's newest seq and hash are kept outside the database.
-func auditAnchor(cfg config.Config) string { return filepath.Join(cfg.Data, "audit.anchor") }
+func auditAnchor(cfg config.Config) string { return cfg.Audit.Anchor }
+
+// openEngine opens the door decision engine for a tool, with the site's credential secret.
+func openEngine(ctx context.Context, st *storage, cfg config.Config) (*access.Engine, error) {
+	secret, err := access.LoadSecret(cfg.Access.SecretFile)
+	if err != nil {
+		return nil, fmt.Errorf("access.secret_file: %w", err)
+	}
+	return access.NewEngine(ctx, st.pool, audit.New(st.pool, auditAnchor(cfg)), secret)
+}
 
 // toolFlags is a flag set with serve's --config and --data (to find the database) plus a tool's own.
 func toolFlags(name string) (*flag.FlagSet, *serveFlags) {
@@ -106,24 +114,79 @@ func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
-// cmdAudit is vigil audit verify.
+// cmdAudit is vigil audit verify|checkpoint|keygen.
 func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "verify" {
-		return errors.New("usage: vigil audit verify [--config FILE] [--data DIR]")
+	const usage = "usage: vigil audit verify [--pub FILE]... | vigil audit checkpoint [--key FILE] | vigil audit keygen --out DIR"
+	if len(args) == 0 {
+		return errors.New(usage)
 	}
-	fs, sf := toolFlags("audit verify")
+	fs, sf := toolFlags("audit " + args[0])
 	fs.SetOutput(stderr)
+	var pubs stringList
+	fs.Var(&pubs, "pub", "a trusted checkpoint public key (repeatable; default audit.checkpoint_pub)")
+	key := fs.String("key", "", "the checkpoint signing key (default audit.checkpoint_key)")
+	out := fs.String("out", "", "where keygen writes the key pair")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
+	}
+	if args[0] == "keygen" {
+		if *out == "" {
+			return errors.New("audit keygen needs --out DIR (keep the private key off the database's machine)")
+		}
+		k, p, err := audit.GenerateKey(*out)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "private key %s (set audit.checkpoint_key)\npublic key  %s (set audit.checkpoint_pub; verify trusts it)\n", k, p)
+		return nil
+	}
+	if args[0] != "verify" && args[0] != "checkpoint" {
+		return errors.New(usage)
 	}
 	st, cfg, err := sf.openTool(ctx, stderr)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	rep, err := audit.Verify(ctx, st.pool, auditAnchor(cfg), func(n int64) {
-		fmt.Fprintf(stderr, "\rverified %d rows", n)
-	})
+	if args[0] == "checkpoint" {
+		if *key == "" {
+			*key = cfg.Audit.CheckpointKey
+		}
+		return auditCheckpoint(ctx, st, *key, stdout)
+	}
+	if len(pubs) == 0 {
+		pubs = cfg.Audit.CheckpointPub
+	}
+	return auditVerify(ctx, st, cfg, pubs, stdout, stderr)
+}
+
+// auditCheckpoint signs the chain's head with the key at path.
+func auditCheckpoint(ctx context.Context, st *storage, path string, stdout io.Writer) error {
+	if path == "" {
+		return errors.New("audit checkpoint needs --key FILE or audit.checkpoint_key (vigil audit keygen makes one)")
+	}
+	priv, err := audit.LoadKey(path)
+	if err != nil {
+		return err
+	}
+	c, err := audit.SignHead(ctx, st.pool, priv)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "checkpoint: row %d, hash %x, signed by key %s\n", c.Seq, c.Hash, c.KeyID)
+	return nil
+}
+
+func auditVerify(ctx context.Context, st *storage, cfg config.Config, pubs []string, stdout, stderr io.Writer) error {
+	o := audit.VerifyOptions{Anchor: auditAnchor(cfg), Progress: func(n int64) { fmt.Fprintf(stderr, "\rverified %d rows", n) }}
+	for _, p := range pubs {
+		k, err := audit.LoadPublicKey(p)
+		if err != nil {
+			return err
+		}
+		o.Keys = append(o.Keys, k)
+	}
+	rep, err := audit.Verify(ctx, st.pool, o)
 	fmt.Fprintln(stderr)
 	if err != nil {
 		return err
@@ -134,7 +197,11 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		return fmt.Errorf("audit chain broken: %d problem(s) in %d rows", len(rep.Problems), rep.Rows)
 	}
-	fmt.Fprintf(stdout, "audit chain intact: %d rows\n", rep.Rows)
+	fmt.Fprintf(stdout, "audit chain intact: %d rows", rep.Rows)
+	if len(o.Keys) > 0 {
+		fmt.Fprintf(stdout, ", checked against %d trusted checkpoint key(s)", len(o.Keys))
+	}
+	fmt.Fprintln(stdout)
 	return nil
 }
 
@@ -168,7 +235,7 @@ func cmdDoors(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer st.Close()
-	e, err := access.NewEngine(ctx, st.pool, audit.New(st.pool, auditAnchor(cfg)))
+	e, err := openEngine(ctx, st, cfg)
 	if err != nil {
 		return err
 	}

@@ -46,3 +46,57 @@ func TestMigrateAppliesEveryDomainOnce(t *testing.T) {
 		t.Fatalf("second run applied %v (%v)", again, err)
 	}
 }
+
+// TestAppRoleOnlyAppendsTheAudit: after Protect, a connection acting as the application role
+// (as serve's are) may read and append the audit chain and do its work elsewhere, but not
+// update, delete, truncate the chain or switch its triggers off.
+func TestAppRoleOnlyAppendsTheAudit(t *testing.T) {
+	ctx := context.Background()
+	owner := testenv.Pool(t)
+	if err := schema.Protect(ctx, owner); err != nil {
+		t.Fatal(err)
+	}
+	if err := schema.Protect(ctx, owner); err != nil { // idempotent
+		t.Fatal(err)
+	}
+	cfg := owner.Config().Copy()
+	cfg.AfterConnect = schema.AsApp
+	app, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	var who string
+	app.QueryRow(ctx, `SELECT current_user`).Scan(&who)
+	if who != schema.AppRole {
+		t.Fatalf("acting as %q", who)
+	}
+	allowed := []string{
+		`INSERT INTO audit (seq, time, actor, role, action, prev_hash, hash) VALUES (1, now(), 'a', 'admin', 'x', '\x00', '\x01')`,
+		`INSERT INTO audit_head (seq, hash) VALUES (1, '\x01') ON CONFLICT (one) DO UPDATE SET seq = 1`,
+		`SELECT count(*) FROM audit`,
+		`INSERT INTO units (id, name, building) VALUES ('u1', 'u1', 'b1')`,
+		`DELETE FROM units WHERE id = 'u1'`,
+		`CREATE TABLE events_20990101 PARTITION OF events FOR VALUES FROM ('2099-01-01') TO ('2099-01-02')`,
+		`DROP TABLE events_20990101`,
+	}
+	for _, q := range allowed {
+		if _, err := app.Exec(ctx, q); err != nil {
+			t.Errorf("the app role may %q: %v", q, err)
+		}
+	}
+	refused := []string{
+		`DELETE FROM audit`,
+		`UPDATE audit SET reason = 'x'`,
+		`TRUNCATE audit`,
+		`ALTER TABLE audit DISABLE TRIGGER audit_append_only`,
+		`DROP TABLE audit`,
+		`DELETE FROM audit_checkpoints`,
+		`UPDATE audit_checkpoints SET seq = 0`,
+	}
+	for _, q := range refused {
+		if _, err := app.Exec(ctx, q); err == nil {
+			t.Errorf("the app role may %q", q)
+		}
+	}
+}

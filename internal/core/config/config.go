@@ -28,7 +28,24 @@ type Config struct {
 	Blobs    Blobs    `yaml:"blobs"`
 	Footage  Footage  `yaml:"footage"`
 	Access   Access   `yaml:"access"`
+	Audit    Audit    `yaml:"audit"`
 	Live     Live     `yaml:"live"`
+}
+
+// Audit configures the audit chain's protections outside the database.
+type Audit struct {
+	// Anchor is the file holding the chain's newest seq and hash, rewritten after each commit;
+	// verify fails when it is missing. Default DATA/audit.anchor. Keep it where the database's
+	// administrators cannot write.
+	Anchor string `yaml:"anchor"`
+	// CheckpointKey is an Ed25519 private key (vigil audit keygen) with which serve signs the
+	// chain's head every CheckpointEvery. Empty: no automatic checkpoints (vigil audit
+	// checkpoint --key signs one). Keep it off the database's machine.
+	CheckpointKey string `yaml:"checkpoint_key" env:"VIGIL_AUDIT_CHECKPOINT_KEY"`
+	// CheckpointEvery is how often serve signs the head. Default 1h.
+	CheckpointEvery Duration `yaml:"checkpoint_every"`
+	// CheckpointPub lists the public keys verify trusts. Default: CheckpointKey's .pub beside it.
+	CheckpointPub []string `yaml:"checkpoint_pub"`
 }
 
 // Live configures the WebRTC live view (WHEP).
@@ -61,6 +78,11 @@ type ICEServer struct {
 
 // Access configures door control.
 type Access struct {
+	// SecretFile holds the server's credential secret (32 bytes in hex), made on first start:
+	// card numbers, PINs and QR codes are stored keyed with it, so the database alone does not
+	// give them away. Every node of a site must use the same file; lose it and every card, PIN
+	// and QR code must be issued again. Default DATA/access.secret.
+	SecretFile string `yaml:"secret_file" env:"VIGIL_ACCESS_SECRET_FILE"`
 	// MQTT, when its URL is set, also publishes every door command to an MQTT broker, signed
 	// with the door's key, for controllers that subscribe there instead of long-polling.
 	MQTT MQTT `yaml:"mqtt"`
@@ -158,6 +180,11 @@ type Log struct {
 type HTTP struct {
 	// Addr is the listen address of the API and /metrics. Default 127.0.0.1:8080.
 	Addr string `yaml:"addr" env:"VIGIL_HTTP_ADDR"`
+	// MaxConnections caps the open connections; past it new ones wait to be accepted (a flood of
+	// idle or slow connections cannot starve the node of file descriptors). Default 4096.
+	MaxConnections int `yaml:"max_connections"`
+	// MetricsToken, when set, is required as a bearer token on GET /metrics.
+	MetricsToken Secret `yaml:"metrics_token" env:"VIGIL_METRICS_TOKEN"`
 }
 
 // Models locates the model files.
@@ -234,11 +261,12 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 func Default() Config {
 	return Config{
 		Log:      Log{Level: "info", Format: "text"},
-		HTTP:     HTTP{Addr: "127.0.0.1:8080"},
+		HTTP:     HTTP{Addr: "127.0.0.1:8080", MaxConnections: 4096},
 		Database: Database{Enabled: true, RetentionDays: 90},
 		Footage: Footage{Enabled: true, SegmentLength: Duration(10 * time.Second), RetentionDays: 30, Mode: "continuous",
 			PreRoll: Duration(5 * time.Second), PostRoll: Duration(10 * time.Second)},
 		Blobs: Blobs{SpoolMaxMB: 20480},
+		Audit: Audit{CheckpointEvery: Duration(time.Hour)},
 		Live:  Live{Enabled: true, UDPAddr: ":8189", MaxViewers: 1000, ShedOverload: true},
 		Pipeline: Pipeline{Enabled: true, FPS: 2, Motion: 1.5, FaceWorkers: 1, PlateWorkers: 1, Queue: 8,
 			MatchThreshold: 0.5, OpenCVThreads: 1, DoorPriority: true},

@@ -153,6 +153,21 @@ func (c *Config) AddCameras(urls []string) {
 	c.fillCameraIDs()
 }
 
+// SetData moves the data directory (the --data flag), and with it the defaults derived from it
+// that were not set explicitly.
+func (c *Config) SetData(dir string) {
+	if c.Pipeline.Gallery == filepath.Join(c.Data, "gallery.json") {
+		c.Pipeline.Gallery = filepath.Join(dir, "gallery.json")
+	}
+	if c.Access.SecretFile == filepath.Join(c.Data, "access.secret") {
+		c.Access.SecretFile = filepath.Join(dir, "access.secret")
+	}
+	if c.Audit.Anchor == filepath.Join(c.Data, "audit.anchor") {
+		c.Audit.Anchor = filepath.Join(dir, "audit.anchor")
+	}
+	c.Data = dir
+}
+
 // fillDerived sets defaults that depend on other fields.
 func (c *Config) fillDerived() {
 	if c.Data == "" {
@@ -163,6 +178,15 @@ func (c *Config) fillDerived() {
 	}
 	if c.Pipeline.Gallery == "" {
 		c.Pipeline.Gallery = filepath.Join(c.Data, "gallery.json")
+	}
+	if c.Access.SecretFile == "" {
+		c.Access.SecretFile = filepath.Join(c.Data, "access.secret")
+	}
+	if c.Audit.Anchor == "" {
+		c.Audit.Anchor = filepath.Join(c.Data, "audit.anchor")
+	}
+	if len(c.Audit.CheckpointPub) == 0 && c.Audit.CheckpointKey != "" {
+		c.Audit.CheckpointPub = []string{strings.TrimSuffix(c.Audit.CheckpointKey, ".key") + ".pub"}
 	}
 	if c.Access.MQTT.Topic == "" {
 		c.Access.MQTT.Topic = "vigil/doors"

@@ -39,6 +39,9 @@ func (c *Config) validateCore(bad complain) {
 	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
 		bad("http.addr: %q is not host:port", c.HTTP.Addr)
 	}
+	if c.HTTP.MaxConnections < 16 || c.HTTP.MaxConnections > 1<<20 {
+		bad("http.max_connections: %d is outside 16..1048576", c.HTTP.MaxConnections)
+	}
 	if u := c.Bus.URL.Reveal(); u != "" {
 		for _, one := range strings.Split(u, ",") { // a NATS cluster: several URLs
 			if err := checkURL(strings.TrimSpace(one), "nats", "tls", "ws", "wss"); err != nil {
@@ -144,6 +147,9 @@ func (c *Config) validateStorage(bad complain) {
 		if s3.AccessKey == "" || s3.SecretKey == "" {
 			bad("blobs.s3: access_key and secret_key are required with an endpoint")
 		}
+	}
+	if c.Audit.CheckpointEvery < Duration(time.Minute) {
+		bad("audit.checkpoint_every: %s is under 1m", c.Audit.CheckpointEvery.D())
 	}
 	if c.Blobs.SpoolMaxMB < 0 {
 		bad("blobs.spool_max_mb: must not be negative")

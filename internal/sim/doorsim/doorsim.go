@@ -1,12 +1,19 @@
 // Package doorsim simulates door controllers the way real ones use vigil: signed requests, a
 // long-poll channel for unlock commands, a credential cache synchronised from vigil, local
-// decisions from that cache while vigil is unreachable (fail-secure unless the door is set
-// fail-safe), and the upload of those decisions when vigil is back.
+// decisions from that cache once vigil has been unreachable for a while, and the upload of those
+// decisions when vigil is back.
+//
+// It fails closed under attack: an answer whose signature does not verify is a forgery (or a
+// tampered path), so the credential is denied and the forgery counted, never decided from the
+// cache; any answer from vigil, even a refusal, means vigil is reachable. Only a vigil that has not
+// answered at all for OfflineAfter puts the controller offline. A fail-safe door then stays
+// unlocked for egress (Unlocked), but unknown credentials are still refused.
 package doorsim
 
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -40,9 +47,15 @@ type Controller struct {
 
 	seen map[string]time.Time // command ids delivered (a broker may redeliver; a door may use both channels)
 
-	Unlocks  atomic.Int64 // unlock commands received on the channel
-	Rejected atomic.Int64 // commands refused: bad signature, wrong door, expired
-	OnUnlock func(access.Command)
+	// OfflineAfter is how long vigil must have been unreachable (no answer at all) before the
+	// controller decides from its cache. Default 10 s.
+	OfflineAfter time.Duration
+	unreachable  time.Time // since when no call got an answer; zero while vigil answers
+
+	Unlocks    atomic.Int64 // unlock commands received on the channel
+	Rejected   atomic.Int64 // commands refused: bad signature, wrong door, expired
+	BadAnswers atomic.Int64 // answers whose signature did not verify: forgeries, reported
+	OnUnlock   func(access.Command)
 }
 
 // deliver acts on a command once, however many times and ways it arrives.
@@ -82,8 +95,10 @@ func New(server, door string, key []byte) *Controller {
 // ErrBadAnswer means an answer's signature did not verify: it is ignored, as a forged grant must be.
 var ErrBadAnswer = errors.New("doorsim: answer signature does not verify")
 
-// call sends a signed request and verifies a signed answer.
-func (c *Controller) call(ctx context.Context, method, path, query string, body []byte, timeout time.Duration) (int, []byte, error) {
+// call sends a signed request (the query, if any, is in path after "?") and verifies the signed
+// answer (every answer to a signed request is: 200 and 204 alike). extra headers are sent as
+// they are. Whether vigil answered at all is remembered for offline mode.
+func (c *Controller) call(ctx context.Context, method, pathQuery string, body []byte, timeout time.Duration, extra ...string) (int, []byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	nonce := fmt.Sprintf("%s-%d-%012d", c.Door, time.Now().UnixNano()%1e9, c.nonce.Add(1))
@@ -95,26 +110,71 @@ func (c *Controller) call(ctx context.Context, method, path, query string, body 
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.Server+path+query, rd)
+	req, err := http.NewRequestWithContext(ctx, method, c.Server+pathQuery, rd)
 	if err != nil {
 		return 0, nil, err
 	}
 	req.Header.Set(access.HeaderTimestamp, ts)
 	req.Header.Set(access.HeaderNonce, nonce)
-	req.Header.Set(access.HeaderSignature, access.Sign(c.Key, method, path, ts, nonce, body))
+	req.Header.Set(access.HeaderSignature, access.Sign(c.Key, method, req.URL.Path, req.URL.RawQuery, ts, nonce, body))
+	for i := 0; i+1 < len(extra); i += 2 {
+		req.Header.Set(extra[i], extra[i+1])
+	}
 	resp, err := c.Client.Do(req)
 	if err != nil {
+		c.heard(false)
 		return 0, nil, err
 	}
 	defer resp.Body.Close()
 	out, err := io.ReadAll(resp.Body)
 	if err != nil {
+		c.heard(false)
 		return 0, nil, err
 	}
-	if resp.StatusCode == http.StatusOK && access.SignResponse(c.Key, resp.Header.Get(access.HeaderTimestamp), nonce, out) != resp.Header.Get(access.HeaderSignature) {
-		return 0, nil, ErrBadAnswer
+	c.heard(true)
+	if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusNoContent {
+		want := access.SignResponse(c.Key, resp.Header.Get(access.HeaderTimestamp), nonce, out)
+		if !hmac.Equal([]byte(want), []byte(resp.Header.Get(access.HeaderSignature))) {
+			c.BadAnswers.Add(1)
+			return 0, nil, ErrBadAnswer
+		}
 	}
 	return resp.StatusCode, out, nil
+}
+
+// heard records whether a call got an answer.
+func (c *Controller) heard(answered bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case answered:
+		c.unreachable = time.Time{}
+	case c.unreachable.IsZero():
+		c.unreachable = time.Now()
+	}
+}
+
+// Offline reports whether vigil has been unreachable for OfflineAfter: the controller decides
+// from its cache.
+func (c *Controller) Offline() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	after := c.OfflineAfter
+	if after == 0 {
+		after = 10 * time.Second
+	}
+	return !c.unreachable.IsZero() && time.Since(c.unreachable) >= after
+}
+
+// Unlocked reports whether the door stands unlocked: a fail-safe door while offline (for
+// egress; it still refuses unknown credentials).
+func (c *Controller) Unlocked() bool {
+	if !c.Offline() {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cache != nil && c.cache.FailMode == "safe"
 }
 
 // SyncResult says what the last sync changed.
@@ -139,7 +199,7 @@ func (c *Controller) Sync(ctx context.Context) error {
 		since = c.cache.Version
 	}
 	c.mu.Unlock()
-	code, out, err := c.call(ctx, "GET", "/v1/doors/"+c.Door+"/credentials", "?since="+strconv.FormatInt(since, 10), nil, 10*time.Second)
+	code, out, err := c.call(ctx, "GET", "/v1/doors/"+c.Door+"/credentials?since="+strconv.FormatInt(since, 10), nil, 10*time.Second)
 	if err != nil {
 		return err
 	}
@@ -156,9 +216,9 @@ func (c *Controller) Sync(ctx context.Context) error {
 		c.last = SyncResult{Unchanged: true}
 		return nil
 	}
-	if !dc.Full && (c.cache == nil || c.entries == nil) {
+	if !dc.Full && (c.cache == nil || c.entries == nil || dc.Base != c.cache.Version) {
 		c.cache = nil // ask for the whole set next time
-		return fmt.Errorf("doorsim: sync %s: changes sent for a cache this controller does not hold", c.Door)
+		return fmt.Errorf("doorsim: sync %s: changes based on version %d, this controller holds another", c.Door, dc.Base)
 	}
 	if dc.Full {
 		c.entries = map[string]access.CachedCredential{}
@@ -186,33 +246,50 @@ func (c *Controller) Cached() int {
 	return len(c.entries)
 }
 
-// Present decides a credential: online when vigil answers, else from the cache.
+// Present decides a credential: vigil decides while it answers; a forged answer or a refusal
+// denies; only once vigil has been unreachable for OfflineAfter does the cache decide.
 func (c *Controller) Present(ctx context.Context, kind, value string) (grant bool, reason string, online bool) {
 	body, _ := json.Marshal(map[string]any{"credential": access.Presented{Kind: kind, Value: value}})
-	code, out, err := c.call(ctx, "POST", "/v1/doors/"+c.Door+"/decisions", "", body, 2*time.Second)
-	if err == nil && code == http.StatusOK {
-		var d access.Decision
-		if json.Unmarshal(out, &d) == nil {
-			return d.Grant, d.Reason, true
+	var extra []string
+	if kind == "face" {
+		extra = []string{"X-Vigil-Credential-Kind", "face"}
+	}
+	code, out, err := c.call(ctx, "POST", "/v1/doors/"+c.Door+"/decisions", body, 2*time.Second, extra...)
+	var d access.Decision
+	switch {
+	case errors.Is(err, ErrBadAnswer):
+		return false, "answer_forged", true
+	case err == nil && code == http.StatusOK:
+		if json.Unmarshal(out, &d) != nil {
+			return false, "answer_unreadable", true
 		}
+		return d.Grant, d.Reason, true
+	case err == nil: // refused: say why when vigil did
+		if json.Unmarshal(out, &d) == nil && d.Reason != "" {
+			return false, d.Reason, true
+		}
+		return false, fmt.Sprintf("refused_%d", code), true
+	case !c.Offline():
+		return false, "vigil_unreachable", false
 	}
 	g, r := c.decideOffline(kind, value, time.Now())
 	return g, r, false
 }
 
-// decideOffline decides from the cache and keeps the decision for upload.
+// decideOffline decides from the cache and keeps the decision for upload. It never grants what
+// the cache does not hold: a fail-safe door stands unlocked instead (Unlocked).
 func (c *Controller) decideOffline(kind, value string, now time.Time) (bool, string) {
-	key := access.SecretKey(kind, value)
-	hash := hex.EncodeToString(key[:])
+	keyed := access.CacheHash(c.Key, kind, value)
+	legacy := access.SecretKey(kind, value)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	grant, reason, person := false, access.DenyUnknown, ""
-	switch {
-	case c.cache == nil:
+	grant, reason, person, hash := false, access.DenyUnknown, "", keyed
+	if c.cache == nil {
 		reason = "offline_no_cache"
-	default:
-		for _, cc := range c.byHash[hash] {
-			person = cc.PersonID
+	}
+	for _, h := range []string{keyed, hex.EncodeToString(legacy[:])} {
+		for _, cc := range c.byHash[h] {
+			person, hash = cc.PersonID, h
 			if cc.From != nil && now.Before(*cc.From) || cc.Until != nil && !now.Before(*cc.Until) {
 				reason = access.DenyExpired
 				continue
@@ -229,8 +306,8 @@ func (c *Controller) decideOffline(kind, value string, now time.Time) (bool, str
 			}
 			break
 		}
-		if !grant && c.cache.FailMode == "safe" {
-			grant, reason = true, "offline_fail_safe"
+		if grant {
+			break
 		}
 	}
 	c.offline = append(c.offline, access.OfflineDecision{Time: now, Kind: kind, Hash: hash, PersonID: person, Grant: grant, Reason: reason})
@@ -253,7 +330,7 @@ func (c *Controller) Upload(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	body, _ := json.Marshal(map[string]any{"decisions": batch})
-	code, out, err := c.call(ctx, "POST", "/v1/doors/"+c.Door+"/offline-decisions", "", body, 10*time.Second)
+	code, out, err := c.call(ctx, "POST", "/v1/doors/"+c.Door+"/offline-decisions", body, 10*time.Second)
 	if err != nil {
 		return 0, err
 	}
@@ -342,7 +419,7 @@ func (c *Controller) RunSync(ctx context.Context, syncEvery time.Duration) {
 
 func (c *Controller) poll(ctx context.Context) {
 	for ctx.Err() == nil {
-		code, out, err := c.call(ctx, "GET", "/v1/doors/"+c.Door+"/commands", "?wait=25", nil, 40*time.Second)
+		code, out, err := c.call(ctx, "GET", "/v1/doors/"+c.Door+"/commands?wait=25", nil, 40*time.Second)
 		if err != nil || (code != http.StatusOK && code != http.StatusNoContent) {
 			select { // vigil unreachable: retry shortly
 			case <-ctx.Done():

@@ -23,7 +23,7 @@ func TestUnlockOverMQTT(t *testing.T) {
 	ctx := context.Background()
 	pool := testenv.Pool(t)
 	broker := testenv.StartMQTT(t)
-	e, err := access.NewEngine(ctx, pool, audit.New(pool, filepath.Join(t.TempDir(), "anchor")))
+	e, err := access.NewEngine(ctx, pool, audit.New(pool, filepath.Join(t.TempDir(), "anchor")), testenv.Secret())
 	if err != nil {
 		t.Fatal(err)
 	}

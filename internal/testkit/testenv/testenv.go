@@ -207,3 +207,10 @@ func Pool(t testing.TB) *pgxpool.Pool {
 	}
 	return pool
 }
+
+// Secret is a credential secret for a test's access engine (32 random bytes).
+func Secret() []byte {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return b
+}
