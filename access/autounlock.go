@@ -9,6 +9,10 @@ import (
 	"github.com/vigil-oss/vigil/internal/core/event"
 )
 
+// AccessList is the gallery list the enrolled residents' face templates are matched in
+// (pipeline.Gallery.FollowTemplates): the only list whose matches open doors.
+const AccessList = "access"
+
 // Subscriber delivers bus messages (bus.Bus).
 type Subscriber interface {
 	Subscribe(subject string, fn func(subject string, data []byte)) (stop func(), err error)
@@ -24,7 +28,9 @@ func (e *Engine) FollowFaces(ctx context.Context, sub Subscriber, log *slog.Logg
 	recent := map[[2]string]time.Time{}
 	return sub.Subscribe(event.SubjectPrefix+"."+event.KindFace+".>", func(_ string, data []byte) {
 		ev, err := event.Unpack(data)
-		if err != nil || ev.Match == nil || ev.Match.PersonID == "" {
+		// Only a match against the enrolled access templates opens doors: a watch-list or gallery
+		// entry that happens to share a resident's id must not.
+		if err != nil || ev.Match == nil || ev.Match.PersonID == "" || ev.Match.List != AccessList {
 			return
 		}
 		for _, door := range e.DoorsWithCamera(ev.Camera) {

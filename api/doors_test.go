@@ -144,6 +144,8 @@ func (s *doorSite) ask(t *testing.T, door, kind, value string, key []byte, ts ti
 
 func TestDoorDecisions(t *testing.T) {
 	s := newDoorSite(t)
+	var alarms []access.Alarm
+	s.engine.OnAlarm(func(a access.Alarm) { alarms = append(alarms, a) })
 	now := time.Now()
 	type tc struct {
 		name, door, kind, value string
@@ -164,7 +166,7 @@ func TestDoorDecisions(t *testing.T) {
 		{"visitor QR in its window", "lobby-in", "qr", s.qr, true, access.Granted},
 		{"visitor QR expired", "lobby-in", "qr", s.expired, false, access.DenyExpired},
 		{"visitor on a door not granted", "lobby-out", "qr", s.qr, false, access.DenyNoRule},
-		{"duress PIN", "lobby-out", "pin", "9111", true, access.GrantedDuress},
+		{"duress PIN: a plain grant at the door", "lobby-out", "pin", "9111", true, access.Granted},
 		{"group member on the group's door", "lobby-out", "card", "CARD-IVAN", true, access.Granted},
 		{"group member elsewhere", "lobby-in", "card", "CARD-IVAN", false, access.DenyNoRule},
 	} {
@@ -175,6 +177,15 @@ func TestDoorDecisions(t *testing.T) {
 		if d.Grant && (d.PulseMS <= 0 || !d.Expires.After(time.Now())) {
 			t.Errorf("%s: grant without pulse or expiry: %+v", c.name, d)
 		}
+	}
+	// The duress PIN raised a silent alarm, and the audit knows it for what it was.
+	if len(alarms) != 1 || alarms[0].Type != "duress" || alarms[0].Door != "lobby-out" {
+		t.Fatalf("alarms %+v", alarms)
+	}
+	var duress int
+	s.pool.QueryRow(context.Background(), `SELECT count(*) FROM audit WHERE reason = 'granted_duress'`).Scan(&duress)
+	if duress != 1 {
+		t.Fatalf("%d duress decisions audited", duress)
 	}
 	// Refused before any decision: forged, stale, replayed, unknown door.
 	refusals := []struct {

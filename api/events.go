@@ -128,7 +128,7 @@ func (s *Server) startLive() (func(), error) {
 	})
 }
 
-// liveEvents streams events as Server-Sent Events. Filters: kind (face, plate), camera.
+// liveEvents streams events as Server-Sent Events. Filters: kind (face, plate, alarm), camera.
 // A viewer that cannot keep up (64 events behind) is disconnected, never waited for.
 func (s *Server) liveEvents(w http.ResponseWriter, r *http.Request) {
 	if s.events == nil {
@@ -136,8 +136,8 @@ func (s *Server) liveEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := &viewer{kind: r.URL.Query().Get("kind"), camera: r.URL.Query().Get("camera"), ch: make(chan []byte, 64), overflow: make(chan struct{})}
-	if v.kind != "" && v.kind != "face" && v.kind != "plate" {
-		s.writeError(w, r, badRequest("kind must be face or plate"))
+	if v.kind != "" && v.kind != event.KindFace && v.kind != event.KindPlate && v.kind != event.KindAlarm {
+		s.writeError(w, r, badRequest("kind must be face, plate or alarm"))
 		return
 	}
 	s.live.add(v)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -86,9 +87,14 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	switch f.Kind {
-	case "", "face", "plate":
+	case "", "face", "plate", "alarm":
 	default:
-		s.writeError(w, r, badRequest("kind must be face or plate"))
+		s.writeError(w, r, badRequest("kind must be face, plate or alarm"))
+		return
+	}
+	reason, err := s.tracking(r, f)
+	if err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	list, next, err := s.store.Query(r.Context(), f)
@@ -108,7 +114,37 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	if next != "" {
 		resp["next"] = next
 	}
+	if f.Person != "" || f.Plate != "" {
+		n := len(out)
+		seq, ok := s.audit(w, r, "events.track", reason, map[string]any{"person": f.Person, "plate": f.Plate, "camera": f.Camera,
+			"kind": f.Kind, "from": f.From, "to": f.To}, &n)
+		if !ok {
+			return
+		}
+		resp["audit_seq"] = seq
+	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// tracking guards the filters that follow someone: a person's appearances take the roles of a
+// face search, a plate's those of a plate search, and either a reason that is audited with the
+// query (as /v1/search/timeline does). It returns the reason.
+func (s *Server) tracking(r *http.Request, f events.Filter) (string, error) {
+	if f.Person == "" && f.Plate == "" {
+		return "", nil
+	}
+	roles := rolePlates
+	if f.Person != "" {
+		roles = roleSearch
+	}
+	if p := principalOf(r); p != nil && !slices.Contains(roles, p.Role) {
+		return "", forbidden{role: p.Role, allowed: roles}
+	}
+	reason, err := reasonOf(r.URL.Query().Get("reason"))
+	if err != nil {
+		return "", badRequest("following a person or a plate needs a reason (audited): " + err.Error())
+	}
+	return reason, nil
 }
 
 func parseTime(v string) (time.Time, error) {
@@ -149,6 +185,9 @@ func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
 			// In S3: send the client straight to the object with a short-lived presigned URL.
 			if p, can := s.blobs.(presigner); can {
 				if u, err := p.Presign(r.Context(), *e.Snapshot, 10*time.Minute); err == nil {
+					if _, ok := s.audit(w, r, "snapshot.view", "", map[string]any{"event": id}, nil); !ok {
+						return
+					}
 					http.Redirect(w, r, u, http.StatusTemporaryRedirect)
 					return
 				}
@@ -163,6 +202,9 @@ func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ok || !strings.HasPrefix(string(b), "\xff\xd8") {
 		s.writeError(w, r, errNotFound)
+		return
+	}
+	if _, ok := s.audit(w, r, "snapshot.view", "", map[string]any{"event": id}, nil); !ok {
 		return
 	}
 	w.Header().Set("Content-Type", "image/jpeg")
@@ -203,6 +245,9 @@ func (s *Server) footage(w http.ResponseWriter, r *http.Request) {
 	}
 	if !to.After(from) || to.Sub(from) > time.Hour {
 		s.writeError(w, r, badRequest("from must be before to, at most one hour apart"))
+		return
+	}
+	if _, ok := s.audit(w, r, "footage.view", q.Get("reason"), map[string]any{"camera": r.PathValue("id"), "from": from, "to": to}, nil); !ok {
 		return
 	}
 	mp4, skipped, err := s.clips.Clip(r.Context(), r.PathValue("id"), from, to)

@@ -227,6 +227,10 @@ func (g *Gallery) SetList(list string, people []Person) {
 	g.reindex()
 }
 
+// AccessList is the list the enrolled templates are matched in; only its matches open doors
+// (access.AccessList).
+const AccessList = "access"
+
 // Templates is where enrolled residents' face templates live (access.Engine).
 type Templates interface {
 	FaceTemplates() (persons []string, embeddings [][]float32)
@@ -252,7 +256,7 @@ func (g *Gallery) FollowTemplates(src Templates) {
 			copy(emb[:], embs[i])
 			people[j].Embeddings = append(people[j].Embeddings, emb)
 		}
-		g.SetList("access", people)
+		g.SetList(AccessList, people)
 	}
 	sync()
 	src.OnReload(sync)

@@ -134,8 +134,12 @@ func TestDoorFaceDecisions(t *testing.T) {
 		{"another photo of a photo", "liveness/image_F2.jpg", false, access.DenySpoof},
 	}
 	for _, c := range cases {
-		if d := ask(photo(c.file)); d.Grant != c.grant || d.Reason != c.reason {
+		d := ask(photo(c.file))
+		if d.Grant != c.grant || d.Reason != c.reason {
 			t.Errorf("%s: grant %v %q, want %v %q", c.name, d.Grant, d.Reason, c.grant, c.reason)
+		}
+		if !d.Grant && d.PersonID != "" {
+			t.Errorf("%s: a denied face was told it looked like %s", c.name, d.PersonID)
 		}
 	}
 	if d := ask(grey()); d.Grant || d.Reason != access.DenyNoFace {

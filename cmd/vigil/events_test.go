@@ -8,11 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/vigil-oss/vigil/internal/core/config"
 	"github.com/vigil-oss/vigil/internal/sim/camsim"
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
@@ -147,7 +149,7 @@ func TestServeStreamsLiveEvents(t *testing.T) {
 	}
 	deadline = time.After(10 * time.Second)
 	for {
-		r, err := client.Get(base + "/v1/events?person=barack-obama&kind=face")
+		r, err := client.Get(base + "/v1/events?person=barack-obama&kind=face&reason=case+11")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -164,6 +166,35 @@ func TestServeStreamsLiveEvents(t *testing.T) {
 	}
 	if stored.Events[0].Camera != "cam001" || *stored.Events[0].PersonID != "barack-obama" {
 		t.Fatalf("stored %+v", stored.Events[0])
+	}
+	// Following a person takes the search roles and a reason, and is audited.
+	patrol := &http.Client{Transport: bearer{tokens["patrol"]}}
+	for _, c := range []struct {
+		who  *http.Client
+		path string
+		want int
+	}{
+		{patrol, "/v1/events?person=barack-obama&reason=curious", 403},
+		{patrol, "/v1/events?plate=" + url.QueryEscape(lib.Plates[0].Text) + "&reason=curious", 403},
+		{client, "/v1/events?person=barack-obama", 400},
+		{patrol, "/v1/events?camera=cam001", 200},
+	} {
+		r, err := c.who.Get(base + c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		if r.StatusCode != c.want {
+			t.Errorf("GET %s: %d, want %d", c.path, r.StatusCode, c.want)
+		}
+	}
+	if conn, err := pgx.Connect(context.Background(), dbURL); err == nil {
+		var tracked int
+		conn.QueryRow(context.Background(), `SELECT count(*) FROM audit WHERE action = 'events.track' AND reason = 'case 11' AND actor = 'test investigator'`).Scan(&tracked)
+		conn.Close(context.Background())
+		if tracked == 0 {
+			t.Error("following a person left no audit row")
+		}
 	}
 	// The camera is recorded: a clip of its first seconds comes back as an MP4.
 	footageURL := fmt.Sprintf("%s/v1/cameras/cam001/footage?from=%s&to=%s", base,

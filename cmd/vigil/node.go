@@ -24,6 +24,7 @@ import (
 	"github.com/vigil-oss/vigil/dispatch"
 	"github.com/vigil-oss/vigil/internal/core/bus"
 	"github.com/vigil-oss/vigil/internal/core/config"
+	"github.com/vigil-oss/vigil/internal/core/event"
 	"github.com/vigil-oss/vigil/internal/core/lifecycle"
 	"github.com/vigil-oss/vigil/models"
 	"github.com/vigil-oss/vigil/pipeline"
@@ -92,6 +93,7 @@ func (b *background) stop() {
 // serve runs a node until ctx ends. ready, when not nil, receives the API address once every
 // component has started.
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(addr string)) error {
+	cfg.FillDerived()
 	n := &node{cfg: cfg, log: log, reg: prometheus.NewRegistry(), group: lifecycle.New(log)}
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, c := range n.components() {
@@ -261,6 +263,7 @@ func (n *node) accessComponent() lifecycle.Component {
 		}
 		bg.start(func(ctx context.Context) { n.engine.Watch(ctx, n.log) })
 		bg.start(func(ctx context.Context) { n.engine.RunRefusals(ctx, n.log) })
+		n.engine.OnAlarm(n.raiseAlarm)
 		return nil
 	}, Stop: bg.stop}
 }
@@ -300,6 +303,25 @@ func (n *node) checkpointsComponent() lifecycle.Component {
 		defer cancel()
 		sign(ctx)
 	}}
+}
+
+// raiseAlarm puts a door's silent alarm on the bus as an alarm event: stored, on the console's
+// alert feed, dispatchable like any alert.
+func (n *node) raiseAlarm(a access.Alarm) {
+	camera := a.Camera
+	if camera == "" {
+		camera = "door:" + a.Door
+	}
+	ev := &event.Event{ID: event.NewID(a.Time), Camera: camera, Kind: event.KindAlarm, Time: a.Time, First: a.Time,
+		Alarm: &event.Alarm{Type: a.Type, Door: a.Door, PersonID: a.PersonID}}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := n.bus.Publish(ctx, ev.Subject(), ev.ID, ev.Pack()); err != nil {
+			n.log.Error("silent alarm not published", "door", a.Door, "type", a.Type, "err", err)
+		}
+	}()
+	n.log.Warn("silent alarm", "type", a.Type, "door", a.Door)
 }
 
 func (n *node) mqttComponent() lifecycle.Component {

@@ -140,8 +140,14 @@ func TestControllerOfflineAndBack(t *testing.T) {
 		t.Fatalf("recent %+v", recent)
 	}
 
-	// vigil goes down.
+	// vigil goes down. The controller refuses while vigil may only be slow, and decides from its
+	// cache once vigil has been unreachable for OfflineAfter.
 	node.Stop()
+	ctrl.OfflineAfter = time.Second
+	if g, r, online := ctrl.Present(ctx, "card", "B2-WANG"); g || online || r != "vigil_unreachable" {
+		t.Fatalf("just after vigil went: %v %s %v", g, r, online)
+	}
+	time.Sleep(1100 * time.Millisecond)
 	if g, r, online := ctrl.Present(ctx, "card", "B2-WANG"); !g || online || r != access.Granted {
 		t.Fatalf("offline resident: %v %s %v", g, r, online)
 	}

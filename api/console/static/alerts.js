@@ -7,10 +7,12 @@ import { toast } from './ui.js';
 const quiet = new Set(['residents', 'access']); // lists that open doors, not alerts
 
 export function isAlert(ev) {
+  if (ev.kind === 'alarm') return true; // a duress code at a door, a sensor
   return !!(ev.match && ev.match.list && !quiet.has(ev.match.list));
 }
 
 export function describe(ev) {
+  if (ev.kind === 'alarm') return ev.alarm?.type === 'duress' ? `DURESS at door ${ev.alarm.door} (silent alarm)` : `alarm: ${ev.alarm?.type || ''}`;
   if (ev.kind === 'plate') return ev.plate ? `${ev.plate.text} (${ev.plate.color || 'plate'})` : 'plate';
   if (ev.match) return ev.match.name || ev.match.person_id;
   return 'unknown face';

@@ -44,6 +44,7 @@ export async function searchPage(view) {
       <input name="person" placeholder="person id" size="10">
       <input name="plate" placeholder="plate" size="10">
       <label>last <input name="hours" type="number" value="24" min="1" max="720" size="4"> hours</label>
+      <input name="reason" placeholder="reason (with a person or plate)" size="24">
       <button>List events</button>`,
   };
 
@@ -119,7 +120,7 @@ export async function searchPage(view) {
           <ol class="hits">${p.events.map((e) => hit(e)).join('')}</ol>`).join('') || '<p class="muted">No plate like that.</p>';
       } else {
         const q = new URLSearchParams({ from: iso(Date.now() - Number(f.get('hours')) * 3600e3), limit: '100' });
-        for (const k of ['camera', 'kind', 'person', 'plate']) if (f.get(k)) q.set(k, f.get(k));
+        for (const k of ['camera', 'kind', 'person', 'plate', 'reason']) if (f.get(k)) q.set(k, f.get(k));
         const res = await api('/v1/events?' + q);
         results.innerHTML = `<ol class="hits">${res.events.map((e) => hit(e, `· ${esc(e.kind)} ${esc(e.person_id || e.plate || '')}`)).join('')}</ol>` +
           (res.events.length ? '' : '<p class="muted">No events.</p>');

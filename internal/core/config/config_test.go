@@ -121,7 +121,7 @@ func TestEveryEnvVarSetsItsField(t *testing.T) {
 		"VIGIL_S3_SECRET_KEY": "sk", "VIGIL_MQTT_URL": "tcp://127.0.0.1:1883", "VIGIL_MQTT_PASSWORD": "pw", "VIGIL_AUDIT_CHECKPOINT_KEY": "/etc/vigil/audit-checkpoint.key", "VIGIL_ACCESS_SECRET_FILE": "/etc/vigil/access.secret", "VIGIL_METRICS_TOKEN": "m3trics",
 	}
 	base := Default()
-	base.fillDerived()
+	base.FillDerived()
 	for _, v := range vars {
 		val, ok := values[v.Name]
 		if !ok {

@@ -34,7 +34,7 @@ func Load(path string, env func(string) (string, bool)) (Config, error) {
 		return c, err
 	}
 	c.fillCameraIDs()
-	c.fillDerived()
+	c.FillDerived()
 	if err := c.Validate(); err != nil {
 		if path != "" {
 			return c, fmt.Errorf("%s: %w", path, err)
@@ -168,8 +168,9 @@ func (c *Config) SetData(dir string) {
 	c.Data = dir
 }
 
-// fillDerived sets defaults that depend on other fields.
-func (c *Config) fillDerived() {
+// FillDerived sets the defaults that depend on other fields (the data directory's files) where
+// they are not set. Load does it; a Config built in code calls it once its fields are set.
+func (c *Config) FillDerived() {
 	if c.Data == "" {
 		c.Data = "data"
 	}

@@ -17,6 +17,7 @@ import (
 const (
 	KindFace  = "face"
 	KindPlate = "plate"
+	KindAlarm = "alarm" // a silent alarm (a duress code at a door), a sensor's alarm
 )
 
 // SubjectPrefix is the bus subject prefix of events: vigil.events.<kind>.<camera>.
@@ -46,6 +47,8 @@ type Event struct {
 	// Plates.
 	Plate *PlateRead `json:"plate,omitempty"`
 	Match *Match     `json:"match,omitempty"`
+	// Alarms.
+	Alarm *Alarm `json:"alarm,omitempty"`
 	// Snapshot is the best shot as JPEG, encoded once and reused by storage (a raw envelope part).
 	Snapshot []byte `json:"snapshot,omitempty"`
 }
@@ -85,6 +88,13 @@ type Match struct {
 	Distance float32 `json:"distance,omitempty"` // faces: embedding distance
 	// Margin is how much farther the runner-up person was (faces).
 	Margin float32 `json:"margin,omitempty"`
+}
+
+// Alarm is what raised an alarm event.
+type Alarm struct {
+	Type     string `json:"type"`             // duress
+	Door     string `json:"door,omitempty"`   // where
+	PersonID string `json:"person,omitempty"` // whose code
 }
 
 // Subject is the bus subject of an event; camera ids are made subject-safe.

@@ -1,0 +1,63 @@
+package access
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/vigil-oss/vigil/access/audit"
+	"github.com/vigil-oss/vigil/access/auth"
+	"github.com/vigil-oss/vigil/internal/core/event"
+	"github.com/vigil-oss/vigil/internal/testkit/testenv"
+)
+
+// busFunc delivers what the test publishes to the one subscriber.
+type busFunc struct{ fn func(string, []byte) }
+
+func (b *busFunc) Subscribe(_ string, fn func(string, []byte)) (func(), error) {
+	b.fn = fn
+	return func() {}, nil
+}
+
+// TestAutoUnlockOnlyFromAccessTemplates: a face matched in the access list at a door's camera
+// opens the door; the same person id matched from a watch list (or any other list) does not.
+func TestAutoUnlockOnlyFromAccessTemplates(t *testing.T) {
+	ctx := context.Background()
+	pool := testenv.Pool(t)
+	e, err := NewEngine(ctx, pool, audit.New(pool, filepath.Join(t.TempDir(), "anchor")), testenv.Secret())
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := auth.Actor{Name: "office", Role: "admin"}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(e.AddPerson(ctx, admin, "wang", "Wang Fang", "resident"))
+	if _, err := e.AddDoor(ctx, admin, Door{ID: "b1", Camera: "gate"}); err != nil {
+		t.Fatal(err)
+	}
+	must(e.AddRule(ctx, admin, "b1", "person", "wang", ""))
+	bus := &busFunc{}
+	stop, err := e.FollowFaces(ctx, bus, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	must(err)
+	defer stop()
+	publish := func(list string) {
+		ev := &event.Event{ID: event.NewID(time.Now()), Camera: "gate", Kind: event.KindFace, Time: time.Now(), Liveness: 0.9,
+			Match: &event.Match{PersonID: "wang", List: list, Distance: 0.2}}
+		bus.fn(ev.Subject(), ev.Pack())
+	}
+	publish("watchlist")
+	if cmds := e.Commands(ctx, "b1", 300*time.Millisecond); len(cmds) != 0 {
+		t.Fatalf("a watch-list match opened the door: %+v", cmds)
+	}
+	publish(AccessList)
+	if cmds := e.Commands(ctx, "b1", time.Second); len(cmds) != 1 || cmds[0].PersonID != "wang" {
+		t.Fatalf("an access match: %+v", cmds)
+	}
+}
