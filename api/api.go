@@ -58,6 +58,7 @@ type Server struct {
 	stop        func()
 	routes      []Route
 	limits      *limits
+	streams     streamSet
 	refusals    *prometheus.CounterVec
 	throttled   prometheus.Counter
 }

@@ -2,9 +2,11 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -149,12 +151,24 @@ func (s *Server) liveEvents(w http.ResponseWriter, r *http.Request) {
 // streamSSE serves one server-sent event stream until the client goes: a banner comment, each
 // message from c as frame writes it, a keepalive comment every 15 s, and an overflow event (then
 // the end) when gone closes because the subscriber fell too far behind.
+//
+// A principal holds at most maxStreams streams at once, and a revoked one loses them at once.
 func streamSSE[T any](s *Server, w http.ResponseWriter, r *http.Request, banner string, c <-chan T, gone <-chan struct{}, frame func(T) []byte) {
 	flusher, ok := w.(http.Flusher)
 	if !ok {
 		s.writeError(w, r, fmt.Errorf("streaming unsupported"))
 		return
 	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	if p := principalOf(r); p != nil {
+		if !s.streams.add(p.ID, &cancel) {
+			s.writeError(w, r, errTooMany)
+			return
+		}
+		defer s.streams.remove(p.ID, &cancel)
+	}
+	longLived(w, 0)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("X-Accel-Buffering", "no")
@@ -165,7 +179,7 @@ func streamSSE[T any](s *Server, w http.ResponseWriter, r *http.Request, banner 
 	defer keepalive.Stop()
 	for {
 		select {
-		case <-r.Context().Done():
+		case <-ctx.Done():
 			return
 		case <-gone:
 			fmt.Fprint(w, "event: overflow\ndata: {\"error\":\"viewer too slow; reconnect\"}\n\n")
@@ -180,5 +194,65 @@ func streamSSE[T any](s *Server, w http.ResponseWriter, r *http.Request, banner 
 			fmt.Fprint(w, ": keepalive\n\n")
 			flusher.Flush()
 		}
+	}
+}
+
+// maxStreams is how many event streams one principal may hold open at once.
+const maxStreams = 8
+
+// streamSet is every open event stream by principal, so that a revoked principal's are ended.
+type streamSet struct {
+	mu  sync.Mutex
+	set map[int64]map[*context.CancelFunc]struct{}
+}
+
+func (ss *streamSet) add(principal int64, cancel *context.CancelFunc) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.set == nil {
+		ss.set = map[int64]map[*context.CancelFunc]struct{}{}
+	}
+	m := ss.set[principal]
+	if len(m) >= maxStreams {
+		return false
+	}
+	if m == nil {
+		m = map[*context.CancelFunc]struct{}{}
+		ss.set[principal] = m
+	}
+	m[cancel] = struct{}{}
+	return true
+}
+
+func (ss *streamSet) remove(principal int64, cancel *context.CancelFunc) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	delete(ss.set[principal], cancel)
+	if len(ss.set[principal]) == 0 {
+		delete(ss.set, principal)
+	}
+}
+
+// end ends every stream of a principal; it returns how many.
+func (ss *streamSet) end(principal int64) int {
+	ss.mu.Lock()
+	m := ss.set[principal]
+	delete(ss.set, principal)
+	ss.mu.Unlock()
+	for c := range m {
+		(*c)()
+	}
+	return len(m)
+}
+
+// Revoked ends a revoked principal's event streams and live views at once (auth.Principals
+// tells every node through OnRevoke).
+func (s *Server) Revoked(principal int64) {
+	n := s.streams.end(principal)
+	if s.relay != nil {
+		n += s.relay.CloseOwner(strconv.FormatInt(principal, 10))
+	}
+	if n > 0 {
+		s.log.Info("revoked principal's live sessions ended", "principal", principal, "sessions", n)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 
 	"github.com/vigil-oss/vigil/access/auth"
 	"github.com/vigil-oss/vigil/api/console"
@@ -34,7 +35,11 @@ func (s *Server) whepOffer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	camera := r.PathValue("camera")
-	sess, err := s.relay.Offer(r.Context(), camera, string(offer))
+	owner := ""
+	if p := principalOf(r); p != nil {
+		owner = strconv.FormatInt(p.ID, 10)
+	}
+	sess, err := s.relay.Offer(r.Context(), camera, string(offer), owner)
 	if err != nil {
 		status := http.StatusInternalServerError
 		switch {
@@ -44,6 +49,8 @@ func (s *Server) whepOffer(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusBadRequest
 		case errors.Is(err, liveview.ErrCodec):
 			status = http.StatusNotAcceptable
+		case errors.Is(err, liveview.ErrOwnerLimit):
+			status = http.StatusTooManyRequests
 		case errors.Is(err, liveview.ErrNoVideo), errors.Is(err, liveview.ErrTooMany), errors.Is(err, liveview.ErrBusy):
 			status = http.StatusServiceUnavailable
 			w.Header().Set("Retry-After", "2")

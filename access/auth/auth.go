@@ -9,7 +9,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -60,6 +62,7 @@ type Principals struct {
 
 	mu    sync.Mutex
 	cache map[[32]byte]cached
+	hooks []func(id int64)
 }
 
 type cached struct {
@@ -147,13 +150,82 @@ func (s *Principals) List(ctx context.Context) ([]Principal, error) {
 }
 
 // Revoke revokes every token of the named principal; it returns how many.
+//
+// Every process that authenticates (every node, and this one) hears of it at once through
+// PostgreSQL's NOTIFY on vigil_principals (Watch), drops its cache and ends the revoked
+// principals' live sessions.
 func (s *Principals) Revoke(ctx context.Context, name string) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE principals SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL`, name)
+	var ids []int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		rows, _ := tx.Query(ctx, `UPDATE principals SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL RETURNING id`, name)
+		var err error
+		if ids, err = pgx.CollectRows(rows, pgx.RowTo[int64]); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if _, err := tx.Exec(ctx, `SELECT pg_notify('vigil_principals', $1)`, strconv.FormatInt(id, 10)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return 0, err
 	}
+	s.revoked(ids)
+	return int64(len(ids)), nil
+}
+
+// OnRevoke registers fn to hear of every revoked principal's id (the API ends their event
+// streams and live views). fn must not block.
+func (s *Principals) OnRevoke(fn func(id int64)) {
+	s.mu.Lock()
+	s.hooks = append(s.hooks, fn)
+	s.mu.Unlock()
+}
+
+// revoked drops the cache and tells the hooks.
+func (s *Principals) revoked(ids []int64) {
 	s.mu.Lock()
 	clear(s.cache)
+	hooks := s.hooks
 	s.mu.Unlock()
-	return tag.RowsAffected(), nil
+	for _, id := range ids {
+		for _, fn := range hooks {
+			fn(id)
+		}
+	}
+}
+
+// Watch hears of revocations made by any process (PostgreSQL LISTEN/NOTIFY) until ctx ends. While
+// it is not listening (the database away), the cache's TTL bounds how long a revoked token lives.
+func (s *Principals) Watch(ctx context.Context, log *slog.Logger) {
+	for ctx.Err() == nil {
+		err := func() error {
+			conn, err := s.pool.Acquire(ctx)
+			if err != nil {
+				return err
+			}
+			defer conn.Release()
+			if _, err := conn.Exec(ctx, `LISTEN vigil_principals`); err != nil {
+				return err
+			}
+			s.revoked(nil) // anything revoked while not listening
+			for {
+				n, err := conn.Conn().WaitForNotification(ctx)
+				if err != nil {
+					return err
+				}
+				id, _ := strconv.ParseInt(n.Payload, 10, 64)
+				s.revoked([]int64{id})
+			}
+		}()
+		if err != nil && ctx.Err() == nil {
+			log.Warn("auth: listening for revocations failed; retrying", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(5 * time.Second):
+			}
+		}
+	}
 }

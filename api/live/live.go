@@ -52,6 +52,8 @@ type Config struct {
 	PublicIPs []string
 	// MaxViewers bounds the sessions of the whole node. Default 1000.
 	MaxViewers int
+	// MaxPerOwner bounds one principal's sessions (a wall of 16 cameras on two screens). Default 32.
+	MaxPerOwner int
 	// ViewerQueue is each viewer's queue in frames; a viewer this far behind loses frames to the
 	// next key frame. Default 60.
 	ViewerQueue int
@@ -75,6 +77,9 @@ func (c *Config) defaults() {
 	if c.MaxViewers == 0 {
 		c.MaxViewers = 1000
 	}
+	if c.MaxPerOwner == 0 {
+		c.MaxPerOwner = 32
+	}
 	if c.ViewerQueue == 0 {
 		c.ViewerQueue = 60
 	}
@@ -93,6 +98,7 @@ var (
 	ErrCodec       = errors.New("live: codec not supported by this browser")
 	ErrBadOffer    = errors.New("live: bad SDP offer")
 	ErrTooMany     = errors.New("live: too many viewers on this node")
+	ErrOwnerLimit  = errors.New("live: this principal has too many live views open; close some")
 	ErrBusy        = errors.New("live: this node is at its live-view capacity: its viewers are losing frames")
 	ErrNoSession   = errors.New("live: no such session")
 	errRelayClosed = errors.New("live: relay closed")
@@ -111,6 +117,8 @@ type Relay struct {
 	mu       sync.Mutex
 	cams     map[string]*camSession
 	sessions map[string]*viewer
+	pending  int            // offers being answered: their slots are taken
+	owners   map[string]int // sessions and pending offers by owner
 	wg       sync.WaitGroup
 
 	busyUntil atomic.Int64  // unix ns: new viewers are refused until then (watchLoad)
@@ -165,7 +173,7 @@ func New(cfg Config, src Source, reg prometheus.Registerer, log *slog.Logger) (*
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Relay{cfg: cfg, src: src, log: log.With("component", "live"), socks: socks, ctx: ctx, cancel: cancel,
 		api:  webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)),
-		cams: map[string]*camSession{}, sessions: map[string]*viewer{},
+		cams: map[string]*camSession{}, sessions: map[string]*viewer{}, owners: map[string]int{},
 	}
 	r.initMetrics()
 	r.shed = func(v *viewer) { r.end(v, "shed") }

@@ -90,10 +90,12 @@ func newFixtureConfig(t *testing.T, cams map[string]streams.Codec, cfg Config) *
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/live/{camera}/whep", func(w http.ResponseWriter, req *http.Request) {
 		b, _ := io.ReadAll(req.Body)
-		sess, err := r.Offer(req.Context(), req.PathValue("camera"), string(b))
+		sess, err := r.Offer(req.Context(), req.PathValue("camera"), string(b), req.Header.Get("X-Owner"))
 		switch {
 		case errors.Is(err, ErrCodec):
 			http.Error(w, err.Error(), http.StatusNotAcceptable)
+		case errors.Is(err, ErrOwnerLimit):
+			http.Error(w, err.Error(), http.StatusTooManyRequests)
 		case err != nil:
 			http.Error(w, err.Error(), http.StatusBadRequest)
 		default:
@@ -282,7 +284,7 @@ func TestAdmissionControlRefusesWhenViewersLose(t *testing.T) {
 			// Not busy: the offer waits for the camera's codec until ctx ends (the stream is empty).
 			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 			defer cancel()
-			if _, err := r.Offer(ctx, "cam001", offer); errors.Is(err, ErrBusy) {
+			if _, err := r.Offer(ctx, "cam001", offer, ""); errors.Is(err, ErrBusy) {
 				t.Fatal("busy with no viewers")
 			}
 			var vs []*viewer
@@ -296,7 +298,7 @@ func TestAdmissionControlRefusesWhenViewersLose(t *testing.T) {
 			addViewers(r, vs...)
 			deadline := time.Now().Add(2500 * time.Millisecond) // watchLoad looks every second
 			for {
-				_, err := r.Offer(ctx, "cam001", offer)
+				_, err := r.Offer(ctx, "cam001", offer, "")
 				if errors.Is(err, ErrBusy) {
 					if !tc.refused {
 						t.Fatal("refused new viewers")
@@ -451,4 +453,51 @@ func TestNackResponder(t *testing.T) {
 	if h := v.hist[1000%nackHistory]; h.resends != maxResends || h.seq != 1000 {
 		t.Fatalf("history entry %+v", h)
 	}
+}
+
+// TestOwnerLimitAndRevocation: one principal holds at most MaxPerOwner views; a revoked
+// principal's views end at once (CloseOwner), and others' stay.
+func TestOwnerLimitAndRevocation(t *testing.T) {
+	opt := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, opt) }) // after the fixture's cleanup
+	f := newFixtureConfig(t, map[string]streams.Codec{"cam001": streams.H264}, Config{UDPAddr: "127.0.0.1:0", MaxPerOwner: 2})
+	ctx := context.Background()
+	dial := func(owner string) (*whep.Viewer, error) {
+		return whep.Dial(ctx, f.srv.URL+"/v1/live/cam001/whep", whep.Options{Client: &http.Client{Transport: headerRT{"X-Owner", owner}}})
+	}
+	var views []*whep.Viewer
+	for range 2 {
+		v, err := dial("7")
+		if err != nil {
+			t.Fatal(err)
+		}
+		views = append(views, v)
+	}
+	if _, err := dial("7"); err == nil || !strings.Contains(err.Error(), "429") {
+		t.Fatalf("a third view for one principal: %v", err)
+	}
+	other, err := dial("8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(true)
+	if n := f.relay.CloseOwner("7"); n != 2 {
+		t.Fatalf("closed %d of principal 7's views", n)
+	}
+	waitFor(t, "the revoked views end", 5*time.Second, func() bool { return views[0].Ended() && views[1].Ended() })
+	if f.relay.Viewers("") != 1 || other.Ended() {
+		t.Fatalf("%d viewers left, the other principal's ended: %v", f.relay.Viewers(""), other.Ended())
+	}
+	for _, v := range views {
+		v.Close(false)
+	}
+}
+
+// headerRT sets one header on every request.
+type headerRT struct{ k, v string }
+
+func (h headerRT) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set(h.k, h.v)
+	return http.DefaultTransport.RoundTrip(r)
 }

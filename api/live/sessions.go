@@ -24,9 +24,11 @@ type Session struct {
 	Answer string // SDP
 }
 
-// Offer answers a browser's WHEP offer for a camera. The answer carries every ICE candidate
-// (no trickle needed).
-func (r *Relay) Offer(ctx context.Context, camera, offer string) (*Session, error) {
+// Offer answers a browser's WHEP offer for a camera on behalf of owner (the principal; "" for
+// none). The answer carries every ICE candidate (no trickle needed). The viewer's slot is taken
+// before the answer is gathered, so a flood of offers cannot overshoot the node's or the owner's
+// limit while they are being answered.
+func (r *Relay) Offer(ctx context.Context, camera, offer, owner string) (*Session, error) {
 	t0 := time.Now()
 	stream, ok := r.src(camera)
 	if !ok {
@@ -40,10 +42,15 @@ func (r *Relay) Offer(ctx context.Context, camera, offer string) (*Session, erro
 		r.mu.Unlock()
 		return nil, errRelayClosed
 	}
-	if len(r.sessions) >= r.cfg.MaxViewers {
+	if len(r.sessions)+r.pending >= r.cfg.MaxViewers {
 		r.mu.Unlock()
 		r.sessionsCtr.WithLabelValues("refused").Inc()
 		return nil, fmt.Errorf("%w (%d)", ErrTooMany, r.cfg.MaxViewers)
+	}
+	if owner != "" && r.owners[owner] >= r.cfg.MaxPerOwner {
+		r.mu.Unlock()
+		r.sessionsCtr.WithLabelValues("refused").Inc()
+		return nil, fmt.Errorf("%w (%d)", ErrOwnerLimit, r.cfg.MaxPerOwner)
 	}
 	if until := r.busyUntil.Load(); until != 0 && time.Now().UnixNano() < until {
 		r.mu.Unlock()
@@ -58,10 +65,14 @@ func (r *Relay) Offer(ctx context.Context, camera, offer string) (*Session, erro
 		go func() { defer r.wg.Done(); cs.run() }()
 	}
 	cs.refs++ // keeps the session while this offer is being answered
+	r.pending++
+	r.owners[owner]++
 	r.mu.Unlock()
 	release := func() {
 		r.mu.Lock()
 		cs.refs--
+		r.pending--
+		r.disown(owner)
 		r.mu.Unlock()
 		r.maybeStop(cs)
 	}
@@ -76,13 +87,38 @@ func (r *Relay) Offer(ctx context.Context, camera, offer string) (*Session, erro
 		release()
 		return nil, err
 	}
+	v.owner = owner
 	r.mu.Lock()
 	r.sessions[v.id] = v
 	cs.refs--
+	r.pending--
 	r.mu.Unlock()
 	r.viewersGauge.WithLabelValues(camera).Inc()
 	cs.join(v)
 	return &Session{ID: v.id, Answer: answer}, nil
+}
+
+// disown returns an owner's slot; held under r.mu.
+func (r *Relay) disown(owner string) {
+	if r.owners[owner]--; r.owners[owner] <= 0 {
+		delete(r.owners, owner)
+	}
+}
+
+// CloseOwner ends every session of owner (a revoked principal's); it returns how many.
+func (r *Relay) CloseOwner(owner string) int {
+	r.mu.Lock()
+	var vs []*viewer
+	for _, v := range r.sessions {
+		if v.owner == owner {
+			vs = append(vs, v)
+		}
+	}
+	r.mu.Unlock()
+	for _, v := range vs {
+		r.end(v, "revoked")
+	}
+	return len(vs)
 }
 
 // Close ends a session (WHEP DELETE).
@@ -211,7 +247,10 @@ func (r *Relay) end(v *viewer, how string) {
 	}
 	close(v.done)
 	r.mu.Lock()
-	delete(r.sessions, v.id)
+	if _, ok := r.sessions[v.id]; ok {
+		delete(r.sessions, v.id)
+		r.disown(v.owner)
+	}
 	r.mu.Unlock()
 	v.cam.leave(v)
 	_ = v.pc.Close()

@@ -19,6 +19,7 @@ import (
 // viewer is one WebRTC session.
 type viewer struct {
 	id      string
+	owner   string // the principal who opened it
 	cam     *camSession
 	pc      *webrtc.PeerConnection
 	track   *webrtc.TrackLocalStaticRTP

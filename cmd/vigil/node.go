@@ -263,6 +263,7 @@ func (n *node) accessComponent() lifecycle.Component {
 		}
 		bg.start(func(ctx context.Context) { n.engine.Watch(ctx, n.log) })
 		bg.start(func(ctx context.Context) { n.engine.RunRefusals(ctx, n.log) })
+		bg.start(func(ctx context.Context) { n.auth.Watch(ctx, n.log) })
 		n.engine.OnAlarm(n.raiseAlarm)
 		return nil
 	}, Stop: bg.stop}
@@ -477,6 +478,9 @@ func (n *node) apiComponent() lifecycle.Component {
 	return lifecycle.Component{Name: "api", Start: func(context.Context) (err error) {
 		if n.api, err = api.New(n.apiDeps(), n.log); err != nil {
 			return err
+		}
+		if n.auth != nil {
+			n.auth.OnRevoke(n.api.Revoked)
 		}
 		h := n.api.Handler()
 		n.handler.Store(&h)
