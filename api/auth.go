@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/vigil-oss/vigil/access/audit"
 	"github.com/vigil-oss/vigil/access/auth"
 )
@@ -21,6 +22,8 @@ type Authenticator interface {
 // Auditor appends to the audit chain (access.Audit).
 type Auditor interface {
 	Append(ctx context.Context, e audit.Entry) (int64, error)
+	// Change runs fn and appends e in one transaction (a record and its audit row commit together).
+	Change(ctx context.Context, e audit.Entry, detail func() json.RawMessage, fn func(tx pgx.Tx) error) (int64, error)
 }
 
 // Who may do what: every route names its roles here, and this is the one place they are checked.

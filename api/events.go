@@ -21,27 +21,44 @@ type EventSource interface {
 // snapshots keeps the best-shot JPEGs of recent events in memory, so live viewers can show them
 // before the event store lands. Bounded: the oldest go first.
 type snapshots struct {
-	mu    sync.Mutex
-	max   int
-	order []string
-	data  map[string][]byte
+	mu     sync.Mutex
+	max    int
+	order  []string
+	data   map[string][]byte
+	person map[string]string // event id → the person it matched, for erasure
 }
 
 func newSnapshots(max int) *snapshots {
-	return &snapshots{max: max, data: map[string][]byte{}}
+	return &snapshots{max: max, data: map[string][]byte{}, person: map[string]string{}}
 }
 
-func (s *snapshots) put(id string, jpeg []byte) {
+func (s *snapshots) put(id, person string, jpeg []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.data[id]; ok {
 		return
 	}
 	s.data[id] = jpeg
+	if person != "" {
+		s.person[id] = person
+	}
 	s.order = append(s.order, id)
 	for len(s.order) > s.max {
 		delete(s.data, s.order[0])
+		delete(s.person, s.order[0])
 		s.order = s.order[1:]
+	}
+}
+
+// forget drops a person's best shots (erasure).
+func (s *snapshots) forget(person string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, p := range s.person {
+		if p == person {
+			delete(s.data, id)
+			delete(s.person, id)
+		}
 	}
 }
 
@@ -64,7 +81,11 @@ func (s *Server) liveView(data []byte) (*event.Event, []byte, error) {
 		SnapshotURL string `json:"snapshot_url,omitempty"`
 	}{Event: e}
 	if len(e.Snapshot) > 0 {
-		s.snaps.put(e.ID, bytes.Clone(e.Snapshot))
+		person := ""
+		if e.Match != nil {
+			person = e.Match.PersonID
+		}
+		s.snaps.put(e.ID, person, bytes.Clone(e.Snapshot))
 		v.SnapshotURL = "/v1/events/" + e.ID + "/snapshot"
 	}
 	view := *e

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/vigil-oss/vigil/access/audit"
 	"github.com/vigil-oss/vigil/storage/blob"
 	"github.com/vigil-oss/vigil/storage/events"
 	"github.com/vigil-oss/vigil/storage/footage"
@@ -132,9 +134,26 @@ func (s *Server) createExport(w http.ResponseWriter, r *http.Request) {
 	}
 	sum := sha256.Sum256(mj)
 	n := len(m.Events)
-	seq, ok := s.audit(w, r, "export.create", reason, map[string]any{"export": m.ID, "event_ids": req.EventIDs, "files": len(m.Files), "manifest_sha256": hex.EncodeToString(sum[:])}, &n)
-	if !ok {
-		return
+	// The case file's record (who is in it: erasure names it) and its audit row commit together.
+	rec := events.Export{ID: m.ID, CreatedAt: m.CreatedAt, CreatedBy: who, Reason: reason, ManifestSHA256: hex.EncodeToString(sum[:])}
+	for _, e := range m.Events {
+		rec.EventIDs = append(rec.EventIDs, e.ID)
+		if e.PersonID != nil {
+			rec.PersonIDs = append(rec.PersonIDs, *e.PersonID)
+		}
+		if e.Plate != nil {
+			rec.Plates = append(rec.Plates, *e.Plate)
+		}
+	}
+	d, _ := json.Marshal(map[string]any{"export": m.ID, "event_ids": req.EventIDs, "files": len(m.Files), "manifest_sha256": rec.ManifestSHA256})
+	var seq int64
+	if s.auditor != nil {
+		seq, err = s.auditor.Change(r.Context(), audit.Entry{Actor: who, Role: role, Action: "export.create", Reason: reason, Detail: d, Results: &n},
+			nil, func(tx pgx.Tx) error { return s.store.InsertExport(r.Context(), tx, rec) })
+		if err != nil {
+			s.writeError(w, r, fmt.Errorf("%w: %v", errAuditUnavailable, err))
+			return
+		}
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"export": m, "manifest_url": "/v1/exports/" + m.ID + "/files/manifest.json",
 		"manifest_sha256": hex.EncodeToString(sum[:]), "audit_seq": seq})

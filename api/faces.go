@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/vigil-oss/vigil/access"
+	"github.com/vigil-oss/vigil/storage/events"
+	"github.com/vigil-oss/vigil/storage/search"
 )
 
 // DoorFaces turns photos into what face decisions and enrolments need (pipeline.Photos). Enrol
@@ -26,9 +28,10 @@ func badInput(err error) bool {
 	return errors.As(err, &b) && b.BadInput()
 }
 
-// Eraser removes a person's face events from the store, the search index and the blob store.
+// Eraser removes a person's face events from the bus, the store, the search index and the blob
+// store, and names the exports that still hold them (search.Eraser).
 type Eraser interface {
-	ErasePerson(ctx context.Context, person string) (events int, err error)
+	ErasePerson(ctx context.Context, person string) (search.Erasure, error)
 }
 
 // faceDecision decides a face JPEG (base64 in the credential's value) at a door.
@@ -108,12 +111,14 @@ func (s *Server) eraseBiometrics(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	n := 0
+	s.snaps.forget(person) // the live cache of recent best shots
+	out := search.Erasure{Exports: []events.Export{}}
 	if s.eraser != nil {
-		if n, err = s.eraser.ErasePerson(r.Context(), person); err != nil {
+		if out, err = s.eraser.ErasePerson(r.Context(), person); err != nil {
 			s.writeError(w, r, fmt.Errorf("templates erased, face events not: %w", err))
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"person": person, "templates_erased": templates, "face_events_erased": n})
+	writeJSON(w, http.StatusOK, map[string]any{"person": person, "templates_erased": templates, "face_events_erased": out.Events,
+		"bus_messages_erased": out.BusMessages, "snapshots_erased": out.Snapshots, "exports_still_holding": out.Exports})
 }

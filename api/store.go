@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/vigil-oss/vigil/recognizers/plate"
 	"github.com/vigil-oss/vigil/storage/blob"
 	"github.com/vigil-oss/vigil/storage/events"
@@ -19,6 +20,7 @@ import (
 type EventStore interface {
 	Query(ctx context.Context, f events.Filter) ([]events.Event, string, error)
 	Get(ctx context.Context, id string) (events.Event, error)
+	InsertExport(ctx context.Context, tx pgx.Tx, x events.Export) error
 }
 
 // Blobs is what the API needs from the blob store.

@@ -511,7 +511,7 @@ func (n *node) apiDeps() api.Deps {
 	d.Store, d.Blobs, d.Exports = n.st.events, n.st.blobs, n.st.blobs
 	d.Footage = footage.Clipper{Index: footage.PGIndex{Pool: n.st.pool}, Blobs: n.st.blobs}
 	d.Faces, d.Plates, d.Embeddings, d.PlateEvents = n.search.Faces, n.search.Plates, n.st.events, n.st.events
-	d.Eraser = search.Eraser{Store: n.st.events, Faces: n.search.Faces, Blobs: n.st.blobs}
+	d.Eraser = search.Eraser{Store: n.st.events, Faces: n.search.Faces, Blobs: n.st.blobs, Bus: n.bus}
 	if n.photos.doors != nil {
 		d.Embedder, d.DoorFaces = n.photos.searches, n.photos.doors
 	}

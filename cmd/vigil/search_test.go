@@ -228,6 +228,39 @@ func testSearch(t *testing.T, base, data string, tokens map[string]string, faceI
 		t.Fatalf("path escape: %d", r.StatusCode)
 	}
 
+	// Erasure of his face data: his face events go from the bus, the store, the index and the
+	// blob store, no cache serves his best shot, and the answer names the case file that still
+	// holds him.
+	code, aout, errs := runCmd("token", "create", "--role", "admin", "--name", "privacy officer", "--data", data)
+	if code != 0 {
+		t.Fatalf("admin token: %s", errs)
+	}
+	admin := &http.Client{Transport: bearer{strings.TrimSpace(aout)}}
+	req, _ := http.NewRequest("DELETE", base+"/v1/people/barack-obama/biometrics?reason=request+of+the+person", nil)
+	r, err = admin.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var erased struct {
+		Events  int                   `json:"face_events_erased"`
+		Bus     int                   `json:"bus_messages_erased"`
+		Holding []struct{ ID string } `json:"exports_still_holding"`
+	}
+	json.NewDecoder(r.Body).Decode(&erased)
+	r.Body.Close()
+	if r.StatusCode != 200 || erased.Events == 0 || erased.Bus == 0 || len(erased.Holding) != 1 || erased.Holding[0].ID != m["id"] {
+		t.Fatalf("erasure: %d %+v", r.StatusCode, erased)
+	}
+	if r, _ := inv.Get(base + "/v1/events/" + faceID + "/snapshot"); r.StatusCode != 404 {
+		t.Fatalf("his best shot after erasure: %d", r.StatusCode)
+	}
+	post(inv, fields, photo, 200)
+	for _, mt := range res.Matches {
+		if mt.EventID == faceID {
+			t.Fatalf("the face index still finds erased event %s", faceID)
+		}
+	}
+
 	// Every search above that was answered left an audit record, and the chain is intact.
 	code, vout, errs := runCmd("audit", "verify", "--data", data)
 	if code != 0 || !strings.Contains(vout, "intact") {

@@ -7,6 +7,7 @@ package search
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -129,25 +130,60 @@ func (ix *Indexes) load(ctx context.Context, since time.Time) error {
 	return nil
 }
 
-// Eraser removes a person's face events everywhere they are kept: the event store, the face
-// index and their snapshots in the blob store.
+// Purger deletes matching messages from the bus's events stream (bus.Bus).
+type Purger interface {
+	DeleteMatching(ctx context.Context, subject string, match func(data []byte) bool) (int, error)
+}
+
+// Eraser removes a person's face events everywhere they are kept: the bus (where a consumer could
+// still store or index them), the event store, the face index and their snapshots in the blob
+// store. Case files already exported are not touched: the erasure names them.
 type Eraser struct {
 	Store *events.Store
 	Faces *vectors.Index
 	Blobs blob.Store
+	Bus   Purger // nil: no bus to purge
 }
 
-// ErasePerson erases and returns how many face events there were.
-func (e Eraser) ErasePerson(ctx context.Context, person string) (int, error) {
-	ids, snaps, err := e.Store.ErasePerson(ctx, person)
-	if err != nil {
-		return 0, err
-	}
-	e.Faces.RemoveIDs(ids)
-	for _, k := range snaps {
-		if err := e.Blobs.Delete(ctx, k); err != nil {
-			return len(ids), fmt.Errorf("snapshot %s: %w", k, err)
+// Erasure is what an erasure removed, and the exports that still hold the person.
+type Erasure struct {
+	Events      int             `json:"face_events_erased"`
+	BusMessages int             `json:"bus_messages_erased"`
+	Snapshots   int             `json:"snapshots_erased"`
+	Exports     []events.Export `json:"exports_still_holding"`
+}
+
+// ErasePerson erases; the bus first, so that nothing in flight comes back to the store or the
+// index behind it.
+func (e Eraser) ErasePerson(ctx context.Context, person string) (Erasure, error) {
+	var out Erasure
+	if e.Bus != nil {
+		n, err := e.Bus.DeleteMatching(ctx, event.SubjectPrefix+"."+event.KindFace+".>", func(data []byte) bool {
+			ev, err := event.Unpack(data)
+			return err == nil && ev.Match != nil && ev.Match.PersonID == person
+		})
+		out.BusMessages = n
+		if err != nil {
+			return out, fmt.Errorf("erasing from the bus: %w", err)
 		}
 	}
-	return len(ids), nil
+	ids, snaps, err := e.Store.ErasePerson(ctx, person)
+	if err != nil {
+		return out, err
+	}
+	out.Events = len(ids)
+	e.Faces.RemoveIDs(ids)
+	for _, k := range snaps {
+		if err := e.Blobs.Delete(ctx, k); err != nil && !errors.Is(err, blob.ErrNotFound) {
+			return out, fmt.Errorf("snapshot %s: %w", k, err)
+		}
+		out.Snapshots++
+	}
+	if out.Exports, err = e.Store.ExportsWith(ctx, person); err != nil {
+		return out, err
+	}
+	if out.Exports == nil {
+		out.Exports = []events.Export{}
+	}
+	return out, nil
 }

@@ -136,3 +136,56 @@ func (b *Bus) Close() {
 		b.srv.WaitForShutdown()
 	}
 }
+
+// DeleteMatching deletes from the events stream every message on subject (wildcards allowed)
+// for which match reports true, and returns how many it deleted: erasure must not leave a
+// person's events on the bus, where a consumer could still store or index them. It reads the
+// stream as it is when called, up to its last message.
+func (b *Bus) DeleteMatching(ctx context.Context, subject string, match func(data []byte) bool) (int, error) {
+	st, err := b.js.Stream(ctx, Stream)
+	if err != nil {
+		return 0, err
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	last := info.State.LastSeq
+	if info.State.Msgs == 0 {
+		return 0, nil
+	}
+	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	if err != nil {
+		return 0, err
+	}
+	deleted := 0
+	for {
+		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(500*time.Millisecond))
+		if err != nil {
+			return deleted, err
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			md, err := m.Metadata()
+			if err != nil {
+				return deleted, err
+			}
+			if match(m.Data()) {
+				if err := st.DeleteMsg(ctx, md.Sequence.Stream); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+					return deleted, err
+				}
+				deleted++
+			}
+			if md.Sequence.Stream >= last {
+				return deleted, nil
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return deleted, err
+		}
+		if n == 0 { // nothing more on that subject up to the end
+			return deleted, nil
+		}
+	}
+}

@@ -1,0 +1,43 @@
+package events
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Export is a case file's record: which events, people and plates it holds.
+type Export struct {
+	ID             string    `json:"id"`
+	CreatedAt      time.Time `json:"created_at"`
+	CreatedBy      string    `json:"created_by"`
+	Reason         string    `json:"reason"`
+	EventIDs       []string  `json:"event_ids"`
+	PersonIDs      []string  `json:"person_ids,omitempty"`
+	Plates         []string  `json:"plates,omitempty"`
+	ManifestSHA256 string    `json:"manifest_sha256"`
+}
+
+// InsertExport records a case file in tx (the transaction that audits it).
+func (s *Store) InsertExport(ctx context.Context, tx pgx.Tx, x Export) error {
+	if x.PersonIDs == nil {
+		x.PersonIDs = []string{}
+	}
+	if x.Plates == nil {
+		x.Plates = []string{}
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO exports (id, created_at, created_by, reason, event_ids, person_ids, plates, manifest_sha256)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, x.ID, x.CreatedAt, x.CreatedBy, x.Reason, x.EventIDs, x.PersonIDs, x.Plates, x.ManifestSHA256)
+	return err
+}
+
+// ExportsWith lists the case files that hold a person's events, newest first.
+func (s *Store) ExportsWith(ctx context.Context, person string) ([]Export, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, created_at, created_by, reason, event_ids, person_ids, plates, manifest_sha256
+		FROM exports WHERE $1 = ANY(person_ids) ORDER BY created_at DESC`, person)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[Export])
+}
