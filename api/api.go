@@ -5,6 +5,7 @@ package api
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	_ "embed"
 	"encoding/hex"
 	"encoding/json"
@@ -59,6 +60,11 @@ type Server struct {
 	routes      []Route
 	limits      *limits
 	streams     streamSet
+	clipSlots   chan struct{}
+	searchSlots chan struct{}
+	doorSlots   chan struct{}
+	metricsTok  string
+	open        bool
 	refusals    *prometheus.CounterVec
 	throttled   prometheus.Counter
 }
@@ -90,6 +96,11 @@ type Deps struct {
 	Dispatch    *dispatch.Service     // alerts' acknowledgements and dispatches; nil: none
 	// NotReady lists what keeps the node from being ready (GET /readyz); nil: always ready.
 	NotReady func() []string
+	// MetricsToken, when set, is required on GET /metrics (Authorization: Bearer).
+	MetricsToken string
+	// Open serves the API without tokens on a node without a database (tests, a bench of
+	// cameras only). Without it, such a node refuses every API call: it cannot authenticate.
+	Open bool
 }
 
 // New builds the API.
@@ -98,7 +109,8 @@ func New(d Deps, log *slog.Logger) (*Server, error) {
 		store: d.Store, blobs: d.Blobs, clips: d.Footage, snaps: newSnapshots(2000),
 		auth: d.Auth, auditor: d.Audit, faces: d.Faces, embedder: d.Embedder, embeddings: d.Embeddings, plates: d.Plates, cameraMap: d.CameraMap, exports: d.Exports, plateEvents: d.PlateEvents,
 		access: d.Access, nonces: access.NewNonces(), doorFaces: d.DoorFaces, eraser: d.Eraser, relay: d.Live, dispatch: d.Dispatch,
-		limits: newLimits(),
+		limits: newLimits(), clipSlots: make(chan struct{}, clipSlots), searchSlots: make(chan struct{}, searchPhotoSlots),
+		doorSlots: make(chan struct{}, doorPhotoSlots), metricsTok: d.MetricsToken, open: d.Open,
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_door_refusals_total",
 			Help: "Controller requests refused before a decision, by reason (bad_signature, stale_timestamp, replayed_request, unknown_door)."}, []string{"reason"}),
 		throttled: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_api_throttled_total",
@@ -134,7 +146,7 @@ func New(d Deps, log *slog.Logger) (*Server, error) {
 	s.handle(mux, "GET /v1/exports/{id}/files/{name}", roleSearch, s.exportFileGet)
 	s.public(mux, "GET /healthz", "none", http.HandlerFunc(Healthz))
 	s.public(mux, "GET /readyz", "none", ReadyHandler(d.NotReady))
-	s.public(mux, "GET /metrics", "none", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	s.public(mux, "GET /metrics", "none", s.metricsHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
 	s.public(mux, "GET /v1/openapi.yaml", "none", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(OpenAPI)
@@ -150,6 +162,26 @@ var OpenAPI []byte
 
 // Handler returns the root handler.
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// metricsHandler guards /metrics with http.metrics_token when one is set.
+func (s *Server) metricsHandler(h http.Handler) http.Handler {
+	if s.metricsTok == "" {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ip := remoteIP(r)
+		if s.limits.blocked(ip) {
+			s.tooMany(w, r)
+			return
+		}
+		if subtle.ConstantTimeCompare([]byte(bearer(r)), []byte(s.metricsTok)) != 1 {
+			s.limits.failed(ip)
+			s.writeError(w, r, errUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
 
 // Close ends the API's bus subscription (live events). Stop serving requests first.
 func (s *Server) Close() {
@@ -249,6 +281,7 @@ var (
 	errMethod      = errors.New("method not allowed")
 	errUnavailable = errors.New("unavailable")
 	errTooMany     = errors.New("too many requests")
+	errNoAuth      = errors.New("no database: this node cannot authenticate")
 )
 
 // badRequest is a client error whose message is safe to show.
@@ -280,6 +313,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		status, msg = http.StatusServiceUnavailable, "live events are not available on this node"
 	case errors.Is(err, errNoStore):
 		status, msg = http.StatusServiceUnavailable, "this node keeps no event store"
+	case errors.Is(err, errNoAuth):
+		status, msg = http.StatusServiceUnavailable, "this node has no database, so it cannot check tokens: it serves no API call (use a node with the database)"
 	case errors.Is(err, errTooMany):
 		status, msg = http.StatusTooManyRequests, "too many requests, or too many failed ones, from this address; try again later"
 	case errors.Is(err, errNotFound):

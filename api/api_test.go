@@ -19,7 +19,7 @@ func (f fakeCameras) Statuses() []rtsp.Status { return f }
 
 func TestCameraEndpoints(t *testing.T) {
 	cams := fakeCameras{{ID: "gate", State: rtsp.StateLive, Width: 1280}, {ID: "alley", State: rtsp.StateFailed, LastError: "401 Unauthorized"}}
-	a, err := New(Deps{Cameras: cams, Registry: prometheus.NewRegistry()}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a, err := New(Deps{Cameras: cams, Registry: prometheus.NewRegistry(), Open: true}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,4 +66,35 @@ func TestCameraEndpoints(t *testing.T) {
 		t.Fatalf("POST /v1/cameras: %d", resp.StatusCode)
 	}
 	resp.Body.Close()
+}
+
+// TestNoDatabaseRefusesAndMetricsToken: a node without a database (no tokens to check) refuses
+// every API call instead of serving it to anyone; /metrics asks for its token when one is set.
+func TestNoDatabaseRefusesAndMetricsToken(t *testing.T) {
+	a, err := New(Deps{Cameras: fakeCameras{}, Registry: prometheus.NewRegistry(), MetricsToken: "m3trics"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a.Handler())
+	defer srv.Close()
+	get := func(path, token string) int {
+		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		return r.StatusCode
+	}
+	for path, want := range map[string]int{"/v1/cameras": 503, "/v1/events": 503, "/healthz": 200} {
+		if got := get(path, ""); got != want {
+			t.Errorf("GET %s: %d, want %d", path, got, want)
+		}
+	}
+	if get("/metrics", "") != 401 || get("/metrics", "wrong") != 401 || get("/metrics", "m3trics") != 200 {
+		t.Error("/metrics does not hold to its token")
+	}
 }

@@ -70,13 +70,17 @@ func (s *Server) addRoute(pattern string, roles []string, auth string) {
 // Routes lists every route the API serves (the OpenAPI contract is checked against it).
 func (s *Server) Routes() []Route { return s.routes }
 
-// handle registers a route that only the given roles may use. Without an Authenticator (a node
-// with no database) every route is open; serve logs that loudly.
+// handle registers a route that only the given roles may use. A node without an Authenticator
+// (no database) refuses every such route with 503, unless Deps.Open says it serves them openly.
 func (s *Server) handle(mux *http.ServeMux, pattern string, roles []string, h http.HandlerFunc) {
 	s.addRoute(pattern, roles, "bearer")
 	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		if s.auth == nil {
-			h(w, r)
+			if s.open {
+				h(w, r)
+				return
+			}
+			s.writeError(w, r, errNoAuth)
 			return
 		}
 		ip := remoteIP(r)

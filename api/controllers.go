@@ -132,6 +132,11 @@ func (s *Server) decision(w http.ResponseWriter, r *http.Request) {
 	var d access.Decision
 	var err error
 	if req.Credential.Kind == "face" {
+		release, ok := s.slot(w, r, s.doorSlots, "door photos")
+		if !ok {
+			return
+		}
+		defer release()
 		d, err = s.faceDecision(r.Context(), door.ID, req.Credential.Value, nonce)
 	} else {
 		d, err = s.access.Decide(r.Context(), door.ID, req.Credential, nonce)

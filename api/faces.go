@@ -76,6 +76,11 @@ func (s *Server) enrolFace(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, badRequest("consent is required: say how the resident gave it (e.g. \"signed form 2026-11-29\")"))
 		return
 	}
+	release, ok := s.slot(w, r, s.doorSlots, "door photos")
+	if !ok {
+		return
+	}
+	defer release()
 	t, err := s.doorFaces.Enrol(r.Context(), img)
 	switch {
 	case badInput(err):

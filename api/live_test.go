@@ -40,7 +40,7 @@ func (f *fakeBus) publish(data []byte) {
 
 func TestLiveEventsFanOutFiltersAndSnapshots(t *testing.T) {
 	fb := &fakeBus{}
-	a, err := New(Deps{Cameras: fakeCameras{}, Events: fb, Registry: prometheus.NewRegistry()}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a, err := New(Deps{Cameras: fakeCameras{}, Events: fb, Registry: prometheus.NewRegistry(), Open: true}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

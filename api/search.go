@@ -149,6 +149,13 @@ func (s *Server) searchFaces(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp := map[string]any{}
+	if img != nil {
+		release, ok := s.slot(w, r, s.searchSlots, "photo searches")
+		if !ok {
+			return
+		}
+		defer release()
+	}
 	if q.Vector, err = s.queryVector(r, img, get, resp); err != nil {
 		s.writeError(w, r, err)
 		return

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -226,6 +227,9 @@ type Footage interface {
 	// Clip returns the MP4 and the segments it had to skip (missing or corrupt), or an error
 	// that is footage.ErrNoFootage for a range with no recording.
 	Clip(ctx context.Context, camera string, from, to time.Time) ([]byte, []string, error)
+	// WriteClip streams it, one segment in memory at a time; nothing is written before the first
+	// usable segment.
+	WriteClip(ctx context.Context, camera string, from, to time.Time, w io.Writer) ([]string, error)
 }
 
 // footage is GET /v1/cameras/{id}/footage?from=&to=: one MP4, cut at key frames, at most an hour.
@@ -252,20 +256,43 @@ func (s *Server) footage(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.audit(w, r, "footage.view", q.Get("reason"), map[string]any{"camera": r.PathValue("id"), "from": from, "to": to}, nil); !ok {
 		return
 	}
-	mp4, skipped, err := s.clips.Clip(r.Context(), r.PathValue("id"), from, to)
+	release, ok := s.slot(w, r, s.clipSlots, "footage clips")
+	if !ok {
+		return
+	}
+	defer release()
+	longLived(w, 10*time.Minute)
+	// The clip streams: headers go with its first segment (a range with no recording is still a
+	// clean 404), and a slow client holds one segment in memory, not an hour of video.
+	out := &lazyHeader{w: w, begin: func() {
+		w.Header().Set("Content-Type", "video/mp4")
+		w.Header().Set("Content-Disposition", `inline; filename="`+r.PathValue("id")+`.mp4"`)
+	}}
+	skipped, err := s.clips.WriteClip(r.Context(), r.PathValue("id"), from, to, out)
 	if len(skipped) > 0 {
 		s.log.Warn("footage clip skipped segments", "camera", r.PathValue("id"), "skipped", skipped)
-		w.Header().Set("X-Vigil-Skipped-Segments", strconv.Itoa(len(skipped)))
 	}
-	if errors.Is(err, footage.ErrNoFootage) {
+	switch {
+	case errors.Is(err, footage.ErrNoFootage):
 		s.writeError(w, r, errNotFound)
-		return
-	}
-	if err != nil {
+	case err != nil && !out.started:
 		s.writeError(w, r, err)
-		return
+	case err != nil: // the answer is under way: all that is left is to cut it short
+		s.log.Warn("footage clip cut short", "camera", r.PathValue("id"), "err", err)
 	}
-	w.Header().Set("Content-Type", "video/mp4")
-	w.Header().Set("Content-Disposition", `inline; filename="`+r.PathValue("id")+`.mp4"`)
-	_, _ = w.Write(mp4)
+}
+
+// lazyHeader calls begin before the first byte written through it.
+type lazyHeader struct {
+	w       http.ResponseWriter
+	begin   func()
+	started bool
+}
+
+func (l *lazyHeader) Write(b []byte) (int, error) {
+	if !l.started {
+		l.started = true
+		l.begin()
+	}
+	return l.w.Write(b)
 }

@@ -96,7 +96,7 @@ func run(cams int, counts []int, hold time.Duration, vigil, camsimBin string, fp
 	}
 	defer stopSim()
 	var yaml strings.Builder
-	fmt.Fprintf(&yaml, "http: {addr: 127.0.0.1:18995}\ndatabase: {enabled: false}\npipeline: {enabled: false}\nfootage: {enabled: false}\nlog: {level: warn}\nlive: {udp_addr: '127.0.0.1:18189', max_viewers: 5000, batch_writes: %v}\ncameras:\n", batch)
+	fmt.Fprintf(&yaml, "http: {addr: 127.0.0.1:18995, open_without_database: true}\ndatabase: {enabled: false}\npipeline: {enabled: false}\nfootage: {enabled: false}\nlog: {level: warn}\nlive: {udp_addr: '127.0.0.1:18189', max_viewers: 5000, batch_writes: %v}\ncameras:\n", batch)
 	for i := 1; i <= cams; i++ {
 		fmt.Fprintf(&yaml, "  - {id: cam%03d, url: rtsp://127.0.0.1:18610/cam/%03d}\n", i, i)
 	}

@@ -81,6 +81,7 @@ func TestServeReportsCameras(t *testing.T) {
 	cfg.Data = t.TempDir()
 	cfg.Pipeline.Enabled = false
 	cfg.Database.Enabled = false
+	cfg.HTTP.OpenWithoutDatabase = true
 	cfg.AddCameras([]string{"rtsp://127.0.0.1:18754/cam/001", "rtsp://127.0.0.1:18754/cam/002", "rtsp://127.0.0.1:18754/cam/404"})
 	n := startNode(t, cfg)
 	base := n.URL

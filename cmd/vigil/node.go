@@ -495,7 +495,8 @@ func (n *node) apiComponent() lifecycle.Component {
 }
 
 func (n *node) apiDeps() api.Deps {
-	d := api.Deps{Cameras: n.cameras, Events: n.bus, Registry: n.reg, CameraMap: map[string][2]float64{}, NotReady: n.group.NotReady}
+	d := api.Deps{Cameras: n.cameras, Events: n.bus, Registry: n.reg, CameraMap: map[string][2]float64{}, NotReady: n.group.NotReady,
+		MetricsToken: n.cfg.HTTP.MetricsToken.Reveal(), Open: n.cfg.HTTP.OpenWithoutDatabase}
 	for _, cam := range n.cfg.Cameras {
 		if cam.Map != nil {
 			d.CameraMap[cam.ID] = *cam.Map
@@ -505,7 +506,11 @@ func (n *node) apiDeps() api.Deps {
 		d.Live = n.relay
 	}
 	if n.st == nil {
-		n.log.Warn("no database: the API is open to anyone who can reach it (bearer tokens need database.enabled)")
+		if d.Open {
+			n.log.Warn("no database: the API is open to anyone who can reach it (http.open_without_database)")
+		} else {
+			n.log.Warn("no database: the API refuses every call (it cannot check tokens); cameras, recording and live streams go on")
+		}
 		return d
 	}
 	d.Store, d.Blobs, d.Exports = n.st.events, n.st.blobs, n.st.blobs

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
@@ -14,19 +15,28 @@ import (
 // ErrNoFootage means nothing was recorded in the range.
 var ErrNoFootage = errors.New("footage: nothing recorded in that range")
 
-// Clip returns one fragmented MP4 covering [from, to]: it starts at the last key frame at or
-// before from and ends with the first frame at or after to. Segments are joined with continuous
-// timestamps. A segment that is missing or corrupt is skipped and named in skipped; the rest of
-// the range still comes back.
+// Clip returns one fragmented MP4 covering [from, to] (WriteClip, into memory): for case files,
+// whose clips are bounded by their roll.
 func Clip(ctx context.Context, idx Index, blobs Blobs, camera string, from, to time.Time) (mp4 []byte, skipped []string, err error) {
+	var b bytes.Buffer
+	skipped, err = WriteClip(ctx, idx, blobs, camera, from, to, &b)
+	return b.Bytes(), skipped, err
+}
+
+// WriteClip writes one fragmented MP4 covering [from, to] to w, segment by segment (one
+// segment in memory at a time, whatever the range): it starts at the last key frame at or before
+// from and ends with the first frame at or after to. Segments are joined with continuous
+// timestamps. A segment that is missing or corrupt is skipped and named in skipped; the rest of
+// the range still comes. Nothing is written before the first usable segment is found, so
+// ErrNoFootage comes with an untouched w.
+func WriteClip(ctx context.Context, idx Index, blobs Blobs, camera string, from, to time.Time, w io.Writer) (skipped []string, err error) {
 	segs, err := idx.Segments(ctx, camera, from, to)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if len(segs) == 0 {
-		return nil, nil, ErrNoFootage
+		return nil, ErrNoFootage
 	}
-	var out seekablebuffer.Buffer
 	var initWritten bool
 	var base uint64
 	var seq uint32
@@ -34,7 +44,7 @@ func Clip(ctx context.Context, idx Index, blobs Blobs, camera string, from, to t
 		data, err := blobs.Get(ctx, sg.Key)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, nil, ctx.Err()
+				return skipped, ctx.Err()
 			}
 			skipped = append(skipped, fmt.Sprintf("%s: %v", sg.Key, err))
 			continue
@@ -48,12 +58,6 @@ func Clip(ctx context.Context, idx Index, blobs Blobs, camera string, from, to t
 		if err := parts.Unmarshal(data); err != nil {
 			skipped = append(skipped, fmt.Sprintf("%s: corrupt: %v", sg.Key, err))
 			continue
-		}
-		if !initWritten {
-			if err := init.Marshal(&out); err != nil {
-				return nil, skipped, err
-			}
-			initWritten = true
 		}
 		// A segment's fragments are one timeline from its start: flatten them, then cut once, so
 		// the clip starts on a key frame even when the range starts in a fragment without one.
@@ -69,19 +73,29 @@ func Clip(ctx context.Context, idx Index, blobs Blobs, camera string, from, to t
 		if len(kept) == 0 {
 			continue
 		}
+		var out seekablebuffer.Buffer
+		if !initWritten {
+			if err := init.Marshal(&out); err != nil {
+				return skipped, err
+			}
+			initWritten = true
+		}
 		seq++
 		np := fmp4.Part{SequenceNumber: seq, Tracks: []*fmp4.PartTrack{{ID: trackID, BaseTime: base, Samples: kept}}}
 		if err := np.Marshal(&out); err != nil {
-			return nil, skipped, err
+			return skipped, err
+		}
+		if _, err := w.Write(out.Bytes()); err != nil {
+			return skipped, err
 		}
 		for _, s := range kept {
 			base += uint64(s.Duration)
 		}
 	}
 	if seq == 0 {
-		return nil, skipped, ErrNoFootage
+		return skipped, ErrNoFootage
 	}
-	return out.Bytes(), skipped, nil
+	return skipped, nil
 }
 
 // cut keeps the samples of a segment starting at start that fall in [from, to], widened back to

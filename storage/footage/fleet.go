@@ -3,6 +3,7 @@ package footage
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -101,4 +102,9 @@ type Clipper struct {
 // Clip returns the MP4 and the segments it had to skip; ErrNoFootage when nothing was recorded.
 func (c Clipper) Clip(ctx context.Context, camera string, from, to time.Time) ([]byte, []string, error) {
 	return Clip(ctx, c.Index, c.Blobs, camera, from, to)
+}
+
+// WriteClip streams the MP4 to w (see WriteClip).
+func (c Clipper) WriteClip(ctx context.Context, camera string, from, to time.Time, w io.Writer) ([]string, error) {
+	return WriteClip(ctx, c.Index, c.Blobs, camera, from, to, w)
 }

@@ -185,6 +185,10 @@ type HTTP struct {
 	MaxConnections int `yaml:"max_connections"`
 	// MetricsToken, when set, is required as a bearer token on GET /metrics.
 	MetricsToken Secret `yaml:"metrics_token" env:"VIGIL_METRICS_TOKEN"`
+	// OpenWithoutDatabase serves the API to anyone on a node with database.enabled false (which
+	// has no tokens to check). Default false: such a node refuses every API call. For a test bed
+	// or a bench only.
+	OpenWithoutDatabase bool `yaml:"open_without_database"`
 }
 
 // Models locates the model files.
