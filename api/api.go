@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -65,6 +66,7 @@ type Server struct {
 	doorSlots   chan struct{}
 	metricsTok  string
 	open        bool
+	auditPool   *pgxpool.Pool
 	refusals    *prometheus.CounterVec
 	throttled   prometheus.Counter
 }
@@ -96,6 +98,8 @@ type Deps struct {
 	Dispatch    *dispatch.Service     // alerts' acknowledgements and dispatches; nil: none
 	// NotReady lists what keeps the node from being ready (GET /readyz); nil: always ready.
 	NotReady func() []string
+	// AuditPool is the database GET /v1/audit reads the audit chain from; nil: no review.
+	AuditPool *pgxpool.Pool
 	// MetricsToken, when set, is required on GET /metrics (Authorization: Bearer).
 	MetricsToken string
 	// Open serves the API without tokens on a node without a database (tests, a bench of
@@ -110,7 +114,7 @@ func New(d Deps, log *slog.Logger) (*Server, error) {
 		auth: d.Auth, auditor: d.Audit, faces: d.Faces, embedder: d.Embedder, embeddings: d.Embeddings, plates: d.Plates, cameraMap: d.CameraMap, exports: d.Exports, plateEvents: d.PlateEvents,
 		access: d.Access, nonces: access.NewNonces(), doorFaces: d.DoorFaces, eraser: d.Eraser, relay: d.Live, dispatch: d.Dispatch,
 		limits: newLimits(), clipSlots: make(chan struct{}, clipSlots), searchSlots: make(chan struct{}, searchPhotoSlots),
-		doorSlots: make(chan struct{}, doorPhotoSlots), metricsTok: d.MetricsToken, open: d.Open,
+		doorSlots: make(chan struct{}, doorPhotoSlots), metricsTok: d.MetricsToken, open: d.Open, auditPool: d.AuditPool,
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_door_refusals_total",
 			Help: "Controller requests refused before a decision, by reason (bad_signature, stale_timestamp, replayed_request, unknown_door)."}, []string{"reason"}),
 		throttled: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_api_throttled_total",
@@ -143,6 +147,7 @@ func New(d Deps, log *slog.Logger) (*Server, error) {
 	s.handle(mux, "GET /v1/search/timeline", rolePlates, s.timeline)
 	s.handle(mux, "POST /v1/exports", roleSearch, s.createExport)
 	s.doorRoutes(mux)
+	s.auditRoutes(mux)
 	s.handle(mux, "GET /v1/exports/{id}/files/{name}", roleSearch, s.exportFileGet)
 	s.public(mux, "GET /healthz", "none", http.HandlerFunc(Healthz))
 	s.public(mux, "GET /readyz", "none", ReadyHandler(d.NotReady))

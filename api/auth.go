@@ -31,7 +31,7 @@ var (
 	roleWatch  = []string{auth.RoleAdmin, auth.RoleInvestigator, auth.RoleOperator, auth.RolePatrol}
 	roleSearch = []string{auth.RoleAdmin, auth.RoleInvestigator}                    // faces, exports
 	rolePlates = []string{auth.RoleAdmin, auth.RoleInvestigator, auth.RoleOperator} // plates, timelines
-	roleAny    = []string{auth.RoleAdmin, auth.RoleInvestigator, auth.RoleOperator, auth.RolePatrol, auth.RoleResident}
+	roleAny    = auth.Roles
 )
 
 var (

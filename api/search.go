@@ -171,6 +171,15 @@ func (s *Server) searchFaces(w http.ResponseWriter, r *http.Request) {
 			SnapshotURL: "/v1/events/" + h.ID + "/snapshot", FootageURL: footageLink(h.Camera, h.Time)}
 	}
 	query := map[string]any{"from": q.From, "to": q.To, "cameras": q.Cameras, "k": q.K, "threshold": q.MaxDistance}
+	if s.store != nil && len(hits) > 0 { // whom the search found: its audit row names them
+		ids := make([]string, len(hits))
+		for i, h := range hits {
+			ids[i] = h.ID
+		}
+		if persons, err := s.store.PersonsOf(r.Context(), ids, q.From, q.To); err == nil && len(persons) > 0 {
+			query["person_ids"] = persons
+		}
+	}
 	if id := get("event_id"); id != "" {
 		query["event_id"] = id
 	} else {

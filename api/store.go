@@ -22,6 +22,7 @@ type EventStore interface {
 	Query(ctx context.Context, f events.Filter) ([]events.Event, string, error)
 	Get(ctx context.Context, id string) (events.Event, error)
 	InsertExport(ctx context.Context, tx pgx.Tx, x events.Export) error
+	PersonsOf(ctx context.Context, ids []string, from, to time.Time) ([]string, error)
 }
 
 // Blobs is what the API needs from the blob store.

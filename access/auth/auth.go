@@ -27,10 +27,12 @@ const (
 	RoleOperator     = "operator"
 	RolePatrol       = "patrol"
 	RoleResident     = "resident"
+	RoleProperty     = "property" // the estate's staff: people, units, leases, credentials
+	RoleAuditor      = "auditor"  // the privacy officer: reviews the audit chain, nothing else
 )
 
 // Roles lists every role.
-var Roles = []string{RoleAdmin, RoleInvestigator, RoleOperator, RolePatrol, RoleResident}
+var Roles = []string{RoleAdmin, RoleInvestigator, RoleOperator, RolePatrol, RoleResident, RoleProperty, RoleAuditor}
 
 // Actor is who makes a change or a request, as the audit chain records it: a principal's name and
 // role, or a tool's ("vigil-cli").

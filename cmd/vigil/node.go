@@ -520,7 +520,7 @@ func (n *node) apiDeps() api.Deps {
 	if n.photos.doors != nil {
 		d.Embedder, d.DoorFaces = n.photos.searches, n.photos.doors
 	}
-	d.Auth, d.Audit, d.Dispatch, d.Access = n.auth, n.trail, n.dispatch, n.engine
+	d.Auth, d.Audit, d.Dispatch, d.Access, d.AuditPool = n.auth, n.trail, n.dispatch, n.engine, n.st.pool
 	return d
 }
 

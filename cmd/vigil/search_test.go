@@ -228,6 +228,28 @@ func testSearch(t *testing.T, base, data string, tokens map[string]string, faceI
 		t.Fatalf("path escape: %d", r.StatusCode)
 	}
 
+	// The privacy officer asks who searched for him, when and why: the photo search (by whom it
+	// found), the timeline and the listing by person are all there; a patrol officer may not ask.
+	code, aud, errs := runCmd("token", "create", "--role", "auditor", "--name", "privacy officer", "--data", data)
+	if code != 0 {
+		t.Fatalf("auditor token: %s", errs)
+	}
+	auditor := &http.Client{Transport: bearer{strings.TrimSpace(aud)}}
+	var review struct {
+		Entries []struct{ Actor, Action, Reason string } `json:"entries"`
+	}
+	get(auditor, "/v1/audit", url.Values{"subject": {"barack-obama"}}, 200, &review)
+	seen := map[string]bool{}
+	for _, e := range review.Entries {
+		if e.Actor == "test investigator" && strings.HasPrefix(e.Reason, "case 2026-118") {
+			seen[e.Action] = true
+		}
+	}
+	if !seen["search.faces"] || !seen["search.timeline"] {
+		t.Fatalf("who searched for him: %+v", review.Entries)
+	}
+	get(patrol, "/v1/audit", url.Values{"subject": {"barack-obama"}}, 403, nil)
+
 	// Erasure of his face data: his face events go from the bus, the store, the index and the
 	// blob store, no cache serves his best shot, and the answer names the case file that still
 	// holds him.

@@ -41,3 +41,18 @@ func (s *Store) ExportsWith(ctx context.Context, person string) ([]Export, error
 	}
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[Export])
 }
+
+// PersonsOf names the people the given events matched (for the audit of a face search: who was
+// found, so that "who searched for this person" finds searches by photo too). from and to bound
+// the events' times, so that only their partitions are read.
+func (s *Store) PersonsOf(ctx context.Context, ids []string, from, to time.Time) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT person_id FROM events
+		WHERE id = ANY($1) AND time >= $2 AND time <= $3 AND person_id IS NOT NULL ORDER BY 1`, ids, from, to)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}

@@ -8,6 +8,7 @@ import { doorsPage } from './doors.js';
 import { searchPage } from './search.js';
 import { mapPage } from './map.js';
 import { chartsPage } from './charts.js';
+import { auditPage } from './audit.js';
 
 // Pages and the roles that see them (the API enforces the same roles on every call).
 const pages = [
@@ -18,6 +19,7 @@ const pages = [
   { id: 'search', title: 'Search', roles: ['admin', 'investigator', 'operator', 'patrol'], render: searchPage },
   { id: 'doors', title: 'Doors', roles: ['admin', 'operator'], render: doorsPage },
   { id: 'charts', title: 'Charts', roles: ['admin', 'investigator', 'operator'], render: chartsPage },
+  { id: 'audit', title: 'Audit', roles: ['admin', 'auditor'], render: auditPage },
 ];
 
 let leave = null; // the current page's clean-up (closes live views, event streams)
