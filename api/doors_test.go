@@ -107,6 +107,8 @@ func newDoorSite(t *testing.T) *doorSite {
 
 var nonceN int
 
+var testAdmin = auth.Actor{Name: "test admin", Role: auth.RoleAdmin}
+
 // ask sends a signed decision request; ts and key may be overridden to forge one.
 func (s *doorSite) ask(t *testing.T, door, kind, value string, key []byte, ts time.Time, nonce string) (int, access.Decision, http.Header) {
 	t.Helper()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs vigil's benchmarks and prints their figures. Everything stays on 127.0.0.1 and stops by
-# itself. Usage: bench/run.sh [sessions|record|decode|reconnect|recognizers|latency|capacity|accuracy|store|vectors|search|doors|unlock|live|all]
+# itself. Usage: bench/run.sh [sessions|record|decode|reconnect|recognizers|latency|capacity|accuracy|store|vectors|search|doors|unlock|live|attack|all]
 # (default all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -71,4 +71,8 @@ if [[ $what == all || $what == live ]]; then
   ./bin/live --node-cpus 0 --join-rate 25 --steps 400,500,600,700,800 --hold 10s 2> >(awk '/msg="live view/ || !/level=|ice ERROR/' >&2)
   echo "== live view: vigil on one CPU with sendmmsg batching on (live.batch_writes)"
   ./bin/live --node-cpus 0 --join-rate 25 --steps 400,500,600,700 --hold 10s --batch 2> >(awk '/msg="live view/ || !/level=|ice ERROR/' >&2)
+fi
+if [[ $what == all || $what == attack ]]; then
+  echo "== attack: honest controllers' card decisions alone, then while another address sends forged, replayed and oversized requests, slow-loris connections, guessed tokens and a flood of WHEP offers"
+  ./bin/attack --vigil bin/vigil
 fi

@@ -1,0 +1,145 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-oss/vigil/access"
+)
+
+// signed sends a controller request signed for signedQuery but sent with query (a rewrite in
+// transit when they differ), with extra headers.
+func (s *doorSite) signed(t *testing.T, method, door, path, signedQuery, query string, body []byte, extra map[string]string) (int, []byte) {
+	t.Helper()
+	nonceN++
+	nonce := fmt.Sprintf("proto-%016d", nonceN)
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	u := s.srv.URL + path
+	if query != "" {
+		u += "?" + query
+	}
+	req, _ := http.NewRequest(method, u, bytes.NewReader(body))
+	req.Header.Set(access.HeaderTimestamp, ts)
+	req.Header.Set(access.HeaderNonce, nonce)
+	req.Header.Set(access.HeaderSignature, access.Sign(s.keys[door], method, path, signedQuery, ts, nonce, body))
+	for k, v := range extra {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+// TestControllerProtocolHardening: the query is signed (a since rewritten in transit is refused),
+// a delta names the version it applies to, a non-face body over 16 KB is never read, a refused
+// request leaves no audit row of its own, and an address that keeps sending forgeries is
+// throttled while an honest controller elsewhere goes on.
+func TestControllerProtocolHardening(t *testing.T) {
+	s := newDoorSite(t)
+	path := "/v1/doors/lobby-in/credentials"
+	code, out := s.signed(t, "GET", "lobby-in", path, "since=0", "since=0", nil, nil)
+	var full access.DoorCache
+	json.Unmarshal(out, &full)
+	if code != 200 || !full.Full || full.Base != 0 {
+		t.Fatalf("full sync: %d %s", code, out)
+	}
+	// The same request with since rewritten on the way (to make the controller keep revoked
+	// credentials): the signature covers the query.
+	if code, out := s.signed(t, "GET", "lobby-in", path, "since="+strconv.FormatInt(full.Version, 10), "since=1", nil, nil); code != 401 || !strings.Contains(string(out), access.DenyBadSignature) {
+		t.Fatalf("since rewritten: %d %s", code, out)
+	}
+	// A change, then a delta: it names the version it is based on.
+	_, _, err := s.engine.AddCredential(context.Background(), testAdmin, "alice", access.NewCredential{Kind: access.KindCard, Value: "CARD-ALICE-2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := "since=" + strconv.FormatInt(full.Version, 10)
+	code, out = s.signed(t, "GET", "lobby-in", path, q, q, nil, nil)
+	var delta access.DoorCache
+	json.Unmarshal(out, &delta)
+	if code != 200 || delta.Full || delta.Base != full.Version || len(delta.Credentials) != 1 {
+		t.Fatalf("delta: %d %s", code, out)
+	}
+	// Cache entries are keyed per door: no plain SHA-256 of a card in them.
+	for _, cc := range append(full.Credentials, delta.Credentials...) {
+		if cc.Alg != "door" {
+			t.Fatalf("a cache entry not keyed with the door's key: %+v", cc)
+		}
+	}
+
+	// A big body on a card decision is cut at 16 KB: 413, never read whole.
+	big := bytes.Repeat([]byte("x"), 1<<20)
+	if code, _ := s.signed(t, "POST", "lobby-in", "/v1/doors/lobby-in/decisions", "", "", big, nil); code != 413 {
+		t.Fatalf("1 MB card decision: %d, want 413", code)
+	}
+	var before, after int
+	s.pool.QueryRow(context.Background(), `SELECT count(*) FROM audit`).Scan(&before)
+	// Forgeries from one address: refused, counted, then throttled (429), and not one audit row
+	// each.
+	throttled := 0
+	for i := range 60 {
+		body := []byte(`{"credential":{"kind":"card","value":"CARD-ALICE"}}`)
+		nonceN++
+		req, _ := http.NewRequest("POST", s.srv.URL+"/v1/doors/lobby-in/decisions", bytes.NewReader(body))
+		req.Header.Set(access.HeaderTimestamp, strconv.FormatInt(time.Now().Unix(), 10))
+		req.Header.Set(access.HeaderNonce, fmt.Sprintf("forged-%016d-%d", nonceN, i))
+		req.Header.Set(access.HeaderSignature, strings.Repeat("ab", 32))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == 429 {
+			throttled++
+		}
+	}
+	s.pool.QueryRow(context.Background(), `SELECT count(*) FROM audit`).Scan(&after)
+	if throttled < 20 || after != before {
+		t.Fatalf("60 forgeries: %d throttled, %d audit rows written at once", throttled, after-before)
+	}
+	// An unknown door with an attacker's megabyte of id is counted as unknown, not stored.
+	longID := strings.Repeat("d", 100000)
+	req, _ := http.NewRequest("POST", s.srv.URL+"/v1/doors/"+longID+"/decisions", nil)
+	req.RemoteAddr = "192.0.2.9:1234"
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+	}
+	if err := s.engine.FlushRefusals(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var longest int
+	s.pool.QueryRow(context.Background(), `SELECT max(length(detail)) FROM audit WHERE action = 'door.refused'`).Scan(&longest)
+	if longest > 500 {
+		t.Fatalf("a refusal's audit row holds %d bytes", longest)
+	}
+}
+
+// TestPINLockout: five wrong PINs at a door lock its keypad for a while; the right PIN is then
+// refused too (pin_locked), and cards still open.
+func TestPINLockout(t *testing.T) {
+	s := newDoorSite(t)
+	now := time.Now()
+	for i := range 5 {
+		if _, d, _ := s.ask(t, "lobby-out", "pin", fmt.Sprintf("00%02d", i), nil, now, ""); d.Reason != access.DenyUnknown {
+			t.Fatalf("wrong PIN %d: %+v", i, d)
+		}
+	}
+	if _, d, _ := s.ask(t, "lobby-out", "pin", "9111", nil, now, ""); d.Grant || d.Reason != access.DenyPINLocked {
+		t.Fatalf("the right PIN at a locked keypad: %+v", d)
+	}
+	if _, d, _ := s.ask(t, "lobby-in", "card", "CARD-ALICE", nil, now, ""); !d.Grant {
+		t.Fatalf("a card at the locked door's neighbour: %+v", d)
+	}
+}
