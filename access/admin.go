@@ -210,16 +210,25 @@ func (e *Engine) AddDoor(ctx context.Context, who auth.Actor, d Door) ([]byte, e
 // AddRule lets everyone with a live lease in a unit (whoKind "unit"), one person ("person"),
 // every person of a kind ("kind") or the members of a group ("group") open a door, within a
 // schedule when one is named.
-func (e *Engine) AddRule(ctx context.Context, who auth.Actor, door, whoKind, whoID, schedule string) error {
+//
+// factors is "" (any credential) or "card+pin" (a card with the same person's PIN).
+func (e *Engine) AddRule(ctx context.Context, who auth.Actor, door, whoKind, whoID, schedule string, factors ...string) error {
 	if !slices.Contains([]string{"unit", "person", "kind", "group"}, whoKind) || whoID == "" {
 		return fmt.Errorf("%w: a rule names who (unit, person, kind or group) and an id", ErrInvalid)
+	}
+	f := ""
+	if len(factors) > 0 {
+		f = factors[0]
+	}
+	if f != "" && f != "card+pin" {
+		return fmt.Errorf("%w: factors is empty (any credential) or card+pin", ErrInvalid)
 	}
 	var sched *string
 	if schedule != "" {
 		sched = &schedule
 	}
-	return e.change(ctx, who, "rule.add", map[string]any{"door": door, "who_kind": whoKind, "who": whoID, "schedule": schedule}, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO rules (door_id, who_kind, who, schedule_id) VALUES ($1, $2, $3, $4)`, door, whoKind, whoID, sched)
+	return e.change(ctx, who, "rule.add", map[string]any{"door": door, "who_kind": whoKind, "who": whoID, "schedule": schedule, "factors": f}, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO rules (door_id, who_kind, who, schedule_id, factors) VALUES ($1, $2, $3, $4, $5)`, door, whoKind, whoID, sched, f)
 		return err
 	})
 }

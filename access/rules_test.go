@@ -183,3 +183,19 @@ func TestReasonsDocumented(t *testing.T) {
 		}
 	}
 }
+
+// TestSigningLabels: a signature of one kind never verifies as another (an answer replayed as an
+// MQTT command, a command as an answer), and the query is part of a request's.
+func TestSigningLabels(t *testing.T) {
+	key := []byte("0123456789abcdef0123456789abcdef")
+	body := []byte(`{"id":"c1"}`)
+	if SignResponse(key, "1", "c1", body) == SignCommand(key, "1", "c1", body) {
+		t.Fatal("an answer's signature is a command's")
+	}
+	if Sign(key, "GET", "/v1/doors/d/credentials", "since=5", "1", "n", nil) == Sign(key, "GET", "/v1/doors/d/credentials", "since=1", "1", "n", nil) {
+		t.Fatal("the query is not signed")
+	}
+	if Sign(key, "GET", "/p", "b=2&a=1", "1", "n", nil) != Sign(key, "GET", "/p", "a=1&b=2", "1", "n", nil) {
+		t.Fatal("the query is not canonical")
+	}
+}

@@ -143,3 +143,33 @@ func TestPINLockout(t *testing.T) {
 		t.Fatalf("a card at the locked door's neighbour: %+v", d)
 	}
 }
+
+// TestOfflineDecisionsChecked: an offline grant of a credential the door was never sent is
+// recorded as unexpected (a controller granting what vigil did not give it is tampered with).
+func TestOfflineDecisionsChecked(t *testing.T) {
+	s := newDoorSite(t)
+	q := "since=0"
+	code, out := s.signed(t, "GET", "lobby-in", "/v1/doors/lobby-in/credentials", q, q, nil, nil)
+	var set access.DoorCache
+	json.Unmarshal(out, &set)
+	if code != 200 || len(set.Credentials) == 0 {
+		t.Fatalf("sync: %d %s", code, out)
+	}
+	now := time.Now()
+	body, _ := json.Marshal(map[string]any{"decisions": []access.OfflineDecision{
+		{Time: now, Kind: "card", Hash: set.Credentials[0].Hash, PersonID: set.Credentials[0].PersonID, Grant: true, Reason: access.Granted},
+		{Time: now, Kind: "card", Hash: access.CacheHash(s.keys["lobby-in"], "card", "NEVER-ISSUED"), Grant: true, Reason: access.Granted},
+		{Time: now, Kind: "card", Hash: "00", Grant: false, Reason: access.DenyUnknown},
+	}})
+	code, out = s.signed(t, "POST", "lobby-in", "/v1/doors/lobby-in/offline-decisions", "", "", body, nil)
+	var res struct{ Recorded, Unexpected int }
+	json.Unmarshal(out, &res)
+	if code != 200 || res.Recorded != 3 || res.Unexpected != 1 {
+		t.Fatalf("offline upload: %d %s", code, out)
+	}
+	var n int
+	s.pool.QueryRow(context.Background(), `SELECT count(*) FROM audit WHERE action = 'door.decision.offline.unexpected'`).Scan(&n)
+	if n != 1 {
+		t.Fatalf("%d unexpected offline grants audited", n)
+	}
+}

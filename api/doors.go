@@ -171,10 +171,11 @@ type ruleReq struct {
 	WhoKind  string `json:"who_kind"`
 	Who      string `json:"who"`
 	Schedule string `json:"schedule"`
+	Factors  string `json:"factors"` // "" or "card+pin"
 }
 
 func (s *Server) adminRule(r *http.Request, v *ruleReq) (any, error) {
-	return v, s.access.AddRule(r.Context(), actor(r), r.PathValue("id"), v.WhoKind, v.Who, v.Schedule)
+	return v, s.access.AddRule(r.Context(), actor(r), r.PathValue("id"), v.WhoKind, v.Who, v.Schedule, v.Factors)
 }
 
 type groupReq struct{ ID, Name string }
