@@ -165,15 +165,17 @@ func TestConsoleInChromium(t *testing.T) {
 			Blinking   struct{ Camera, Alert string }
 			PathPoints int
 			MapState   string
+			// audit
+			AuditRows [][]string
 			// roles
 			PatrolFaceSearch, PatrolExport, OperatorRule int
 			PatrolNav                                    []string
 		}
 	}
-	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil || len(res.Steps) != 9 {
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil || len(res.Steps) != 10 {
 		t.Fatalf("browser output: %v\n%s", err, stdout.String())
 	}
-	bad, wall, alert, disp, charts, search, smap, roles, cerrs := res.Steps[0], res.Steps[1], res.Steps[2], res.Steps[3], res.Steps[4], res.Steps[5], res.Steps[6], res.Steps[7], res.Steps[8]
+	bad, wall, alert, disp, charts, search, smap, audited, roles, cerrs := res.Steps[0], res.Steps[1], res.Steps[2], res.Steps[3], res.Steps[4], res.Steps[5], res.Steps[6], res.Steps[7], res.Steps[8], res.Steps[9]
 	if !strings.Contains(bad.Message, "not valid") {
 		t.Errorf("wrong token: %q", bad.Message)
 	}
@@ -224,6 +226,17 @@ func TestConsoleInChromium(t *testing.T) {
 	if smap.PathPoints < 2 {
 		t.Errorf("obama's path: %d points (%s)", smap.PathPoints, smap.MapState)
 	}
+	// Who searched for obama: the investigator's photo search (by whom it found) and the admin's
+	// timeline on the map, each with its reason.
+	found := map[string]bool{}
+	for _, row := range audited.AuditRows {
+		if len(row) >= 4 && row[3] == "case 2026-118" {
+			found[row[2]] = true
+		}
+	}
+	if !found["search.faces"] || !found["search.timeline"] {
+		t.Errorf("the audit review of obama: %v", audited.AuditRows)
+	}
 	if roles.PatrolFaceSearch != 403 || roles.PatrolExport != 403 || roles.OperatorRule != 403 {
 		t.Errorf("roles: patrol face search %d, patrol export %d, operator rule edit %d; want 403 each", roles.PatrolFaceSearch, roles.PatrolExport, roles.OperatorRule)
 	}
@@ -233,7 +246,7 @@ func TestConsoleInChromium(t *testing.T) {
 	if len(cerrs.Errors) > 0 {
 		t.Errorf("console errors in the page: %v", cerrs.Errors)
 	}
-	for _, f := range []string{"wall.png", "alerts.png", "dispatch-dialog.png", "patrol.png", "alerts-dispatched.png", "search-faces.png", "search-plates.png", "map.png", "charts.png"} {
+	for _, f := range []string{"wall.png", "alerts.png", "dispatch-dialog.png", "patrol.png", "alerts-dispatched.png", "search-faces.png", "search-plates.png", "map.png", "charts.png", "audit.png"} {
 		if st, err := os.Stat(filepath.Join(shots, f)); err != nil || st.Size() < 5000 {
 			t.Errorf("screenshot %s: %v", f, err)
 		}

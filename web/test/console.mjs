@@ -182,6 +182,15 @@ try {
   await adm.screenshot({ path: `${OUT}/map.png` });
   step('map', { placedDoor, blinking, pathPoints, mapState: await adm.textContent('#mapstate') });
 
+  // The audit review, as an admin: who looked for the watchlisted person, when and why.
+  await adm.click('nav a[href="#/audit"]');
+  await adm.fill('#q input[name=subject]', WATCH);
+  await adm.click('#q button');
+  await adm.waitForFunction(() => document.querySelectorAll('table.audit tbody tr').length > 0, null, { timeout: 10000 });
+  const auditRows = await adm.$$eval('table.audit tbody tr', (rs) => rs.map((r) => [...r.cells].map((c) => c.textContent.replace(/\s+/g, ' ').trim())));
+  await adm.screenshot({ path: `${OUT}/audit.png` });
+  step('audit', { auditRows });
+
   const failedBeforeRoles = failed.length;
   // Roles, as the pages' code sees them: a patrol officer cannot search faces or export, an
   // operator cannot edit rules.
