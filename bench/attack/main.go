@@ -32,7 +32,6 @@ import (
 
 	"github.com/vigil-oss/vigil/access"
 	"github.com/vigil-oss/vigil/bench/measure"
-	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 )
 
 const base = "http://127.0.0.1:18996"
@@ -58,20 +57,12 @@ type door struct {
 
 func run(nDoors int, rate float64, phase time.Duration, vigil string) error {
 	ctx := context.Background()
-	url, drop, err := testenv.CreateDB(ctx)
+	bed, err := measure.NewBed(ctx, vigil, "attack")
 	if err != nil {
 		return err
 	}
-	defer drop()
-	data, _ := os.MkdirTemp("", "vigil-bench-attack-")
-	defer os.RemoveAll(data)
-	env := append(os.Environ(), "VIGIL_DATABASE_URL="+url)
-	cli := func(args ...string) (string, error) {
-		c := exec.Command(vigil, append(args, "--data", data)...)
-		c.Env = env
-		out, err := c.Output()
-		return strings.TrimSpace(string(out)), err
-	}
+	defer bed.Close()
+	url, data, env, cli := bed.URL, bed.Data, bed.Env, bed.CLI
 	admin, err := cli("token", "create", "--role", "admin", "--name", "bench admin")
 	if err != nil {
 		return fmt.Errorf("token: %w", err)

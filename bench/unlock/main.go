@@ -25,7 +25,6 @@ import (
 	"github.com/vigil-oss/vigil/bench/measure"
 	"github.com/vigil-oss/vigil/internal/sim/doorsim"
 	"github.com/vigil-oss/vigil/internal/testkit/paths"
-	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 )
 
 func main() {
@@ -66,20 +65,12 @@ func run(o opts) error {
 	if td == "" {
 		return fmt.Errorf("needs ../shared/testdata")
 	}
-	url, drop, err := testenv.CreateDB(ctx)
+	bed, err := measure.NewBed(ctx, vigil, "unlock")
 	if err != nil {
 		return err
 	}
-	defer drop()
-	data, _ := os.MkdirTemp("", "vigil-bench-unlock-")
-	defer os.RemoveAll(data)
-	env := append(os.Environ(), "VIGIL_DATABASE_URL="+url)
-	cli := func(args ...string) (string, error) {
-		c := exec.Command(vigil, append(args, "--data", data)...)
-		c.Env = env
-		out, err := c.Output()
-		return strings.TrimSpace(string(out)), err
-	}
+	defer bed.Close()
+	data, env, cli := bed.Data, bed.Env, bed.CLI
 	token, err := cli("token", "create", "--role", "admin", "--name", "bench")
 	if err != nil {
 		return fmt.Errorf("token: %w", err)
