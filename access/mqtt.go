@@ -26,7 +26,7 @@ type MQTTConfig struct {
 }
 
 // MQTTMessage is what a controller receives on {prefix}/{door}/commands: the command exactly as
-// signed, the time it was signed, and the signature with the door's key (SignResponse over ts,
+// signed, the time it was signed, and the signature with the door's key (SignCommand over ts,
 // the command's id as the nonce, and the command's bytes).
 type MQTTMessage struct {
 	Command   json.RawMessage `json:"command"`

@@ -23,8 +23,9 @@ import (
 //	X-Vigil-Signature: hex HMAC-SHA256(key, "request" "\n" METHOD "\n" PATH "\n" QUERY "\n"
 //	                   TIMESTAMP "\n" NONCE "\n" hex(SHA-256(body)))
 //
-// where QUERY is the canonical query: every parameter sorted by name, then value, each name and
-// value URL-encoded, joined with & (Go's url.Values.Encode; empty without a query). The whole
+// where QUERY is the canonical query: the parameters sorted by name (a name's values in the order
+// they came), each name and value URL-encoded, joined with & (Go's url.Values.Encode; empty
+// without a query). The whole
 // request is covered, so a `since` or `wait` cannot be rewritten in transit. vigil signs its
 // answers the same way with the label "response" (empty method, path and query) over the
 // timestamp, the request's nonce and the answer's body, and MQTT commands with the label

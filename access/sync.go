@@ -183,7 +183,10 @@ func (e *Engine) doorSet(ctx context.Context, door string, s *snapshot) ([]Cache
 		raw[id] = &rs
 	}
 	rows.Close()
-	rows, err = e.pool.Query(ctx, `SELECT who_kind, who, coalesce(schedule_id, '') FROM rules WHERE door_id = $1`, door)
+	// A rule that asks for a card and its holder's PIN is left out of the cache: the controller's
+	// cache decides one credential at a time, and a card alone must not open such a door while
+	// vigil is away (it stays shut to that rule until vigil is back).
+	rows, err = e.pool.Query(ctx, `SELECT who_kind, who, coalesce(schedule_id, '') FROM rules WHERE door_id = $1 AND factors = ''`, door)
 	if err != nil {
 		return nil, err
 	}
@@ -262,7 +265,7 @@ func earlier(a, b *time.Time) *time.Time {
 type OfflineDecision struct {
 	Time     time.Time `json:"time"`
 	Kind     string    `json:"kind"`
-	Hash     string    `json:"hash"` // hex SHA-256 of what was presented
+	Hash     string    `json:"hash"` // what was presented, as the door's cache names it (CachedCredential.Hash)
 	PersonID string    `json:"person_id,omitempty"`
 	Grant    bool      `json:"grant"`
 	Reason   string    `json:"reason"`

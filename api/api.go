@@ -311,7 +311,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			status = http.StatusUnprocessableEntity
 		}
 	case errors.Is(err, errTooLarge):
-		status, msg = http.StatusRequestEntityTooLarge, fmt.Sprintf("the upload is larger than %d MB", MaxUpload>>20)
+		status, msg = http.StatusRequestEntityTooLarge, "the body is larger than this endpoint takes"
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			msg = fmt.Sprintf("the body is larger than the %d bytes this endpoint takes", mbe.Limit)
+		}
 	case errors.Is(err, errAuditUnavailable):
 		status, msg = http.StatusServiceUnavailable, errAuditUnavailable.Error()
 	case errors.Is(err, errUnavailable):

@@ -40,6 +40,10 @@ func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if !f.To.IsZero() && !f.To.After(f.From) {
+		s.writeError(w, r, badRequest("from must be before to"))
+		return
+	}
 	if f.Limit, err = intParam(q.Get("limit"), 100, 1, 1000, "limit"); err != nil {
 		s.writeError(w, r, err)
 		return

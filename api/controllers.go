@@ -90,7 +90,8 @@ func remoteIP(r *http.Request) string {
 }
 
 // writeSigned answers a controller with v (nil: 204, no body), signed with its door's key over
-// its nonce: every answer to a signed request is signed, "no commands" included.
+// its nonce: every 200 and 204 to a signed request is signed, "no commands" included (errors
+// are not: a controller acts on nothing but a signed 200 or 204).
 func writeSigned(w http.ResponseWriter, door *access.Door, nonce string, v any) {
 	var out []byte
 	status := http.StatusNoContent

@@ -151,6 +151,7 @@ func (s *Server) createExport(w http.ResponseWriter, r *http.Request) {
 		seq, err = s.auditor.Change(r.Context(), audit.Entry{Actor: who, Role: role, Action: "export.create", Reason: reason, Detail: d, Results: &n},
 			nil, func(tx pgx.Tx) error { return s.store.InsertExport(r.Context(), tx, rec) })
 		if err != nil {
+			b.removeFiles() // an export that is not audited is not made
 			s.writeError(w, r, fmt.Errorf("%w: %v", errAuditUnavailable, err))
 			return
 		}
@@ -167,6 +168,23 @@ type exportBuilder struct {
 }
 
 func (b *exportBuilder) prefix() string { return "exports/" + b.m.ID + "/" }
+
+// removeFiles deletes what was written of the case file (best effort, with its own context: the
+// client may be gone).
+func (b *exportBuilder) removeFiles() {
+	d, ok := b.s.exports.(interface {
+		Delete(ctx context.Context, key string) error
+	})
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, f := range b.m.Files {
+		_ = d.Delete(ctx, b.prefix()+f.Name)
+	}
+	_ = d.Delete(ctx, b.prefix()+"manifest.json")
+}
 
 // put stores one file of the case file and lists it with its SHA-256.
 func (b *exportBuilder) put(name string, data []byte, ct string) error {

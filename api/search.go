@@ -339,7 +339,7 @@ func readPhotoForm(r *http.Request) (map[string]string, []byte, error) {
 func uploadError(err error) error {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return errTooLarge
+		return fmt.Errorf("%w: %w", errTooLarge, mbe)
 	}
 	return badRequest("request body: " + err.Error())
 }

@@ -254,7 +254,9 @@ func (s *Server) footage(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, badRequest("from must be before to, at most one hour apart"))
 		return
 	}
-	if _, ok := s.audit(w, r, "footage.view", q.Get("reason"), map[string]any{"camera": r.PathValue("id"), "from": from, "to": to}, nil); !ok {
+	reason := q.Get("reason")
+	if len(reason) > 500 {
+		s.writeError(w, r, badRequest("reason: at most 500 characters"))
 		return
 	}
 	release, ok := s.slot(w, r, s.clipSlots, "footage clips")
@@ -262,6 +264,9 @@ func (s *Server) footage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
+	if _, ok := s.audit(w, r, "footage.view", reason, map[string]any{"camera": r.PathValue("id"), "from": from, "to": to}, nil); !ok {
+		return
+	}
 	longLived(w, 10*time.Minute)
 	// The clip streams: headers go with its first segment (a range with no recording is still a
 	// clean 404), and a slow client holds one segment in memory, not an hour of video.

@@ -15,7 +15,7 @@ import (
 // startLive starts the WebRTC relay over the camera pool. A relay that cannot start (its UDP
 // port taken) turns live view off with an error in the log; doors and recording go on.
 func startLive(c config.Live, pool *rtsp.Pool, reg prometheus.Registerer, log *slog.Logger) *live.Relay {
-	lc := live.Config{UDPAddr: c.UDPAddr, PublicIPs: c.PublicIPs, MaxViewers: c.MaxViewers, BatchWrites: c.BatchWrites, NoShed: !c.ShedOverload}
+	lc := live.Config{UDPAddr: c.UDPAddr, PublicIPs: c.PublicIPs, MaxViewers: c.MaxViewers, MaxPerOwner: c.MaxViewsPerPrincipal, BatchWrites: c.BatchWrites, NoShed: !c.ShedOverload}
 	for _, s := range c.ICEServers {
 		lc.ICEServers = append(lc.ICEServers, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential.Reveal()})
 	}

@@ -188,6 +188,9 @@ func eventRow(r *event.Event, snapshot string) []any {
 		attrs["plate_valid"] = r.Plate.Valid
 		attrs["plate_votes"] = r.Plate.Votes
 	}
+	if r.Alarm != nil {
+		attrs["alarm"] = r.Alarm
+	}
 	if snapshot != "" {
 		snap = &snapshot
 	}

@@ -60,6 +60,9 @@ type Live struct {
 	PublicIPs []string `yaml:"public_ips"`
 	// MaxViewers bounds the node's sessions. Default 1000.
 	MaxViewers int `yaml:"max_viewers"`
+	// MaxViewsPerPrincipal bounds one principal's live views (a 16-camera wall on two screens).
+	// Default 32.
+	MaxViewsPerPrincipal int `yaml:"max_views_per_principal"`
 	// BatchWrites gathers the sessions' packets into sendmmsg calls through one writer. Default
 	// false: each viewer's writer sends its own packets, which spreads over the cores and held
 	// more viewers in the live bench.
@@ -271,7 +274,7 @@ func Default() Config {
 			PreRoll: Duration(5 * time.Second), PostRoll: Duration(10 * time.Second)},
 		Blobs: Blobs{SpoolMaxMB: 20480},
 		Audit: Audit{CheckpointEvery: Duration(time.Hour)},
-		Live:  Live{Enabled: true, UDPAddr: ":8189", MaxViewers: 1000, ShedOverload: true},
+		Live:  Live{Enabled: true, UDPAddr: ":8189", MaxViewers: 1000, MaxViewsPerPrincipal: 32, ShedOverload: true},
 		Pipeline: Pipeline{Enabled: true, FPS: 2, Motion: 1.5, FaceWorkers: 1, PlateWorkers: 1, Queue: 8,
 			MatchThreshold: 0.5, OpenCVThreads: 1, DoorPriority: true},
 		Streams: Streams{

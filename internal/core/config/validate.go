@@ -167,6 +167,9 @@ func (c *Config) validateLive(bad complain) {
 	if l.MaxViewers < 1 || l.MaxViewers > 100000 {
 		bad("live.max_viewers: %d is outside 1..100000", l.MaxViewers)
 	}
+	if l.MaxViewsPerPrincipal < 1 || l.MaxViewsPerPrincipal > l.MaxViewers {
+		bad("live.max_views_per_principal: %d is outside 1..max_viewers", l.MaxViewsPerPrincipal)
+	}
 	for i, ip := range l.PublicIPs {
 		if net.ParseIP(ip) == nil {
 			bad("live.public_ips[%d]: %q is not an IP address", i, ip)
