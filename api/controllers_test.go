@@ -173,3 +173,27 @@ func TestOfflineDecisionsChecked(t *testing.T) {
 		t.Fatalf("%d unexpected offline grants audited", n)
 	}
 }
+
+// TestCardAndPINStayOnline: a door whose rule asks for a card and its holder's PIN has nothing in
+// its offline cache for that rule: a card alone must not open it while vigil is away.
+func TestCardAndPINStayOnline(t *testing.T) {
+	s := newDoorSite(t)
+	ctx := context.Background()
+	key, err := s.engine.AddDoor(ctx, testAdmin, access.Door{ID: "vault"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.keys["vault"] = key
+	if err := s.engine.AddRule(ctx, testAdmin, "vault", "person", "alice", "", "card+pin"); err != nil {
+		t.Fatal(err)
+	}
+	code, out := s.signed(t, "GET", "vault", "/v1/doors/vault/credentials", "since=0", "since=0", nil, nil)
+	var set access.DoorCache
+	json.Unmarshal(out, &set)
+	if code != 200 || !set.Full || len(set.Credentials) != 0 {
+		t.Fatalf("a card+PIN door's cache: %d %s", code, out)
+	}
+	if _, d, _ := s.ask(t, "vault", "card", "CARD-ALICE", nil, time.Now(), ""); d.Grant || d.Reason != access.DenyPINRequired {
+		t.Fatalf("card alone online: %+v", d)
+	}
+}
