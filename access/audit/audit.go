@@ -53,6 +53,7 @@ type Chain struct {
 	anchorMu   sync.Mutex
 	anchorSeq  int64
 	anchorHash []byte
+	adopt      string // why the anchor file could not be read at start; "" once it is
 }
 
 // ErrTampered means rows the chain had are gone or changed: an append is refused.
@@ -75,15 +76,29 @@ const auditLock = 7_117_105_108_001
 // New returns an appender. anchorPath, when set, is a file vigil rewrites after each commit
 // with the chain's newest seq and hash, so verify can tell when the newest rows were deleted
 // together with audit_head.
+//
+// An anchor file that is missing or unreadable while the chain has rows (a new node's data
+// folder, or someone deleted it) is adopted at the first append, in the open: the chain itself
+// gets an audit.anchor.adopted row naming the head it was re-made at and why, which verify
+// reports. Rows before that point are then only as safe as the signed checkpoints.
 func New(pool *pgxpool.Pool, anchorPath string) *Chain {
 	c := &Chain{pool: pool, anchor: anchorPath}
 	if anchorPath != "" {
-		if seq, hash, err := readAnchor(anchorPath); err == nil {
+		seq, hash, err := readAnchor(anchorPath)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			c.adopt = "the anchor file is missing"
+		case err != nil:
+			c.adopt = err.Error()
+		default:
 			c.anchorSeq, c.anchorHash = seq, hash
 		}
 	}
 	return c
 }
+
+// AnchorAdopted is the action of the row that records a re-made anchor.
+const AnchorAdopted = "audit.anchor.adopted"
 
 // check readies an entry: actor, action and JSON detail required; Time set when zero, to
 // PostgreSQL's precision (the hash must survive the round trip).
@@ -178,9 +193,13 @@ func (a *Chain) setAnchor(seq int64, hash []byte) error {
 		return nil // a later commit got here first
 	}
 	a.anchorSeq, a.anchorHash = seq, hash
-	if a.anchor != "" {
-		return writeAnchor(a.anchor, seq, hash)
+	if a.anchor == "" {
+		return nil
 	}
+	if err := writeAnchor(a.anchor, seq, hash); err != nil {
+		return err
+	}
+	a.adopt = ""
 	return nil
 }
 
@@ -220,6 +239,7 @@ func (a *Chain) appendIn(ctx context.Context, tx pgx.Tx, batch []*pending) (int6
 	if err := a.checkAnchor(ctx, tx, headSeq); err != nil {
 		return 0, nil, err
 	}
+	batch = a.adoption(headSeq, batch)
 	rows := make([][]any, len(batch))
 	for i, p := range batch {
 		headSeq++
@@ -238,6 +258,21 @@ func (a *Chain) appendIn(ctx context.Context, tx pgx.Tx, batch []*pending) (int6
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO audit_head (seq, hash) VALUES ($1, $2) ON CONFLICT (one) DO UPDATE SET seq = $1, hash = $2`, headSeq, headHash)
 	return headSeq, headHash, err
+}
+
+// adoption puts the audit.anchor.adopted row before batch when the anchor file could not be read
+// at start and the chain is not empty.
+func (a *Chain) adoption(headSeq int64, batch []*pending) []*pending {
+	a.anchorMu.Lock()
+	why := a.adopt
+	a.anchorMu.Unlock()
+	if why == "" || headSeq == 0 {
+		return batch
+	}
+	detail, _ := json.Marshal(map[string]any{"head": headSeq, "why": why, "file": a.anchor})
+	p := &pending{e: Entry{Actor: "vigil", Role: "system", Action: AnchorAdopted, Detail: detail}}
+	check(&p.e)
+	return append([]*pending{p}, batch...)
 }
 
 // checkAnchor refuses to extend a chain that no longer holds the newest row this process knew.
@@ -298,12 +333,28 @@ func writeAnchor(path string, seq int64, hash []byte) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(tmp, "%d %s\n", seq, hex.EncodeToString(hash))
-	if err := tmp.Close(); err != nil {
+	// Synced before and after the rename: a crash leaves the old anchor or the new, never an
+	// empty file.
+	_, err = fmt.Fprintf(tmp, "%d %s\n", seq, hex.EncodeToString(hash))
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
 		os.Remove(tmp.Name())
 		return err
 	}
-	return os.Rename(tmp.Name(), path)
+	dir, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	return dir.Sync()
 }
 
 func readAnchor(path string) (int64, []byte, error) {

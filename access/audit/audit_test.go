@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 )
 
@@ -148,6 +149,36 @@ func TestChainCannotBeCutShort(t *testing.T) {
 	if err != nil || rep.OK() || !strings.Contains(strings.Join(rep.Problems, " "), "anchor file is missing") {
 		t.Fatalf("verify without the anchor: %+v %v", rep, err)
 	}
+	// An empty anchor file (the way a crash without fsync left one) is a problem, not an error.
+	os.WriteFile(anchor, nil, 0o600)
+	rep, err = Verify(ctx, pool, VerifyOptions{Anchor: anchor})
+	if err != nil || rep.OK() || !strings.Contains(strings.Join(rep.Problems, " "), "malformed") {
+		t.Fatalf("verify with an empty anchor: %+v %v", rep, err)
+	}
+	// Deleting the anchor does not quietly bless the cut: the next process adopts the head in the
+	// open, with a row saying so that verify reports.
+	os.Remove(anchor)
+	b := New(pool, anchor)
+	if _, err := b.Append(ctx, Entry{Actor: "x", Role: "admin", Action: "after.deletion"}); err != nil {
+		t.Fatal(err)
+	}
+	var action, detail string
+	pool.QueryRow(ctx, `SELECT action, detail FROM audit WHERE seq = 16`).Scan(&action, &detail)
+	if action != AnchorAdopted || !strings.Contains(detail, `"head":15`) || !strings.Contains(detail, "missing") {
+		t.Fatalf("row 16: %s %s, want the adoption of head 15", action, detail)
+	}
+	rep, err = Verify(ctx, pool, VerifyOptions{Anchor: anchor})
+	if err != nil || !rep.OK() || len(rep.Adopted) != 1 || !strings.Contains(rep.Adopted[0], "row 16") {
+		t.Fatalf("verify after adoption: %+v %v", rep, err)
+	}
+	if _, err := b.Append(ctx, Entry{Actor: "x", Role: "admin", Action: "again"}); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	pool.QueryRow(ctx, `SELECT count(*) FROM audit WHERE action = $1`, AnchorAdopted).Scan(&n)
+	if n != 1 {
+		t.Fatalf("%d adoption rows, want 1", n)
+	}
 }
 
 // TestSignedCheckpoints: a checkpoint signs the head with a key kept outside the database; verify
@@ -194,6 +225,14 @@ func TestSignedCheckpoints(t *testing.T) {
 	rep, err := Verify(ctx, pool, VerifyOptions{Anchor: anchor, Keys: keys})
 	if err != nil || rep.OK() || !strings.Contains(strings.Join(rep.Problems, " "), "not trusted") {
 		t.Fatalf("forged checkpoint: %+v %v", rep, err)
+	}
+	// A row put in first under the real key's id does not stand in for the real signature.
+	if _, err := pool.Exec(ctx, `INSERT INTO audit_checkpoints (seq, hash, at, key_id, signature)
+		SELECT seq, hash, now(), $1, '\x00' FROM audit_head`, KeyID(pub)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := SignHead(ctx, pool, priv); !errors.Is(err, ErrTampered) {
+		t.Fatalf("signing over a planted checkpoint: %v, want ErrTampered", err)
 	}
 	if _, err := pool.Exec(ctx, `ALTER TABLE audit_checkpoints DISABLE TRIGGER audit_checkpoints_append_only;
 		DELETE FROM audit_checkpoints WHERE seq = 20;

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -126,27 +127,37 @@ func SignHead(ctx context.Context, pool *pgxpool.Pool, priv ed25519.PrivateKey) 
 	c.KeyID = KeyID(priv.Public().(ed25519.PublicKey))
 	c.Signature = ed25519.Sign(priv, c.message())
 	_, err = pool.Exec(ctx, `INSERT INTO audit_checkpoints (seq, hash, at, key_id, signature) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (seq) DO NOTHING`, c.Seq, c.Hash, c.At, c.KeyID, c.Signature)
-	return c, err
+		ON CONFLICT (seq, key_id) DO NOTHING`, c.Seq, c.Hash, c.At, c.KeyID, c.Signature)
+	if err != nil {
+		return c, err
+	}
+	// A row already there for this seq and key must be a valid signature of ours: one the
+	// application role put there first would otherwise stand in for the real one.
+	var stored Checkpoint
+	err = pool.QueryRow(ctx, `SELECT seq, hash, at, key_id, signature FROM audit_checkpoints WHERE seq = $1 AND key_id = $2`,
+		c.Seq, c.KeyID).Scan(&stored.Seq, &stored.Hash, &stored.At, &stored.KeyID, &stored.Signature)
+	if err != nil {
+		return c, err
+	}
+	stored.At = stored.At.UTC()
+	if err := stored.verifySignature([]ed25519.PublicKey{priv.Public().(ed25519.PublicKey)}); err != nil || !bytes.Equal(stored.Hash, c.Hash) {
+		return c, fmt.Errorf("%w: a checkpoint of row %d under this key is already stored and is not ours (forged?)", ErrTampered, c.Seq)
+	}
+	return stored, nil
 }
 
-// checkpoints loads every stored checkpoint by seq.
-func checkpoints(ctx context.Context, pool *pgxpool.Pool) (map[int64]Checkpoint, error) {
-	rows, err := pool.Query(ctx, `SELECT seq, hash, at, key_id, signature FROM audit_checkpoints`)
+// checkpoints loads every stored checkpoint (one row may be signed under several keys).
+func checkpoints(ctx context.Context, pool *pgxpool.Pool) ([]Checkpoint, error) {
+	rows, err := pool.Query(ctx, `SELECT seq, hash, at, key_id, signature FROM audit_checkpoints ORDER BY seq, key_id`)
 	if err != nil {
 		return nil, err
 	}
-	cps, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Checkpoint, error) {
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Checkpoint, error) {
 		var c Checkpoint
 		err := r.Scan(&c.Seq, &c.Hash, &c.At, &c.KeyID, &c.Signature)
 		c.At = c.At.UTC()
 		return c, err
 	})
-	out := make(map[int64]Checkpoint, len(cps))
-	for _, c := range cps {
-		out[c.Seq] = c
-	}
-	return out, err
 }
 
 // verifySignature checks a checkpoint against the trusted keys.

@@ -19,6 +19,9 @@ import (
 type Report struct {
 	Rows     int64
 	Problems []string // empty: the chain is intact
+	// Adopted lists the anchor's re-makings (audit.anchor.adopted rows): from each, the anchor
+	// vouches only for the rows after it.
+	Adopted []string
 }
 
 // OK reports whether the chain verified.
@@ -47,17 +50,18 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, o VerifyOptions) (*Report, 
 			rep.Problems = append(rep.Problems, fmt.Sprintf(format, args...))
 		}
 	}
-	var cps map[int64]Checkpoint
+	cps := map[int64][]Checkpoint{} // the trusted ones, by row
 	if len(o.Keys) > 0 {
-		var err error
-		if cps, err = checkpoints(ctx, pool); err != nil {
+		all, err := checkpoints(ctx, pool)
+		if err != nil {
 			return nil, err
 		}
-		for _, c := range cps {
+		for _, c := range all {
 			if err := c.verifySignature(o.Keys); err != nil {
 				problem("the checkpoint of row %d (%s) is not to be trusted: %v", c.Seq, c.At.Format(time.RFC3339), err)
-				delete(cps, c.Seq)
+				continue
 			}
+			cps[c.Seq] = append(cps[c.Seq], c)
 		}
 	}
 	rows, err := pool.Query(ctx, `SELECT seq, time, actor, role, action, reason, detail, result_count, prev_hash, hash FROM audit ORDER BY seq`)
@@ -76,7 +80,8 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, o VerifyOptions) (*Report, 
 		if errors.Is(err, os.ErrNotExist) {
 			anchorPath, anchorMissing = "", true
 		} else if err != nil {
-			return nil, err
+			problem("%v", err)
+			anchorPath = ""
 		}
 	}
 	for rows.Next() {
@@ -105,12 +110,15 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, o VerifyOptions) (*Report, 
 		if e.Seq == anchorSeq {
 			seen[e.Seq] = hash
 		}
-		if c, ok := cps[e.Seq]; ok {
+		if e.Action == AnchorAdopted {
+			rep.Adopted = append(rep.Adopted, fmt.Sprintf("row %d (%s): %s", e.Seq, e.Time.Format(time.RFC3339), e.Detail))
+		}
+		for _, c := range cps[e.Seq] {
 			if !bytes.Equal(c.Hash, hash) {
 				problem("row %d differs from its signed checkpoint of %s", e.Seq, c.At.Format(time.RFC3339))
 			}
-			delete(cps, e.Seq)
 		}
+		delete(cps, e.Seq)
 		prev, expect = hash, e.Seq+1
 		rep.Rows++
 		if progress != nil && rep.Rows%10000 == 0 {
@@ -136,7 +144,8 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, o VerifyOptions) (*Report, 
 	case !bytes.Equal(headHash, prev):
 		problem("the newest row's hash differs from audit_head's")
 	}
-	for _, c := range cps { // checkpoints of rows the walk did not meet
+	for _, cs := range cps { // checkpoints of rows the walk did not meet
+		c := cs[0]
 		problem("row %d, signed in a checkpoint on %s, is gone: the chain was cut", c.Seq, c.At.Format(time.RFC3339))
 	}
 	if anchorMissing && rep.Rows > 0 {

@@ -43,22 +43,22 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*stora
 		}
 		st.cluster, url = c, c.URL()
 	}
-	if err := migrate(ctx, url, log); err != nil {
+	pcfg, err := migrate(ctx, url, cfg.Database.AppURL.Reveal(), log)
+	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	// From here on vigil acts as the application role: it may only read and append the audit
+	// From here on vigil logs in as the application role: it may only read and append the audit
 	// chain (schema.Protect).
-	pcfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		st.Close()
-		return nil, fmt.Errorf("event store: %s: %w", config.RedactURL(url), err)
-	}
-	pcfg.AfterConnect = schema.AsApp
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err == nil {
+		if err = schema.CheckApp(ctx, pool); err != nil {
+			pool.Close()
+		}
+	}
 	if err != nil {
 		st.Close()
-		return nil, fmt.Errorf("event store: %s: %w", config.RedactURL(url), err)
+		return nil, fmt.Errorf("event store: connecting as %s: %w", schema.AppRole, err)
 	}
 	st.pool = pool
 	st.events = events.New(pool)
@@ -82,24 +82,41 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*stora
 	return st, nil
 }
 
-// migrate applies the migrations and the roles' protection as the configured user.
-func migrate(ctx context.Context, url string, log *slog.Logger) error {
+// migrate applies the migrations and the roles' protection as the configured user, and returns
+// how the application connects. Configured to log in as the application role already (the
+// deployment where vigil never holds the owner's password), it only checks that someone ran
+// `vigil migrate` as the owner.
+func migrate(ctx context.Context, url, appURL string, log *slog.Logger) (*pgxpool.Config, error) {
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
-		return fmt.Errorf("event store: %s: %w", config.RedactURL(url), err)
+		return nil, fmt.Errorf("event store: %s: %w", config.RedactURL(url), err)
 	}
 	defer pool.Close()
+	if pool.Config().ConnConfig.User == schema.AppRole {
+		have, err := schema.Current(ctx, pool)
+		if err != nil {
+			return nil, fmt.Errorf("event store: %w", err)
+		}
+		if have < schema.Latest() {
+			return nil, fmt.Errorf("event store: the database is at migration %d and this vigil needs %d: run `vigil migrate` with the owner's database.url", have, schema.Latest())
+		}
+		return pool.Config(), nil
+	}
 	applied, err := schema.Migrate(ctx, pool)
 	if err != nil {
-		return fmt.Errorf("event store: migrate: %w", err)
+		return nil, fmt.Errorf("event store: migrate: %w", err)
 	}
 	if len(applied) > 0 {
 		log.Info("event store migrated", "versions", applied)
 	}
 	if err := schema.Protect(ctx, pool); err != nil {
-		return fmt.Errorf("event store: protecting the audit chain: %w (the database user needs CREATEROLE, or be a superuser)", err)
+		return nil, fmt.Errorf("event store: protecting the audit chain: %w (the database user needs CREATEROLE, or be a superuser)", err)
 	}
-	return nil
+	pcfg, err := schema.AppConfig(url, appURL)
+	if err != nil {
+		return nil, fmt.Errorf("event store: database.app_url: %w", err)
+	}
+	return pcfg, nil
 }
 
 // makeDataDir creates the data directory and any missing parents. As root, the folders it

@@ -197,6 +197,9 @@ func auditVerify(ctx context.Context, st *storage, cfg config.Config, pubs []str
 		}
 		return fmt.Errorf("audit chain broken: %d problem(s) in %d rows", len(rep.Problems), rep.Rows)
 	}
+	for _, a := range rep.Adopted {
+		fmt.Fprintln(stdout, "NOTE: the anchor file was re-made at", a, "- rows before it are checked against signed checkpoints only")
+	}
 	fmt.Fprintf(stdout, "audit chain intact: %d rows", rep.Rows)
 	if len(o.Keys) > 0 {
 		fmt.Fprintf(stdout, ", checked against %d trusted checkpoint key(s)", len(o.Keys))

@@ -2,6 +2,7 @@ package schema_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -47,9 +48,9 @@ func TestMigrateAppliesEveryDomainOnce(t *testing.T) {
 	}
 }
 
-// TestAppRoleOnlyAppendsTheAudit: after Protect, a connection acting as the application role
+// TestAppRoleOnlyAppendsTheAudit: after Protect, a connection logged in as the application role
 // (as serve's are) may read and append the audit chain and do its work elsewhere, but not
-// update, delete, truncate the chain or switch its triggers off.
+// update, delete, truncate the chain or switch its triggers off, nor become a role that can.
 func TestAppRoleOnlyAppendsTheAudit(t *testing.T) {
 	ctx := context.Background()
 	owner := testenv.Pool(t)
@@ -59,17 +60,28 @@ func TestAppRoleOnlyAppendsTheAudit(t *testing.T) {
 	if err := schema.Protect(ctx, owner); err != nil { // idempotent
 		t.Fatal(err)
 	}
-	cfg := owner.Config().Copy()
-	cfg.AfterConnect = schema.AsApp
+	if err := schema.CheckApp(ctx, owner); !errors.Is(err, schema.ErrPrivileged) {
+		t.Fatalf("the owner's login passes as the application's: %v", err)
+	}
+	cfg, err := schema.AppConfig(owner.Config().ConnString(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	app, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer app.Close()
 	var who string
-	app.QueryRow(ctx, `SELECT current_user`).Scan(&who)
+	app.QueryRow(ctx, `SELECT session_user`).Scan(&who)
 	if who != schema.AppRole {
-		t.Fatalf("acting as %q", who)
+		t.Fatalf("logged in as %q", who)
+	}
+	if err := schema.CheckApp(ctx, app); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := schema.Current(ctx, app); err != nil || v != schema.Latest() {
+		t.Fatalf("the app role reads migration %d (%v), want %d", v, err, schema.Latest())
 	}
 	allowed := []string{
 		`INSERT INTO audit (seq, time, actor, role, action, prev_hash, hash) VALUES (1, now(), 'a', 'admin', 'x', '\x00', '\x01')`,
@@ -93,6 +105,11 @@ func TestAppRoleOnlyAppendsTheAudit(t *testing.T) {
 		`DROP TABLE audit`,
 		`DELETE FROM audit_checkpoints`,
 		`UPDATE audit_checkpoints SET seq = 0`,
+		`SET ROLE ` + schema.AuditOwner,
+		`RESET ROLE; DELETE FROM audit`,
+		`SET SESSION AUTHORIZATION DEFAULT; DELETE FROM audit`,
+		`ALTER ROLE ` + schema.AppRole + ` SUPERUSER`,
+		`GRANT ` + schema.AuditOwner + ` TO ` + schema.AppRole,
 	}
 	for _, q := range refused {
 		if _, err := app.Exec(ctx, q); err == nil {

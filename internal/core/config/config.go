@@ -241,6 +241,12 @@ type Database struct {
 	// URL is a PostgreSQL connection string. Default empty: vigil runs its own cluster under
 	// DATA/pg with the system's PostgreSQL binaries.
 	URL SecretURL `yaml:"url" env:"VIGIL_DATABASE_URL"`
+	// AppURL is how vigil connects once migrated: as the role vigil_app, which may only read and
+	// append the audit chain. Default empty: url with its user replaced by vigil_app and no
+	// password (trust or peer authentication, the managed cluster). Set url itself to a
+	// vigil_app login, and run `vigil migrate` as the owner, to keep the owner's password off
+	// the node.
+	AppURL SecretURL `yaml:"app_url" env:"VIGIL_DATABASE_APP_URL"`
 	// RetentionDays drops event partitions older than this. Default 90.
 	RetentionDays int `yaml:"retention_days"`
 }
