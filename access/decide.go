@@ -85,6 +85,7 @@ type Engine struct {
 // change's own transaction. A decision that cannot be audited is not given.
 type Auditor interface {
 	Append(ctx context.Context, e audit.Entry) (int64, error)
+	AppendAll(ctx context.Context, entries []audit.Entry) ([]int64, error)
 	Change(ctx context.Context, e audit.Entry, detail func() json.RawMessage, fn func(tx pgx.Tx) error) (int64, error)
 }
 

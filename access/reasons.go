@@ -10,6 +10,7 @@ const (
 	DenyStale        = "stale_timestamp"
 	DenyReplay       = "replayed_request"
 	DenyUnknownDoor  = "unknown_door"
+	DenyBadBody      = "bad_body"
 	// The credential.
 	DenyUnknown     = "unknown_credential"
 	DenyRevoked     = "revoked_credential"
@@ -46,6 +47,7 @@ var Reasons = []Reason{
 	{DenyStale, false, "request", "the request's timestamp is more than 30 s from vigil's clock"},
 	{DenyReplay, false, "request", "the request's nonce was already used within the skew window"},
 	{DenyUnknownDoor, false, "request", "no door has this id"},
+	{DenyBadBody, false, "request", "the body is larger than its kind allows (16 KB; a face photo 6 MB, offline uploads 4 MB) or did not arrive within 10 s"},
 	{DenyUnknown, false, "credential", "no live credential has this card number, PIN or QR payload"},
 	{DenyRevoked, false, "credential", "the credential was revoked"},
 	{DenyExpired, false, "credential", "the credential's validity window has ended"},

@@ -151,7 +151,7 @@ type refusals struct {
 
 type refusalKey struct{ door, remote, reason string }
 
-const maxRefusalKeys = 10000
+const maxRefusalKeys = 1000
 
 // Refuse counts a request refused before a decision. door is what the request named: an unknown
 // door's id is never stored as given (an attacker chooses it), only marked unknown.
@@ -181,12 +181,27 @@ func (e *Engine) FlushRefusals(ctx context.Context) error {
 	r.counts = nil
 	r.mu.Unlock()
 	now := e.now()
+	entries := make([]audit.Entry, 0, len(counts))
 	for k, n := range counts {
 		detail, _ := json.Marshal(map[string]any{"door": k.door, "remote": k.remote, "reason": k.reason, "count": n,
 			"from": since.UTC(), "to": now.UTC()})
-		if _, err := e.trail.Append(ctx, audit.Entry{Actor: "door:" + k.door, Role: "controller", Action: "door.refused", Reason: k.reason, Detail: detail, Results: &n}); err != nil {
-			return err
+		entries = append(entries, audit.Entry{Actor: "door:" + k.door, Role: "controller", Action: "door.refused", Reason: k.reason, Detail: detail, Results: &n})
+	}
+	if _, err := e.trail.AppendAll(ctx, entries); err != nil {
+		// Kept for the next flush: a database outage loses no count.
+		r.mu.Lock()
+		if r.counts == nil {
+			r.counts = map[refusalKey]int{}
 		}
+		r.since = since
+		for k, n := range counts {
+			if _, ok := r.counts[k]; !ok && len(r.counts) >= maxRefusalKeys {
+				k = refusalKey{"*", "*", k.reason}
+			}
+			r.counts[k] += n
+		}
+		r.mu.Unlock()
+		return err
 	}
 	return nil
 }

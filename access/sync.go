@@ -286,16 +286,19 @@ func (e *Engine) RecordOffline(ctx context.Context, door string, ds []OfflineDec
 		}
 	}
 	unexpected := 0
-	for _, d := range ds {
+	entries := make([]audit.Entry, len(ds))
+	for i, d := range ds {
 		action := "door.decision.offline"
 		if d.Grant && !sent[d.Hash] {
 			action += ".unexpected"
 			unexpected++
 		}
 		detail, _ := json.Marshal(map[string]any{"door": door, "credential": d.Kind, "hash": d.Hash, "person": d.PersonID, "grant": d.Grant, "reason": d.Reason, "decided_at": d.Time})
-		if _, err := e.trail.Append(ctx, audit.Entry{Actor: "door:" + door, Role: "controller", Action: action, Reason: d.Reason, Detail: detail}); err != nil {
-			return unexpected, err
-		}
+		entries[i] = audit.Entry{Actor: "door:" + door, Role: "controller", Action: action, Reason: d.Reason, Detail: detail}
+	}
+	// One commit: all are recorded or none (the controller then sends them all again).
+	if _, err := e.trail.AppendAll(ctx, entries); err != nil {
+		return 0, err
 	}
 	return unexpected, nil
 }

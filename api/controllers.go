@@ -21,7 +21,15 @@ const (
 	maxFaceBody       = 6 << 20 // a base64 JPEG of up to 4.5 MB
 	maxOfflineBody    = 4 << 20 // up to 10,000 offline decisions
 	headerKind        = "X-Vigil-Credential-Kind"
+	// bodiesPerAddress is how many large bodies (photos, offline uploads) one address may be
+	// sending at once, before any of them is known to be signed.
+	bodiesPerAddress = 2
 )
+
+// bodyDeadline bounds reading a controller's body: a door unit on the site's network sends even a
+// photo in well under a second, so one trickling a body in holds nothing for long. (A variable
+// for tests.)
+var bodyDeadline = 10 * time.Second
 
 func (s *Server) controllerRoutes(mux *http.ServeMux) {
 	// Controllers sign their requests with their door's key; no bearer token.
@@ -33,18 +41,31 @@ func (s *Server) controllerRoutes(mux *http.ServeMux) {
 
 // controller authenticates a controller's signed request, cheapest checks first: the caller's
 // address is not throttled, the door exists, the signature headers are well formed and recent;
-// only then is the body read (at most maxBody), and the signature over the whole request checked.
-// Every refusal is counted (vigil_door_refusals_total{reason}) and audited in aggregate, never one
-// row per request; it is answered here, and ok is false.
-func (s *Server) controller(w http.ResponseWriter, r *http.Request, maxBody int64) (door *access.Door, nonce string, body []byte, ok bool) {
+// only then is the body read (at most maxBody, within bodyDeadline; a large one only while the
+// address sends no more than bodiesPerAddress, and holding one of slots when that is set), and
+// the signature over the whole request checked. Every refusal, an oversized or trickled body
+// included, is counted (vigil_door_refusals_total{reason}), costs the address a failure token
+// and is audited in aggregate, never one row per request; it is answered here, and ok is false.
+// When ok, done gives the slot back.
+func (s *Server) controller(w http.ResponseWriter, r *http.Request, maxBody int64, slots chan struct{}) (door *access.Door, nonce string, body []byte, done func(), ok bool) {
+	door, nonce, body, done, ok = s.signedRequest(w, r, maxBody, slots)
+	if !ok && done != nil {
+		done()
+		done = nil
+	}
+	return door, nonce, body, done, ok
+}
+
+func (s *Server) signedRequest(w http.ResponseWriter, r *http.Request, maxBody int64, slots chan struct{}) (door *access.Door, nonce string, body []byte, done func(), ok bool) {
+	done = func() {}
 	if s.access == nil {
 		s.writeError(w, r, errNoStore)
-		return nil, "", nil, false
+		return nil, "", nil, done, false
 	}
 	ip := remoteIP(r)
 	if !s.limits.allow(ip) {
 		s.tooMany(w, r)
-		return nil, "", nil, false
+		return nil, "", nil, done, false
 	}
 	id := r.PathValue("id")
 	refuse := func(status int, reason string) {
@@ -56,29 +77,50 @@ func (s *Server) controller(w http.ResponseWriter, r *http.Request, maxBody int6
 	door, known := s.access.Door(id)
 	if !known {
 		refuse(http.StatusNotFound, access.DenyUnknownDoor)
-		return nil, "", nil, false
+		return nil, "", nil, done, false
 	}
 	ts, nonce, sig := r.Header.Get(access.HeaderTimestamp), r.Header.Get(access.HeaderNonce), r.Header.Get(access.HeaderSignature)
 	now := time.Now()
 	if err := access.CheckHeaders(ts, nonce, sig, now); err != nil {
 		reason, _ := access.IsRequestError(err)
 		refuse(http.StatusUnauthorized, reason)
-		return nil, "", nil, false
+		return nil, "", nil, done, false
 	}
 	if r.Method != http.MethodGet {
+		if maxBody > maxControllerBody {
+			if !s.limits.enterBody(ip, bodiesPerAddress) {
+				s.tooMany(w, r)
+				return nil, "", nil, done, false
+			}
+			defer s.limits.leaveBody(ip)
+			if slots != nil {
+				release, ok := s.slot(w, r, slots, "door photos")
+				if !ok {
+					return nil, "", nil, done, false
+				}
+				done = release
+			}
+		}
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(time.Now().Add(bodyDeadline))
 		var err error
-		if body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody)); err != nil {
+		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		_ = rc.SetReadDeadline(time.Time{})
+		if err != nil {
+			s.access.Refuse(id, access.DenyBadBody, ip)
+			s.refusals.WithLabelValues(access.DenyBadBody).Inc()
+			s.limits.failed(ip)
 			s.writeError(w, r, uploadError(err))
-			return nil, "", nil, false
+			return nil, "", nil, done, false
 		}
 	}
 	if err := s.nonces.Verify(door, r.Method, r.URL.Path, r.URL.RawQuery, ts, nonce, sig, body, now); err != nil {
 		reason, _ := access.IsRequestError(err)
 		refuse(http.StatusUnauthorized, reason)
-		return nil, "", nil, false
+		return nil, "", nil, done, false
 	}
 	s.access.Seen(door.ID)
-	return door, nonce, body, true
+	return door, nonce, body, done, true
 }
 
 // remoteIP is the caller's address without its port.
@@ -115,10 +157,15 @@ func (s *Server) decision(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get(headerKind) == "face" {
 		limit = maxFaceBody
 	}
-	door, nonce, body, ok := s.controller(w, r, limit)
+	var slots chan struct{}
+	if limit == maxFaceBody {
+		slots = s.doorSlots // taken before the photo is read, kept while it is decoded and matched
+	}
+	door, nonce, body, done, ok := s.controller(w, r, limit, slots)
 	if !ok {
 		return
 	}
+	defer done()
 	var req struct {
 		Credential access.Presented `json:"credential"`
 	}
@@ -133,11 +180,6 @@ func (s *Server) decision(w http.ResponseWriter, r *http.Request) {
 	var d access.Decision
 	var err error
 	if req.Credential.Kind == "face" {
-		release, ok := s.slot(w, r, s.doorSlots, "door photos")
-		if !ok {
-			return
-		}
-		defer release()
 		d, err = s.faceDecision(r.Context(), door.ID, req.Credential.Value, nonce)
 	} else {
 		d, err = s.access.Decide(r.Context(), door.ID, req.Credential, nonce)
@@ -158,10 +200,11 @@ func (s *Server) decision(w http.ResponseWriter, r *http.Request) {
 // (signed like a decision, over an empty body) waits up to wait seconds (at most 55) for unlock
 // commands and answers them signed; a signed 204 when none came.
 func (s *Server) doorCommands(w http.ResponseWriter, r *http.Request) {
-	door, nonce, _, ok := s.controller(w, r, 0)
+	door, nonce, _, done, ok := s.controller(w, r, 0, nil)
 	if !ok {
 		return
 	}
+	defer done()
 	wait, err := intParam(r.URL.Query().Get("wait"), 25, 0, 55, "wait")
 	if err != nil {
 		s.writeError(w, r, err)
@@ -180,10 +223,11 @@ func (s *Server) doorCommands(w http.ResponseWriter, r *http.Request) {
 // (credential hashes, windows, schedules, fail mode), or unchanged when the controller holds the
 // current version. The answer names the version its changes are based on.
 func (s *Server) doorCredentials(w http.ResponseWriter, r *http.Request) {
-	door, nonce, _, ok := s.controller(w, r, 0)
+	door, nonce, _, done, ok := s.controller(w, r, 0, nil)
 	if !ok {
 		return
 	}
+	defer done()
 	since := int64(0)
 	if v := r.URL.Query().Get("since"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -205,10 +249,11 @@ func (s *Server) doorCredentials(w http.ResponseWriter, r *http.Request) {
 // cache while vigil was unreachable, checked against what that door was sent and written to the
 // audit chain.
 func (s *Server) offlineDecisions(w http.ResponseWriter, r *http.Request) {
-	door, nonce, body, ok := s.controller(w, r, maxOfflineBody)
+	door, nonce, body, done, ok := s.controller(w, r, maxOfflineBody, nil)
 	if !ok {
 		return
 	}
+	defer done()
 	var req struct {
 		Decisions []access.OfflineDecision `json:"decisions"`
 	}

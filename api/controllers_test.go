@@ -1,11 +1,13 @@
 package api
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -123,6 +125,58 @@ func TestControllerProtocolHardening(t *testing.T) {
 	s.pool.QueryRow(context.Background(), `SELECT max(length(detail)) FROM audit WHERE action = 'door.refused'`).Scan(&longest)
 	if longest > 500 {
 		t.Fatalf("a refusal's audit row holds %d bytes", longest)
+	}
+}
+
+// TestControllerLargeBodies: a face photo is the only large body, and nobody can make the node
+// hold many: an oversized one is refused (bad_body) and costs the address a failure token; one
+// trickled in is cut at the deadline; one address sends at most two at once.
+func TestControllerLargeBodies(t *testing.T) {
+	s := newDoorSite(t)
+	defer func(d time.Duration) { bodyDeadline = d }(bodyDeadline)
+	bodyDeadline = 500 * time.Millisecond
+	face := map[string]string{headerKind: "face"}
+	if code, _ := s.signed(t, "POST", "lobby-in", "/v1/doors/lobby-in/decisions", "", "", bytes.Repeat([]byte("x"), maxFaceBody+1), face); code != 413 {
+		t.Fatalf("an oversized photo: %d, want 413", code)
+	}
+	// Two photos trickled in (headers, then a few bytes, then nothing) hold this address's two
+	// large bodies; a third is answered 429 at once.
+	addr := strings.TrimPrefix(s.srv.URL, "http://")
+	stall := func() net.Conn {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "POST /v1/doors/lobby-in/decisions HTTP/1.1\r\nHost: x\r\n%s: face\r\n%s: %d\r\n%s: stall-%016d\r\n%s: %s\r\nContent-Length: 1000000\r\n\r\n{\"cred",
+			headerKind, access.HeaderTimestamp, time.Now().Unix(), access.HeaderNonce, time.Now().UnixNano(), access.HeaderSignature, strings.Repeat("ab", 32))
+		return c
+	}
+	c1, c2 := stall(), stall()
+	defer c1.Close()
+	defer c2.Close()
+	time.Sleep(100 * time.Millisecond)
+	if code, _ := s.signed(t, "POST", "lobby-in", "/v1/doors/lobby-in/decisions", "", "", []byte(`{"credential":{"kind":"face","value":""}}`), face); code != 429 {
+		t.Fatalf("a third photo from one address: %d, want 429", code)
+	}
+	// The trickled ones are cut at the deadline and answered.
+	for _, c := range []net.Conn{c1, c2} {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("a trickled body was not cut: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 400 {
+			t.Fatalf("a trickled body: %d, want 400", resp.StatusCode)
+		}
+	}
+	if err := s.engine.FlushRefusals(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	s.pool.QueryRow(context.Background(), `SELECT coalesce(sum(result_count), 0) FROM audit WHERE action = 'door.refused' AND reason = $1`, access.DenyBadBody).Scan(&n)
+	if n != 3 {
+		t.Fatalf("%d bad_body refusals audited, want 3", n)
 	}
 }
 

@@ -157,6 +157,30 @@ func (a *Chain) Append(ctx context.Context, e Entry) (int64, error) {
 	}
 }
 
+// AppendAll writes entries in one transaction, all or none (their Seq and Time set as by
+// Append), and returns their seqs: a batch of a controller's offline decisions or a minute of
+// refusals is one commit, not thousands.
+func (a *Chain) AppendAll(ctx context.Context, entries []Entry) ([]int64, error) {
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	batch := make([]*pending, len(entries))
+	for i := range entries {
+		if err := check(&entries[i]); err != nil {
+			return nil, err
+		}
+		batch[i] = &pending{e: entries[i]}
+	}
+	if err := a.write(ctx, batch); err != nil {
+		return nil, err
+	}
+	seqs := make([]int64, len(batch))
+	for i, p := range batch {
+		seqs[i] = p.seq
+	}
+	return seqs, nil
+}
+
 // Change runs fn and appends e in one transaction, so that a change and its audit row commit
 // (or roll back) together; it returns e's seq. fn may fill e.Detail in through detail, which is
 // read after fn: pass nil when the entry is complete.
