@@ -17,6 +17,9 @@ import (
 // Authenticator resolves bearer tokens to principals (auth.Principals).
 type Authenticator interface {
 	Authenticate(ctx context.Context, token string) (*auth.Principal, error)
+	// IsRevoked reports whether the principal was revoked since it was authenticated (checked
+	// once a stream or a live view is registered, so a revocation in between is not missed).
+	IsRevoked(id int64) bool
 }
 
 // Auditor appends to the audit chain (access.Audit).

@@ -188,6 +188,10 @@ func streamSSE[T any](s *Server, w http.ResponseWriter, r *http.Request, banner 
 			return
 		}
 		defer s.streams.remove(p.ID, &cancel)
+		if s.auth != nil && s.auth.IsRevoked(p.ID) { // revoked between authentication and add
+			s.writeError(w, r, errUnauthorized)
+			return
+		}
 	}
 	longLived(w, 0)
 	w.Header().Set("Content-Type", "text/event-stream")
@@ -267,13 +271,16 @@ func (ss *streamSet) end(principal int64) int {
 }
 
 // Revoked ends a revoked principal's event streams and live views at once (auth.Principals
-// tells every node through OnRevoke).
+// tells every node through OnRevoke). It does not block its caller: closing peer connections
+// takes a while.
 func (s *Server) Revoked(principal int64) {
 	n := s.streams.end(principal)
-	if s.relay != nil {
-		n += s.relay.CloseOwner(strconv.FormatInt(principal, 10))
-	}
-	if n > 0 {
-		s.log.Info("revoked principal's live sessions ended", "principal", principal, "sessions", n)
-	}
+	go func() {
+		if s.relay != nil {
+			n += s.relay.CloseOwner(strconv.FormatInt(principal, 10))
+		}
+		if n > 0 {
+			s.log.Info("revoked principal's live sessions ended", "principal", principal, "sessions", n)
+		}
+	}()
 }

@@ -40,6 +40,11 @@ func (s *Server) whepOffer(w http.ResponseWriter, r *http.Request) {
 		owner = strconv.FormatInt(p.ID, 10)
 	}
 	sess, err := s.relay.Offer(r.Context(), camera, string(offer), owner)
+	if p := principalOf(r); err == nil && p != nil && s.auth != nil && s.auth.IsRevoked(p.ID) {
+		_ = s.relay.CloseSession(camera, sess.ID) // revoked while its answer was made
+		s.writeError(w, r, errUnauthorized)
+		return
+	}
 	if err != nil {
 		status := http.StatusInternalServerError
 		switch {
@@ -51,7 +56,7 @@ func (s *Server) whepOffer(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusNotAcceptable
 		case errors.Is(err, liveview.ErrOwnerLimit):
 			status = http.StatusTooManyRequests
-		case errors.Is(err, liveview.ErrNoVideo), errors.Is(err, liveview.ErrTooMany), errors.Is(err, liveview.ErrBusy):
+		case errors.Is(err, liveview.ErrNoVideo), errors.Is(err, liveview.ErrTooMany), errors.Is(err, liveview.ErrBusy), errors.Is(err, liveview.ErrPeerGone):
 			status = http.StatusServiceUnavailable
 			w.Header().Set("Retry-After", "2")
 		}

@@ -62,9 +62,13 @@ type Principals struct {
 	pool *pgxpool.Pool
 	ttl  time.Duration
 
-	mu    sync.Mutex
-	cache map[[32]byte]cached
-	hooks []func(id int64)
+	mu         sync.Mutex
+	cache      map[[32]byte]cached
+	hooks      []func(id int64)
+	gen        uint64         // revocations heard: a lookup that saw it move is not cached
+	revokedIDs map[int64]bool // principals heard revoked (revocation is for good)
+
+	afterLookup func() // tests: runs between the query and the cache write
 }
 
 type cached struct {
@@ -111,6 +115,7 @@ func (s *Principals) Authenticate(ctx context.Context, token string) (*Principal
 	now := time.Now()
 	s.mu.Lock()
 	c, ok := s.cache[h]
+	gen := s.gen
 	s.mu.Unlock()
 	if ok && now.Before(c.exp) {
 		if c.p == nil {
@@ -126,11 +131,20 @@ func (s *Principals) Authenticate(ctx context.Context, token string) (*Principal
 	} else if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	if len(s.cache) > 10000 {
-		clear(s.cache)
+	if s.afterLookup != nil {
+		s.afterLookup()
 	}
-	s.cache[h] = cached{p: p, exp: now.Add(s.ttl)}
+	s.mu.Lock()
+	if p != nil && s.revokedIDs[p.ID] {
+		p = nil // revoked after the query read it
+	}
+	// Cached only when no revocation came while the query ran: its answer may predate it.
+	if s.gen == gen {
+		if len(s.cache) > 10000 {
+			clear(s.cache)
+		}
+		s.cache[h] = cached{p: p, exp: now.Add(s.ttl)}
+	}
 	s.mu.Unlock()
 	if p == nil {
 		return nil, ErrUnauthorized
@@ -186,10 +200,26 @@ func (s *Principals) OnRevoke(fn func(id int64)) {
 	s.mu.Unlock()
 }
 
-// revoked drops the cache and tells the hooks.
+// IsRevoked reports whether this process has heard that the principal was revoked. A stream or a
+// live view that was authenticated just before its revocation and registered just after checks
+// it, so none outlives a revocation unseen.
+func (s *Principals) IsRevoked(id int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.revokedIDs[id]
+}
+
+// revoked drops the cache, remembers the ids and tells the hooks.
 func (s *Principals) revoked(ids []int64) {
 	s.mu.Lock()
+	s.gen++
 	clear(s.cache)
+	if s.revokedIDs == nil {
+		s.revokedIDs = map[int64]bool{}
+	}
+	for _, id := range ids {
+		s.revokedIDs[id] = true
+	}
 	hooks := s.hooks
 	s.mu.Unlock()
 	for _, id := range ids {
@@ -197,6 +227,19 @@ func (s *Principals) revoked(ids []int64) {
 			fn(id)
 		}
 	}
+}
+
+// unheard is the ids this process has not heard were revoked.
+func (s *Principals) unheard(ids []int64) []int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := ids[:0]
+	for _, id := range ids {
+		if !s.revokedIDs[id] {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // Watch hears of revocations made by any process (PostgreSQL LISTEN/NOTIFY) until ctx ends. While
@@ -212,7 +255,13 @@ func (s *Principals) Watch(ctx context.Context, log *slog.Logger) {
 			if _, err := conn.Exec(ctx, `LISTEN vigil_principals`); err != nil {
 				return err
 			}
-			s.revoked(nil) // anything revoked while not listening
+			// Anything revoked while not listening: its sessions end now too.
+			rows, _ := conn.Query(ctx, `SELECT id FROM principals WHERE revoked_at IS NOT NULL`)
+			ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+			if err != nil {
+				return err
+			}
+			s.revoked(s.unheard(ids))
 			for {
 				n, err := conn.Conn().WaitForNotification(ctx)
 				if err != nil {

@@ -101,6 +101,7 @@ var (
 	ErrOwnerLimit  = errors.New("live: this principal has too many live views open; close some")
 	ErrBusy        = errors.New("live: this node is at its live-view capacity: its viewers are losing frames")
 	ErrNoSession   = errors.New("live: no such session")
+	ErrPeerGone    = errors.New("live: the viewer's connection failed while its answer was made")
 	errRelayClosed = errors.New("live: relay closed")
 )
 

@@ -82,16 +82,23 @@ func (r *Relay) Offer(ctx context.Context, camera, offer, owner string) (*Sessio
 		release()
 		return nil, err
 	}
-	v, answer, err := r.newViewer(cs, codec, params, offer, t0)
+	v, answer, err := r.newViewer(cs, codec, params, offer, t0, owner)
 	if err != nil {
 		release()
 		return nil, err
 	}
-	v.owner = owner
 	r.mu.Lock()
-	r.sessions[v.id] = v
 	cs.refs--
 	r.pending--
+	if v.closing.Load() {
+		// The peer failed while the answer was made: end ran before the session was registered,
+		// so the owner's slot is given back here.
+		r.disown(owner)
+		r.mu.Unlock()
+		r.maybeStop(cs)
+		return nil, ErrPeerGone
+	}
+	r.sessions[v.id] = v
 	r.mu.Unlock()
 	r.viewersGauge.WithLabelValues(camera).Inc()
 	cs.join(v)
@@ -133,7 +140,7 @@ func (r *Relay) CloseSession(camera, id string) error {
 	return nil
 }
 
-func (r *Relay) newViewer(cs *camSession, codec streams.Codec, fmtp, offer string, t0 time.Time) (*viewer, string, error) {
+func (r *Relay) newViewer(cs *camSession, codec streams.Codec, fmtp, offer string, t0 time.Time, owner string) (*viewer, string, error) {
 	mime := webrtc.MimeTypeH264
 	if codec == streams.H265 {
 		mime = webrtc.MimeTypeH265
@@ -182,7 +189,7 @@ func (r *Relay) newViewer(cs *camSession, codec streams.Codec, fmtp, offer strin
 	}
 	var b [12]byte
 	_, _ = rand.Read(b[:])
-	v := &viewer{id: hex.EncodeToString(b[:]), cam: cs, pc: pc, track: track, offered: t0,
+	v := &viewer{id: hex.EncodeToString(b[:]), owner: owner, cam: cs, pc: pc, track: track, offered: t0,
 		q: make(chan *frame, r.cfg.ViewerQueue+r.cfg.GOPCacheFrames), done: make(chan struct{})}
 	connected := make(chan struct{})
 	var once sync.Once
