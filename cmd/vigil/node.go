@@ -163,7 +163,7 @@ func (n *node) httpComponent() lifecycle.Component {
 			return fmt.Errorf("http.addr %s: %w", n.cfg.HTTP.Addr, err)
 		}
 		n.ln = ln
-		ln = limitListener(ln, n.cfg.HTTP.MaxConnections)
+		ln = limitListener(ln, n.cfg.HTTP.MaxConnections, n.cfg.HTTP.MaxConnectionsPerAddress)
 		n.reqCtx, n.reqStop = context.WithCancel(context.Background())
 		starting := http.NewServeMux()
 		starting.HandleFunc("GET /healthz", api.Healthz)
@@ -524,24 +524,53 @@ func (n *node) apiDeps() api.Deps {
 	return d
 }
 
-// limitListener accepts at most n connections at once; the next waits until one closes.
-func limitListener(ln net.Listener, n int) net.Listener {
-	return &limitedListener{Listener: ln, slots: make(chan struct{}, n)}
+// limitListener holds at most total connections at once, and at most perAddr from one address:
+// past either, a new connection is closed at once (one host holding idle or slow connections
+// cannot take the node's file descriptors, nor keep the doors' controllers out by filling them).
+func limitListener(ln net.Listener, total, perAddr int) net.Listener {
+	return &limitedListener{Listener: ln, total: total, perAddr: perAddr, byAddr: map[string]int{}}
 }
 
 type limitedListener struct {
 	net.Listener
-	slots chan struct{}
+	total, perAddr int
+	mu             sync.Mutex
+	open           int
+	byAddr         map[string]int
+	refused        atomic.Int64
 }
 
 func (l *limitedListener) Accept() (net.Conn, error) {
-	l.slots <- struct{}{}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		<-l.slots
-		return nil, err
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		addr := c.RemoteAddr().String()
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			addr = host
+		}
+		l.mu.Lock()
+		ok := l.open < l.total && l.byAddr[addr] < l.perAddr
+		if ok {
+			l.open++
+			l.byAddr[addr]++
+		}
+		l.mu.Unlock()
+		if !ok {
+			l.refused.Add(1)
+			c.Close()
+			continue
+		}
+		return &limitedConn{Conn: c, release: func() {
+			l.mu.Lock()
+			l.open--
+			if l.byAddr[addr]--; l.byAddr[addr] <= 0 {
+				delete(l.byAddr, addr)
+			}
+			l.mu.Unlock()
+		}}, nil
 	}
-	return &limitedConn{Conn: c, release: func() { <-l.slots }}, nil
 }
 
 type limitedConn struct {

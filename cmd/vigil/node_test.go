@@ -179,44 +179,55 @@ func TestReadyzNamesTheDatabase(t *testing.T) {
 	}
 }
 
-// TestConnectionCap: past http.max_connections a new connection waits to be accepted until one
-// closes (slow or idle clients cannot take every file descriptor).
+// TestConnectionCap: past http.max_connections_per_address a host's next connection is closed at
+// once while other hosts still get in; past http.max_connections everyone's is, until one closes.
 func TestConnectionCap(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := limitListener(ln, 2)
+	l := limitListener(ln, 3, 2)
 	defer l.Close()
-	accepted := make(chan net.Conn, 3)
 	go func() {
 		for {
 			c, err := l.Accept()
 			if err != nil {
 				return
 			}
-			accepted <- c
+			go func() { // a server: echoes until the client goes
+				defer c.Close()
+				io.Copy(c, c)
+			}()
 		}
 	}()
-	for range 3 {
-		c, err := net.Dial("tcp", ln.Addr().String())
+	// open dials from a loopback address of its own and reports whether the node serves it.
+	open := func(from string) (net.Conn, bool) {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+		c, err := d.Dial("tcp", ln.Addr().String())
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
+		c.SetDeadline(time.Now().Add(2 * time.Second))
+		c.Write([]byte("x"))
+		var b [1]byte
+		_, err = io.ReadFull(c, b[:])
+		return c, err == nil
 	}
-	first := <-accepted
-	<-accepted
-	select {
-	case <-accepted:
-		t.Fatal("a third connection was accepted past the cap of 2")
-	case <-time.After(200 * time.Millisecond):
+	a1, ok1 := open("127.0.0.2")
+	_, ok2 := open("127.0.0.2")
+	_, ok3 := open("127.0.0.2")
+	if !ok1 || !ok2 || ok3 {
+		t.Fatalf("one host's connections served: %v %v %v, want the third closed", ok1, ok2, ok3)
 	}
-	first.Close()
-	select {
-	case c := <-accepted:
-		c.Close()
-	case <-time.After(2 * time.Second):
-		t.Fatal("the third connection was not accepted once one closed")
+	if _, ok := open("127.0.0.3"); !ok {
+		t.Fatal("another host was kept out by the first one's connections")
+	}
+	if _, ok := open("127.0.0.4"); ok {
+		t.Fatal("a connection past max_connections was served")
+	}
+	a1.Close()
+	time.Sleep(100 * time.Millisecond)
+	if _, ok := open("127.0.0.4"); !ok {
+		t.Fatal("a connection was refused after one closed")
 	}
 }

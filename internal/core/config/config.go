@@ -183,9 +183,13 @@ type Log struct {
 type HTTP struct {
 	// Addr is the listen address of the API and /metrics. Default 127.0.0.1:8080.
 	Addr string `yaml:"addr" env:"VIGIL_HTTP_ADDR"`
-	// MaxConnections caps the open connections; past it new ones wait to be accepted (a flood of
+	// MaxConnections caps the open connections; past it new ones are closed at once (a flood of
 	// idle or slow connections cannot starve the node of file descriptors). Default 4096.
 	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerAddress caps one address's open connections (one host cannot fill
+	// max_connections and keep the door controllers out). Default 256: a console behind a NAT
+	// holds about six per browser.
+	MaxConnectionsPerAddress int `yaml:"max_connections_per_address"`
 	// MetricsToken, when set, is required as a bearer token on GET /metrics.
 	MetricsToken Secret `yaml:"metrics_token" env:"VIGIL_METRICS_TOKEN"`
 	// OpenWithoutDatabase serves the API to anyone on a node with database.enabled false (which
@@ -274,7 +278,7 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 func Default() Config {
 	return Config{
 		Log:      Log{Level: "info", Format: "text"},
-		HTTP:     HTTP{Addr: "127.0.0.1:8080", MaxConnections: 4096},
+		HTTP:     HTTP{Addr: "127.0.0.1:8080", MaxConnections: 4096, MaxConnectionsPerAddress: 256},
 		Database: Database{Enabled: true, RetentionDays: 90},
 		Footage: Footage{Enabled: true, SegmentLength: Duration(10 * time.Second), RetentionDays: 30, Mode: "continuous",
 			PreRoll: Duration(5 * time.Second), PostRoll: Duration(10 * time.Second)},

@@ -42,6 +42,9 @@ func (c *Config) validateCore(bad complain) {
 	if c.HTTP.MaxConnections < 16 || c.HTTP.MaxConnections > 1<<20 {
 		bad("http.max_connections: %d is outside 16..1048576", c.HTTP.MaxConnections)
 	}
+	if c.HTTP.MaxConnectionsPerAddress < 1 || c.HTTP.MaxConnectionsPerAddress > c.HTTP.MaxConnections {
+		bad("http.max_connections_per_address: %d is outside 1..max_connections (%d)", c.HTTP.MaxConnectionsPerAddress, c.HTTP.MaxConnections)
+	}
 	if u := c.Bus.URL.Reveal(); u != "" {
 		for _, one := range strings.Split(u, ",") { // a NATS cluster: several URLs
 			if err := checkURL(strings.TrimSpace(one), "nats", "tls", "ws", "wss"); err != nil {
