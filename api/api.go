@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -59,7 +60,9 @@ type Server struct {
 	handler     http.Handler
 	stop        func()
 	routes      []Route
-	limits      *limits
+	doorLimits  *limits // controllers' signed calls
+	tokenLimits *limits // bearer tokens, the metrics token
+	proxies     []netip.Prefix
 	streams     streamSet
 	clipSlots   chan struct{}
 	searchSlots chan struct{}
@@ -102,6 +105,9 @@ type Deps struct {
 	AuditPool *pgxpool.Pool
 	// MetricsToken, when set, is required on GET /metrics (Authorization: Bearer).
 	MetricsToken string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the caller (throttling
+	// counts the caller, not the proxy). Empty: the peer's own address counts.
+	TrustedProxies []netip.Prefix
 	// Open serves the API without tokens on a node without a database (tests, a bench of
 	// cameras only). Without it, such a node refuses every API call: it cannot authenticate.
 	Open bool
@@ -113,7 +119,7 @@ func New(d Deps, log *slog.Logger) (*Server, error) {
 		store: d.Store, blobs: d.Blobs, clips: d.Footage, snaps: newSnapshots(2000),
 		auth: d.Auth, auditor: d.Audit, faces: d.Faces, embedder: d.Embedder, embeddings: d.Embeddings, plates: d.Plates, cameraMap: d.CameraMap, exports: d.Exports, plateEvents: d.PlateEvents,
 		access: d.Access, nonces: access.NewNonces(), doorFaces: d.DoorFaces, eraser: d.Eraser, relay: d.Live, dispatch: d.Dispatch,
-		limits: newLimits(), clipSlots: make(chan struct{}, clipSlots), searchSlots: make(chan struct{}, searchPhotoSlots),
+		doorLimits: newLimits(), tokenLimits: newLimits(), proxies: d.TrustedProxies, clipSlots: make(chan struct{}, clipSlots), searchSlots: make(chan struct{}, searchPhotoSlots),
 		doorSlots: make(chan struct{}, doorPhotoSlots), metricsTok: d.MetricsToken, open: d.Open, auditPool: d.AuditPool,
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_door_refusals_total",
 			Help: "Controller requests refused before a decision, by reason (bad_signature, stale_timestamp, replayed_request, unknown_door)."}, []string{"reason"}),
@@ -174,13 +180,13 @@ func (s *Server) metricsHandler(h http.Handler) http.Handler {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ip := remoteIP(r)
-		if s.limits.blocked(ip) {
+		ip := s.callerKey(r)
+		if s.tokenLimits.blocked(ip) {
 			s.tooMany(w, r)
 			return
 		}
 		if subtle.ConstantTimeCompare([]byte(bearer(r)), []byte(s.metricsTok)) != 1 {
-			s.limits.failed(ip)
+			s.tokenLimits.failed(ip)
 			s.writeError(w, r, errUnauthorized)
 			return
 		}

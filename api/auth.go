@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
 	"github.com/vigil-oss/vigil/access/audit"
 	"github.com/vigil-oss/vigil/access/auth"
 )
@@ -86,8 +87,8 @@ func (s *Server) handle(mux *http.ServeMux, pattern string, roles []string, h ht
 			s.writeError(w, r, errNoAuth)
 			return
 		}
-		ip := remoteIP(r)
-		if s.limits.blocked(ip) { // guessing tokens: answered before any is looked up
+		ip := s.callerKey(r)
+		if s.tokenLimits.blocked(ip) { // guessing tokens: answered before any is looked up
 			s.tooMany(w, r)
 			return
 		}
@@ -98,7 +99,7 @@ func (s *Server) handle(mux *http.ServeMux, pattern string, roles []string, h ht
 		}
 		p, err := s.auth.Authenticate(r.Context(), token)
 		if errors.Is(err, auth.ErrUnauthorized) {
-			s.limits.failed(ip)
+			s.tokenLimits.failed(ip)
 			s.writeError(w, r, errUnauthorized)
 			return
 		}

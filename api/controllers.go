@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -62,8 +61,8 @@ func (s *Server) signedRequest(w http.ResponseWriter, r *http.Request, maxBody i
 		s.writeError(w, r, errNoStore)
 		return nil, "", nil, done, false
 	}
-	ip := remoteIP(r)
-	if !s.limits.allow(ip) {
+	ip := s.callerKey(r)
+	if !s.doorLimits.allow(ip) {
 		s.tooMany(w, r)
 		return nil, "", nil, done, false
 	}
@@ -71,7 +70,7 @@ func (s *Server) signedRequest(w http.ResponseWriter, r *http.Request, maxBody i
 	refuse := func(status int, reason string) {
 		s.access.Refuse(id, reason, ip)
 		s.refusals.WithLabelValues(reason).Inc()
-		s.limits.failed(ip)
+		s.doorLimits.failed(ip)
 		writeJSON(w, status, map[string]any{"grant": false, "reason": reason})
 	}
 	door, known := s.access.Door(id)
@@ -88,11 +87,11 @@ func (s *Server) signedRequest(w http.ResponseWriter, r *http.Request, maxBody i
 	}
 	if r.Method != http.MethodGet {
 		if maxBody > maxControllerBody {
-			if !s.limits.enterBody(ip, bodiesPerAddress) {
+			if !s.doorLimits.enterBody(ip, bodiesPerAddress) {
 				s.tooMany(w, r)
 				return nil, "", nil, done, false
 			}
-			defer s.limits.leaveBody(ip)
+			defer s.doorLimits.leaveBody(ip)
 			if slots != nil {
 				release, ok := s.slot(w, r, slots, "door photos")
 				if !ok {
@@ -109,7 +108,7 @@ func (s *Server) signedRequest(w http.ResponseWriter, r *http.Request, maxBody i
 		if err != nil {
 			s.access.Refuse(id, access.DenyBadBody, ip)
 			s.refusals.WithLabelValues(access.DenyBadBody).Inc()
-			s.limits.failed(ip)
+			s.doorLimits.failed(ip)
 			s.writeError(w, r, uploadError(err))
 			return nil, "", nil, done, false
 		}
@@ -121,14 +120,6 @@ func (s *Server) signedRequest(w http.ResponseWriter, r *http.Request, maxBody i
 	}
 	s.access.Seen(door.ID)
 	return door, nonce, body, done, true
-}
-
-// remoteIP is the caller's address without its port.
-func remoteIP(r *http.Request) string {
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return host
-	}
-	return r.RemoteAddr
 }
 
 // writeSigned answers a controller with v (nil: 204, no body), signed with its door's key over

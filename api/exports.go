@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
 	"github.com/vigil-oss/vigil/access/audit"
 	"github.com/vigil-oss/vigil/storage/blob"
 	"github.com/vigil-oss/vigil/storage/events"

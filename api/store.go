@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
 	"github.com/vigil-oss/vigil/recognizers/plate"
 	"github.com/vigil-oss/vigil/storage/blob"
 	"github.com/vigil-oss/vigil/storage/events"

@@ -7,6 +7,8 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -190,6 +192,10 @@ type HTTP struct {
 	// max_connections and keep the door controllers out). Default 256: a console behind a NAT
 	// holds about six per browser.
 	MaxConnectionsPerAddress int `yaml:"max_connections_per_address"`
+	// TrustedProxies lists the reverse proxies (addresses or CIDR prefixes) in front of vigil:
+	// from them, throttling counts the caller named in X-Forwarded-For, not the proxy. Default
+	// none (X-Forwarded-For is ignored).
+	TrustedProxies []string `yaml:"trusted_proxies"`
 	// MetricsToken, when set, is required as a bearer token on GET /metrics.
 	MetricsToken Secret `yaml:"metrics_token" env:"VIGIL_METRICS_TOKEN"`
 	// OpenWithoutDatabase serves the API to anyone on a node with database.enabled false (which
@@ -236,6 +242,30 @@ type Camera struct {
 	// Map places the camera on the site map: [x, y] in the site plan's pixels (timelines and the
 	// console's map use it). Optional.
 	Map *[2]float64 `yaml:"map"`
+}
+
+// Proxies parses TrustedProxies (Validate has checked them).
+func (h HTTP) Proxies() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range h.TrustedProxies {
+		if p, err := parsePrefix(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// parsePrefix reads a CIDR prefix or a single address.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 }
 
 // Database configures the event store's PostgreSQL.

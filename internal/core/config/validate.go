@@ -45,6 +45,11 @@ func (c *Config) validateCore(bad complain) {
 	if c.HTTP.MaxConnectionsPerAddress < 1 || c.HTTP.MaxConnectionsPerAddress > c.HTTP.MaxConnections {
 		bad("http.max_connections_per_address: %d is outside 1..max_connections (%d)", c.HTTP.MaxConnectionsPerAddress, c.HTTP.MaxConnections)
 	}
+	for _, p := range c.HTTP.TrustedProxies {
+		if _, err := parsePrefix(p); err != nil {
+			bad("http.trusted_proxies: %q is not an address or a CIDR prefix (10.0.0.5, 10.0.0.0/24)", p)
+		}
+	}
 	if u := c.Bus.URL.Reveal(); u != "" {
 		for _, one := range strings.Split(u, ",") { // a NATS cluster: several URLs
 			if err := checkURL(strings.TrimSpace(one), "nats", "tls", "ws", "wss"); err != nil {
