@@ -71,28 +71,40 @@ func (s *snapshots) get(id string) ([]byte, bool) {
 
 // liveView turns a bus event into what live viewers get: no embedding, and a URL instead of the
 // snapshot bytes, which it keeps for that URL.
-func (s *Server) liveView(data []byte) (*event.Event, []byte, error) {
+func (s *Server) liveView(data []byte) (*event.Event, [3][]byte, error) {
+	var views [3][]byte
 	e, err := event.Unpack(data)
 	if err != nil {
-		return nil, nil, err
+		return nil, views, err
 	}
-	v := struct {
-		*event.Event
-		SnapshotURL string `json:"snapshot_url,omitempty"`
-	}{Event: e}
+	snapshotURL := ""
 	if len(e.Snapshot) > 0 {
 		person := ""
 		if e.Match != nil {
 			person = e.Match.PersonID
 		}
 		s.snaps.put(e.ID, person, bytes.Clone(e.Snapshot))
-		v.SnapshotURL = "/v1/events/" + e.ID + "/snapshot"
+		snapshotURL = "/v1/events/" + e.ID + "/snapshot"
 	}
 	view := *e
 	view.Embedding, view.Snapshot = nil, nil
-	v.Event = &view
-	out, err := json.Marshal(v)
-	return e, out, err
+	// One JSON per level that sees something different (seeLevel): at most two for an event.
+	for l := seeAll; l <= seeNoIdents; l++ {
+		red := redactLive(view, l)
+		if l > seeAll && red.Match == view.Match && red.Plate == view.Plate { // nothing to hide
+			views[l] = views[seeAll]
+			continue
+		}
+		out, err := json.Marshal(struct {
+			*event.Event
+			SnapshotURL string `json:"snapshot_url,omitempty"`
+		}{&red, snapshotURL})
+		if err != nil {
+			return nil, views, err
+		}
+		views[l] = out
+	}
+	return e, views, nil
 }
 
 // live fans bus events out to SSE viewers: each event is decoded once, whatever the number of
@@ -105,6 +117,7 @@ type live struct {
 // viewer is one SSE connection and its filters ("" matches all).
 type viewer struct {
 	kind, camera string
+	level        seeLevel // what its principal may see
 	ch           chan []byte
 	overflow     chan struct{}
 	once         sync.Once
@@ -123,7 +136,7 @@ func (l *live) remove(v *viewer) {
 }
 
 // send hands msg to every matching viewer without waiting: one that is full is told to go.
-func (l *live) send(kind, camera string, msg []byte) {
+func (l *live) send(kind, camera string, msgs [3][]byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for v := range l.viewers {
@@ -131,7 +144,7 @@ func (l *live) send(kind, camera string, msg []byte) {
 			continue
 		}
 		select {
-		case v.ch <- msg:
+		case v.ch <- msgs[v.level]:
 		default:
 			v.once.Do(func() { close(v.overflow) })
 		}
@@ -142,12 +155,20 @@ func (l *live) send(kind, camera string, msg []byte) {
 func (s *Server) startLive() (func(), error) {
 	s.live = &live{viewers: map[*viewer]struct{}{}}
 	return s.events.Subscribe(event.SubjectPrefix+".>", func(_ string, data []byte) {
-		e, view, err := s.liveView(data)
+		e, views, err := s.liveView(data)
 		if err != nil {
 			s.log.Debug("unreadable event on the bus", "err", err)
 			return
 		}
-		s.live.send(e.Kind, e.Camera, fmt.Appendf(nil, "id: %s\nevent: %s\ndata: %s\n\n", e.ID, e.Kind, view))
+		var msgs [3][]byte
+		for l, v := range views {
+			if l > 0 && &v[0] == &views[0][0] { // the same as the full view
+				msgs[l] = msgs[0]
+				continue
+			}
+			msgs[l] = fmt.Appendf(nil, "id: %s\nevent: %s\ndata: %s\n\n", e.ID, e.Kind, v)
+		}
+		s.live.send(e.Kind, e.Camera, msgs)
 	})
 }
 
@@ -158,7 +179,8 @@ func (s *Server) liveEvents(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errUnavailable)
 		return
 	}
-	v := &viewer{kind: r.URL.Query().Get("kind"), camera: r.URL.Query().Get("camera"), ch: make(chan []byte, 64), overflow: make(chan struct{})}
+	v := &viewer{kind: r.URL.Query().Get("kind"), camera: r.URL.Query().Get("camera"), level: levelOf(r),
+		ch: make(chan []byte, 64), overflow: make(chan struct{})}
 	if v.kind != "" && v.kind != event.KindFace && v.kind != event.KindPlate && v.kind != event.KindAlarm {
 		s.writeError(w, r, badRequest("kind must be face, plate or alarm"))
 		return

@@ -112,7 +112,9 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := make([]storedEvent, len(list))
+	level := levelOf(r)
 	for i, e := range list {
+		redactStored(&e, level)
 		out[i] = withLinks(e)
 	}
 	resp := map[string]any{"events": out, "from": f.From, "to": f.To}
@@ -177,6 +179,7 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	redactStored(&e, levelOf(r))
 	writeJSON(w, http.StatusOK, withLinks(e))
 }
 

@@ -188,6 +188,30 @@ func TestServeStreamsLiveEvents(t *testing.T) {
 			t.Errorf("GET %s: %d, want %d", c.path, r.StatusCode, c.want)
 		}
 	}
+	// Listing a camera's events is no way around that guard: patrol sees that a resident was
+	// recognised, not who.
+	if r, err := patrol.Get(base + "/v1/events?camera=cam001&kind=face"); err == nil {
+		var seen struct {
+			Events []struct {
+				PersonID *string `json:"person_id"`
+				List     *string `json:"list"`
+			} `json:"events"`
+		}
+		json.NewDecoder(r.Body).Decode(&seen)
+		r.Body.Close()
+		matched := 0
+		for _, e := range seen.Events {
+			if e.List != nil {
+				matched++
+			}
+			if e.PersonID != nil {
+				t.Fatalf("patrol's event list names %s", *e.PersonID)
+			}
+		}
+		if matched == 0 {
+			t.Fatalf("patrol's list shows no recognised face at all (%d events)", len(seen.Events))
+		}
+	}
 	if conn, err := pgx.Connect(context.Background(), dbURL); err == nil {
 		var tracked int
 		conn.QueryRow(context.Background(), `SELECT count(*) FROM audit WHERE action = 'events.track' AND reason = 'case 11' AND actor = 'test investigator'`).Scan(&tracked)

@@ -13,8 +13,8 @@ export function isAlert(ev) {
 
 export function describe(ev) {
   if (ev.kind === 'alarm') return ev.alarm?.type === 'duress' ? `DURESS at door ${ev.alarm.door} (silent alarm)` : `alarm: ${ev.alarm?.type || ''}`;
-  if (ev.kind === 'plate') return ev.plate ? `${ev.plate.text} (${ev.plate.color || 'plate'})` : 'plate';
-  if (ev.match) return ev.match.name || ev.match.person_id;
+  if (ev.kind === 'plate') return ev.plate?.text ? `${ev.plate.text} (${ev.plate.color || 'plate'})` : 'plate (not shown to your role)';
+  if (ev.match) return ev.match.name || ev.match.person_id || (quiet.has(ev.match.list) ? 'a resident (who: search roles only)' : 'a listed person');
   return 'unknown face';
 }
 
