@@ -72,7 +72,7 @@ type Engine struct {
 
 	cmds     commands
 	refused  refusals
-	pins     pinGuard
+	pins     PINGuard
 	secrets  *secrets
 	hist     cacheHistory
 	ctrls    controllersSeen
@@ -190,9 +190,9 @@ func (e *Engine) Door(id string) (*Door, bool) {
 func (e *Engine) Decide(ctx context.Context, doorID string, c Presented, nonce string) (Decision, error) {
 	s := e.snapshot()
 	now := e.now()
-	v := s.decideCredential(doorID, c, now, e.inside, e.pins.locked(doorID, now))
-	if (c.Kind == KindPIN || c.PIN != "") && (v.reason == DenyUnknown || v.reason == DenyPINRequired) {
-		e.pins.wrong(doorID, now)
+	v := s.decideCredential(doorID, c, now, e.inside, e.pins.Locked(doorID, now))
+	if (c.Kind == KindPIN || c.PIN != "") && v.reason != Granted && v.reason != GrantedDuress && v.reason != DenyPINLocked {
+		e.pins.Wrong(doorID, now) // every refused PIN (PINGuard)
 	}
 	extra := map[string]any{"credential": c.Kind}
 	if c.PIN != "" {
@@ -239,8 +239,10 @@ func (e *Engine) decide(ctx context.Context, doorID string, s *snapshot, v verdi
 		e.alarm(Alarm{Type: "duress", Door: doorID, Camera: door.Camera, PersonID: v.person, Time: now})
 		d.Reason = Granted
 	}
-	if !d.Grant && extra["credential"] == "face" {
-		d.PersonID = "" // a denied face does not learn whom it looked like
+	if !d.Grant {
+		// A refusal does not tell the door whose card, PIN or face it was (a guessed PIN would
+		// otherwise name its holder); the audit row keeps it.
+		d.PersonID = ""
 	}
 	if d.Grant && v.area != "" {
 		in := door.Direction == "in"

@@ -5,10 +5,15 @@ import (
 	"time"
 )
 
-// pinGuard locks PIN entry at a door after too many wrong PINs: a 6-digit PIN is a million
+// PINGuard locks PIN entry at a door after too many refused PINs: a 6-digit PIN is a million
 // guesses, and a keypad that answers every one of them is a lock that opens by patience. Cards
-// and faces still work at a locked door.
-type pinGuard struct {
+// and faces still work at a locked door. vigil keeps one for every door; a controller deciding
+// offline keeps its own (doorsim does).
+//
+// Every refused PIN counts, a real PIN refused by the rules included (keyed alone at a door that
+// asks for card and PIN, outside its schedule): otherwise the refusal's reason would tell a
+// guesser which PINs are real, at no cost.
+type PINGuard struct {
 	mu    sync.Mutex
 	doors map[string]*pinState
 }
@@ -24,16 +29,16 @@ const (
 	pinLockout  = 10 * time.Minute // how long
 )
 
-// locked reports whether door takes no PIN at now.
-func (g *pinGuard) locked(door string, now time.Time) bool {
+// Locked reports whether door takes no PIN at now.
+func (g *PINGuard) Locked(door string, now time.Time) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	st := g.doors[door]
 	return st != nil && now.Before(st.lockedUntil)
 }
 
-// wrong counts a wrong PIN at door; the pinAttempts-th within pinWindow locks it.
-func (g *pinGuard) wrong(door string, now time.Time) {
+// Wrong counts a refused PIN at door; the pinAttempts-th within pinWindow locks it.
+func (g *PINGuard) Wrong(door string, now time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.doors == nil {

@@ -27,11 +27,11 @@ func (s *snapshot) decideCredential(doorID string, c Presented, now time.Time, i
 	person, duress, why := s.credential(c.Kind, c.Value, now)
 	pinOK := false
 	if why == "" && c.Kind == KindCard && c.PIN != "" { // a second factor: the same person's PIN
-		pinPerson, _, pinWhy := s.credential(KindPIN, c.PIN, now)
+		pinPerson, pinDuress, pinWhy := s.credential(KindPIN, c.PIN, now)
 		if pinWhy != "" || pinPerson != person {
 			return verdict{person: person, reason: DenyPINRequired}
 		}
-		pinOK = true
+		pinOK, duress = true, duress || pinDuress // a duress PIN typed with the card still raises the alarm
 	}
 	if why != "" {
 		return verdict{person: person, reason: why}

@@ -196,6 +196,17 @@ func TestPINLockout(t *testing.T) {
 	if _, d, _ := s.ask(t, "lobby-in", "card", "CARD-ALICE", nil, now, ""); !d.Grant {
 		t.Fatalf("a card at the locked door's neighbour: %+v", d)
 	}
+	// A real PIN refused by the rules (outside its schedule) names nobody, and counts like a
+	// wrong one: the answer's reason must not let a guesser try real PINs for free.
+	for i := range 5 {
+		_, d, _ := s.ask(t, "night", "pin", "9111", nil, now, "")
+		if d.Grant || d.Reason != access.DenySchedule || d.PersonID != "" {
+			t.Fatalf("a real PIN outside its schedule, try %d: %+v", i, d)
+		}
+	}
+	if _, d, _ := s.ask(t, "night", "pin", "9111", nil, now, ""); d.Reason != access.DenyPINLocked {
+		t.Fatalf("five refused real PINs did not lock the keypad: %+v", d)
+	}
 }
 
 // TestOfflineDecisionsChecked: an offline grant of a credential the door was never sent is

@@ -43,6 +43,7 @@ type Controller struct {
 	byHash  map[string][]access.CachedCredential
 	last    SyncResult
 	offline []access.OfflineDecision
+	pins    access.PINGuard // offline too, refused PINs lock the keypad
 	nonce   atomic.Int64
 
 	seen map[string]time.Time // command ids delivered (a broker may redeliver; a door may use both channels)
@@ -287,6 +288,15 @@ func (c *Controller) decideOffline(kind, value string, now time.Time) (bool, str
 	if c.cache == nil {
 		reason = "offline_no_cache"
 	}
+	if kind == access.KindPIN && c.pins.Locked(c.Door, now) {
+		c.offline = append(c.offline, access.OfflineDecision{Time: now, Kind: kind, Hash: hash, Reason: access.DenyPINLocked})
+		return false, access.DenyPINLocked
+	}
+	defer func() {
+		if kind == access.KindPIN && !grant {
+			c.pins.Wrong(c.Door, now)
+		}
+	}()
 	for _, h := range []string{keyed, hex.EncodeToString(legacy[:])} {
 		for _, cc := range c.byHash[h] {
 			person, hash = cc.PersonID, h

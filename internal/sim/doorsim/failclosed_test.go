@@ -3,6 +3,7 @@ package doorsim
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -72,5 +73,26 @@ func TestFailsClosedOnAttack(t *testing.T) {
 	}
 	if g, r, _ := c.Present(ctx, "card", "NOT-CACHED"); g || r != access.DenyUnknown {
 		t.Fatalf("unknown card at a fail-safe door offline: %v %s", g, r)
+	}
+}
+
+// TestOfflineKeypadLocks: cutting the controller's uplink does not buy unlimited PIN guesses:
+// offline too, five refused PINs lock the keypad for a while (cards are still decided).
+func TestOfflineKeypadLocks(t *testing.T) {
+	c := &Controller{Door: "d1", Key: []byte("0123456789abcdef0123456789abcdef"), cache: &access.DoorCache{}}
+	now := time.Now()
+	for i := range 5 {
+		if g, r := c.decideOffline(access.KindPIN, fmt.Sprintf("99%02d", i), now); g || r != access.DenyUnknown {
+			t.Fatalf("guess %d: %v %s", i, g, r)
+		}
+	}
+	if _, r := c.decideOffline(access.KindPIN, "1234", now); r != access.DenyPINLocked {
+		t.Fatalf("a sixth PIN offline: %s, want %s", r, access.DenyPINLocked)
+	}
+	if _, r := c.decideOffline(access.KindCard, "C-1", now); r != access.DenyUnknown {
+		t.Fatalf("a card at the locked keypad: %s", r)
+	}
+	if c.Pending() != 7 {
+		t.Fatalf("%d offline decisions kept for upload, want 7", c.Pending())
 	}
 }
