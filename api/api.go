@@ -65,6 +65,7 @@ type Server struct {
 	proxies     []netip.Prefix
 	streams     streamSet
 	clipSlots   chan struct{}
+	clipOwners  perKey // clips downloading, by principal
 	searchSlots chan struct{}
 	doorSlots   chan struct{}
 	metricsTok  string

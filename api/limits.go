@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -10,7 +11,11 @@ import (
 // slotWait, then is answered 503 with Retry-After; the node keeps its memory and CPU for the work
 // it took on. Door photos have their own slots, so searches never take a door's.
 const (
-	clipSlots        = 4
+	clipSlots         = 4
+	clipsPerPrincipal = 2 // so that one token cannot hold every clip slot
+	// clipWriteWindow is how long one write of a clip (a segment's worth) may take: a client
+	// reading slower than about a tenth of the video's bit rate is cut off, not waited for.
+	clipWriteWindow  = 30 * time.Second
 	searchPhotoSlots = 2
 	doorPhotoSlots   = 4
 	slotWait         = 10 * time.Second
@@ -30,4 +35,47 @@ func (s *Server) slot(w http.ResponseWriter, r *http.Request, slots chan struct{
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "this node is busy with " + what + "; try again shortly"})
 		return nil, false
 	}
+}
+
+// perKey counts what each principal holds of something bounded (clips).
+type perKey struct {
+	mu   sync.Mutex
+	held map[string]int
+}
+
+// take counts one for key; false when key already holds max.
+func (p *perKey) take(key string, max int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.held == nil {
+		p.held = map[string]int{}
+	}
+	if p.held[key] >= max {
+		return false
+	}
+	p.held[key]++
+	return true
+}
+
+func (p *perKey) give(key string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.held[key]--; p.held[key] <= 0 {
+		delete(p.held, key)
+	}
+}
+
+// progressWriter gives each write its own deadline, so a long answer goes on while the client
+// keeps reading and ends when it stalls.
+type progressWriter struct {
+	w      http.ResponseWriter
+	rc     *http.ResponseController
+	window time.Duration
+}
+
+func (p *progressWriter) Header() http.Header  { return p.w.Header() }
+func (p *progressWriter) WriteHeader(code int) { p.w.WriteHeader(code) }
+func (p *progressWriter) Write(b []byte) (int, error) {
+	_ = p.rc.SetWriteDeadline(time.Now().Add(p.window))
+	return p.w.Write(b)
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -263,6 +264,14 @@ func (s *Server) footage(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, badRequest("reason: at most 500 characters"))
 		return
 	}
+	if p := principalOf(r); p != nil {
+		key := strconv.FormatInt(p.ID, 10)
+		if !s.clipOwners.take(key, clipsPerPrincipal) {
+			writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": fmt.Sprintf("this principal already has %d clips downloading; wait for one", clipsPerPrincipal)})
+			return
+		}
+		defer s.clipOwners.give(key)
+	}
 	release, ok := s.slot(w, r, s.clipSlots, "footage clips")
 	if !ok {
 		return
@@ -271,10 +280,12 @@ func (s *Server) footage(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.audit(w, r, "footage.view", reason, map[string]any{"camera": r.PathValue("id"), "from": from, "to": to}, nil); !ok {
 		return
 	}
-	longLived(w, 10*time.Minute)
 	// The clip streams: headers go with its first segment (a range with no recording is still a
-	// clean 404), and a slow client holds one segment in memory, not an hour of video.
-	out := &lazyHeader{w: w, begin: func() {
+	// clean 404), and a slow client holds one segment in memory, not an hour of video. Each
+	// write has clipWriteWindow: a client that stops reading lets go of its slot.
+	longLived(w, 0)
+	pw := &progressWriter{w: w, rc: http.NewResponseController(w), window: clipWriteWindow}
+	out := &lazyHeader{w: pw, begin: func() {
 		w.Header().Set("Content-Type", "video/mp4")
 		w.Header().Set("Content-Disposition", `inline; filename="`+r.PathValue("id")+`.mp4"`)
 	}}
