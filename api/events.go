@@ -26,10 +26,25 @@ type snapshots struct {
 	order  []string
 	data   map[string][]byte
 	person map[string]string // event id → the person it matched, for erasure
+	// erased holds the people erased lately, and when: an event matched before the erasure and
+	// heard after it (in flight in the pipeline) neither names them nor leaves a shot here.
+	erased map[string]time.Time
 }
 
+// erasedFor is how long an erasure holds back late events of the person: far beyond the
+// pipeline's latency.
+const erasedFor = 10 * time.Minute
+
 func newSnapshots(max int) *snapshots {
-	return &snapshots{max: max, data: map[string][]byte{}, person: map[string]string{}}
+	return &snapshots{max: max, data: map[string][]byte{}, person: map[string]string{}, erased: map[string]time.Time{}}
+}
+
+// isErased reports whether person was erased within erasedFor.
+func (s *snapshots) isErased(person string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at, ok := s.erased[person]
+	return ok && time.Since(at) < erasedFor
 }
 
 func (s *snapshots) put(id, person string, jpeg []byte) {
@@ -50,10 +65,17 @@ func (s *snapshots) put(id, person string, jpeg []byte) {
 	}
 }
 
-// forget drops a person's best shots (erasure).
+// forget drops a person's best shots and holds back late ones (erasure).
 func (s *snapshots) forget(person string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := time.Now()
+	for p, at := range s.erased {
+		if now.Sub(at) >= erasedFor {
+			delete(s.erased, p)
+		}
+	}
+	s.erased[person] = now
 	for id, p := range s.person {
 		if p == person {
 			delete(s.data, id)
@@ -78,6 +100,10 @@ func (s *Server) liveView(data []byte) (*event.Event, [3][]byte, error) {
 		return nil, views, err
 	}
 	snapshotURL := ""
+	if e.Match != nil && e.Match.PersonID != "" && s.snaps.isErased(e.Match.PersonID) {
+		// Matched before the person's erasure, heard after it: it names nobody, keeps no shot.
+		e.Match, e.Snapshot = &event.Match{List: e.Match.List}, nil
+	}
 	if len(e.Snapshot) > 0 {
 		person := ""
 		if e.Match != nil {

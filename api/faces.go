@@ -116,7 +116,7 @@ func (s *Server) eraseBiometrics(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.snaps.forget(person) // the live cache of recent best shots
+	s.snaps.forget(person) // the live cache of recent best shots, and late events held back
 	out := search.Erasure{Exports: []events.Export{}}
 	if s.eraser != nil {
 		if out, err = s.eraser.ErasePerson(r.Context(), person); err != nil {
@@ -124,6 +124,7 @@ func (s *Server) eraseBiometrics(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	s.snaps.forget(person) // again: what came off the bus while it was purged
 	writeJSON(w, http.StatusOK, map[string]any{"person": person, "templates_erased": templates, "face_events_erased": out.Events,
 		"bus_messages_erased": out.BusMessages, "snapshots_erased": out.Snapshots, "exports_still_holding": out.Exports})
 }

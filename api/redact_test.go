@@ -3,7 +3,9 @@ package api
 import (
 	"context"
 	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/vigil-oss/vigil/access"
 	"github.com/vigil-oss/vigil/access/auth"
@@ -70,5 +72,29 @@ func TestWatchRolesDoNotSeeWhom(t *testing.T) {
 	}
 	if live[0].Match.PersonID != "alice" || live[2].Plate.Text == "" {
 		t.Fatal("redactLive changed the shared event")
+	}
+}
+
+// TestLateEventOfErasedPerson: an event matched before a person's erasure and heard after it
+// names nobody and leaves no best shot in the cache.
+func TestLateEventOfErasedPerson(t *testing.T) {
+	s := &Server{snaps: newSnapshots(10)}
+	s.snaps.forget("alice")
+	now := time.Now()
+	e := &event.Event{ID: event.NewID(now), Camera: "cam001", Kind: event.KindFace, Time: now, First: now,
+		Match: &event.Match{PersonID: "alice", Name: "Alice", List: access.AccessList}, Snapshot: []byte("\xff\xd8jpeg")}
+	_, views, err := s.liveView(e.Pack())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(views[seeAll]), "alice") || strings.Contains(string(views[seeAll]), "snapshot_url") {
+		t.Fatalf("a late event of an erased person: %s", views[seeAll])
+	}
+	if _, ok := s.snaps.get(e.ID); ok {
+		t.Fatal("its best shot was cached")
+	}
+	e.ID, e.Match.PersonID = event.NewID(now), "bob"
+	if _, views, _ = s.liveView(e.Pack()); !strings.Contains(string(views[seeAll]), "bob") {
+		t.Fatalf("another person's event lost its match: %s", views[seeAll])
 	}
 }
