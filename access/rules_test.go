@@ -153,6 +153,7 @@ func TestRulesEveryReason(t *testing.T) {
 	}{
 		{"good", n.Verify(door, "POST", "/v1/doors/b1/decisions", "", ts(monday), nonce, sig, body, monday), ""},
 		{"replayed", n.Verify(door, "POST", "/v1/doors/b1/decisions", "", ts(monday), nonce, sig, body, monday), DenyReplay},
+		{"query that does not parse", n.Verify(door, "GET", "/v1/doors/b1/credentials", "since=%zz", ts(monday), "nonce-0a0a0a0a0a0a0a0a", Sign(door.Key, "GET", "/v1/doors/b1/credentials", "since=%zz", ts(monday), "nonce-0a0a0a0a0a0a0a0a", nil), nil, monday), DenyBadSignature},
 		{"body changed", n.Verify(door, "POST", "/v1/doors/b1/decisions", "", ts(monday), nonce+"x", sig, []byte(`{}`), monday), DenyBadSignature},
 		{"stale", n.Verify(door, "POST", "/v1/doors/b1/decisions", "", ts(monday), "nonce-fedcba9876543210", Sign(door.Key, "POST", "/v1/doors/b1/decisions", "", ts(monday), "nonce-fedcba9876543210", body), body, monday.Add(time.Minute)), DenyStale},
 	} {

@@ -117,6 +117,9 @@ func (n *Nonces) Verify(door *Door, method, path, rawQuery, timestamp, nonce, si
 	if err := CheckHeaders(timestamp, nonce, signature, now); err != nil {
 		return err
 	}
+	if _, err := url.ParseQuery(rawQuery); err != nil {
+		return ErrRequest(DenyBadSignature) // no signature covers a query that does not parse
+	}
 	want := Sign(door.Key, method, path, rawQuery, timestamp, nonce, body)
 	if !hmac.Equal([]byte(want), []byte(signature)) {
 		return ErrRequest(DenyBadSignature)

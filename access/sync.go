@@ -219,7 +219,11 @@ func (e *Engine) doorSet(ctx context.Context, door string, s *snapshot) ([]Cache
 		}
 	}
 	rows.Close()
-	doorKey := s.doors[door].Key
+	d := s.doors[door]
+	if d == nil { // removed while its cache was being made
+		return nil, fmt.Errorf("access: door %q is gone", door)
+	}
+	doorKey := d.Key
 	for key, cred := range s.creds {
 		if len(byPerson[cred.person]) == 0 {
 			continue
