@@ -39,6 +39,26 @@ type VerifyOptions struct {
 	Progress func(rows int64)
 }
 
+// trustedCheckpoints loads the checkpoints signed by one of keys, by row; any other is a problem.
+func trustedCheckpoints(ctx context.Context, pool *pgxpool.Pool, keys []ed25519.PublicKey, problem func(string, ...any)) (map[int64][]Checkpoint, error) {
+	cps := map[int64][]Checkpoint{}
+	if len(keys) == 0 {
+		return cps, nil
+	}
+	all, err := checkpoints(ctx, pool)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range all {
+		if err := c.verifySignature(keys); err != nil {
+			problem("the checkpoint of row %d (%s) is not to be trusted: %v", c.Seq, c.At.Format(time.RFC3339), err)
+			continue
+		}
+		cps[c.Seq] = append(cps[c.Seq], c)
+	}
+	return cps, nil
+}
+
 // Verify walks the whole chain: every row's hash recomputed, every link to the previous row,
 // sequence numbers without gaps, the newest row against audit_head, against the anchor outside
 // the database, and against the signed checkpoints.
@@ -50,19 +70,9 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, o VerifyOptions) (*Report, 
 			rep.Problems = append(rep.Problems, fmt.Sprintf(format, args...))
 		}
 	}
-	cps := map[int64][]Checkpoint{} // the trusted ones, by row
-	if len(o.Keys) > 0 {
-		all, err := checkpoints(ctx, pool)
-		if err != nil {
-			return nil, err
-		}
-		for _, c := range all {
-			if err := c.verifySignature(o.Keys); err != nil {
-				problem("the checkpoint of row %d (%s) is not to be trusted: %v", c.Seq, c.At.Format(time.RFC3339), err)
-				continue
-			}
-			cps[c.Seq] = append(cps[c.Seq], c)
-		}
+	cps, err := trustedCheckpoints(ctx, pool, o.Keys, problem)
+	if err != nil {
+		return nil, err
 	}
 	rows, err := pool.Query(ctx, `SELECT seq, time, actor, role, action, reason, detail, result_count, prev_hash, hash FROM audit ORDER BY seq`)
 	if err != nil {
