@@ -45,17 +45,8 @@ func (s *Server) controllerRoutes(mux *http.ServeMux) {
 // the signature over the whole request checked. Every refusal, an oversized or trickled body
 // included, is counted (vigil_door_refusals_total{reason}), costs the address a failure token
 // and is audited in aggregate, never one row per request; it is answered here, and ok is false.
-// When ok, done gives the slot back.
+// When ok, done gives the slot back (the caller defers it).
 func (s *Server) controller(w http.ResponseWriter, r *http.Request, maxBody int64, slots chan struct{}) (door *access.Door, nonce string, body []byte, done func(), ok bool) {
-	door, nonce, body, done, ok = s.signedRequest(w, r, maxBody, slots)
-	if !ok && done != nil {
-		done()
-		done = nil
-	}
-	return door, nonce, body, done, ok
-}
-
-func (s *Server) signedRequest(w http.ResponseWriter, r *http.Request, maxBody int64, slots chan struct{}) (door *access.Door, nonce string, body []byte, done func(), ok bool) {
 	done = func() {}
 	if s.access == nil {
 		s.writeError(w, r, errNoStore)
@@ -67,10 +58,13 @@ func (s *Server) signedRequest(w http.ResponseWriter, r *http.Request, maxBody i
 		return nil, "", nil, done, false
 	}
 	id := r.PathValue("id")
-	refuse := func(status int, reason string) {
+	count := func(reason string) {
 		s.access.Refuse(id, reason, ip)
 		s.refusals.WithLabelValues(reason).Inc()
 		s.doorLimits.failed(ip)
+	}
+	refuse := func(status int, reason string) {
+		count(reason)
 		writeJSON(w, status, map[string]any{"grant": false, "reason": reason})
 	}
 	door, known := s.access.Door(id)
@@ -87,17 +81,23 @@ func (s *Server) signedRequest(w http.ResponseWriter, r *http.Request, maxBody i
 	}
 	if r.Method != http.MethodGet {
 		if maxBody > maxControllerBody {
-			if !s.doorLimits.enterBody(ip, bodiesPerAddress) {
+			if !s.doorLimits.bodies.take(ip, bodiesPerAddress) {
 				s.tooMany(w, r)
 				return nil, "", nil, done, false
 			}
-			defer s.doorLimits.leaveBody(ip)
+			defer s.doorLimits.bodies.give(ip)
 			if slots != nil {
-				release, ok := s.slot(w, r, slots, "door photos")
-				if !ok {
+				release, got := s.slot(w, r, slots, "door photos")
+				if !got {
 					return nil, "", nil, done, false
 				}
 				done = release
+				defer func() {
+					if !ok { // refused after all: the slot goes back here
+						release()
+						done = func() {}
+					}
+				}()
 			}
 		}
 		rc := http.NewResponseController(w)
@@ -106,9 +106,7 @@ func (s *Server) signedRequest(w http.ResponseWriter, r *http.Request, maxBody i
 		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 		_ = rc.SetReadDeadline(time.Time{})
 		if err != nil {
-			s.access.Refuse(id, access.DenyBadBody, ip)
-			s.refusals.WithLabelValues(access.DenyBadBody).Inc()
-			s.doorLimits.failed(ip)
+			count(access.DenyBadBody)
 			s.writeError(w, r, uploadError(err))
 			return nil, "", nil, done, false
 		}

@@ -91,8 +91,8 @@ func (s *snapshots) get(id string) ([]byte, bool) {
 	return b, ok
 }
 
-// liveView turns a bus event into what live viewers get: no embedding, and a URL instead of the
-// snapshot bytes, which it keeps for that URL.
+// liveView turns a bus event into the SSE messages live viewers get, one per seeLevel: no
+// embedding, and a URL instead of the snapshot bytes, which it keeps for that URL.
 func (s *Server) liveView(data []byte) (*event.Event, [3][]byte, error) {
 	var views [3][]byte
 	e, err := event.Unpack(data)
@@ -114,10 +114,11 @@ func (s *Server) liveView(data []byte) (*event.Event, [3][]byte, error) {
 	}
 	view := *e
 	view.Embedding, view.Snapshot = nil, nil
-	// One JSON per level that sees something different (seeLevel): at most two for an event.
+	// One message per level that sees something different (seeLevel): at most two for an
+	// event; a level with nothing hidden from it shares the full one.
 	for l := seeAll; l <= seeNoIdents; l++ {
 		red := redactLive(view, l)
-		if l > seeAll && red.Match == view.Match && red.Plate == view.Plate { // nothing to hide
+		if l > seeAll && red.Match == view.Match && red.Plate == view.Plate {
 			views[l] = views[seeAll]
 			continue
 		}
@@ -128,7 +129,7 @@ func (s *Server) liveView(data []byte) (*event.Event, [3][]byte, error) {
 		if err != nil {
 			return nil, views, err
 		}
-		views[l] = out
+		views[l] = fmt.Appendf(nil, "id: %s\nevent: %s\ndata: %s\n\n", e.ID, e.Kind, out)
 	}
 	return e, views, nil
 }
@@ -181,18 +182,10 @@ func (l *live) send(kind, camera string, msgs [3][]byte) {
 func (s *Server) startLive() (func(), error) {
 	s.live = &live{viewers: map[*viewer]struct{}{}}
 	return s.events.Subscribe(event.SubjectPrefix+".>", func(_ string, data []byte) {
-		e, views, err := s.liveView(data)
+		e, msgs, err := s.liveView(data)
 		if err != nil {
 			s.log.Debug("unreadable event on the bus", "err", err)
 			return
-		}
-		var msgs [3][]byte
-		for l, v := range views {
-			if l > 0 && &v[0] == &views[0][0] { // the same as the full view
-				msgs[l] = msgs[0]
-				continue
-			}
-			msgs[l] = fmt.Appendf(nil, "id: %s\nevent: %s\ndata: %s\n\n", e.ID, e.Kind, v)
 		}
 		s.live.send(e.Kind, e.Camera, msgs)
 	})

@@ -37,7 +37,8 @@ func (s *Server) slot(w http.ResponseWriter, r *http.Request, slots chan struct{
 	}
 }
 
-// perKey counts what each principal holds of something bounded (clips).
+// perKey counts what each key holds of something bounded: a principal's clips, an address's
+// large bodies being read.
 type perKey struct {
 	mu   sync.Mutex
 	held map[string]int

@@ -24,7 +24,7 @@ import (
 type limits struct {
 	mu      sync.Mutex
 	callers map[string]*caller
-	bodies  map[string]int // large bodies being read, by address
+	bodies  perKey // large bodies being read, by address
 	swept   time.Time
 	now     func() time.Time
 
@@ -39,7 +39,7 @@ type caller struct {
 }
 
 func newLimits() *limits {
-	return &limits{callers: map[string]*caller{}, bodies: map[string]int{}, now: time.Now,
+	return &limits{callers: map[string]*caller{}, now: time.Now,
 		rate: 200, burst: 400, failRate: 1, failBurst: 30, maxCallers: 100000}
 }
 
@@ -120,26 +120,6 @@ func (l *limits) failed(ip string) {
 	defer l.mu.Unlock()
 	c := l.get(ip)
 	c.failTokens = max(c.failTokens-1, 0)
-}
-
-// enterBody counts a large body being read from ip: false when ip already sends max.
-func (l *limits) enterBody(ip string, max int) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.bodies[ip] >= max {
-		return false
-	}
-	l.bodies[ip]++
-	return true
-}
-
-// leaveBody ends what enterBody began.
-func (l *limits) leaveBody(ip string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.bodies[ip]--; l.bodies[ip] <= 0 {
-		delete(l.bodies, ip)
-	}
 }
 
 // tooMany answers 429.

@@ -295,10 +295,15 @@ func (s *Server) lookup(path string) *gortsplib.ServerStream {
 
 // OnDescribe implements gortsplib.ServerHandlerOnDescribe.
 func (s *Server) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	if !s.auth(ctx.Conn, ctx.Request) {
+	return s.streamFor(ctx.Conn, ctx.Request, ctx.Path)
+}
+
+// streamFor answers DESCRIBE and SETUP: the client's credentials, then the path's stream.
+func (s *Server) streamFor(conn *gortsplib.ServerConn, req *base.Request, path string) (*base.Response, *gortsplib.ServerStream, error) {
+	if !s.auth(conn, req) {
 		return &base.Response{StatusCode: base.StatusUnauthorized}, nil, liberrors.ErrServerAuth{}
 	}
-	st := s.lookup(ctx.Path)
+	st := s.lookup(path)
 	if st == nil {
 		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
 	}
@@ -310,14 +315,7 @@ func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response
 	if ctx.Session.State() == gortsplib.ServerSessionStatePreRecord {
 		return &base.Response{StatusCode: base.StatusOK}, nil, nil
 	}
-	if !s.auth(ctx.Conn, ctx.Request) {
-		return &base.Response{StatusCode: base.StatusUnauthorized}, nil, liberrors.ErrServerAuth{}
-	}
-	st := s.lookup(ctx.Path)
-	if st == nil {
-		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
-	}
-	return &base.Response{StatusCode: base.StatusOK}, st, nil
+	return s.streamFor(ctx.Conn, ctx.Request, ctx.Path)
 }
 
 // OnPlay implements gortsplib.ServerHandlerOnPlay.
