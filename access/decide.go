@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/vigil-oss/vigil/access/audit"
+	"github.com/vigil-oss/vigil/storage/pgnotify"
 )
 
 // Credential kinds a controller may present.
@@ -142,39 +143,13 @@ func (e *Engine) Reload(ctx context.Context) error {
 // Watch reloads the snapshot whenever any process changes access data (PostgreSQL
 // LISTEN/NOTIFY on vigil_access), and every minute in any case, until ctx ends.
 func (e *Engine) Watch(ctx context.Context, log *slog.Logger) {
-	for ctx.Err() == nil {
-		err := func() error {
-			conn, err := e.pool.Acquire(ctx)
-			if err != nil {
-				return err
-			}
-			defer conn.Release()
-			if _, err := conn.Exec(ctx, `LISTEN vigil_access`); err != nil {
-				return err
-			}
-			for {
-				wctx, cancel := context.WithTimeout(ctx, time.Minute)
-				_, err := conn.Conn().WaitForNotification(wctx)
-				cancel()
-				if ctx.Err() != nil {
-					return nil
-				}
-				if err != nil && !errors.Is(err, context.DeadlineExceeded) {
-					return err
-				}
-				if err := e.Reload(ctx); err != nil {
-					log.Warn("access: reload failed", "err", err)
-				}
-			}
-		}()
-		if err != nil && ctx.Err() == nil {
-			log.Warn("access: listening for changes failed; retrying", "err", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(5 * time.Second):
-			}
+	reload := func() {
+		if err := e.Reload(ctx); err != nil {
+			log.Warn("access: reload failed", "err", err)
 		}
 	}
+	pgnotify.Listen(ctx, e.pool, "vigil_access", "access: listening for changes", log, pgnotify.Handlers{
+		OnNotify: func(string) { reload() }, OnIdle: reload, Idle: time.Minute})
 }
 
 // Door returns a door (for its key and settings).

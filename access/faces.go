@@ -2,7 +2,6 @@ package access
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/vigil-oss/vigil/access/auth"
+	"github.com/vigil-oss/vigil/internal/core/event"
 )
 
 // Face decision thresholds.
@@ -48,14 +48,6 @@ func (f *faceSet) nearest(q []float32, skip string) (string, float32) {
 	return best, float32(math.Sqrt(float64(bestD)))
 }
 
-func packEmbedding(e []float32) []byte {
-	b := make([]byte, 4*len(e))
-	for i, v := range e {
-		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
-	}
-	return b
-}
-
 func loadFaces(ctx context.Context, tx pgx.Tx) (*faceSet, error) {
 	rows, _ := tx.Query(ctx, `SELECT person_id, embedding FROM face_templates`)
 	f := &faceSet{}
@@ -69,9 +61,9 @@ func loadFaces(ctx context.Context, tx pgx.Tx) (*faceSet, error) {
 			return struct{}{}, nil
 		}
 		f.person = append(f.person, p)
-		for i := range 128 {
-			f.emb = append(f.emb, math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:])))
-		}
+		n := len(f.emb)
+		f.emb = append(f.emb, make([]float32, 128)...)
+		event.UnpackVector(b, f.emb[n:])
 		return struct{}{}, nil
 	})
 	return f, err
@@ -116,7 +108,7 @@ func (e *Engine) AddFaceTemplate(ctx context.Context, who auth.Actor, person str
 	var id int64
 	err := e.change(ctx, who, "face.enrol", map[string]any{"person": person, "quality": t.Quality, "liveness": t.Liveness, "consent": t.Consent}, func(tx pgx.Tx) error {
 		return tx.QueryRow(ctx, `INSERT INTO face_templates (person_id, embedding, quality, liveness, consent_at, consent)
-			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, person, packEmbedding(t.Embedding), t.Quality, t.Liveness, time.Now(), t.Consent).Scan(&id)
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, person, event.PackVector(t.Embedding), t.Quality, t.Liveness, time.Now(), t.Consent).Scan(&id)
 	})
 	return id, err
 }

@@ -63,7 +63,11 @@ func CanonicalQuery(rawQuery string) string {
 
 // Sign computes a request signature; rawQuery is the request's query string (without "?").
 func Sign(key []byte, method, path, rawQuery, timestamp, nonce string, body []byte) string {
-	return mac(key, labelRequest, method+"\n"+path+"\n"+CanonicalQuery(rawQuery), timestamp, nonce, body)
+	return signRequest(key, method, path, CanonicalQuery(rawQuery), timestamp, nonce, body)
+}
+
+func signRequest(key []byte, method, path, canonicalQuery, timestamp, nonce string, body []byte) string {
+	return mac(key, labelRequest, method+"\n"+path+"\n"+canonicalQuery, timestamp, nonce, body)
 }
 
 // SignResponse computes an answer's signature.
@@ -117,10 +121,11 @@ func (n *Nonces) Verify(door *Door, method, path, rawQuery, timestamp, nonce, si
 	if err := CheckHeaders(timestamp, nonce, signature, now); err != nil {
 		return err
 	}
-	if _, err := url.ParseQuery(rawQuery); err != nil {
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
 		return ErrRequest(DenyBadSignature) // no signature covers a query that does not parse
 	}
-	want := Sign(door.Key, method, path, rawQuery, timestamp, nonce, body)
+	want := signRequest(door.Key, method, path, q.Encode(), timestamp, nonce, body)
 	if !hmac.Equal([]byte(want), []byte(signature)) {
 		return ErrRequest(DenyBadSignature)
 	}
@@ -165,14 +170,19 @@ func (e *Engine) Refuse(door, reason, remote string) {
 	r := &e.refused
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.add(refusalKey{door, remote, reason}, 1, e.now())
+}
+
+// add counts n refusals under k (past maxRefusalKeys keys, under the reason alone); since starts
+// the period when none is open. Held under r.mu.
+func (r *refusals) add(k refusalKey, n int, since time.Time) {
 	if r.counts == nil {
-		r.counts, r.since = map[refusalKey]int{}, e.now()
+		r.counts, r.since = map[refusalKey]int{}, since
 	}
-	k := refusalKey{door, remote, reason}
 	if _, ok := r.counts[k]; !ok && len(r.counts) >= maxRefusalKeys {
-		k = refusalKey{"*", "*", reason}
+		k = refusalKey{"*", "*", k.reason}
 	}
-	r.counts[k]++
+	r.counts[k] += n
 }
 
 // FlushRefusals writes what was refused since the last flush: one audit row per door, remote
@@ -193,16 +203,10 @@ func (e *Engine) FlushRefusals(ctx context.Context) error {
 	if _, err := e.trail.AppendAll(ctx, entries); err != nil {
 		// Kept for the next flush: a database outage loses no count.
 		r.mu.Lock()
-		if r.counts == nil {
-			r.counts = map[refusalKey]int{}
+		for k, n := range counts {
+			r.add(k, n, since)
 		}
 		r.since = since
-		for k, n := range counts {
-			if _, ok := r.counts[k]; !ok && len(r.counts) >= maxRefusalKeys {
-				k = refusalKey{"*", "*", k.reason}
-			}
-			r.counts[k] += n
-		}
 		r.mu.Unlock()
 		return err
 	}

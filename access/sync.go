@@ -284,10 +284,13 @@ func (e *Engine) RecordOffline(ctx context.Context, door string, ds []OfflineDec
 	sent := e.hist.hashes(door)
 	// The sets kept in memory go with a restart (often what made the controller decide offline):
 	// the door's set as it is now counts as sent too.
-	if cur, err := e.doorSet(ctx, door, e.snapshot()); err == nil {
-		for _, cc := range cur {
-			sent[cc.Hash] = true
-		}
+	cur, err := e.doorSet(ctx, door, e.snapshot())
+	if err != nil {
+		// Without it every grant would look unexpected: the controller sends them again later.
+		return 0, fmt.Errorf("access: the door's credential set: %w", err)
+	}
+	for _, cc := range cur {
+		sent[cc.Hash] = true
 	}
 	unexpected := 0
 	entries := make([]audit.Entry, len(ds))

@@ -22,6 +22,7 @@ import (
 	"github.com/vigil-oss/vigil/access"
 	liveview "github.com/vigil-oss/vigil/api/live"
 	"github.com/vigil-oss/vigil/dispatch"
+	"github.com/vigil-oss/vigil/internal/core/quota"
 	"github.com/vigil-oss/vigil/streams/rtsp"
 )
 
@@ -65,7 +66,7 @@ type Server struct {
 	proxies     []netip.Prefix
 	streams     streamSet
 	clipSlots   chan struct{}
-	clipOwners  perKey // clips downloading, by principal
+	clipOwners  quota.PerKey // clips downloading, by principal
 	searchSlots chan struct{}
 	doorSlots   chan struct{}
 	metricsTok  string

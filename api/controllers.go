@@ -81,11 +81,11 @@ func (s *Server) controller(w http.ResponseWriter, r *http.Request, maxBody int6
 	}
 	if r.Method != http.MethodGet {
 		if maxBody > maxControllerBody {
-			if !s.doorLimits.bodies.take(ip, bodiesPerAddress) {
+			if !s.doorLimits.bodies.Take(ip, bodiesPerAddress) {
 				s.tooMany(w, r)
 				return nil, "", nil, done, false
 			}
-			defer s.doorLimits.bodies.give(ip)
+			defer s.doorLimits.bodies.Give(ip)
 			if slots != nil {
 				release, got := s.slot(w, r, slots, "door photos")
 				if !got {

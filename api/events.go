@@ -53,6 +53,9 @@ func (s *snapshots) put(id, person string, jpeg []byte) {
 	if _, ok := s.data[id]; ok {
 		return
 	}
+	if at, ok := s.erased[person]; ok && person != "" && time.Since(at) < erasedFor {
+		return // erased while this event was on its way (checked here, under the same lock as forget)
+	}
 	s.data[id] = jpeg
 	if person != "" {
 		s.person[id] = person

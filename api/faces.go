@@ -124,7 +124,6 @@ func (s *Server) eraseBiometrics(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.snaps.forget(person) // again: what came off the bus while it was purged
 	writeJSON(w, http.StatusOK, map[string]any{"person": person, "templates_erased": templates, "face_events_erased": out.Events,
 		"bus_messages_erased": out.BusMessages, "snapshots_erased": out.Snapshots, "exports_still_holding": out.Exports})
 }

@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"sync"
 	"time"
 )
 
@@ -37,46 +36,24 @@ func (s *Server) slot(w http.ResponseWriter, r *http.Request, slots chan struct{
 	}
 }
 
-// perKey counts what each key holds of something bounded: a principal's clips, an address's
-// large bodies being read.
-type perKey struct {
-	mu   sync.Mutex
-	held map[string]int
-}
-
-// take counts one for key; false when key already holds max.
-func (p *perKey) take(key string, max int) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.held == nil {
-		p.held = map[string]int{}
-	}
-	if p.held[key] >= max {
-		return false
-	}
-	p.held[key]++
-	return true
-}
-
-func (p *perKey) give(key string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.held[key]--; p.held[key] <= 0 {
-		delete(p.held, key)
-	}
-}
-
 // progressWriter gives each write its own deadline, so a long answer goes on while the client
-// keeps reading and ends when it stalls.
+// keeps reading and ends when it stalls; begin, when set, runs before the first byte (the
+// headers go with the first piece, so an answer that fails before it is still a clean error).
 type progressWriter struct {
-	w      http.ResponseWriter
-	rc     *http.ResponseController
-	window time.Duration
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	window  time.Duration
+	begin   func()
+	started bool
 }
 
-func (p *progressWriter) Header() http.Header  { return p.w.Header() }
-func (p *progressWriter) WriteHeader(code int) { p.w.WriteHeader(code) }
 func (p *progressWriter) Write(b []byte) (int, error) {
+	if !p.started {
+		p.started = true
+		if p.begin != nil {
+			p.begin()
+		}
+	}
 	_ = p.rc.SetWriteDeadline(time.Now().Add(p.window))
 	return p.w.Write(b)
 }

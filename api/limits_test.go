@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/vigil-oss/vigil/internal/core/quota"
 )
 
 // TestStalledClipReaderLetsGo: a client that stops reading a long answer is cut off once one
@@ -43,20 +45,20 @@ func TestStalledClipReaderLetsGo(t *testing.T) {
 
 // TestClipsPerPrincipal: one principal holds at most clipsPerPrincipal clips.
 func TestClipsPerPrincipal(t *testing.T) {
-	var p perKey
+	var p quota.PerKey
 	for i := range clipsPerPrincipal {
-		if !p.take("7", clipsPerPrincipal) {
+		if !p.Take("7", clipsPerPrincipal) {
 			t.Fatalf("clip %d refused", i)
 		}
 	}
-	if p.take("7", clipsPerPrincipal) {
+	if p.Take("7", clipsPerPrincipal) {
 		t.Fatal("a principal took more clips than its share")
 	}
-	if !p.take("8", clipsPerPrincipal) {
+	if !p.Take("8", clipsPerPrincipal) {
 		t.Fatal("another principal was refused")
 	}
-	p.give("7")
-	if !p.take("7", clipsPerPrincipal) {
+	p.Give("7")
+	if !p.Take("7", clipsPerPrincipal) {
 		t.Fatal("a clip given back was not free again")
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/vigil-oss/vigil/internal/core/quota"
 )
 
 // limits throttles callers by address, with two token buckets each: every request spends from
@@ -24,7 +26,7 @@ import (
 type limits struct {
 	mu      sync.Mutex
 	callers map[string]*caller
-	bodies  perKey // large bodies being read, by address
+	bodies  quota.PerKey // large bodies being read, by address
 	swept   time.Time
 	now     func() time.Time
 
@@ -150,11 +152,7 @@ func (s *Server) callerKey(r *http.Request) string {
 	if !addr.IsValid() {
 		return r.RemoteAddr
 	}
-	if addr.Is6() {
-		p, _ := addr.Prefix(64)
-		return p.String()
-	}
-	return addr.String()
+	return quota.AddrKey(addr)
 }
 
 func (s *Server) trusted(a netip.Addr) bool {

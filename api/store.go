@@ -266,11 +266,11 @@ func (s *Server) footage(w http.ResponseWriter, r *http.Request) {
 	}
 	if p := principalOf(r); p != nil {
 		key := strconv.FormatInt(p.ID, 10)
-		if !s.clipOwners.take(key, clipsPerPrincipal) {
+		if !s.clipOwners.Take(key, clipsPerPrincipal) {
 			writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": fmt.Sprintf("this principal already has %d clips downloading; wait for one", clipsPerPrincipal)})
 			return
 		}
-		defer s.clipOwners.give(key)
+		defer s.clipOwners.Give(key)
 	}
 	release, ok := s.slot(w, r, s.clipSlots, "footage clips")
 	if !ok {
@@ -284,8 +284,7 @@ func (s *Server) footage(w http.ResponseWriter, r *http.Request) {
 	// clean 404), and a slow client holds one segment in memory, not an hour of video. Each
 	// write has clipWriteWindow: a client that stops reading lets go of its slot.
 	longLived(w, 0)
-	pw := &progressWriter{w: w, rc: http.NewResponseController(w), window: clipWriteWindow}
-	out := &lazyHeader{w: pw, begin: func() {
+	out := &progressWriter{w: w, rc: http.NewResponseController(w), window: clipWriteWindow, begin: func() {
 		w.Header().Set("Content-Type", "video/mp4")
 		w.Header().Set("Content-Disposition", `inline; filename="`+r.PathValue("id")+`.mp4"`)
 	}}
@@ -301,19 +300,4 @@ func (s *Server) footage(w http.ResponseWriter, r *http.Request) {
 	case err != nil: // the answer is under way: all that is left is to cut it short
 		s.log.Warn("footage clip cut short", "camera", r.PathValue("id"), "err", err)
 	}
-}
-
-// lazyHeader calls begin before the first byte written through it.
-type lazyHeader struct {
-	w       http.ResponseWriter
-	begin   func()
-	started bool
-}
-
-func (l *lazyHeader) Write(b []byte) (int, error) {
-	if !l.started {
-		l.started = true
-		l.begin()
-	}
-	return l.w.Write(b)
 }

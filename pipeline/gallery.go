@@ -13,6 +13,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/vigil-oss/vigil/access"
 	"github.com/vigil-oss/vigil/internal/core/event"
 	"github.com/vigil-oss/vigil/recognizers"
 	"github.com/vigil-oss/vigil/recognizers/plate"
@@ -227,10 +228,6 @@ func (g *Gallery) SetList(list string, people []Person) {
 	g.reindex()
 }
 
-// AccessList is the list the enrolled templates are matched in; only its matches open doors
-// (access.AccessList).
-const AccessList = "access"
-
 // Templates is where enrolled residents' face templates live (access.Engine).
 type Templates interface {
 	FaceTemplates() (persons []string, embeddings [][]float32)
@@ -256,7 +253,7 @@ func (g *Gallery) FollowTemplates(src Templates) {
 			copy(emb[:], embs[i])
 			people[j].Embeddings = append(people[j].Embeddings, emb)
 		}
-		g.SetList(AccessList, people)
+		g.SetList(access.AccessList, people)
 	}
 	sync()
 	src.OnReload(sync)

@@ -205,7 +205,9 @@ func (a *Chain) Change(ctx context.Context, e Entry, detail func() json.RawMessa
 	if err != nil {
 		return 0, err
 	}
-	a.setAnchor(headSeq, headHash)
+	if err := a.setAnchor(headSeq, headHash); err != nil {
+		return p.e.Seq, fmt.Errorf("audit: committed, but the anchor file: %w", err)
+	}
 	return p.e.Seq, nil
 }
 

@@ -18,6 +18,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/vigil-oss/vigil/storage/pgnotify"
 )
 
 // Roles.
@@ -245,16 +247,8 @@ func (s *Principals) unheard(ids []int64) []int64 {
 // Watch hears of revocations made by any process (PostgreSQL LISTEN/NOTIFY) until ctx ends. While
 // it is not listening (the database away), the cache's TTL bounds how long a revoked token lives.
 func (s *Principals) Watch(ctx context.Context, log *slog.Logger) {
-	for ctx.Err() == nil {
-		err := func() error {
-			conn, err := s.pool.Acquire(ctx)
-			if err != nil {
-				return err
-			}
-			defer conn.Release()
-			if _, err := conn.Exec(ctx, `LISTEN vigil_principals`); err != nil {
-				return err
-			}
+	pgnotify.Listen(ctx, s.pool, "vigil_principals", "auth: listening for revocations", log, pgnotify.Handlers{
+		OnListen: func(ctx context.Context, conn *pgxpool.Conn) error {
 			// Anything revoked while not listening: its sessions end now too.
 			rows, _ := conn.Query(ctx, `SELECT id FROM principals WHERE revoked_at IS NOT NULL`)
 			ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
@@ -262,21 +256,11 @@ func (s *Principals) Watch(ctx context.Context, log *slog.Logger) {
 				return err
 			}
 			s.revoked(s.unheard(ids))
-			for {
-				n, err := conn.Conn().WaitForNotification(ctx)
-				if err != nil {
-					return err
-				}
-				id, _ := strconv.ParseInt(n.Payload, 10, 64)
-				s.revoked([]int64{id})
-			}
-		}()
-		if err != nil && ctx.Err() == nil {
-			log.Warn("auth: listening for revocations failed; retrying", "err", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(5 * time.Second):
-			}
-		}
-	}
+			return nil
+		},
+		OnNotify: func(payload string) {
+			id, _ := strconv.ParseInt(payload, 10, 64)
+			s.revoked([]int64{id})
+		},
+	})
 }

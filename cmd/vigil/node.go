@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -26,6 +27,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/core/config"
 	"github.com/vigil-oss/vigil/internal/core/event"
 	"github.com/vigil-oss/vigil/internal/core/lifecycle"
+	"github.com/vigil-oss/vigil/internal/core/quota"
 	"github.com/vigil-oss/vigil/models"
 	"github.com/vigil-oss/vigil/pipeline"
 	"github.com/vigil-oss/vigil/storage/events"
@@ -167,10 +169,9 @@ func (n *node) httpComponent() lifecycle.Component {
 		n.reqCtx, n.reqStop = context.WithCancel(context.Background())
 		starting := http.NewServeMux()
 		starting.HandleFunc("GET /healthz", api.Healthz)
-		starting.HandleFunc("GET /readyz", api.ReadyHandler(n.group.NotReady))
-		starting.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-			api.ReadyHandler(n.group.NotReady)(w, r)
-		})
+		ready := api.ReadyHandler(n.group.NotReady)
+		starting.HandleFunc("GET /readyz", ready)
+		starting.HandleFunc("/", ready)
 		var h http.Handler = starting
 		n.handler.Store(&h)
 		// Requests inherit reqCtx, so live streams end when the API stops instead of holding
@@ -528,16 +529,15 @@ func (n *node) apiDeps() api.Deps {
 // past either, a new connection is closed at once (one host holding idle or slow connections
 // cannot take the node's file descriptors, nor keep the doors' controllers out by filling them).
 func limitListener(ln net.Listener, total, perAddr int) net.Listener {
-	return &limitedListener{Listener: ln, total: total, perAddr: perAddr, byAddr: map[string]int{}}
+	return &limitedListener{Listener: ln, total: total, perAddr: perAddr}
 }
 
 type limitedListener struct {
 	net.Listener
 	total, perAddr int
+	byAddr         quota.PerKey // an IPv6 host by its /64, as throttling counts it
 	mu             sync.Mutex
 	open           int
-	byAddr         map[string]int
-	refused        atomic.Int64
 }
 
 func (l *limitedListener) Accept() (net.Conn, error) {
@@ -547,27 +547,23 @@ func (l *limitedListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		addr := c.RemoteAddr().String()
-		if host, _, err := net.SplitHostPort(addr); err == nil {
-			addr = host
+		if ap, err := netip.ParseAddrPort(addr); err == nil {
+			addr = quota.AddrKey(ap.Addr())
 		}
 		l.mu.Lock()
-		ok := l.open < l.total && l.byAddr[addr] < l.perAddr
+		ok := l.open < l.total && l.byAddr.Take(addr, l.perAddr)
 		if ok {
 			l.open++
-			l.byAddr[addr]++
 		}
 		l.mu.Unlock()
 		if !ok {
-			l.refused.Add(1)
 			c.Close()
 			continue
 		}
 		return &limitedConn{Conn: c, release: func() {
+			l.byAddr.Give(addr)
 			l.mu.Lock()
 			l.open--
-			if l.byAddr[addr]--; l.byAddr[addr] <= 0 {
-				delete(l.byAddr, addr)
-			}
 			l.mu.Unlock()
 		}}, nil
 	}
