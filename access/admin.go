@@ -197,14 +197,49 @@ func (e *Engine) AddDoor(ctx context.Context, who auth.Actor, d Door) ([]byte, e
 	if d.PulseMS <= 0 {
 		d.PulseMS = 3000
 	}
+	if err := checkFacePolicy(d.FacePolicy); err != nil {
+		return nil, err
+	}
 	key := NewKey()
 	err := e.change(ctx, who, "door.add", map[string]any{"id": d.ID, "camera": d.Camera, "area": d.Area, "direction": d.Direction,
-		"anti_passback": d.AntiPassback, "fail_mode": d.FailMode}, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO doors (id, name, camera, area, direction, anti_passback, fail_mode, pulse_ms, key)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, d.ID, d.Name, d.Camera, d.Area, d.Direction, d.AntiPassback, d.FailMode, d.PulseMS, key)
+		"anti_passback": d.AntiPassback, "fail_mode": d.FailMode, "face_policy": d.FacePolicy}, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO doors (id, name, camera, area, direction, anti_passback, fail_mode, pulse_ms, key, face_policy)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, d.ID, d.Name, d.Camera, d.Area, d.Direction, d.AntiPassback, d.FailMode, d.PulseMS, key, d.FacePolicy)
 		return err
 	})
 	return key, err
+}
+
+func checkFacePolicy(p string) error {
+	if !slices.Contains(FacePolicies, p) {
+		return fmt.Errorf("%w: face_policy %q is not one of \"\" (auto), face, face+credential, credential+face", ErrInvalid, p)
+	}
+	return nil
+}
+
+// SetFacePolicy changes what a face may do at a door (PolicyAuto, PolicyFace, PolicyTwoFactor,
+// PolicyVerify).
+func (e *Engine) SetFacePolicy(ctx context.Context, who auth.Actor, door, policy string) error {
+	if err := checkFacePolicy(policy); err != nil {
+		return err
+	}
+	return e.change(ctx, who, "door.face_policy", map[string]string{"door": door, "face_policy": policy}, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE doors SET face_policy = $2 WHERE id = $1`, door, policy)
+		if err == nil && tag.RowsAffected() == 0 {
+			err = fmt.Errorf("%w: no door %q", ErrInvalid, door)
+		}
+		return err
+	})
+}
+
+// FaceRisk says what a door's face policy rests on now: the configured and effective policy, the
+// door's gallery size and the estimated false-positive identification rate.
+func (e *Engine) FaceRisk(door string) (FaceRisk, bool) {
+	s := e.snapshot()
+	if s.doors[door] == nil {
+		return FaceRisk{}, false
+	}
+	return s.faceRisk(door), true
 }
 
 // AddRule lets everyone with a live lease in a unit (whoKind "unit"), one person ("person"),

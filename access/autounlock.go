@@ -45,7 +45,12 @@ func (e *Engine) FollowFaces(ctx context.Context, sub Subscriber, log *slog.Logg
 				clear(recent)
 			}
 			mu.Unlock()
-			d, err := e.AutoUnlock(ctx, door, ev.Match.PersonID, ev.Liveness, ev.ID, ev.Arrival)
+			model := ev.Model
+			if model == "" && len(ev.Embedding) > 0 {
+				model = "dlib-v1" // events from before spaces were named
+			}
+			d, err := e.AutoUnlock(ctx, door, CameraFace{Person: ev.Match.PersonID, Votes: ev.Match.Votes, Liveness: ev.Liveness,
+				Embedding: ev.Vector(), Model: model}, ev.ID, ev.Arrival)
 			if err != nil {
 				log.Error("auto-unlock failed", "door", door, "err", err)
 				continue

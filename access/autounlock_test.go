@@ -11,6 +11,7 @@ import (
 	"github.com/vigil-oss/vigil/access/audit"
 	"github.com/vigil-oss/vigil/access/auth"
 	"github.com/vigil-oss/vigil/internal/core/event"
+	"github.com/vigil-oss/vigil/internal/core/space"
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 )
 
@@ -43,13 +44,18 @@ func TestAutoUnlockOnlyFromAccessTemplates(t *testing.T) {
 		t.Fatal(err)
 	}
 	must(e.AddRule(ctx, admin, "b1", "person", "wang", ""))
+	_, _, err = e.AddCredential(ctx, admin, "wang", NewCredential{Kind: KindCard, Value: "CARD-WANG"})
+	must(err)
+	sp := space.DefaultSpace
+	_, err = e.AddFaceTemplate(ctx, admin, "wang", FaceTemplate{Embedding: SyntheticFace(sp, "wang"), Quality: 0.9, Liveness: 0.9, Consent: "signed form (test)"})
+	must(err)
 	bus := &busFunc{}
 	stop, err := e.FollowFaces(ctx, bus, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	must(err)
 	defer stop()
 	publish := func(list string) {
 		ev := &event.Event{ID: event.NewID(time.Now()), Camera: "gate", Kind: event.KindFace, Time: time.Now(), Liveness: 0.9,
-			Match: &event.Match{PersonID: "wang", List: list, Distance: 0.2}}
+			Match: &event.Match{PersonID: "wang", List: list, Distance: 0.2, Votes: 2}, Embedding: event.PackVector(SyntheticFace(sp, "wang")), Model: sp.Name}
 		bus.fn(ev.Subject(), ev.Pack())
 	}
 	publish("watchlist")

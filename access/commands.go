@@ -88,13 +88,22 @@ func (e *Engine) Commands(ctx context.Context, door string, wait time.Duration) 
 // AutoUnlock decides a person the pipeline recognised at a door's camera (liveness from the
 // event) and, when the rules allow, queues an unlock for the door's controller. Same decision
 // path and audit as the unlock API.
-func (e *Engine) AutoUnlock(ctx context.Context, door, person string, liveness float32, event string, arrival time.Time) (Decision, error) {
+func (e *Engine) AutoUnlock(ctx context.Context, door string, c CameraFace, event string, arrival time.Time) (Decision, error) {
 	s := e.snapshot()
-	v := s.decidePerson(door, person, liveness, e.now(), e.inside)
+	now := e.now()
+	person, liveness := c.Person, c.Liveness
+	v, dist := s.decidePerson(door, c, e.factors.peek(door, "credential", now), now, e.inside)
+	policy := ""
+	if s.doors[door] != nil {
+		risk := s.faceRisk(door)
+		v = e.factors.pair(risk, door, "face", v, now)
+		policy = risk.Effective
+	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
-	d, err := e.decide(ctx, door, s, v, map[string]any{"credential": "face", "source": "camera", "event": event, "liveness": liveness}, id)
+	d, err := e.decide(ctx, door, s, v, map[string]any{"credential": "face", "source": "camera", "event": event, "liveness": liveness,
+		"distance": dist, "votes": c.Votes, "model": c.Model, "policy": policy}, id)
 	if err != nil || !d.Grant {
 		return d, err
 	}
@@ -136,7 +145,7 @@ func (e *Engine) FaceTemplates() (persons []string, embeddings [][]float32) {
 	f := e.snap.faces
 	for i, p := range f.person {
 		persons = append(persons, p)
-		embeddings = append(embeddings, f.emb[i*128:(i+1)*128])
+		embeddings = append(embeddings, f.vector(i))
 	}
 	return persons, embeddings
 }

@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/vigil-oss/vigil/access/audit"
+	"github.com/vigil-oss/vigil/internal/core/space"
 	"github.com/vigil-oss/vigil/storage/pgnotify"
 )
 
@@ -54,6 +56,9 @@ type Door struct {
 	FailMode     string `json:"fail_mode"`
 	PulseMS      int    `json:"pulse_ms"`
 	Key          []byte `json:"-"`
+	// FacePolicy is what a face may do at the door (PolicyAuto, PolicyFace, PolicyTwoFactor,
+	// PolicyVerify).
+	FacePolicy string `json:"face_policy"`
 }
 
 // Engine decides door requests from an in-memory snapshot of PostgreSQL (reloaded after every
@@ -72,6 +77,7 @@ type Engine struct {
 	passback map[[2]string]bool // person, area → inside
 
 	cmds     commands
+	factors  factors
 	refused  refusals
 	pins     PINGuard
 	secrets  *secrets
@@ -80,6 +86,22 @@ type Engine struct {
 	sinks    []func(Command, []byte)
 	alarms   []func(Alarm)
 	onReload []func()
+	space    atomic.Pointer[space.Space] // the face space templates are matched in; nil: the default
+}
+
+// FaceSpace is the embedding space the engine matches faces in.
+func (e *Engine) FaceSpace() space.Space {
+	if sp := e.space.Load(); sp != nil {
+		return *sp
+	}
+	return space.DefaultSpace
+}
+
+// UseFaceSpace switches the space faces are matched in (a node's configured model) and reloads:
+// templates of any other space are left out, never compared.
+func (e *Engine) UseFaceSpace(ctx context.Context, sp space.Space) error {
+	e.space.Store(&sp)
+	return e.Reload(ctx)
 }
 
 // Auditor appends to the audit chain (audit.Chain): decisions in groups, admin changes in the
@@ -123,7 +145,7 @@ func NewEngine(ctx context.Context, pool *pgxpool.Pool, trail Auditor, secret []
 func (e *Engine) Reload(ctx context.Context) error {
 	var s *snapshot
 	err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) (err error) {
-		s, err = loadSnapshot(ctx, tx, e.secrets.hash)
+		s, err = loadSnapshot(ctx, tx, e.secrets.hash, e.FaceSpace())
 		return err
 	})
 	if err != nil {
@@ -166,6 +188,9 @@ func (e *Engine) Decide(ctx context.Context, doorID string, c Presented, nonce s
 	s := e.snapshot()
 	now := e.now()
 	v := s.decideCredential(doorID, c, now, e.inside, e.pins.Locked(doorID, now))
+	if s.doors[doorID] != nil {
+		v = e.factors.pair(s.faceRisk(doorID), doorID, "credential", v, now)
+	}
 	if (c.Kind == KindPIN || c.PIN != "") && v.reason != Granted && v.reason != GrantedDuress && v.reason != DenyPINLocked {
 		e.pins.Wrong(doorID, now) // every refused PIN (PINGuard)
 	}

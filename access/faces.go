@@ -12,57 +12,75 @@ import (
 
 	"github.com/vigil-oss/vigil/access/auth"
 	"github.com/vigil-oss/vigil/internal/core/event"
+	"github.com/vigil-oss/vigil/internal/core/space"
 )
 
-// Face decision thresholds.
-const (
-	FaceThreshold   = 0.50 // same as the pipeline's matcher
-	LivenessMinimum = 0.5
-)
+// LivenessMinimum is the liveness a face needs to open anything.
+const LivenessMinimum = 0.5
 
 // ErrDuplicate means an enrolled face looks like another person's.
 var ErrDuplicate = errors.New("access: face already enrolled under another person")
 
-// faceSet is every enrolled template, flat for a fast scan.
+// faceSet is every enrolled template of one space, flat for a fast scan.
 type faceSet struct {
+	space  space.Space
 	person []string
-	emb    []float32 // len(person) * 128
+	emb    []float32 // len(person) * space.Dims
 }
 
+// vector is template i.
+func (f *faceSet) vector(i int) []float32 { return f.emb[i*f.space.Dims : (i+1)*f.space.Dims] }
+
+// nearest is the nearest template's person (other than skip) and distance.
 func (f *faceSet) nearest(q []float32, skip string) (string, float32) {
-	best, bestD := "", float32(math.MaxFloat32)
+	c := f.candidates(q, func(p string) bool { return p != skip })
+	return c.first, c.firstD
+}
+
+// candidates is the open-set answer among the templates whose person may: the nearest person,
+// and the runner-up person's distance (+Inf when there is none).
+type candidates struct {
+	first           string
+	firstD, secondD float32
+}
+
+func (f *faceSet) candidates(q []float32, may func(person string) bool) candidates {
+	c := candidates{firstD: float32(math.Inf(1)), secondD: float32(math.Inf(1))}
+	if len(q) != f.space.Dims {
+		return c
+	}
 	for i, p := range f.person {
-		if p == skip {
+		if !may(p) {
 			continue
 		}
-		v := f.emb[i*128 : (i+1)*128]
-		var s float32
-		for j := 0; j < 128; j += 4 {
-			a, b, c, d := v[j]-q[j], v[j+1]-q[j+1], v[j+2]-q[j+2], v[j+3]-q[j+3]
-			s += a*a + b*b + c*c + d*d
-		}
-		if s < bestD {
-			best, bestD = p, s
+		d := space.Distance(f.vector(i), q)
+		switch {
+		case p == c.first:
+			c.firstD = min(c.firstD, d)
+		case d < c.firstD:
+			c.secondD, c.first, c.firstD = c.firstD, p, d
+		case d < c.secondD:
+			c.secondD = d
 		}
 	}
-	return best, float32(math.Sqrt(float64(bestD)))
+	return c
 }
 
-func loadFaces(ctx context.Context, tx pgx.Tx) (*faceSet, error) {
-	rows, _ := tx.Query(ctx, `SELECT person_id, embedding FROM face_templates`)
-	f := &faceSet{}
+func loadFaces(ctx context.Context, tx pgx.Tx, sp space.Space) (*faceSet, error) {
+	rows, _ := tx.Query(ctx, `SELECT person_id, embedding FROM face_templates WHERE model = $1 ORDER BY id`, sp.Name)
+	f := &faceSet{space: sp}
 	_, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (struct{}, error) {
 		var p string
 		var b []byte
 		if err := r.Scan(&p, &b); err != nil {
 			return struct{}{}, err
 		}
-		if len(b) != 512 {
+		if len(b) != 4*sp.Dims {
 			return struct{}{}, nil
 		}
 		f.person = append(f.person, p)
 		n := len(f.emb)
-		f.emb = append(f.emb, make([]float32, 128)...)
+		f.emb = append(f.emb, make([]float32, sp.Dims)...)
 		event.UnpackVector(b, f.emb[n:])
 		return struct{}{}, nil
 	})
@@ -71,18 +89,22 @@ func loadFaces(ctx context.Context, tx pgx.Tx) (*faceSet, error) {
 
 // FaceTemplate is an enrolment to store.
 type FaceTemplate struct {
-	Embedding []float32
-	Quality   float32
-	Liveness  float32
-	Consent   string // how consent was given; required
+	Embedding []float32 // in the engine's space
+	// Crop is the enrolment photo's face with its surroundings (JPEG): kept sealed under the
+	// server's secret, for exactly one use, describing the face again when the model changes.
+	Crop     []byte
+	Quality  float32
+	Liveness float32
+	Consent  string // how consent was given; required
 }
 
 // AddFaceTemplate enrols a face for a person: consent recorded, a non-face credential required
 // (a resident must never depend on their face alone), and refused with ErrDuplicate when the face
 // matches another enrolled person's.
 func (e *Engine) AddFaceTemplate(ctx context.Context, who auth.Actor, person string, t FaceTemplate) (int64, error) {
-	if len(t.Embedding) != 128 {
-		return 0, fmt.Errorf("%w: embedding must have 128 values", ErrInvalid)
+	sp := e.FaceSpace()
+	if err := sp.Check(t.Embedding); err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	if t.Consent == "" {
 		return 0, fmt.Errorf("%w: consent is required to enrol a face (say how it was given)", ErrInvalid)
@@ -102,13 +124,19 @@ func (e *Engine) AddFaceTemplate(ctx context.Context, who auth.Actor, person str
 	if !hasOther {
 		return 0, fmt.Errorf("%w: give %s a card, PIN or QR code first: a face is never the only credential", ErrInvalid, person)
 	}
-	if other, d := s.faces.nearest(t.Embedding, person); other != "" && d < FaceThreshold {
+	if other, d := s.faces.nearest(t.Embedding, person); other != "" && d < sp.Possible {
 		return 0, fmt.Errorf("%w: this face matches %s (distance %.2f); flagged for review", ErrDuplicate, other, d)
 	}
 	var id int64
-	err := e.change(ctx, who, "face.enrol", map[string]any{"person": person, "quality": t.Quality, "liveness": t.Liveness, "consent": t.Consent}, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `INSERT INTO face_templates (person_id, embedding, quality, liveness, consent_at, consent)
-			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, person, event.PackVector(t.Embedding), t.Quality, t.Liveness, time.Now(), t.Consent).Scan(&id)
+	var crop []byte
+	if len(t.Crop) > 0 {
+		crop = e.secrets.sealBytes("face crop", t.Crop)
+	}
+	err := e.change(ctx, who, "face.enrol", map[string]any{"person": person, "quality": t.Quality, "liveness": t.Liveness, "consent": t.Consent,
+		"model": sp.Name, "crop_kept": crop != nil}, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `INSERT INTO face_templates (person_id, embedding, quality, liveness, consent_at, consent, model, crop)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`, person, event.PackVector(t.Embedding), t.Quality, t.Liveness, time.Now(), t.Consent,
+			sp.Name, crop).Scan(&id)
 	})
 	return id, err
 }
@@ -138,10 +166,16 @@ type FaceProbe struct {
 // the same rules as any credential. Audited like every decision.
 func (e *Engine) DecideFace(ctx context.Context, doorID string, f FaceProbe, nonce string) (Decision, error) {
 	s := e.snapshot()
-	v, dist := s.decideFace(doorID, f, e.now(), e.inside)
-	extra := map[string]any{"credential": "face", "liveness": f.Liveness}
+	now := e.now()
+	v, dist := s.decideFace(doorID, f, e.factors.peek(doorID, "credential", now), now, e.inside)
+	extra := map[string]any{"credential": "face", "liveness": f.Liveness, "model": s.faces.space.Name}
 	if v.person != "" {
 		extra["distance"] = dist
+	}
+	if s.doors[doorID] != nil {
+		risk := s.faceRisk(doorID)
+		v = e.factors.pair(risk, doorID, "face", v, now)
+		extra["policy"] = risk.Effective
 	}
 	return e.decide(ctx, doorID, s, v, extra, nonce)
 }

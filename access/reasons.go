@@ -18,9 +18,12 @@ const (
 	DenyNotYetValid = "credential_not_yet_valid"
 	DenyPINLocked   = "pin_locked"
 	// A face.
-	DenyNoFace  = "no_face"
-	DenySpoof   = "liveness_failed"
-	DenyNoMatch = "face_not_recognised"
+	DenyNoFace       = "no_face"
+	DenySpoof        = "liveness_failed"
+	DenyNoMatch      = "face_not_recognised"
+	DenyAmbiguous    = "face_ambiguous"
+	DenyFewFrames    = "face_few_frames"
+	DenySecondFactor = "second_factor_required"
 	// The person's rights at the door.
 	DenyBlacklisted  = "blacklisted"
 	DenyNoRule       = "no_rule"
@@ -55,7 +58,10 @@ var Reasons = []Reason{
 	{DenyPINLocked, false, "credential", "too many wrong PINs at this door lately: it takes no PIN for a while (cards still work)"},
 	{DenyNoFace, false, "face", "no face was found in the photo"},
 	{DenySpoof, false, "face", "the face did not pass the liveness check (a photo or a screen)"},
-	{DenyNoMatch, false, "face", "the face is not near enough to any enrolled template"},
+	{DenyNoMatch, false, "face", "the face is not inside the model's door threshold of anyone who may use this door"},
+	{DenyAmbiguous, false, "face", "two people who may use this door are both near the face: the runner-up is within the model's margin"},
+	{DenyFewFrames, false, "face", "too few frames of the passage agreed on the person (a door camera's face needs two)"},
+	{DenySecondFactor, false, "face", "the door's face policy asks for a second factor (a face and a card, PIN or QR of the same person within 30 s) and only one came"},
 	{DenyBlacklisted, false, "rules", "the person is blacklisted"},
 	{DenyNoRule, false, "rules", "no rule of the door names the person, their kind, group or unit"},
 	{DenyLeaseEnded, false, "rules", "the lease that gives the right has ended"},

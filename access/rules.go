@@ -41,24 +41,47 @@ func (s *snapshot) decideCredential(doorID string, c Presented, now time.Time, i
 }
 
 // decideFace decides a face photo's probe at a door at now; dist is the nearest template's.
-func (s *snapshot) decideFace(doorID string, f FaceProbe, now time.Time, inside Passback) (v verdict, dist float32) {
+// claimed is the person a credential just named at this door (PolicyVerify): the face is then
+// compared with that person's templates alone.
+func (s *snapshot) decideFace(doorID string, f FaceProbe, claimed string, now time.Time, inside Passback) (v verdict, dist float32) {
 	if s.doors[doorID] == nil {
 		return verdict{reason: DenyUnknownDoor}, 0
 	}
-	person, dist, why := s.face(f)
+	person, dist, why := s.face(doorID, f, claimed)
 	return s.verdict(doorID, person, why, false, now, inside), dist
 }
 
-// decidePerson decides a person the pipeline recognised at a door's camera, with the
-// passage's liveness.
-func (s *snapshot) decidePerson(doorID, person string, liveness float32, now time.Time, inside Passback) verdict {
+// MinFrames is how many detections of a passage must agree on the person before a door
+// camera's face opens anything.
+const MinFrames = 2
+
+// CameraFace is a passage the pipeline recognised at a door's camera: whom its gallery matched,
+// how many detections agreed, the best shot's liveness and embedding (and its space).
+type CameraFace struct {
+	Person    string
+	Votes     int
+	Liveness  float32
+	Embedding []float32
+	Model     string
+}
+
+// decidePerson decides a passage the pipeline recognised at a door's camera. The pipeline's
+// site-wide match only proposes: the door decides open-set again among its own gallery, and the
+// two must agree.
+func (s *snapshot) decidePerson(doorID string, c CameraFace, claimed string, now time.Time, inside Passback) (verdict, float32) {
 	switch {
 	case s.doors[doorID] == nil:
-		return verdict{person: person, reason: DenyUnknownDoor}
-	case liveness < LivenessMinimum:
-		return verdict{person: person, reason: DenySpoof}
+		return verdict{person: c.Person, reason: DenyUnknownDoor}, 0
+	case c.Votes < MinFrames:
+		return verdict{person: c.Person, reason: DenyFewFrames}, 0
+	case c.Model != s.faces.space.Name:
+		return verdict{person: c.Person, reason: DenyNoMatch}, 0
 	}
-	return s.verdict(doorID, person, "", false, now, inside)
+	person, dist, why := s.face(doorID, FaceProbe{Found: true, Liveness: c.Liveness, Embedding: c.Embedding}, claimed)
+	if why == "" && person != c.Person {
+		why = DenyAmbiguous
+	}
+	return s.verdict(doorID, c.Person, why, false, now, inside), dist
 }
 
 // verdict goes on to the person's rights unless why already refused.
@@ -92,20 +115,80 @@ func (s *snapshot) credential(kind, value string, now time.Time) (personID strin
 	return cred.person, cred.duress, ""
 }
 
-// face is what the snapshot says of a face probe: the nearest enrolled person and distance, or
-// why it opens nothing ("" when it may go on to the rules).
-func (s *snapshot) face(f FaceProbe) (personID string, dist float32, reason string) {
+// face is what the snapshot says of a face probe at a door, open-set: the candidates are only
+// the people who may use the door (its gallery), the nearest must be inside the space's door
+// threshold and the runner-up farther by the space's margin. It returns the nearest person and
+// distance, or why it opens nothing ("" when it may go on to the rules).
+func (s *snapshot) face(doorID string, f FaceProbe, claimed string) (personID string, dist float32, reason string) {
 	switch {
 	case !f.Found:
 		return "", 0, DenyNoFace
 	case f.Liveness < LivenessMinimum:
 		return "", 0, DenySpoof
 	}
-	personID, dist = s.faces.nearest(f.Embedding, "")
-	if personID == "" || dist >= FaceThreshold {
-		return personID, dist, DenyNoMatch
+	if s.faceRisk(doorID).Effective == PolicyVerify {
+		if claimed == "" || !s.gallery(doorID)[claimed] {
+			return "", 0, DenySecondFactor
+		}
+		return s.faceIn(map[string]bool{claimed: true}, f.Embedding)
 	}
-	return personID, dist, ""
+	return s.faceIn(s.gallery(doorID), f.Embedding)
+}
+
+// faceIn is the open-set rule over the templates of the people in gallery.
+func (s *snapshot) faceIn(gallery map[string]bool, q []float32) (personID string, dist float32, reason string) {
+	c := s.faces.candidates(q, func(p string) bool { return gallery[p] })
+	sp := s.faces.space
+	switch {
+	case c.first == "" || c.firstD >= sp.Door:
+		return c.first, c.firstD, DenyNoMatch
+	case c.secondD-c.firstD < sp.Margin:
+		return c.first, c.firstD, DenyAmbiguous
+	}
+	return c.first, c.firstD, ""
+}
+
+// gallery is the people who may use a door at some time: those its rules name by person, kind,
+// group or unit (any lease of the unit). Schedules, lease dates and blacklists are the rules'
+// business afterwards; the gallery only keeps a face from being searched among the whole site.
+func (s *snapshot) gallery(doorID string) map[string]bool {
+	s.galleryMu.Lock()
+	defer s.galleryMu.Unlock()
+	if g, ok := s.galleries[doorID]; ok {
+		return g
+	}
+	g := map[string]bool{}
+	for _, r := range s.rules[doorID] {
+		for id, p := range s.people {
+			if r.names(p) {
+				g[id] = true
+			}
+		}
+	}
+	if s.galleries == nil {
+		s.galleries = map[string]map[string]bool{}
+	}
+	s.galleries[doorID] = g
+	return g
+}
+
+// names reports whether the rule is about p at any time.
+func (r rule) names(p *person) bool {
+	switch r.whoKind {
+	case "person":
+		return r.who == p.id
+	case "kind":
+		return r.who == p.kind
+	case "group":
+		return p.groups[r.who]
+	case "unit":
+		for _, l := range p.leases {
+			if l.unit == r.who {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // rights applies a person's rights at a door at now: blacklist, the door's rules (person, kind,

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigil-oss/vigil/internal/core/space"
 )
 
 // site is a small snapshot built by hand: the rules read nothing else.
@@ -37,6 +39,7 @@ func site(t *testing.T) *snapshot {
 			"lobby":  {ID: "lobby", Area: "tower", Direction: "in", AntiPassback: true},
 			"office": {ID: "office"},
 			"vault":  {ID: "vault"},
+			"safe":   {ID: "safe", FacePolicy: PolicyVerify},
 		},
 		people: map[string]*person{
 			"wang":  {id: "wang", kind: "resident", leases: []lease{{unit: "b1-101", starts: at("2026-01-01T00:00:00Z"), ends: at("2027-01-01T00:00:00Z")}}},
@@ -45,6 +48,7 @@ func site(t *testing.T) *snapshot {
 			"chen":  {id: "chen", kind: "staff", groups: map[string]bool{"cleaners": true}},
 			"sun":   {id: "sun", kind: "resident", blacklisted: true},
 			"guest": {id: "guest", kind: "visitor"},
+			"zhou":  {id: "zhou", kind: "staff"},
 		},
 		creds: map[[32]byte]*credential{
 			h(KindCard, "W1"):             {person: "wang"},
@@ -68,10 +72,12 @@ func site(t *testing.T) *snapshot {
 			"lobby":  {{whoKind: "kind", who: "resident"}},
 			"office": {{whoKind: "kind", who: "staff"}},
 			"vault":  {{whoKind: "person", who: "chen", factors: "card+pin"}},
+			"safe":   {{whoKind: "person", who: "wang"}, {whoKind: "person", who: "chen"}},
 		},
-		faces: &faceSet{person: []string{"wang"}, emb: make([]float32, 128)},
+		// wang's template; chen's far from it; zhou's a look-alike of chen's.
+		faces: &faceSet{space: space.DlibV1, person: []string{"wang", "chen", "zhou"}, emb: make([]float32, 3*128)},
 	}
-	s.faces.emb[0] = 1
+	s.faces.emb[0], s.faces.emb[128+1], s.faces.emb[256+1], s.faces.emb[256+3] = 1, 1, 1, 0.02
 	return s
 }
 
@@ -86,10 +92,14 @@ func TestRulesEveryReason(t *testing.T) {
 	dc := func(door string, c Presented, at time.Time, pb Passback) verdict {
 		return s.decideCredential(door, c, at, pb, false)
 	}
-	face := func(d float32, live float32) FaceProbe {
+	face := func(d float32, live float32) FaceProbe { // d from wang's template
 		e := make([]float32, 128)
 		e[0] = 1 + d
 		return FaceProbe{Found: true, Embedding: e, Liveness: live}
+	}
+	chens := FaceProbe{Found: true, Embedding: s.faces.vector(1), Liveness: 0.9}
+	cam := func(person string, votes int, live float32, p FaceProbe) CameraFace {
+		return CameraFace{Person: person, Votes: votes, Liveness: live, Embedding: p.Embedding, Model: space.DlibV1.Name}
 	}
 	cases := []struct {
 		name string
@@ -120,13 +130,20 @@ func TestRulesEveryReason(t *testing.T) {
 		{"a card at a locked keypad", s.decideCredential("b1", Presented{Kind: KindCard, Value: "W1"}, monday, passback, true), Granted},
 		{"second entry without an exit", dc("lobby", Presented{Kind: KindCard, Value: "W1"}, monday, passback), DenyAntiPassback},
 		{"first entry", dc("lobby", Presented{Kind: KindCard, Value: "L1"}, monday, passback), Granted},
-		{"face of a resident", pick(s.decideFace("b1", face(0.1, 0.9), monday, passback)), Granted},
-		{"no face in the photo", pick(s.decideFace("b1", FaceProbe{}, monday, passback)), DenyNoFace},
-		{"a photo of a face", pick(s.decideFace("b1", face(0.1, 0.2), monday, passback)), DenySpoof},
-		{"a face too far from any template", pick(s.decideFace("b1", face(0.6, 0.9), monday, passback)), DenyNoMatch},
-		{"face at an unknown door", pick(s.decideFace("b9", face(0.1, 0.9), monday, passback)), DenyUnknownDoor},
-		{"camera: recognised resident", s.decidePerson("b1", "wang", 0.9, monday, passback), Granted},
-		{"camera: not live", s.decidePerson("b1", "wang", 0.1, monday, passback), DenySpoof},
+		{"face of a resident", pick(s.decideFace("b1", face(0.1, 0.9), "", monday, passback)), Granted},
+		{"no face in the photo", pick(s.decideFace("b1", FaceProbe{}, "", monday, passback)), DenyNoFace},
+		{"a photo of a face", pick(s.decideFace("b1", face(0.1, 0.2), "", monday, passback)), DenySpoof},
+		{"a face too far from any template", pick(s.decideFace("b1", face(0.6, 0.9), "", monday, passback)), DenyNoMatch},
+		{"a face of someone outside the door's gallery", pick(s.decideFace("b1", chens, "", monday, passback)), DenyNoMatch},
+		{"a face with a look-alike in the door's gallery", pick(s.decideFace("office", chens, "", monday, passback)), DenyAmbiguous},
+		{"face at an unknown door", pick(s.decideFace("b9", face(0.1, 0.9), "", monday, passback)), DenyUnknownDoor},
+		{"verify door: a face before any credential", pick(s.decideFace("safe", face(0.1, 0.9), "", monday, passback)), DenySecondFactor},
+		{"verify door: the face of the credential's holder", pick(s.decideFace("safe", face(0.1, 0.9), "wang", monday, passback)), Granted},
+		{"verify door: another's face after a credential", pick(s.decideFace("safe", chens, "wang", monday, passback)), DenyNoMatch},
+		{"camera: recognised resident", pick(s.decidePerson("b1", cam("wang", 2, 0.9, face(0.1, 0.9)), "", monday, passback)), Granted},
+		{"camera: not live", pick(s.decidePerson("b1", cam("wang", 2, 0.1, face(0.1, 0.9)), "", monday, passback)), DenySpoof},
+		{"camera: one frame only", pick(s.decidePerson("b1", cam("wang", 1, 0.9, face(0.1, 0.9)), "", monday, passback)), DenyFewFrames},
+		{"camera: the door's gallery disagrees with the site's", pick(s.decidePerson("b1", cam("li", 3, 0.9, face(0.1, 0.9)), "", monday, passback)), DenyAmbiguous},
 	}
 	seen := map[string]bool{}
 	for _, c := range cases {

@@ -59,6 +59,26 @@ func (s *secrets) seal(kind, value string) []byte {
 	return s.aead.Seal(nonce, nonce, []byte(kind+":"+value), nil)
 }
 
+// sealBytes encrypts a biometric blob (an enrolment crop) for storage; purpose is bound into it.
+func (s *secrets) sealBytes(purpose string, b []byte) []byte {
+	nonce := make([]byte, s.aead.NonceSize())
+	_, _ = rand.Read(nonce)
+	return s.aead.Seal(nonce, nonce, b, []byte(purpose))
+}
+
+// openBytes decrypts what sealBytes made for purpose.
+func (s *secrets) openBytes(purpose string, enc []byte) ([]byte, error) {
+	n := s.aead.NonceSize()
+	if len(enc) < n {
+		return nil, errors.New("access: sealed data too short")
+	}
+	b, err := s.aead.Open(nil, enc[:n], enc[n:], []byte(purpose))
+	if err != nil {
+		return nil, fmt.Errorf("access: sealed %s: %w", purpose, err)
+	}
+	return b, nil
+}
+
 // open decrypts what seal made.
 func (s *secrets) open(enc []byte) (kind, value string, err error) {
 	n := s.aead.NonceSize()

@@ -3,9 +3,12 @@ package access
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/vigil-oss/vigil/internal/core/space"
 )
 
 type person struct {
@@ -45,12 +48,15 @@ type snapshot struct {
 	revoked map[[32]byte]bool        // secrets whose every credential is revoked
 	rules   map[string][]rule        // by door
 	faces   *faceSet
+	// galleries caches each door's gallery (snapshot.gallery).
+	galleryMu sync.Mutex
+	galleries map[string]map[string]bool
 	// hash is how a presented secret is looked up (the engine's keyed hash).
 	hash func(kind, value string) [32]byte
 }
 
 // loadSnapshot reads every table a decision reads, in one transaction.
-func loadSnapshot(ctx context.Context, tx pgx.Tx, hash func(kind, value string) [32]byte) (*snapshot, error) {
+func loadSnapshot(ctx context.Context, tx pgx.Tx, hash func(kind, value string) [32]byte, sp space.Space) (*snapshot, error) {
 	s := &snapshot{hash: hash, doors: map[string]*Door{}, people: map[string]*person{}, creds: map[[32]byte]*credential{},
 		revoked: map[[32]byte]bool{}, rules: map[string][]rule{}}
 	for _, load := range []func(context.Context, pgx.Tx) error{s.loadDoors, s.loadPeople, s.loadCredentials, s.loadRules} {
@@ -59,7 +65,7 @@ func loadSnapshot(ctx context.Context, tx pgx.Tx, hash func(kind, value string) 
 		}
 	}
 	var err error
-	if s.faces, err = loadFaces(ctx, tx); err != nil {
+	if s.faces, err = loadFaces(ctx, tx, sp); err != nil {
 		return nil, err
 	}
 	s.byCam = map[string][]string{}
@@ -72,10 +78,10 @@ func loadSnapshot(ctx context.Context, tx pgx.Tx, hash func(kind, value string) 
 }
 
 func (s *snapshot) loadDoors(ctx context.Context, tx pgx.Tx) error {
-	rows, _ := tx.Query(ctx, `SELECT id, name, camera, area, direction, anti_passback, fail_mode, pulse_ms, key FROM doors`)
+	rows, _ := tx.Query(ctx, `SELECT id, name, camera, area, direction, anti_passback, fail_mode, pulse_ms, key, face_policy FROM doors`)
 	doors, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Door, error) {
 		d := &Door{}
-		return d, r.Scan(&d.ID, &d.Name, &d.Camera, &d.Area, &d.Direction, &d.AntiPassback, &d.FailMode, &d.PulseMS, &d.Key)
+		return d, r.Scan(&d.ID, &d.Name, &d.Camera, &d.Area, &d.Direction, &d.AntiPassback, &d.FailMode, &d.PulseMS, &d.Key, &d.FacePolicy)
 	})
 	for _, d := range doors {
 		s.doors[d.ID] = d

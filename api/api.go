@@ -23,6 +23,7 @@ import (
 	liveview "github.com/vigil-oss/vigil/api/live"
 	"github.com/vigil-oss/vigil/dispatch"
 	"github.com/vigil-oss/vigil/internal/core/quota"
+	"github.com/vigil-oss/vigil/internal/core/space"
 	"github.com/vigil-oss/vigil/streams/rtsp"
 )
 
@@ -45,6 +46,7 @@ type Server struct {
 	auth        Authenticator
 	auditor     Auditor
 	faces       FaceIndex
+	faceSpace   space.Space
 	embedder    FaceEmbedder
 	embeddings  Embeddings
 	plates      PlateIndex
@@ -90,6 +92,7 @@ type Deps struct {
 	Audit Auditor // searches and exports are refused when it cannot be written
 	// Search.
 	Faces       FaceIndex
+	FaceSpace   space.Space // the model of the face index and of Embedder (default space.DefaultSpace)
 	Embedder    FaceEmbedder
 	Embeddings  Embeddings
 	Plates      PlateIndex
@@ -119,7 +122,7 @@ type Deps struct {
 func New(d Deps, log *slog.Logger) (*Server, error) {
 	s := &Server{log: log.With("component", "api"), cams: d.Cameras, reg: d.Registry, events: d.Events,
 		store: d.Store, blobs: d.Blobs, clips: d.Footage, snaps: newSnapshots(2000),
-		auth: d.Auth, auditor: d.Audit, faces: d.Faces, embedder: d.Embedder, embeddings: d.Embeddings, plates: d.Plates, cameraMap: d.CameraMap, exports: d.Exports, plateEvents: d.PlateEvents,
+		auth: d.Auth, auditor: d.Audit, faces: d.Faces, faceSpace: d.FaceSpace, embedder: d.Embedder, embeddings: d.Embeddings, plates: d.Plates, cameraMap: d.CameraMap, exports: d.Exports, plateEvents: d.PlateEvents,
 		access: d.Access, nonces: access.NewNonces(), doorFaces: d.DoorFaces, eraser: d.Eraser, relay: d.Live, dispatch: d.Dispatch,
 		doorLimits: newLimits(), tokenLimits: newLimits(), proxies: d.TrustedProxies, clipSlots: make(chan struct{}, clipSlots), searchSlots: make(chan struct{}, searchPhotoSlots),
 		doorSlots: make(chan struct{}, doorPhotoSlots), metricsTok: d.MetricsToken, open: d.Open, auditPool: d.AuditPool,

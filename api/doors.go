@@ -27,6 +27,7 @@ func (s *Server) doorRoutes(mux *http.ServeMux) {
 	s.handle(mux, "POST /v1/schedules", roleAdmin, admin(s, s.adminSchedule))
 	s.handle(mux, "POST /v1/doors", roleAdmin, admin(s, s.adminDoor))
 	s.handle(mux, "POST /v1/doors/{id}/rules", roleAdmin, admin(s, s.adminRule))
+	s.handle(mux, "PUT /v1/doors/{id}/face-policy", roleAdmin, admin(s, s.adminFacePolicy))
 	s.handle(mux, "POST /v1/groups", roleAdmin, admin(s, s.adminGroup))
 	s.handle(mux, "POST /v1/groups/{id}/members", roleAdmin, admin(s, s.adminGroupMember))
 	s.handle(mux, "POST /v1/people/{id}/faces", roleAdmin, s.enrolFace)
@@ -165,6 +166,21 @@ func (s *Server) adminSchedule(r *http.Request, v *scheduleReq) (any, error) {
 func (s *Server) adminDoor(r *http.Request, v *access.Door) (any, error) {
 	key, err := s.access.AddDoor(r.Context(), actor(r), *v)
 	return map[string]any{"door": v, "key": hex.EncodeToString(key)}, err
+}
+
+type facePolicyReq struct {
+	Policy string `json:"face_policy"`
+}
+
+// adminFacePolicy is PUT /v1/doors/{id}/face-policy: {"face_policy": "" | "face" |
+// "face+credential" | "credential+face"}; it answers what the policy rests on.
+func (s *Server) adminFacePolicy(r *http.Request, v *facePolicyReq) (any, error) {
+	door := r.PathValue("id")
+	if err := s.access.SetFacePolicy(r.Context(), actor(r), door, v.Policy); err != nil {
+		return nil, err
+	}
+	risk, _ := s.access.FaceRisk(door)
+	return risk, nil
 }
 
 type ruleReq struct {

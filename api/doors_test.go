@@ -20,6 +20,7 @@ import (
 	"github.com/vigil-oss/vigil/access"
 	"github.com/vigil-oss/vigil/access/audit"
 	"github.com/vigil-oss/vigil/access/auth"
+	"github.com/vigil-oss/vigil/internal/core/space"
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 )
 
@@ -91,6 +92,9 @@ func newDoorSite(t *testing.T) *doorSite {
 	site.revoked, _, err = e.AddCredential(ctx, admin, "alice", access.NewCredential{Kind: access.KindCard, Value: "CARD-ALICE-OLD"})
 	must(err)
 	must(e.RevokeCredential(ctx, admin, site.revoked, "lost"))
+	_, err = e.AddFaceTemplate(ctx, admin, "alice", access.FaceTemplate{Embedding: access.SyntheticFace(space.DefaultSpace, "alice"),
+		Quality: 0.9, Liveness: 0.9, Consent: "signed form (test)"})
+	must(err)
 	from, until := now.Add(-time.Hour), now.Add(2*time.Hour)
 	_, site.qr, err = e.AddCredential(ctx, admin, "eve", access.NewCredential{Kind: access.KindQR, ValidFrom: &from, ValidUntil: &until})
 	must(err)
@@ -330,14 +334,14 @@ func TestAutoUnlockChannel(t *testing.T) {
 	go func() { _, c := poll("10"); got <- c }()
 	time.Sleep(200 * time.Millisecond)
 	e := s.engine
-	if d, err := e.AutoUnlock(ctx, "lobby-in", "mallory", 0.9, "evt-0", time.Now()); err != nil || d.Grant {
+	if d, err := e.AutoUnlock(ctx, "lobby-in", camFace("mallory", 0.9), "evt-0", time.Now()); err != nil || d.Grant {
 		t.Fatalf("stranger: %+v %v", d, err)
 	}
-	if d, err := e.AutoUnlock(ctx, "lobby-in", "alice", 0.1, "evt-1", time.Now()); err != nil || d.Grant || d.Reason != access.DenySpoof {
+	if d, err := e.AutoUnlock(ctx, "lobby-in", camFace("alice", 0.1), "evt-1", time.Now()); err != nil || d.Grant || d.Reason != access.DenySpoof {
 		t.Fatalf("spoof: %+v %v", d, err)
 	}
 	t0 := time.Now()
-	if d, err := e.AutoUnlock(ctx, "lobby-in", "alice", 0.95, "evt-2", time.Now()); err != nil || !d.Grant {
+	if d, err := e.AutoUnlock(ctx, "lobby-in", camFace("alice", 0.95), "evt-2", time.Now()); err != nil || !d.Grant {
 		t.Fatalf("alice: %+v %v", d, err)
 	}
 	select {
@@ -352,4 +356,10 @@ func TestAutoUnlockChannel(t *testing.T) {
 	if doors := e.DoorsWithCamera("cam001"); len(doors) != 1 || doors[0] != "lobby-in" {
 		t.Fatalf("doors of cam001: %v", doors)
 	}
+}
+
+// camFace is a passage of person at a door camera: two agreeing frames of their synthetic face.
+func camFace(person string, live float32) access.CameraFace {
+	sp := space.DefaultSpace
+	return access.CameraFace{Person: person, Votes: 2, Liveness: live, Embedding: access.SyntheticFace(sp, person), Model: sp.Name}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/access"
+	"github.com/vigil-oss/vigil/internal/core/space"
 	"github.com/vigil-oss/vigil/storage/events"
 	"github.com/vigil-oss/vigil/storage/plates"
 	"github.com/vigil-oss/vigil/storage/vectors"
@@ -109,13 +110,17 @@ func intParam(v string, def, lo, hi int, name string) (int, error) {
 
 // faceMatch is one face search result.
 type faceMatch struct {
-	EventID     string    `json:"event_id"`
-	Camera      string    `json:"camera"`
-	Time        time.Time `json:"time"`
-	Distance    float32   `json:"distance"`
-	URL         string    `json:"url"`
-	SnapshotURL string    `json:"snapshot_url"`
-	FootageURL  string    `json:"footage_url"`
+	EventID  string    `json:"event_id"`
+	Camera   string    `json:"camera"`
+	Time     time.Time `json:"time"`
+	Distance float32   `json:"distance"`
+	// Band is the calibrated confidence: "very likely" (inside the model's door-grade distance)
+	// or "possible" (inside its search threshold); Score the similarity shown with it.
+	Band        string  `json:"band"`
+	Score       float32 `json:"score"`
+	URL         string  `json:"url"`
+	SnapshotURL string  `json:"snapshot_url"`
+	FootageURL  string  `json:"footage_url"`
 }
 
 // footageLink is the footage around an event: 5 s before to 10 s after.
@@ -126,7 +131,7 @@ func footageLink(camera string, t time.Time) string {
 
 // searchFaces is POST /v1/search/faces: a photo (multipart field image) or a stored face event
 // (event_id), from, to, cameras (comma-separated), k (≤ 200, default 20), threshold (distance,
-// default 0.6), face (which face of a photo with several; default the largest), reason.
+// default the model's "possible" distance), face (which face of a photo with several; default the largest), reason.
 func (s *Server) searchFaces(w http.ResponseWriter, r *http.Request) {
 	if s.faces == nil {
 		s.writeError(w, r, errNoStore)
@@ -143,7 +148,7 @@ func (s *Server) searchFaces(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	q, err := faceQuery(get)
+	q, err := faceQuery(get, s.space())
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -165,11 +170,16 @@ func (s *Server) searchFaces(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	sp := s.space()
 	matches := make([]faceMatch, len(hits))
+	bands := map[string]int{BandVeryLikely: 0, BandPossible: 0}
 	for i, h := range hits {
-		matches[i] = faceMatch{EventID: h.ID, Camera: h.Camera, Time: h.Time, Distance: h.Distance, URL: "/v1/events/" + h.ID,
-			SnapshotURL: "/v1/events/" + h.ID + "/snapshot", FootageURL: footageLink(h.Camera, h.Time)}
+		band := bandOf(sp, h.Distance)
+		bands[band]++
+		matches[i] = faceMatch{EventID: h.ID, Camera: h.Camera, Time: h.Time, Distance: h.Distance, Band: band, Score: sp.Similarity(h.Distance),
+			URL: "/v1/events/" + h.ID, SnapshotURL: "/v1/events/" + h.ID + "/snapshot", FootageURL: footageLink(h.Camera, h.Time)}
 	}
+	resp["bands"], resp["model"] = bands, sp.Name
 	query := map[string]any{"from": q.From, "to": q.To, "cameras": q.Cameras, "k": q.K, "threshold": q.MaxDistance}
 	if s.store != nil && len(hits) > 0 { // whom the search found: its audit row names them
 		ids := make([]string, len(hits))
@@ -228,7 +238,30 @@ func readSearchForm(w http.ResponseWriter, r *http.Request) (map[string]string, 
 }
 
 // faceQuery reads a face search's range, cameras, k and threshold.
-func faceQuery(get func(string) string) (vectors.Query, error) {
+// Confidence bands of a face-search hit.
+const (
+	BandVeryLikely = "very likely"
+	BandPossible   = "possible"
+)
+
+// bandOf is a hit's band: inside the model's VeryLikely distance (where, on the test photos,
+// different East-Asian people almost never fall), or only inside its search threshold.
+func bandOf(sp space.Space, d float32) string {
+	if d < sp.VeryLikely {
+		return BandVeryLikely
+	}
+	return BandPossible
+}
+
+// space is the face index's model.
+func (s *Server) space() space.Space {
+	if s.faceSpace.Name == "" {
+		return space.DefaultSpace
+	}
+	return s.faceSpace
+}
+
+func faceQuery(get func(string) string, sp space.Space) (vectors.Query, error) {
 	from, to, err := searchRange(get)
 	if err != nil {
 		return vectors.Query{}, err
@@ -237,7 +270,7 @@ func faceQuery(get func(string) string) (vectors.Query, error) {
 	if err != nil {
 		return vectors.Query{}, err
 	}
-	threshold := float32(0.6)
+	threshold := sp.Possible
 	if v := get("threshold"); v != "" {
 		f, err := strconv.ParseFloat(v, 32)
 		if err != nil || f <= 0 || f > 2 {

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Runs vigil's benchmarks and prints their figures. Everything stays on 127.0.0.1 and stops by
-# itself. Usage: bench/run.sh [sessions|record|decode|reconnect|recognizers|latency|capacity|accuracy|store|vectors|search|doors|unlock|live|attack|all]
+# itself. Usage: bench/run.sh [faces|sessions|record|decode|reconnect|recognizers|latency|capacity|accuracy|store|vectors|search|doors|unlock|live|attack|all]
 # (default all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
 go build -o bin/ ./cmd/... ./bench/...
 
+if [[ $what == all || $what == faces ]]; then
+  echo "== faces: FNIR at FPIR 1% / 0.3% for galleries of 100–39,000, East-Asian faces apart, each face model side by side (plot: bench/faces.png)"
+  ./bin/faces --png bench/faces.png
+fi
 if [[ $what == all || $what == sessions ]]; then
   echo "== sessions: ${CAMERAS:-625} cameras, 720p 25 fps 1.5 Mb/s CBR, one draining reader per camera"
   ./bin/sessions --cameras "${CAMERAS:-625}" --window "${WINDOW:-30s}" 2> >(grep -v 'level=INFO' >&2)

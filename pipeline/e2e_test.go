@@ -18,6 +18,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/core/bus"
 	"github.com/vigil-oss/vigil/internal/core/event"
+	"github.com/vigil-oss/vigil/internal/core/space"
 	"github.com/vigil-oss/vigil/internal/sim/camsim"
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 	"github.com/vigil-oss/vigil/recognizers"
@@ -194,7 +195,7 @@ func TestCamsimPassagesBecomeIdentifiedEvents(t *testing.T) {
 		if len(e.Snapshot) < 2 || e.Snapshot[0] != 0xff || e.Snapshot[1] != 0xd8 {
 			t.Errorf("event %s on the bus has no JPEG snapshot (%d bytes)", e.ID, len(e.Snapshot))
 		}
-		if e.Kind == KindFace && len(e.Embedding) != 512 {
+		if e.Kind == KindFace && (len(e.Embedding) != 4*space.DefaultSpace.Dims || e.Model != space.DefaultSpace.Name) {
 			t.Errorf("face event %s on the bus has a %d-byte embedding", e.ID, len(e.Embedding))
 		}
 	}

@@ -31,7 +31,7 @@ func (g *EnrolGate) defaults() {
 // exactly one face.
 func EnrolFace(faces *dnn.Faces, img gocv.Mat, gate EnrolGate) (recognizers.Embedding, recognizers.Quality, error) {
 	gate.defaults()
-	var zero recognizers.Embedding
+	var zero recognizers.Embedding // nil
 	found, err := faces.DetectFaces(img)
 	if err != nil {
 		return zero, recognizers.Quality{}, err

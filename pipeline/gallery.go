@@ -15,6 +15,7 @@ import (
 
 	"github.com/vigil-oss/vigil/access"
 	"github.com/vigil-oss/vigil/internal/core/event"
+	"github.com/vigil-oss/vigil/internal/core/space"
 	"github.com/vigil-oss/vigil/recognizers"
 	"github.com/vigil-oss/vigil/recognizers/plate"
 )
@@ -37,19 +38,25 @@ type ListedPlate struct {
 
 // MatchOptions set when a face counts as a person.
 type MatchOptions struct {
-	// Threshold: distances below it may match. Default dnn.MatchThreshold's value, 0.50.
+	// Space is the embedding space the gallery holds; embeddings of any other are refused.
+	// Default space.DefaultSpace.
+	Space recognizers.Space
+	// Threshold: distances below it may match. Default the space's Possible distance.
 	Threshold float32
 	// Margin: the runner-up person must be at least this much farther, or the match is refused
-	// as ambiguous. Default 0.04.
+	// as ambiguous. Default the space's Margin.
 	Margin float32
 }
 
 func (o *MatchOptions) defaults() {
+	if o.Space.Name == "" {
+		o.Space = space.DefaultSpace
+	}
 	if o.Threshold == 0 {
-		o.Threshold = 0.50
+		o.Threshold = o.Space.Possible
 	}
 	if o.Margin == 0 {
-		o.Margin = 0.04
+		o.Margin = o.Space.Margin
 	}
 }
 
@@ -72,8 +79,13 @@ func NewGallery(opts MatchOptions) *Gallery {
 	return &Gallery{opts: opts, plates: map[string]ListedPlate{}}
 }
 
-// Add enrols or extends a person (by ID) and reindexes.
+// Space is the embedding space the gallery holds.
+func (g *Gallery) Space() recognizers.Space { return g.opts.Space }
+
+// Add enrols or extends a person (by ID) and reindexes. Embeddings of another space (another
+// length) are dropped: two spaces are never compared.
 func (g *Gallery) Add(p Person) {
+	p.Embeddings = g.inSpace(p.Embeddings)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for i := range g.people {
@@ -93,6 +105,16 @@ func (g *Gallery) AddPlate(p ListedPlate) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.plates[plate.Normalize(p.Text)] = p
+}
+
+func (g *Gallery) inSpace(es []recognizers.Embedding) []recognizers.Embedding {
+	kept := es[:0:0]
+	for _, e := range es {
+		if g.opts.Space.Check(e) == nil {
+			kept = append(kept, e)
+		}
+	}
+	return kept
 }
 
 func (g *Gallery) reindex() {
@@ -116,12 +138,12 @@ func (g *Gallery) People() []Person {
 
 // MatchFace finds the enrolled person nearest to e. It returns nil when nobody is under the
 // threshold or when two people are too close to tell apart.
-func (g *Gallery) MatchFace(e *recognizers.Embedding) *event.Match {
+func (g *Gallery) MatchFace(e recognizers.Embedding) *event.Match {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	best := map[int]float32{} // person → nearest distance
 	for i := range g.flat {
-		d := recognizers.Distance(&g.flat[i], e)
+		d := recognizers.Distance(g.flat[i], e)
 		if cur, ok := best[g.owner[i]]; !ok || d < cur {
 			best[g.owner[i]] = d
 		}
@@ -158,24 +180,48 @@ func (g *Gallery) MatchPlate(text string) *event.Match {
 	return nil
 }
 
-// galleryFile is the on-disk form, until people move into PostgreSQL with access control.
-type galleryFile struct {
+// ErrOtherSpace means a gallery file was made by another face model than the node's.
+var ErrOtherSpace = errors.New("gallery: embeddings of another face model")
+
+// GalleryFile is the on-disk form of a gallery, until people move into PostgreSQL with access control.
+type GalleryFile struct {
+	// Model is the embedding space of every embedding in the file; "" in files written before
+	// spaces were named (dlib-v1).
+	Model  string        `json:"model"`
 	People []Person      `json:"people"`
 	Plates []ListedPlate `json:"plates"`
 }
 
-// Load reads a gallery file; a missing file is an empty gallery.
-func (g *Gallery) Load(path string) error {
+// ReadGalleryFile reads a gallery file as it is, whatever its model; a missing file is empty.
+func ReadGalleryFile(path string) (GalleryFile, error) {
+	var f GalleryFile
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return f, nil
 	}
+	if err != nil {
+		return f, err
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		return f, fmt.Errorf("gallery %s: %w", path, err)
+	}
+	if f.Model == "" {
+		f.Model = space.DlibV1.Name
+	}
+	return f, nil
+}
+
+// Load reads a gallery file; a missing file is an empty gallery. A file of another model is
+// refused (ErrOtherSpace): its people must be described again first.
+func (g *Gallery) Load(path string) error {
+	f, err := ReadGalleryFile(path)
 	if err != nil {
 		return err
 	}
-	var f galleryFile
-	if err := json.Unmarshal(b, &f); err != nil {
-		return fmt.Errorf("gallery %s: %w", path, err)
+	if f.Model != g.opts.Space.Name && len(f.People) > 0 {
+		return fmt.Errorf("%w: %s holds %s embeddings and this node embeds faces with %s; run "+
+			"`vigil enroll --reembed --gallery %s` to describe everyone again from their enrolment photos",
+			ErrOtherSpace, path, f.Model, g.opts.Space.Name, path)
 	}
 	for _, p := range f.People {
 		g.Add(p)
@@ -189,7 +235,7 @@ func (g *Gallery) Load(path string) error {
 // Save writes the gallery atomically (temp file + rename).
 func (g *Gallery) Save(path string) error {
 	g.mu.RLock()
-	f := galleryFile{People: g.people}
+	f := GalleryFile{Model: g.opts.Space.Name, People: g.people}
 	for _, p := range g.plates {
 		f.Plates = append(f.Plates, p)
 	}
@@ -249,9 +295,7 @@ func (g *Gallery) FollowTemplates(src Templates) {
 				at[p] = j
 				people = append(people, Person{ID: p, Name: p})
 			}
-			var emb recognizers.Embedding
-			copy(emb[:], embs[i])
-			people[j].Embeddings = append(people[j].Embeddings, emb)
+			people[j].Embeddings = append(people[j].Embeddings, recognizers.Embedding(embs[i]))
 		}
 		g.SetList(access.AccessList, people)
 	}

@@ -10,6 +10,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/vigil-oss/vigil/access"
+	"github.com/vigil-oss/vigil/internal/core/space"
 	"github.com/vigil-oss/vigil/recognizers"
 	"github.com/vigil-oss/vigil/recognizers/dnn"
 )
@@ -19,14 +20,18 @@ import (
 // on first use and it analyses one photo at a time; a node keeps one Photos for doors and
 // another for searches, so that an investigator's photo never queues ahead of a door.
 type Photos struct {
-	dir string
+	dir   string
+	space space.Space
 
 	mu    sync.Mutex
 	faces *dnn.Faces
 }
 
 // NewPhotos returns a reader over the models in dir.
-func NewPhotos(dir string) *Photos { return &Photos{dir: dir} }
+func NewPhotos(dir string, sp space.Space) *Photos { return &Photos{dir: dir, space: sp} }
+
+// Space is the embedding space the photos' faces are described in.
+func (p *Photos) Space() space.Space { return p.space }
 
 // PhotoError is a problem with the photo itself (it cannot be decoded, or the enrolment gate
 // refuses it): the caller's to fix, so the API answers it 422 with its message.
@@ -58,7 +63,7 @@ func (p *Photos) Faces(ctx context.Context, img []byte) ([]access.FaceProbe, err
 				return err
 			}
 			out = append(out, access.FaceProbe{Found: true, Box: [4]int{int(fc.Box.X), int(fc.Box.Y), int(fc.Box.W), int(fc.Box.H)},
-				Score: fc.Score, Embedding: emb[:]})
+				Score: fc.Score, Embedding: emb})
 		}
 		return nil
 	})
@@ -86,7 +91,7 @@ func (p *Photos) Probe(ctx context.Context, img []byte) (access.FaceProbe, error
 			return err
 		}
 		b := found[i].Box
-		pr.Found, pr.Embedding, pr.Score = true, emb[:], found[i].Score
+		pr.Found, pr.Embedding, pr.Score = true, emb, found[i].Score
 		pr.Box = [4]int{int(b.X), int(b.Y), int(b.W), int(b.H)}
 		return nil
 	})
@@ -104,8 +109,9 @@ func (p *Photos) Enrol(ctx context.Context, img []byte) (access.FaceTemplate, er
 		found, _ := faces.DetectFaces(m)
 		if i := dnn.Main(found); i >= 0 {
 			t.Liveness, _ = faces.Liveness.Liveness(m, found[i])
+			t.Crop = cropOf(m, found[i].Box, 2.0, 400).JPEG()
 		}
-		t.Embedding, t.Quality = emb[:], q.Score
+		t.Embedding, t.Quality = emb, q.Score
 		return nil
 	})
 	return t, err
@@ -131,7 +137,7 @@ func (p *Photos) with(img []byte, fn func(faces *dnn.Faces, m gocv.Mat) error) e
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.faces == nil {
-		f, err := dnn.NewFaces(p.dir, dnn.DetectorOptions{})
+		f, err := dnn.NewFacesIn(p.dir, p.space, dnn.DetectorOptions{})
 		if err != nil {
 			return err
 		}

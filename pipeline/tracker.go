@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/core/event"
+	"github.com/vigil-oss/vigil/internal/core/space"
 	"github.com/vigil-oss/vigil/recognizers"
 	"github.com/vigil-oss/vigil/recognizers/dnn"
 )
@@ -44,13 +45,13 @@ type TrackerOptions struct {
 	Gap time.Duration
 	// MinMisses: see Gap. Default 2.
 	MinMisses int
-	// SameFace is the embedding distance under which a detection continues a track. Default 0.6.
+	// SameFace is the embedding distance under which a detection continues a track. Default the
+	// gallery's space's Track distance.
 	SameFace float32
 	// EarlyMatches: a face track is published as soon as this many of its detections matched the
-	// same person (door cameras need the identity now, not when the passage ends). Default 2.
+	// same person (door cameras need the identity now, not when the passage ends; a door opens
+	// only on a passage whose frames agree, so one frame is never enough). Default 2.
 	EarlyMatches int
-	// EarlyDistance: one match this close is enough to publish early. Default 0.40.
-	EarlyDistance float32
 	// EarlyPlateVotes: a plate track is published once the same valid text was read this often.
 	// Default 2.
 	EarlyPlateVotes int
@@ -63,14 +64,8 @@ func (o *TrackerOptions) defaults() {
 	if o.MinMisses == 0 {
 		o.MinMisses = 2
 	}
-	if o.SameFace == 0 {
-		o.SameFace = 0.6
-	}
 	if o.EarlyMatches == 0 {
 		o.EarlyMatches = 2
-	}
-	if o.EarlyDistance == 0 {
-		o.EarlyDistance = 0.40
 	}
 	if o.EarlyPlateVotes == 0 {
 		o.EarlyPlateVotes = 2
@@ -83,6 +78,7 @@ type Tracker struct {
 	camera  string
 	opts    TrackerOptions
 	gallery *Gallery
+	space   space.Space
 	emit    func(*event.Event)
 	nextID  uint64
 	faces   []*faceTrack
@@ -135,7 +131,21 @@ type plateVote struct {
 // NewTracker returns a tracker for camera that matches against gallery and calls emit.
 func NewTracker(camera string, gallery *Gallery, opts TrackerOptions, emit func(*event.Event)) *Tracker {
 	opts.defaults()
-	return &Tracker{camera: camera, opts: opts, gallery: gallery, emit: emit}
+	if opts.SameFace == 0 {
+		space := space.DefaultSpace
+		if gallery != nil {
+			space = gallery.Space()
+		}
+		opts.SameFace = space.Track
+	}
+	sp := space.DefaultSpace
+	if gallery != nil {
+		sp = gallery.Space()
+	}
+	if opts.SameFace == 0 {
+		opts.SameFace = sp.Track
+	}
+	return &Tracker{camera: camera, opts: opts, gallery: gallery, emit: emit, space: sp}
 }
 
 // Active reports whether any passage is in progress (the motion gate keeps sampling then).
@@ -187,7 +197,7 @@ func (t *Tracker) observeFaces(o *Observation) {
 			if used[tr] {
 				continue
 			}
-			dist := recognizers.Distance(&tr.lastEmb, &d.Embedding)
+			dist := recognizers.Distance(tr.lastEmb, d.Embedding)
 			near := centreDistance(tr.lastBox, d.Box) < float32(o.Width)/2
 			if dist < t.opts.SameFace && near && dist < bestD {
 				best, bestD = tr, dist
@@ -208,7 +218,7 @@ func (t *Tracker) observeFaces(o *Observation) {
 		}
 		var m *event.Match
 		if t.gallery != nil {
-			m = t.gallery.MatchFace(&d.Embedding)
+			m = t.gallery.MatchFace(d.Embedding)
 		}
 		if m != nil {
 			best.votes[m.PersonID]++
@@ -217,7 +227,7 @@ func (t *Tracker) observeFaces(o *Observation) {
 			}
 			// Publish early on a confident identity, with this detection's shot: a door must
 			// not wait for the passage to end.
-			if !best.emitted && (best.votes[m.PersonID] >= t.opts.EarlyMatches || m.Distance < t.opts.EarlyDistance) {
+			if !best.emitted && best.votes[m.PersonID] >= t.opts.EarlyMatches {
 				t.emitFace(best, sh, d.FaceResult, m)
 			}
 		}
@@ -237,7 +247,15 @@ func (t *Tracker) emitFace(tr *faceTrack, sh shot, res dnn.FaceResult, m *event.
 		Arrival: sh.arrival, Frames: tr.hits, Box: sh.box, Quality: sh.quality, Liveness: res.Liveness,
 		Match: m, Snapshot: sh.crop.JPEG(),
 	}
-	e.Embedding = event.PackVector(res.Embedding[:])
+	if m != nil {
+		mc := *m
+		mc.Votes = tr.votes[m.PersonID]
+		e.Match = &mc
+	}
+	e.Embedding = event.PackVector(res.Embedding)
+	if len(res.Embedding) > 0 {
+		e.Model = t.space.Name
+	}
 	t.emit(e)
 }
 

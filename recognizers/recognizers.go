@@ -6,11 +6,11 @@ package recognizers
 
 import (
 	"errors"
-	"math"
 
 	"gocv.io/x/gocv"
 
 	"github.com/vigil-oss/vigil/internal/core/event"
+	"github.com/vigil-oss/vigil/internal/core/space"
 )
 
 // Point is a position in picture pixels.
@@ -39,20 +39,6 @@ type Face struct {
 	Score     float32  `json:"score"`
 }
 
-// Embedding is a 128-d face descriptor in dlib's space; compare with Distance.
-type Embedding [128]float32
-
-// Distance is the Euclidean distance between two embeddings; dlib's rule of thumb treats
-// distances below 0.6 as the same person.
-func Distance(a, b *Embedding) float32 {
-	var s float32
-	for i := range a {
-		d := a[i] - b[i]
-		s += d * d
-	}
-	return float32(math.Sqrt(float64(s)))
-}
-
 // Quality describes how usable a face shot is, each part in [0, 1] (1 best).
 type Quality struct {
 	Score float32 `json:"score"` // the product of the parts: what the tracker ranks best shots by
@@ -72,12 +58,22 @@ type FaceDetector interface {
 	DetectFaces(img gocv.Mat) ([]Face, error)
 }
 
-// FaceEmbedder aligns a face to its chip and describes it.
+// FaceEmbedder aligns a face to its chip and describes it in its Space.
 type FaceEmbedder interface {
 	Embed(img gocv.Mat, f Face) (Embedding, error)
+	Space() Space
 }
 
 // LivenessChecker says how likely a face is a live person (1) rather than a photo or screen (0).
 type LivenessChecker interface {
 	Liveness(img gocv.Mat, f Face) (float32, error)
 }
+
+// Embedding, Space and Distance are the space package's: see there.
+type (
+	Embedding = space.Embedding
+	Space     = space.Space
+)
+
+// Distance is space.Distance.
+func Distance(a, b Embedding) float32 { return space.Distance(a, b) }

@@ -215,9 +215,9 @@ var (
 // faceBench enrols n synthetic templates and one real face (resident p0, door d0), runs vigil
 // serve on the database and times signed face decisions with another photo of that person.
 func faceBench(ctx context.Context, url string, pool *pgxpool.Pool, key []byte, n int) error {
-	synth := vectors.NewSynth(5, n)
+	synth := vectors.NewSynth(5, n, vectors.DefaultDim)
 	rng := rand.New(rand.NewPCG(5, 5))
-	v := make([]float32, vectors.Dim)
+	v := make([]float32, vectors.DefaultDim)
 	var rows [][]any
 	for i := 1; i < n; i++ {
 		synth.Capture(i, rng, v)

@@ -153,8 +153,8 @@ func run(nPlates, distinct, nFaces, nq int) error {
 	if nFaces == 0 {
 		return nil
 	}
-	synth := vectors.NewSynth(2, 40000)
-	v := make([]float32, vectors.Dim)
+	synth := vectors.NewSynth(2, 40000, vectors.DefaultDim)
+	v := make([]float32, vectors.DefaultDim)
 	t2 := time.Now()
 	const batch = 20000
 	for lo := 0; lo < nFaces; lo += batch {

@@ -34,7 +34,7 @@ func main() {
 
 func run(n, days, identities, nq int) error {
 	start := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
-	synth := vectors.NewSynth(1, identities)
+	synth := vectors.NewSynth(1, identities, vectors.DefaultDim)
 	x := vectors.New(vectors.Options{})
 	t0 := time.Now()
 	// Filled from GOMAXPROCS goroutines, one day each at a time, as a rebuild from PostgreSQL does.
@@ -46,7 +46,7 @@ func run(n, days, identities, nq int) error {
 	for w := range runtime.GOMAXPROCS(0) {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(w), 11))
-			v := make([]float32, vectors.Dim)
+			v := make([]float32, vectors.DefaultDim)
 			for d := range next {
 				for i := range perDay {
 					at := start.AddDate(0, 0, d).Add(time.Duration(i) * 24 * time.Hour / time.Duration(perDay))
@@ -82,14 +82,14 @@ func run(n, days, identities, nq int) error {
 		x.Len(), days, perDay, loaded.Round(time.Millisecond), float64(x.Len())/loaded.Seconds(), built.Round(time.Millisecond), float64(ms.HeapAlloc)/1e9)
 
 	bw := bandwidth()
-	floor := float64(x.Len()) * vectors.Dim * 4 / bw
+	floor := float64(x.Len()) * vectors.DefaultDim * 4 / bw
 	fmt.Printf("memory bandwidth (copy, %d threads): %.1f GB/s → one float32 pass over %d vectors ≥ %.1f ms\n",
 		runtime.GOMAXPROCS(0), bw/1e9, x.Len(), floor*1e3)
 
 	rng := rand.New(rand.NewPCG(99, 99))
 	qs := make([][]float32, nq)
 	for i := range qs {
-		qs[i] = make([]float32, vectors.Dim)
+		qs[i] = make([]float32, vectors.DefaultDim)
 		synth.Capture(rng.IntN(identities), rng, qs[i])
 	}
 	from, to := start, start.AddDate(0, 0, days)

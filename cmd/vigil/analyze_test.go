@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vigil-oss/vigil/internal/core/space"
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 )
 
@@ -82,7 +83,7 @@ func TestAnalyzeJSONAndBadFiles(t *testing.T) {
 		}
 		res = append(res, r)
 	}
-	if len(res[0].Faces) != 3 || res[0].Error != "" || len(res[0].Faces[0].Embedding) != 128 || len(res[0].Faces[0].Landmarks) != 5 {
+	if len(res[0].Faces) != 3 || res[0].Error != "" || len(res[0].Faces[0].Embedding) != space.DefaultSpace.Dims || len(res[0].Faces[0].Landmarks) != 5 {
 		t.Fatalf("group photo: %d faces, error %q", len(res[0].Faces), res[0].Error)
 	}
 	wantErr := map[int]string{1: "empty", 2: "corrupt", 3: "20000x20000", 4: "not a JPEG", 5: "too small", 7: "no such file"}

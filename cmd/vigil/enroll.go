@@ -13,6 +13,7 @@ import (
 
 	"github.com/vigil-oss/vigil/access"
 	"github.com/vigil-oss/vigil/access/auth"
+	"github.com/vigil-oss/vigil/internal/core/space"
 	"github.com/vigil-oss/vigil/models"
 	"github.com/vigil-oss/vigil/pipeline"
 	"github.com/vigil-oss/vigil/recognizers"
@@ -30,6 +31,8 @@ func cmdEnroll(args []string, stdout, stderr io.Writer) error {
 	modelsDir := fs.String("models", os.Getenv("VIGIL_MODELS"), "models directory")
 	person := fs.String("person", "", "enrol FILE arguments as this access-control person's face credential (in PostgreSQL) instead of the gallery file")
 	consent := fs.String("consent", "", "with --person: how the person gave consent (required), e.g. \"signed form 2026-11-29\"")
+	model := fs.String("model", envOr("VIGIL_FACE_MODEL", space.DefaultSpace.Name), "face model of the gallery file: intel-0095 or dlib-v1")
+	reembed := fs.Bool("reembed", false, "describe every person of the gallery file again with --model, from the photos they were enrolled from")
 	var sf serveFlags
 	sf.registerStore(fs)
 	if err := fs.Parse(args); err != nil {
@@ -37,6 +40,13 @@ func cmdEnroll(args []string, stdout, stderr io.Writer) error {
 	}
 	if *person != "" {
 		return enrolResident(*person, *consent, *modelsDir, &sf, fs.Args(), stdout, stderr)
+	}
+	sp, err := space.SpaceNamed(*model)
+	if err != nil {
+		return err
+	}
+	if *reembed {
+		return reembedGallery(*gallery, *modelsDir, sp, stdout, stderr)
 	}
 	jobs, err := enrolJobs(*name, *dir, fs.Args())
 	if err != nil {
@@ -46,12 +56,12 @@ func cmdEnroll(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	faces, err := dnn.NewFaces(mdir, dnn.DetectorOptions{})
+	faces, err := dnn.NewFacesIn(mdir, sp, dnn.DetectorOptions{})
 	if err != nil {
 		return err
 	}
 	defer faces.Close()
-	g := pipeline.NewGallery(pipeline.MatchOptions{})
+	g := pipeline.NewGallery(pipeline.MatchOptions{Space: sp})
 	if err := g.Load(*gallery); err != nil {
 		return err
 	}
@@ -163,7 +173,7 @@ func enrolResident(person, consent, modelsDir string, sf *serveFlags, files []st
 	if err != nil {
 		return err
 	}
-	fe := pipeline.NewPhotos(mdir)
+	fe := pipeline.NewPhotos(mdir, e.FaceSpace())
 	defer fe.Close()
 	added := 0
 	for i, f := range files {
@@ -184,6 +194,65 @@ func enrolResident(person, consent, modelsDir string, sf *serveFlags, files []st
 	}
 	fmt.Fprintf(stdout, "%s: %d of %d photos enrolled as face credentials\n", person, added, len(files))
 	if added == 0 {
+		return errSilent
+	}
+	return nil
+}
+
+// reembedGallery describes every person of a gallery file again in sp, from the photos each was
+// enrolled from (Sources): what a change of face model needs. A person none of whose photos can
+// still be read is reported and left out.
+func reembedGallery(path, modelsDir string, sp space.Space, stdout, stderr io.Writer) error {
+	mdir, err := models.Dir(modelsDir)
+	if err != nil {
+		return err
+	}
+	old, err := pipeline.ReadGalleryFile(path)
+	if err != nil {
+		return err
+	}
+	faces, err := dnn.NewFacesIn(mdir, sp, dnn.DetectorOptions{})
+	if err != nil {
+		return err
+	}
+	defer faces.Close()
+	g := pipeline.NewGallery(pipeline.MatchOptions{Space: sp})
+	for _, pl := range old.Plates {
+		g.AddPlate(pl)
+	}
+	kept, lost := 0, 0
+	for i, p := range old.People {
+		progress(stderr, i+1, len(old.People), p.ID+"/")
+		np := pipeline.Person{ID: p.ID, Name: p.Name, List: p.List}
+		for _, f := range p.Sources {
+			img, err := recognizers.LoadImage(f)
+			if err != nil {
+				fmt.Fprintf(stderr, "\r\033[K%s: %s: %v\n", p.ID, f, err)
+				continue
+			}
+			e, _, err := pipeline.EnrolFace(faces, img, pipeline.EnrolGate{})
+			img.Close()
+			if err != nil {
+				fmt.Fprintf(stderr, "\r\033[K%s: %s: %v\n", p.ID, f, err)
+				continue
+			}
+			np.Embeddings = append(np.Embeddings, e)
+			np.Sources = append(np.Sources, f)
+		}
+		if len(np.Embeddings) == 0 {
+			lost++
+			fmt.Fprintf(stdout, "  %s: no enrolment photo could be described again; enrol them anew\n", p.ID)
+			continue
+		}
+		g.Add(np)
+		kept++
+	}
+	fmt.Fprint(stderr, "\r\033[K")
+	if err := g.Save(path); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: %d people described again with %s (was %s); %d left out\n", path, kept, sp.Name, old.Model, lost)
+	if lost > 0 {
 		return errSilent
 	}
 	return nil

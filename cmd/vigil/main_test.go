@@ -50,7 +50,7 @@ func TestCheckConfig(t *testing.T) {
 func TestModelsVerify(t *testing.T) {
 	testenv.Models(t)
 	code, out, errs := runCmd("models", "verify")
-	if code != 0 || !strings.Contains(out, "all 10 model files verified") {
+	if code != 0 || !strings.Contains(out, "all 11 model files verified") {
 		t.Fatalf("code %d\n%s%s", code, out, errs)
 	}
 	code, _, errs = runCmd("models", "verify", "--dir", t.TempDir())

@@ -262,6 +262,9 @@ func (n *node) accessComponent() lifecycle.Component {
 		if n.engine, err = access.NewEngine(ctx, n.st.pool, n.trail, secret); err != nil {
 			return err
 		}
+		if err := n.engine.UseFaceSpace(ctx, n.cfg.Pipeline.FaceSpace()); err != nil {
+			return err
+		}
 		bg.start(func(ctx context.Context) { n.engine.Watch(ctx, n.log) })
 		bg.start(func(ctx context.Context) { n.engine.RunRefusals(ctx, n.log) })
 		bg.start(func(ctx context.Context) { n.auth.Watch(ctx, n.log) })
@@ -378,7 +381,8 @@ func (n *node) pipelineComponent() lifecycle.Component {
 
 func (n *node) searchComponent() lifecycle.Component {
 	return lifecycle.Component{Name: "search", Start: func(context.Context) error {
-		n.search = search.New(n.st.events, n.cfg.Database.RetentionDays, n.log)
+		n.st.events.UseFaceSpace(n.cfg.Pipeline.FaceSpace())
+		n.search = search.New(n.st.events, n.cfg.Pipeline.FaceSpace(), n.cfg.Database.RetentionDays, n.log)
 		return n.search.Start(n.bus)
 	}, Stop: func() { n.search.Stop() }}
 }
@@ -399,7 +403,8 @@ func (n *node) photosComponent() lifecycle.Component {
 			n.log.Warn("face search by photo and door face decisions are off: no models", "err", err)
 			return nil
 		}
-		n.photos.doors, n.photos.searches = pipeline.NewPhotos(dir), pipeline.NewPhotos(dir)
+		sp := n.cfg.Pipeline.FaceSpace()
+		n.photos.doors, n.photos.searches = pipeline.NewPhotos(dir, sp), pipeline.NewPhotos(dir, sp)
 		return nil
 	}, Stop: func() {
 		if n.photos.doors != nil {
@@ -517,6 +522,7 @@ func (n *node) apiDeps() api.Deps {
 	d.Store, d.Blobs, d.Exports = n.st.events, n.st.blobs, n.st.blobs
 	d.Footage = footage.Clipper{Index: footage.PGIndex{Pool: n.st.pool}, Blobs: n.st.blobs}
 	d.Faces, d.Plates, d.Embeddings, d.PlateEvents = n.search.Faces, n.search.Plates, n.st.events, n.st.events
+	d.FaceSpace = n.cfg.Pipeline.FaceSpace()
 	d.Eraser = search.Eraser{Store: n.st.events, Faces: n.search.Faces, Blobs: n.st.blobs, Bus: n.bus}
 	if n.photos.doors != nil {
 		d.Embedder, d.DoorFaces = n.photos.searches, n.photos.doors

@@ -93,7 +93,8 @@ func newPipeline(cfg config.Config, b *bus.Bus, reg *prometheus.Registry, log *s
 	if err != nil {
 		return nil, nil, fmt.Errorf("pipeline: %w (or set pipeline.enabled: false)", err)
 	}
-	g := pipeline.NewGallery(pipeline.MatchOptions{Threshold: float32(cfg.Pipeline.MatchThreshold)})
+	sp := cfg.Pipeline.FaceSpace()
+	g := pipeline.NewGallery(pipeline.MatchOptions{Space: sp, Threshold: float32(cfg.Pipeline.MatchThreshold)})
 	if err := g.Load(cfg.Pipeline.Gallery); err != nil {
 		return nil, nil, err
 	}
@@ -103,7 +104,7 @@ func newPipeline(cfg config.Config, b *bus.Bus, reg *prometheus.Registry, log *s
 	var faces, plates *pipeline.Pool
 	if pc.FaceWorkers > 0 {
 		faces, err = pipeline.NewPool(pipeline.KindFace, pc.FaceWorkers, pc.Queue, func() (pipeline.Recognizer, error) {
-			f, err := dnn.NewFaces(dir, dnn.DetectorOptions{})
+			f, err := dnn.NewFacesIn(dir, sp, dnn.DetectorOptions{})
 			return &pipeline.FaceRecognizer{Faces: f}, err
 		}, m, log)
 		if err != nil {

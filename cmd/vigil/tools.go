@@ -35,7 +35,11 @@ func openEngine(ctx context.Context, st *storage, cfg config.Config) (*access.En
 	if err != nil {
 		return nil, fmt.Errorf("access.secret_file: %w", err)
 	}
-	return access.NewEngine(ctx, st.pool, audit.New(st.pool, auditAnchor(cfg)), secret)
+	e, err := access.NewEngine(ctx, st.pool, audit.New(st.pool, auditAnchor(cfg)), secret)
+	if err != nil {
+		return nil, err
+	}
+	return e, e.UseFaceSpace(ctx, cfg.Pipeline.FaceSpace())
 }
 
 // toolFlags is a flag set with serve's --config and --data (to find the database) plus a tool's own.

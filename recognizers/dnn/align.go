@@ -70,9 +70,9 @@ func similarity(src [5]recognizers.Point, dst [5][2]float64) [2][3]float64 {
 	return [2][3]float64{{a, -b, dx - (a*sx - b*sy)}, {b, a, dy - (b*sx + a*sy)}}
 }
 
-// Chip warps the face to dlib's 150 px chip. The caller closes the result.
-func Chip(img gocv.Mat, f recognizers.Face) gocv.Mat {
-	m := similarity(f.Landmarks, dlibTemplate)
+// warp maps the five landmarks onto template on a size×size chip. The caller closes the result.
+func warp(img gocv.Mat, lm [5]recognizers.Point, template [5][2]float64, size int) gocv.Mat {
+	m := similarity(lm, template)
 	mat := gocv.NewMatWithSize(2, 3, gocv.MatTypeCV64F)
 	defer mat.Close()
 	for r := 0; r < 2; r++ {
@@ -81,6 +81,6 @@ func Chip(img gocv.Mat, f recognizers.Face) gocv.Mat {
 		}
 	}
 	chip := gocv.NewMat()
-	gocv.WarpAffine(img, &chip, mat, image.Pt(ChipSize, ChipSize))
+	gocv.WarpAffine(img, &chip, mat, image.Pt(size, size))
 	return chip
 }

@@ -1,59 +1,84 @@
 package dnn
 
 import (
-	"errors"
 	"fmt"
 	"image"
 
 	"gocv.io/x/gocv"
 
+	"github.com/vigil-oss/vigil/internal/core/space"
 	"github.com/vigil-oss/vigil/recognizers"
 )
 
-// Embedder describes faces with dlib's ResNet v1 (the face-api ONNX port).
-type Embedder struct {
-	net gocv.Net
+// chipSpec is how a space's embedder wants its face: where the five landmarks land on a square
+// chip of the given side, and the channel order (the graphs normalise inside).
+type chipSpec struct {
+	size     int
+	template [5][2]float64
+	swapRB   bool // the graph wants RGB
 }
 
-// NewEmbedder loads the embedding model.
-func NewEmbedder(model string) (*Embedder, error) {
+var chipSpecs = map[string]chipSpec{
+	// Intel's five-point template for face-reidentification-retail-0095 (128 px, BGR 0–255).
+	space.Intel0095.Name: {size: 128, template: [5][2]float64{{40.39, 59.08}, {87.38, 59.08}, {64.03, 81.98}, {44.73, 105.56}, {83.64, 105.56}}},
+	space.DlibV1.Name:    {size: ChipSize, template: dlibTemplate, swapRB: true},
+}
+
+// Embedder describes faces in one space: Intel's face-reidentification-retail-0095 (256-d,
+// cosine) or dlib's ResNet v1 (the face-api ONNX port, 128-d, Euclidean).
+type Embedder struct {
+	net   gocv.Net
+	space recognizers.Space
+	chip  chipSpec
+}
+
+// NewEmbedder loads the embedding model of space from its file.
+func NewEmbedder(model string, sp space.Space) (*Embedder, error) {
+	spec, ok := chipSpecs[sp.Name]
+	if !ok {
+		return nil, fmt.Errorf("dnn: no face embedder for the %s space", sp.Name)
+	}
 	net := gocv.ReadNet(model, "")
 	if net.Empty() {
 		return nil, fmt.Errorf("dnn: loading face embedder %s failed", model)
 	}
-	return &Embedder{net: net}, nil
+	return &Embedder{net: net, space: sp, chip: spec}, nil
 }
 
 // Close frees the network.
 func (e *Embedder) Close() { e.net.Close() }
 
-// Embed aligns f to the chip and returns its 128-d descriptor.
+// Space is the space the embedder describes faces in.
+func (e *Embedder) Space() recognizers.Space { return e.space }
+
+// Embed aligns f to the space's chip and describes it.
 func (e *Embedder) Embed(img gocv.Mat, f recognizers.Face) (recognizers.Embedding, error) {
-	var out recognizers.Embedding
 	if err := checkBGR(img); err != nil {
-		return out, err
+		return nil, err
 	}
-	chip := Chip(img, f)
+	chip := warp(img, f.Landmarks, e.chip.template, e.chip.size)
 	defer chip.Close()
 	return e.EmbedChip(chip)
 }
 
-// EmbedChip describes an already aligned 150 px BGR chip.
+// EmbedChip describes an already aligned BGR chip of the space's size.
 func (e *Embedder) EmbedChip(chip gocv.Mat) (recognizers.Embedding, error) {
-	var out recognizers.Embedding
-	// The graph wants RGB 0–255; mean subtraction and scaling are inside it.
-	blob := gocv.BlobFromImage(chip, 1.0, image.Pt(ChipSize, ChipSize), gocv.NewScalar(0, 0, 0, 0), true, false)
+	blob := gocv.BlobFromImage(chip, 1.0, image.Pt(e.chip.size, e.chip.size), gocv.NewScalar(0, 0, 0, 0), e.chip.swapRB, false)
 	defer blob.Close()
 	e.net.SetInput(blob, "")
 	res := e.net.Forward("")
 	defer res.Close()
 	v, err := res.DataPtrFloat32()
 	if err != nil {
-		return out, err
+		return nil, err
 	}
-	if len(v) != len(out) {
-		return out, errors.New("dnn: embedder output is not 128 values")
+	if len(v) != e.space.Dims {
+		return nil, fmt.Errorf("dnn: the %s embedder gave %d values, not %d", e.space.Name, len(v), e.space.Dims)
 	}
-	copy(out[:], v)
+	out := make(recognizers.Embedding, len(v))
+	copy(out, v)
+	if e.space.Cosine {
+		space.Normalize(out)
+	}
 	return out, nil
 }

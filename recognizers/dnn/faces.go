@@ -6,6 +6,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/vigil-oss/vigil/internal/core/space"
 	"github.com/vigil-oss/vigil/models"
 	"github.com/vigil-oss/vigil/recognizers"
 )
@@ -17,14 +18,6 @@ type Faces struct {
 	*Liveness
 }
 
-// MatchThreshold is vigil's default distance under which two faces are the same person. dlib's
-// rule of thumb is 0.6, which separates the western test identities completely but accepts 5.6%
-// of different-person pairs once the East Asian test identities are included
-// (TestVerificationTable); the reference site's residents are Chinese, so the default is
-// stricter: at 0.50 1.7% of different-person pairs and 14% of same-person pairs are wrong on the
-// test set. Matching over a whole track (many frames) and a margin to the runner-up do the rest.
-const MatchThreshold = 0.50
-
 // FaceResult is everything vigil knows about one face in a picture.
 type FaceResult struct {
 	recognizers.Face
@@ -33,8 +26,13 @@ type FaceResult struct {
 	Embedding recognizers.Embedding `json:"embedding"`
 }
 
-// NewFaces loads the face models named in the manifest from dir.
+// NewFaces loads the face models named in the manifest from dir, embedding in the default space.
 func NewFaces(dir string, opts DetectorOptions) (*Faces, error) {
+	return NewFacesIn(dir, space.DefaultSpace, opts)
+}
+
+// NewFacesIn is NewFaces embedding in space.
+func NewFacesIn(dir string, sp space.Space, opts DetectorOptions) (*Faces, error) {
 	m, err := models.Load()
 	if err != nil {
 		return nil, err
@@ -47,7 +45,7 @@ func NewFaces(dir string, opts DetectorOptions) (*Faces, error) {
 	if f.Detector, err = NewDetector(path("face-detector"), opts); err != nil {
 		return nil, err
 	}
-	if f.Embedder, err = NewEmbedder(path("face-embedder")); err != nil {
+	if f.Embedder, err = NewEmbedder(path(sp.Model), sp); err != nil {
 		f.Close()
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 
 	face "github.com/Kagami/go-face"
 
+	"github.com/vigil-oss/vigil/internal/core/space"
 	"github.com/vigil-oss/vigil/models"
 	"github.com/vigil-oss/vigil/recognizers"
 )
@@ -27,6 +28,9 @@ type Faces struct {
 	rec *face.Recognizer
 	dir string // the model folder go-face wants, made of links
 }
+
+// Space is the embedding space go-face describes faces in: dlib's.
+func (f *Faces) Space() space.Space { return space.DlibV1 }
 
 // Result is one face found by dlib.
 type Result struct {
@@ -92,7 +96,7 @@ func (f *Faces) Analyze(jpeg []byte) ([]Result, error) {
 	for i, fc := range faces {
 		r := fc.Rectangle
 		out[i].Box = recognizers.Box{X: float32(r.Min.X), Y: float32(r.Min.Y), W: float32(r.Dx()), H: float32(r.Dy())}
-		copy(out[i].Embedding[:], fc.Descriptor[:])
+		out[i].Embedding = append(recognizers.Embedding(nil), fc.Descriptor[:]...)
 	}
 	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/vigil-oss/vigil/internal/core/space"
 	"github.com/vigil-oss/vigil/internal/testkit/testdata"
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 	"github.com/vigil-oss/vigil/recognizers"
@@ -24,7 +25,7 @@ func TestSameIdentityDecisionsAsDNN(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer gf.Close()
-	df, err := dnn.NewFaces(mdir, dnn.DetectorOptions{})
+	df, err := dnn.NewFacesIn(mdir, space.DlibV1, dnn.DetectorOptions{}) // go-face describes faces in dlib's space
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +69,7 @@ func TestSameIdentityDecisionsAsDNN(t *testing.T) {
 			}
 		}
 		ps = append(ps, pair{r.Identity, gres[best].Embedding, de})
-		cross = append(cross, recognizers.Distance(&gres[best].Embedding, &de))
+		cross = append(cross, recognizers.Distance(gres[best].Embedding, de))
 	}
 	var sum, worst float32
 	for _, c := range cross {
@@ -79,8 +80,8 @@ func TestSameIdentityDecisionsAsDNN(t *testing.T) {
 	var disagree []string
 	for i := range ps {
 		for j := i + 1; j < len(ps); j++ {
-			g := recognizers.Distance(&ps[i].g, &ps[j].g) < dnn.MatchThreshold
-			d := recognizers.Distance(&ps[i].d, &ps[j].d) < dnn.MatchThreshold
+			g := recognizers.Distance(ps[i].g, ps[j].g) < space.DlibV1.Possible
+			d := recognizers.Distance(ps[i].d, ps[j].d) < space.DlibV1.Possible
 			total++
 			if g == d {
 				agree++
@@ -91,7 +92,7 @@ func TestSameIdentityDecisionsAsDNN(t *testing.T) {
 	}
 	t.Logf("%d photos embedded by both (%d missed by dlib's HOG detector); same photo across backends: mean distance %.3f, max %.3f",
 		len(ps), missed, sum/float32(len(cross)), worst)
-	t.Logf("pairwise decisions at %.2f: %d of %d agree (%.1f%%); first disagreements %v", dnn.MatchThreshold, agree, total, 100*float64(agree)/float64(total), disagree)
+	t.Logf("pairwise decisions at %.2f: %d of %d agree (%.1f%%); first disagreements %v", space.DlibV1.Possible, agree, total, 100*float64(agree)/float64(total), disagree)
 	if len(ps) < 40 || sum/float32(len(cross)) > 0.3 || float64(agree)/float64(total) < 0.95 {
 		t.Fatal("the backends do not share an embedding space closely enough")
 	}

@@ -6,24 +6,33 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/core/event"
+	"github.com/vigil-oss/vigil/internal/core/space"
 )
-
-// Dims is the length of the face embeddings the store keeps (dlib's space: 128 float32).
-const Dims = 128
 
 // ErrBadRecord means a bus message is not a storable event; it is acknowledged and counted,
 // never retried forever.
 var ErrBadRecord = errors.New("events: malformed event")
 
 // Decode reads one bus message (event.Unpack) and checks what the store needs of it beyond a
-// well-formed event: a face embedding, when there is one, of Dims values.
+// well-formed event: a face embedding, when there is one, of a known model and its length. An
+// embedding without a model is dlib's (events from before models were named); Model is set.
 func Decode(data []byte) (*event.Event, error) {
 	e, err := event.Unpack(data)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadRecord, err)
 	}
-	if n := len(e.Embedding); n != 0 && n != 4*Dims {
-		return nil, fmt.Errorf("%w: %s embedding has %d bytes, want %d", ErrBadRecord, e.ID, n, 4*Dims)
+	if len(e.Embedding) == 0 {
+		return e, nil
+	}
+	if e.Model == "" {
+		e.Model = space.DlibV1.Name
+	}
+	sp, err := space.SpaceNamed(e.Model)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrBadRecord, e.ID, err)
+	}
+	if n := len(e.Embedding); n != 4*sp.Dims {
+		return nil, fmt.Errorf("%w: %s %s embedding has %d bytes, want %d", ErrBadRecord, e.ID, sp.Name, n, 4*sp.Dims)
 	}
 	return e, nil
 }

@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -11,6 +12,10 @@ import (
 	"github.com/vigil-oss/vigil/internal/core/event"
 )
 
+// ErrOtherModel means a stored face was described by another model than the index's: the two
+// are never compared.
+var ErrOtherModel = errors.New("events: face of another model")
+
 // Embedding returns a stored face event's embedding.
 func (s *Store) Embedding(ctx context.Context, id string) ([]float32, error) {
 	t, ok := TimeOfID(id)
@@ -18,13 +23,18 @@ func (s *Store) Embedding(ctx context.Context, id string) ([]float32, error) {
 		return nil, ErrNotFound
 	}
 	var b []byte
-	err := s.pool.QueryRow(ctx, `SELECT embedding FROM faces WHERE event_id = $1 AND time >= $2 AND time < $3`,
-		id, t.Add(-time.Second), t.Add(time.Second)).Scan(&b)
-	if errors.Is(err, pgx.ErrNoRows) || err == nil && len(b) != 512 {
+	var model string
+	err := s.pool.QueryRow(ctx, `SELECT embedding, model FROM faces WHERE event_id = $1 AND time >= $2 AND time < $3`,
+		id, t.Add(-time.Second), t.Add(time.Second)).Scan(&b, &model)
+	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
 		return nil, err
+	}
+	if model != s.faceModel {
+		return nil, fmt.Errorf("%w: event %s's face was described by the %s model and the search index holds %s faces",
+			ErrOtherModel, id, model, s.faceModel)
 	}
 	return EmbeddingFromBytes(b), nil
 }
@@ -32,7 +42,7 @@ func (s *Store) Embedding(ctx context.Context, id string) ([]float32, error) {
 // FaceDays counts stored face embeddings per day since from, oldest first: what a rebuild of the
 // vector index will load, so it can size each day's arrays once.
 func (s *Store) FaceDays(ctx context.Context, from time.Time) (map[time.Time]int, error) {
-	rows, err := s.pool.Query(ctx, `SELECT date_trunc('day', time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', count(*) FROM faces WHERE time >= $1 GROUP BY 1`, from)
+	rows, err := s.pool.Query(ctx, `SELECT date_trunc('day', time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', count(*) FROM faces WHERE time >= $1 AND model = $2 GROUP BY 1`, from, s.faceModel)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +61,7 @@ func (s *Store) FaceDays(ctx context.Context, from time.Time) (map[time.Time]int
 
 // ScanFaces streams every face embedding since from to fn, in time order within each day.
 func (s *Store) ScanFaces(ctx context.Context, from time.Time, fn func(id string, t time.Time, camera string, emb []float32) error) error {
-	rows, err := s.pool.Query(ctx, `SELECT event_id, time, camera, embedding FROM faces WHERE time >= $1`, from)
+	rows, err := s.pool.Query(ctx, `SELECT event_id, time, camera, embedding FROM faces WHERE time >= $1 AND model = $2`, from, s.faceModel)
 	if err != nil {
 		return err
 	}

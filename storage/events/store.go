@@ -15,11 +15,15 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/vigil-oss/vigil/internal/core/event"
+	"github.com/vigil-oss/vigil/internal/core/space"
 )
 
 // Store reads and writes events in PostgreSQL.
 type Store struct {
 	pool *pgxpool.Pool
+	// faceModel is the space the face-search index is built in: FaceDays, ScanFaces and
+	// Embedding read only its rows.
+	faceModel string
 
 	mu    sync.Mutex
 	parts map[string]bool // day partitions known to exist, "20261129"
@@ -27,8 +31,12 @@ type Store struct {
 
 // New returns a store on pool. Call Migrate first.
 func New(pool *pgxpool.Pool) *Store {
-	return &Store{pool: pool, parts: map[string]bool{}}
+	return &Store{pool: pool, parts: map[string]bool{}, faceModel: space.DefaultSpace.Name}
 }
+
+// UseFaceSpace makes the store's face reads (FaceDays, ScanFaces, Embedding) those of sp; call it
+// before the index loads.
+func (s *Store) UseFaceSpace(sp space.Space) { s.faceModel = sp.Name }
 
 func dayOf(t time.Time) time.Time {
 	t = t.UTC()
@@ -108,8 +116,12 @@ func (s *Store) Insert(ctx context.Context, recs []*event.Event, snapshotKey fun
 		d.rows = append(d.rows, row)
 		rows = append(rows, row)
 		var face []any
-		if len(r.Embedding) == 4*Dims {
-			face = []any{r.Time, r.ID, r.Camera, r.Embedding, r.Quality}
+		if len(r.Embedding) > 0 {
+			model := r.Model
+			if model == "" {
+				model = space.DlibV1.Name // events from before models were named
+			}
+			face = []any{r.Time, r.ID, r.Camera, r.Embedding, r.Quality, model}
 		}
 		if face != nil {
 			d.faces = append(d.faces, face)
@@ -167,7 +179,7 @@ func (s *Store) Insert(ctx context.Context, recs []*event.Event, snapshotKey fun
 	return inserted, err
 }
 
-var faceColumns = []string{"time", "event_id", "camera", "embedding", "quality"}
+var faceColumns = []string{"time", "event_id", "camera", "embedding", "quality", "model"}
 
 func eventRow(r *event.Event, snapshot string) []any {
 	var personID, personName, list, plate, plateColor, snap *string

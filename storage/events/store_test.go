@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/vigil-oss/vigil/internal/core/event"
+	"github.com/vigil-oss/vigil/internal/core/space"
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 )
 
@@ -29,9 +30,9 @@ func rec(t time.Time, n int, camera, kind string) *event.Event {
 	r := &event.Event{ID: makeID(t, n), Camera: camera, Kind: kind, Track: uint64(n), Time: t, First: t.Add(-time.Second), Frames: 3, Quality: 0.8}
 	switch kind {
 	case "face":
-		v := make([]float32, Dims)
+		v := make([]float32, space.DefaultSpace.Dims)
 		v[0] = float32(n)
-		r.Embedding = event.PackVector(v)
+		r.Embedding, r.Model = event.PackVector(v), space.DefaultSpace.Name
 		if n%2 == 0 {
 			r.Match = &event.Match{PersonID: "alice", Name: "Alice", List: "residents", Distance: 0.3}
 		}

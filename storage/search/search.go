@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/core/event"
+	"github.com/vigil-oss/vigil/internal/core/space"
 	"github.com/vigil-oss/vigil/storage/blob"
 	"github.com/vigil-oss/vigil/storage/events"
 	"github.com/vigil-oss/vigil/storage/plates"
@@ -29,6 +30,7 @@ type Subscriber interface {
 type Indexes struct {
 	Faces  *vectors.Index
 	Plates *plates.Index
+	space  space.Space // of the face index
 
 	store  *events.Store
 	days   int
@@ -40,8 +42,8 @@ type Indexes struct {
 }
 
 // New returns empty indexes that will load the store's last days days.
-func New(store *events.Store, days int, log *slog.Logger) *Indexes {
-	return &Indexes{Faces: vectors.New(vectors.Options{}), Plates: plates.New(), store: store, days: days,
+func New(store *events.Store, sp space.Space, days int, log *slog.Logger) *Indexes {
+	return &Indexes{Faces: vectors.New(vectors.Options{Dim: sp.Dims}), Plates: plates.New(), store: store, days: days, space: sp,
 		log: log.With("component", "search"), loaded: make(chan struct{})}
 }
 
@@ -99,7 +101,7 @@ func (ix *Indexes) Stop() {
 }
 
 func (ix *Indexes) add(e *event.Event) {
-	if len(e.Embedding) == 4*events.Dims {
+	if len(e.Embedding) == 4*ix.space.Dims && e.Model == ix.space.Name {
 		if _, err := ix.Faces.Add(e.ID, e.Time, e.Camera, e.Vector()); err != nil {
 			ix.log.Debug("face not indexed", "event", e.ID, "err", err)
 		}

@@ -7,7 +7,7 @@ import (
 
 // Kernel throughput over 4096 vectors (2 MB float32, 512 KB int8): bytes per second scanned.
 func BenchmarkL2(b *testing.B) {
-	q, base := make([]float32, Dim), make([]float32, 4096*Dim)
+	q, base := make([]float32, DefaultDim), make([]float32, 4096*DefaultDim)
 	for i := range base {
 		base[i] = rand.Float32()
 	}
@@ -19,7 +19,7 @@ func BenchmarkL2(b *testing.B) {
 }
 
 func BenchmarkDot8(b *testing.B) {
-	q, base := make([]int8, Dim), make([]int8, 4096*Dim)
+	q, base := make([]int8, DefaultDim), make([]int8, 4096*DefaultDim)
 	for i := range base {
 		base[i] = int8(rand.IntN(256) - 128)
 	}

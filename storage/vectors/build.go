@@ -52,16 +52,16 @@ func (x *Index) buildPart(p *part) int {
 	x.mu.RLock()
 	snap := *p // slices are append-only: rows [0, n) of the snapshot stay valid
 	x.mu.RUnlock()
-	n := len(snap.ids)
+	n, dim := len(snap.ids), x.dim
 	nlist := min(max(int(math.Round(math.Sqrt(float64(n)))), 16), 1024)
 	rng := rand.New(rand.NewPCG(uint64(p.day), uint64(n)))
-	centroids := kmeans(snap.vec[:n*Dim], n, nlist, rng)
+	centroids := kmeans(snap.vec[:n*dim], n, nlist, rng)
 	// Assign every row to its nearest centroid, then lay the rows out list by list.
 	assign := make([]int32, n)
 	dist := make([]float32, nlist)
 	counts := make([]int32, nlist+1)
 	for r := range n {
-		l2(snap.vec[r*Dim:(r+1)*Dim], centroids, dist)
+		l2(snap.vec[r*dim:(r+1)*dim], centroids, dist)
 		assign[r] = argmin(dist)
 		counts[assign[r]+1]++
 	}
@@ -88,8 +88,8 @@ func (x *Index) buildPart(p *part) int {
 		np.ids = append(np.ids, p.ids[r])
 		np.times = append(np.times, p.times[r])
 		np.cams = append(np.cams, p.cams[r])
-		np.vec = append(np.vec, p.vec[r*Dim:(r+1)*Dim]...)
-		np.q8 = append(np.q8, p.q8[r*Dim:(r+1)*Dim]...)
+		np.vec = append(np.vec, p.vec[r*dim:(r+1)*dim]...)
+		np.q8 = append(np.q8, p.q8[r*dim:(r+1)*dim]...)
 		np.scale = append(np.scale, p.scale[r])
 		np.norm2 = append(np.norm2, p.norm2[r])
 		np.seen[p.ids[r]] = struct{}{}
@@ -112,19 +112,20 @@ func argmin(d []float32) int32 {
 // kmeans clusters n vectors into k centroids: k-means++-style seeding from a sample, then a few
 // Lloyd iterations on the sample (40 points per centroid are plenty for an inverted file).
 func kmeans(vec []float32, n, k int, rng *rand.Rand) []float32 {
+	dim := len(vec) / n
 	sample := rng.Perm(n)[:min(n, 40*k)]
 	m := len(sample)
-	pts := make([]float32, m*Dim)
+	pts := make([]float32, m*dim)
 	for i, r := range sample {
-		copy(pts[i*Dim:(i+1)*Dim], vec[r*Dim:(r+1)*Dim])
+		copy(pts[i*dim:(i+1)*dim], vec[r*dim:(r+1)*dim])
 	}
-	cent := make([]float32, k*Dim)
+	cent := make([]float32, k*dim)
 	// Seeding: each next centroid is drawn with probability proportional to the squared distance
 	// to the nearest one chosen so far.
 	first := rng.IntN(m)
-	copy(cent[:Dim], pts[first*Dim:(first+1)*Dim])
+	copy(cent[:dim], pts[first*dim:(first+1)*dim])
 	near := make([]float32, m)
-	l2(cent[:Dim], pts, near)
+	l2(cent[:dim], pts, near)
 	one := make([]float32, m)
 	for c := 1; c < k; c++ {
 		var sum float64
@@ -142,19 +143,19 @@ func kmeans(vec []float32, n, k int, rng *rand.Rand) []float32 {
 				}
 			}
 		}
-		copy(cent[c*Dim:(c+1)*Dim], pts[pick*Dim:(pick+1)*Dim])
-		l2(cent[c*Dim:(c+1)*Dim], pts, one)
+		copy(cent[c*dim:(c+1)*dim], pts[pick*dim:(pick+1)*dim])
+		l2(cent[c*dim:(c+1)*dim], pts, one)
 		for i := range near {
 			near[i] = min(near[i], one[i])
 		}
 	}
 	assign := make([]int32, m)
 	dist := make([]float32, k)
-	sums := make([]float64, k*Dim)
+	sums := make([]float64, k*dim)
 	counts := make([]int, k)
 	for range 6 {
 		for i := range m {
-			l2(pts[i*Dim:(i+1)*Dim], cent, dist)
+			l2(pts[i*dim:(i+1)*dim], cent, dist)
 			assign[i] = argmin(dist)
 		}
 		clear(sums)
@@ -162,18 +163,18 @@ func kmeans(vec []float32, n, k int, rng *rand.Rand) []float32 {
 		for i := range m {
 			c := int(assign[i])
 			counts[c]++
-			for j := range Dim {
-				sums[c*Dim+j] += float64(pts[i*Dim+j])
+			for j := range dim {
+				sums[c*dim+j] += float64(pts[i*dim+j])
 			}
 		}
 		for c := range k {
 			if counts[c] == 0 { // an empty list takes a random point
 				r := rng.IntN(m)
-				copy(cent[c*Dim:(c+1)*Dim], pts[r*Dim:(r+1)*Dim])
+				copy(cent[c*dim:(c+1)*dim], pts[r*dim:(r+1)*dim])
 				continue
 			}
-			for j := range Dim {
-				cent[c*Dim+j] = float32(sums[c*Dim+j] / float64(counts[c]))
+			for j := range dim {
+				cent[c*dim+j] = float32(sums[c*dim+j] / float64(counts[c]))
 			}
 		}
 	}

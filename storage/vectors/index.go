@@ -23,8 +23,9 @@ import (
 	"time"
 )
 
-// Dim is the embedding size.
-const Dim = 128
+// DefaultDim is the embedding size of an index made without Options.Dim: the default face
+// space's.
+const DefaultDim = 256
 
 // Mode picks the search path.
 type Mode int
@@ -64,6 +65,8 @@ type Hit struct {
 
 // Options tune the index.
 type Options struct {
+	// Dim is the embeddings' length (a multiple of 16): the face space's. Default DefaultDim.
+	Dim int
 	// IVFMin is the fewest rows a partition needs before Build gives it an IVF index. Default 20,000.
 	IVFMin int
 	// Rerank is how many int8 candidates per wanted result are re-ranked in float32. Default 8.
@@ -72,7 +75,7 @@ type Options struct {
 
 // Errors.
 var (
-	ErrDim   = errors.New("vectors: embedding must have 128 values")
+	ErrDim   = errors.New("vectors: embedding of the wrong length for the index's face model")
 	ErrID    = errors.New("vectors: event id must be 22 hex digits")
 	ErrRange = errors.New("vectors: query needs a time range with From before To")
 )
@@ -80,6 +83,7 @@ var (
 // Index is the in-memory face vector index. Safe for concurrent use.
 type Index struct {
 	opts Options
+	dim  int
 
 	mu       sync.RWMutex
 	parts    map[int32]*part // by day since the epoch (UTC)
@@ -92,11 +96,12 @@ type Index struct {
 // tail added since the last build, scanned flat.
 type part struct {
 	day    int32
+	dim    int
 	ids    [][11]byte
 	times  []int64 // unix ms
 	cams   []uint16
-	vec    []float32 // n*Dim
-	q8     []int8    // n*Dim
+	vec    []float32 // n*dim
+	q8     []int8    // n*dim
 	scale  []float32 // int8 → float scale per row
 	norm2  []float32 // squared norm per row
 	seen   map[[11]byte]struct{}
@@ -108,7 +113,7 @@ type part struct {
 // ivf is a partition's inverted file: centroids and each list's row range.
 type ivf struct {
 	nlist     int
-	centroids []float32 // nlist*Dim
+	centroids []float32 // nlist*dim
 	offsets   []int32   // nlist+1
 }
 
@@ -120,7 +125,10 @@ func New(opts Options) *Index {
 	if opts.Rerank <= 0 {
 		opts.Rerank = 8
 	}
-	return &Index{opts: opts, parts: map[int32]*part{}, camIDs: map[string]uint16{}}
+	if opts.Dim <= 0 {
+		opts.Dim = DefaultDim
+	}
+	return &Index{dim: opts.Dim, opts: opts, parts: map[int32]*part{}, camIDs: map[string]uint16{}}
 }
 
 // Len is the number of vectors held.
@@ -135,7 +143,7 @@ func dayOf(ms int64) int32 { return int32(math.Floor(float64(ms) / 86400000)) }
 // Add inserts one face event's embedding; an id already present is ignored (redelivery). It
 // reports whether the vector was added.
 func (x *Index) Add(id string, t time.Time, camera string, emb []float32) (bool, error) {
-	if len(emb) != Dim {
+	if len(emb) != x.dim {
 		return false, ErrDim
 	}
 	var key [11]byte
@@ -151,7 +159,7 @@ func (x *Index) Add(id string, t time.Time, camera string, emb []float32) (bool,
 	d := dayOf(ms)
 	p := x.parts[d]
 	if p == nil {
-		p = &part{day: d, seen: map[[11]byte]struct{}{}}
+		p = &part{day: d, dim: x.dim, seen: map[[11]byte]struct{}{}}
 		x.parts[d] = p
 	}
 	if p.seen == nil {
@@ -174,9 +182,9 @@ func (x *Index) Add(id string, t time.Time, camera string, emb []float32) (bool,
 	p.times = append(p.times, ms)
 	p.cams = append(p.cams, cam)
 	p.vec = append(p.vec, emb...)
-	var codes [Dim]int8
-	s, n2 := quantise(emb, codes[:])
-	p.q8 = append(p.q8, codes[:]...)
+	codes := make([]int8, x.dim)
+	s, n2 := quantise(emb, codes)
+	p.q8 = append(p.q8, codes...)
 	p.scale = append(p.scale, s)
 	p.norm2 = append(p.norm2, n2)
 	x.n++
@@ -191,15 +199,15 @@ func (x *Index) Reserve(t time.Time, n int) {
 	d := dayOf(t.UnixMilli())
 	p := x.parts[d]
 	if p == nil {
-		p = &part{day: d}
+		p = &part{day: d, dim: x.dim}
 		x.parts[d] = p
 	}
-	m := len(p.ids) + n
+	m, dim := len(p.ids)+n, x.dim
 	p.ids = slices.Grow(p.ids, n)
 	p.times = slices.Grow(p.times, n)
 	p.cams = slices.Grow(p.cams, n)
-	p.vec = slices.Grow(p.vec, n*Dim)
-	p.q8 = slices.Grow(p.q8, n*Dim)
+	p.vec = slices.Grow(p.vec, n*dim)
+	p.q8 = slices.Grow(p.q8, n*dim)
 	p.scale = slices.Grow(p.scale, n)
 	p.norm2 = slices.Grow(p.norm2, n)
 	seen := make(map[[11]byte]struct{}, m)
@@ -263,14 +271,14 @@ func (x *Index) RemoveIDs(ids []string) int {
 
 // pick returns a new part holding the given rows of p, in that order.
 func (p *part) pick(rows []int32) *part {
-	n := len(rows)
-	np := &part{day: p.day, ids: make([][11]byte, n), times: make([]int64, n), cams: make([]uint16, n),
-		vec: make([]float32, n*Dim), q8: make([]int8, n*Dim), scale: make([]float32, n), norm2: make([]float32, n),
+	n, dim := len(rows), p.dim
+	np := &part{day: p.day, dim: dim, ids: make([][11]byte, n), times: make([]int64, n), cams: make([]uint16, n),
+		vec: make([]float32, n*dim), q8: make([]int8, n*dim), scale: make([]float32, n), norm2: make([]float32, n),
 		seen: make(map[[11]byte]struct{}, n)}
 	for j, r := range rows {
 		np.ids[j], np.times[j], np.cams[j], np.scale[j], np.norm2[j] = p.ids[r], p.times[r], p.cams[r], p.scale[r], p.norm2[r]
-		copy(np.vec[j*Dim:(j+1)*Dim], p.vec[int(r)*Dim:(int(r)+1)*Dim])
-		copy(np.q8[j*Dim:(j+1)*Dim], p.q8[int(r)*Dim:(int(r)+1)*Dim])
+		copy(np.vec[j*dim:(j+1)*dim], p.vec[int(r)*dim:(int(r)+1)*dim])
+		copy(np.q8[j*dim:(j+1)*dim], p.q8[int(r)*dim:(int(r)+1)*dim])
 		np.seen[p.ids[r]] = struct{}{}
 	}
 	return np
@@ -278,8 +286,8 @@ func (p *part) pick(rows []int32) *part {
 
 // Search returns the K nearest vectors in the query's time range and cameras, nearest first.
 func (x *Index) Search(q Query) ([]Hit, error) {
-	if len(q.Vector) != Dim {
-		return nil, ErrDim
+	if len(q.Vector) != x.dim {
+		return nil, fmt.Errorf("%w (the index holds %d-value embeddings; this one has %d)", ErrDim, x.dim, len(q.Vector))
 	}
 	if q.From.IsZero() || q.To.IsZero() || !q.From.Before(q.To) {
 		return nil, ErrRange
@@ -378,7 +386,7 @@ type queryState struct {
 }
 
 func newQueryState(q Query, rerank int) *queryState {
-	qs := &queryState{Query: q, q8: make([]int8, Dim)}
+	qs := &queryState{Query: q, q8: make([]int8, len(q.Vector))}
 	qs.qscale, qs.qnorm2 = quantise(q.Vector, qs.q8)
 	qs.cands = max(q.K*rerank, 64)
 	return qs
@@ -440,7 +448,7 @@ func (t *topK) offer(row int32, d float32) {
 
 // search runs one partition's part of a query.
 func (p *part) search(q *queryState, f filter, s *scratch) []cand {
-	n := len(p.ids)
+	n, dim := len(p.ids), p.dim
 	mode := q.Mode
 	if mode == Auto {
 		mode = Approximate
@@ -449,7 +457,7 @@ func (p *part) search(q *queryState, f filter, s *scratch) []cand {
 		top := &topK{k: q.K}
 		for lo := 0; lo < n; lo += block {
 			hi := min(lo+block, n)
-			l2(q.Vector, p.vec[lo*Dim:hi*Dim], s.f)
+			l2(q.Vector, p.vec[lo*dim:hi*dim], s.f)
 			for j := range hi - lo {
 				if f.ok(p, lo+j) {
 					top.offer(int32(lo+j), s.f[j])
@@ -462,7 +470,7 @@ func (p *part) search(q *queryState, f filter, s *scratch) []cand {
 	scan := func(lo, hi int) {
 		for ; lo < hi; lo += block {
 			e := min(lo+block, hi)
-			dot8(q.q8, p.q8[lo*Dim:e*Dim], s.i)
+			dot8(q.q8, p.q8[lo*dim:e*dim], s.i)
 			for j := range e - lo {
 				r := lo + j
 				if f.ok(p, r) {
@@ -476,7 +484,7 @@ func (p *part) search(q *queryState, f filter, s *scratch) []cand {
 		v := p.ivf
 		probes := q.Probes
 		if probes <= 0 {
-			probes = max(16, v.nlist/10)
+			probes = max(16, v.nlist/4)
 		}
 		probes = min(probes, v.nlist)
 		cd := make([]float32, v.nlist)

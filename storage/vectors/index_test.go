@@ -19,8 +19,8 @@ func eventID(t time.Time, n int) string {
 func TestKernelsMatchPlainGo(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	const n = 37
-	q := make([]float32, Dim)
-	base := make([]float32, n*Dim)
+	q := make([]float32, DefaultDim)
+	base := make([]float32, n*DefaultDim)
 	for i := range q {
 		q[i] = float32(rng.NormFloat64())
 	}
@@ -34,8 +34,8 @@ func TestKernelsMatchPlainGo(t *testing.T) {
 	l2Rows(q, base, rows, outRows)
 	for i := range n {
 		var want float64
-		for j := range Dim {
-			d := float64(base[i*Dim+j] - q[j])
+		for j := range DefaultDim {
+			d := float64(base[i*DefaultDim+j] - q[j])
 			want += d * d
 		}
 		if math.Abs(float64(out[i])-want) > 1e-3*want {
@@ -47,8 +47,8 @@ func TestKernelsMatchPlainGo(t *testing.T) {
 			t.Fatalf("l2Rows %d: %v vs %v", r, outRows[k], out[r])
 		}
 	}
-	q8 := make([]int8, Dim)
-	b8 := make([]int8, n*Dim)
+	q8 := make([]int8, DefaultDim)
+	b8 := make([]int8, n*DefaultDim)
 	for i := range q8 {
 		q8[i] = int8(rng.IntN(256) - 128)
 	}
@@ -59,8 +59,8 @@ func TestKernelsMatchPlainGo(t *testing.T) {
 	dot8(q8, b8, dots)
 	for i := range n {
 		var want int32
-		for j := range Dim {
-			want += int32(q8[j]) * int32(b8[i*Dim+j])
+		for j := range DefaultDim {
+			want += int32(q8[j]) * int32(b8[i*DefaultDim+j])
 		}
 		if dots[i] != want {
 			t.Fatalf("dot8 row %d: %d, want %d", i, dots[i], want)
@@ -70,7 +70,7 @@ func TestKernelsMatchPlainGo(t *testing.T) {
 
 func TestAddValidatesAndDeduplicates(t *testing.T) {
 	x := New(Options{})
-	v := make([]float32, Dim)
+	v := make([]float32, DefaultDim)
 	if _, err := x.Add("abc", t0, "cam", v); !errors.Is(err, ErrID) {
 		t.Fatalf("short id: %v", err)
 	}
@@ -100,7 +100,7 @@ func TestAddValidatesAndDeduplicates(t *testing.T) {
 func fill(t testing.TB, x *Index, s *Synth, days, perDay int, seed uint64) map[string]int {
 	rng := rand.New(rand.NewPCG(seed, 3))
 	who := map[string]int{}
-	v := make([]float32, Dim)
+	v := make([]float32, DefaultDim)
 	n := int(seed) * 10_000_000 // ids distinct across fills
 	for d := range days {
 		for i := range perDay {
@@ -119,7 +119,7 @@ func fill(t testing.TB, x *Index, s *Synth, days, perDay int, seed uint64) map[s
 }
 
 func TestSearchModesAgreeAndFilter(t *testing.T) {
-	s := NewSynth(1, 2000)
+	s := NewSynth(1, 2000, DefaultDim)
 	x := New(Options{IVFMin: 5000})
 	who := fill(t, x, s, 3, 8000, 1)
 	var progressed int
@@ -128,7 +128,7 @@ func TestSearchModesAgreeAndFilter(t *testing.T) {
 		t.Fatalf("build progress ended at %d rows", progressed)
 	}
 	rng := rand.New(rand.NewPCG(9, 9))
-	v := make([]float32, Dim)
+	v := make([]float32, DefaultDim)
 	from, to := t0, t0.AddDate(0, 0, 3)
 	var recallQ, recallA, trueFound, trueTotal float64
 	const queries = 60
@@ -218,7 +218,7 @@ func countOf(who map[string]int, id int) int {
 }
 
 func TestRemoveAndConcurrentBuild(t *testing.T) {
-	s := NewSynth(2, 500)
+	s := NewSynth(2, 500, DefaultDim)
 	x := New(Options{IVFMin: 2000})
 	who := fill(t, x, s, 2, 3000, 2)
 	var wg sync.WaitGroup
@@ -238,7 +238,7 @@ func TestRemoveAndConcurrentBuild(t *testing.T) {
 		t.Fatalf("removed %d of %d", n, len(gone))
 	}
 	rng := rand.New(rand.NewPCG(5, 5))
-	v := make([]float32, Dim)
+	v := make([]float32, DefaultDim)
 	s.Capture(42, rng, v)
 	for _, m := range []Mode{Exact, Quantised, Approximate} {
 		hits, _ := x.Search(Query{Vector: v, From: t0, To: t0.AddDate(0, 0, 2), K: 20, Mode: m})

@@ -10,12 +10,12 @@
 #define VG_CLONES
 #endif
 
-// Squared L2 distances from q to n vectors of VG_DIM float32 laid out one after another.
-VG_CLONES void vg_l2_f32(const float *q, const float *base, int64_t n, float *out) {
+// Squared L2 distances from q to n vectors of dim float32 (a multiple of 16) laid out one after another.
+VG_CLONES void vg_l2_f32(const float *q, const float *base, int64_t n, int dim, float *out) {
 	for (int64_t i = 0; i < n; i++) {
-		const float *v = base + i * VG_DIM;
+		const float *v = base + i * dim;
 		float acc[16] = {0};
-		for (int j = 0; j < VG_DIM; j += 16) {
+		for (int j = 0; j < dim; j += 16) {
 			for (int l = 0; l < 16; l++) {
 				float d = v[j + l] - q[j + l];
 				acc[l] += d * d;
@@ -28,11 +28,11 @@ VG_CLONES void vg_l2_f32(const float *q, const float *base, int64_t n, float *ou
 }
 
 // Same, for rows picked by index (re-ranking, k-means assignment of a sample).
-VG_CLONES void vg_l2_f32_rows(const float *q, const float *base, const int32_t *rows, int64_t n, float *out) {
+VG_CLONES void vg_l2_f32_rows(const float *q, const float *base, const int32_t *rows, int64_t n, int dim, float *out) {
 	for (int64_t i = 0; i < n; i++) {
-		const float *v = base + (int64_t)rows[i] * VG_DIM;
+		const float *v = base + (int64_t)rows[i] * dim;
 		float acc[16] = {0};
-		for (int j = 0; j < VG_DIM; j += 16) {
+		for (int j = 0; j < dim; j += 16) {
 			for (int l = 0; l < 16; l++) {
 				float d = v[j + l] - q[j + l];
 				acc[l] += d * d;
@@ -45,11 +45,11 @@ VG_CLONES void vg_l2_f32_rows(const float *q, const float *base, const int32_t *
 }
 
 // Dot products of an int8 query with n int8 vectors.
-VG_CLONES void vg_dot_i8(const int8_t *q, const int8_t *base, int64_t n, int32_t *out) {
+VG_CLONES void vg_dot_i8(const int8_t *q, const int8_t *base, int64_t n, int dim, int32_t *out) {
 	for (int64_t i = 0; i < n; i++) {
-		const int8_t *v = base + i * VG_DIM;
+		const int8_t *v = base + i * dim;
 		int32_t s = 0; // integer sums reassociate freely: GCC vectorises this as a dot product
-		for (int j = 0; j < VG_DIM; j++) s += (int16_t)v[j] * (int16_t)q[j];
+		for (int j = 0; j < dim; j++) s += (int16_t)v[j] * (int16_t)q[j];
 		out[i] = s;
 	}
 }

@@ -110,8 +110,16 @@ export async function searchPage(view) {
         body.append('from', iso(daysAgo(Number(f.get('days')))));
         body.append('to', iso(Date.now() + 60e3));
         const res = await api('/v1/search/faces', { method: 'POST', body });
-        results.innerHTML = (res.note ? `<p class="muted">${esc(res.note)}</p>` : '') +
-          `<ol class="hits">${res.matches.map((m) => hit(m, `· distance ${m.distance.toFixed(2)}`)).join('')}</ol>` +
+        // Hits come in calibrated bands: "possible" ones are look-alikes as often as not.
+        const b = res.bands || {};
+        const summary = res.matches.length
+          ? `<p class="bands"><strong>${b['very likely'] || 0} very likely</strong> · ${b.possible || 0} possible` +
+            ` <span class="muted">(${esc(res.model || '')}; a possible match is a lead to check, not a sighting)</span></p>` : '';
+        const band = (name) => res.matches.filter((m) => m.band === name);
+        const list = (name) => band(name).length
+          ? `<h3>${esc(name)}</h3><ol class="hits">${band(name).map((m) => hit(m, `· ${esc(m.band)} · score ${m.score.toFixed(2)}`)).join('')}</ol>` : '';
+        results.innerHTML = (res.note ? `<p class="muted">${esc(res.note)}</p>` : '') + summary +
+          list('very likely') + list('possible') +
           (res.matches.length ? '' : '<p class="muted">No match in that time.</p>');
       } else if (tab === 'plates') {
         const q = new URLSearchParams({ q: f.get('q'), reason: f.get('reason'), from: iso(daysAgo(Number(f.get('days')))), to: iso(Date.now() + 60e3) });

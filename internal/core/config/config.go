@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/vigil-oss/vigil/internal/core/space"
 )
 
 // Config is the whole of vigil's configuration. Every field documents its default.
@@ -161,7 +163,11 @@ type Pipeline struct {
 	// DoorPriority puts door cameras' frames first in the recognizer queues (and drops them
 	// last): someone is waiting at the door. Default true.
 	DoorPriority bool `yaml:"door_priority"`
-	// MatchThreshold is the face distance under which a match counts. Default 0.50.
+	// FaceModel is the face embedding model (space): intel-0095 (default) or dlib-v1. Templates,
+	// face events and the search index carry it; changing it needs `vigil faces reembed`.
+	FaceModel string `yaml:"face_model" env:"VIGIL_FACE_MODEL"`
+	// MatchThreshold is the face distance under which a match counts. Default 0: the model's
+	// calibrated "possible" distance (README "Faces").
 	MatchThreshold float64 `yaml:"match_threshold"`
 	// Gallery is the enrolled-people file. Default DATA/gallery.json.
 	Gallery string `yaml:"gallery"`
@@ -316,7 +322,7 @@ func Default() Config {
 		Audit: Audit{CheckpointEvery: Duration(time.Hour)},
 		Live:  Live{Enabled: true, UDPAddr: ":8189", MaxViewers: 1000, MaxViewsPerPrincipal: 32, ShedOverload: true},
 		Pipeline: Pipeline{Enabled: true, FPS: 2, Motion: 1.5, FaceWorkers: 1, PlateWorkers: 1, Queue: 8,
-			MatchThreshold: 0.5, OpenCVThreads: 1, DoorPriority: true},
+			FaceModel: "intel-0095", OpenCVThreads: 1, DoorPriority: true},
 		Streams: Streams{
 			ReconnectMin: Duration(time.Second),
 			ReconnectMax: Duration(30 * time.Second),
@@ -325,4 +331,13 @@ func Default() Config {
 			Transport:    "tcp",
 		},
 	}
+}
+
+// FaceSpace is the configured face model's space (Validate has checked the name).
+func (p Pipeline) FaceSpace() space.Space {
+	sp, err := space.SpaceNamed(p.FaceModel)
+	if err != nil {
+		return space.DefaultSpace
+	}
+	return sp
 }

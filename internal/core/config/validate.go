@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/vigil-oss/vigil/internal/core/space"
 )
 
 // Validate reports every problem at once, each naming its field. Every section is checked.
@@ -113,8 +115,11 @@ func (c *Config) validatePipeline(bad complain) {
 	if p.OpenCVThreads < 0 || p.OpenCVThreads > 256 {
 		bad("pipeline.opencv_threads: %d is outside 0..256", p.OpenCVThreads)
 	}
-	if p.MatchThreshold <= 0 || p.MatchThreshold > 1.5 {
-		bad("pipeline.match_threshold: %v is outside (0, 1.5]", p.MatchThreshold)
+	if p.MatchThreshold < 0 || p.MatchThreshold > 1.5 {
+		bad("pipeline.match_threshold: %v is outside [0, 1.5] (0: the model's own)", p.MatchThreshold)
+	}
+	if _, err := space.SpaceNamed(p.FaceModel); err != nil {
+		bad("pipeline.face_model: %v", err)
 	}
 }
 

@@ -44,6 +44,9 @@ type Event struct {
 	// it is a raw part of the envelope, not JSON: a tenth of the size of a number array and
 	// decoded many times faster. A plain-JSON event may carry it base64-encoded.
 	Embedding []byte `json:"embedding_le,omitempty"`
+	// Model is the embedding space Embedding was made in (recognizers.Space's name): vectors
+	// of two spaces are never compared. "" on events from before spaces were named (dlib-v1).
+	Model string `json:"model,omitempty"`
 	// Plates.
 	Plate *PlateRead `json:"plate,omitempty"`
 	Match *Match     `json:"match,omitempty"`
@@ -88,6 +91,9 @@ type Match struct {
 	Distance float32 `json:"distance,omitempty"` // faces: embedding distance
 	// Margin is how much farther the runner-up person was (faces).
 	Margin float32 `json:"margin,omitempty"`
+	// Votes is how many detections of the passage matched this person (faces): a door opens only
+	// when several agree.
+	Votes int `json:"votes,omitempty"`
 }
 
 // Alarm is what raised an alarm event.

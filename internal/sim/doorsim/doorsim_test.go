@@ -13,6 +13,7 @@ import (
 	"github.com/vigil-oss/vigil/access"
 	"github.com/vigil-oss/vigil/access/audit"
 	"github.com/vigil-oss/vigil/access/auth"
+	"github.com/vigil-oss/vigil/internal/core/space"
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 )
 
@@ -41,6 +42,14 @@ func TestUnlockOverMQTT(t *testing.T) {
 	key, err := e.AddDoor(ctx, office, access.Door{ID: "c3-gate", Camera: "cam-c3"})
 	must(err)
 	must(e.AddRule(ctx, office, "c3-gate", "unit", "c3-0101", ""))
+	_, _, err = e.AddCredential(ctx, office, "zhang", access.NewCredential{Kind: access.KindCard, Value: "CARD-ZHANG"})
+	must(err)
+	_, err = e.AddFaceTemplate(ctx, office, "zhang", access.FaceTemplate{Embedding: access.SyntheticFace(space.DefaultSpace, "zhang"),
+		Quality: 0.9, Liveness: 0.9, Consent: "signed form (test)"})
+	must(err)
+	cam := func(person string) access.CameraFace {
+		return access.CameraFace{Person: person, Votes: 2, Liveness: 0.97, Embedding: access.SyntheticFace(space.DefaultSpace, person), Model: space.DefaultSpace.Name}
+	}
 
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	stop, err := access.StartMQTT(ctx, e, access.MQTTConfig{URL: broker.URL, Topic: "site/doors"}, log)
@@ -53,7 +62,7 @@ func TestUnlockOverMQTT(t *testing.T) {
 	must(err)
 	defer unsub()
 
-	d, err := e.AutoUnlock(ctx, "c3-gate", "zhang", 0.97, "ev-1", time.Now())
+	d, err := e.AutoUnlock(ctx, "c3-gate", cam("zhang"), "ev-1", time.Now())
 	if err != nil || !d.Grant {
 		t.Fatalf("auto-unlock: %+v %v", d, err)
 	}
@@ -65,7 +74,7 @@ func TestUnlockOverMQTT(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no unlock over MQTT within 5 s")
 	}
-	if d, _ := e.AutoUnlock(ctx, "c3-gate", "visitor", 0.97, "ev-2", time.Now()); d.Grant {
+	if d, _ := e.AutoUnlock(ctx, "c3-gate", cam("visitor"), "ev-2", time.Now()); d.Grant {
 		t.Fatal("visitor granted")
 	}
 	// A forger who can publish on the broker: wrong key, then a genuine command replayed late.

@@ -1,0 +1,134 @@
+package access
+
+import (
+	"math"
+	"sync"
+	"time"
+)
+
+// Face policies of a door (doors.face_policy).
+const (
+	// PolicyAuto follows the measured false-positive rate: a face alone opens the door when its
+	// gallery is small enough that a stranger matches someone in it less than AutoFPIR of the
+	// time (the space's DoorFMR, 1 − (1 − p)^N); otherwise a face needs a card, PIN or QR code
+	// of the same person, and cards, PINs and QR codes still open alone.
+	PolicyAuto = ""
+	// PolicyFace: a face alone opens.
+	PolicyFace = "face"
+	// PolicyTwoFactor: a face and a card, PIN or QR code of the same person within FactorWindow,
+	// in either order; neither opens alone.
+	PolicyTwoFactor = "face+credential"
+	// PolicyVerify: the credential names the person and the face only confirms it, compared with
+	// that person's templates alone (1:1); neither opens alone.
+	PolicyVerify = "credential+face"
+)
+
+// FacePolicies lists the policies a door may have.
+var FacePolicies = []string{PolicyAuto, PolicyFace, PolicyTwoFactor, PolicyVerify}
+
+// AutoFPIR is the open-set false-positive identification rate under which PolicyAuto lets a
+// face open a door alone: 0.3%, the stricter of the two operating points the field reports.
+const AutoFPIR = 0.003
+
+// FactorWindow is how long the first of two factors waits for the second at a door.
+const FactorWindow = 30 * time.Second
+
+// FaceRisk is what a door's face policy rests on.
+type FaceRisk struct {
+	Policy    string  `json:"face_policy"`           // as configured ("" is auto)
+	Effective string  `json:"face_policy_effective"` // what applies now
+	Gallery   int     `json:"face_gallery"`          // people who may use the door
+	FPIR      float64 `json:"face_fpir"`             // estimated chance a stranger's face matches one of them
+}
+
+// faceRisk resolves a door's face policy against its gallery's size.
+func (s *snapshot) faceRisk(doorID string) FaceRisk {
+	d := s.doors[doorID]
+	r := FaceRisk{Gallery: len(s.gallery(doorID))}
+	if d != nil {
+		r.Policy = d.FacePolicy
+	}
+	r.FPIR = 1 - math.Pow(1-s.faces.space.DoorFMR, float64(r.Gallery))
+	r.Effective = r.Policy
+	if r.Policy == PolicyAuto {
+		r.Effective = PolicyFace
+		if r.FPIR > AutoFPIR {
+			r.Effective = PolicyTwoFactor
+		}
+	}
+	return r
+}
+
+// factor is the first of two factors, waiting at a door.
+type factor struct {
+	person, kind string // kind: "face" or "credential"
+	at           time.Time
+}
+
+// factors holds, per door, the last first factor.
+type factors struct {
+	mu      sync.Mutex
+	pending map[string]factor
+}
+
+// take returns (and forgets) the door's pending factor of kind, if it is fresh.
+func (f *factors) take(door, kind string, now time.Time) (string, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p, ok := f.pending[door]
+	if !ok || p.kind != kind || now.Sub(p.at) > FactorWindow {
+		return "", false
+	}
+	delete(f.pending, door)
+	return p.person, true
+}
+
+// peek is take without forgetting.
+func (f *factors) peek(door, kind string, now time.Time) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p, ok := f.pending[door]
+	if !ok || p.kind != kind || now.Sub(p.at) > FactorWindow {
+		return ""
+	}
+	return p.person
+}
+
+func (f *factors) put(door, person, kind string, now time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.pending == nil {
+		f.pending = map[string]factor{}
+	}
+	if len(f.pending) > 10000 {
+		clear(f.pending)
+	}
+	f.pending[door] = factor{person: person, kind: kind, at: now}
+}
+
+// pair applies a door's two-factor policy to a verdict of one factor (kind "face" or
+// "credential"): a grant that needs the other factor waits for it (DenySecondFactor, and this
+// factor is remembered for FactorWindow), or completes a pair the other factor began.
+func (f *factors) pair(risk FaceRisk, door, kind string, v verdict, now time.Time) verdict {
+	granted := v.reason == Granted || v.reason == GrantedDuress
+	if !granted {
+		return v
+	}
+	need := false
+	switch risk.Effective {
+	case PolicyTwoFactor:
+		// Under auto, a card alone still opens: only the face needs company.
+		need = kind == "face" || risk.Policy == PolicyTwoFactor
+	case PolicyVerify:
+		need = kind == "credential" // the face was checked 1:1 against the credential's person
+	}
+	if !need {
+		return v
+	}
+	other := map[string]string{"face": "credential", "credential": "face"}[kind]
+	if p, ok := f.take(door, other, now); ok && p == v.person && risk.Effective == PolicyTwoFactor {
+		return v
+	}
+	f.put(door, v.person, kind, now)
+	return verdict{person: v.person, reason: DenySecondFactor}
+}
