@@ -69,9 +69,10 @@ type Engine struct {
 	trail Auditor
 	now   func() time.Time
 
-	mu      sync.RWMutex
-	snap    *snapshot
-	version int64 // bumped by every reload: a controller's cache is current when it holds this
+	reloadMu sync.Mutex
+	mu       sync.RWMutex
+	snap     *snapshot
+	version  int64 // bumped by every reload: a controller's cache is current when it holds this
 
 	pbMu     sync.Mutex
 	passback map[[2]string]bool // person, area → inside
@@ -143,6 +144,10 @@ func NewEngine(ctx context.Context, pool *pgxpool.Pool, trail Auditor, secret []
 
 // Reload reads every table the engine decides from.
 func (e *Engine) Reload(ctx context.Context) error {
+	// One reload at a time: a reload that read the tables before a change committed must not
+	// store its snapshot after the change's own reload stored the newer one.
+	e.reloadMu.Lock()
+	defer e.reloadMu.Unlock()
 	var s *snapshot
 	err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) (err error) {
 		s, err = loadSnapshot(ctx, tx, e.secrets.hash, e.FaceSpace())

@@ -46,16 +46,17 @@ type DoorState struct {
 	Door
 	Online   bool       `json:"online"` // its controller was heard from in the last 60 s
 	LastSeen *time.Time `json:"last_seen,omitempty"`
+	// Face is what a face may do there, and what that rests on.
+	Face FaceRisk `json:"face"`
 }
 
 // Doors lists the doors with their controllers' state, by id.
 func (e *Engine) Doors() []DoorState {
-	e.mu.RLock()
-	ds := make([]DoorState, 0, len(e.snap.doors))
-	for _, d := range e.snap.doors {
-		ds = append(ds, DoorState{Door: *d})
+	s := e.snapshot()
+	ds := make([]DoorState, 0, len(s.doors))
+	for id, d := range s.doors {
+		ds = append(ds, DoorState{Door: *d, Face: s.faceRisk(id)})
 	}
-	e.mu.RUnlock()
 	now := e.now()
 	for i := range ds {
 		if t := e.ctrls.get(ds[i].ID); !t.IsZero() {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs vigil's benchmarks and prints their figures. Everything stays on 127.0.0.1 and stops by
-# itself. Usage: bench/run.sh [faces|sessions|record|decode|reconnect|recognizers|latency|capacity|accuracy|store|vectors|search|doors|unlock|live|attack|all]
+# itself. Usage: bench/run.sh [faces|eadoors|sessions|record|decode|reconnect|recognizers|latency|capacity|accuracy|store|vectors|search|doors|unlock|live|attack|all]
 # (default all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,10 @@ go build -o bin/ ./cmd/... ./bench/...
 if [[ $what == all || $what == faces ]]; then
   echo "== faces: FNIR at FPIR 1% / 0.3% for galleries of 100–39,000, East-Asian faces apart, each face model side by side (plot: bench/faces.png)"
   ./bin/faces --png bench/faces.png
+fi
+if [[ $what == all || $what == eadoors ]]; then
+  echo "== East-Asian doors: camsim with only East-Asian faces, two towers, ${EA_DOOR_LOOPS:-10} loops of a 34 s clip; false opens against attempts"
+  EA_DOOR_LOOPS=${EA_DOOR_LOOPS:-10} go test -count=1 -run TestEastAsianDoorsNoFalseOpens -v -timeout 30m ./cmd/vigil/ | grep -E 'attempts at door cameras|false open|PASS|FAIL'
 fi
 if [[ $what == all || $what == sessions ]]; then
   echo "== sessions: ${CAMERAS:-625} cameras, 720p 25 fps 1.5 Mb/s CBR, one draining reader per camera"

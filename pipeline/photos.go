@@ -145,3 +145,16 @@ func (p *Photos) with(img []byte, fn func(faces *dnn.Faces, m gocv.Mat) error) e
 	}
 	return fn(p.faces, m)
 }
+
+// Describe embeds the main face of a kept enrolment crop (a change of model): no enrolment gate,
+// the photo passed it when it was enrolled; a crop with no face is a PhotoError.
+func (p *Photos) Describe(ctx context.Context, img []byte) (recognizers.Embedding, error) {
+	pr, err := p.Probe(ctx, img)
+	switch {
+	case err != nil:
+		return nil, err
+	case !pr.Found:
+		return nil, &PhotoError{"no face in the kept crop"}
+	}
+	return pr.Embedding, nil
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vigil-oss/vigil/access/auth"
 	"github.com/vigil-oss/vigil/internal/core/config"
+	"github.com/vigil-oss/vigil/internal/core/space"
 	"github.com/vigil-oss/vigil/internal/sim/camsim"
 	"github.com/vigil-oss/vigil/internal/testkit/paths"
 	"github.com/vigil-oss/vigil/models"
@@ -138,11 +139,15 @@ func envOr(k, def string) string {
 }
 
 // demoGallery enrols half the test identities as residents (from their first photo), two as a
-// watchlist, and lists one plate, unless the gallery exists already.
+// watchlist, and lists one plate, unless the gallery exists already in the default face model
+// (one of another model is made again: its vectors would never be compared).
 func demoGallery(lib *camsim.Library, path string, stdout io.Writer) error {
-	if _, err := os.Stat(path); err == nil {
-		fmt.Fprintf(stdout, "gallery: %s (delete it to enrol the demo residents again)\n", path)
-		return nil
+	if f, err := pipeline.ReadGalleryFile(path); err == nil && len(f.People) > 0 {
+		if f.Model == space.DefaultSpace.Name {
+			fmt.Fprintf(stdout, "gallery: %s (delete it to enrol the demo residents again)\n", path)
+			return nil
+		}
+		fmt.Fprintf(stdout, "gallery: %s was enrolled with the %s face model; enrolling the demo residents again with %s\n", path, f.Model, space.DefaultSpace.Name)
 	}
 	dir, err := models.Dir(os.Getenv("VIGIL_MODELS"))
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -16,8 +17,12 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/access"
+	"github.com/vigil-oss/vigil/access/audit"
+	"github.com/vigil-oss/vigil/access/auth"
 	"github.com/vigil-oss/vigil/internal/core/config"
+	"github.com/vigil-oss/vigil/internal/core/space"
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
+	"github.com/vigil-oss/vigil/pipeline"
 )
 
 // TestDoorFaceDecisions enrols a resident's face through the admin API and asks the signed unlock
@@ -171,4 +176,73 @@ func TestDoorFaceDecisions(t *testing.T) {
 		t.Fatalf("audit verify: %s", vout)
 	}
 	n.Stop()
+}
+
+// TestFacesReembedFromCrops: a resident enrolled under dlib's model is described again with
+// Intel's from the crop kept sealed at enrolment, and another photo of him then opens his door
+// under Intel's model; a resident enrolled before crops were kept is named as needing to enrol
+// again.
+func TestFacesReembedFromCrops(t *testing.T) {
+	ctx := context.Background()
+	pool := testenv.Pool(t)
+	mdir, td := testenv.Models(t), testenv.Testdata(t)
+	e, err := access.NewEngine(ctx, pool, audit.New(pool, filepath.Join(t.TempDir(), "anchor")), testenv.Secret())
+	if err != nil {
+		t.Fatal(err)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	admin := auth.Actor{Name: "office", Role: auth.RoleAdmin}
+	must(e.UseFaceSpace(ctx, space.DlibV1))
+	for _, p := range []string{"obama", "biden"} {
+		must(e.AddPerson(ctx, admin, p, p, "resident"))
+		_, _, err := e.AddCredential(ctx, admin, p, access.NewCredential{Kind: access.KindCard, Value: "CARD-" + p})
+		must(err)
+	}
+	_, err = e.AddDoor(ctx, admin, access.Door{ID: "gate", Camera: "cam-gate", FacePolicy: access.PolicyFace})
+	must(err)
+	must(e.AddRule(ctx, admin, "gate", "kind", "resident", ""))
+	read := func(f string) []byte {
+		b, err := os.ReadFile(filepath.Join(td, f))
+		must(err)
+		return b
+	}
+	dlibPhotos := pipeline.NewPhotos(mdir, space.DlibV1)
+	defer dlibPhotos.Close()
+	tpl, err := dlibPhotos.Enrol(ctx, read("faces/obama/2.jpg"))
+	must(err)
+	tpl.Consent = "signed form (test)"
+	_, err = e.AddFaceTemplate(ctx, admin, "obama", tpl)
+	must(err)
+	old := access.FaceTemplate{Embedding: access.SyntheticFace(space.DlibV1, "biden"), Quality: 0.9, Liveness: 0.9, Consent: "before crops"}
+	_, err = e.AddFaceTemplate(ctx, admin, "biden", old) // no crop kept
+	must(err)
+
+	intel := pipeline.NewPhotos(mdir, space.Intel0095)
+	defer intel.Close()
+	r, err := reembedTemplates(ctx, e, intel, space.Intel0095, admin, nil)
+	must(err)
+	if r.done != 1 || len(r.failed) != 0 || len(r.noCrop) != 1 || r.noCrop[0] != "biden" {
+		t.Fatalf("reembed: %+v", r)
+	}
+	if again, err := reembedTemplates(ctx, e, intel, space.Intel0095, admin, nil); err != nil || again.done != 0 {
+		t.Fatalf("a second run described the same crop again: %+v %v", again, err)
+	}
+	must(e.UseFaceSpace(ctx, space.Intel0095))
+	probe, err := intel.Probe(ctx, read("faces/obama/1.jpg"))
+	must(err)
+	d, err := e.DecideFace(ctx, "gate", probe, "n-1")
+	must(err)
+	if !d.Grant {
+		t.Fatalf("obama's other photo under intel-0095 after re-embedding: %+v", d)
+	}
+	probe, err = intel.Probe(ctx, read("faces/biden/1.jpg"))
+	must(err)
+	if d, _ := e.DecideFace(ctx, "gate", probe, "n-2"); d.Grant {
+		t.Fatalf("biden (no intel template) opened the door: %+v", d)
+	}
 }

@@ -27,6 +27,9 @@ Usage:
   vigil demo [--cameras N] [--http ADDR]                          simulated cameras + serve, on embedded defaults
   vigil analyze [--json] FILE...                                  faces and plates in image files (one JSON line per file)
   vigil enroll --name NAME FILE... | --dir DIR [--list L]         add people to the gallery (quality-gated)
+  vigil enroll --reembed [--model M]                              describe the gallery file's people again with another face model
+  vigil faces reembed [--model M]                                 describe every enrolled resident again with another face model,
+                                                                  from the enrolment crops kept sealed for it
   vigil migrate [--config FILE] [--data DIR]                      apply the event store's migrations
   vigil token create --role ROLE --name NAME                      print a new API bearer token (roles: admin,
                                                                   investigator, operator, patrol, resident)
@@ -83,6 +86,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdAudit(ctx, args[1:], stdout, stderr)
 	case "doors":
 		err = cmdDoors(ctx, args[1:], stdout, stderr)
+	case "faces":
+		err = cmdFaces(ctx, args[1:], stdout, stderr)
 	case "check-config":
 		err = cmdCheckConfig(args[1:], stdout)
 	case "models":

@@ -33,6 +33,7 @@ export async function doorsPage(view) {
       pane.innerHTML = `
         <h2>${esc(d.name || d.id)} <span class="state"></span></h2>
         <p class="muted">camera ${esc(d.camera || 'none')} · fail-${esc(d.fail_mode || 'secure')} · pulse ${d.pulse_ms || 0} ms${d.anti_passback ? ' · anti-passback ' + esc(d.area) : ''}</p>
+        ${d.face ? `<p class="muted face-policy">face: ${esc(facePolicyText(d.face.face_policy_effective))}${d.face.face_policy ? '' : ' (auto)'} · ${d.face.face_gallery} people may use it · a stranger matches one of them ${(100 * d.face.face_fpir).toFixed(3)}% of the time</p>` : ''}
         ${admin ? '<button type="button" id="unlock">Remote unlock…</button>' : ''}
         <table class="events"><thead><tr><th>time</th><th>who</th><th>what</th><th>outcome</th></tr></thead><tbody></tbody></table>`;
       if (admin) {
@@ -69,4 +70,13 @@ export async function doorsPage(view) {
   await refresh(); // (the router re-renders the page when the hash names another door)
   timer = setInterval(refresh, 5000);
   return () => clearInterval(timer);
+}
+
+// facePolicyText says what a door's face policy lets a face do.
+function facePolicyText(p) {
+  return {
+    face: 'a face alone opens',
+    'face+credential': 'a face needs the same person\'s card, PIN or QR code',
+    'credential+face': 'a card, PIN or QR code, confirmed by the face',
+  }[p] || p;
 }
