@@ -137,37 +137,66 @@ func (g *Gallery) People() []Person {
 }
 
 // MatchFace finds the enrolled person nearest to e. It returns nil when nobody is under the
-// threshold or when two people are too close to tell apart.
+// threshold or when two people are too close to tell apart. One person (one id) may be on several
+// lists (a resident with door credentials, a watch-listed resident): the entries are one person
+// for the margin, and the match names the list that matters most (a watch list, then the access
+// templates, then the residents).
 func (g *Gallery) MatchFace(e recognizers.Embedding) *event.Match {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
-	best := map[int]float32{} // person → nearest distance
+	type near struct {
+		d     float32
+		entry int // the entry of g.people the match names
+	}
+	best := map[string]near{} // person id → nearest distance
 	for i := range g.flat {
 		d := recognizers.Distance(g.flat[i], e)
-		if cur, ok := best[g.owner[i]]; !ok || d < cur {
-			best[g.owner[i]] = d
-		}
-	}
-	first, second := -1, -1
-	for p, d := range best {
+		p := g.people[g.owner[i]]
+		cur, ok := best[p.ID]
 		switch {
-		case first < 0 || d < best[first]:
-			first, second = p, first
-		case second < 0 || d < best[second]:
-			second = p
+		case !ok:
+			best[p.ID] = near{d, g.owner[i]}
+		default:
+			if listRank(p.List) > listRank(g.people[cur.entry].List) {
+				cur.entry = g.owner[i]
+			}
+			cur.d = min(cur.d, d)
+			best[p.ID] = cur
 		}
 	}
-	if first < 0 || best[first] >= g.opts.Threshold {
+	first, second := "", ""
+	for id, n := range best {
+		switch {
+		case first == "" || n.d < best[first].d:
+			first, second = id, first
+		case second == "" || n.d < best[second].d:
+			second = id
+		}
+	}
+	if first == "" || best[first].d >= g.opts.Threshold {
 		return nil
 	}
-	m := &event.Match{PersonID: g.people[first].ID, Name: g.people[first].Name, List: g.people[first].List, Distance: best[first]}
-	if second >= 0 {
-		m.Margin = best[second] - best[first]
+	p := g.people[best[first].entry]
+	m := &event.Match{PersonID: p.ID, Name: p.Name, List: p.List, Distance: best[first].d}
+	if second != "" {
+		m.Margin = best[second].d - best[first].d
 		if m.Margin < g.opts.Margin {
 			return nil
 		}
 	}
 	return m
+}
+
+// listRank orders the lists one person may be on by what a match must say: a watch list first
+// (an alert), then the access templates (a door), then the residents.
+func listRank(list string) int {
+	switch list {
+	case "residents":
+		return 0
+	case access.AccessList:
+		return 1
+	}
+	return 2
 }
 
 // MatchPlate looks a plate up exactly.

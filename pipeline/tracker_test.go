@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-oss/vigil/access"
 	"github.com/vigil-oss/vigil/internal/core/event"
 	"github.com/vigil-oss/vigil/internal/core/space"
 	"github.com/vigil-oss/vigil/recognizers"
@@ -169,5 +170,24 @@ func TestGalleryMarginRefusesLookalikes(t *testing.T) {
 	g2 := NewGallery(MatchOptions{Space: space.DlibV1})
 	if err := g2.Load(path); err != nil || len(g2.People()) != 2 || g2.MatchPlate("粤B12345") == nil {
 		t.Fatalf("reload: %v %d", err, len(g2.People()))
+	}
+}
+
+// TestGalleryOnePersonOnSeveralLists: a resident whose face is both in the gallery file and
+// among the door credentials is one person, not two look-alikes; the match names the access
+// list (doors open), and a watch list where one names them too (the alert wins).
+func TestGalleryOnePersonOnSeveralLists(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	a, b := randEmb(rng), randEmb(rng)
+	g := NewGallery(MatchOptions{Space: space.DlibV1})
+	g.Add(Person{ID: "wang", List: "residents", Embeddings: []recognizers.Embedding{a}})
+	g.Add(Person{ID: "li", List: "residents", Embeddings: []recognizers.Embedding{b}})
+	g.SetList(access.AccessList, []Person{{ID: "wang", Embeddings: []recognizers.Embedding{a}}})
+	if m := g.MatchFace(near(rng, a, 0.1)); m == nil || m.PersonID != "wang" || m.List != access.AccessList {
+		t.Fatalf("resident with door credentials: %+v", m)
+	}
+	g.SetList("watchlist", []Person{{ID: "wang", Embeddings: []recognizers.Embedding{a}}})
+	if m := g.MatchFace(near(rng, a, 0.1)); m == nil || m.List != "watchlist" {
+		t.Fatalf("watch-listed resident: %+v", m)
 	}
 }

@@ -90,7 +90,12 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	doorKey, err := demoDoor(ctx, cfg, lib, stdout, stderr)
+	if err != nil {
+		return err
+	}
 	return serve(ctx, cfg, log, func(addr string) {
+		go runDemoController(ctx, "http://"+addr, doorKey, stdout)
 		h := `-H "Authorization: Bearer ` + token + `"`
 		now := time.Now().UTC()
 		from, to := now.Add(-time.Hour).Format(time.RFC3339), now.Add(time.Hour).Format(time.RFC3339)
@@ -101,11 +106,12 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			"  cameras:  curl %s http://%s/v1/cameras\n  metrics:  http://%s/metrics\n"+
 			"  RTSP:     rtsp://%s/cam/001 … /cam/%03d (try: ffplay -rtsp_transport tcp rtsp://%s/cam/001)\n"+
 			"  truth:    %s (who passed which camera, when)\n"+
+			"  door:     %s on cam001 opens by face for the demo residents; each unlock prints here, and the console's Doors page shows it\n"+
 			"  events:   curl -N %s http://%s/v1/events/live   (one event per passage, with identity)\n"+
 			"  faces:    curl %s -F image=@../shared/testdata/faces/obama/1.jpg -F from=%s -F to=%s -F reason=demo http://%s/v1/search/faces\n"+
 			"  plates:   curl %s 'http://%s/v1/search/plates?q=B123*&from=%s&to=%s&reason=demo'\n"+
 			"  audit:    go run ./cmd/vigil audit verify --data %s\n\n",
-			addr, token, filepath.Join(cfg.Data, "demo-token"), cfg.Data, h, addr, addr, *rtspAddr, *n, *rtspAddr, tf.Name(), h, addr,
+			addr, token, filepath.Join(cfg.Data, "demo-token"), cfg.Data, h, addr, addr, *rtspAddr, *n, *rtspAddr, tf.Name(), demoDoorID, h, addr,
 			h, from, to, addr, h, addr, from, to, cfg.Data)
 	})
 }

@@ -85,6 +85,9 @@ func newDoorScene(t *testing.T, doors map[string]string, cameras int, evs []cams
 	cfg.Pipeline.PlateWorkers = 0
 	cfg.Footage.Enabled = false
 	cfg.Database.URL = config.SecretURL(s.dbURL)
+	if m := os.Getenv("VIGIL_FACE_MODEL"); m != "" { // bench/run.sh eadoors compares the models
+		cfg.Pipeline.FaceModel = m
+	}
 	var urls []string
 	for i := 1; i <= cameras; i++ {
 		urls = append(urls, fmt.Sprintf("rtsp://%s/cam/%03d", simAddr, i))
