@@ -92,7 +92,7 @@ func (e *Engine) AutoUnlock(ctx context.Context, door string, c CameraFace, even
 	s := e.snapshot()
 	now := e.now()
 	person, liveness := c.Person, c.Liveness
-	v, dist := s.decidePerson(door, c, e.factors.peek(door, "credential", now), now, e.inside)
+	v, dist := s.decidePerson(door, c, e.factors.claimed(door, now), now, e.inside)
 	policy := ""
 	if s.doors[door] != nil {
 		risk := s.faceRisk(door)

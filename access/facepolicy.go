@@ -65,50 +65,62 @@ type factor struct {
 	at           time.Time
 }
 
-// factors holds, per door, the last first factor.
+// factors holds the first factors waiting at each door: by door and person (at a busy gate a
+// second person's card must not push out the first person's face), and the door's latest
+// credential (PolicyVerify compares the next face with its holder).
 type factors struct {
 	mu      sync.Mutex
-	pending map[string]factor
+	pending map[[3]string]time.Time // door, person, kind → when
+	latest  map[string]factor       // door → the last credential presented
 }
 
-// take returns (and forgets) the door's pending factor of kind, if it is fresh.
-func (f *factors) take(door, kind string, now time.Time) (string, bool) {
+// take reports (and forgets) whether person's factor of kind waits fresh at door.
+func (f *factors) take(door, person, kind string, now time.Time) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	p, ok := f.pending[door]
-	if !ok || p.kind != kind || now.Sub(p.at) > FactorWindow {
-		return "", false
-	}
-	delete(f.pending, door)
-	return p.person, true
+	k := [3]string{door, person, kind}
+	at, ok := f.pending[k]
+	delete(f.pending, k)
+	return ok && now.Sub(at) <= FactorWindow
 }
 
-// peek is take without forgetting.
-func (f *factors) peek(door, kind string, now time.Time) string {
+// claimed is the holder of the last credential presented at door, if it is fresh.
+func (f *factors) claimed(door string, now time.Time) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	p, ok := f.pending[door]
-	if !ok || p.kind != kind || now.Sub(p.at) > FactorWindow {
+	p, ok := f.latest[door]
+	if !ok || now.Sub(p.at) > FactorWindow {
 		return ""
 	}
 	return p.person
 }
 
+// forget drops the door's last credential (it has been used).
+func (f *factors) forget(door string) {
+	f.mu.Lock()
+	delete(f.latest, door)
+	f.mu.Unlock()
+}
+
 func (f *factors) put(door, person, kind string, now time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.pending == nil {
-		f.pending = map[string]factor{}
+	if f.pending == nil || len(f.pending) > 10000 {
+		f.pending = map[[3]string]time.Time{}
 	}
-	if len(f.pending) > 10000 {
-		clear(f.pending)
+	if f.latest == nil || len(f.latest) > 10000 {
+		f.latest = map[string]factor{}
 	}
-	f.pending[door] = factor{person: person, kind: kind, at: now}
+	f.pending[[3]string{door, person, kind}] = now
+	if kind == "credential" {
+		f.latest[door] = factor{person: person, kind: kind, at: now}
+	}
 }
 
 // pair applies a door's two-factor policy to a verdict of one factor (kind "face" or
 // "credential"): a grant that needs the other factor waits for it (DenySecondFactor, and this
-// factor is remembered for FactorWindow), or completes a pair the other factor began.
+// factor is remembered for FactorWindow), or completes a pair the same person's other factor
+// began.
 func (f *factors) pair(risk FaceRisk, door, kind string, v verdict, now time.Time) verdict {
 	granted := v.reason == Granted || v.reason == GrantedDuress
 	if !granted {
@@ -120,13 +132,16 @@ func (f *factors) pair(risk FaceRisk, door, kind string, v verdict, now time.Tim
 		// Under auto, a card alone still opens: only the face needs company.
 		need = kind == "face" || risk.Policy == PolicyTwoFactor
 	case PolicyVerify:
-		need = kind == "credential" // the face was checked 1:1 against the credential's person
+		need = kind == "credential" // the face was checked 1:1 against the credential's holder
+		if kind == "face" {
+			f.forget(door) // one credential, one opening
+		}
 	}
 	if !need {
 		return v
 	}
 	other := map[string]string{"face": "credential", "credential": "face"}[kind]
-	if p, ok := f.take(door, other, now); ok && p == v.person && risk.Effective == PolicyTwoFactor {
+	if risk.Effective == PolicyTwoFactor && f.take(door, v.person, other, now) {
 		return v
 	}
 	f.put(door, v.person, kind, now)

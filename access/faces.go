@@ -167,7 +167,7 @@ type FaceProbe struct {
 func (e *Engine) DecideFace(ctx context.Context, doorID string, f FaceProbe, nonce string) (Decision, error) {
 	s := e.snapshot()
 	now := e.now()
-	v, dist := s.decideFace(doorID, f, e.factors.peek(doorID, "credential", now), now, e.inside)
+	v, dist := s.decideFace(doorID, f, e.factors.claimed(doorID, now), now, e.inside)
 	extra := map[string]any{"credential": "face", "liveness": f.Liveness, "model": s.faces.space.Name}
 	if v.person != "" {
 		extra["distance"] = dist

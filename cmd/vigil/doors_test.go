@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,9 +21,12 @@ import (
 	"github.com/vigil-oss/vigil/access/audit"
 	"github.com/vigil-oss/vigil/access/auth"
 	"github.com/vigil-oss/vigil/internal/core/config"
+	"github.com/vigil-oss/vigil/internal/core/event"
 	"github.com/vigil-oss/vigil/internal/core/space"
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 	"github.com/vigil-oss/vigil/pipeline"
+	"github.com/vigil-oss/vigil/storage/blob"
+	"github.com/vigil-oss/vigil/storage/events"
 )
 
 // TestDoorFaceDecisions enrols a resident's face through the admin API and asks the signed unlock
@@ -244,5 +248,67 @@ func TestFacesReembedFromCrops(t *testing.T) {
 	must(err)
 	if d, _ := e.DecideFace(ctx, "gate", probe, "n-2"); d.Grant {
 		t.Fatalf("biden (no intel template) opened the door: %+v", d)
+	}
+}
+
+// TestFacesReembedStoredEvents: face events stored under dlib's model are described again with
+// Intel's from their best shots, so that a search after the change still finds them; an event
+// whose best shot is gone is counted and keeps its old vector.
+func TestFacesReembedStoredEvents(t *testing.T) {
+	ctx := context.Background()
+	pool := testenv.Pool(t)
+	mdir, td := testenv.Models(t), testenv.Testdata(t)
+	st := events.New(pool)
+	blobs := blob.FS{Root: t.TempDir()}
+	dlibPhotos := pipeline.NewPhotos(mdir, space.DlibV1)
+	defer dlibPhotos.Close()
+	shot, err := os.ReadFile(filepath.Join(td, "faces/obama/1.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe, err := dlibPhotos.Probe(ctx, shot)
+	if err != nil || !probe.Found {
+		t.Fatal(err)
+	}
+	now := time.Now().Add(-time.Hour)
+	var evs []*event.Event
+	for i := range 2 {
+		e := &event.Event{ID: event.NewID(now.Add(time.Duration(i) * time.Second)), Camera: "cam001", Kind: event.KindFace,
+			Time: now.Add(time.Duration(i) * time.Second), First: now, Frames: 2, Quality: 0.9,
+			Embedding: event.PackVector(probe.Embedding), Model: space.DlibV1.Name}
+		evs = append(evs, e)
+	}
+	if err := st.EnsureAhead(ctx, now.Add(-24*time.Hour), 3); err != nil {
+		t.Fatal(err)
+	}
+	key := func(e *event.Event) string {
+		if e == evs[1] {
+			return "snapshots/gone.jpg" // its best shot was lost
+		}
+		return "snapshots/" + e.ID + ".jpg"
+	}
+	if err := blobs.Put(ctx, key(evs[0]), shot, "image/jpeg"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Insert(ctx, evs, key); err != nil {
+		t.Fatal(err)
+	}
+	intel := pipeline.NewPhotos(mdir, space.Intel0095)
+	defer intel.Close()
+	done, lost, err := reembedEvents(ctx, st, blobs, intel, space.Intel0095, now.Add(-time.Hour), nil)
+	if err != nil || done != 1 || lost != 1 {
+		t.Fatalf("reembed events: %d done, %d lost, %v", done, lost, err)
+	}
+	st.UseFaceSpace(space.Intel0095)
+	emb, err := st.Embedding(ctx, evs[0].ID)
+	if err != nil || len(emb) != space.Intel0095.Dims {
+		t.Fatalf("described again: %d values, %v", len(emb), err)
+	}
+	other, _ := intel.Probe(ctx, shot)
+	if d := space.Distance(emb, other.Embedding); d > 0.1 {
+		t.Fatalf("the stored face is %.2f from the same photo's", d)
+	}
+	if _, err := st.Embedding(ctx, evs[1].ID); !errors.Is(err, events.ErrOtherModel) {
+		t.Fatalf("the event without a best shot: %v", err)
 	}
 }

@@ -5,22 +5,26 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/vigil-oss/vigil/access"
 	"github.com/vigil-oss/vigil/access/auth"
 	"github.com/vigil-oss/vigil/internal/core/space"
 	"github.com/vigil-oss/vigil/models"
 	"github.com/vigil-oss/vigil/pipeline"
+	"github.com/vigil-oss/vigil/storage/blob"
+	"github.com/vigil-oss/vigil/storage/events"
 )
 
 // cmdFaces is vigil faces reembed [--model M]: what a change of face model needs.
 func cmdFaces(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "reembed" {
-		return errors.New("usage: vigil faces reembed [--model intel-0095|dlib-v1] [--config FILE] [--data DIR]")
+		return errors.New("usage: vigil faces reembed [--model intel-0095|dlib-v1] [--events-days N] [--config FILE] [--data DIR]")
 	}
 	fs, sf := toolFlags("faces reembed")
 	fs.SetOutput(stderr)
 	model := fs.String("model", "", "the face model to describe every enrolled resident in (default the configured pipeline.face_model)")
+	days := fs.Int("events-days", -1, "also describe the stored face events of the last N days again, from their best shots (default: the database's retention, database.retention_days; 0: none)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -59,6 +63,24 @@ func cmdFaces(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(r.noCrop) > 0 {
 		fmt.Fprintf(stdout, "%d people were enrolled before crops were kept and must enrol again to open doors by face with %s: %v\n", len(r.noCrop), sp.Name, r.noCrop)
 	}
+	if *days < 0 {
+		*days = cfg.Database.RetentionDays
+	}
+	if *days > 0 {
+		from := time.Now().AddDate(0, 0, -*days)
+		done, lost, err := reembedEvents(ctx, st.events, st.blobs, photos, sp, from, func(n int) {
+			if n%100 == 0 {
+				fmt.Fprintf(stderr, "\r\033[Kface events: %d", n)
+			}
+		})
+		fmt.Fprint(stderr, "\r\033[K")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%d stored face events of the last %d days described again with %s; %d without a usable best shot keep their old vector (not searched)\n",
+			done, *days, sp.Name, lost)
+		fmt.Fprintln(stdout, "restart vigil serve so that its face-search index loads them")
+	}
 	if len(r.failed) > 0 {
 		return errSilent
 	}
@@ -96,4 +118,52 @@ func reembedTemplates(ctx context.Context, e *access.Engine, photos *pipeline.Ph
 		r.done++
 	}
 	return r, nil
+}
+
+// reembedEvents describes the stored face events since from again in sp, from their best shots,
+// so that a face search after a change of model still finds what happened before it. An event
+// whose best shot is gone, or shows no face, keeps its old vector (never compared again) and is
+// counted.
+func reembedEvents(ctx context.Context, st *events.Store, blobs blob.Store, photos *pipeline.Photos, sp space.Space, from time.Time,
+	step func(done int)) (done, lost int, err error) {
+	var afterT time.Time
+	afterID := ""
+	for {
+		batch, err := st.FacesOfOtherModels(ctx, sp, from, afterT, afterID, 500)
+		if err != nil || len(batch) == 0 {
+			return done, lost, err
+		}
+		for _, f := range batch {
+			afterT, afterID = f.Time, f.ID
+			var img []byte
+			if f.Snapshot != "" {
+				img, err = blobs.Get(ctx, f.Snapshot)
+			}
+			var emb []float32
+			if err == nil && img != nil {
+				emb, err = photos.Describe(ctx, img)
+			}
+			if err == nil && emb != nil {
+				err = st.ReplaceEmbedding(ctx, f.ID, f.Time, sp, emb)
+			}
+			switch {
+			case err == nil && emb != nil:
+				done++
+			case err == nil, errors.Is(err, blob.ErrNotFound), badPhoto(err):
+				lost++
+			default:
+				return done, lost, fmt.Errorf("event %s: %w", f.ID, err)
+			}
+			err = nil
+			if step != nil {
+				step(done + lost)
+			}
+		}
+	}
+}
+
+// badPhoto reports whether err is about the picture itself (pipeline.PhotoError).
+func badPhoto(err error) bool {
+	var p *pipeline.PhotoError
+	return errors.As(err, &p)
 }
