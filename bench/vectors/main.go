@@ -1,4 +1,4 @@
-// Command vectors measures face search over N synthetic 128-d face embeddings spread over D days:
+// Command vectors measures face search over N synthetic face embeddings (--dim values) spread over D days:
 // top-10 latency of the exact float32 scan, the int8 scan with float32 re-ranking, and the IVF
 // index, each with its recall@10 against exact, all in the same run; the memory-bandwidth floor of
 // one float32 pass as the reference; and the time to build the index.
@@ -21,21 +21,22 @@ func main() {
 	n := flag.Int("n", 1_000_000, "vectors")
 	days := flag.Int("days", 0, "days the vectors spread over, one partition each (0: at the reference site's 90,000 faces a day)")
 	identities := flag.Int("identities", 60000, "distinct people")
+	dim := flag.Int("dim", vectors.DefaultDim, "embedding length (256: intel-0095, the default; 128: dlib-v1)")
 	queries := flag.Int("queries", 30, "queries per mode")
 	flag.Parse()
 	if *days <= 0 {
 		*days = max(1, (*n+89999)/90000)
 	}
-	if err := run(*n, *days, *identities, *queries); err != nil {
+	if err := run(*n, *days, *identities, *queries, *dim); err != nil {
 		fmt.Fprintln(os.Stderr, "vectors bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n, days, identities, nq int) error {
+func run(n, days, identities, nq, dim int) error {
 	start := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
-	synth := vectors.NewSynth(1, identities, vectors.DefaultDim)
-	x := vectors.New(vectors.Options{})
+	synth := vectors.NewSynth(1, identities, dim)
+	x := vectors.New(vectors.Options{Dim: dim})
 	t0 := time.Now()
 	// Filled from GOMAXPROCS goroutines, one day each at a time, as a rebuild from PostgreSQL does.
 	var wg sync.WaitGroup
@@ -46,7 +47,7 @@ func run(n, days, identities, nq int) error {
 	for w := range runtime.GOMAXPROCS(0) {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(w), 11))
-			v := make([]float32, vectors.DefaultDim)
+			v := make([]float32, dim)
 			for d := range next {
 				for i := range perDay {
 					at := start.AddDate(0, 0, d).Add(time.Duration(i) * 24 * time.Hour / time.Duration(perDay))
@@ -82,14 +83,14 @@ func run(n, days, identities, nq int) error {
 		x.Len(), days, perDay, loaded.Round(time.Millisecond), float64(x.Len())/loaded.Seconds(), built.Round(time.Millisecond), float64(ms.HeapAlloc)/1e9)
 
 	bw := bandwidth()
-	floor := float64(x.Len()) * vectors.DefaultDim * 4 / bw
+	floor := float64(x.Len()) * float64(dim) * 4 / bw
 	fmt.Printf("memory bandwidth (copy, %d threads): %.1f GB/s → one float32 pass over %d vectors ≥ %.1f ms\n",
 		runtime.GOMAXPROCS(0), bw/1e9, x.Len(), floor*1e3)
 
 	rng := rand.New(rand.NewPCG(99, 99))
 	qs := make([][]float32, nq)
 	for i := range qs {
-		qs[i] = make([]float32, vectors.DefaultDim)
+		qs[i] = make([]float32, dim)
 		synth.Capture(rng.IntN(identities), rng, qs[i])
 	}
 	from, to := start, start.AddDate(0, 0, days)

@@ -127,7 +127,9 @@ func TestFaceSearchRecallWithRealPhotos(t *testing.T) {
 	if queries < 20 {
 		t.Fatalf("only %d photos with a second photo of the same person", queries)
 	}
-	if againstExact/q < 0.98 || trueApprox < trueExact {
+	// The approximate index may miss a little of what the exact scan finds (it probes a sixth of
+	// each partition's lists): at most 0.02 of a person's other photos.
+	if againstExact/q < 0.98 || trueApprox/q < trueExact/q-0.02 {
 		t.Fatalf("approximate recall: %.3f against exact, identity recall %.3f vs exact %.3f", againstExact/q, trueApprox/q, trueExact/q)
 	}
 }

@@ -484,7 +484,7 @@ func (p *part) search(q *queryState, f filter, s *scratch) []cand {
 		v := p.ivf
 		probes := q.Probes
 		if probes <= 0 {
-			probes = max(16, v.nlist/4)
+			probes = max(16, v.nlist/6)
 		}
 		probes = min(probes, v.nlist)
 		cd := make([]float32, v.nlist)
