@@ -4,15 +4,11 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/vigil-oss/vigil/access/audit"
-	"github.com/vigil-oss/vigil/access/auth"
 	"github.com/vigil-oss/vigil/internal/core/event"
 	"github.com/vigil-oss/vigil/internal/core/space"
-	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 )
 
 // busFunc delivers what the test publishes to the one subscriber.
@@ -26,25 +22,14 @@ func (b *busFunc) Subscribe(_ string, fn func(string, []byte)) (func(), error) {
 // TestAutoUnlockOnlyFromAccessTemplates: a face matched in the access list at a door's camera
 // opens the door; the same person id matched from a watch list (or any other list) does not.
 func TestAutoUnlockOnlyFromAccessTemplates(t *testing.T) {
+	e, _, admin, must := testEngine(t)
 	ctx := context.Background()
-	pool := testenv.Pool(t)
-	e, err := NewEngine(ctx, pool, audit.New(pool, filepath.Join(t.TempDir(), "anchor")), testenv.Secret())
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := auth.Actor{Name: "office", Role: "admin"}
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
 	must(e.AddPerson(ctx, admin, "wang", "Wang Fang", "resident"))
 	if _, err := e.AddDoor(ctx, admin, Door{ID: "b1", Camera: "gate"}); err != nil {
 		t.Fatal(err)
 	}
 	must(e.AddRule(ctx, admin, "b1", "person", "wang", ""))
-	_, _, err = e.AddCredential(ctx, admin, "wang", NewCredential{Kind: KindCard, Value: "CARD-WANG"})
+	_, _, err := e.AddCredential(ctx, admin, "wang", NewCredential{Kind: KindCard, Value: "CARD-WANG"})
 	must(err)
 	sp := space.DefaultSpace
 	_, err = e.AddFaceTemplate(ctx, admin, "wang", FaceTemplate{Embedding: SyntheticFace(sp, "wang"), Quality: 0.9, Liveness: 0.9, Consent: "signed form (test)"})

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/vigil-oss/vigil/access/audit"
 	"github.com/vigil-oss/vigil/access/auth"
 	"github.com/vigil-oss/vigil/internal/core/space"
@@ -16,21 +18,10 @@ import (
 // kept only sealed under the server's secret (the database alone never shows the face); a
 // template of another model is left out of matching.
 func TestEnrolmentCropSealedAndModelTagged(t *testing.T) {
+	e, pool, admin, must := testEngine(t)
 	ctx := context.Background()
-	pool := testenv.Pool(t)
-	e, err := NewEngine(ctx, pool, audit.New(pool, filepath.Join(t.TempDir(), "anchor")), testenv.Secret())
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := auth.Actor{Name: "office", Role: "admin"}
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
 	must(e.AddPerson(ctx, admin, "lin", "Lin Na", "resident"))
-	_, _, err = e.AddCredential(ctx, admin, "lin", NewCredential{Kind: KindCard, Value: "CARD-LIN"})
+	_, _, err := e.AddCredential(ctx, admin, "lin", NewCredential{Kind: KindCard, Value: "CARD-LIN"})
 	must(err)
 	crop := []byte("\xff\xd8 a face crop \xff\xd9")
 	id, err := e.AddFaceTemplate(ctx, admin, "lin", FaceTemplate{Embedding: SyntheticFace(space.DefaultSpace, "lin"), Quality: 0.9, Liveness: 0.9,
@@ -61,4 +52,22 @@ func TestEnrolmentCropSealedAndModelTagged(t *testing.T) {
 	if _, err := e.AddFaceTemplate(ctx, admin, "lin", FaceTemplate{Embedding: SyntheticFace(space.DefaultSpace, "lin"), Consent: "x"}); err == nil {
 		t.Fatal("a 256-value embedding enrolled into dlib's space")
 	}
+}
+
+// testEngine is an engine on a fresh database, an admin to make changes as, and a must that fails
+// the test on an error.
+func testEngine(t *testing.T) (*Engine, *pgxpool.Pool, auth.Actor, func(error)) {
+	t.Helper()
+	pool := testenv.Pool(t)
+	e, err := NewEngine(context.Background(), pool, audit.New(pool, filepath.Join(t.TempDir(), "anchor")), testenv.Secret())
+	if err != nil {
+		t.Fatal(err)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e, pool, auth.Actor{Name: "office", Role: "admin"}, must
 }

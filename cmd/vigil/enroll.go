@@ -52,16 +52,11 @@ func cmdEnroll(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	mdir, err := models.Dir(*modelsDir)
-	if err != nil {
-		return err
-	}
-	faces, err := dnn.NewFacesIn(mdir, sp, dnn.DetectorOptions{})
+	faces, g, err := galleryTools(*modelsDir, sp)
 	if err != nil {
 		return err
 	}
 	defer faces.Close()
-	g := pipeline.NewGallery(pipeline.MatchOptions{Space: sp})
 	if err := g.Load(*gallery); err != nil {
 		return err
 	}
@@ -203,20 +198,15 @@ func enrolResident(person, consent, modelsDir string, sf *serveFlags, files []st
 // enrolled from (Sources): what a change of face model needs. A person none of whose photos can
 // still be read is reported and left out.
 func reembedGallery(path, modelsDir string, sp space.Space, stdout, stderr io.Writer) error {
-	mdir, err := models.Dir(modelsDir)
-	if err != nil {
-		return err
-	}
 	old, err := pipeline.ReadGalleryFile(path)
 	if err != nil {
 		return err
 	}
-	faces, err := dnn.NewFacesIn(mdir, sp, dnn.DetectorOptions{})
+	faces, g, err := galleryTools(modelsDir, sp)
 	if err != nil {
 		return err
 	}
 	defer faces.Close()
-	g := pipeline.NewGallery(pipeline.MatchOptions{Space: sp})
 	for _, pl := range old.Plates {
 		g.AddPlate(pl)
 	}
@@ -256,4 +246,17 @@ func reembedGallery(path, modelsDir string, sp space.Space, stdout, stderr io.Wr
 		return errSilent
 	}
 	return nil
+}
+
+// galleryTools loads the face models of sp and makes an empty gallery of that space.
+func galleryTools(modelsDir string, sp space.Space) (*dnn.Faces, *pipeline.Gallery, error) {
+	mdir, err := models.Dir(modelsDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	faces, err := dnn.NewFacesIn(mdir, sp, dnn.DetectorOptions{})
+	if err != nil {
+		return nil, nil, err
+	}
+	return faces, pipeline.NewGallery(pipeline.MatchOptions{Space: sp}), nil
 }

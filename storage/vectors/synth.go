@@ -3,6 +3,8 @@ package vectors
 import (
 	"math"
 	"math/rand/v2"
+
+	"github.com/vigil-oss/vigil/internal/core/space"
 )
 
 // Synth makes face-like embeddings for tests and benchmarks: identities are random points, each
@@ -42,7 +44,7 @@ func (s *Synth) Capture(id int, rng *rand.Rand, out []float32) {
 		for j := range out {
 			out[j] = c[j] + float32(rng.NormFloat64()*sd)
 		}
-		unitise(out)
+		space.Normalize(out)
 		return
 	}
 	k := math.Sqrt(128 / float64(s.dim))
@@ -76,21 +78,7 @@ func NewSynthLike(seed uint64, n int, like [][]float32) *Synth {
 		for j := range c {
 			c[j] = float32(mean[j] + rng.NormFloat64()*math.Sqrt(sd[j]))
 		}
-		unitise(c)
+		space.Normalize(c)
 	}
 	return s
-}
-
-func unitise(v []float32) {
-	var s float64
-	for _, x := range v {
-		s += float64(x) * float64(x)
-	}
-	if s == 0 {
-		return
-	}
-	k := float32(1 / math.Sqrt(s))
-	for i := range v {
-		v[i] *= k
-	}
 }
