@@ -47,6 +47,7 @@ type Server struct {
 	auditor     Auditor
 	faces       FaceIndex
 	faceSpace   space.Space
+	cameraReg   CameraRegistry
 	embedder    FaceEmbedder
 	embeddings  Embeddings
 	plates      PlateIndex
@@ -101,9 +102,11 @@ type Deps struct {
 	DoorFaces   DoorFaces             // face decisions and enrolment
 	Eraser      Eraser                // erasure of a person's face events
 	CameraMap   map[string][2]float64 // camera → position on the site map
-	Exports     ExportStore           // case files; nil: no exports
-	Live        *liveview.Relay       // WebRTC live view; nil: off
-	Dispatch    *dispatch.Service     // alerts' acknowledgements and dispatches; nil: none
+	// CameraRegistry is the site's camera table; nil without a database.
+	CameraRegistry CameraRegistry
+	Exports        ExportStore       // case files; nil: no exports
+	Live           *liveview.Relay   // WebRTC live view; nil: off
+	Dispatch       *dispatch.Service // alerts' acknowledgements and dispatches; nil: none
 	// NotReady lists what keeps the node from being ready (GET /readyz); nil: always ready.
 	NotReady func() []string
 	// AuditPool is the database GET /v1/audit reads the audit chain from; nil: no review.
@@ -122,7 +125,7 @@ type Deps struct {
 func New(d Deps, log *slog.Logger) (*Server, error) {
 	s := &Server{log: log.With("component", "api"), cams: d.Cameras, reg: d.Registry, events: d.Events,
 		store: d.Store, blobs: d.Blobs, clips: d.Footage, snaps: newSnapshots(2000),
-		auth: d.Auth, auditor: d.Audit, faces: d.Faces, faceSpace: d.FaceSpace, embedder: d.Embedder, embeddings: d.Embeddings, plates: d.Plates, cameraMap: d.CameraMap, exports: d.Exports, plateEvents: d.PlateEvents,
+		auth: d.Auth, auditor: d.Audit, faces: d.Faces, faceSpace: d.FaceSpace, embedder: d.Embedder, embeddings: d.Embeddings, plates: d.Plates, cameraMap: d.CameraMap, cameraReg: d.CameraRegistry, exports: d.Exports, plateEvents: d.PlateEvents,
 		access: d.Access, nonces: access.NewNonces(), doorFaces: d.DoorFaces, eraser: d.Eraser, relay: d.Live, dispatch: d.Dispatch,
 		doorLimits: newLimits(), tokenLimits: newLimits(), proxies: d.TrustedProxies, clipSlots: make(chan struct{}, clipSlots), searchSlots: make(chan struct{}, searchPhotoSlots),
 		doorSlots: make(chan struct{}, doorPhotoSlots), metricsTok: d.MetricsToken, open: d.Open, auditPool: d.AuditPool,
@@ -151,6 +154,7 @@ func New(d Deps, log *slog.Logger) (*Server, error) {
 	s.handle(mux, "GET /v1/events/live", roleWatch, s.liveEvents)
 	s.handle(mux, "GET /v1/events/{id}/snapshot", roleWatch, s.snapshot)
 	s.handle(mux, "GET /v1/cameras", roleWatch, s.listCameras)
+	s.cameraRoutes(mux)
 	s.handle(mux, "GET /v1/cameras/{id}", roleWatch, s.getCamera)
 	s.handle(mux, "GET /v1/cameras/{id}/footage", roleWatch, s.footage)
 	s.handle(mux, "POST /v1/search/faces", roleSearch, s.searchFaces)

@@ -34,6 +34,8 @@ Usage:
   vigil token create --role ROLE --name NAME                      print a new API bearer token (roles: admin,
                                                                   investigator, operator, patrol, resident)
   vigil token list | vigil token revoke --name NAME
+  vigil cameras add --id ID --url URL [--analyse faces|plates|both|none] | list | rm ID | import FILE
+                                                                  the camera registry: every node applies a change within seconds
   vigil doors add --id ID --camera CAMERA [--area A --direction in|out --anti-passback]
                                                                   register a door; prints its controller key
   vigil audit verify                                              check the audit chain; fails if any row was
@@ -88,6 +90,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdDoors(ctx, args[1:], stdout, stderr)
 	case "faces":
 		err = cmdFaces(ctx, args[1:], stdout, stderr)
+	case "cameras":
+		err = cmdCameras(ctx, args[1:], stdout, stderr)
 	case "check-config":
 		err = cmdCheckConfig(args[1:], stdout)
 	case "models":

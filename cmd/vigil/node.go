@@ -22,6 +22,7 @@ import (
 	"github.com/vigil-oss/vigil/access/auth"
 	"github.com/vigil-oss/vigil/api"
 	liveview "github.com/vigil-oss/vigil/api/live"
+	"github.com/vigil-oss/vigil/cameras"
 	"github.com/vigil-oss/vigil/dispatch"
 	"github.com/vigil-oss/vigil/internal/core/bus"
 	"github.com/vigil-oss/vigil/internal/core/config"
@@ -63,6 +64,8 @@ type node struct {
 	photos   struct{ doors, searches *pipeline.Photos }
 	fleet    *footage.Fleet
 	cameras  *rtsp.Pool
+	registry *cameras.Registry // nil without a database
+	running  running
 	relay    *liveview.Relay
 	api      *api.Server
 }
@@ -434,14 +437,16 @@ func (n *node) camerasComponent() lifecycle.Component {
 			n.cameras.KeepGOP(300, 4<<20)
 		}
 		n.reg.MustRegister(rtsp.NewCollector(n.cameras))
-		for _, cam := range n.cfg.Cameras {
-			if err := n.addCamera(cam); err != nil {
-				n.cameras.Close()
-				return err
-			}
+		if err := n.startCameras(); err != nil {
+			n.running.bg.stop()
+			n.cameras.Close()
+			return err
 		}
 		return nil
-	}, Stop: func() { n.cameras.Close() }}
+	}, Stop: func() {
+		n.running.bg.stop()
+		n.cameras.Close()
+	}}
 }
 
 func (n *node) addCamera(cam config.Camera) error {
@@ -503,10 +508,15 @@ func (n *node) apiComponent() lifecycle.Component {
 func (n *node) apiDeps() api.Deps {
 	d := api.Deps{Cameras: n.cameras, Events: n.bus, Registry: n.reg, CameraMap: map[string][2]float64{}, NotReady: n.group.NotReady,
 		MetricsToken: n.cfg.HTTP.MetricsToken.Reveal(), Open: n.cfg.HTTP.OpenWithoutDatabase, TrustedProxies: n.cfg.HTTP.Proxies()}
-	for _, cam := range n.cfg.Cameras {
+	n.running.mu.Lock()
+	for _, cam := range n.running.cams {
 		if cam.Map != nil {
 			d.CameraMap[cam.ID] = *cam.Map
 		}
+	}
+	n.running.mu.Unlock()
+	if n.registry != nil {
+		d.CameraRegistry = n.registry
 	}
 	if n.relay != nil {
 		d.Live = n.relay

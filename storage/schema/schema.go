@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	accessmig "github.com/vigil-oss/vigil/access/migrations"
+	camerasmig "github.com/vigil-oss/vigil/cameras/migrations"
 	dispatchmig "github.com/vigil-oss/vigil/dispatch/migrations"
 	eventsmig "github.com/vigil-oss/vigil/storage/events/migrations"
 )
@@ -35,6 +36,7 @@ var domains = []struct {
 	{"events", eventsmig.FS},
 	{"access", accessmig.FS},
 	{"dispatch", dispatchmig.FS},
+	{"cameras", camerasmig.FS},
 }
 
 // Migrations returns every domain's migrations in version order. Two files with one version

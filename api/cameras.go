@@ -1,0 +1,114 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/vigil-oss/vigil/access/auth"
+	"github.com/vigil-oss/vigil/cameras"
+)
+
+// CameraRegistry is the site's camera table (cameras.Registry).
+type CameraRegistry interface {
+	List(ctx context.Context) ([]cameras.Camera, error)
+	Add(ctx context.Context, who auth.Actor, c cameras.Camera) error
+	Update(ctx context.Context, who auth.Actor, c cameras.Camera) error
+	Remove(ctx context.Context, who auth.Actor, id string) error
+}
+
+// cameraRoutes are the registry's: admins add, change and remove cameras at run time; every node
+// starts or stops them within seconds.
+func (s *Server) cameraRoutes(mux *http.ServeMux) {
+	s.handle(mux, "GET /v1/cameras/registry", roleAdmin, s.listRegistry)
+	s.handle(mux, "POST /v1/cameras", roleAdmin, s.putCamera(true))
+	s.handle(mux, "PUT /v1/cameras/{id}", roleAdmin, s.putCamera(false))
+	s.handle(mux, "DELETE /v1/cameras/{id}", roleAdmin, s.removeCamera)
+}
+
+// registry is the node's camera registry, or an answer saying there is none.
+func (s *Server) registry(w http.ResponseWriter, r *http.Request) bool {
+	if s.cameraReg == nil {
+		s.writeError(w, r, errNoStore)
+		return false
+	}
+	return true
+}
+
+// listRegistry is GET /v1/cameras/registry: every registered camera, its URLs redacted.
+func (s *Server) listRegistry(w http.ResponseWriter, r *http.Request) {
+	if !s.registry(w, r) {
+		return
+	}
+	list, err := s.cameraReg.List(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := make([]cameras.Camera, len(list))
+	for i, c := range list {
+		out[i] = c.Redacted()
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"cameras": out})
+}
+
+// putCamera is POST /v1/cameras (create) and PUT /v1/cameras/{id} (replace).
+func (s *Server) putCamera(create bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.registry(w, r) {
+			return
+		}
+		var c cameras.Camera
+		if err := decodeJSON(w, r, &c); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		var err error
+		status := http.StatusCreated
+		if create {
+			err = s.cameraReg.Add(r.Context(), actor(r), c)
+		} else {
+			if c.ID != "" && c.ID != r.PathValue("id") {
+				s.writeError(w, r, badRequest("the body's id differs from the path's"))
+				return
+			}
+			c.ID, status = r.PathValue("id"), http.StatusOK
+			err = s.cameraReg.Update(r.Context(), actor(r), c)
+		}
+		if s.cameraError(w, r, err) {
+			return
+		}
+		_ = cameras.Check(&c)
+		writeJSON(w, status, map[string]any{"camera": c.Redacted()})
+	}
+}
+
+// removeCamera is DELETE /v1/cameras/{id}: the camera stops everywhere; its footage and events
+// stay.
+func (s *Server) removeCamera(w http.ResponseWriter, r *http.Request) {
+	if !s.registry(w, r) {
+		return
+	}
+	id := r.PathValue("id")
+	if s.cameraError(w, r, s.cameraReg.Remove(r.Context(), actor(r), id)) {
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "removed": true})
+}
+
+// cameraError answers a registry error; it reports whether there was one.
+func (s *Server) cameraError(w http.ResponseWriter, r *http.Request, err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, cameras.ErrInvalid):
+		s.writeError(w, r, badRequest(err.Error()))
+	case errors.Is(err, cameras.ErrExists):
+		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+	case errors.Is(err, cameras.ErrNotFound):
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
+	default:
+		s.writeError(w, r, err)
+	}
+	return true
+}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"sync"
+
+	"github.com/vigil-oss/vigil/cameras"
+	"github.com/vigil-oss/vigil/internal/core/config"
+)
+
+// running is the cameras this node runs, as the registry (or the configuration) described them.
+type running struct {
+	mu   sync.Mutex
+	cams map[string]config.Camera
+	bg   background
+}
+
+// startCameras runs the configured cameras; with a database, the registry's instead: seeded
+// from the configuration, then followed (a camera added, changed or removed through the API or
+// `vigil cameras` starts, restarts or stops here within seconds).
+func (n *node) startCameras() error {
+	n.running.cams = map[string]config.Camera{}
+	if n.st == nil {
+		return n.reconcile(n.cfg.Cameras)
+	}
+	n.registry = cameras.New(n.st.pool, n.trail)
+	ctx := context.Background()
+	if added, err := n.registry.Seed(ctx, n.cfg.Cameras); err != nil {
+		return err
+	} else if added > 0 {
+		n.log.Info("camera registry seeded from the configuration", "cameras", added)
+	}
+	list, err := n.registry.List(ctx)
+	if err != nil {
+		return err
+	}
+	if err := n.reconcile(configs(list)); err != nil {
+		return err
+	}
+	n.running.bg.start(func(ctx context.Context) {
+		n.registry.Watch(ctx, n.log, func(cs []cameras.Camera) {
+			if err := n.reconcile(configs(cs)); err != nil {
+				n.log.Error("cameras not applied from the registry", "err", err)
+			}
+		})
+	})
+	return nil
+}
+
+func configs(cs []cameras.Camera) []config.Camera {
+	out := make([]config.Camera, len(cs))
+	for i, c := range cs {
+		out[i] = c.Config()
+	}
+	return out
+}
+
+// reconcile makes the running cameras what want says: new ones started, removed ones stopped,
+// changed ones restarted. A camera that fails to start is reported and the rest go on.
+func (n *node) reconcile(want []config.Camera) error {
+	n.running.mu.Lock()
+	defer n.running.mu.Unlock()
+	seen := map[string]bool{}
+	var first error
+	for _, c := range want {
+		seen[c.ID] = true
+		cur, ok := n.running.cams[c.ID]
+		if ok && sameCamera(cur, c) {
+			continue
+		}
+		if ok {
+			n.stopCamera(c.ID)
+		}
+		if err := n.addCamera(c); err != nil {
+			n.log.Error("camera not started", "camera", c.ID, "err", err)
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		n.running.cams[c.ID] = c
+		if ok {
+			n.log.Info("camera restarted with its new settings", "camera", c.ID)
+		} else {
+			n.log.Info("camera started", "camera", c.ID, "url", c.URL)
+		}
+	}
+	for id := range n.running.cams {
+		if !seen[id] {
+			n.stopCamera(id)
+			delete(n.running.cams, id)
+			n.log.Info("camera stopped: no longer registered", "camera", id)
+		}
+	}
+	return first
+}
+
+func sameCamera(a, b config.Camera) bool {
+	return a.URL == b.URL && a.Transport == b.Transport && a.Analyse == b.Analyse && a.FPS == b.FPS && a.FootageDays == b.FootageDays
+}
+
+// stopCamera stops analysing a camera, then its session (its recorder stores the segment in
+// progress as the stream closes).
+func (n *node) stopCamera(id string) {
+	if n.pipe != nil {
+		n.pipe.RemoveCamera(id)
+	}
+	n.cameras.Remove(id)
+}
