@@ -224,8 +224,9 @@ func (r *Registry) change(ctx context.Context, who auth.Actor, action string, de
 }
 
 // Watch calls fn with every camera now, after every change any process makes (NOTIFY
-// vigil_cameras), and every minute in any case, until ctx ends. A list that cannot be read is
-// logged and fn keeps what it had.
+// vigil_cameras), and every minute in any case, until ctx ends. Changes that come in a burst (an
+// import of 1,000 cameras) are read once they pause for 200 ms, not once each. A list that cannot
+// be read is logged and fn keeps what it had.
 func (r *Registry) Watch(ctx context.Context, log *slog.Logger, fn func([]Camera)) {
 	load := func() {
 		cs, err := r.List(ctx)
@@ -237,10 +238,38 @@ func (r *Registry) Watch(ctx context.Context, log *slog.Logger, fn func([]Camera
 		}
 		fn(cs)
 	}
+	kick := make(chan struct{}, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-kick:
+			}
+			for quiet := false; !quiet; { // wait for the burst to pause
+				select {
+				case <-ctx.Done():
+					return
+				case <-kick:
+				case <-time.After(200 * time.Millisecond):
+					quiet = true
+				}
+			}
+			load()
+		}
+	}()
 	pgnotify.Listen(ctx, r.pool, "vigil_cameras", "camera registry watch", log, pgnotify.Handlers{
 		OnListen: func(context.Context, *pgxpool.Conn) error { load(); return nil },
-		OnNotify: func(string) { load() },
-		OnIdle:   load,
-		Idle:     time.Minute,
+		OnNotify: func(string) {
+			select {
+			case kick <- struct{}{}:
+			default:
+			}
+		},
+		OnIdle: load,
+		Idle:   time.Minute,
 	})
+	<-done
 }
