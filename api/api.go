@@ -48,6 +48,7 @@ type Server struct {
 	faces       FaceIndex
 	faceSpace   space.Space
 	cameraReg   CameraRegistry
+	cluster     Cluster
 	embedder    FaceEmbedder
 	embeddings  Embeddings
 	plates      PlateIndex
@@ -104,9 +105,11 @@ type Deps struct {
 	CameraMap   map[string][2]float64 // camera → position on the site map
 	// CameraRegistry is the site's camera table; nil without a database.
 	CameraRegistry CameraRegistry
-	Exports        ExportStore       // case files; nil: no exports
-	Live           *liveview.Relay   // WebRTC live view; nil: off
-	Dispatch       *dispatch.Service // alerts' acknowledgements and dispatches; nil: none
+	// Cluster is the site's nodes.
+	Cluster  Cluster
+	Exports  ExportStore       // case files; nil: no exports
+	Live     *liveview.Relay   // WebRTC live view; nil: off
+	Dispatch *dispatch.Service // alerts' acknowledgements and dispatches; nil: none
 	// NotReady lists what keeps the node from being ready (GET /readyz); nil: always ready.
 	NotReady func() []string
 	// AuditPool is the database GET /v1/audit reads the audit chain from; nil: no review.
@@ -125,7 +128,7 @@ type Deps struct {
 func New(d Deps, log *slog.Logger) (*Server, error) {
 	s := &Server{log: log.With("component", "api"), cams: d.Cameras, reg: d.Registry, events: d.Events,
 		store: d.Store, blobs: d.Blobs, clips: d.Footage, snaps: newSnapshots(2000),
-		auth: d.Auth, auditor: d.Audit, faces: d.Faces, faceSpace: d.FaceSpace, embedder: d.Embedder, embeddings: d.Embeddings, plates: d.Plates, cameraMap: d.CameraMap, cameraReg: d.CameraRegistry, exports: d.Exports, plateEvents: d.PlateEvents,
+		auth: d.Auth, auditor: d.Audit, faces: d.Faces, faceSpace: d.FaceSpace, embedder: d.Embedder, embeddings: d.Embeddings, plates: d.Plates, cameraMap: d.CameraMap, cameraReg: d.CameraRegistry, cluster: d.Cluster, exports: d.Exports, plateEvents: d.PlateEvents,
 		access: d.Access, nonces: access.NewNonces(), doorFaces: d.DoorFaces, eraser: d.Eraser, relay: d.Live, dispatch: d.Dispatch,
 		doorLimits: newLimits(), tokenLimits: newLimits(), proxies: d.TrustedProxies, clipSlots: make(chan struct{}, clipSlots), searchSlots: make(chan struct{}, searchPhotoSlots),
 		doorSlots: make(chan struct{}, doorPhotoSlots), metricsTok: d.MetricsToken, open: d.Open, auditPool: d.AuditPool,

@@ -7,6 +7,7 @@ import (
 
 	"github.com/vigil-oss/vigil/access/auth"
 	"github.com/vigil-oss/vigil/cameras"
+	"github.com/vigil-oss/vigil/cluster"
 )
 
 // CameraRegistry is the site's camera table (cameras.Registry).
@@ -24,6 +25,7 @@ func (s *Server) cameraRoutes(mux *http.ServeMux) {
 	s.handle(mux, "POST /v1/cameras", roleAdmin, s.putCamera(true))
 	s.handle(mux, "PUT /v1/cameras/{id}", roleAdmin, s.putCamera(false))
 	s.handle(mux, "DELETE /v1/cameras/{id}", roleAdmin, s.removeCamera)
+	s.handle(mux, "GET /v1/cluster", roleCluster, s.listCluster)
 }
 
 // registry is the node's camera registry, or an answer saying there is none.
@@ -111,4 +113,28 @@ func (s *Server) cameraError(w http.ResponseWriter, r *http.Request, err error) 
 		s.writeError(w, r, err)
 	}
 	return true
+}
+
+// Cluster is the site's nodes as this node sees them (cluster.Members).
+type Cluster interface {
+	Nodes(ctx context.Context) ([]cluster.Node, error)
+	Self() cluster.Node
+}
+
+// roleCluster may see the nodes of the site.
+var roleCluster = []string{auth.RoleAdmin, auth.RoleOperator}
+
+// listCluster is GET /v1/cluster: every live node (id, advertise URL, cameras held, capacity,
+// last heartbeat, version) and which one answered.
+func (s *Server) listCluster(w http.ResponseWriter, r *http.Request) {
+	if s.cluster == nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "this node has not joined a cluster"})
+		return
+	}
+	nodes, err := s.cluster.Nodes(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"self": s.cluster.Self().ID, "nodes": nodes})
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/vigil-oss/vigil/api"
 	liveview "github.com/vigil-oss/vigil/api/live"
 	"github.com/vigil-oss/vigil/cameras"
+	"github.com/vigil-oss/vigil/cluster"
 	"github.com/vigil-oss/vigil/dispatch"
 	"github.com/vigil-oss/vigil/internal/core/bus"
 	"github.com/vigil-oss/vigil/internal/core/config"
@@ -66,6 +67,7 @@ type node struct {
 	cameras  *rtsp.Pool
 	registry *cameras.Registry // nil without a database
 	running  running
+	members  *cluster.Members
 	relay    *liveview.Relay
 	api      *api.Server
 }
@@ -149,7 +151,7 @@ func (n *node) components() []lifecycle.Component {
 			cs = append(cs, n.recordersComponent())
 		}
 	}
-	cs = append(cs, n.camerasComponent())
+	cs = append(cs, n.clusterComponent(), n.camerasComponent())
 	if n.cfg.Live.Enabled {
 		cs = append(cs, n.liveComponent())
 	}
@@ -427,52 +429,6 @@ func (n *node) recordersComponent() lifecycle.Component {
 	}, Stop: func() { n.fleet.Stop(30 * time.Second) }}
 }
 
-// camerasComponent connects every camera and hands its stream to the pipeline and a recorder.
-func (n *node) camerasComponent() lifecycle.Component {
-	return lifecycle.Component{Name: "cameras", Start: func(context.Context) error {
-		n.cameras = rtsp.NewPool(n.log)
-		if n.cfg.Live.Enabled {
-			// Every camera keeps its current GOP, so a live view starts on it at once (≤ 300
-			// frames, 4 MB: ~375 KB for a 2 s GOP at 1.5 Mb/s).
-			n.cameras.KeepGOP(300, 4<<20)
-		}
-		n.reg.MustRegister(rtsp.NewCollector(n.cameras))
-		if err := n.startCameras(); err != nil {
-			n.running.bg.stop()
-			n.cameras.Close()
-			return err
-		}
-		return nil
-	}, Stop: func() {
-		n.running.bg.stop()
-		n.cameras.Close()
-	}}
-}
-
-func (n *node) addCamera(cam config.Camera) error {
-	tr := cam.Transport
-	if tr == "" {
-		tr = n.cfg.Streams.Transport
-	}
-	s, err := n.cameras.Add(rtsp.Config{
-		ID: cam.ID, URL: cam.URL.Reveal(), Transport: tr,
-		BackoffMin: n.cfg.Streams.ReconnectMin.D(), BackoffMax: n.cfg.Streams.ReconnectMax.D(),
-		ReadTimeout: n.cfg.Streams.ReadTimeout.D(),
-	})
-	if err != nil {
-		return err
-	}
-	if n.pipe != nil && cam.Analyse != "none" {
-		if err := n.pipe.AddCamera(cam.ID, s.Stream(), analyseOptions(n.cfg, cam)); err != nil {
-			return err
-		}
-	}
-	if n.fleet != nil {
-		n.fleet.Record(cam.ID, s.Stream())
-	}
-	return nil
-}
-
 func (n *node) liveComponent() lifecycle.Component {
 	return lifecycle.Component{Name: "live", Start: func(context.Context) error {
 		n.relay = startLive(n.cfg.Live, n.cameras, n.reg, n.log)
@@ -517,6 +473,9 @@ func (n *node) apiDeps() api.Deps {
 	n.running.mu.Unlock()
 	if n.registry != nil {
 		d.CameraRegistry = n.registry
+	}
+	if n.members != nil {
+		d.Cluster = n.members
 	}
 	if n.relay != nil {
 		d.Live = n.relay

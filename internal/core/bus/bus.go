@@ -38,6 +38,8 @@ type Bus struct {
 	nc  *nats.Conn
 	js  jetstream.JetStream
 	log *slog.Logger
+	// storage is where JetStream data is kept (Storage).
+	storage jetstream.StorageType
 }
 
 // Open starts the embedded server when cfg.URL is empty, connects, and makes sure the events
@@ -87,6 +89,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Bus, error) {
 	if b.srv != nil && cfg.StoreDir == "" {
 		storage = jetstream.MemoryStorage
 	}
+	b.storage = storage
 	_, err = b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: Stream, Subjects: []string{event.SubjectPrefix + ".>"}, MaxAge: maxAge, Storage: storage,
 		Duplicates: 2 * time.Minute, // publishes carry the event id as Nats-Msg-Id: a retry is not a second event
@@ -121,6 +124,10 @@ func (b *Bus) Ready() error {
 	}
 	return nil
 }
+
+// Storage is where this bus keeps JetStream data: memory for an embedded bus without a store
+// directory, files otherwise. Buckets and streams vigil makes use the same.
+func (b *Bus) Storage() jetstream.StorageType { return b.storage }
 
 // JetStream exposes the stream to durable consumers (the event store).
 func (b *Bus) JetStream() jetstream.JetStream { return b.js }

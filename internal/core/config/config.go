@@ -34,6 +34,19 @@ type Config struct {
 	Access   Access   `yaml:"access"`
 	Audit    Audit    `yaml:"audit"`
 	Live     Live     `yaml:"live"`
+	Cluster  Cluster  `yaml:"cluster"`
+}
+
+// Cluster says who this node is among the site's nodes (they share bus.url, the database and
+// the blob store).
+type Cluster struct {
+	// Node is this node's id. Default the host name.
+	Node string `yaml:"node" env:"VIGIL_NODE"`
+	// Advertise is the URL other nodes and browsers reach this node's API on. Default
+	// http://HTTP_ADDR as bound.
+	Advertise string `yaml:"advertise" env:"VIGIL_ADVERTISE"`
+	// Capacity weighs this node against the others when cameras are placed. Default 1.
+	Capacity float64 `yaml:"capacity"`
 }
 
 // Audit configures the audit chain's protections outside the database.

@@ -192,6 +192,27 @@ func (c *Config) FillDerived() {
 	if c.Access.MQTT.Topic == "" {
 		c.Access.MQTT.Topic = "vigil/doors"
 	}
+	if c.Cluster.Node == "" {
+		c.Cluster.Node = hostNodeID()
+	}
+	if c.Cluster.Capacity == 0 {
+		c.Cluster.Capacity = 1
+	}
+}
+
+// hostNodeID is the host name as a node id: dots and other characters become '-'.
+func hostNodeID() string {
+	h, _ := os.Hostname()
+	id := strings.Trim(strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' {
+			return r
+		}
+		return '-'
+	}, h), "-_")
+	if id == "" {
+		return "vigil"
+	}
+	return id[:min(len(id), 64)]
 }
 
 func (c *Config) fillCameraIDs() {

@@ -22,6 +22,7 @@ func (c *Config) Validate() error {
 	c.validateStorage(bad)
 	c.validateLive(bad)
 	c.validateAccess(bad)
+	c.validateCluster(bad)
 	return errors.Join(errs...)
 }
 
@@ -253,3 +254,20 @@ func checkURL(raw string, schemes ...string) error {
 	}
 	return nil
 }
+
+func (c *Config) validateCluster(bad complain) {
+	cl := c.Cluster
+	if cl.Node != "" && !nodeID.MatchString(cl.Node) {
+		bad("cluster.node: %q: 1–64 letters, digits, '_' or '-'", cl.Node)
+	}
+	if cl.Advertise != "" {
+		if u, err := url.Parse(cl.Advertise); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("cluster.advertise: %q is not an http(s) URL", cl.Advertise)
+		}
+	}
+	if cl.Capacity < 0 || cl.Capacity > 1000 {
+		bad("cluster.capacity: %v is outside 0..1000 (0: 1)", cl.Capacity)
+	}
+}
+
+var nodeID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)

@@ -1,0 +1,172 @@
+// Package cluster is how the nodes of one site know each other: each node announces itself
+// (id, advertise URL, capacity, version, cameras held) in a JetStream key-value bucket and renews
+// the entry every couple of seconds; an entry not renewed within the bucket's TTL expires, so a
+// dead node drops out by itself and a stopping node removes its own entry at once. A single
+// `vigil serve` is a cluster of one.
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Bucket is the key-value bucket of nodes.
+const Bucket = "vigil_nodes"
+
+// Timing of membership: a node renews its entry every Every and is gone TTL after its last one.
+const (
+	Every = 2 * time.Second
+	TTL   = 10 * time.Second
+)
+
+// Node is one node's announcement.
+type Node struct {
+	ID        string    `json:"id"`
+	Advertise string    `json:"advertise"` // the URL other nodes and browsers reach it on
+	Capacity  float64   `json:"capacity"`  // relative weight for placing cameras
+	Version   string    `json:"version"`
+	Cameras   int       `json:"cameras"` // cameras it runs
+	Started   time.Time `json:"started"`
+	Seen      time.Time `json:"last_heartbeat"`
+}
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+
+// CheckID validates a node id (a key of the bucket).
+func CheckID(id string) error {
+	if !idPattern.MatchString(id) {
+		return fmt.Errorf("cluster: node id %q: 1–64 letters, digits, '_' or '-'", id)
+	}
+	return nil
+}
+
+// Members is this node's membership: its heartbeat and everyone's entries.
+type Members struct {
+	kv      jetstream.KeyValue
+	self    Node
+	cameras func() int
+	log     *slog.Logger
+
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Join creates the bucket if needed (storage: where the bus keeps JetStream data), announces
+// self and keeps renewing it until Leave. cameras, when not nil, says how many cameras the node
+// runs at each heartbeat.
+func Join(ctx context.Context, js jetstream.JetStream, storage jetstream.StorageType, self Node, cameras func() int, log *slog.Logger) (*Members, error) {
+	if err := CheckID(self.ID); err != nil {
+		return nil, err
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: Bucket, TTL: TTL, History: 1, Storage: storage,
+		Description: "vigil nodes: each renews its entry every 2 s"})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: nodes bucket: %w", err)
+	}
+	if self.Started.IsZero() {
+		self.Started = time.Now().UTC()
+	}
+	m := &Members{kv: kv, self: self, cameras: cameras, log: log.With("component", "cluster"), done: make(chan struct{})}
+	if err := m.beat(ctx); err != nil {
+		return nil, err
+	}
+	hctx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	go m.run(hctx)
+	m.log.Info("joined the site's cluster", "node", self.ID, "advertise", self.Advertise)
+	return m, nil
+}
+
+func (m *Members) beat(ctx context.Context) error {
+	n := m.self
+	if m.cameras != nil {
+		n.Cameras = m.cameras()
+	}
+	n.Seen = time.Now().UTC()
+	b, _ := json.Marshal(n)
+	_, err := m.kv.Put(ctx, n.ID, b)
+	return err
+}
+
+func (m *Members) run(ctx context.Context) {
+	defer close(m.done)
+	t := time.NewTicker(Every)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		bctx, cancel := context.WithTimeout(ctx, Every)
+		err := m.beat(bctx)
+		cancel()
+		switch {
+		case err != nil && !failing && ctx.Err() == nil:
+			m.log.Warn("heartbeat not written: other nodes will count this one gone after the TTL", "err", err, "ttl", TTL)
+			failing = true
+		case err == nil && failing:
+			m.log.Info("heartbeat written again")
+			failing = false
+		}
+	}
+}
+
+// Self is this node's announcement.
+func (m *Members) Self() Node { return m.self }
+
+// Nodes lists the live nodes, by id.
+func (m *Members) Nodes(ctx context.Context) ([]Node, error) {
+	keys, err := m.kv.Keys(ctx)
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return []Node{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Node, 0, len(keys))
+	for _, k := range keys {
+		e, err := m.kv.Get(ctx, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue // expired or left meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		var n Node
+		if json.Unmarshal(e.Value(), &n) == nil {
+			out = append(out, n)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// Leave stops the heartbeat and removes this node's entry at once (a planned stop; a crash
+// leaves it to expire).
+func (m *Members) Leave() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cancel == nil {
+		return
+	}
+	m.cancel()
+	<-m.done
+	m.cancel = nil
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := m.kv.Delete(ctx, m.self.ID); err != nil {
+		m.log.Warn("leaving: own entry not removed; it expires after the TTL", "err", err, "ttl", TTL)
+	}
+}

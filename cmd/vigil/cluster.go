@@ -1,0 +1,26 @@
+package main
+
+import (
+	"context"
+
+	"github.com/vigil-oss/vigil/cluster"
+	"github.com/vigil-oss/vigil/internal/core/lifecycle"
+)
+
+// clusterComponent announces this node among the site's nodes (JetStream KV, renewed every 2 s)
+// and removes it at a planned stop; a single node is a cluster of one.
+func (n *node) clusterComponent() lifecycle.Component {
+	return lifecycle.Component{Name: "cluster", Start: func(ctx context.Context) (err error) {
+		advertise := n.cfg.Cluster.Advertise
+		if advertise == "" {
+			advertise = "http://" + n.ln.Addr().String()
+		}
+		self := cluster.Node{ID: n.cfg.Cluster.Node, Advertise: advertise, Capacity: n.cfg.Cluster.Capacity, Version: version}
+		n.members, err = cluster.Join(ctx, n.bus.JetStream(), n.bus.Storage(), self, func() int {
+			n.running.mu.Lock()
+			defer n.running.mu.Unlock()
+			return len(n.running.cams)
+		}, n.log)
+		return err
+	}, Stop: func() { n.members.Leave() }}
+}
