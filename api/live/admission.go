@@ -94,11 +94,11 @@ func (r *Relay) watchLoad() {
 			k := max(1, len(all)/20)
 			r.log.Warn("live view overloaded: shedding the newest viewers", "shed", k, "viewers", len(all),
 				"queue_lost_frames", dd, "viewers_late", veryLate)
+			r.refuseUntil(time.Now().Add(shedCooldown)) // no newcomers while it recovers (before anyone is shed)
 			for _, v := range all[:k] {
 				go r.shed(v)
 			}
-			r.refuseUntil(time.Now().Add(shedCooldown)) // no newcomers while it recovers
-			overloaded = 0                              // the next shed only if it is still overloaded shedAfter seconds on
+			overloaded = 0 // the next shed only if it is still overloaded shedAfter seconds on
 		}
 	}
 }

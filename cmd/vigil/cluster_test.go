@@ -1,13 +1,18 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/core/config"
+	"github.com/vigil-oss/vigil/internal/sim/camsim"
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 )
 
@@ -23,18 +28,7 @@ func TestClusterMembership(t *testing.T) {
 	operator := &http.Client{Transport: bearer{strings.TrimSpace(out)}}
 	_, out, _ = runCmd("token", "create", "--role", "patrol", "--name", "patrol 1", "--data", data)
 	patrol := &http.Client{Transport: bearer{strings.TrimSpace(out)}}
-	start := func(id string) *testNode {
-		cfg := config.Default()
-		cfg.HTTP.Addr = "127.0.0.1:0"
-		cfg.Data = t.TempDir()
-		cfg.Pipeline.Enabled = false
-		cfg.Footage.Enabled = false
-		cfg.Live.Enabled = false
-		cfg.Database.URL = config.SecretURL(dbURL)
-		cfg.Bus.URL = config.SecretURL(busURL)
-		cfg.Cluster.Node = id
-		return startNode(t, cfg)
-	}
+	start := func(id string) *testNode { return clusterNode(t, id, dbURL, busURL) }
 	a := start("node-a")
 	defer a.Stop()
 	b := start("node-b")
@@ -77,4 +71,128 @@ func TestClusterMembership(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// TestCamerasSpreadOverNodes: cameras registered on one node of three are each run by exactly
+// one node, no node empty; a node that stops hands its cameras to the others; a node that joins
+// takes about its share and no camera runs twice.
+func TestCamerasSpreadOverNodes(t *testing.T) {
+	busURL := testenv.StartNATS(t)
+	dbURL := testenv.PostgresDB(t)
+	t.Setenv("VIGIL_DATABASE_URL", dbURL)
+	data := t.TempDir()
+	_, out, _ := runCmd("token", "create", "--role", "admin", "--name", "estate office", "--data", data)
+	admin := &http.Client{Transport: bearer{strings.TrimSpace(out)}}
+	clip, err := camsim.SharedSmallClip(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const cams = 9
+	simAddr := freeAddrT(t)
+	sim, _ := camsim.NewServer(camsim.Config{RTSPAddress: simAddr, Cameras: cams}, []*camsim.Clip{clip}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	start := func(id string) *testNode { return clusterNode(t, id, dbURL, busURL) }
+	nodes := map[string]*testNode{"node-a": start("node-a"), "node-b": start("node-b"), "node-c": start("node-c")}
+	defer func() {
+		for _, n := range nodes {
+			n.Stop()
+		}
+	}()
+	for i := 1; i <= cams; i++ {
+		body := fmt.Sprintf(`{"id":"cam%03d","url":"rtsp://%s%s","analyse":"none"}`, i, simAddr, camsim.CameraPath(i))
+		r, err := admin.Post(nodes["node-a"].URL+"/v1/cameras", "application/json", strings.NewReader(body))
+		if err != nil || r.StatusCode != 201 {
+			t.Fatalf("add camera %d: %v %v", i, r.StatusCode, err)
+		}
+		r.Body.Close()
+	}
+	// where: camera → the nodes running it live.
+	where := func() map[string][]string {
+		out := map[string][]string{}
+		for id, n := range nodes {
+			r, err := admin.Get(n.URL + "/v1/cameras")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var body struct{ Cameras []struct{ ID, State string } }
+			json.NewDecoder(r.Body).Decode(&body)
+			r.Body.Close()
+			for _, c := range body.Cameras {
+				if c.State == "live" {
+					out[c.ID] = append(out[c.ID], id)
+				}
+			}
+		}
+		return out
+	}
+	settled := func(what string) map[string][]string {
+		t.Helper()
+		t0 := time.Now()
+		for {
+			w := where()
+			once, per := len(w) == cams, map[string]int{}
+			for _, on := range w {
+				once = once && len(on) == 1
+				if len(on) > 0 {
+					per[on[0]]++
+				}
+			}
+			if once && len(per) == len(nodes) {
+				t.Logf("%s: every camera live on one node after %v: %v", what, time.Since(t0).Round(time.Millisecond), per)
+				return w
+			}
+			if time.Since(t0) > 20*time.Second {
+				t.Fatalf("%s: cameras %v", what, w)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	first := settled("three nodes")
+	// The node running most stops (a planned stop): its cameras move to the other two.
+	busiest, most := "", 0
+	per := map[string]int{}
+	for _, on := range first {
+		per[on[0]]++
+	}
+	for id, c := range per {
+		if c > most {
+			busiest, most = id, c
+		}
+	}
+	nodes[busiest].Stop()
+	delete(nodes, busiest)
+	second := settled(busiest + " stopped")
+	// A node joins: it takes about its share; nothing else moves.
+	nodes["node-d"] = start("node-d")
+	third := settled("node-d joined")
+	moved := 0
+	for cam, on := range third {
+		if on[0] != second[cam][0] {
+			moved++
+			if on[0] != "node-d" {
+				t.Errorf("%s moved from %s to %s, not to the new node", cam, second[cam][0], on[0])
+			}
+		}
+	}
+	if moved == 0 || moved > cams/3+2 {
+		t.Errorf("node-d joining moved %d of %d cameras", moved, cams)
+	}
+}
+
+// clusterNode starts a node of a site sharing dbURL and busURL, without recognition, footage
+// or live view (what these tests look at is where cameras run).
+func clusterNode(t *testing.T, id, dbURL, busURL string) *testNode {
+	cfg := config.Default()
+	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.Data = t.TempDir()
+	cfg.Pipeline.Enabled = false
+	cfg.Footage.Enabled = false
+	cfg.Live.Enabled = false
+	cfg.Database.URL = config.SecretURL(dbURL)
+	cfg.Bus.URL = config.SecretURL(busURL)
+	cfg.Cluster.Node = id
+	return startNode(t, cfg)
 }

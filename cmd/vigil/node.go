@@ -68,6 +68,7 @@ type node struct {
 	registry *cameras.Registry // nil without a database
 	running  running
 	members  *cluster.Members
+	placer   placement
 	relay    *liveview.Relay
 	api      *api.Server
 }

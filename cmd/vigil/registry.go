@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/vigil-oss/vigil/cameras"
+	"github.com/vigil-oss/vigil/cluster"
 	"github.com/vigil-oss/vigil/internal/core/config"
 	"github.com/vigil-oss/vigil/internal/core/lifecycle"
 	"github.com/vigil-oss/vigil/streams/rtsp"
@@ -19,7 +21,8 @@ type running struct {
 
 // startCameras runs the configured cameras; with a database, the registry's instead: seeded
 // from the configuration, then followed (a camera added, changed or removed through the API or
-// `vigil cameras` starts, restarts or stops here within seconds).
+// `vigil cameras` starts, restarts or stops within seconds), each camera run by the one node that
+// holds its lease (placement.go); a node alone holds them all.
 func (n *node) startCameras() error {
 	n.running.cams = map[string]config.Camera{}
 	if n.st == nil {
@@ -36,15 +39,25 @@ func (n *node) startCameras() error {
 	if err != nil {
 		return err
 	}
-	if err := n.reconcile(configs(list)); err != nil {
+	if n.placer.leases, err = cluster.OpenLeases(ctx, n.bus.JetStream(), n.bus.Storage(), n.members.Self().ID); err != nil {
 		return err
 	}
+	n.placer.orphan = map[string]int{}
+	n.place(ctx, configs(list))
 	n.running.bg.start(func(ctx context.Context) {
-		n.registry.Watch(ctx, n.log, func(cs []cameras.Camera) {
-			if err := n.reconcile(configs(cs)); err != nil {
-				n.log.Error("cameras not applied from the registry", "err", err)
+		n.registry.Watch(ctx, n.log, func(cs []cameras.Camera) { n.place(ctx, configs(cs)) })
+	})
+	n.running.bg.start(func(ctx context.Context) {
+		t := time.NewTicker(placementRound)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				n.placeRound(ctx)
 			}
-		})
+		}
 	})
 	return nil
 }
@@ -129,6 +142,7 @@ func (n *node) camerasComponent() lifecycle.Component {
 	}, Stop: func() {
 		n.running.bg.stop()
 		n.cameras.Close()
+		n.releaseAll() // after the sessions closed: each recorder stored its segment in progress
 	}}
 }
 

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/vigil-oss/vigil/cluster"
+	"github.com/vigil-oss/vigil/internal/core/config"
+)
+
+// placement decides which registered cameras this node runs: those whose lease it holds. Every
+// round (each second, and at once when the registry changes) it renews what it holds, hands over
+// what another live node is now preferred for, takes what it is preferred for when free, and
+// takes a camera nobody has held for three rounds (its preferred node is slow or gone).
+type placement struct {
+	leases *cluster.Leases
+
+	mu         sync.Mutex
+	registered []config.Camera
+	orphan     map[string]int // camera → rounds seen with no holder
+}
+
+// placementRound is how often placement runs.
+const placementRound = time.Second
+
+// place records the registry's cameras and runs a round.
+func (n *node) place(ctx context.Context, cams []config.Camera) {
+	n.placer.mu.Lock()
+	n.placer.registered = cams
+	n.placer.mu.Unlock()
+	n.placeRound(ctx)
+}
+
+// placeRound runs one round of placement and then reconciles the cameras with what is held.
+func (n *node) placeRound(ctx context.Context) {
+	p := &n.placer
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	self := n.members.Self().ID
+	nodes, err := n.members.Nodes(ctx)
+	if err != nil {
+		n.log.Warn("cluster nodes not read; keeping the cameras held", "err", err)
+		nodes = nil
+	}
+	alive := map[string]bool{}
+	for _, nd := range nodes {
+		alive[nd.ID] = true
+	}
+	registered := map[string]bool{}
+	var want []config.Camera
+	for _, c := range p.registered {
+		registered[c.ID] = true
+		if n.placeOne(ctx, c.ID, self, nodes, alive) {
+			want = append(want, c)
+		}
+	}
+	for _, id := range p.leases.Held() {
+		if !registered[id] {
+			p.leases.Release(ctx, id)
+		}
+	}
+	if err := n.reconcile(want); err != nil {
+		n.log.Error("cameras not applied", "err", err)
+	}
+}
+
+// placeOne decides one camera; it reports whether this node runs it after the round.
+func (n *node) placeOne(ctx context.Context, id, self string, nodes []cluster.Node, alive map[string]bool) bool {
+	p := &n.placer
+	pref := cluster.Prefer(id, nodes)
+	if _, held := p.leases.Holds(id); held {
+		if pref != "" && pref != self && alive[pref] {
+			// Hand over: stop here first, then free the lease for the preferred node.
+			n.stopRunning(id)
+			p.leases.Release(ctx, id)
+			n.log.Info("camera handed over", "camera", id, "to", pref)
+			return false
+		}
+		if err := p.leases.Renew(ctx, id); errors.Is(err, cluster.ErrLost) {
+			n.stopRunning(id)
+			n.log.Warn("camera lease lost: stopped here", "camera", id, "err", err)
+			return false
+		}
+		return true
+	}
+	take := pref == self || pref == "" && len(nodes) == 0
+	if !take {
+		owner, err := p.leases.Owner(ctx, id)
+		switch {
+		case err != nil:
+		case owner == "":
+			p.orphan[id]++
+			take = p.orphan[id] >= 3
+		default:
+			delete(p.orphan, id)
+		}
+	}
+	if !take {
+		return false
+	}
+	ok, err := p.leases.Acquire(ctx, id)
+	if err != nil {
+		n.log.Warn("camera lease not taken", "camera", id, "err", err)
+	}
+	if ok {
+		delete(p.orphan, id)
+	}
+	return ok
+}
+
+// stopRunning stops a camera this node runs, at once (a lease lost or handed over).
+func (n *node) stopRunning(id string) {
+	n.running.mu.Lock()
+	defer n.running.mu.Unlock()
+	if _, ok := n.running.cams[id]; ok {
+		n.stopCamera(id)
+		delete(n.running.cams, id)
+	}
+}
+
+// releaseAll gives every lease up: a planned stop hands the cameras to the other nodes at once.
+func (n *node) releaseAll() {
+	if n.placer.leases == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	for _, id := range n.placer.leases.Held() {
+		n.placer.leases.Release(ctx, id)
+	}
+}
