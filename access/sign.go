@@ -111,6 +111,18 @@ type Nonces struct {
 	mu   sync.Mutex
 	seen map[string]time.Time // door + "\x00" + nonce → when it may be forgotten
 	last time.Time
+	// shared, when set, is the site's nonce store (cluster.Nonces.Claim): a nonce one node saw
+	// is refused on every other. When it cannot be reached the node's own cache still refuses
+	// replays to this node, and the outage is reported through onSharedError.
+	shared        func(key string) (fresh bool, err error)
+	onSharedError func(error)
+}
+
+// Share makes the cache consult the site's nonce store too (several nodes).
+func (n *Nonces) Share(claim func(key string) (bool, error), onError func(error)) {
+	n.mu.Lock()
+	n.shared, n.onSharedError = claim, onError
+	n.mu.Unlock()
 }
 
 // NewNonces returns an empty cache.
@@ -131,7 +143,6 @@ func (n *Nonces) Verify(door *Door, method, path, rawQuery, timestamp, nonce, si
 	}
 	k := door.ID + "\x00" + nonce
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	if now.Sub(n.last) > SkewWindow/4 { // forget what can no longer be replayed
 		for key, until := range n.seen {
 			if now.After(until) {
@@ -141,9 +152,21 @@ func (n *Nonces) Verify(door *Door, method, path, rawQuery, timestamp, nonce, si
 		n.last = now
 	}
 	if _, dup := n.seen[k]; dup {
+		n.mu.Unlock()
 		return ErrRequest(DenyReplay)
 	}
 	n.seen[k] = now.Add(2 * SkewWindow)
+	shared, onErr := n.shared, n.onSharedError
+	n.mu.Unlock()
+	if shared != nil {
+		fresh, err := shared(k)
+		switch {
+		case err != nil && onErr != nil:
+			onErr(err)
+		case err == nil && !fresh:
+			return ErrRequest(DenyReplay) // another node saw it
+		}
+	}
 	return nil
 }
 

@@ -14,6 +14,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -106,10 +108,13 @@ type Deps struct {
 	// CameraRegistry is the site's camera table; nil without a database.
 	CameraRegistry CameraRegistry
 	// Cluster is the site's nodes.
-	Cluster  Cluster
-	Exports  ExportStore       // case files; nil: no exports
-	Live     *liveview.Relay   // WebRTC live view; nil: off
-	Dispatch *dispatch.Service // alerts' acknowledgements and dispatches; nil: none
+	Cluster Cluster
+	// SharedNonces claims a controller request's nonce site-wide (cluster.Nonces.Claim): a
+	// request replayed to another node is refused there too. Nil: this node's cache alone.
+	SharedNonces func(key string) (fresh bool, err error)
+	Exports      ExportStore       // case files; nil: no exports
+	Live         *liveview.Relay   // WebRTC live view; nil: off
+	Dispatch     *dispatch.Service // alerts' acknowledgements and dispatches; nil: none
 	// NotReady lists what keeps the node from being ready (GET /readyz); nil: always ready.
 	NotReady func() []string
 	// AuditPool is the database GET /v1/audit reads the audit chain from; nil: no review.
@@ -138,6 +143,15 @@ func New(d Deps, log *slog.Logger) (*Server, error) {
 			Help: "Requests answered 429: a caller over its rate, or failing too often (forged signatures, guessed tokens)."})}
 	if d.Registry != nil {
 		d.Registry.MustRegister(s.refusals, s.throttled)
+	}
+	if d.SharedNonces != nil {
+		var lastWarn atomic.Int64
+		s.nonces.Share(d.SharedNonces, func(err error) {
+			if now := time.Now().Unix(); now-lastWarn.Load() >= 60 {
+				lastWarn.Store(now)
+				s.log.Warn("site-wide nonce store unreachable: replays are refused on this node only until it is back", "err", err)
+			}
+		})
 	}
 	if s.events != nil {
 		stop, err := s.startLive()

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 
+	"github.com/vigil-oss/vigil/access"
 	"github.com/vigil-oss/vigil/cluster"
 	"github.com/vigil-oss/vigil/internal/core/lifecycle"
 )
@@ -21,6 +22,10 @@ func (n *node) clusterComponent() lifecycle.Component {
 			defer n.running.mu.Unlock()
 			return len(n.running.cams)
 		}, n.log)
+		if err != nil {
+			return err
+		}
+		n.nonces, err = cluster.OpenNonces(ctx, n.bus.JetStream(), n.bus.Storage(), 2*access.SkewWindow)
 		return err
 	}, Stop: func() { n.members.Leave() }}
 }

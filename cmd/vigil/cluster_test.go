@@ -1,16 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/vigil-oss/vigil/access"
 	"github.com/vigil-oss/vigil/internal/core/config"
 	"github.com/vigil-oss/vigil/internal/sim/camsim"
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
@@ -195,4 +199,47 @@ func clusterNode(t *testing.T, id, dbURL, busURL string) *testNode {
 	cfg.Bus.URL = config.SecretURL(busURL)
 	cfg.Cluster.Node = id
 	return startNode(t, cfg)
+}
+
+// TestReplayToAnotherNodeRefused: a door controller's signed request answered by one node is a
+// replay on every other node of the site (the nonce store is the bus's KV bucket), and the first
+// node refuses it too.
+func TestReplayToAnotherNodeRefused(t *testing.T) {
+	busURL := testenv.StartNATS(t)
+	dbURL := testenv.PostgresDB(t)
+	t.Setenv("VIGIL_DATABASE_URL", dbURL)
+	data := t.TempDir()
+	code, out, errs := runCmd("doors", "add", "--id", "gate-1", "--camera", "cam001", "--data", data)
+	if code != 0 {
+		t.Fatalf("doors add: %s", errs)
+	}
+	key, _ := hex.DecodeString(strings.TrimSpace(out))
+	a := clusterNode(t, "node-a", dbURL, busURL)
+	defer a.Stop()
+	b := clusterNode(t, "node-b", dbURL, busURL)
+	defer b.Stop()
+	body := []byte(`{"credential":{"kind":"card","value":"NO-SUCH-CARD"}}`)
+	ts, nonce := strconv.FormatInt(time.Now().Unix(), 10), "nonce-0123456789abcdef01"
+	send := func(n *testNode) (int, string) {
+		req, _ := http.NewRequest("POST", n.URL+"/v1/doors/gate-1/decisions", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(access.HeaderTimestamp, ts)
+		req.Header.Set(access.HeaderNonce, nonce)
+		req.Header.Set(access.HeaderSignature, access.Sign(key, "POST", "/v1/doors/gate-1/decisions", "", ts, nonce, body))
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Body.Close()
+		b, _ := io.ReadAll(r.Body)
+		return r.StatusCode, string(b)
+	}
+	if code, body := send(a); code != 200 || !strings.Contains(body, access.DenyUnknown) {
+		t.Fatalf("first request on node a: %d %s", code, body)
+	}
+	for _, n := range []*testNode{b, a} {
+		if code, body := send(n); code != 401 || !strings.Contains(body, access.DenyReplay) {
+			t.Errorf("the same request replayed to %s: %d %s", n.URL, code, body)
+		}
+	}
 }

@@ -68,6 +68,7 @@ type node struct {
 	registry *cameras.Registry // nil without a database
 	running  running
 	members  *cluster.Members
+	nonces   *cluster.Nonces
 	placer   placement
 	relay    *liveview.Relay
 	api      *api.Server
@@ -476,7 +477,7 @@ func (n *node) apiDeps() api.Deps {
 		d.CameraRegistry = n.registry
 	}
 	if n.members != nil {
-		d.Cluster = n.members
+		d.Cluster, d.SharedNonces = n.members, n.nonces.Claim
 	}
 	if n.relay != nil {
 		d.Live = n.relay
