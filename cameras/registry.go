@@ -78,13 +78,13 @@ func Check(c *Camera) error {
 	if !idPattern.MatchString(c.ID) {
 		bad = append(bad, fmt.Sprintf("id %q: 1–64 letters, digits, '.', '_' or '-'", c.ID))
 	}
-	for name, u := range map[string]string{"url": c.URL, "detect_url": c.DetectURL} {
-		if u == "" && name == "detect_url" {
+	for _, u := range []struct{ name, v string }{{"url", c.URL}, {"detect_url", c.DetectURL}} {
+		if u.v == "" && u.name == "detect_url" {
 			continue
 		}
-		p, err := url.Parse(u)
+		p, err := url.Parse(u.v)
 		if err != nil || (p.Scheme != "rtsp" && p.Scheme != "rtsps") || p.Host == "" {
-			bad = append(bad, fmt.Sprintf("%s: want rtsp://[user:pass@]host[:port]/path", name))
+			bad = append(bad, fmt.Sprintf("%s: want rtsp://[user:pass@]host[:port]/path", u.name))
 		}
 	}
 	if c.Analyse == "" {

@@ -143,15 +143,13 @@ func fusion(a, b []faceeval.Sample, rs []result) result {
 		}
 		sd = math.Sqrt(sd)
 		return func(i, j int) float64 {
-			return (float64(spaceDistance(ss[i].Emb, ss[j].Emb)) - mu) / sd
+			return (float64(space.Distance(ss[i].Emb, ss[j].Emb)) - mu) / sd
 		}
 	}
 	za, zb := z(a, rs[0].ea.NonMate), z(b, rs[1].ea.NonMate)
 	ea, rest := faceeval.Split(a, func(i, j int) float64 { return (za(i, j) + zb(i, j)) / 2 })
 	return result{name: "fusion (z-score mean)", perFace: rs[0].perFace + rs[1].perFace, ea: ea, rest: rest}
 }
-
-func spaceDistance(x, y []float32) float32 { return space.Distance(x, y) }
 
 // idolPairs reads go-face's real dlib descriptors of K-pop idols.
 func idolPairs(path string) (faceeval.Pairs, error) {

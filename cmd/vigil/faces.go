@@ -135,31 +135,43 @@ func reembedEvents(ctx context.Context, st *events.Store, blobs blob.Store, phot
 		}
 		for _, f := range batch {
 			afterT, afterID = f.Time, f.ID
-			var img []byte
-			if f.Snapshot != "" {
-				img, err = blobs.Get(ctx, f.Snapshot)
-			}
-			var emb []float32
-			if err == nil && img != nil {
-				emb, err = photos.Describe(ctx, img)
-			}
-			if err == nil && emb != nil {
-				err = st.ReplaceEmbedding(ctx, f.ID, f.Time, sp, emb)
-			}
+			ok, err := reembedEvent(ctx, st, blobs, photos, sp, f)
 			switch {
-			case err == nil && emb != nil:
-				done++
-			case err == nil, errors.Is(err, blob.ErrNotFound), badPhoto(err):
-				lost++
-			default:
+			case err != nil:
 				return done, lost, fmt.Errorf("event %s: %w", f.ID, err)
+			case ok:
+				done++
+			default:
+				lost++
 			}
-			err = nil
 			if step != nil {
 				step(done + lost)
 			}
 		}
 	}
+}
+
+// reembedEvent describes one stored face again from its best shot; false (and no error) when the
+// best shot is gone or shows no face.
+func reembedEvent(ctx context.Context, st *events.Store, blobs blob.Store, photos *pipeline.Photos, sp space.Space, f events.StoredFace) (bool, error) {
+	if f.Snapshot == "" {
+		return false, nil
+	}
+	img, err := blobs.Get(ctx, f.Snapshot)
+	if errors.Is(err, blob.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	emb, err := photos.Describe(ctx, img)
+	if badPhoto(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, st.ReplaceEmbedding(ctx, f.ID, f.Time, sp, emb)
 }
 
 // badPhoto reports whether err is about the picture itself (pipeline.PhotoError).

@@ -92,6 +92,22 @@ func (b *background) start(fn func(ctx context.Context)) {
 	b.wg.Go(func() { fn(ctx) })
 }
 
+// every runs fn each d until the component stops.
+func (b *background) every(d time.Duration, fn func(ctx context.Context)) {
+	b.start(func(ctx context.Context) {
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				fn(ctx)
+			}
+		}
+	})
+}
+
 func (b *background) stop() {
 	if b.cancel != nil {
 		b.cancel()
@@ -296,18 +312,7 @@ func (n *node) checkpointsComponent() lifecycle.Component {
 		if priv, err = audit.LoadKey(n.cfg.Audit.CheckpointKey); err != nil {
 			return fmt.Errorf("audit.checkpoint_key: %w", err)
 		}
-		bg.start(func(ctx context.Context) {
-			t := time.NewTicker(n.cfg.Audit.CheckpointEvery.D())
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-					sign(ctx)
-				}
-			}
-		})
+		bg.every(n.cfg.Audit.CheckpointEvery.D(), sign)
 		return nil
 	}, Stop: func() {
 		bg.stop()

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"sync"
-	"time"
 
 	"github.com/vigil-oss/vigil/cameras"
 	"github.com/vigil-oss/vigil/cluster"
@@ -47,18 +46,7 @@ func (n *node) startCameras() error {
 	n.running.bg.start(func(ctx context.Context) {
 		n.registry.Watch(ctx, n.log, func(cs []cameras.Camera) { n.place(ctx, configs(cs)) })
 	})
-	n.running.bg.start(func(ctx context.Context) {
-		t := time.NewTicker(placementRound)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				n.placeRound(ctx)
-			}
-		}
-	})
+	n.running.bg.every(placementRound, n.placeRound)
 	return nil
 }
 
