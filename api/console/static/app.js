@@ -23,6 +23,7 @@ const pages = [
 ];
 
 let leave = null; // the current page's clean-up (closes live views, event streams)
+let visit = 0; // bumped by every route: a page still loading when it is left is cleaned up then
 
 function signInPage(view, error) {
   document.getElementById('bar').hidden = true;
@@ -49,8 +50,14 @@ function signInPage(view, error) {
 }
 
 async function route() {
+  const mine = ++visit;
   if (leave) { leave(); leave = null; }
-  const view = document.getElementById('view');
+  const main = document.getElementById('view');
+  main.replaceChildren();
+  // Each visit renders into a container of its own: a page left while it was still loading goes
+  // on with its own (detached) elements, never the next page's.
+  const view = document.createElement('div');
+  main.append(view);
   const me = session();
   if (!me) { signInPage(view); return; }
   const allowed = pages.filter((p) => p.roles.includes(me.role));
@@ -61,10 +68,11 @@ async function route() {
   document.getElementById('who').textContent = `${me.name} (${me.role})`;
   document.getElementById('nav').innerHTML = allowed
     .map((p) => `<a href="#/${p.id}" class="${p === page ? 'active' : ''}">${p.title}</a>`).join('');
-  view.innerHTML = '';
   if (!page) { view.textContent = 'This role has no console pages.'; return; }
   document.title = `vigil · ${page.title}`;
-  leave = await page.render(view, me) || null;
+  const cleanup = await page.render(view, me) || null;
+  if (mine !== visit) { if (cleanup) cleanup(); return; } // left while loading
+  leave = cleanup;
 }
 
 document.getElementById('signout').addEventListener('click', () => { signOut(); route(); });

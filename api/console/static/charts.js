@@ -58,12 +58,9 @@ export async function chartsPage(view) {
     <div class="split"><div class="grow"><h3>Recognitions</h3><div id="lists"></div></div>
     <div class="grow"><h3>Camera uptime</h3><div id="uptime"></div></div></div>`;
   async function load() {
-    const sel = view.querySelector('#hours');
-    if (!sel) return; // the page was left
-    const hours = Number(sel.value);
+    const hours = Number(view.querySelector('#hours').value);
     try {
       const s = await api(`/v1/stats?hours=${hours}`);
-      if (!view.querySelector('#perhour')) return; // left while loading
       view.querySelector('#perhour').innerHTML = hourChart(s.hours, s.from, hours + 1);
       view.querySelector('#lists').innerHTML = listChart(s.lists);
       view.querySelector('#uptime').innerHTML = uptimeChart(s.cameras);
@@ -72,13 +69,11 @@ export async function chartsPage(view) {
       view.querySelectorAll('[data-color]').forEach((el) => { el.style.background = el.dataset.color; });
       view.querySelector('#chartstate').textContent = `updated ${new Date().toLocaleTimeString()}`;
     } catch (err) {
-      const st = view.querySelector('#chartstate');
-      if (st) st.textContent = err.message;
+      view.querySelector('#chartstate').textContent = err.message;
     }
   }
   view.querySelector('#hours').onchange = load;
-  // The timer starts before the first load: a page left during it still gets its cleanup.
-  const timer = setInterval(load, 60000);
   await load();
+  const timer = setInterval(load, 60000);
   return () => clearInterval(timer);
 }
