@@ -65,9 +65,14 @@ func (e *Engine) Commands(ctx context.Context, door string, wait time.Duration) 
 			}
 		}
 		delete(c.pending, door)
-		if len(live) > 0 {
-			c.mu.Unlock()
+		c.mu.Unlock()
+		if live = e.claimed(live); len(live) > 0 {
 			return live
+		}
+		c.mu.Lock()
+		if len(c.pending[door]) > 0 { // came while claiming
+			c.mu.Unlock()
+			continue
 		}
 		w := c.wake[door]
 		if w == nil {
@@ -115,6 +120,7 @@ func (e *Engine) AutoUnlock(ctx context.Context, door string, c CameraFace, even
 // queue puts a command on the door's long-poll channel and hands it to every OnCommand sink.
 func (e *Engine) queue(door *Door, cmd Command) {
 	e.cmds.push(cmd)
+	e.peers.send("cmd", peerMessage{Command: &cmd})
 	e.mu.RLock()
 	sinks := e.sinks
 	e.mu.RUnlock()

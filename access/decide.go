@@ -78,6 +78,7 @@ type Engine struct {
 	passback map[[2]string]bool // person, area → inside
 
 	cmds     commands
+	peers    peering
 	factors  factors
 	refused  refusals
 	pins     PINGuard
@@ -254,6 +255,7 @@ func (e *Engine) decide(ctx context.Context, doorID string, s *snapshot, v verdi
 		e.pbMu.Lock()
 		e.passback[[2]string{v.person, v.area}] = in
 		e.pbMu.Unlock()
+		e.peers.send("passback", peerMessage{Passback: &passbackMove{Person: v.person, Area: v.area, Inside: in}})
 		if _, err := e.pool.Exec(ctx, `INSERT INTO passback (person_id, area, inside, at) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (person_id, area) DO UPDATE SET inside = $3, at = $4`, v.person, v.area, in, now); err != nil {
 			return d, err

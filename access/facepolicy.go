@@ -72,15 +72,55 @@ type factors struct {
 	mu      sync.Mutex
 	pending map[[3]string]time.Time // door, person, kind → when
 	latest  map[string]factor       // door → the last credential presented
+	// share, when set, tells the site's other nodes of each change (Engine.Share): a card shown
+	// to a controller that talks to one node pairs with a face seen by the camera's node.
+	share func(f factorChange)
+}
+
+// factorChange is one change to the waiting factors, as other nodes are told of it.
+type factorChange struct {
+	Op     string    `json:"op"` // put, take or forget
+	Door   string    `json:"door"`
+	Person string    `json:"person,omitempty"`
+	Kind   string    `json:"kind,omitempty"`
+	At     time.Time `json:"at,omitzero"`
+}
+
+// apply makes a change another node made.
+func (f *factors) apply(c factorChange) {
+	switch c.Op {
+	case "put":
+		f.store(c.Door, c.Person, c.Kind, c.At)
+	case "take":
+		f.mu.Lock()
+		delete(f.pending, [3]string{c.Door, c.Person, c.Kind})
+		f.mu.Unlock()
+	case "forget":
+		f.mu.Lock()
+		delete(f.latest, c.Door)
+		f.mu.Unlock()
+	}
+}
+
+func (f *factors) tell(c factorChange) {
+	f.mu.Lock()
+	share := f.share
+	f.mu.Unlock()
+	if share != nil {
+		share(c)
+	}
 }
 
 // take reports (and forgets) whether person's factor of kind waits fresh at door.
 func (f *factors) take(door, person, kind string, now time.Time) bool {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	k := [3]string{door, person, kind}
 	at, ok := f.pending[k]
 	delete(f.pending, k)
+	f.mu.Unlock()
+	if ok {
+		f.tell(factorChange{Op: "take", Door: door, Person: person, Kind: kind})
+	}
 	return ok && now.Sub(at) <= FactorWindow
 }
 
@@ -100,9 +140,15 @@ func (f *factors) forget(door string) {
 	f.mu.Lock()
 	delete(f.latest, door)
 	f.mu.Unlock()
+	f.tell(factorChange{Op: "forget", Door: door})
 }
 
 func (f *factors) put(door, person, kind string, now time.Time) {
+	f.store(door, person, kind, now)
+	f.tell(factorChange{Op: "put", Door: door, Person: person, Kind: kind, At: now})
+}
+
+func (f *factors) store(door, person, kind string, now time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.pending == nil || len(f.pending) > 10000 {

@@ -11,6 +11,7 @@ import (
 // clusterComponent announces this node among the site's nodes (JetStream KV, renewed every 2 s)
 // and removes it at a planned stop; a single node is a cluster of one.
 func (n *node) clusterComponent() lifecycle.Component {
+	var unshare func()
 	return lifecycle.Component{Name: "cluster", Start: func(ctx context.Context) (err error) {
 		advertise := n.cfg.Cluster.Advertise
 		if advertise == "" {
@@ -25,7 +26,20 @@ func (n *node) clusterComponent() lifecycle.Component {
 		if err != nil {
 			return err
 		}
-		n.nonces, err = cluster.OpenNonces(ctx, n.bus.JetStream(), n.bus.Storage(), 2*access.SkewWindow)
+		if n.nonces, err = cluster.OpenNonces(ctx, n.bus.JetStream(), n.bus.Storage(), 2*access.SkewWindow); err != nil {
+			return err
+		}
+		if n.engine != nil {
+			// Doors across nodes: unlocks reach a controller on any node, once; anti-passback
+			// and waiting second factors are the same everywhere.
+			unshare, err = n.engine.Share(access.Peers{Self: self.ID, Publish: n.bus.Broadcast, Subscribe: n.bus.Subscribe,
+				Claim: n.nonces.Claim, Log: n.log})
+		}
 		return err
-	}, Stop: func() { n.members.Leave() }}
+	}, Stop: func() {
+		if unshare != nil {
+			unshare()
+		}
+		n.members.Leave()
+	}}
 }

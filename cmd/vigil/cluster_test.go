@@ -17,6 +17,7 @@ import (
 	"github.com/vigil-oss/vigil/access"
 	"github.com/vigil-oss/vigil/internal/core/config"
 	"github.com/vigil-oss/vigil/internal/sim/camsim"
+	"github.com/vigil-oss/vigil/internal/sim/doorsim"
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 )
 
@@ -241,5 +242,54 @@ func TestReplayToAnotherNodeRefused(t *testing.T) {
 		if code, body := send(n); code != 401 || !strings.Contains(body, access.DenyReplay) {
 			t.Errorf("the same request replayed to %s: %d %s", n.URL, code, body)
 		}
+	}
+}
+
+// TestUnlockReachesControllerOnAnotherNode: a door controller long-polls node B; an operator's
+// remote unlock made on node A reaches it through the bus, once.
+func TestUnlockReachesControllerOnAnotherNode(t *testing.T) {
+	busURL := testenv.StartNATS(t)
+	dbURL := testenv.PostgresDB(t)
+	t.Setenv("VIGIL_DATABASE_URL", dbURL)
+	data := t.TempDir()
+	code, out, errs := runCmd("doors", "add", "--id", "gate-1", "--camera", "cam001", "--data", data)
+	if code != 0 {
+		t.Fatalf("doors add: %s", errs)
+	}
+	key, _ := hex.DecodeString(strings.TrimSpace(out))
+	_, out, _ = runCmd("token", "create", "--role", "admin", "--name", "estate office", "--data", data)
+	admin := &http.Client{Transport: bearer{strings.TrimSpace(out)}}
+	a := clusterNode(t, "node-a", dbURL, busURL)
+	defer a.Stop()
+	b := clusterNode(t, "node-b", dbURL, busURL)
+	defer b.Stop()
+	ctrl := doorsim.New(b.URL, "gate-1", key)
+	got := make(chan access.Command, 4)
+	ctrl.OnUnlock = func(c access.Command) { got <- c }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go ctrl.Run(ctx, time.Minute)
+	time.Sleep(300 * time.Millisecond) // the long poll is waiting on b
+	r, err := admin.Post(a.URL+"/v1/doors/gate-1/unlock", "application/json", strings.NewReader(`{"reason":"visitor at the intercom"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	if r.StatusCode != http.StatusCreated {
+		t.Fatalf("remote unlock on node a: %d %s", r.StatusCode, body)
+	}
+	select {
+	case c := <-got:
+		if c.Door != "gate-1" || c.Reason != "remote_unlock" || !strings.Contains(string(body), c.ID) {
+			t.Fatalf("the controller on node b got %+v for %s", c, body)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the unlock decided on node a never reached the controller polling node b")
+	}
+	select {
+	case c := <-got:
+		t.Fatalf("a second unlock arrived: %+v", c)
+	case <-time.After(500 * time.Millisecond):
 	}
 }

@@ -107,6 +107,12 @@ func (b *Bus) Publish(ctx context.Context, subject, id string, data []byte) erro
 	return err
 }
 
+// Broadcast sends data to every subscriber of subject now connected, without storing it (door
+// state between nodes: what matters only for seconds).
+func (b *Bus) Broadcast(subject string, data []byte) error {
+	return b.nc.Publish(subject, data)
+}
+
 // Subscribe delivers messages on subject (wildcards allowed) to fn until the returned func is
 // called. Live viewers use this: no durability, no replay.
 func (b *Bus) Subscribe(subject string, fn func(subject string, data []byte)) (func(), error) {
