@@ -62,6 +62,7 @@ type Server struct {
 	doorFaces   DoorFaces
 	eraser      Eraser
 	relay       *liveview.Relay
+	cameraOwner func(ctx context.Context, camera string) (string, bool, error)
 	dispatch    *dispatch.Service
 	reg         *prometheus.Registry
 	handler     http.Handler
@@ -109,6 +110,9 @@ type Deps struct {
 	CameraRegistry CameraRegistry
 	// Cluster is the site's nodes.
 	Cluster Cluster
+	// CameraOwner is where a camera runs: the advertise URL of the node holding its lease, or
+	// local when this node does (or nobody does). Nil: every camera is this node's.
+	CameraOwner func(ctx context.Context, camera string) (advertise string, local bool, err error)
 	// SharedNonces claims a controller request's nonce site-wide (cluster.Nonces.Claim): a
 	// request replayed to another node is refused there too. Nil: this node's cache alone.
 	SharedNonces func(key string) (fresh bool, err error)
@@ -133,7 +137,7 @@ type Deps struct {
 func New(d Deps, log *slog.Logger) (*Server, error) {
 	s := &Server{log: log.With("component", "api"), cams: d.Cameras, reg: d.Registry, events: d.Events,
 		store: d.Store, blobs: d.Blobs, clips: d.Footage, snaps: newSnapshots(2000),
-		auth: d.Auth, auditor: d.Audit, faces: d.Faces, faceSpace: d.FaceSpace, embedder: d.Embedder, embeddings: d.Embeddings, plates: d.Plates, cameraMap: d.CameraMap, cameraReg: d.CameraRegistry, cluster: d.Cluster, exports: d.Exports, plateEvents: d.PlateEvents,
+		auth: d.Auth, auditor: d.Audit, faces: d.Faces, faceSpace: d.FaceSpace, embedder: d.Embedder, embeddings: d.Embeddings, plates: d.Plates, cameraMap: d.CameraMap, cameraReg: d.CameraRegistry, cluster: d.Cluster, cameraOwner: d.CameraOwner, exports: d.Exports, plateEvents: d.PlateEvents,
 		access: d.Access, nonces: access.NewNonces(), doorFaces: d.DoorFaces, eraser: d.Eraser, relay: d.Live, dispatch: d.Dispatch,
 		doorLimits: newLimits(), tokenLimits: newLimits(), proxies: d.TrustedProxies, clipSlots: make(chan struct{}, clipSlots), searchSlots: make(chan struct{}, searchPhotoSlots),
 		doorSlots: make(chan struct{}, doorPhotoSlots), metricsTok: d.MetricsToken, open: d.Open, auditPool: d.AuditPool,
@@ -292,25 +296,6 @@ func (s *Server) withRequestID(next http.Handler) http.Handler {
 		w.Header().Set("X-Request-Id", id)
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, id)))
 	})
-}
-
-func (s *Server) listCameras(w http.ResponseWriter, _ *http.Request) {
-	list := s.cams.Statuses()
-	if list == nil {
-		list = []rtsp.Status{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"cameras": list})
-}
-
-func (s *Server) getCamera(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	for _, st := range s.cams.Statuses() {
-		if st.ID == id {
-			writeJSON(w, http.StatusOK, st)
-			return
-		}
-	}
-	s.writeError(w, r, errNotFound)
 }
 
 var (

@@ -46,7 +46,7 @@ func TestCameraEndpoints(t *testing.T) {
 		return v
 	}
 	list := get("/v1/cameras", 200)["cameras"].([]any)
-	if len(list) != 2 || list[0].(map[string]any)["id"] != "gate" {
+	if len(list) != 2 || list[0].(map[string]any)["id"] != "alley" { // by id
 		t.Fatalf("list %v", list)
 	}
 	one := get("/v1/cameras/alley", 200)

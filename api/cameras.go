@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 
@@ -119,6 +120,8 @@ func (s *Server) cameraError(w http.ResponseWriter, r *http.Request, err error) 
 type Cluster interface {
 	Nodes(ctx context.Context) ([]cluster.Node, error)
 	Self() cluster.Node
+	// CameraStates is each node's camera statuses (a JSON list of rtsp.Status), by node id.
+	CameraStates(ctx context.Context) (map[string]json.RawMessage, error)
 }
 
 // roleCluster may see the nodes of the site.

@@ -21,10 +21,7 @@ func (s *Server) routesLive(mux *http.ServeMux) {
 }
 
 func (s *Server) whepOffer(w http.ResponseWriter, r *http.Request) {
-	if s.relay == nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "live view is off on this node"})
-		return
-	}
+	camera := r.PathValue("camera")
 	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/sdp" {
 		writeJSON(w, http.StatusUnsupportedMediaType, map[string]string{"error": "the body must be an SDP offer (Content-Type: application/sdp)"})
 		return
@@ -34,7 +31,13 @@ func (s *Server) whepOffer(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, uploadError(err))
 		return
 	}
-	camera := r.PathValue("camera")
+	if s.relayToOwner(w, r, camera, offer) {
+		return // another node runs the camera
+	}
+	if s.relay == nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "live view is off on this node"})
+		return
+	}
 	owner := ""
 	if p := principalOf(r); p != nil {
 		owner = strconv.FormatInt(p.ID, 10)
@@ -71,17 +74,19 @@ func (s *Server) whepOffer(w http.ResponseWriter, r *http.Request) {
 		w.Header().Add("Link", l)
 	}
 	w.Header().Set("Location", fmt.Sprintf("/v1/live/%s/whep/%s", camera, sess.ID))
+	if s.cluster != nil {
+		w.Header().Set("X-Vigil-Node", s.cluster.Self().ID) // the node the media comes from
+	}
 	w.Header().Set("Content-Type", "application/sdp")
 	w.WriteHeader(http.StatusCreated)
 	_, _ = io.WriteString(w, sess.Answer)
 }
 
 func (s *Server) whepDelete(w http.ResponseWriter, r *http.Request) {
-	if s.relay == nil {
-		s.writeError(w, r, errNotFound)
-		return
-	}
-	if err := s.relay.CloseSession(r.PathValue("camera"), r.PathValue("session")); err != nil {
+	if s.relay == nil || s.relay.CloseSession(r.PathValue("camera"), r.PathValue("session")) != nil {
+		if s.relayToOwner(w, r, r.PathValue("camera"), nil) {
+			return // the session is on the camera's node
+		}
 		s.writeError(w, r, errNotFound)
 		return
 	}

@@ -22,6 +22,10 @@ import (
 // Bucket is the key-value bucket of nodes.
 const Bucket = "vigil_nodes"
 
+// StatesBucket holds each node's camera states (key the node id, value a JSON list), written
+// with its heartbeat: any node answers for every camera of the site.
+const StatesBucket = "vigil_camera_states"
+
 // Timing of membership: a node renews its entry every Every and is gone TTL after its last one.
 const (
 	Every = 2 * time.Second
@@ -52,8 +56,9 @@ func CheckID(id string) error {
 // Members is this node's membership: its heartbeat and everyone's entries.
 type Members struct {
 	kv      jetstream.KeyValue
+	states  jetstream.KeyValue
 	self    Node
-	cameras func() int
+	report  Report
 	log     *slog.Logger
 
 	mu     sync.Mutex
@@ -61,10 +66,13 @@ type Members struct {
 	done   chan struct{}
 }
 
-// Join creates the bucket if needed (storage: where the bus keeps JetStream data), announces
-// self and keeps renewing it until Leave. cameras, when not nil, says how many cameras the node
-// runs at each heartbeat.
-func Join(ctx context.Context, js jetstream.JetStream, storage jetstream.StorageType, self Node, cameras func() int, log *slog.Logger) (*Members, error) {
+// Report says, at each heartbeat, how many cameras the node runs and their states (a JSON list;
+// nil leaves the node's states as they were).
+type Report func() (cameras int, states []byte)
+
+// Join creates the buckets if needed (storage: where the bus keeps JetStream data), announces
+// self and keeps renewing it until Leave. report, when not nil, is asked at each heartbeat.
+func Join(ctx context.Context, js jetstream.JetStream, storage jetstream.StorageType, self Node, report Report, log *slog.Logger) (*Members, error) {
 	if err := CheckID(self.ID); err != nil {
 		return nil, err
 	}
@@ -73,10 +81,15 @@ func Join(ctx context.Context, js jetstream.JetStream, storage jetstream.Storage
 	if err != nil {
 		return nil, fmt.Errorf("cluster: nodes bucket: %w", err)
 	}
+	states, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: StatesBucket, TTL: TTL, History: 1, Storage: storage,
+		Description: "vigil camera states: each node's list, renewed with its heartbeat"})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: camera states bucket: %w", err)
+	}
 	if self.Started.IsZero() {
 		self.Started = time.Now().UTC()
 	}
-	m := &Members{kv: kv, self: self, cameras: cameras, log: log.With("component", "cluster"), done: make(chan struct{})}
+	m := &Members{kv: kv, states: states, self: self, report: report, log: log.With("component", "cluster"), done: make(chan struct{})}
 	if err := m.beat(ctx); err != nil {
 		return nil, err
 	}
@@ -89,13 +102,44 @@ func Join(ctx context.Context, js jetstream.JetStream, storage jetstream.Storage
 
 func (m *Members) beat(ctx context.Context) error {
 	n := m.self
-	if m.cameras != nil {
-		n.Cameras = m.cameras()
+	var states []byte
+	if m.report != nil {
+		n.Cameras, states = m.report()
 	}
 	n.Seen = time.Now().UTC()
 	b, _ := json.Marshal(n)
-	_, err := m.kv.Put(ctx, n.ID, b)
-	return err
+	if _, err := m.kv.Put(ctx, n.ID, b); err != nil {
+		return err
+	}
+	if states != nil {
+		if _, err := m.states.Put(ctx, n.ID, states); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CameraStates is every live node's camera states (as Report gave them), by node id.
+func (m *Members) CameraStates(ctx context.Context) (map[string]json.RawMessage, error) {
+	out := map[string]json.RawMessage{}
+	keys, err := m.states.Keys(ctx)
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		e, err := m.states.Get(ctx, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[k] = e.Value()
+	}
+	return out, nil
 }
 
 func (m *Members) run(ctx context.Context) {
@@ -169,4 +213,5 @@ func (m *Members) Leave() {
 	if err := m.kv.Delete(ctx, m.self.ID); err != nil {
 		m.log.Warn("leaving: own entry not removed; it expires after the TTL", "err", err, "ttl", TTL)
 	}
+	_ = m.states.Delete(ctx, m.self.ID)
 }

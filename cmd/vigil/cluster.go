@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/vigil-oss/vigil/access"
 	"github.com/vigil-oss/vigil/cluster"
@@ -18,10 +19,16 @@ func (n *node) clusterComponent() lifecycle.Component {
 			advertise = "http://" + n.ln.Addr().String()
 		}
 		self := cluster.Node{ID: n.cfg.Cluster.Node, Advertise: advertise, Capacity: n.cfg.Cluster.Capacity, Version: version}
-		n.members, err = cluster.Join(ctx, n.bus.JetStream(), n.bus.Storage(), self, func() int {
+		n.members, err = cluster.Join(ctx, n.bus.JetStream(), n.bus.Storage(), self, func() (int, []byte) {
+			// Every node answers GET /v1/cameras for the whole site from these.
 			n.running.mu.Lock()
-			defer n.running.mu.Unlock()
-			return len(n.running.cams)
+			pool, running := n.cameras, len(n.running.cams)
+			n.running.mu.Unlock()
+			if pool == nil {
+				return running, nil
+			}
+			states, _ := json.Marshal(pool.Statuses())
+			return running, states
 		}, n.log)
 		if err != nil {
 			return err

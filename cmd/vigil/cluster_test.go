@@ -18,6 +18,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/core/config"
 	"github.com/vigil-oss/vigil/internal/sim/camsim"
 	"github.com/vigil-oss/vigil/internal/sim/doorsim"
+	"github.com/vigil-oss/vigil/internal/sim/whep"
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 )
 
@@ -122,11 +123,11 @@ func TestCamerasSpreadOverNodes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var body struct{ Cameras []struct{ ID, State string } }
+			var body struct{ Cameras []struct{ ID, State, Node string } }
 			json.NewDecoder(r.Body).Decode(&body)
 			r.Body.Close()
 			for _, c := range body.Cameras {
-				if c.State == "live" {
+				if c.State == "live" && c.Node == id { // what the answering node runs itself
 					out[c.ID] = append(out[c.ID], id)
 				}
 			}
@@ -187,9 +188,101 @@ func TestCamerasSpreadOverNodes(t *testing.T) {
 	}
 }
 
+// TestLiveViewFromAnyNode: any node lists every camera of the site with the node running it,
+// and a viewer pointed at one node plays a camera another node runs (the WHEP offer and its
+// hang-up are relayed to the camera's node; the media comes from there).
+func TestLiveViewFromAnyNode(t *testing.T) {
+	busURL := testenv.StartNATS(t)
+	dbURL := testenv.PostgresDB(t)
+	t.Setenv("VIGIL_DATABASE_URL", dbURL)
+	data := t.TempDir()
+	_, out, _ := runCmd("token", "create", "--role", "admin", "--name", "estate office", "--data", data)
+	token := strings.TrimSpace(out)
+	admin := &http.Client{Transport: bearer{token}}
+	_, out, _ = runCmd("token", "create", "--role", "patrol", "--name", "patrol 1", "--data", data)
+	patrol := strings.TrimSpace(out)
+	clip, err := camsim.SharedSmallClip(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const cams = 4
+	simAddr := freeAddrT(t)
+	sim, _ := camsim.NewServer(camsim.Config{RTSPAddress: simAddr, Cameras: cams}, []*camsim.Clip{clip}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	start := func(id string) *testNode {
+		cfg := clusterConfig(t, id, dbURL, busURL)
+		cfg.Live.Enabled, cfg.Live.UDPAddr = true, "127.0.0.1:0" // each node its own port
+		return startNode(t, cfg)
+	}
+	a, b := start("node-a"), start("node-b")
+	defer a.Stop()
+	defer b.Stop()
+	for i := 1; i <= cams; i++ {
+		body := fmt.Sprintf(`{"id":"cam%03d","url":"rtsp://%s%s","analyse":"none"}`, i, simAddr, camsim.CameraPath(i))
+		r, err := admin.Post(a.URL+"/v1/cameras", "application/json", strings.NewReader(body))
+		if err != nil || r.StatusCode != 201 {
+			t.Fatalf("add camera %d: %v %v", i, r.StatusCode, err)
+		}
+		r.Body.Close()
+	}
+	type cam struct{ ID, State, Node string }
+	var onB string
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r, err := admin.Get(a.URL + "/v1/cameras")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct{ Cameras []cam }
+		json.NewDecoder(r.Body).Decode(&body)
+		r.Body.Close()
+		live, nodes := 0, map[string]bool{}
+		for _, c := range body.Cameras {
+			if c.State == "live" && c.Node != "" {
+				live++
+				nodes[c.Node] = true
+				if c.Node == "node-b" {
+					onB = c.ID
+				}
+			}
+		}
+		if live == cams && len(body.Cameras) == cams && onB != "" {
+			t.Logf("node a lists %+v", body.Cameras)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node a lists %+v (live %d; want all %d, some on node-b)", body.Cameras, live, cams)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	v, err := whep.Dial(ctx, a.URL+"/v1/live/"+onB+"/whep", whep.Options{Token: patrol})
+	if err != nil {
+		t.Fatalf("viewing %s (on node b) through node a: %v", onB, err)
+	}
+	if err := v.WaitFrames(ctx, 10); err != nil {
+		t.Fatalf("frames of %s through node a: %v", onB, err)
+	}
+	if err := v.Close(true); err != nil {
+		t.Errorf("hanging up through node a: %v", err)
+	}
+	if _, err := whep.Dial(ctx, a.URL+"/v1/live/"+onB+"/whep", whep.Options{Token: "not-a-token"}); err == nil {
+		t.Error("a viewer without a valid token was relayed")
+	}
+}
+
 // clusterNode starts a node of a site sharing dbURL and busURL, without recognition, footage
 // or live view (what these tests look at is where cameras run).
 func clusterNode(t *testing.T, id, dbURL, busURL string) *testNode {
+	return startNode(t, clusterConfig(t, id, dbURL, busURL))
+}
+
+// clusterConfig is clusterNode's configuration.
+func clusterConfig(t *testing.T, id, dbURL, busURL string) config.Config {
 	cfg := config.Default()
 	cfg.HTTP.Addr = "127.0.0.1:0"
 	cfg.Data = t.TempDir()
@@ -199,7 +292,7 @@ func clusterNode(t *testing.T, id, dbURL, busURL string) *testNode {
 	cfg.Database.URL = config.SecretURL(dbURL)
 	cfg.Bus.URL = config.SecretURL(busURL)
 	cfg.Cluster.Node = id
-	return startNode(t, cfg)
+	return cfg
 }
 
 // TestReplayToAnotherNodeRefused: a door controller's signed request answered by one node is a

@@ -482,7 +482,7 @@ func (n *node) apiDeps() api.Deps {
 		d.CameraRegistry = n.registry
 	}
 	if n.members != nil {
-		d.Cluster, d.SharedNonces = n.members, n.nonces.Claim
+		d.Cluster, d.SharedNonces, d.CameraOwner = n.members, n.nonces.Claim, n.cameraOwner
 	}
 	if n.relay != nil {
 		d.Live = n.relay

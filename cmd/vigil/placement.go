@@ -131,3 +131,29 @@ func (n *node) releaseAll() {
 		n.placer.leases.Release(ctx, id)
 	}
 }
+
+// cameraOwner is where a camera runs, for the API's live-view relay: the advertise URL of the
+// node holding its lease, or local when this node holds it, nobody does, or the bus cannot say.
+func (n *node) cameraOwner(ctx context.Context, camera string) (string, bool, error) {
+	leases := n.placer.leases
+	if leases == nil {
+		return "", true, nil
+	}
+	if _, held := leases.Holds(camera); held {
+		return "", true, nil
+	}
+	owner, err := leases.Owner(ctx, camera)
+	if err != nil || owner == "" || owner == n.members.Self().ID {
+		return "", true, err
+	}
+	nodes, err := n.members.Nodes(ctx)
+	if err != nil {
+		return "", true, err
+	}
+	for _, nd := range nodes {
+		if nd.ID == owner {
+			return nd.Advertise, false, nil
+		}
+	}
+	return "", true, nil // its node is gone: the camera is moving
+}

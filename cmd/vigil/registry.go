@@ -114,12 +114,15 @@ func (n *node) stopCamera(id string) {
 // camerasComponent connects every camera and hands its stream to the pipeline and a recorder.
 func (n *node) camerasComponent() lifecycle.Component {
 	return lifecycle.Component{Name: "cameras", Start: func(context.Context) error {
-		n.cameras = rtsp.NewPool(n.log)
+		pool := rtsp.NewPool(n.log)
 		if n.cfg.Live.Enabled {
 			// Every camera keeps its current GOP, so a live view starts on it at once (≤ 300
 			// frames, 4 MB: ~375 KB for a 2 s GOP at 1.5 Mb/s).
-			n.cameras.KeepGOP(300, 4<<20)
+			pool.KeepGOP(300, 4<<20)
 		}
+		n.running.mu.Lock() // the cluster's heartbeat reads it
+		n.cameras = pool
+		n.running.mu.Unlock()
 		n.reg.MustRegister(rtsp.NewCollector(n.cameras))
 		if err := n.startCameras(); err != nil {
 			n.running.bg.stop()
