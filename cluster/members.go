@@ -55,11 +55,11 @@ func CheckID(id string) error {
 
 // Members is this node's membership: its heartbeat and everyone's entries.
 type Members struct {
-	kv      jetstream.KeyValue
-	states  jetstream.KeyValue
-	self    Node
-	report  Report
-	log     *slog.Logger
+	kv     jetstream.KeyValue
+	states jetstream.KeyValue
+	self   Node
+	report Report
+	log    *slog.Logger
 
 	mu     sync.Mutex
 	cancel context.CancelFunc

@@ -123,7 +123,9 @@ func TestCamerasSpreadOverNodes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var body struct{ Cameras []struct{ ID, State, Node string } }
+			var body struct {
+				Cameras []struct{ ID, State, Node string }
+			}
 			json.NewDecoder(r.Body).Decode(&body)
 			r.Body.Close()
 			for _, c := range body.Cameras {
