@@ -26,6 +26,9 @@ type Options struct {
 	// Faces and Plates select the recognizers.
 	Faces, Plates bool
 	Tracker       TrackerOptions
+	// Lease is the epoch of this node's hold on the camera: its events carry it, and the event
+	// store refuses those of a node that lost the camera (footage.Fence).
+	Lease uint64
 }
 
 func (o *Options) defaults() {
@@ -125,7 +128,10 @@ func (a *analyser) deliver(o *Observation) {
 
 // track owns the tracker: observations in, events out.
 func (a *analyser) track(ctx context.Context) {
-	tr := NewTracker(a.camera, a.p.gallery, a.opts.Tracker, func(e *event.Event) { a.p.publish(ctx, e) })
+	tr := NewTracker(a.camera, a.p.gallery, a.opts.Tracker, func(e *event.Event) {
+		e.Lease = a.opts.Lease
+		a.p.publish(ctx, e)
+	})
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	lastObs := time.Now()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/vigil-oss/vigil/cluster"
 	"github.com/vigil-oss/vigil/internal/core/config"
+	"github.com/vigil-oss/vigil/storage/footage"
 )
 
 // placement decides which registered cameras this node runs: those whose lease it holds. Every
@@ -20,6 +21,44 @@ type placement struct {
 	mu         sync.Mutex
 	registered []config.Camera
 	orphan     map[string]int // camera → rounds seen with no holder
+
+	epochMu sync.Mutex
+	epochs  map[string]uint64 // camera → the fence epoch this node took it with (footage.Fence)
+}
+
+// epoch is the fence epoch this node holds camera with; 0 when none (no database, or the
+// fence could not be written yet).
+func (p *placement) epoch(camera string) uint64 {
+	p.epochMu.Lock()
+	defer p.epochMu.Unlock()
+	return p.epochs[camera]
+}
+
+func (p *placement) setEpoch(camera string, e uint64) {
+	p.epochMu.Lock()
+	defer p.epochMu.Unlock()
+	if p.epochs == nil {
+		p.epochs = map[string]uint64{}
+	}
+	if e == 0 {
+		delete(p.epochs, camera)
+	} else {
+		p.epochs[camera] = e
+	}
+}
+
+// fence bumps the camera's epoch in PostgreSQL as this node takes it: from now on, writes of
+// the node that held it before are refused. It is retried every round until it is written.
+func (n *node) fence(ctx context.Context, camera string) {
+	if n.st == nil || n.placer.epoch(camera) != 0 {
+		return
+	}
+	e, err := footage.Fence(ctx, n.st.pool, camera, n.members.Self().ID)
+	if err != nil {
+		n.log.Warn("camera fence not written; its writes are unfenced until it is", "camera", camera, "err", err)
+		return
+	}
+	n.placer.setEpoch(camera, e)
 }
 
 // placementRound is how often placement runs.
@@ -59,6 +98,7 @@ func (n *node) placeRound(ctx context.Context) {
 	for _, id := range p.leases.Held() {
 		if !registered[id] {
 			p.leases.Release(ctx, id)
+			p.setEpoch(id, 0)
 		}
 	}
 	if err := n.reconcile(want); err != nil {
@@ -75,14 +115,17 @@ func (n *node) placeOne(ctx context.Context, id, self string, nodes []cluster.No
 			// Hand over: stop here first, then free the lease for the preferred node.
 			n.stopRunning(id)
 			p.leases.Release(ctx, id)
+			p.setEpoch(id, 0)
 			n.log.Info("camera handed over", "camera", id, "to", pref)
 			return false
 		}
 		if err := p.leases.Renew(ctx, id); errors.Is(err, cluster.ErrLost) {
 			n.stopRunning(id)
+			p.setEpoch(id, 0)
 			n.log.Warn("camera lease lost: stopped here", "camera", id, "err", err)
 			return false
 		}
+		n.fence(ctx, id)
 		return true
 	}
 	take := pref == self || pref == "" && len(nodes) == 0
@@ -106,6 +149,8 @@ func (n *node) placeOne(ctx context.Context, id, self string, nodes []cluster.No
 	}
 	if ok {
 		delete(p.orphan, id)
+		p.setEpoch(id, 0)
+		n.fence(ctx, id)
 	}
 	return ok
 }
@@ -117,6 +162,7 @@ func (n *node) stopRunning(id string) {
 	if _, ok := n.running.cams[id]; ok {
 		n.stopCamera(id)
 		delete(n.running.cams, id)
+		delete(n.running.epochs, id)
 	}
 }
 

@@ -13,9 +13,10 @@ import (
 
 // running is the cameras this node runs, as the registry (or the configuration) described them.
 type running struct {
-	mu   sync.Mutex
-	cams map[string]config.Camera
-	bg   background
+	mu     sync.Mutex
+	cams   map[string]config.Camera
+	epochs map[string]uint64 // the fence epoch each camera runs under (its events and segments carry it)
+	bg     background
 }
 
 // startCameras runs the configured cameras; with a database, the registry's instead: seeded
@@ -23,7 +24,7 @@ type running struct {
 // `vigil cameras` starts, restarts or stops within seconds), each camera run by the one node that
 // holds its lease (placement.go); a node alone holds them all.
 func (n *node) startCameras() error {
-	n.running.cams = map[string]config.Camera{}
+	n.running.cams, n.running.epochs = map[string]config.Camera{}, map[string]uint64{}
 	if n.st == nil {
 		return n.reconcile(n.cfg.Cameras)
 	}
@@ -68,20 +69,21 @@ func (n *node) reconcile(want []config.Camera) error {
 	for _, c := range want {
 		seen[c.ID] = true
 		cur, ok := n.running.cams[c.ID]
-		if ok && sameCamera(cur, c) {
+		epoch := n.placer.epoch(c.ID)
+		if ok && sameCamera(cur, c) && n.running.epochs[c.ID] == epoch {
 			continue
 		}
 		if ok {
 			n.stopCamera(c.ID)
 		}
-		if err := n.addCamera(c); err != nil {
+		if err := n.addCamera(c, epoch); err != nil {
 			n.log.Error("camera not started", "camera", c.ID, "err", err)
 			if first == nil {
 				first = err
 			}
 			continue
 		}
-		n.running.cams[c.ID] = c
+		n.running.cams[c.ID], n.running.epochs[c.ID] = c, epoch
 		if ok {
 			n.log.Info("camera restarted with its new settings", "camera", c.ID)
 		} else {
@@ -92,6 +94,7 @@ func (n *node) reconcile(want []config.Camera) error {
 		if !seen[id] {
 			n.stopCamera(id)
 			delete(n.running.cams, id)
+			delete(n.running.epochs, id)
 			n.log.Info("camera stopped: no longer registered", "camera", id)
 		}
 	}
@@ -137,7 +140,7 @@ func (n *node) camerasComponent() lifecycle.Component {
 	}}
 }
 
-func (n *node) addCamera(cam config.Camera) error {
+func (n *node) addCamera(cam config.Camera, epoch uint64) error {
 	tr := cam.Transport
 	if tr == "" {
 		tr = n.cfg.Streams.Transport
@@ -151,12 +154,14 @@ func (n *node) addCamera(cam config.Camera) error {
 		return err
 	}
 	if n.pipe != nil && cam.Analyse != "none" {
-		if err := n.pipe.AddCamera(cam.ID, s.Stream(), analyseOptions(n.cfg, cam)); err != nil {
+		o := analyseOptions(n.cfg, cam)
+		o.Lease = epoch
+		if err := n.pipe.AddCamera(cam.ID, s.Stream(), o); err != nil {
 			return err
 		}
 	}
 	if n.fleet != nil {
-		n.fleet.Record(cam.ID, s.Stream())
+		n.fleet.Record(cam.ID, s.Stream(), epoch)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -27,7 +28,12 @@ type Store struct {
 
 	mu    sync.Mutex
 	parts map[string]bool // day partitions known to exist, "20261129"
+
+	fenced atomic.Int64 // events refused: their node had lost the camera (unfenced)
 }
+
+// Fenced is how many events were refused because their node had lost the camera's lease.
+func (s *Store) Fenced() int64 { return s.fenced.Load() }
 
 // New returns a store on pool. Call Migrate first.
 func New(pool *pgxpool.Pool) *Store {
@@ -88,8 +94,8 @@ var eventColumns = []string{"time", "id", "camera", "kind", "track", "first_seen
 // is not there yet. A redelivered record is skipped, never duplicated. snapshotKey gives each
 // record's blob key (empty when it has none).
 func (s *Store) Insert(ctx context.Context, recs []*event.Event, snapshotKey func(*event.Event) string) (inserted int64, err error) {
-	if len(recs) == 0 {
-		return 0, nil
+	if recs, err = s.unfenced(ctx, recs); err != nil || len(recs) == 0 {
+		return 0, err
 	}
 	times := make([]time.Time, len(recs))
 	for i, r := range recs {
@@ -177,6 +183,45 @@ func (s *Store) Insert(ctx context.Context, recs []*event.Event, snapshotKey fun
 		return err
 	})
 	return inserted, err
+}
+
+// unfenced drops the events of a node that lost its camera's lease (their epoch is older than
+// the camera's fence, footage.Fence): after a partition, the stale node's passages are not
+// stored beside the new holder's.
+func (s *Store) unfenced(ctx context.Context, recs []*event.Event) ([]*event.Event, error) {
+	var cams []string
+	seen := map[string]bool{}
+	for _, r := range recs {
+		if r.Lease > 0 && !seen[r.Camera] {
+			seen[r.Camera] = true
+			cams = append(cams, r.Camera)
+		}
+	}
+	if len(cams) == 0 {
+		return recs, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT camera, epoch FROM camera_fences WHERE camera = ANY($1)`, cams)
+	if err != nil {
+		return nil, err
+	}
+	fence := map[string]uint64{}
+	var cam string
+	var epoch int64
+	if _, err := pgx.ForEachRow(rows, []any{&cam, &epoch}, func() error {
+		fence[cam] = uint64(epoch)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	out := recs[:0:0]
+	for _, r := range recs {
+		if r.Lease > 0 && r.Lease < fence[r.Camera] {
+			s.fenced.Add(1)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 var faceColumns = []string{"time", "event_id", "camera", "embedding", "quality", "model"}

@@ -34,10 +34,12 @@ func NewFleet(blobs Blobs, index Index, opts Options, log *slog.Logger) *Fleet {
 	return &Fleet{blobs: blobs, index: index, opts: opts, log: log, ctx: ctx, cancel: cancel, recs: map[string]*Recorder{}}
 }
 
-// Record starts recording a camera's stream. The recorder ends, storing its segment in
-// progress, when the stream closes.
-func (f *Fleet) Record(camera string, s *streams.Stream) {
+// Record starts recording a camera's stream; lease is the epoch of the node's hold on the
+// camera (Fence; 0 outside a cluster). The recorder ends, storing its segment in progress, when
+// the stream closes.
+func (f *Fleet) Record(camera string, s *streams.Stream, lease uint64) {
 	rec := NewRecorder(camera, s, f.blobs, f.index, f.opts, f.log)
+	rec.Lease = lease
 	f.mu.Lock()
 	f.recs[camera] = rec
 	f.mu.Unlock()

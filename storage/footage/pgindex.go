@@ -2,6 +2,8 @@ package footage
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -15,12 +17,41 @@ type PGIndex struct {
 	Pool *pgxpool.Pool
 }
 
-// AddSegment records a segment; recording the same segment twice is harmless.
+// AddSegment records a segment; recording the same segment twice is harmless. A segment whose
+// lease epoch is older than the camera's fence is refused with ErrFenced: another node holds
+// the camera now.
 func (p PGIndex) AddSegment(ctx context.Context, s Segment) error {
-	_, err := p.Pool.Exec(ctx, `INSERT INTO segments (camera, start_time, end_time, blob_key, bytes, codec)
-		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (camera, start_time) DO NOTHING`,
-		s.Camera, s.Start, s.End, s.Key, s.Bytes, string(s.Codec))
+	tag, err := p.Pool.Exec(ctx, `INSERT INTO segments (camera, start_time, end_time, blob_key, bytes, codec, lease)
+		SELECT $1, $2, $3, $4, $5, $6, $7::bigint
+		WHERE $7::bigint = 0 OR NOT EXISTS (SELECT 1 FROM camera_fences WHERE camera = $1::text AND epoch > $7::bigint)
+		ON CONFLICT (camera, start_time) DO UPDATE SET end_time = EXCLUDED.end_time, blob_key = EXCLUDED.blob_key,
+			bytes = EXCLUDED.bytes, codec = EXCLUDED.codec, lease = EXCLUDED.lease
+		WHERE segments.lease < EXCLUDED.lease`,
+		s.Camera, s.Start, s.End, s.Key, s.Bytes, string(s.Codec), int64(s.Lease))
+	if err == nil && tag.RowsAffected() == 0 && s.Lease > 0 && p.fenced(ctx, s) {
+		return fmt.Errorf("%w: %s epoch %d", ErrFenced, s.Camera, s.Lease)
+	}
 	return err
+}
+
+// fenced reports whether the camera's fence is past the segment's epoch.
+func (p PGIndex) fenced(ctx context.Context, s Segment) bool {
+	var epoch int64
+	err := p.Pool.QueryRow(ctx, `SELECT epoch FROM camera_fences WHERE camera = $1`, s.Camera).Scan(&epoch)
+	return err == nil && epoch > int64(s.Lease)
+}
+
+// ErrFenced means a write came from a node that no longer holds the camera's lease.
+var ErrFenced = errors.New("footage: fenced: another node holds the camera")
+
+// Fence takes a camera for node: it bumps the camera's epoch and returns it. The node's segments
+// and events carry the epoch; writes with an older one are refused from now on.
+func Fence(ctx context.Context, pool *pgxpool.Pool, camera, node string) (uint64, error) {
+	var epoch int64
+	err := pool.QueryRow(ctx, `INSERT INTO camera_fences (camera, epoch, node) VALUES ($1, 1, $2)
+		ON CONFLICT (camera) DO UPDATE SET epoch = camera_fences.epoch + 1, node = $2, at = now() RETURNING epoch`,
+		camera, node).Scan(&epoch)
+	return uint64(epoch), err
 }
 
 // Segments returns the camera's segments overlapping [from, to], oldest first.

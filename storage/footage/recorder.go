@@ -2,6 +2,7 @@ package footage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -19,6 +20,9 @@ type Segment struct {
 	Key        string
 	Bytes      int64
 	Codec      streams.Codec
+	// Lease is the epoch of the recording node's hold on the camera (Fence); 0 outside a
+	// cluster's placement.
+	Lease uint64
 }
 
 // Blobs is where segments go.
@@ -52,6 +56,10 @@ type Options struct {
 
 // Recorder records one camera. Run owns all its state.
 type Recorder struct {
+	// Lease is the epoch of this node's hold on the camera, carried by every segment (set
+	// before Run; 0 outside a cluster's placement).
+	Lease uint64
+
 	camera string
 	stream *streams.Stream
 	blobs  Blobs
@@ -241,15 +249,23 @@ func (r *Recorder) keep(ctx context.Context, path string, start, end time.Time, 
 		r.log.Warn("segment dropped: cannot be read back", "err", err)
 		return
 	}
-	seg := Segment{Camera: r.camera, Start: start, End: end, Bytes: int64(len(data)), Codec: codec}
+	seg := Segment{Camera: r.camera, Start: start, End: end, Bytes: int64(len(data)), Codec: codec, Lease: r.Lease}
 	seg.Key = fmt.Sprintf("footage/%s/%s/%d.mp4", safe(r.camera), start.UTC().Format("2006/01/02"), start.UnixMilli())
+	if r.Lease > 0 {
+		// Two nodes never write one object: a stale holder's segment cannot replace the new one's.
+		seg.Key = fmt.Sprintf("footage/%s/%s/%d-e%d.mp4", safe(r.camera), start.UTC().Format("2006/01/02"), start.UnixMilli(), r.Lease)
+	}
 	if err := r.blobs.Put(ctx, seg.Key, data, "video/mp4"); err != nil {
 		r.log.Warn("segment not stored", "key", seg.Key, "err", err)
 		return
 	}
 	r.pending = append(r.pending, seg)
 	for len(r.pending) > 0 {
-		if err := r.index.AddSegment(ctx, r.pending[0]); err != nil {
+		if err := r.index.AddSegment(ctx, r.pending[0]); errors.Is(err, ErrFenced) {
+			r.log.Warn("segment refused: another node holds the camera now", "key", r.pending[0].Key, "err", err)
+			r.pending = r.pending[1:]
+			continue
+		} else if err != nil {
 			if len(r.pending) > 1000 {
 				r.pending = r.pending[1:] // bound memory: the oldest index row is given up, the blob stays
 			}

@@ -47,6 +47,9 @@ type Event struct {
 	// Model is the embedding space Embedding was made in (recognizers.Space's name): vectors
 	// of two spaces are never compared. "" on events from before spaces were named (dlib-v1).
 	Model string `json:"model,omitempty"`
+	// Lease is the epoch of the publishing node's hold on the camera (0 outside a cluster):
+	// the event store refuses an event whose epoch the camera's fence has passed.
+	Lease uint64 `json:"lease,omitempty"`
 	// Plates.
 	Plate *PlateRead `json:"plate,omitempty"`
 	Match *Match     `json:"match,omitempty"`
