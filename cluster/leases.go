@@ -35,9 +35,8 @@ type Leases struct {
 }
 
 // OpenLeases creates the lease bucket if needed.
-func OpenLeases(ctx context.Context, js jetstream.JetStream, storage jetstream.StorageType, self string) (*Leases, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: LeaseBucket, TTL: LeaseTTL, History: 1, Storage: storage,
-		Description: "vigil camera leases: key camera id, value the holding node"})
+func OpenLeases(ctx context.Context, js jetstream.JetStream, store Store, self string) (*Leases, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, store.bucket(LeaseBucket, "vigil camera leases: key camera id, value the holding node", LeaseTTL))
 	if err != nil {
 		return nil, fmt.Errorf("cluster: lease bucket: %w", err)
 	}
@@ -142,6 +141,9 @@ func (l *Leases) Owner(ctx context.Context, camera string) (string, error) {
 func Prefer(camera string, nodes []Node) string {
 	best, bestScore := "", math.Inf(-1)
 	for _, n := range nodes {
+		if n.Leaving {
+			continue
+		}
 		h := fnv.New64a()
 		h.Write([]byte(camera))
 		h.Write([]byte{0})

@@ -27,10 +27,23 @@ const Bucket = "vigil_nodes"
 const StatesBucket = "vigil_camera_states"
 
 // Timing of membership: a node renews its entry every Every and is gone TTL after its last one.
+// TTL is the camera leases' (LeaseTTL): a dead node leaves the membership no later than its
+// leases expire, so its cameras go straight to the nodes preferred among the living.
 const (
 	Every = 2 * time.Second
-	TTL   = 10 * time.Second
+	TTL   = LeaseTTL
 )
+
+// Store is where the cluster's buckets live: the bus's storage (memory for an embedded bus
+// without a data folder, files otherwise) and how many servers of a NATS cluster keep each.
+type Store struct {
+	Storage  jetstream.StorageType
+	Replicas int
+}
+
+func (s Store) bucket(name, description string, ttl time.Duration) jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{Bucket: name, Description: description, TTL: ttl, History: 1, Storage: s.Storage, Replicas: max(s.Replicas, 1)}
+}
 
 // Node is one node's announcement.
 type Node struct {
@@ -41,6 +54,8 @@ type Node struct {
 	Cameras   int       `json:"cameras"` // cameras it runs
 	Started   time.Time `json:"started"`
 	Seen      time.Time `json:"last_heartbeat"`
+	// Leaving is set while the node stops: it hands its cameras over and is preferred for none.
+	Leaving bool `json:"leaving,omitempty"`
 }
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
@@ -61,6 +76,8 @@ type Members struct {
 	report Report
 	log    *slog.Logger
 
+	selfMu sync.Mutex // guards self (Drain changes it)
+
 	mu     sync.Mutex
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -72,17 +89,15 @@ type Report func() (cameras int, states []byte)
 
 // Join creates the buckets if needed (storage: where the bus keeps JetStream data), announces
 // self and keeps renewing it until Leave. report, when not nil, is asked at each heartbeat.
-func Join(ctx context.Context, js jetstream.JetStream, storage jetstream.StorageType, self Node, report Report, log *slog.Logger) (*Members, error) {
+func Join(ctx context.Context, js jetstream.JetStream, store Store, self Node, report Report, log *slog.Logger) (*Members, error) {
 	if err := CheckID(self.ID); err != nil {
 		return nil, err
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: Bucket, TTL: TTL, History: 1, Storage: storage,
-		Description: "vigil nodes: each renews its entry every 2 s"})
+	kv, err := js.CreateOrUpdateKeyValue(ctx, store.bucket(Bucket, "vigil nodes: each renews its entry every 2 s", TTL))
 	if err != nil {
 		return nil, fmt.Errorf("cluster: nodes bucket: %w", err)
 	}
-	states, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: StatesBucket, TTL: TTL, History: 1, Storage: storage,
-		Description: "vigil camera states: each node's list, renewed with its heartbeat"})
+	states, err := js.CreateOrUpdateKeyValue(ctx, store.bucket(StatesBucket, "vigil camera states: each node's list, renewed with its heartbeat", TTL))
 	if err != nil {
 		return nil, fmt.Errorf("cluster: camera states bucket: %w", err)
 	}
@@ -101,7 +116,9 @@ func Join(ctx context.Context, js jetstream.JetStream, storage jetstream.Storage
 }
 
 func (m *Members) beat(ctx context.Context) error {
+	m.selfMu.Lock()
 	n := m.self
+	m.selfMu.Unlock()
 	var states []byte
 	if m.report != nil {
 		n.Cameras, states = m.report()
@@ -168,7 +185,22 @@ func (m *Members) run(ctx context.Context) {
 }
 
 // Self is this node's announcement.
-func (m *Members) Self() Node { return m.self }
+func (m *Members) Self() Node {
+	m.selfMu.Lock()
+	defer m.selfMu.Unlock()
+	return m.self
+}
+
+// Drain announces that this node is stopping: from now on it is preferred for no camera, so
+// the placement hands its cameras over (a planned stop loses no footage).
+func (m *Members) Drain(ctx context.Context) {
+	m.selfMu.Lock()
+	m.self.Leaving = true
+	m.selfMu.Unlock()
+	if err := m.beat(ctx); err != nil {
+		m.log.Warn("draining: not announced; the other nodes take the cameras as their leases end", "err", err)
+	}
+}
 
 // Nodes lists the live nodes, by id.
 func (m *Members) Nodes(ctx context.Context) ([]Node, error) {

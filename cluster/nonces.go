@@ -21,9 +21,8 @@ type Nonces struct {
 }
 
 // OpenNonces creates the bucket if needed; entries live ttl (twice the signature's skew window).
-func OpenNonces(ctx context.Context, js jetstream.JetStream, storage jetstream.StorageType, ttl time.Duration) (*Nonces, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: NonceBucket, TTL: ttl, History: 1, Storage: storage,
-		Description: "vigil: nonces of signed controller requests, site-wide"})
+func OpenNonces(ctx context.Context, js jetstream.JetStream, store Store, ttl time.Duration) (*Nonces, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, store.bucket(NonceBucket, "vigil: nonces of signed controller requests, site-wide", ttl))
 	if err != nil {
 		return nil, fmt.Errorf("cluster: nonce bucket: %w", err)
 	}

@@ -19,7 +19,7 @@ func openTestNonces(t testing.TB, url string) *Nonces {
 	}
 	t.Cleanup(nc.Close)
 	js, _ := jetstream.New(nc)
-	n, err := OpenNonces(context.Background(), js, jetstream.MemoryStorage, time.Minute)
+	n, err := OpenNonces(context.Background(), js, Store{Storage: jetstream.MemoryStorage}, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -94,6 +94,11 @@ func (b *background) start(fn func(ctx context.Context)) {
 
 // every runs fn each d until the component stops.
 func (b *background) every(d time.Duration, fn func(ctx context.Context)) {
+	b.everyOr(d, nil, fn)
+}
+
+// everyOr is every, and also whenever kick delivers.
+func (b *background) everyOr(d time.Duration, kick <-chan struct{}, fn func(ctx context.Context)) {
 	b.start(func(ctx context.Context) {
 		t := time.NewTicker(d)
 		defer t.Stop()
@@ -102,8 +107,9 @@ func (b *background) every(d time.Duration, fn func(ctx context.Context)) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				fn(ctx)
+			case <-kick:
 			}
+			fn(ctx)
 		}
 	})
 }
@@ -169,7 +175,7 @@ func (n *node) components() []lifecycle.Component {
 			cs = append(cs, n.recordersComponent())
 		}
 	}
-	cs = append(cs, n.clusterComponent(), n.camerasComponent())
+	cs = append(cs, n.clusterComponent(), n.camerasComponent(), n.handoverComponent())
 	if n.cfg.Live.Enabled {
 		cs = append(cs, n.liveComponent())
 	}
@@ -221,7 +227,7 @@ func (n *node) httpComponent() lifecycle.Component {
 
 func (n *node) busComponent() lifecycle.Component {
 	return lifecycle.Component{Name: "bus", Start: func(ctx context.Context) (err error) {
-		n.bus, err = bus.Open(ctx, bus.Config{URL: n.cfg.Bus.URL.Reveal(), StoreDir: filepath.Join(n.cfg.Data, "nats")}, n.log)
+		n.bus, err = bus.Open(ctx, bus.Config{URL: n.cfg.Bus.URL.Reveal(), StoreDir: filepath.Join(n.cfg.Data, "nats"), Replicas: n.cfg.Bus.Replicas}, n.log)
 		return err
 	}, Stop: func() { n.bus.Close() }, Ready: func() error { return n.bus.Ready() }}
 }

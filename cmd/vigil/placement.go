@@ -24,6 +24,33 @@ type placement struct {
 
 	epochMu sync.Mutex
 	epochs  map[string]uint64 // camera → the fence epoch this node took it with (footage.Fence)
+
+	kick chan struct{} // a round now (wake)
+}
+
+// roundSubject is where a node that freed cameras asks every node for a placement round now,
+// instead of at their next tick: a handed-over camera is taken within milliseconds.
+const roundSubject = "vigil.cluster.round"
+
+// wake asks for a round now.
+func (p *placement) wake() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// handOverAll is a planned stop's first step: the node announces it is leaving, so it is
+// preferred for no camera, and hands each one over (stop here, free the lease, wake the others),
+// while its recorders store their segments in progress.
+func (n *node) handOverAll() {
+	if n.members == nil || n.placer.leases == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	n.members.Drain(ctx)
+	n.placeRound(ctx)
 }
 
 // epoch is the fence epoch this node holds camera with; 0 when none (no database, or the
@@ -116,6 +143,7 @@ func (n *node) placeOne(ctx context.Context, id, self string, nodes []cluster.No
 			n.stopRunning(id)
 			p.leases.Release(ctx, id)
 			p.setEpoch(id, 0)
+			_ = n.bus.Broadcast(roundSubject, nil)
 			n.log.Info("camera handed over", "camera", id, "to", pref)
 			return false
 		}
@@ -127,6 +155,9 @@ func (n *node) placeOne(ctx context.Context, id, self string, nodes []cluster.No
 		}
 		n.fence(ctx, id)
 		return true
+	}
+	if n.members.Self().Leaving {
+		return false // stopping: it takes nothing more
 	}
 	take := pref == self || pref == "" && len(nodes) == 0
 	if !take {

@@ -39,7 +39,7 @@ func (n *node) startCameras() error {
 	if err != nil {
 		return err
 	}
-	if n.placer.leases, err = cluster.OpenLeases(ctx, n.bus.JetStream(), n.bus.Storage(), n.members.Self().ID); err != nil {
+	if n.placer.leases, err = cluster.OpenLeases(ctx, n.bus.JetStream(), n.clusterStore(), n.members.Self().ID); err != nil {
 		return err
 	}
 	n.placer.orphan = map[string]int{}
@@ -47,7 +47,17 @@ func (n *node) startCameras() error {
 	n.running.bg.start(func(ctx context.Context) {
 		n.registry.Watch(ctx, n.log, func(cs []cameras.Camera) { n.place(ctx, configs(cs)) })
 	})
-	n.running.bg.every(placementRound, n.placeRound)
+	// A node that frees cameras (a handover, a planned stop) asks the others for a round at once.
+	n.placer.kick = make(chan struct{}, 1)
+	unsub, err := n.bus.Subscribe(roundSubject, func(string, []byte) { n.placer.wake() })
+	if err != nil {
+		return err
+	}
+	n.running.bg.start(func(ctx context.Context) {
+		<-ctx.Done()
+		unsub()
+	})
+	n.running.bg.everyOr(placementRound, n.placer.kick, n.placeRound)
 	return nil
 }
 

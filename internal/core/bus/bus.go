@@ -30,6 +30,9 @@ type Config struct {
 	// MaxAge bounds how long events stay in the stream. Default 24 h (the event store is the
 	// archive; the stream is a buffer).
 	MaxAge time.Duration
+	// Replicas is how many servers of a NATS cluster keep the stream and the buckets made on
+	// this bus (Replicas()). Default 1.
+	Replicas int
 }
 
 // Bus is a connection (and, embedded, the server behind it).
@@ -39,7 +42,8 @@ type Bus struct {
 	js  jetstream.JetStream
 	log *slog.Logger
 	// storage is where JetStream data is kept (Storage).
-	storage jetstream.StorageType
+	storage  jetstream.StorageType
+	replicas int
 }
 
 // Open starts the embedded server when cfg.URL is empty, connects, and makes sure the events
@@ -90,8 +94,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Bus, error) {
 		storage = jetstream.MemoryStorage
 	}
 	b.storage = storage
+	b.replicas = max(cfg.Replicas, 1)
 	_, err = b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name: Stream, Subjects: []string{event.SubjectPrefix + ".>"}, MaxAge: maxAge, Storage: storage,
+		Name: Stream, Subjects: []string{event.SubjectPrefix + ".>"}, MaxAge: maxAge, Storage: storage, Replicas: b.replicas,
 		Duplicates: 2 * time.Minute, // publishes carry the event id as Nats-Msg-Id: a retry is not a second event
 	})
 	if err != nil {
@@ -134,6 +139,9 @@ func (b *Bus) Ready() error {
 // Storage is where this bus keeps JetStream data: memory for an embedded bus without a store
 // directory, files otherwise. Buckets and streams vigil makes use the same.
 func (b *Bus) Storage() jetstream.StorageType { return b.storage }
+
+// Replicas is how many servers keep each stream and bucket made on this bus.
+func (b *Bus) Replicas() int { return b.replicas }
 
 // JetStream exposes the stream to durable consumers (the event store).
 func (b *Bus) JetStream() jetstream.JetStream { return b.js }

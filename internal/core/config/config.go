@@ -190,6 +190,10 @@ type Pipeline struct {
 type Bus struct {
 	// URL of an external NATS server with JetStream; empty embeds one (data in DATA/nats).
 	URL SecretURL `yaml:"url" env:"VIGIL_BUS_URL"`
+	// Replicas is how many servers of an external NATS cluster keep each stream and key-value
+	// bucket vigil makes (1–5; 3 in a 3-server cluster, so that leases, membership and the
+	// events survive a server's death). Default 1.
+	Replicas int `yaml:"replicas" env:"VIGIL_BUS_REPLICAS"`
 }
 
 // Log configures structured logging.

@@ -60,6 +60,9 @@ func (c *Config) validateCore(bad complain) {
 			}
 		}
 	}
+	if c.Bus.Replicas < 0 || c.Bus.Replicas > 5 || c.Bus.Replicas > 1 && c.Bus.URL.Reveal() == "" {
+		bad("bus.replicas: 1–5, and above 1 only with an external NATS cluster (bus.url)")
+	}
 	s := c.Streams
 	if s.ReconnectMin <= 0 || s.ReconnectMax < s.ReconnectMin {
 		bad("streams: reconnect_min (%s) must be > 0 and <= reconnect_max (%s)", s.ReconnectMin.D(), s.ReconnectMax.D())
