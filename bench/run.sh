@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Runs vigil's benchmarks and prints their figures. Everything stays on 127.0.0.1 and stops by
-# itself. Usage: bench/run.sh [faces|eadoors|sessions|record|decode|reconnect|recognizers|latency|capacity|accuracy|store|vectors|search|doors|unlock|live|attack|all]
+# itself. Usage: bench/run.sh [cluster|faces|eadoors|sessions|record|decode|reconnect|recognizers|latency|capacity|accuracy|store|vectors|search|doors|unlock|live|attack|all]
 # (default all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
 go build -o bin/ ./cmd/... ./bench/...
 
+if [[ $what == all || $what == cluster ]]; then
+  echo "== cluster: three vigil serve processes on three clustered nats-server processes, ${CLUSTER_CAMERAS:-30} camsim cameras recorded to versitygw; kill -9 failover over ${KILLS:-10} kills, SIGTERM handover, overhead against one node in the same run, sizing on paper"
+  ./bin/cluster --cameras "${CLUSTER_CAMERAS:-30}" --kills "${KILLS:-10}" --window "${WINDOW:-30s}"
+fi
 if [[ $what == all || $what == faces ]]; then
   echo "== faces: FNIR at FPIR 1% / 0.3% for galleries of 100–39,000, East-Asian faces apart, each face model side by side (plot: bench/faces.png)"
   ./bin/faces --png bench/faces.png

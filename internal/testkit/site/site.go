@@ -37,7 +37,9 @@ type Config struct {
 	Dir string
 	// DatabaseURL is the site's PostgreSQL database (empty).
 	DatabaseURL string
-	// NATS is how many nats-server processes form the bus (default 3; replicas follow).
+	// NATS is how many nats-server processes form the bus (default 3; replicas follow); -1
+	// runs no bus servers: each node embeds its own (a single node, the reference the cluster
+	// is measured against).
 	NATS int
 	// S3, when set, stores footage (Endpoint host:port, AccessKey, SecretKey).
 	S3 *S3
@@ -54,10 +56,60 @@ type Site struct {
 	BusURL string
 	Token  string // an admin's bearer token
 
-	mu    sync.Mutex
-	nats  []*exec.Cmd
-	nodes map[string]*Node
-	http  *http.Client
+	mu      sync.Mutex
+	nats    []*exec.Cmd
+	monitor []string // the NATS servers' monitoring addresses
+	nodes   map[string]*Node
+	http    *http.Client
+}
+
+// PID is the node's process id (0 when it is not running).
+func (n *Node) PID() int {
+	if n.cmd == nil || n.cmd.Process == nil || !n.Alive() {
+		return 0
+	}
+	return n.cmd.Process.Pid
+}
+
+// NATSPIDs are the bus servers' process ids.
+func (s *Site) NATSPIDs() []int {
+	var out []int
+	for _, c := range s.nats {
+		out = append(out, c.Process.Pid)
+	}
+	return out
+}
+
+// NATSMessages is how many messages the bus servers have received in all (their /varz in_msgs):
+// client publishes, and the servers' own replication and route traffic.
+func (s *Site) NATSMessages() (clients, total int64) {
+	for _, m := range s.monitor {
+		r, err := s.http.Get("http://" + m + "/varz")
+		if err != nil {
+			continue
+		}
+		var v struct {
+			InMsgs int64 `json:"in_msgs"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&v)
+		r.Body.Close()
+		total += v.InMsgs
+		r, err = s.http.Get("http://" + m + "/connz?limit=1024")
+		if err != nil {
+			continue
+		}
+		var c struct {
+			Conns []struct {
+				InMsgs int64 `json:"in_msgs"`
+			} `json:"connections"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&c)
+		r.Body.Close()
+		for _, cn := range c.Conns {
+			clients += cn.InMsgs
+		}
+	}
+	return clients, total
 }
 
 // Node is one vigil process.
@@ -87,7 +139,9 @@ func Start(ctx context.Context, cfg Config) (*Site, error) {
 		cfg.NATS = 3
 	}
 	s := &Site{cfg: cfg, nodes: map[string]*Node{}, http: &http.Client{Timeout: 10 * time.Second}}
-	if err := s.startNATS(ctx); err != nil {
+	if cfg.NATS < 0 {
+		// no bus servers
+	} else if err := s.startNATS(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -137,7 +191,10 @@ func (s *Site) startNATS(ctx context.Context) error {
 	for i := range clients {
 		name := fmt.Sprintf("nats-%d", i+1)
 		host, port, _ := net.SplitHostPort(strings.TrimPrefix(clients[i], "nats://"))
-		args := []string{"-a", host, "-p", port, "-js", "-sd", filepath.Join(s.cfg.Dir, name), "-n", name,
+		mon := FreeAddr()
+		s.monitor = append(s.monitor, mon)
+		_, mport, _ := net.SplitHostPort(mon)
+		args := []string{"-a", host, "-p", port, "-m", mport, "-js", "-sd", filepath.Join(s.cfg.Dir, name), "-n", name,
 			"--cluster_name", "vigil", "-cluster", routes[i], "-routes", strings.Join(routes, ","), "-l", filepath.Join(s.cfg.Dir, name+".log")}
 		cmd := exec.Command(bin, args...)
 		if err := cmd.Start(); err != nil {
@@ -227,8 +284,10 @@ func (s *Site) StartNode(ctx context.Context, id string) (*Node, error) {
 
 func (s *Site) nodeConfig(n *Node) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "data: %s\nhttp:\n  addr: %s\ndatabase:\n  url: %s\nbus:\n  url: %s\n  replicas: %d\n",
-		filepath.Join(s.cfg.Dir, n.ID), n.addr, s.cfg.DatabaseURL, s.BusURL, min(s.cfg.NATS, 3))
+	fmt.Fprintf(&b, "data: %s\nhttp:\n  addr: %s\ndatabase:\n  url: %s\n", filepath.Join(s.cfg.Dir, n.ID), n.addr, s.cfg.DatabaseURL)
+	if s.BusURL != "" {
+		fmt.Fprintf(&b, "bus:\n  url: %s\n  replicas: %d\n", s.BusURL, min(s.cfg.NATS, 3))
+	}
 	fmt.Fprintf(&b, "cluster:\n  node: %s\n  advertise: %s\naccess:\n  secret_file: %s\nlive:\n  udp_addr: %s\n",
 		n.ID, n.URL, filepath.Join(s.cfg.Dir, "secret"), n.udp)
 	if s.cfg.S3 != nil {
