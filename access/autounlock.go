@@ -22,7 +22,10 @@ type Subscriber interface {
 // door's camera is decided like any credential (AutoUnlock), and a grant queues an unlock for
 // that door's controller. One decision per person and door within 10 s: a passage publishes
 // early, then its final event. Decisions run with ctx.
-func (e *Engine) FollowFaces(ctx context.Context, sub Subscriber, log *slog.Logger) (stop func(), err error) {
+//
+// mine, when not nil, says which cameras' events this node decides (the site's nodes all see
+// every event; each door decision is made once, by the node mine picks).
+func (e *Engine) FollowFaces(ctx context.Context, sub Subscriber, log *slog.Logger, mine func(camera string) bool) (stop func(), err error) {
 	log = log.With("component", "auto-unlock")
 	var mu sync.Mutex
 	recent := map[[2]string]time.Time{}
@@ -31,6 +34,9 @@ func (e *Engine) FollowFaces(ctx context.Context, sub Subscriber, log *slog.Logg
 		// Only a match against the enrolled access templates opens doors: a watch-list or gallery
 		// entry that happens to share a resident's id must not.
 		if err != nil || ev.Match == nil || ev.Match.PersonID == "" || ev.Match.List != AccessList {
+			return
+		}
+		if len(e.DoorsWithCamera(ev.Camera)) == 0 || mine != nil && !mine(ev.Camera) {
 			return
 		}
 		for _, door := range e.DoorsWithCamera(ev.Camera) {

@@ -35,7 +35,7 @@ func TestAutoUnlockOnlyFromAccessTemplates(t *testing.T) {
 	_, err = e.AddFaceTemplate(ctx, admin, "wang", FaceTemplate{Embedding: SyntheticFace(sp, "wang"), Quality: 0.9, Liveness: 0.9, Consent: "signed form (test)"})
 	must(err)
 	bus := &busFunc{}
-	stop, err := e.FollowFaces(ctx, bus, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	stop, err := e.FollowFaces(ctx, bus, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	must(err)
 	defer stop()
 	publish := func(list string) {

@@ -62,6 +62,7 @@ type Server struct {
 	doorFaces   DoorFaces
 	eraser      Eraser
 	relay       *liveview.Relay
+	roles       []string
 	cameraOwner func(ctx context.Context, camera string) (string, bool, error)
 	dispatch    *dispatch.Service
 	reg         *prometheus.Registry
@@ -113,6 +114,10 @@ type Deps struct {
 	// CameraOwner is where a camera runs: the advertise URL of the node holding its lease, or
 	// local when this node does (or nobody does). Nil: every camera is this node's.
 	CameraOwner func(ctx context.Context, camera string) (advertise string, local bool, err error)
+	// Roles are this node's (config.Cluster.Roles); empty: all. Without "api" it answers only
+	// health, metrics and (with "doors") door controllers; without "doors", no controllers;
+	// without "search" it passes searches to a node that has it.
+	Roles []string
 	// SharedNonces claims a controller request's nonce site-wide (cluster.Nonces.Claim): a
 	// request replayed to another node is refused there too. Nil: this node's cache alone.
 	SharedNonces func(key string) (fresh bool, err error)
@@ -137,7 +142,7 @@ type Deps struct {
 func New(d Deps, log *slog.Logger) (*Server, error) {
 	s := &Server{log: log.With("component", "api"), cams: d.Cameras, reg: d.Registry, events: d.Events,
 		store: d.Store, blobs: d.Blobs, clips: d.Footage, snaps: newSnapshots(2000),
-		auth: d.Auth, auditor: d.Audit, faces: d.Faces, faceSpace: d.FaceSpace, embedder: d.Embedder, embeddings: d.Embeddings, plates: d.Plates, cameraMap: d.CameraMap, cameraReg: d.CameraRegistry, cluster: d.Cluster, cameraOwner: d.CameraOwner, exports: d.Exports, plateEvents: d.PlateEvents,
+		auth: d.Auth, auditor: d.Audit, faces: d.Faces, faceSpace: d.FaceSpace, embedder: d.Embedder, embeddings: d.Embeddings, plates: d.Plates, cameraMap: d.CameraMap, cameraReg: d.CameraRegistry, cluster: d.Cluster, cameraOwner: d.CameraOwner, roles: d.Roles, exports: d.Exports, plateEvents: d.PlateEvents,
 		access: d.Access, nonces: access.NewNonces(), doorFaces: d.DoorFaces, eraser: d.Eraser, relay: d.Live, dispatch: d.Dispatch,
 		doorLimits: newLimits(), tokenLimits: newLimits(), proxies: d.TrustedProxies, clipSlots: make(chan struct{}, clipSlots), searchSlots: make(chan struct{}, searchPhotoSlots),
 		doorSlots: make(chan struct{}, doorPhotoSlots), metricsTok: d.MetricsToken, open: d.Open, auditPool: d.AuditPool,
@@ -260,6 +265,10 @@ func (s *Server) jsonErrors(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h, pattern := mux.Handler(r)
 		if pattern != "" {
+			if why := s.notServedHere(pattern, r); why != "" {
+				writeJSON(w, http.StatusMisdirectedRequest, map[string]string{"error": why})
+				return
+			}
 			mux.ServeHTTP(w, r) // ServeHTTP, not h, so path values are set
 			return
 		}

@@ -133,6 +133,9 @@ func footageLink(camera string, t time.Time) string {
 // (event_id), from, to, cameras (comma-separated), k (≤ 200, default 20), threshold (distance,
 // default the model's "possible" distance), face (which face of a photo with several; default the largest), reason.
 func (s *Server) searchFaces(w http.ResponseWriter, r *http.Request) {
+	if s.faces == nil && s.relayToRole(w, r, "search") {
+		return // a search node holds the index
+	}
 	if s.faces == nil {
 		s.writeError(w, r, errNoStore)
 		return
@@ -387,6 +390,9 @@ type plateResult struct {
 // or a fragment), from, to, camera, limit (plates, ≤ 50, default 10), events (per plate, ≤ 100,
 // default 20), reason.
 func (s *Server) searchPlates(w http.ResponseWriter, r *http.Request) {
+	if s.plates == nil && s.relayToRole(w, r, "search") {
+		return
+	}
 	if s.plates == nil || s.plateEvents == nil {
 		s.writeError(w, r, errNoStore)
 		return

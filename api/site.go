@@ -5,12 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/vigil-oss/vigil/internal/core/config"
 	"github.com/vigil-oss/vigil/streams/rtsp"
 )
 
@@ -111,13 +114,24 @@ func (s *Server) relayToOwner(w http.ResponseWriter, r *http.Request, camera str
 	if err != nil || local || owner == "" {
 		return false
 	}
-	base, err := url.Parse(owner)
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") {
-		s.log.Warn("camera's node has an unusable advertise URL", "camera", camera, "advertise", owner)
-		return false
+	s.relayTo(w, r, owner, body, "the camera's node")
+	return true
+}
+
+// relayTo sends the request to another node of the site (base, its advertise URL) with the
+// caller's token, marked as relayed, and copies the answer back.
+func (s *Server) relayTo(w http.ResponseWriter, r *http.Request, base string, body []byte, what string) {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		s.log.Warn("a node has an unusable advertise URL", "advertise", base)
+		writeJSON(w, http.StatusBadGateway, map[string]string{"error": what + " has an unusable advertise URL"})
+		return
 	}
-	target := strings.TrimSuffix(owner, "/") + r.URL.Path
-	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
+	target := strings.TrimSuffix(base, "/") + r.URL.Path
+	if r.URL.RawQuery != "" {
+		target += "?" + r.URL.RawQuery
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, r.Method, target, bytes.NewReader(body))
 	for _, h := range []string{"Authorization", "Content-Type", "Accept"} {
@@ -133,22 +147,85 @@ func (s *Server) relayToOwner(w http.ResponseWriter, r *http.Request, camera str
 	resp, err := relayClient.Do(req)
 	if err != nil {
 		w.Header().Set("Retry-After", "2")
-		writeJSON(w, http.StatusBadGateway, map[string]string{"error": "the camera's node did not answer: " + err.Error(), "camera": camera})
-		return true
+		writeJSON(w, http.StatusBadGateway, map[string]string{"error": what + " did not answer: " + err.Error()})
+		return
 	}
 	defer resp.Body.Close()
-	for _, h := range []string{"Content-Type", "Location", "Link", "Retry-After"} {
+	for _, h := range []string{"Content-Type", "Location", "Link", "Retry-After", "X-Vigil-Node"} {
 		for _, v := range resp.Header.Values(h) {
 			w.Header().Add(h, v)
 		}
 	}
-	if n := resp.Header.Get("X-Vigil-Node"); n != "" {
-		w.Header().Set("X-Vigil-Node", n)
-	}
 	w.WriteHeader(resp.StatusCode)
-	_, _ = io.Copy(w, io.LimitReader(resp.Body, 1<<20))
-	return true
+	_, _ = io.Copy(w, io.LimitReader(resp.Body, 64<<20))
 }
 
 // relayClient carries relayed requests between nodes; it never follows redirects.
 var relayClient = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+// has reports whether this node has role (every role when none are configured).
+func (s *Server) has(role string) bool {
+	return len(s.roles) == 0 || slices.Contains(s.roles, role)
+}
+
+// controllerPaths are the door controllers' endpoints (the doors role).
+var controllerPaths = map[string]bool{"/v1/doors/{id}/decisions": true, "/v1/doors/{id}/commands": true,
+	"/v1/doors/{id}/credentials": true, "/v1/doors/{id}/offline-decisions": true}
+
+// relayable are the routes another node passes on to this one (searches, live views): served
+// for a relayed request whatever this node's roles. Roles place work; they are not a security
+// boundary (every request is authenticated all the same).
+var relayable = map[string]bool{"/v1/search/faces": true, "/v1/search/plates": true, "/v1/live/{camera}/whep": true,
+	"/v1/live/{camera}/whep/{session}": true}
+
+// notServedHere says why this node's roles do not serve a route ("" when they do).
+func (s *Server) notServedHere(pattern string, r *http.Request) string {
+	_, path, _ := strings.Cut(pattern, " ")
+	switch {
+	case path == "/healthz" || path == "/readyz" || path == "/metrics" || path == "/v1/openapi.yaml":
+		return ""
+	case relayable[path] && r.Header.Get(relayedHeader) != "":
+		return ""
+	case controllerPaths[path]:
+		if !s.has(config.RoleDoors) {
+			return "this node does not serve door controllers (cluster.roles): point the controller at a node with the doors role"
+		}
+		return ""
+	case !s.has(config.RoleAPI):
+		return "this node does not serve the API (cluster.roles): use a node with the api role"
+	}
+	return ""
+}
+
+// relayToRole passes a request this node cannot answer (its roles lack role) to a live node
+// that can, with the caller's token, and copies the answer back. It reports whether it
+// answered.
+func (s *Server) relayToRole(w http.ResponseWriter, r *http.Request, role string) bool {
+	if s.cluster == nil || r.Header.Get(relayedHeader) != "" || s.has(role) {
+		return false
+	}
+	nodes, err := s.cluster.Nodes(r.Context())
+	if err != nil {
+		return false
+	}
+	self := s.cluster.Self().ID
+	var with []string
+	for _, n := range nodes {
+		if n.ID != self && !n.Leaving && n.Has(role) {
+			with = append(with, n.Advertise)
+		}
+	}
+	if len(with) == 0 {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "no node of the site has the " + role + " role now"})
+		return true
+	}
+	var body []byte
+	if r.Body != nil {
+		if body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, 32<<20)); err != nil {
+			s.writeError(w, r, uploadError(err))
+			return true
+		}
+	}
+	s.relayTo(w, r, with[rand.IntN(len(with))], body, "the "+role+" node")
+	return true
+}

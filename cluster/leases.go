@@ -141,7 +141,7 @@ func (l *Leases) Owner(ctx context.Context, camera string) (string, error) {
 func Prefer(camera string, nodes []Node) string {
 	best, bestScore := "", math.Inf(-1)
 	for _, n := range nodes {
-		if n.Leaving {
+		if n.Leaving || !n.Has("cameras") {
 			continue
 		}
 		h := fnv.New64a()

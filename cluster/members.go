@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -56,6 +57,13 @@ type Node struct {
 	Seen      time.Time `json:"last_heartbeat"`
 	// Leaving is set while the node stops: it hands its cameras over and is preferred for none.
 	Leaving bool `json:"leaving,omitempty"`
+	// Roles are what the node does (cameras, api, doors, search); empty: all.
+	Roles []string `json:"roles,omitempty"`
+}
+
+// Has reports whether the node has role.
+func (n Node) Has(role string) bool {
+	return len(n.Roles) == 0 || slices.Contains(n.Roles, role)
 }
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)

@@ -6,7 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_pkgs=(ffmpeg pkg-config gcc g++ libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
-  libopencv-dev libdlib-dev libdlib-data libatlas-base-dev libjpeg62-turbo-dev postgresql mosquitto chromium)
+  libopencv-dev libdlib-dev libdlib-data libatlas-base-dev libjpeg62-turbo-dev postgresql mosquitto chromium
+  nats-server
+  # docker/: the image is built and the 3-node site run with podman (runc: crun fails here)
+  podman runc mmdebstrap podman-compose netavark aardvark-dns catatonit uidmap slirp4netns fuse-overlayfs)
 missing=()
 for p in "${need_pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

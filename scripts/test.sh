@@ -33,8 +33,10 @@ echo "== go test -race (fault tests hold their outages for FAULT_SECONDS, defaul
 export FAULT_SECONDS="${FAULT_SECONDS:-60}"
 # The pipeline's camsim accuracy test recognises live video in real time: it runs alone, after the
 # rest, so other packages' tests do not take its CPU and turn its accuracy check into a load test.
-gotest -race -count=1 -timeout 20m $(go list ./... | grep -v '/pipeline$')
+gotest -race -count=1 -timeout 20m $(go list ./... | grep -v -e '/pipeline$' -e '/docker$')
 gotest -race -count=1 -timeout 10m ./pipeline/
+echo "== docker/: the image built with podman and the 3-node compose site run (alone: it is heavy)"
+gotest -count=1 -timeout 30m ./docker/
 echo "== goface backend (build tag goface, dlib)"
 go vet -tags goface ./recognizers/goface/
 gotest -count=1 -tags goface ./recognizers/goface/

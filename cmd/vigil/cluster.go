@@ -18,7 +18,7 @@ func (n *node) clusterComponent() lifecycle.Component {
 		if advertise == "" {
 			advertise = "http://" + n.ln.Addr().String()
 		}
-		self := cluster.Node{ID: n.cfg.Cluster.Node, Advertise: advertise, Capacity: n.cfg.Cluster.Capacity, Version: version}
+		self := cluster.Node{ID: n.cfg.Cluster.Node, Advertise: advertise, Capacity: n.cfg.Cluster.Capacity, Version: version, Roles: n.cfg.Cluster.Roles}
 		n.members, err = cluster.Join(ctx, n.bus.JetStream(), n.clusterStore(), self, func() (int, []byte) {
 			// Every node answers GET /v1/cameras for the whole site from these.
 			n.running.mu.Lock()

@@ -388,3 +388,93 @@ func TestUnlockReachesControllerOnAnotherNode(t *testing.T) {
 	case <-time.After(500 * time.Millisecond):
 	}
 }
+
+// TestNodeRoles: a site of an API node and a cameras+search+doors node. Cameras run only on
+// the node with the cameras role; a plate search asked of the API node is answered by the search
+// node; the API node refuses door controllers and the other node refuses API calls, each with
+// 421 and what to use instead.
+func TestNodeRoles(t *testing.T) {
+	busURL := testenv.StartNATS(t)
+	dbURL := testenv.PostgresDB(t)
+	t.Setenv("VIGIL_DATABASE_URL", dbURL)
+	data := t.TempDir()
+	_, out, _ := runCmd("token", "create", "--role", "admin", "--name", "estate office", "--data", data)
+	admin := &http.Client{Transport: bearer{strings.TrimSpace(out)}}
+	clip, err := camsim.SharedSmallClip(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	simAddr := freeAddrT(t)
+	sim, _ := camsim.NewServer(camsim.Config{RTSPAddress: simAddr, Cameras: 3}, []*camsim.Clip{clip}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	start := func(id string, roles ...string) *testNode {
+		cfg := clusterConfig(t, id, dbURL, busURL)
+		cfg.Cluster.Roles = roles
+		return startNode(t, cfg)
+	}
+	front := start("front", config.RoleAPI)
+	defer front.Stop()
+	back := start("back", config.RoleCameras, config.RoleSearch, config.RoleDoors)
+	defer back.Stop()
+	for i := 1; i <= 3; i++ {
+		body := fmt.Sprintf(`{"id":"cam%03d","url":"rtsp://%s%s","analyse":"none"}`, i, simAddr, camsim.CameraPath(i))
+		r, err := admin.Post(front.URL+"/v1/cameras", "application/json", strings.NewReader(body))
+		if err != nil || r.StatusCode != 201 {
+			t.Fatalf("add camera %d: %v %v", i, r.StatusCode, err)
+		}
+		r.Body.Close()
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		r, err := admin.Get(front.URL + "/v1/cameras")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct {
+			Cameras []struct{ ID, State, Node string }
+		}
+		json.NewDecoder(r.Body).Decode(&body)
+		r.Body.Close()
+		live := 0
+		for _, c := range body.Cameras {
+			if c.State == "live" && c.Node == "back" {
+				live++
+			}
+			if c.Node == "front" {
+				t.Fatalf("%s runs on the API node", c.ID)
+			}
+		}
+		if live == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cameras: %+v", body.Cameras)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	get := func(c *http.Client, url string) (int, string) {
+		r, err := c.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Body.Close()
+		b, _ := io.ReadAll(r.Body)
+		return r.StatusCode, string(b)
+	}
+	span := "&from=" + time.Now().Add(-time.Hour).UTC().Format(time.RFC3339) + "&to=" + time.Now().Add(time.Minute).UTC().Format(time.RFC3339)
+	if code, body := get(admin, front.URL+"/v1/search/plates?q=B123&reason=case%2042"+span); code != 200 || !strings.Contains(body, `"plates"`) {
+		t.Errorf("a plate search on the API node: %d %s", code, body)
+	}
+	if code, body := get(http.DefaultClient, front.URL+"/v1/doors/gate-1/commands?wait=1"); code != http.StatusMisdirectedRequest || !strings.Contains(body, "doors role") {
+		t.Errorf("a controller on the API node: %d %s", code, body)
+	}
+	if code, body := get(admin, back.URL+"/v1/cameras"); code != http.StatusMisdirectedRequest || !strings.Contains(body, "api role") {
+		t.Errorf("the API on the cameras node: %d %s", code, body)
+	}
+	if code, _ := get(http.DefaultClient, back.URL+"/readyz"); code != 200 {
+		t.Errorf("readyz on the cameras node: %d", code)
+	}
+}

@@ -159,25 +159,35 @@ func (n *node) components() []lifecycle.Component {
 	cs := []lifecycle.Component{n.httpComponent(), n.busComponent()}
 	if n.cfg.Database.Enabled {
 		cs = append(cs, n.databaseComponent(), n.writerComponent(), n.maintenanceComponent(), n.accessComponent())
-		if n.cfg.Access.MQTT.URL != "" {
+		if n.cfg.Access.MQTT.URL != "" && n.cfg.Cluster.Has(config.RoleDoors) {
 			cs = append(cs, n.mqttComponent())
 		}
 		if n.cfg.Audit.CheckpointKey != "" {
 			cs = append(cs, n.checkpointsComponent())
 		}
 	}
-	if n.cfg.Pipeline.Enabled {
+	cams := n.cfg.Cluster.Has(config.RoleCameras) // cluster.roles: see config.Cluster
+	if n.cfg.Pipeline.Enabled && cams {
 		cs = append(cs, n.pipelineComponent())
 	}
 	if n.cfg.Database.Enabled {
-		cs = append(cs, n.searchComponent(), n.autoUnlockComponent(), n.photosComponent())
-		if n.cfg.Footage.Enabled {
+		if n.cfg.Cluster.Has(config.RoleSearch) {
+			cs = append(cs, n.searchComponent())
+		}
+		if cams {
+			cs = append(cs, n.autoUnlockComponent())
+		}
+		cs = append(cs, n.photosComponent())
+		if n.cfg.Footage.Enabled && cams {
 			cs = append(cs, n.recordersComponent())
 		}
 	}
-	cs = append(cs, n.clusterComponent(), n.camerasComponent(), n.handoverComponent())
-	if n.cfg.Live.Enabled {
-		cs = append(cs, n.liveComponent())
+	cs = append(cs, n.clusterComponent(), n.camerasComponent())
+	if cams {
+		cs = append(cs, n.handoverComponent())
+		if n.cfg.Live.Enabled {
+			cs = append(cs, n.liveComponent())
+		}
 	}
 	return append(cs, n.apiComponent())
 }
@@ -407,7 +417,7 @@ func (n *node) searchComponent() lifecycle.Component {
 
 func (n *node) autoUnlockComponent() lifecycle.Component {
 	return subscription("auto-unlock", func(ctx context.Context) (func(), error) {
-		return n.engine.FollowFaces(ctx, n.bus, n.log)
+		return n.engine.FollowFaces(ctx, n.bus, n.log, n.decidesFor)
 	})
 }
 
@@ -490,6 +500,7 @@ func (n *node) apiDeps() api.Deps {
 	if n.members != nil {
 		d.Cluster, d.SharedNonces, d.CameraOwner = n.members, n.nonces.Claim, n.cameraOwner
 	}
+	d.Roles = n.cfg.Cluster.Roles
 	if n.relay != nil {
 		d.Live = n.relay
 	}
@@ -503,9 +514,16 @@ func (n *node) apiDeps() api.Deps {
 	}
 	d.Store, d.Blobs, d.Exports = n.st.events, n.st.blobs, n.st.blobs
 	d.Footage = footage.Clipper{Index: footage.PGIndex{Pool: n.st.pool}, Blobs: n.st.blobs}
-	d.Faces, d.Plates, d.Embeddings, d.PlateEvents = n.search.Faces, n.search.Plates, n.st.events, n.st.events
+	d.Embeddings, d.PlateEvents = n.st.events, n.st.events
+	if n.search != nil { // a node without the search role passes searches to one that has it
+		d.Faces, d.Plates = n.search.Faces, n.search.Plates
+	}
 	d.FaceSpace = n.cfg.Pipeline.FaceSpace()
-	d.Eraser = search.Eraser{Store: n.st.events, Faces: n.search.Faces, Blobs: n.st.blobs, Bus: n.bus}
+	eraser := search.Eraser{Store: n.st.events, Blobs: n.st.blobs, Bus: n.bus, Peers: n.bus.Broadcast}
+	if n.search != nil {
+		eraser.Faces = n.search.Faces
+	}
+	d.Eraser = eraser
 	if n.photos.doors != nil {
 		d.Embedder, d.DoorFaces = n.photos.searches, n.photos.doors
 	}

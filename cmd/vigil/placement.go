@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vigil-oss/vigil/cluster"
@@ -26,6 +27,37 @@ type placement struct {
 	epochs  map[string]uint64 // camera → the fence epoch this node took it with (footage.Fence)
 
 	kick chan struct{} // a round now (wake)
+
+	held atomic.Pointer[cluster.Leases] // leases, for readers outside placement (decidesFor)
+}
+
+// decidesFor says whether this node decides the doors of a camera's face events (auto-unlock):
+// the node that runs the camera, which saw the face. A camera nobody holds (events published by
+// hand, or a camera between nodes) is decided by the first node of the site by id, so that an
+// event opens a door once, never once per node.
+func (n *node) decidesFor(camera string) bool {
+	leases := n.placer.held.Load()
+	if leases == nil || n.members == nil {
+		return true // no placement: a single node decides everything
+	}
+	if _, held := leases.Holds(camera); held {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if owner, err := leases.Owner(ctx, camera); err != nil || owner != "" {
+		return false // another node runs it
+	}
+	nodes, err := n.members.Nodes(ctx)
+	if err != nil {
+		return false
+	}
+	for _, nd := range nodes {
+		if !nd.Leaving && nd.Has(config.RoleCameras) {
+			return nd.ID == n.members.Self().ID
+		}
+	}
+	return false
 }
 
 // roundSubject is where a node that freed cameras asks every node for a placement round now,

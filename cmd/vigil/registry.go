@@ -35,6 +35,9 @@ func (n *node) startCameras() error {
 	} else if added > 0 {
 		n.log.Info("camera registry seeded from the configuration", "cameras", added)
 	}
+	if !n.cfg.Cluster.Has(config.RoleCameras) {
+		return nil // a node without the cameras role keeps the registry for the API, runs none
+	}
 	list, err := n.registry.List(ctx)
 	if err != nil {
 		return err
@@ -42,6 +45,7 @@ func (n *node) startCameras() error {
 	if n.placer.leases, err = cluster.OpenLeases(ctx, n.bus.JetStream(), n.clusterStore(), n.members.Self().ID); err != nil {
 		return err
 	}
+	n.placer.held.Store(n.placer.leases)
 	n.placer.orphan = map[string]int{}
 	n.place(ctx, configs(list))
 	n.running.bg.start(func(ctx context.Context) {

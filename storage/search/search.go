@@ -7,6 +7,7 @@ package search
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -61,7 +62,21 @@ func (ix *Indexes) Start(sub Subscriber) error {
 	if err != nil {
 		return err
 	}
-	ix.unsub = unsub
+	// Erasures made on any node of the site leave every node's index.
+	unErased, err := sub.Subscribe(ErasedSubject, func(_ string, data []byte) {
+		var ids []string
+		if json.Unmarshal(data, &ids) == nil {
+			ix.Faces.RemoveIDs(ids)
+		}
+	})
+	if err != nil {
+		unsub()
+		return err
+	}
+	ix.unsub = func() {
+		unsub()
+		unErased()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ix.cancel = cancel
 	ix.wg.Go(func() {
@@ -142,10 +157,15 @@ type Purger interface {
 // store. Case files already exported are not touched: the erasure names them.
 type Eraser struct {
 	Store *events.Store
-	Faces *vectors.Index
+	Faces *vectors.Index // this node's index; nil on a node without the search role
 	Blobs blob.Store
 	Bus   Purger // nil: no bus to purge
+	// Peers, when set, tells every node's index of the erased events (bus.Bus.Broadcast).
+	Peers func(subject string, data []byte) error
 }
+
+// ErasedSubject carries the ids of erased face events to every node's index (a JSON list).
+const ErasedSubject = "vigil.search.erased"
 
 // Erasure is what an erasure removed, and the exports that still hold the person.
 type Erasure struct {
@@ -174,7 +194,15 @@ func (e Eraser) ErasePerson(ctx context.Context, person string) (Erasure, error)
 		return out, err
 	}
 	out.Events = len(ids)
-	e.Faces.RemoveIDs(ids)
+	if e.Faces != nil {
+		e.Faces.RemoveIDs(ids)
+	}
+	if e.Peers != nil && len(ids) > 0 {
+		b, _ := json.Marshal(ids)
+		if err := e.Peers(ErasedSubject, b); err != nil {
+			return out, fmt.Errorf("telling the other nodes' indexes: %w", err)
+		}
+	}
 	for _, k := range snaps {
 		if err := e.Blobs.Delete(ctx, k); err != nil && !errors.Is(err, blob.ErrNotFound) {
 			return out, fmt.Errorf("snapshot %s: %w", k, err)

@@ -8,6 +8,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,6 +48,11 @@ type Cluster struct {
 	Advertise string `yaml:"advertise" env:"VIGIL_ADVERTISE"`
 	// Capacity weighs this node against the others when cameras are placed. Default 1.
 	Capacity float64 `yaml:"capacity"`
+	// Roles say what the node does: cameras (placement, ingest, analysis, recording, live
+	// view, and auto-unlock for the cameras it runs), api (the HTTP API and console), doors
+	// (door controllers' endpoints and the MQTT bridge), search (the face and plate indexes;
+	// other nodes pass searches to a search node). Empty: all four.
+	Roles []string `yaml:"roles" env:"VIGIL_ROLES"`
 }
 
 // Audit configures the audit chain's protections outside the database.
@@ -265,6 +271,22 @@ type Camera struct {
 	// Map places the camera on the site map: [x, y] in the site plan's pixels (timelines and the
 	// console's map use it). Optional.
 	Map *[2]float64 `yaml:"map"`
+}
+
+// Node roles (Cluster.Roles).
+const (
+	RoleCameras = "cameras"
+	RoleAPI     = "api"
+	RoleDoors   = "doors"
+	RoleSearch  = "search"
+)
+
+// AllRoles lists every role a node may have.
+var AllRoles = []string{RoleCameras, RoleAPI, RoleDoors, RoleSearch}
+
+// Has reports whether the node has role (every role when none are listed).
+func (c Cluster) Has(role string) bool {
+	return len(c.Roles) == 0 || slices.Contains(c.Roles, role)
 }
 
 // Proxies parses TrustedProxies (Validate has checked them).

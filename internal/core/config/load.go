@@ -110,6 +110,15 @@ func setFromEnv(f reflect.Value, v string) error {
 		}
 		return nil
 	}
+	if list, ok := f.Addr().Interface().(*[]string); ok { // comma-separated, replacing
+		*list = nil
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				*list = append(*list, s)
+			}
+		}
+		return nil
+	}
 	switch f.Kind() {
 	case reflect.String:
 		f.SetString(v)

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -58,6 +59,11 @@ func (c *Config) validateCore(bad complain) {
 			if err := checkURL(strings.TrimSpace(one), "nats", "tls", "ws", "wss"); err != nil {
 				bad("bus.url: %v", err)
 			}
+		}
+	}
+	for _, r := range c.Cluster.Roles {
+		if !slices.Contains(AllRoles, r) {
+			bad("cluster.roles: %q is not a role (%s)", r, strings.Join(AllRoles, ", "))
 		}
 	}
 	if c.Bus.Replicas < 0 || c.Bus.Replicas > 5 || c.Bus.Replicas > 1 && c.Bus.URL.Reveal() == "" {
