@@ -23,9 +23,17 @@ func main() {
 	identities := flag.Int("identities", 60000, "distinct people")
 	dim := flag.Int("dim", vectors.DefaultDim, "embedding length (256: intel-0095, the default; 128: dlib-v1)")
 	queries := flag.Int("queries", 30, "queries per mode")
+	dir := flag.String("dir", "", "seal every day under this folder (a search node's months of faces: 4-bit codes in memory, vectors on disk); empty: all in memory")
 	flag.Parse()
 	if *days <= 0 {
 		*days = max(1, (*n+89999)/90000)
+	}
+	if *dir != "" {
+		if err := runCold(*n, *days, *identities, *queries, *dim, *dir); err != nil {
+			fmt.Fprintln(os.Stderr, "vectors bench:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if err := run(*n, *days, *identities, *queries, *dim); err != nil {
 		fmt.Fprintln(os.Stderr, "vectors bench:", err)

@@ -410,7 +410,7 @@ func (n *node) pipelineComponent() lifecycle.Component {
 func (n *node) searchComponent() lifecycle.Component {
 	return lifecycle.Component{Name: "search", Start: func(context.Context) error {
 		n.st.events.UseFaceSpace(n.cfg.Pipeline.FaceSpace())
-		n.search = search.New(n.st.events, n.cfg.Pipeline.FaceSpace(), n.cfg.Database.RetentionDays, n.log)
+		n.search = search.New(n.st.events, n.cfg.Pipeline.FaceSpace(), n.cfg.Database.RetentionDays, filepath.Join(n.cfg.Data, "faces"), n.log)
 		return n.search.Start(n.bus)
 	}, Stop: func() { n.search.Stop() }}
 }

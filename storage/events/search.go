@@ -61,7 +61,13 @@ func (s *Store) FaceDays(ctx context.Context, from time.Time) (map[time.Time]int
 
 // ScanFaces streams every face embedding since from to fn, in time order within each day.
 func (s *Store) ScanFaces(ctx context.Context, from time.Time, fn func(id string, t time.Time, camera string, emb []float32) error) error {
-	rows, err := s.pool.Query(ctx, `SELECT event_id, time, camera, embedding FROM faces WHERE time >= $1 AND model = $2`, from, s.faceModel)
+	return s.ScanFacesBetween(ctx, from, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), fn)
+}
+
+// ScanFacesBetween streams the face embeddings in [from, to) to fn (a day the vector index has
+// no snapshot of). Every embedding is the store's face model's, whatever its length.
+func (s *Store) ScanFacesBetween(ctx context.Context, from, to time.Time, fn func(id string, t time.Time, camera string, emb []float32) error) error {
+	rows, err := s.pool.Query(ctx, `SELECT event_id, time, camera, embedding FROM faces WHERE time >= $1 AND time < $2 AND model = $3`, from, to, s.faceModel)
 	if err != nil {
 		return err
 	}
@@ -69,14 +75,18 @@ func (s *Store) ScanFaces(ctx context.Context, from time.Time, fn func(id string
 	var id, camera string
 	var t time.Time
 	var b []byte
-	emb := make([]float32, 128)
+	var emb []float32
 	for rows.Next() {
 		if err := rows.Scan(&id, &t, &camera, &b); err != nil {
 			return err
 		}
-		if len(b) != 512 {
+		if len(b) == 0 || len(b)%4 != 0 {
 			continue
 		}
+		if cap(emb) < len(b)/4 {
+			emb = make([]float32, len(b)/4)
+		}
+		emb = emb[:len(b)/4]
 		event.UnpackVector(b, emb)
 		if err := fn(id, t, camera, emb); err != nil {
 			return err

@@ -163,3 +163,33 @@ func TestDecodeRejectsMalformed(t *testing.T) {
 		t.Fatalf("time of id %s: %v", id, ts)
 	}
 }
+
+// TestScanFacesOfTheDefaultModel: the face index's rebuild reads back the default model's
+// 256-value embeddings (it once skipped every one that was not 128 values long), day by day.
+func TestScanFacesOfTheDefaultModel(t *testing.T) {
+	s, _ := newStore(t)
+	s.UseFaceSpace(space.DefaultSpace)
+	ctx := context.Background()
+	day := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	var recs []*event.Event
+	for i := range 6 {
+		recs = append(recs, rec(day.AddDate(0, 0, i/3).Add(time.Duration(i)*time.Minute), i, "cam001", "face"))
+	}
+	if _, err := s.Insert(ctx, recs, func(*event.Event) string { return "" }); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	err := s.ScanFacesBetween(ctx, day.Truncate(24*time.Hour), day.Truncate(24*time.Hour).AddDate(0, 0, 1), func(id string, _ time.Time, _ string, emb []float32) error {
+		n++
+		if len(emb) != space.DefaultSpace.Dims {
+			t.Fatalf("%s: %d values", id, len(emb))
+		}
+		return nil
+	})
+	if err != nil || n != 3 {
+		t.Fatalf("the first day: %d embeddings, %v", n, err)
+	}
+	if days, err := s.FaceDays(ctx, day.AddDate(0, 0, -1)); err != nil || len(days) != 2 {
+		t.Fatalf("face days: %v %v", days, err)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -42,9 +43,15 @@ type Indexes struct {
 	loaded chan struct{}
 }
 
-// New returns empty indexes that will load the store's last days days.
-func New(store *events.Store, sp space.Space, days int, log *slog.Logger) *Indexes {
-	return &Indexes{Faces: vectors.New(vectors.Options{Dim: sp.Dims}), Plates: plates.New(), store: store, days: days, space: sp,
+// New returns empty indexes that will load the store's last days days. dir, when set, is where
+// the face index keeps its sealed days (their vectors and snapshots: vectors.Options.Dir), one
+// folder per face model.
+func New(store *events.Store, sp space.Space, days int, dir string, log *slog.Logger) *Indexes {
+	opts := vectors.Options{Dim: sp.Dims}
+	if dir != "" {
+		opts.Dir = filepath.Join(dir, sp.Name)
+	}
+	return &Indexes{Faces: vectors.New(opts), Plates: plates.New(), store: store, days: days, space: sp,
 		log: log.With("component", "search"), loaded: make(chan struct{})}
 }
 
@@ -66,7 +73,9 @@ func (ix *Indexes) Start(sub Subscriber) error {
 	unErased, err := sub.Subscribe(ErasedSubject, func(_ string, data []byte) {
 		var ids []string
 		if json.Unmarshal(data, &ids) == nil {
-			ix.Faces.RemoveIDs(ids)
+			if _, err := ix.Faces.RemoveIDs(ids); err != nil {
+				ix.log.Error("erased faces left in a sealed day of the index", "err", err)
+			}
 		}
 	})
 	if err != nil {
@@ -95,6 +104,9 @@ func (ix *Indexes) Start(sub Subscriber) error {
 				return
 			case <-t.C:
 				ix.Faces.Build(nil)
+				if _, err := ix.Faces.Seal(); err != nil {
+					ix.log.Warn("face index: a day not sealed; it stays in memory", "err", err)
+				}
 			}
 		}
 	})
@@ -195,7 +207,9 @@ func (e Eraser) ErasePerson(ctx context.Context, person string) (Erasure, error)
 	}
 	out.Events = len(ids)
 	if e.Faces != nil {
-		e.Faces.RemoveIDs(ids)
+		if _, err := e.Faces.RemoveIDs(ids); err != nil {
+			return out, err
+		}
 	}
 	if e.Peers != nil && len(ids) > 0 {
 		b, _ := json.Marshal(ids)

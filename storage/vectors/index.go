@@ -69,8 +69,14 @@ type Options struct {
 	Dim int
 	// IVFMin is the fewest rows a partition needs before Build gives it an IVF index. Default 20,000.
 	IVFMin int
-	// Rerank is how many int8 candidates per wanted result are re-ranked in float32. Default 8.
+	// Rerank is how many int8 candidates per wanted result are re-ranked in float32. Default 8
+	// (twice that for sealed days' 4-bit codes).
 	Rerank int
+	// Dir, when set, is where sealed days keep their vectors and snapshots (cold.go): the index
+	// then holds 4-bit codes of every day older than HotDays, not their vectors.
+	Dir string
+	// HotDays is how many days before today stay unsealed (they still take rows). Default 1.
+	HotDays int
 }
 
 // Errors.
@@ -108,6 +114,8 @@ type part struct {
 	ivf    *ivf
 	tailAt int    // rows covered by ivf
 	gen    uint64 // bumped whenever rows are reordered or removed
+	cold   *cold  // sealed: vec, q8, scale and seen are nil (cold.go)
+	late   *part  // rows that came for a sealed day after it was sealed
 }
 
 // ivf is a partition's inverted file: centroids and each list's row range.
@@ -127,6 +135,9 @@ func New(opts Options) *Index {
 	}
 	if opts.Dim <= 0 {
 		opts.Dim = DefaultDim
+	}
+	if opts.HotDays <= 0 {
+		opts.HotDays = 1
 	}
 	return &Index{dim: opts.Dim, opts: opts, parts: map[int32]*part{}, camIDs: map[string]uint16{}}
 }
@@ -162,20 +173,24 @@ func (x *Index) Add(id string, t time.Time, camera string, emb []float32) (bool,
 		p = &part{day: d, dim: x.dim, seen: map[[11]byte]struct{}{}}
 		x.parts[d] = p
 	}
+	if p.cold != nil { // a sealed day: late rows go beside it
+		if p.coldHas(key) {
+			return false, nil
+		}
+		if p.late == nil {
+			p.late = &part{day: d, dim: x.dim}
+		}
+		p = p.late
+	}
 	if p.seen == nil {
 		p.seen = map[[11]byte]struct{}{}
 	}
 	if _, dup := p.seen[key]; dup {
 		return false, nil
 	}
-	cam, ok := x.camIDs[camera]
-	if !ok {
-		if len(x.camNames) == math.MaxUint16 {
-			return false, errors.New("vectors: too many cameras")
-		}
-		cam = uint16(len(x.camNames))
-		x.camNames = append(x.camNames, camera)
-		x.camIDs[camera] = cam
+	cam, err := x.camera(camera)
+	if err != nil {
+		return false, err
 	}
 	p.seen[key] = struct{}{}
 	p.ids = append(p.ids, key)
@@ -191,6 +206,20 @@ func (x *Index) Add(id string, t time.Time, camera string, emb []float32) (bool,
 	return true, nil
 }
 
+// camera is a camera's number in the index. Call with x.mu held for writing.
+func (x *Index) camera(name string) (uint16, error) {
+	if id, ok := x.camIDs[name]; ok {
+		return id, nil
+	}
+	if len(x.camNames) == math.MaxUint16 {
+		return 0, errors.New("vectors: too many cameras")
+	}
+	id := uint16(len(x.camNames))
+	x.camNames = append(x.camNames, name)
+	x.camIDs[name] = id
+	return id, nil
+}
+
 // Reserve makes room for n more vectors on t's day, so a rebuild that knows each day's count
 // (from PostgreSQL) fills exactly sized arrays instead of growing them by doubling.
 func (x *Index) Reserve(t time.Time, n int) {
@@ -201,6 +230,9 @@ func (x *Index) Reserve(t time.Time, n int) {
 	if p == nil {
 		p = &part{day: d, dim: x.dim}
 		x.parts[d] = p
+	}
+	if p.cold != nil {
+		return
 	}
 	m, dim := len(p.ids)+n, x.dim
 	p.ids = slices.Grow(p.ids, n)
@@ -236,8 +268,9 @@ func quantise(v []float32, out []int8) (scale, norm2 float32) {
 	return scale, norm2
 }
 
-// RemoveIDs drops vectors by event id (erasure of a person's biometrics). It reports how many went.
-func (x *Index) RemoveIDs(ids []string) int {
+// RemoveIDs drops vectors by event id (erasure of a person's biometrics). It reports how many
+// went; a sealed day that could not be read back keeps its rows, and the error says so.
+func (x *Index) RemoveIDs(ids []string) (int, error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	drop := map[[11]byte]bool{}
@@ -250,7 +283,28 @@ func (x *Index) RemoveIDs(ids []string) int {
 		}
 	}
 	removed := 0
+	var errs []error
+	var all []*part
 	for _, p := range x.parts {
+		all = append(all, p)
+		if p.late != nil {
+			all = append(all, p.late)
+		}
+	}
+	for _, p := range all {
+		if p.cold != nil {
+			hit := false
+			for k := range drop {
+				hit = hit || p.coldHas(k)
+			}
+			if !hit {
+				continue
+			}
+			if err := p.thaw(); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
 		keep := make([]int32, 0, len(p.ids))
 		for i, k := range p.ids {
 			if !drop[k] {
@@ -262,11 +316,11 @@ func (x *Index) RemoveIDs(ids []string) int {
 		}
 		removed += len(p.ids) - len(keep)
 		np := p.pick(keep)
-		np.gen = p.gen + 1
+		np.gen, np.late = p.gen+1, p.late
 		*p = *np // the IVF index goes too: the next Build makes a new one
 	}
 	x.n -= removed
-	return removed
+	return removed, errors.Join(errs...)
 }
 
 // pick returns a new part holding the given rows of p, in that order.
@@ -316,10 +370,14 @@ func (x *Index) Search(q Query) ([]Hit, error) {
 		if p := x.parts[d]; p != nil && len(p.ids) > 0 {
 			parts = append(parts, p)
 		}
+		if p := x.parts[d]; p != nil && p.late != nil && len(p.late.ids) > 0 {
+			parts = append(parts, p.late)
+		}
 	}
 	// Partitions are searched in parallel, each into its own top K, then merged.
 	qs := newQueryState(q, x.opts.Rerank)
 	results := make([][]cand, len(parts))
+	errs := make([]error, len(parts))
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for range min(runtime.GOMAXPROCS(0), len(parts)) {
@@ -328,7 +386,7 @@ func (x *Index) Search(q Query) ([]Hit, error) {
 			for i := range next {
 				p := parts[i]
 				f := filter{from: from, to: to, cams: camOK, whole: p.times[0] >= from && dayEnd(p.day) <= to && camOK == nil}
-				results[i] = p.search(qs, f, s)
+				results[i], errs[i] = p.search(qs, f, s)
 			}
 		})
 	}
@@ -337,6 +395,9 @@ func (x *Index) Search(q Query) ([]Hit, error) {
 	}
 	close(next)
 	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
 	var all []cand
 	for i, r := range results {
 		for _, c := range r {
@@ -447,7 +508,7 @@ func (t *topK) offer(row int32, d float32) {
 }
 
 // search runs one partition's part of a query.
-func (p *part) search(q *queryState, f filter, s *scratch) []cand {
+func (p *part) search(q *queryState, f filter, s *scratch) ([]cand, error) {
 	n, dim := len(p.ids), p.dim
 	mode := q.Mode
 	if mode == Auto {
@@ -455,27 +516,48 @@ func (p *part) search(q *queryState, f filter, s *scratch) []cand {
 	}
 	if mode == Exact {
 		top := &topK{k: q.K}
+		buf := []float32(nil)
+		if p.cold != nil {
+			buf = make([]float32, block*dim)
+		}
 		for lo := 0; lo < n; lo += block {
 			hi := min(lo+block, n)
-			l2(q.Vector, p.vec[lo*dim:hi*dim], s.f)
+			vec := p.vec
+			if p.cold != nil { // read the block back from the day's file
+				if _, err := p.cold.f.ReadAt(floatBytes(buf[:(hi-lo)*dim]), int64(lo)*int64(dim)*4); err != nil {
+					return nil, fmt.Errorf("vectors: day %d: %w", p.day, err)
+				}
+				vec = buf[:(hi-lo)*dim]
+				l2(q.Vector, vec, s.f)
+			} else {
+				l2(q.Vector, vec[lo*dim:hi*dim], s.f)
+			}
 			for j := range hi - lo {
 				if f.ok(p, lo+j) {
 					top.offer(int32(lo+j), s.f[j])
 				}
 			}
 		}
-		return top.h
+		return top.h, nil
 	}
-	top := &topK{k: q.cands}
+	cands := q.cands
+	if p.cold != nil {
+		cands *= 3 // 4-bit codes rank less finely
+	}
+	top := &topK{k: cands}
 	scan := func(lo, hi int) {
 		for ; lo < hi; lo += block {
 			e := min(lo+block, hi)
-			dot8(q.q8, p.q8[lo*dim:e*dim], s.i)
+			if p.cold != nil {
+				dot4(q.q8, p.cold.q4[lo*dim/2:e*dim/2], s.i)
+			} else {
+				dot8(q.q8, p.q8[lo*dim:e*dim], s.i)
+			}
 			for j := range e - lo {
 				r := lo + j
 				if f.ok(p, r) {
-					// |v−q|² = |v|² + |q|² − 2 v·q, with v·q from the int8 codes.
-					top.offer(int32(r), p.norm2[r]+q.qnorm2-2*p.scale[r]*q.qscale*float32(s.i[j]))
+					// |v−q|² = |v|² + |q|² − 2 v·q, with v·q from the codes.
+					top.offer(int32(r), p.norm2[r]+q.qnorm2-2*p.rowScale(r)*q.qscale*float32(s.i[j]))
 				}
 			}
 		}
@@ -501,17 +583,34 @@ func (p *part) search(q *queryState, f filter, s *scratch) []cand {
 	} else {
 		scan(0, n)
 	}
-	// Re-rank the int8 candidates in float32; keep K.
+	// Re-rank the candidates in float32; keep K.
 	rows := s.rs[:0]
 	for _, c := range top.h {
 		rows = append(rows, c.row)
 	}
 	s.rs = rows
 	exact := make([]float32, len(rows))
-	l2Rows(q.Vector, p.vec, rows, exact)
+	if p.cold != nil {
+		slices.Sort(rows) // the file is read in order
+		vecs := make([]float32, len(rows)*dim)
+		if err := p.readRows(rows, vecs); err != nil {
+			return nil, err
+		}
+		l2(q.Vector, vecs, exact)
+	} else {
+		l2Rows(q.Vector, p.vec, rows, exact)
+	}
 	best := &topK{k: q.K}
 	for i, r := range rows {
 		best.offer(r, exact[i])
 	}
-	return best.h
+	return best.h, nil
+}
+
+// rowScale is a row's code scale (int8 or, sealed, 4-bit).
+func (p *part) rowScale(r int) float32 {
+	if p.cold != nil {
+		return p.cold.scale4[r]
+	}
+	return p.scale[r]
 }

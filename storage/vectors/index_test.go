@@ -234,7 +234,7 @@ func TestRemoveAndConcurrentBuild(t *testing.T) {
 			gone = append(gone, id)
 		}
 	}
-	if n := x.RemoveIDs(gone); n != len(gone) || n == 0 {
+	if n, err := x.RemoveIDs(gone); err != nil || n != len(gone) || n == 0 {
 		t.Fatalf("removed %d of %d", n, len(gone))
 	}
 	rng := rand.New(rand.NewPCG(5, 5))

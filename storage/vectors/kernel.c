@@ -53,3 +53,19 @@ VG_CLONES void vg_dot_i8(const int8_t *q, const int8_t *base, int64_t n, int dim
 		out[i] = s;
 	}
 }
+
+// Dot products of an int8 query with n vectors of signed 4-bit codes, two per byte (the even
+// value in the low nibble).
+VG_CLONES void vg_dot_i4(const int8_t *q, const uint8_t *base, int64_t n, int dim, int32_t *out) {
+	int half = dim / 2;
+	for (int64_t i = 0; i < n; i++) {
+		const uint8_t *v = base + i * half;
+		int32_t s = 0;
+		for (int j = 0; j < half; j++) {
+			int8_t lo = (int8_t)(uint8_t)(v[j] << 4) >> 4;
+			int8_t hi = (int8_t)v[j] >> 4;
+			s += (int16_t)lo * (int16_t)q[2 * j] + (int16_t)hi * (int16_t)q[2 * j + 1];
+		}
+		out[i] = s;
+	}
+}

@@ -38,3 +38,14 @@ func dot8(q []int8, base []int8, out []int32) {
 	_ = out[n-1]
 	C.vg_dot_i8((*C.int8_t)(unsafe.Pointer(&q[0])), (*C.int8_t)(unsafe.Pointer(&base[0])), C.int64_t(n), C.int(dim), (*C.int32_t)(unsafe.Pointer(&out[0])))
 }
+
+// dot4 writes the dot product of q with each vector of signed 4-bit codes (dim/2 bytes) of base.
+func dot4(q []int8, base []byte, out []int32) {
+	half := len(q) / 2
+	n := len(base) / half
+	if n == 0 {
+		return
+	}
+	_ = out[n-1]
+	C.vg_dot_i4((*C.int8_t)(unsafe.Pointer(&q[0])), (*C.uint8_t)(unsafe.Pointer(&base[0])), C.int64_t(n), C.int(len(q)), (*C.int32_t)(unsafe.Pointer(&out[0])))
+}

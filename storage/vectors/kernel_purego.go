@@ -39,3 +39,15 @@ func dot8(q []int8, base []int8, out []int32) {
 		out[i] = s
 	}
 }
+
+func dot4(q []int8, base []byte, out []int32) {
+	half := len(q) / 2
+	for i := range len(base) / half {
+		v := base[i*half : (i+1)*half]
+		var s int32
+		for j, b := range v {
+			s += int32(int8(b<<4)>>4)*int32(q[2*j]) + int32(int8(b)>>4)*int32(q[2*j+1])
+		}
+		out[i] = s
+	}
+}
