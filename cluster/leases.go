@@ -32,6 +32,56 @@ type Leases struct {
 
 	mu   sync.Mutex
 	held map[string]uint64 // camera → revision of our entry
+
+	// What Watch has seen of every lease: its holder and when it was last written. A lease not
+	// written for LeaseTTL has expired (the bucket drops it without a word).
+	owners   map[string]seenLease
+	watching bool // owners is current: Owner reads it instead of asking the bus
+}
+
+type seenLease struct {
+	node string
+	at   time.Time
+}
+
+// Watch keeps a copy of every lease from the bucket's updates until ctx ends, so that Owner
+// costs no round trip (each node would otherwise ask about every camera it does not hold, every
+// round). It restarts the watch when the bus drops it.
+func (l *Leases) Watch(ctx context.Context) {
+	for ctx.Err() == nil {
+		w, err := l.kv.WatchAll(ctx)
+		if err == nil {
+			l.follow(w)
+			_ = w.Stop()
+		}
+		l.mu.Lock()
+		l.watching = false
+		l.mu.Unlock()
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (l *Leases) follow(w jetstream.KeyWatcher) {
+	initial := true
+	for e := range w.Updates() {
+		l.mu.Lock()
+		switch {
+		case e == nil: // the initial values are all in
+			initial, l.watching = false, true
+		case e.Operation() == jetstream.KeyValuePut:
+			at := time.Now()
+			if initial {
+				at = e.Created() // written then, maybe seconds ago
+			}
+			l.owners[e.Key()] = seenLease{node: string(e.Value()), at: at}
+		default:
+			delete(l.owners, e.Key())
+		}
+		l.mu.Unlock()
+	}
 }
 
 // OpenLeases creates the lease bucket if needed.
@@ -40,7 +90,7 @@ func OpenLeases(ctx context.Context, js jetstream.JetStream, store Store, self s
 	if err != nil {
 		return nil, fmt.Errorf("cluster: lease bucket: %w", err)
 	}
-	return &Leases{kv: kv, self: self, held: map[string]uint64{}}, nil
+	return &Leases{kv: kv, self: self, held: map[string]uint64{}, owners: map[string]seenLease{}}, nil
 }
 
 // Acquire takes camera's lease when nobody holds it (or this node does, from before a restart).
@@ -123,8 +173,18 @@ func (l *Leases) Held() []string {
 	return out
 }
 
-// Owner is the node holding camera's lease, or "".
+// Owner is the node holding camera's lease, or "". While Watch runs it answers from its copy.
 func (l *Leases) Owner(ctx context.Context, camera string) (string, error) {
+	l.mu.Lock()
+	if l.watching {
+		s, ok := l.owners[camera]
+		l.mu.Unlock()
+		if !ok || time.Since(s.at) > LeaseTTL {
+			return "", nil
+		}
+		return s.node, nil
+	}
+	l.mu.Unlock()
 	e, err := l.kv.Get(ctx, camera)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return "", nil

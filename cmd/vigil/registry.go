@@ -46,6 +46,7 @@ func (n *node) startCameras() error {
 		return err
 	}
 	n.placer.held.Store(n.placer.leases)
+	n.running.bg.start(n.placer.leases.Watch)
 	n.placer.orphan = map[string]int{}
 	n.place(ctx, configs(list))
 	n.running.bg.start(func(ctx context.Context) {
