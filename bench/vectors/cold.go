@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,13 +21,30 @@ import (
 // snapshot per day). It prints the memory resident after the load and after the queries, the
 // latency and recall@10 (against the exact answer) of a 30-day and an all-days query, and the
 // time a restarted index takes to be ready from the snapshots.
-func runCold(n, days, identities, nq, dim int, dir string) error {
+func runCold(n, days, identities, nq, dim int, dir string, reopen bool) error {
 	config.TuneGC() // as vigil serve runs
 	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	synth := vectors.NewSynth(1, identities, dim)
 	opts := vectors.Options{Dim: dim, Dir: dir}
-	x := vectors.New(opts)
 	perDay := n / days
+	var x *vectors.Index
+	if reopen {
+		// A search node restarting: this process only reads the snapshots a first run left.
+		t1 := time.Now()
+		x = vectors.New(opts)
+		for d := range days {
+			ok, err := x.LoadSnapshot(start.AddDate(0, 0, d), perDay)
+			if err != nil || !ok {
+				return fmt.Errorf("day %d from its snapshot: %v %v (run without --reopen first)", d, ok, err)
+			}
+		}
+		ready := time.Since(t1)
+		runtime.GC()
+		debug.FreeOSMemory()
+		fmt.Printf("restart: %d vectors ready from the snapshots in %v (goal ≤ 60 s); garbage collected: %s\n", x.Len(), ready.Round(100*time.Millisecond), resident())
+		return queryCold(x, synth, start, days, identities, nq, dim)
+	}
+	x = vectors.New(opts)
 	t0 := time.Now()
 	var wg sync.WaitGroup
 	next := make(chan int)
@@ -72,7 +90,11 @@ func runCold(n, days, identities, nq, dim int, dir string) error {
 	runtime.GC()
 	fmt.Printf("%d vectors (%d-d) over %d days, each built and sealed under %s in %v; %s\n", x.Len(), dim, days, dir,
 		time.Since(t0).Round(time.Second), resident())
+	return queryCold(x, synth, start, days, identities, nq, dim)
+}
 
+// queryCold measures a 30-day and an all-days query against the exact answer.
+func queryCold(x *vectors.Index, synth *vectors.Synth, start time.Time, days, identities, nq, dim int) error {
 	rng := rand.New(rand.NewPCG(99, 99))
 	qs := make([][]float32, nq)
 	for i := range qs {
@@ -80,61 +102,54 @@ func runCold(n, days, identities, nq, dim int, dir string) error {
 		synth.Capture(rng.IntN(identities), rng, qs[i])
 	}
 	to := start.AddDate(0, 0, days)
-	for _, span := range []struct {
+	type span struct {
 		name  string
 		from  time.Time
 		exact int // queries whose exact answer is computed (the exact scan reads every vector file)
-	}{{"last 30 days", to.AddDate(0, 0, -30), nq}, {fmt.Sprintf("all %d days", days), start, min(nq, 5)}} {
+		hits  [][]vectors.Hit
+	}
+	spans := []*span{{name: "last 30 days", from: to.AddDate(0, 0, -30), exact: nq}, {name: fmt.Sprintf("all %d days", days), from: start, exact: min(nq, 5)}}
+	// The timed queries first, then the memory they leave, then the exact answers for recall
+	// (the exact scan reads every vector file through buffers of its own).
+	for _, sp := range spans {
 		var ds []time.Duration
-		var recall float64
-		for i, q := range qs {
+		for _, q := range qs {
 			t := time.Now()
-			hits, err := x.Search(vectors.Query{Vector: q, From: span.from, To: to, K: 10})
+			hits, err := x.Search(vectors.Query{Vector: q, From: sp.from, To: to, K: 10})
 			ds = append(ds, time.Since(t))
 			if err != nil {
 				return err
 			}
-			if i < span.exact {
-				ex, err := x.Search(vectors.Query{Vector: q, From: span.from, To: to, K: 10, Mode: vectors.Exact})
-				if err != nil {
-					return err
-				}
-				in := map[string]bool{}
-				for _, h := range hits {
-					in[h.ID] = true
-				}
-				found := 0
-				for _, h := range ex {
-					if in[h.ID] {
-						found++
-					}
-				}
-				recall += float64(found) / float64(max(len(ex), 1))
-			}
+			sp.hits = append(sp.hits, hits)
 		}
 		slices.Sort(ds)
-		fmt.Printf("  %-14s top-10: p50 %6.1f ms, p95 %6.1f ms, recall@10 %.3f (%d queries against the exact scan)\n", span.name,
-			float64(ds[len(ds)/2].Microseconds())/1e3, float64(ds[len(ds)*95/100].Microseconds())/1e3, recall/float64(span.exact), span.exact)
+		fmt.Printf("  %-14s top-10: p50 %6.1f ms, p95 %6.1f ms (%d queries)\n", sp.name,
+			float64(ds[len(ds)/2].Microseconds())/1e3, float64(ds[len(ds)*95/100].Microseconds())/1e3, len(qs))
 	}
-	fmt.Printf("after the queries: %s\n", resident())
-
-	// A restart: a new index from the snapshots alone.
-	t1 := time.Now()
-	y := vectors.New(opts)
-	for d := range days {
-		ok, err := y.LoadSnapshot(start.AddDate(0, 0, d), perDay)
-		if err != nil || !ok {
-			return fmt.Errorf("day %d from its snapshot: %v %v", d, ok, err)
-		}
-	}
-	fmt.Printf("restart: %d vectors ready from the snapshots in %v (goal ≤ 60 s)\n", y.Len(), time.Since(t1).Round(100*time.Millisecond))
-	x = nil
 	runtime.GC()
-	h, err := y.Search(vectors.Query{Vector: qs[0], From: start, To: to, K: 10})
-	if err != nil || len(h) == 0 {
-		return fmt.Errorf("search after restart: %v %v", h, err)
+	debug.FreeOSMemory()
+	fmt.Printf("after the queries, garbage collected: %s\n", resident())
+	for _, sp := range spans {
+		var recall float64
+		for i, q := range qs[:sp.exact] {
+			ex, err := x.Search(vectors.Query{Vector: q, From: sp.from, To: to, K: 10, Mode: vectors.Exact})
+			if err != nil {
+				return err
+			}
+			in := map[string]bool{}
+			for _, h := range sp.hits[i] {
+				in[h.ID] = true
+			}
+			found := 0
+			for _, h := range ex {
+				if in[h.ID] {
+					found++
+				}
+			}
+			recall += float64(found) / float64(max(len(ex), 1))
+		}
+		fmt.Printf("  %-14s recall@10 %.3f against the exact scan (%d queries)\n", sp.name, recall/float64(sp.exact), sp.exact)
 	}
-	fmt.Printf("after the restart (the first index dropped): %s\n", resident())
 	return nil
 }
 

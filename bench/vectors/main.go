@@ -24,12 +24,13 @@ func main() {
 	dim := flag.Int("dim", vectors.DefaultDim, "embedding length (256: intel-0095, the default; 128: dlib-v1)")
 	queries := flag.Int("queries", 30, "queries per mode")
 	dir := flag.String("dir", "", "seal every day under this folder (a search node's months of faces: 4-bit codes in memory, vectors on disk); empty: all in memory")
+	reopen := flag.Bool("reopen", false, "with --dir: load what a first run sealed there, as a restarted node, and query it")
 	flag.Parse()
 	if *days <= 0 {
 		*days = max(1, (*n+89999)/90000)
 	}
 	if *dir != "" {
-		if err := runCold(*n, *days, *identities, *queries, *dim, *dir); err != nil {
+		if err := runCold(*n, *days, *identities, *queries, *dim, *dir, *reopen); err != nil {
 			fmt.Fprintln(os.Stderr, "vectors bench:", err)
 			os.Exit(1)
 		}

@@ -218,3 +218,33 @@ func (x *Index) BuildDay(t time.Time) error {
 	_, err := x.seal(p)
 	return err
 }
+
+// rerankCold takes the sealed days' approximate candidates of a query, keeps the best
+// K × Rerank × 4 of them over all days, reads their vectors back and returns them with exact
+// distances. Re-ranking across days rather than per day reads a few hundred vectors a query
+// however many days it spans.
+func rerankCold(q *queryState, approx []cand) ([]cand, error) {
+	if len(approx) == 0 {
+		return nil, nil
+	}
+	slices.SortFunc(approx, func(a, b cand) int { return cmpF(a.d, b.d) })
+	approx = approx[:min(len(approx), 4*q.cands)]
+	byPart := map[*part][]int32{}
+	for _, c := range approx {
+		byPart[c.part] = append(byPart[c.part], c.row)
+	}
+	out := make([]cand, 0, len(approx))
+	for p, rows := range byPart {
+		slices.Sort(rows) // the file is read in order
+		vecs := make([]float32, len(rows)*p.dim)
+		if err := p.readRows(rows, vecs); err != nil {
+			return nil, err
+		}
+		d := make([]float32, len(rows))
+		l2(q.Vector, vecs, d)
+		for i, r := range rows {
+			out = append(out, cand{row: r, d: d[i], part: p})
+		}
+	}
+	return out, nil
+}

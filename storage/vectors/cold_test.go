@@ -1,11 +1,14 @@
 package vectors
 
 import (
+	"context"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // TestSealedDays: three past days sealed under a folder answer exactly as before sealing
@@ -167,5 +170,31 @@ func TestDot4MatchesPlainGo(t *testing.T) {
 		if d := c*scale - v[j]; (d > scale/2+1e-6 || d < -scale/2-1e-6) && (c != 7 && c != -7) { // ±7: clipped
 			t.Fatalf("value %d: %v coded as %v×%v", j, v[j], c, scale)
 		}
+	}
+}
+
+// countsOnly is a Source that knows each day's count and fails if asked for rows.
+type countsOnly map[time.Time]int
+
+func (c countsOnly) FaceDays(context.Context, time.Time) (map[time.Time]int, error) { return c, nil }
+func (c countsOnly) ScanFacesBetween(_ context.Context, from, _ time.Time, _ func(string, time.Time, string, []float32) error) error {
+	return fmt.Errorf("day %v read from the database though its snapshot is current", from)
+}
+
+// TestLoadPrefersSnapshots: a restarted index takes every sealed day whose count matches from
+// its snapshot and asks the database for none of them.
+func TestLoadPrefersSnapshots(t *testing.T) {
+	dir := t.TempDir()
+	s := NewSynth(2, 500, DefaultDim)
+	x := New(Options{IVFMin: 2000, Dir: dir})
+	fill(t, x, s, 2, 3000, 2)
+	x.Build(nil)
+	if n, err := x.Seal(); err != nil || n != 2 {
+		t.Fatalf("sealed %d: %v", n, err)
+	}
+	y := New(Options{IVFMin: 2000, Dir: dir})
+	n, err := y.Load(context.Background(), countsOnly{t0: 3000, t0.AddDate(0, 0, 1): 3000}, t0, nil)
+	if err != nil || n != 6000 || y.Len() != 6000 {
+		t.Fatalf("loaded %d (%d held): %v", n, y.Len(), err)
 	}
 }

@@ -398,13 +398,22 @@ func (x *Index) Search(q Query) ([]Hit, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	var all []cand
+	var all, approx []cand
 	for i, r := range results {
 		for _, c := range r {
 			c.part = parts[i]
-			all = append(all, c)
+			if parts[i].cold != nil && qs.Mode != Exact {
+				approx = append(approx, c)
+			} else {
+				all = append(all, c)
+			}
 		}
 	}
+	exact, err := rerankCold(qs, approx)
+	if err != nil {
+		return nil, err
+	}
+	all = append(all, exact...)
 	slices.SortFunc(all, func(a, b cand) int { return cmpF(a.d, b.d) })
 	var out []Hit
 	for _, c := range all {
@@ -567,6 +576,9 @@ func (p *part) search(q *queryState, f filter, s *scratch) ([]cand, error) {
 		probes := q.Probes
 		if probes <= 0 {
 			probes = max(16, v.nlist/6)
+			if p.cold != nil {
+				probes = max(12, v.nlist/8) // sealed days re-rank across days, from more candidates
+			}
 		}
 		probes = min(probes, v.nlist)
 		cd := make([]float32, v.nlist)
@@ -583,6 +595,9 @@ func (p *part) search(q *queryState, f filter, s *scratch) ([]cand, error) {
 	} else {
 		scan(0, n)
 	}
+	if p.cold != nil {
+		return top.h, nil // approximate: Search re-ranks the best of every sealed day at once
+	}
 	// Re-rank the candidates in float32; keep K.
 	rows := s.rs[:0]
 	for _, c := range top.h {
@@ -590,16 +605,7 @@ func (p *part) search(q *queryState, f filter, s *scratch) ([]cand, error) {
 	}
 	s.rs = rows
 	exact := make([]float32, len(rows))
-	if p.cold != nil {
-		slices.Sort(rows) // the file is read in order
-		vecs := make([]float32, len(rows)*dim)
-		if err := p.readRows(rows, vecs); err != nil {
-			return nil, err
-		}
-		l2(q.Vector, vecs, exact)
-	} else {
-		l2Rows(q.Vector, p.vec, rows, exact)
-	}
+	l2Rows(q.Vector, p.vec, rows, exact)
 	best := &topK{k: q.K}
 	for i, r := range rows {
 		best.offer(r, exact[i])
