@@ -9,10 +9,21 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/vigil-oss/vigil/access/audit"
+	"github.com/vigil-oss/vigil/access/auth"
+	"github.com/vigil-oss/vigil/internal/core/event"
+	"github.com/vigil-oss/vigil/internal/core/space"
 
 	"github.com/vigil-oss/vigil/access"
 	"github.com/vigil-oss/vigil/internal/core/config"
@@ -476,5 +487,97 @@ func TestNodeRoles(t *testing.T) {
 	}
 	if code, _ := get(http.DefaultClient, back.URL+"/readyz"); code != 200 {
 		t.Errorf("readyz on the cameras node: %d", code)
+	}
+}
+
+// TestAutoUnlockDecidedOnceAcrossNodes: two camera nodes, one of which runs the door's camera;
+// the controller long-polls node B (the doors role). A resident's face at the camera is decided
+// once, by the node that runs the camera, though both see the event on the bus, and B's
+// controller opens the door once.
+func TestAutoUnlockDecidedOnceAcrossNodes(t *testing.T) {
+	busURL := testenv.StartNATS(t)
+	dbURL := testenv.PostgresDB(t)
+	t.Setenv("VIGIL_DATABASE_URL", dbURL)
+	data := t.TempDir()
+	code, out, errs := runCmd("doors", "add", "--id", "gate-1", "--camera", "cam001", "--data", data)
+	if code != 0 {
+		t.Fatalf("doors add: %s", errs)
+	}
+	key, _ := hex.DecodeString(strings.TrimSpace(out))
+	_, out, _ = runCmd("token", "create", "--role", "admin", "--name", "estate office", "--data", data)
+	admin := &http.Client{Transport: bearer{strings.TrimSpace(out)}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// The resident, with a template of the default face space (made by the access package).
+	pool, err := pgxpool.New(ctx, dbURL) // the site's database, migrated by doors add
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	eng, err := access.NewEngine(ctx, pool, audit.New(pool, filepath.Join(data, "anchor")), testenv.Secret())
+	if err != nil {
+		t.Fatal(err)
+	}
+	office := auth.Actor{Name: "office", Role: "admin"}
+	sp := space.DefaultSpace
+	if err := eng.AddPerson(ctx, office, "wang", "Wang Fang", "resident"); err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.AddRule(ctx, office, "gate-1", "person", "wang", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := eng.AddCredential(ctx, office, "wang", access.NewCredential{Kind: access.KindCard, Value: "CARD-WANG"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.AddFaceTemplate(ctx, office, "wang", access.FaceTemplate{Embedding: access.SyntheticFace(sp, "wang"), Quality: 0.9, Liveness: 0.9, Consent: "signed form (test)"}); err != nil {
+		t.Fatal(err)
+	}
+	start := func(id string, roles ...string) *testNode {
+		cfg := clusterConfig(t, id, dbURL, busURL)
+		cfg.Cluster.Roles = roles
+		return startNode(t, cfg)
+	}
+	a := start("node-a", config.RoleCameras, config.RoleAPI)
+	defer a.Stop()
+	b := start("node-b", config.RoleCameras, config.RoleDoors)
+	defer b.Stop()
+	r, err := admin.Post(a.URL+"/v1/cameras", "application/json", strings.NewReader(`{"id":"cam001","url":"rtsp://127.0.0.1:9/none","analyse":"faces"}`))
+	if err != nil || r.StatusCode != 201 {
+		t.Fatalf("add camera: %v %v", r.StatusCode, err)
+	}
+	r.Body.Close()
+	time.Sleep(1500 * time.Millisecond) // node A takes the camera's lease
+	ctrl := doorsim.New(b.URL, "gate-1", key)
+	got := make(chan access.Command, 4)
+	ctrl.OnUnlock = func(c access.Command) { got <- c }
+	go ctrl.Run(ctx, time.Minute)
+	time.Sleep(300 * time.Millisecond)
+	nc, err := nats.Connect(busURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	now := time.Now()
+	ev := &event.Event{ID: event.NewID(now), Camera: "cam001", Kind: event.KindFace, Time: now, First: now, Frames: 4, Liveness: 0.9,
+		Match: &event.Match{PersonID: "wang", List: access.AccessList, Distance: 0.2, Votes: 3}, Embedding: event.PackVector(access.SyntheticFace(sp, "wang")), Model: sp.Name}
+	if _, err := js.Publish(ctx, ev.Subject(), ev.Pack(), jetstream.WithMsgID(ev.ID)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case c := <-got:
+		if c.PersonID != "wang" || c.Event != ev.ID {
+			t.Fatalf("the controller got %+v", c)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the resident's face at node A's camera never opened the door on node B")
+	}
+	time.Sleep(time.Second)
+	var decisions int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM audit WHERE action = 'door.decision' AND detail::jsonb->>'event' = $1`, ev.ID).Scan(&decisions); err != nil {
+		t.Fatal(err)
+	}
+	if decisions != 1 || len(got) != 0 {
+		t.Fatalf("the face was decided %d times and opened the door %d more times", decisions, len(got))
 	}
 }
