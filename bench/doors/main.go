@@ -51,6 +51,8 @@ func main() {
 	dur := flag.Duration("duration", 10*time.Second, "measured time")
 	flag.IntVar(&faceTemplates, "faces", 40000, "enrolled face templates for the face decisions (0 skips them)")
 	flag.StringVar(&vigilBin, "vigil", "bin/vigil", "the vigil binary serving the face decisions")
+	flag.Float64Var(&paceRate, "rate", 0, "decisions per second in all, paced (0: as fast as the controllers go)")
+	flag.BoolVar(&siteMode, "site", false, "decide as one node of a site: controller nonces claimed in a NATS server's KV bucket over TCP, door state shared")
 	flag.Parse()
 	if err := run(*residents, *doors, *conc, *dur); err != nil {
 		fmt.Fprintln(os.Stderr, "doors bench:", err)
@@ -122,7 +124,17 @@ func run(nRes, nDoors, conc int, dur time.Duration) error {
 	if err != nil {
 		return err
 	}
-	a, err := api.New(api.Deps{Registry: prometheus.NewRegistry(), Access: e, Audit: audit}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	deps := api.Deps{Registry: prometheus.NewRegistry(), Access: e, Audit: audit}
+	if siteMode {
+		// As one node of a site: every controller nonce claimed in the bus's KV bucket over TCP,
+		// door state told to the other nodes.
+		stop, err := joinSite(ctx, e, &deps)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	a, err := api.New(deps, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		return err
 	}
@@ -134,7 +146,12 @@ func run(nRes, nDoors, conc int, dur time.Duration) error {
 	go hs.Serve(ln)
 	defer hs.Close()
 	base := "http://" + ln.Addr().String()
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conc}}
+	// Each controller from its own loopback address, as each door's controller is its own host:
+	// the API throttles each address to 200 requests a second.
+	clientOf := func(c int) *http.Client {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 2, byte(c%250+1))}, Timeout: 5 * time.Second}
+		return &http.Client{Transport: &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 2}}
+	}
 
 	var granted, denied, failed atomic.Int64
 	var mu sync.Mutex
@@ -145,8 +162,17 @@ func run(nRes, nDoors, conc int, dur time.Duration) error {
 	for c := range conc {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(c), 1))
+			client := clientOf(c)
 			var mine []time.Duration
+			var tick *time.Ticker
+			if paceRate > 0 { // open loop: each controller at its share of the rate
+				tick = time.NewTicker(time.Duration(float64(conc) / paceRate * float64(time.Second)))
+				defer tick.Stop()
+			}
 			for n := 0; time.Now().Before(deadline); n++ {
+				if tick != nil {
+					<-tick.C
+				}
 				// A resident at their unit's door (granted) or someone else's (denied: no rule).
 				p := rng.IntN(nRes)
 				d := p % units
@@ -193,8 +219,12 @@ func run(nRes, nDoors, conc int, dur time.Duration) error {
 	slices.Sort(lat)
 	rate := float64(total) / wall.Seconds()
 	cores := (self + pg).Seconds() / wall.Seconds()
-	fmt.Printf("card decisions through the signed API, %d controllers, %d residents, %d doors, %v: %.0f decisions/s (%d granted, %d denied, %d failed)\n",
-		conc, nRes, nDoors, dur, rate, granted.Load(), denied.Load(), failed.Load())
+	mode := "one node"
+	if siteMode {
+		mode = "a node of a site (nonces in the bus's KV over TCP)"
+	}
+	fmt.Printf("card decisions through the signed API as %s, %d controllers, %d residents, %d doors, %v: %.0f decisions/s (%d granted, %d denied, %d failed)\n",
+		mode, conc, nRes, nDoors, dur, rate, granted.Load(), denied.Load(), failed.Load())
 	fmt.Printf("latency p50 %.2f ms, p99 %.2f ms; CPU %.2f cores (this process %.2f incl. the load generator, PostgreSQL %.2f) → %.0f decisions/s per core\n",
 		ms(lat[len(lat)/2]), ms(lat[len(lat)*99/100]), cores, self.Seconds()/wall.Seconds(), pg.Seconds()/wall.Seconds(), rate/cores)
 	var audited int64
@@ -210,6 +240,8 @@ func run(nRes, nDoors, conc int, dur time.Duration) error {
 var (
 	faceTemplates int
 	vigilBin      string
+	siteMode      bool
+	paceRate      float64
 )
 
 // faceBench enrols n synthetic templates and one real face (resident p0, door d0), runs vigil
