@@ -63,7 +63,10 @@ if [[ $what == all || $what == vectors ]]; then
   echo "== face search: top-10 over ${VECTORS:-1000000} and 16,000,000 synthetic embeddings (the site's 90,000 a day), exact / int8 / IVF, recall against exact; 256-d (intel-0095) against 128-d (dlib-v1) in the same run"
   ./bin/vectors --n "${VECTORS:-1000000}"
   ./bin/vectors --n "${VECTORS:-1000000}" --dim 128
-  GOMEMLIMIT=18GiB ./bin/vectors --n 16000000 --queries 20
+  dir=${VECTORS_DIR:-$(mktemp -d /tmp/vigil-vectors-XXXX)}
+  echo "== face search, 16,000,000 256-d vectors, every day but the last two sealed under $dir (19 GB of disk), then a restart from the snapshots in a fresh process"
+  ./bin/vectors --n 16000000 --dir "$dir" --queries 20 && ./bin/vectors --n 16000000 --dir "$dir" --reopen
+  [[ -n "${VECTORS_DIR:-}" ]] || rm -rf "$dir"
 fi
 if [[ $what == all || $what == search ]]; then
   echo "== plate search over ${PLATE_EVENTS:-10000000} plate events; face index rebuild from PostgreSQL"
