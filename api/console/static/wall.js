@@ -10,6 +10,7 @@ export async function wallPage(view) {
   let page = Number(sessionStorage.getItem('vigil.wall.page') || 0);
   let perPage = Number(sessionStorage.getItem('vigil.wall.size') || 9);
   let players = [];
+  let left = false; // the page was left: nothing more may start
   view.innerHTML = `
     <section class="toolbar">
       <button id="prev" type="button">◀</button>
@@ -45,16 +46,46 @@ export async function wallPage(view) {
         <div class="overlay"></div>
       </figure>`).join('');
     paintHealth();
-    players = await Promise.all(slice.map(async (c) => {
+    players = await Promise.all(slice.map((c, i) => start(i, c)));
+  }
+
+  // start plays camera c in tile i. A tile whose video stops (the camera's node died or handed
+  // the camera to another node, a network blip) is played again by heal.
+  async function start(i, c) {
+    const tile = wall.querySelector(`[data-camera="${CSS.escape(c.id)}"]`);
+    if (!tile) return null;
+    const video = tile.querySelector('video');
+    tile.dataset.node = c.node || '';
+    tile.dataset.started = String(performance.now());
+    tile.dataset.lastFrame = '0';
+    try {
+      return await play(video, c.id, {
+        onState: (s) => { tile.dataset.rtc = s; },
+        onFrame: () => { tile.dataset.lastFrame = String(performance.now()); },
+      });
+    } catch (err) {
+      tile.querySelector('.overlay').textContent = err.message;
+      tile.classList.add('down');
+      return null;
+    }
+  }
+
+  // heal plays again every tile whose camera is live but whose video is not: no frame for 6 s,
+  // a connection that failed, or the camera now runs on another node.
+  async function heal() {
+    const now = performance.now();
+    const list = shown().slice(page * perPage, (page + 1) * perPage);
+    await Promise.all(list.map(async (c, i) => {
       const tile = wall.querySelector(`[data-camera="${CSS.escape(c.id)}"]`);
-      const video = tile.querySelector('video');
-      try {
-        return await play(video, c.id, { onState: (s) => { tile.dataset.rtc = s; } });
-      } catch (err) {
-        tile.querySelector('.overlay').textContent = err.message;
-        tile.classList.add('down');
-        return null;
-      }
+      if (!tile || c.state !== 'live') return;
+      const last = Math.max(Number(tile.dataset.lastFrame || 0), Number(tile.dataset.started || 0));
+      const stale = now - last > 6000 || ['failed', 'closed'].includes(tile.dataset.rtc) || (tile.dataset.node || '') !== (c.node || '');
+      if (!stale || tile.dataset.healing) return;
+      tile.dataset.healing = '1';
+      if (players[i]) players[i].close();
+      const p = await start(i, c);
+      if (left && p) p.close(); else players[i] = p;
+      delete tile.dataset.healing;
     }));
   }
 
@@ -76,6 +107,7 @@ export async function wallPage(view) {
     try {
       cameras = (await api('/v1/cameras')).cameras;
       paintHealth();
+      await heal();
     } catch { /* shown on the next success */ }
   }
 
@@ -86,5 +118,5 @@ export async function wallPage(view) {
   cameras = (await api('/v1/cameras')).cameras;
   await render();
   const timer = setInterval(refresh, 5000);
-  return () => { clearInterval(timer); stop(); };
+  return () => { left = true; clearInterval(timer); stop(); };
 }
