@@ -111,18 +111,18 @@ func run(o opts) error {
 	// Failover.
 	var took []time.Duration
 	for i := 0; i < o.kills; i++ {
-		where, err := s.Settled(ctx, o.cams, 60*time.Second, func(w map[string]string) bool { return len(count(w)) == 3 })
+		where, err := s.Settled(ctx, o.cams, 60*time.Second, func(w map[string]string) bool { return len(site.Count(w)) == 3 })
 		if err != nil {
 			return err
 		}
-		victim := busiest(count(where))
+		victim := site.Busiest(site.Count(where))
 		t0 := time.Now()
 		s.Kill(victim, syscall.SIGKILL)
 		if _, err := s.Settled(ctx, o.cams, 60*time.Second); err != nil {
 			return fmt.Errorf("kill %d: %w", i+1, err)
 		}
 		took = append(took, time.Since(t0))
-		fmt.Printf("kill -9 %d: %s ran %d cameras; all live again after %v\n", i+1, victim, count(where)[victim], took[i].Round(10*time.Millisecond))
+		fmt.Printf("kill -9 %d: %s ran %d cameras; all live again after %v\n", i+1, victim, site.Count(where)[victim], took[i].Round(10*time.Millisecond))
 		if _, err := s.StartNode(ctx, victim); err != nil {
 			return err
 		}
@@ -132,12 +132,12 @@ func run(o opts) error {
 		len(took), took[len(took)/2].Round(10*time.Millisecond), took[len(took)-1].Round(10*time.Millisecond))
 
 	// Planned handover.
-	where, err := s.Settled(ctx, o.cams, 60*time.Second, func(w map[string]string) bool { return len(count(w)) == 3 })
+	where, err := s.Settled(ctx, o.cams, 60*time.Second, func(w map[string]string) bool { return len(site.Count(w)) == 3 })
 	if err != nil {
 		return err
 	}
 	time.Sleep(12 * time.Second) // the last kill's gap well behind the measured window
-	victim := busiest(count(where))
+	victim := site.Busiest(site.Count(where))
 	t0 := time.Now()
 	s.Signal(victim, syscall.SIGTERM)
 	if _, err := s.Settled(ctx, o.cams, 60*time.Second); err != nil {
@@ -149,11 +149,15 @@ func run(o opts) error {
 	var worst time.Duration
 	for c, n := range where {
 		if n == victim {
-			worst = max(worst, gap(ctx, pool, c, t0.Add(-3*time.Second), time.Now()))
+			g, err := site.FootageGap(ctx, pool, c, t0.Add(-3*time.Second), time.Now())
+			if err != nil {
+				return err
+			}
+			worst = max(worst, g)
 		}
 	}
 	fmt.Printf("planned handover (SIGTERM): %d cameras live elsewhere after %v; longest footage gap %v (segments of 2 s; goal: no lost segment)\n",
-		count(where)[victim], handover.Round(10*time.Millisecond), worst.Round(time.Millisecond))
+		site.Count(where)[victim], handover.Round(10*time.Millisecond), worst.Round(time.Millisecond))
 	paper(o, solo, clustered)
 	return nil
 }
@@ -194,7 +198,7 @@ func overhead(ctx context.Context, o opts, work, name string, natsServers int, n
 			return usage{}, fmt.Errorf("add camera %d: %d %v", i, code, err)
 		}
 	}
-	if _, err := s.Settled(ctx, o.cams, 60*time.Second, func(w map[string]string) bool { return len(count(w)) == len(nodes) }); err != nil {
+	if _, err := s.Settled(ctx, o.cams, 60*time.Second, func(w map[string]string) bool { return len(site.Count(w)) == len(nodes) }); err != nil {
 		done()
 		return usage{}, err
 	}
@@ -249,48 +253,6 @@ func paper(o opts, solo, clustered usage) {
 	evs := float64(eventsPerDay) / 86400 * peakOverMean * sites
 	fmt.Printf("on paper, %d sites: %d nodes; events %.0f/s at peak (PostgreSQL ingest measured %d/s on 2 cores: one database per ~%d sites, or partitioned by site); bus %.1f M messages/s (one NATS cluster per site or region: leases and heartbeats never cross sites); footage %.2f Tb/s into S3 (%.2f Gb/s per site: one bucket and S3 endpoint per site or region)\n",
 		sites, nodes*sites, evs, copyPerSecond, int(copyPerSecond/(evs/sites)), busPerCam*streams*sites/1e6, bitrateMbit*streams*sites/1e6, bitrateMbit*streams/1e3)
-}
-
-func count(where map[string]string) map[string]int {
-	per := map[string]int{}
-	for _, n := range where {
-		per[n]++
-	}
-	return per
-}
-
-func busiest(per map[string]int) string {
-	best, most := "", -1
-	for n, c := range per {
-		if c > most || c == most && n < best {
-			best, most = n, c
-		}
-	}
-	return best
-}
-
-// gap is the longest stretch in [from, to] that a camera's stored segments do not cover.
-func gap(ctx context.Context, pool *pgxpool.Pool, camera string, from, to time.Time) time.Duration {
-	rows, err := pool.Query(ctx, `SELECT start_time, end_time FROM segments WHERE camera = $1 AND end_time > $2 AND start_time < $3 ORDER BY start_time`, camera, from, to)
-	if err != nil {
-		return to.Sub(from)
-	}
-	defer rows.Close()
-	var worst time.Duration
-	var covered time.Time
-	for rows.Next() {
-		var s, e time.Time
-		if rows.Scan(&s, &e) != nil {
-			continue
-		}
-		if !covered.IsZero() && s.Sub(covered) > worst {
-			worst = s.Sub(covered)
-		}
-		if e.After(covered) {
-			covered = e
-		}
-	}
-	return worst
 }
 
 // startS3 runs versitygw over dir.

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -28,21 +26,10 @@ func TestCameraRegistryAtRunTime(t *testing.T) {
 	data := t.TempDir()
 	dbURL := testenv.PostgresDB(t)
 	t.Setenv("VIGIL_DATABASE_URL", dbURL)
-	_, out, _ := runCmd("token", "create", "--role", "admin", "--name", "estate office", "--data", data)
-	admin := &http.Client{Transport: bearer{strings.TrimSpace(out)}}
-	_, out, _ = runCmd("token", "create", "--role", "operator", "--name", "operator", "--data", data)
-	operator := &http.Client{Transport: bearer{strings.TrimSpace(out)}}
+	admin := tokenClient(t, "admin", "estate office", data)
+	operator := tokenClient(t, "operator", "operator", data)
 
-	clip, err := camsim.SharedSmallClip(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	simAddr := freeAddrT(t)
-	sim, _ := camsim.NewServer(camsim.Config{RTSPAddress: simAddr, Cameras: 3}, []*camsim.Clip{clip}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err := sim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
+	simAddr := startCamsim(t, 3)
 	camURL := func(i int) string { return fmt.Sprintf("rtsp://%s%s", simAddr, camsim.CameraPath(i)) }
 	cfg := config.Default()
 	cfg.HTTP.Addr = "127.0.0.1:0"

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -41,10 +40,8 @@ func TestClusterMembership(t *testing.T) {
 	dbURL := testenv.PostgresDB(t)
 	t.Setenv("VIGIL_DATABASE_URL", dbURL)
 	data := t.TempDir()
-	_, out, _ := runCmd("token", "create", "--role", "operator", "--name", "operator", "--data", data)
-	operator := &http.Client{Transport: bearer{strings.TrimSpace(out)}}
-	_, out, _ = runCmd("token", "create", "--role", "patrol", "--name", "patrol 1", "--data", data)
-	patrol := &http.Client{Transport: bearer{strings.TrimSpace(out)}}
+	operator := tokenClient(t, "operator", "operator", data)
+	patrol := tokenClient(t, "patrol", "patrol 1", data)
 	start := func(id string) *testNode { return clusterNode(t, id, dbURL, busURL) }
 	a := start("node-a")
 	defer a.Stop()
@@ -98,19 +95,9 @@ func TestCamerasSpreadOverNodes(t *testing.T) {
 	dbURL := testenv.PostgresDB(t)
 	t.Setenv("VIGIL_DATABASE_URL", dbURL)
 	data := t.TempDir()
-	_, out, _ := runCmd("token", "create", "--role", "admin", "--name", "estate office", "--data", data)
-	admin := &http.Client{Transport: bearer{strings.TrimSpace(out)}}
-	clip, err := camsim.SharedSmallClip(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	admin := tokenClient(t, "admin", "estate office", data)
 	const cams = 9
-	simAddr := freeAddrT(t)
-	sim, _ := camsim.NewServer(camsim.Config{RTSPAddress: simAddr, Cameras: cams}, []*camsim.Clip{clip}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err := sim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
+	simAddr := startCamsim(t, cams)
 	start := func(id string) *testNode { return clusterNode(t, id, dbURL, busURL) }
 	nodes := map[string]*testNode{"node-a": start("node-a"), "node-b": start("node-b"), "node-c": start("node-c")}
 	defer func() {
@@ -214,17 +201,8 @@ func TestLiveViewFromAnyNode(t *testing.T) {
 	admin := &http.Client{Transport: bearer{token}}
 	_, out, _ = runCmd("token", "create", "--role", "patrol", "--name", "patrol 1", "--data", data)
 	patrol := strings.TrimSpace(out)
-	clip, err := camsim.SharedSmallClip(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
 	const cams = 4
-	simAddr := freeAddrT(t)
-	sim, _ := camsim.NewServer(camsim.Config{RTSPAddress: simAddr, Cameras: cams}, []*camsim.Clip{clip}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err := sim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
+	simAddr := startCamsim(t, cams)
 	start := func(id string) *testNode {
 		cfg := clusterConfig(t, id, dbURL, busURL)
 		cfg.Live.Enabled, cfg.Live.UDPAddr = true, "127.0.0.1:0" // each node its own port
@@ -354,17 +332,7 @@ func TestReplayToAnotherNodeRefused(t *testing.T) {
 // TestUnlockReachesControllerOnAnotherNode: a door controller long-polls node B; an operator's
 // remote unlock made on node A reaches it through the bus, once.
 func TestUnlockReachesControllerOnAnotherNode(t *testing.T) {
-	busURL := testenv.StartNATS(t)
-	dbURL := testenv.PostgresDB(t)
-	t.Setenv("VIGIL_DATABASE_URL", dbURL)
-	data := t.TempDir()
-	code, out, errs := runCmd("doors", "add", "--id", "gate-1", "--camera", "cam001", "--data", data)
-	if code != 0 {
-		t.Fatalf("doors add: %s", errs)
-	}
-	key, _ := hex.DecodeString(strings.TrimSpace(out))
-	_, out, _ = runCmd("token", "create", "--role", "admin", "--name", "estate office", "--data", data)
-	admin := &http.Client{Transport: bearer{strings.TrimSpace(out)}}
+	busURL, dbURL, _, key, admin := doorSite(t)
 	a := clusterNode(t, "node-a", dbURL, busURL)
 	defer a.Stop()
 	b := clusterNode(t, "node-b", dbURL, busURL)
@@ -409,18 +377,8 @@ func TestNodeRoles(t *testing.T) {
 	dbURL := testenv.PostgresDB(t)
 	t.Setenv("VIGIL_DATABASE_URL", dbURL)
 	data := t.TempDir()
-	_, out, _ := runCmd("token", "create", "--role", "admin", "--name", "estate office", "--data", data)
-	admin := &http.Client{Transport: bearer{strings.TrimSpace(out)}}
-	clip, err := camsim.SharedSmallClip(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	simAddr := freeAddrT(t)
-	sim, _ := camsim.NewServer(camsim.Config{RTSPAddress: simAddr, Cameras: 3}, []*camsim.Clip{clip}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err := sim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
+	admin := tokenClient(t, "admin", "estate office", data)
+	simAddr := startCamsim(t, 3)
 	start := func(id string, roles ...string) *testNode {
 		cfg := clusterConfig(t, id, dbURL, busURL)
 		cfg.Cluster.Roles = roles
@@ -495,17 +453,7 @@ func TestNodeRoles(t *testing.T) {
 // once, by the node that runs the camera, though both see the event on the bus, and B's
 // controller opens the door once.
 func TestAutoUnlockDecidedOnceAcrossNodes(t *testing.T) {
-	busURL := testenv.StartNATS(t)
-	dbURL := testenv.PostgresDB(t)
-	t.Setenv("VIGIL_DATABASE_URL", dbURL)
-	data := t.TempDir()
-	code, out, errs := runCmd("doors", "add", "--id", "gate-1", "--camera", "cam001", "--data", data)
-	if code != 0 {
-		t.Fatalf("doors add: %s", errs)
-	}
-	key, _ := hex.DecodeString(strings.TrimSpace(out))
-	_, out, _ = runCmd("token", "create", "--role", "admin", "--name", "estate office", "--data", data)
-	admin := &http.Client{Transport: bearer{strings.TrimSpace(out)}}
+	busURL, dbURL, data, key, admin := doorSite(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	// The resident, with a template of the default face space (made by the access package).
@@ -580,4 +528,19 @@ func TestAutoUnlockDecidedOnceAcrossNodes(t *testing.T) {
 	if decisions != 1 || len(got) != 0 {
 		t.Fatalf("the face was decided %d times and opened the door %d more times", decisions, len(got))
 	}
+}
+
+// doorSite is a site's bus and database with door gate-1 (camera cam001): its controller key,
+// the data folder the tools use, and an admin's client.
+func doorSite(t *testing.T) (busURL, dbURL, data string, key []byte, admin *http.Client) {
+	t.Helper()
+	busURL, dbURL = testenv.StartNATS(t), testenv.PostgresDB(t)
+	t.Setenv("VIGIL_DATABASE_URL", dbURL)
+	data = t.TempDir()
+	code, out, errs := runCmd("doors", "add", "--id", "gate-1", "--camera", "cam001", "--data", data)
+	if code != 0 {
+		t.Fatalf("doors add: %s", errs)
+	}
+	key, _ = hex.DecodeString(strings.TrimSpace(out))
+	return busURL, dbURL, data, key, tokenClient(t, "admin", "estate office", data)
 }

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"sync/atomic"
 	"syscall"
@@ -38,16 +36,7 @@ func startSite(t *testing.T, cams int, nodes ...string) (*site.Site, string) {
 	testenv.Command(t, "nats-server")
 	s3 := testenv.StartS3(t)
 	dbURL := testenv.PostgresDB(t)
-	clip, err := camsim.SharedSmallClip(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	simAddr := site.FreeAddr()
-	sim, _ := camsim.NewServer(camsim.Config{RTSPAddress: simAddr, Cameras: cams}, []*camsim.Clip{clip}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err := sim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sim.Close)
+	simAddr := startCamsim(t, cams)
 	ctx := context.Background()
 	dir := t.TempDir()
 	if keep := os.Getenv("VIGIL_SITE_DIR"); keep != "" {
@@ -88,7 +77,7 @@ func TestSiteFailoverRealProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	per := count(where)
+	per := site.Count(where)
 	t.Logf("placed: %v", per)
 	if len(per) != 3 {
 		t.Fatalf("a node runs no camera: %v", per)
@@ -97,14 +86,14 @@ func TestSiteFailoverRealProcesses(t *testing.T) {
 	published, stopEvents := publishEvents(t, s.BusURL)
 
 	// kill -9 the busiest node.
-	busiest := busiestNode(per)
+	busiest := site.Busiest(per)
 	killed := time.Now()
 	s.Kill(busiest, syscall.SIGKILL)
 	after, err := s.Settled(ctx, cams, 30*time.Second)
 	if err != nil {
 		t.Fatalf("after kill -9 of %s: %v", busiest, err)
 	}
-	t.Logf("kill -9 %s: every camera live again after %v on %v (lease TTL 6 s)", busiest, time.Since(killed).Round(100*time.Millisecond), count(after))
+	t.Logf("kill -9 %s: every camera live again after %v on %v (lease TTL 6 s)", busiest, time.Since(killed).Round(100*time.Millisecond), site.Count(after))
 	var moved string
 	for c, n := range where {
 		if n == busiest {
@@ -129,7 +118,7 @@ func TestSiteFailoverRealProcesses(t *testing.T) {
 	if _, err := s.StartNode(ctx, "node-d"); err != nil {
 		t.Fatal(err)
 	}
-	joined, err := s.Settled(ctx, cams, 30*time.Second, func(w map[string]string) bool { return count(w)["node-d"] > 0 })
+	joined, err := s.Settled(ctx, cams, 30*time.Second, func(w map[string]string) bool { return site.Count(w)["node-d"] > 0 })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,13 +131,13 @@ func TestSiteFailoverRealProcesses(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("node-d joined: %d of %d cameras moved: %v", moves, cams, count(joined))
+	t.Logf("node-d joined: %d of %d cameras moved: %v", moves, cams, site.Count(joined))
 	if moves == 0 || moves > cams/3+3 {
 		t.Errorf("node-d joining moved %d of %d cameras", moves, cams)
 	}
 
 	// SIGTERM: a planned stop hands the cameras over; their footage has no gap beyond a segment.
-	stopped := busiestNode(count(joined))
+	stopped := site.Busiest(site.Count(joined))
 	handed := time.Now()
 	s.Signal(stopped, syscall.SIGTERM)
 	final, err := s.Settled(ctx, cams, 30*time.Second)
@@ -163,7 +152,10 @@ func TestSiteFailoverRealProcesses(t *testing.T) {
 		if n != stopped {
 			continue
 		}
-		gap := footageGap(t, pool, c, handed.Add(-10*time.Second), time.Now())
+		gap, err := site.FootageGap(ctx, pool, c, handed.Add(-10*time.Second), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
 		worst = max(worst, gap)
 		if gap > 3*time.Second {
 			t.Errorf("%s (handed from %s to %s): footage gap %v, more than a segment", c, stopped, final[c], gap)
@@ -228,50 +220,4 @@ func publishEvents(t *testing.T, busURL string) (*atomic.Int64, func() int64) {
 		nc.Close()
 		return n.Load()
 	}
-}
-
-func count(where map[string]string) map[string]int {
-	per := map[string]int{}
-	for _, n := range where {
-		per[n]++
-	}
-	return per
-}
-
-func busiestNode(per map[string]int) string {
-	best, most := "", -1
-	for n, c := range per {
-		if c > most || c == most && n < best {
-			best, most = n, c
-		}
-	}
-	return best
-}
-
-// footageGap is the longest stretch in [from, to] that camera's stored segments do not cover.
-func footageGap(t *testing.T, pool *pgxpool.Pool, camera string, from, to time.Time) time.Duration {
-	t.Helper()
-	rows, err := pool.Query(context.Background(), `SELECT start_time, end_time FROM segments WHERE camera = $1 AND end_time > $2 AND start_time < $3 ORDER BY start_time`, camera, from, to)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var gap time.Duration
-	covered := time.Time{}
-	for rows.Next() {
-		var s, e time.Time
-		if err := rows.Scan(&s, &e); err != nil {
-			t.Fatal(err)
-		}
-		if !covered.IsZero() && s.Sub(covered) > gap {
-			gap = s.Sub(covered)
-		}
-		if e.After(covered) {
-			covered = e
-		}
-	}
-	if covered.IsZero() {
-		return to.Sub(from)
-	}
-	return gap
 }

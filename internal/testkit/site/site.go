@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -437,4 +438,52 @@ func FreeAddr() string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// Count is how many cameras each node runs, from where they run.
+func Count(where map[string]string) map[string]int {
+	per := map[string]int{}
+	for _, n := range where {
+		per[n]++
+	}
+	return per
+}
+
+// Busiest is the node running most cameras (the first by id among equals).
+func Busiest(per map[string]int) string {
+	best, most := "", -1
+	for n, c := range per {
+		if c > most || c == most && n < best {
+			best, most = n, c
+		}
+	}
+	return best
+}
+
+// FootageGap is the longest stretch in [from, to] that a camera's stored segments (the table
+// segments) do not cover, from the first segment on.
+func FootageGap(ctx context.Context, pool *pgxpool.Pool, camera string, from, to time.Time) (time.Duration, error) {
+	rows, err := pool.Query(ctx, `SELECT start_time, end_time FROM segments WHERE camera = $1 AND end_time > $2 AND start_time < $3 ORDER BY start_time`, camera, from, to)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	var worst time.Duration
+	var covered time.Time
+	for rows.Next() {
+		var s, e time.Time
+		if err := rows.Scan(&s, &e); err != nil {
+			return 0, err
+		}
+		if !covered.IsZero() && s.Sub(covered) > worst {
+			worst = s.Sub(covered)
+		}
+		if e.After(covered) {
+			covered = e
+		}
+	}
+	if covered.IsZero() {
+		return to.Sub(from), rows.Err()
+	}
+	return worst, rows.Err()
 }
