@@ -105,27 +105,12 @@ func TestCamerasSpreadOverNodes(t *testing.T) {
 			n.Stop()
 		}
 	}()
-	for i := 1; i <= cams; i++ {
-		body := fmt.Sprintf(`{"id":"cam%03d","url":"rtsp://%s%s","analyse":"none"}`, i, simAddr, camsim.CameraPath(i))
-		r, err := admin.Post(nodes["node-a"].URL+"/v1/cameras", "application/json", strings.NewReader(body))
-		if err != nil || r.StatusCode != 201 {
-			t.Fatalf("add camera %d: %v %v", i, r.StatusCode, err)
-		}
-		r.Body.Close()
-	}
+	addCameras(t, admin, nodes["node-a"].URL, simAddr, cams)
 	// where: camera → the nodes running it live.
 	where := func() map[string][]string {
 		out := map[string][]string{}
 		for id, n := range nodes {
-			r, err := admin.Get(n.URL + "/v1/cameras")
-			if err != nil {
-				t.Fatal(err)
-			}
-			var body struct {
-				Cameras []struct{ ID, State, Node string }
-			}
-			json.NewDecoder(r.Body).Decode(&body)
-			r.Body.Close()
+			body := siteCameras(t, admin, n.URL)
 			for _, c := range body.Cameras {
 				if c.State == "live" && c.Node == id { // what the answering node runs itself
 					out[c.ID] = append(out[c.ID], id)
@@ -211,25 +196,11 @@ func TestLiveViewFromAnyNode(t *testing.T) {
 	a, b := start("node-a"), start("node-b")
 	defer a.Stop()
 	defer b.Stop()
-	for i := 1; i <= cams; i++ {
-		body := fmt.Sprintf(`{"id":"cam%03d","url":"rtsp://%s%s","analyse":"none"}`, i, simAddr, camsim.CameraPath(i))
-		r, err := admin.Post(a.URL+"/v1/cameras", "application/json", strings.NewReader(body))
-		if err != nil || r.StatusCode != 201 {
-			t.Fatalf("add camera %d: %v %v", i, r.StatusCode, err)
-		}
-		r.Body.Close()
-	}
-	type cam struct{ ID, State, Node string }
+	addCameras(t, admin, a.URL, simAddr, cams)
 	var onB string
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		r, err := admin.Get(a.URL + "/v1/cameras")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var body struct{ Cameras []cam }
-		json.NewDecoder(r.Body).Decode(&body)
-		r.Body.Close()
+		body := siteCameras(t, admin, a.URL)
 		live, nodes := 0, map[string]bool{}
 		for _, c := range body.Cameras {
 			if c.State == "live" && c.Node != "" {
@@ -388,25 +359,10 @@ func TestNodeRoles(t *testing.T) {
 	defer front.Stop()
 	back := start("back", config.RoleCameras, config.RoleSearch, config.RoleDoors)
 	defer back.Stop()
-	for i := 1; i <= 3; i++ {
-		body := fmt.Sprintf(`{"id":"cam%03d","url":"rtsp://%s%s","analyse":"none"}`, i, simAddr, camsim.CameraPath(i))
-		r, err := admin.Post(front.URL+"/v1/cameras", "application/json", strings.NewReader(body))
-		if err != nil || r.StatusCode != 201 {
-			t.Fatalf("add camera %d: %v %v", i, r.StatusCode, err)
-		}
-		r.Body.Close()
-	}
+	addCameras(t, admin, front.URL, simAddr, 3)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		r, err := admin.Get(front.URL + "/v1/cameras")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var body struct {
-			Cameras []struct{ ID, State, Node string }
-		}
-		json.NewDecoder(r.Body).Decode(&body)
-		r.Body.Close()
+		body := siteCameras(t, admin, front.URL)
 		live := 0
 		for _, c := range body.Cameras {
 			if c.State == "live" && c.Node == "back" {
@@ -543,4 +499,36 @@ func doorSite(t *testing.T) (busURL, dbURL, data string, key []byte, admin *http
 	}
 	key, _ = hex.DecodeString(strings.TrimSpace(out))
 	return busURL, dbURL, data, key, tokenClient(t, "admin", "estate office", data)
+}
+
+// addCameras registers camsim's cameras 1…n (at simAddr, not analysed) through the API at url.
+func addCameras(t *testing.T, admin *http.Client, url, simAddr string, n int) {
+	t.Helper()
+	for i := 1; i <= n; i++ {
+		body := fmt.Sprintf(`{"id":"cam%03d","url":"rtsp://%s%s","analyse":"none"}`, i, simAddr, camsim.CameraPath(i))
+		r, err := admin.Post(url+"/v1/cameras", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		if r.StatusCode != http.StatusCreated {
+			t.Fatalf("add camera %d: %d", i, r.StatusCode)
+		}
+	}
+}
+
+// siteCameras is GET /v1/cameras on the node at url.
+func siteCameras(t *testing.T, c *http.Client, url string) (body struct {
+	Cameras []struct{ ID, State, Node string }
+}) {
+	t.Helper()
+	r, err := c.Get(url + "/v1/cameras")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		t.Fatalf("GET /v1/cameras: %d %v", r.StatusCode, err)
+	}
+	return body
 }
