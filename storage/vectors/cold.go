@@ -2,7 +2,6 @@ package vectors
 
 import (
 	"bytes"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -164,9 +163,6 @@ func removeIfThere(path string) error {
 }
 
 func snapshotPath(vecPath string) string { return vecPath[:len(vecPath)-len(".vec")] + ".idx" }
-
-// idHex is an id as the index reports it.
-func idHex(k [11]byte) string { return hex.EncodeToString(k[:]) }
 
 // Seal seals every day that has its IVF lists and is older than Options.HotDays (none without
 // Options.Dir), and reports how many it sealed. Build first.
