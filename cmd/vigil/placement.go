@@ -15,7 +15,7 @@ import (
 // placement decides which registered cameras this node runs: those whose lease it holds. Every
 // round (each second, and at once when the registry changes) it renews what it holds, hands over
 // what another live node is now preferred for, takes what it is preferred for when free, and
-// takes a camera nobody has held for three rounds (its preferred node is slow or gone).
+// takes a camera nobody has held for orphanRounds rounds (its preferred node is slow or gone).
 type placement struct {
 	leases *cluster.Leases
 
@@ -123,6 +123,10 @@ func (n *node) fence(ctx context.Context, camera string) {
 // placementRound is how often placement runs.
 const placementRound = time.Second
 
+// orphanRounds is how many rounds a camera must be seen with no holder before a node that is
+// not its preferred one takes it (its preferred node is gone, slow or cannot run it).
+const orphanRounds = 5
+
 // place records the registry's cameras and runs a round.
 func (n *node) place(ctx context.Context, cams []config.Camera) {
 	n.placer.mu.Lock()
@@ -198,7 +202,9 @@ func (n *node) placeOne(ctx context.Context, id, self string, nodes []cluster.No
 		case err != nil:
 		case owner == "":
 			p.orphan[id]++
-			take = p.orphan[id] >= 3
+			// Five rounds: the preferred node takes a freed camera within one or two, even
+			// loaded; a non-preferred node taking it first would hand it over again later.
+			take = p.orphan[id] >= orphanRounds
 		default:
 			delete(p.orphan, id)
 		}

@@ -15,12 +15,18 @@ import (
 // the test ends, and returns the address.
 func startCamsim(t *testing.T, cams int) string {
 	t.Helper()
+	return startCamsimTruth(t, cams, nil)
+}
+
+// startCamsimTruth is startCamsim writing camsim's ground truth to tw (nil: none).
+func startCamsimTruth(t *testing.T, cams int, tw *camsim.TruthWriter) string {
+	t.Helper()
 	clip, err := camsim.SharedSmallClip(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := freeAddrT(t)
-	sim, err := camsim.NewServer(camsim.Config{RTSPAddress: addr, Cameras: cams}, []*camsim.Clip{clip}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	sim, err := camsim.NewServer(camsim.Config{RTSPAddress: addr, Cameras: cams, Truth: tw}, []*camsim.Clip{clip}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err == nil {
 		err = sim.Start()
 	}
