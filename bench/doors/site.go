@@ -25,7 +25,8 @@ func joinSite(ctx context.Context, e *access.Engine, d *api.Deps) (func(), error
 	if !srv.ReadyForConnections(10 * time.Second) {
 		return nil, errors.New("nats: not ready")
 	}
-	nc, err := nats.Connect(srv.ClientURL())
+	siteBusURL = srv.ClientURL()
+	nc, err := nats.Connect(siteBusURL)
 	if err != nil {
 		srv.Shutdown()
 		return nil, err
