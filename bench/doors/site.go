@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"os"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -17,7 +18,12 @@ import (
 // joinSite runs a NATS server with JetStream on a loopback TCP port, as a site's bus, and makes
 // the bench's node one of the site: nonces claimed in its KV bucket, door state shared.
 func joinSite(ctx context.Context, e *access.Engine, d *api.Deps) (func(), error) {
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: "", NoSigs: true, NoLog: true})
+	dir, err := os.MkdirTemp("", "vigil-bench-doors-nats-")
+	if err != nil {
+		return nil, err
+	}
+	// File storage, as every node of a site with an external bus keeps its buckets.
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir, NoSigs: true, NoLog: true})
 	if err != nil {
 		return nil, err
 	}
@@ -32,7 +38,7 @@ func joinSite(ctx context.Context, e *access.Engine, d *api.Deps) (func(), error
 		return nil, err
 	}
 	js, _ := jetstream.New(nc)
-	nonces, err := cluster.OpenNonces(ctx, js, cluster.Store{Storage: jetstream.MemoryStorage}, 2*access.SkewWindow)
+	nonces, err := cluster.OpenNonces(ctx, js, cluster.Store{Storage: jetstream.FileStorage}, 2*access.SkewWindow)
 	if err != nil {
 		nc.Close()
 		srv.Shutdown()
@@ -57,5 +63,6 @@ func joinSite(ctx context.Context, e *access.Engine, d *api.Deps) (func(), error
 		unshare()
 		nc.Close()
 		srv.Shutdown()
+		os.RemoveAll(dir)
 	}, nil
 }
