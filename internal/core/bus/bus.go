@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"log/slog"
 	"strings"
 	"time"
@@ -44,6 +45,7 @@ type Bus struct {
 	// storage is where JetStream data is kept (Storage).
 	storage  jetstream.StorageType
 	replicas int
+	tmp      string // the embedded server's own folder when none was given (removed by Close)
 }
 
 // Open starts the embedded server when cfg.URL is empty, connects, and makes sure the events
@@ -58,14 +60,24 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Bus, error) {
 		}
 		if cfg.StoreDir == "" {
 			opts.JetStreamMaxStore = 1 << 30
+			// A folder of its own: without one the server keeps its metadata under the system's
+			// temporary folder, shared by every embedded bus of the machine, and one process's
+			// streams come back to haunt another's.
+			dir, err := os.MkdirTemp("", "vigil-bus-")
+			if err != nil {
+				return nil, fmt.Errorf("bus: embedded NATS: %w", err)
+			}
+			opts.StoreDir, b.tmp = dir, dir
 		}
 		srv, err := server.NewServer(opts)
 		if err != nil {
+			b.Close()
 			return nil, fmt.Errorf("bus: embedded NATS: %w", err)
 		}
 		go srv.Start()
 		if !srv.ReadyForConnections(10 * time.Second) {
 			srv.Shutdown()
+			b.Close()
 			return nil, errors.New("bus: embedded NATS did not start within 10 s")
 		}
 		b.srv = srv
@@ -155,6 +167,9 @@ func (b *Bus) Close() {
 	if b.srv != nil {
 		b.srv.Shutdown()
 		b.srv.WaitForShutdown()
+	}
+	if b.tmp != "" {
+		_ = os.RemoveAll(b.tmp)
 	}
 }
 
