@@ -35,14 +35,8 @@ var ErrInvalid = errors.New("access: invalid")
 // unaudited, nor audited uncommitted), then reloads the snapshot.
 func (e *Engine) change(ctx context.Context, who auth.Actor, action string, detail any, fn func(tx pgx.Tx) error) error {
 	d, _ := json.Marshal(detail)
-	_, err := e.trail.Change(ctx, audit.Entry{Actor: who.Name, Role: who.Role, Action: action, Detail: d}, nil, func(tx pgx.Tx) error {
-		if err := fn(tx); err != nil {
-			return err
-		}
-		// Other nodes and tools' changes reach every engine through this (see Watch).
-		_, err := tx.Exec(ctx, `SELECT pg_notify('vigil_access', '')`)
-		return err
-	})
+	// Other nodes' and tools' changes reach every engine through the notice (see Watch).
+	_, err := e.trail.Change(ctx, audit.Entry{Actor: who.Name, Role: who.Role, Action: action, Detail: d}, nil, audit.Notifying(ctx, "vigil_access", fn))
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {

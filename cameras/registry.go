@@ -204,13 +204,7 @@ func (r *Registry) Seed(ctx context.Context, cams []config.Camera) (int, error) 
 // change runs one write and its audit row in one transaction, and tells every node.
 func (r *Registry) change(ctx context.Context, who auth.Actor, action string, detail any, fn func(tx pgx.Tx) error) error {
 	d, _ := json.Marshal(detail)
-	_, err := r.trail.Change(ctx, audit.Entry{Actor: who.Name, Role: who.Role, Action: action, Detail: d}, nil, func(tx pgx.Tx) error {
-		if err := fn(tx); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `SELECT pg_notify('vigil_cameras', '')`)
-		return err
-	})
+	_, err := r.trail.Change(ctx, audit.Entry{Actor: who.Name, Role: who.Role, Action: action, Detail: d}, nil, audit.Notifying(ctx, "vigil_cameras", fn))
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {

@@ -181,6 +181,19 @@ func (a *Chain) AppendAll(ctx context.Context, entries []Entry) ([]int64, error)
 	return seqs, nil
 }
 
+// Notifying wraps a change's write so that its transaction also tells every process listening
+// on channel (PostgreSQL NOTIFY, delivered only if it commits): how other nodes and the tools
+// learn of admin writes.
+func Notifying(ctx context.Context, channel string, fn func(tx pgx.Tx) error) func(tx pgx.Tx) error {
+	return func(tx pgx.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, channel)
+		return err
+	}
+}
+
 // Change runs fn and appends e in one transaction, so that a change and its audit row commit
 // (or roll back) together; it returns e's seq. fn may fill e.Detail in through detail, which is
 // read after fn: pass nil when the entry is complete.
