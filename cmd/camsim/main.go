@@ -56,7 +56,17 @@ func run() error {
 	user := flag.String("user", "", "require this RTSP user")
 	pass := flag.String("pass", "", "and password")
 	stamp := flag.Bool("timestamps", false, "an SEI message with the send time in front of every frame (latency benches)")
+	substream := flag.String("substream", "", "also serve each camera's sub-stream, the same scene at WxH (e.g. 640x360), at rtsp://ADDR/cam/NNN/sub")
+	subBitrate := flag.Int("sub-bitrate", 400, "sub-stream kbit/s")
+	subGOP := flag.Float64("sub-gop", 1, "sub-stream seconds between key frames")
 	flag.Parse()
+	var err error
+	if p.Sub, err = camsim.ParseSub(*substream); err != nil {
+		return err
+	}
+	if p.Sub != nil {
+		p.Sub.Bitrate, p.Sub.GOP = *subBitrate, *subGOP
+	}
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -103,6 +113,9 @@ func run() error {
 	}
 	defer srv.Close()
 	fmt.Printf("camsim: %d cameras at rtsp://%s/cam/001 … /cam/%03d; truth in %s\n", *cameras, *addr, *cameras, *truthFile)
+	if p.Sub != nil {
+		fmt.Printf("camsim: sub-streams (%dx%d) at rtsp://%s/cam/001/sub … /cam/%03d/sub\n", p.Sub.Width, p.Sub.Height, *addr, *cameras)
+	}
 	<-ctx.Done()
 	log.Info("stopping", "truth_lines", truth.Lines())
 	return nil

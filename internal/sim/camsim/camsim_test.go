@@ -242,3 +242,50 @@ func TestTimeSEIRoundTrip(t *testing.T) {
 		t.Fatal("foreign SEI parsed")
 	}
 }
+
+// TestSubStream: --substream serves a second, smaller stream of the same scene, frame for frame
+// in step with the main, with its own key frame interval, at /cam/NNN/sub.
+func TestSubStream(t *testing.T) {
+	testenv.Command(t, "ffprobe")
+	lib := testLibrary(t)
+	p := smallParams()
+	p.Sub = &SubParams{Width: 320, Height: 180, GOP: 0.4, Bitrate: 200}
+	c, err := BuildClip(context.Background(), lib, p, lib.Script(3, 6), 3, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Sub == nil || len(c.Sub.Units) != len(c.Units) || len(c.Units) != 150 {
+		t.Fatalf("main %d frames, sub %v", len(c.Units), c.Sub != nil)
+	}
+	for i, u := range c.Sub.Units {
+		if isIDR(u) != (i%10 == 0) {
+			t.Fatalf("sub-stream frame %d: key %v, want a key frame every 10", i, isIDR(u))
+		}
+	}
+	srv, err := NewServer(Config{RTSPAddress: "127.0.0.1:18559", Cameras: 2}, []*Clip{c}, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	for path, want := range map[string]string{"/cam/002": "640x360", "/cam/002/sub": "320x180"} {
+		out, err := exec.Command("ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-select_streams", "v:0",
+			"-show_entries", "stream=width,height", "-of", "csv=p=0:s=x", "rtsp://127.0.0.1:18559"+path).Output()
+		if err != nil || strings.TrimSpace(string(out)) != want {
+			t.Errorf("%s: %q, %v; want %s", path, out, err, want)
+		}
+	}
+	if out, err := exec.Command("ffprobe", "-v", "error", "-rtsp_transport", "tcp", "rtsp://127.0.0.1:18559/cam/002/sub2").CombinedOutput(); err == nil {
+		t.Fatalf("ffprobe read a path that does not exist: %s", out)
+	}
+	bad := p
+	bad.Sub = &SubParams{Width: 1280, Height: 720, GOP: 1, Bitrate: 200}
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "no larger") {
+		t.Fatalf("sub-stream larger than the main: %v", err)
+	}
+	if _, err := ParseSub("640x"); err == nil {
+		t.Fatal("640x accepted")
+	}
+}

@@ -1,7 +1,6 @@
 package camsim
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,10 +9,8 @@ import (
 	"fmt"
 	"image"
 	"image/draw"
-	"io"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 
@@ -27,6 +24,16 @@ type Params struct {
 	GOP           float64 // seconds between key frames
 	Bitrate       int     // kbit/s
 	Seconds       float64 // clip length before it loops
+	// Sub, when set, is a second stream of the same scene (a camera's sub-stream for analysis):
+	// its own picture size, bit rate and key frame interval, frame for frame in step with the main.
+	Sub *SubParams `json:",omitempty"`
+}
+
+// SubParams describe a sub-stream.
+type SubParams struct {
+	Width, Height int
+	GOP           float64 // seconds between key frames; default 1 s (analysis samples key frames)
+	Bitrate       int     // kbit/s; default 400
 }
 
 // DefaultParams are the issue's defaults: 1280x720, 25 fps, 2 s GOP, 1.5 Mb/s, 24 s clips.
@@ -48,16 +55,50 @@ func (p Params) Validate() error {
 	case p.Seconds < p.GOP:
 		return fmt.Errorf("camsim: clip of %.1fs is shorter than one GOP", p.Seconds)
 	}
+	if s := p.Sub; s != nil {
+		switch {
+		case s.Width < 64 || s.Height < 64 || s.Width > p.Width || s.Height > p.Height || s.Width%2 != 0 || s.Height%2 != 0:
+			return fmt.Errorf("camsim: sub-stream %dx%d must be even, at least 64x64 and no larger than the main %dx%d", s.Width, s.Height, p.Width, p.Height)
+		case s.GOP <= 0 || s.GOP > 10:
+			return fmt.Errorf("camsim: sub-stream gop %.1fs outside (0, 10]", s.GOP)
+		case s.Bitrate < 50 || s.Bitrate > p.Bitrate:
+			return fmt.Errorf("camsim: sub-stream bitrate %d kbit/s outside 50..%d (the main's)", s.Bitrate, p.Bitrate)
+		}
+	}
 	return nil
+}
+
+// ParseSub reads a --substream value, WxH, with the sub-stream's defaults (1 s GOP, 400 kbit/s);
+// "" means none.
+func ParseSub(v string) (*SubParams, error) {
+	if v == "" {
+		return nil, nil
+	}
+	var w, h int
+	if n, err := fmt.Sscanf(v, "%dx%d", &w, &h); n != 2 || err != nil || fmt.Sprintf("%dx%d", w, h) != v {
+		return nil, fmt.Errorf("camsim: sub-stream %q is not WIDTHxHEIGHT (e.g. 640x360)", v)
+	}
+	return &SubParams{Width: w, Height: h, GOP: 1, Bitrate: 400}, nil
 }
 
 // gopFrames is the key frame interval in frames.
 func (p Params) gopFrames() int { return max(1, int(p.GOP*float64(p.FPS)+0.5)) }
 
-// frames is the clip length rounded up to whole GOPs, so every loop starts on a key frame and
-// the key frame cadence does not break at the seam.
+// subGOPFrames is the sub-stream's key frame interval in frames.
+func (p Params) subGOPFrames() int { return max(1, int(p.Sub.GOP*float64(p.FPS)+0.5)) }
+
+// frames is the clip length rounded up to whole GOPs of both streams, so every loop starts on a
+// key frame and the key frame cadence does not break at the seam.
 func (p Params) frames() int {
 	g := p.gopFrames()
+	if p.Sub != nil {
+		s := p.subGOPFrames()
+		a, b := g, s
+		for b != 0 {
+			a, b = b, a%b
+		}
+		g = g / a * s
+	}
 	n := int(p.Seconds*float64(p.FPS) + 0.5)
 	return (n + g - 1) / g * g
 }
@@ -69,13 +110,21 @@ type Clip struct {
 	PPS    []byte
 	Units  [][][]byte // one access unit per frame, NAL units without start codes or delimiters
 	Events []Event
+	// Sub is the sub-stream when Params.Sub is set: as many units as the main, frame for frame.
+	Sub *Encoded
+}
+
+// Encoded is one encoded stream of a clip.
+type Encoded struct {
+	SPS, PPS []byte
+	Units    [][][]byte
 }
 
 // Duration is the clip length in seconds.
 func (c *Clip) Duration() float64 { return float64(len(c.Units)) / float64(c.Params.FPS) }
 
 // clipVersion changes whenever rendering changes, so cached clips are rebuilt.
-const clipVersion = "6"
+const clipVersion = "7"
 
 // BuildClip renders and encodes a clip for events, or loads it from cacheDir when an identical
 // one was built before. cacheDir may be empty to disable caching.
@@ -89,12 +138,12 @@ func BuildClip(ctx context.Context, lib *Library, p Params, events []Event, seed
 			return c, nil
 		}
 	}
-	c, annexb, err := render(ctx, lib, p, events, seed)
+	c, annexb, sub, err := render(ctx, lib, p, events, seed)
 	if err != nil {
 		return nil, err
 	}
 	if cacheDir != "" {
-		_ = saveCached(cacheDir, key, annexb, c.Events) // a cache that cannot be written only costs time
+		_ = saveCached(cacheDir, key, annexb, sub, c.Events) // a cache that cannot be written only costs time
 	}
 	return c, nil
 }
@@ -129,16 +178,43 @@ func loadCached(dir, key string, p Params) (*Clip, error) {
 		return nil, err
 	}
 	c.Events = evs
+	if p.Sub != nil {
+		sb, err := os.ReadFile(filepath.Join(dir, key+".sub.h264"))
+		if err != nil {
+			return nil, err
+		}
+		if c.Sub, err = parseSub(sb, len(c.Units)); err != nil {
+			return nil, err
+		}
+	}
 	return c, nil
 }
 
-func saveCached(dir, key string, annexb []byte, evs []Event) error {
+// parseSub parses a sub-stream and checks it is frame for frame in step with the main's n units.
+func parseSub(annexb []byte, n int) (*Encoded, error) {
+	sc, err := parseAnnexB(annexb, Params{})
+	if err != nil {
+		return nil, fmt.Errorf("sub-stream: %w", err)
+	}
+	if len(sc.Units) != n {
+		return nil, fmt.Errorf("camsim: sub-stream has %d frames, the main %d", len(sc.Units), n)
+	}
+	return &Encoded{SPS: sc.SPS, PPS: sc.PPS, Units: sc.Units}, nil
+}
+
+func saveCached(dir, key string, annexb, sub []byte, evs []Event) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	ej, _ := json.Marshal(evs)
 	if err := os.WriteFile(filepath.Join(dir, key+".json"), ej, 0o644); err != nil {
 		return err
+	}
+	if sub != nil {
+		// Written before the main, whose presence says the entry is whole.
+		if err := os.WriteFile(filepath.Join(dir, key+".sub.h264"), sub, 0o644); err != nil {
+			return err
+		}
 	}
 	tmp := filepath.Join(dir, key+".h264.tmp")
 	if err := os.WriteFile(tmp, annexb, 0o644); err != nil {
@@ -163,7 +239,7 @@ func (pl placed) x(t float64, width int) int {
 	return -sw + int(f*float64(width+sw))
 }
 
-func render(ctx context.Context, lib *Library, p Params, events []Event, seed uint64) (*Clip, []byte, error) {
+func render(ctx context.Context, lib *Library, p Params, events []Event, seed uint64) (*Clip, []byte, []byte, error) {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	bg := background(p.Width, p.Height, rng)
 	evs := make([]Event, len(events))
@@ -182,7 +258,7 @@ func render(ctx context.Context, lib *Library, p Params, events []Event, seed ui
 			err = fmt.Errorf("kind %q is not face or plate", e.Kind)
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("camsim: event %d: %w", i, err)
+			return nil, nil, nil, fmt.Errorf("camsim: event %d: %w", i, err)
 		}
 		// Wholly visible while inner box is inside [0, width): solve x(t)+inner.Min >= 0 and
 		// x(t)+inner.Max <= width on the linear path.
@@ -201,26 +277,7 @@ func render(ctx context.Context, lib *Library, p Params, events []Event, seed ui
 	// says is visible.
 	sort.SliceStable(ps, func(i, j int) bool { return ps[i].e.Kind == "plate" && ps[j].e.Kind != "plate" })
 	n := p.frames()
-	args := []string{"-hide_banner", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgba",
-		"-s", fmt.Sprintf("%dx%d", p.Width, p.Height), "-r", fmt.Sprint(p.FPS), "-i", "-",
-		"-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
-		"-profile:v", "main", "-bf", "0", "-g", fmt.Sprint(p.gopFrames()), "-keyint_min", fmt.Sprint(p.gopFrames()),
-		"-sc_threshold", "0", "-b:v", fmt.Sprintf("%dk", p.Bitrate), "-minrate", fmt.Sprintf("%dk", p.Bitrate), "-maxrate", fmt.Sprintf("%dk", p.Bitrate),
-		"-bufsize", fmt.Sprintf("%dk", p.Bitrate), "-x264-params", "aud=1:repeat-headers=1:sliced-threads=0:nal-hrd=cbr:force-cfr=1",
-		"-f", "h264", "-"}
-	cmd := exec.CommandContext(ctx, "ffmpeg", args...)
-	var out, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, nil, fmt.Errorf("camsim: starting ffmpeg (install Debian's ffmpeg): %w", err)
-	}
-	frame := image.NewRGBA(image.Rect(0, 0, p.Width, p.Height))
-	var werr error
-	for i := 0; i < n && werr == nil; i++ {
+	main, sub, err := encode(ctx, p, n, func(i int, frame *image.RGBA) {
 		t := float64(i) / float64(p.FPS)
 		copy(frame.Pix, bg.Pix)
 		for _, pl := range ps {
@@ -236,24 +293,24 @@ func render(ctx context.Context, lib *Library, p Params, events []Event, seed ui
 				draw.Draw(frame, r, pl.sp.img, image.Point{}, draw.Src)
 			}
 		}
-		_, werr = stdin.Write(frame.Pix)
-	}
-	stdin.Close()
-	if err := cmd.Wait(); err != nil {
-		return nil, nil, fmt.Errorf("camsim: ffmpeg: %w: %s", err, bytes.TrimSpace(stderr.Bytes()))
-	}
-	if werr != nil && !errors.Is(werr, io.ErrClosedPipe) {
-		return nil, nil, fmt.Errorf("camsim: feeding ffmpeg: %w", werr)
-	}
-	c, err := parseAnnexB(out.Bytes(), p)
+	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	c, err := parseAnnexB(main, p)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	if len(c.Units) != n {
-		return nil, nil, fmt.Errorf("camsim: ffmpeg produced %d frames, want %d", len(c.Units), n)
+		return nil, nil, nil, fmt.Errorf("camsim: ffmpeg produced %d frames, want %d", len(c.Units), n)
+	}
+	if sub != nil {
+		if c.Sub, err = parseSub(sub, n); err != nil {
+			return nil, nil, nil, err
+		}
 	}
 	c.Events = evs
-	return c, out.Bytes(), nil
+	return c, main, sub, nil
 }
 
 // parseAnnexB splits an Annex-B stream into access units at access unit delimiters.

@@ -63,15 +63,26 @@ type publication struct {
 type packetClip struct {
 	clip    *Clip
 	frames  [][]*rtp.Packet
+	sub     [][]*rtp.Packet  // the sub-stream's frames, when the clip has one
 	entries map[int][]*Event // frame index → events becoming wholly visible there
 }
 
 type camera struct {
 	path   string
 	clip   *packetClip
+	offset int       // clip frame the camera starts on
+	out    []*output // the main stream, then the sub-stream when the clip has one
+}
+
+// output is one RTSP stream of a camera: its path and its own RTP sequence and timestamp base,
+// as a real camera's streams have.
+type output struct {
+	path   string
+	frames [][]*rtp.Packet
+	sps    []byte
+	pps    []byte
 	stream *gortsplib.ServerStream
 	media  *description.Media
-	offset int    // clip frame the camera starts on
 	seq    uint16 // next RTP sequence number
 	tsBase uint32
 }
@@ -107,10 +118,14 @@ func NewServer(cfg Config, clips []*Clip, log *slog.Logger) (*Server, error) {
 	rng := rand.New(rand.NewPCG(cfg.Seed, 99))
 	for i := 0; i < cfg.Cameras; i++ {
 		pc := s.clips[i%len(s.clips)]
-		s.cams = append(s.cams, &camera{
-			path: CameraPath(i + 1), clip: pc, offset: rng.IntN(len(pc.frames)),
-			seq: uint16(rng.Uint32()), tsBase: rng.Uint32(),
-		})
+		c := &camera{path: CameraPath(i + 1), clip: pc, offset: rng.IntN(len(pc.frames))}
+		c.out = append(c.out, &output{path: c.path, frames: pc.frames, sps: pc.clip.SPS, pps: pc.clip.PPS,
+			seq: uint16(rng.Uint32()), tsBase: rng.Uint32()})
+		if pc.sub != nil {
+			c.out = append(c.out, &output{path: SubPath(i + 1), frames: pc.sub, sps: pc.clip.Sub.SPS, pps: pc.clip.Sub.PPS,
+				seq: uint16(rng.Uint32()), tsBase: rng.Uint32()})
+		}
+		s.cams = append(s.cams, c)
 	}
 	return s, nil
 }
@@ -118,19 +133,19 @@ func NewServer(cfg Config, clips []*Clip, log *slog.Logger) (*Server, error) {
 // CameraPath is the RTSP path of camera n (1-based).
 func CameraPath(n int) string { return fmt.Sprintf("/cam/%03d", n) }
 
+// SubPath is the RTSP path of camera n's sub-stream, served when the clips have one.
+func SubPath(n int) string { return CameraPath(n) + "/sub" }
+
 func packetize(c *Clip) (*packetClip, error) {
-	f := &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: c.SPS, PPS: c.PPS}
-	enc, err := f.CreateEncoder()
-	if err != nil {
+	pc := &packetClip{clip: c, entries: map[int][]*Event{}}
+	var err error
+	if pc.frames, err = packetizeUnits(c.SPS, c.PPS, c.Units); err != nil {
 		return nil, err
 	}
-	pc := &packetClip{clip: c, entries: map[int][]*Event{}}
-	for _, au := range c.Units {
-		pkts, err := enc.Encode(au)
-		if err != nil {
-			return nil, fmt.Errorf("camsim: packetizing: %w", err)
+	if c.Sub != nil {
+		if pc.sub, err = packetizeUnits(c.Sub.SPS, c.Sub.PPS, c.Sub.Units); err != nil {
+			return nil, err
 		}
-		pc.frames = append(pc.frames, pkts)
 	}
 	for i := range c.Events {
 		e := &c.Events[i]
@@ -138,6 +153,23 @@ func packetize(c *Clip) (*packetClip, error) {
 		pc.entries[fr] = append(pc.entries[fr], e)
 	}
 	return pc, nil
+}
+
+func packetizeUnits(sps, pps []byte, units [][][]byte) ([][]*rtp.Packet, error) {
+	f := &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: sps, PPS: pps}
+	enc, err := f.CreateEncoder()
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]*rtp.Packet, 0, len(units))
+	for _, au := range units {
+		pkts, err := enc.Encode(au)
+		if err != nil {
+			return nil, fmt.Errorf("camsim: packetizing: %w", err)
+		}
+		out = append(out, pkts)
+	}
+	return out, nil
 }
 
 func (s *Server) newStream(sps, pps []byte) (*gortsplib.ServerStream, *description.Media, error) {
@@ -159,13 +191,16 @@ func (s *Server) Start() error {
 	// that lookup takes.
 	s.mu.Lock()
 	for _, c := range s.cams {
-		st, medi, err := s.newStream(c.clip.clip.SPS, c.clip.clip.PPS)
-		if err != nil {
-			s.mu.Unlock()
-			s.srv.Close()
-			return err
+		for _, o := range c.out {
+			st, medi, err := s.newStream(o.sps, o.pps)
+			if err != nil {
+				s.mu.Unlock()
+				s.closeStreams()
+				s.srv.Close()
+				return err
+			}
+			o.stream, o.media = st, medi
 		}
-		c.stream, c.media = st, medi
 	}
 	s.mu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -213,30 +248,13 @@ func (s *Server) replay(ctx context.Context, start time.Time, cams []*camera) {
 	}
 }
 
+// sendFrame sends frame k of every stream of the camera, all stamped with the same capture time
+// (ntp, carried by RTCP sender reports), as a camera's main and sub-streams come from one sensor.
 func (s *Server) sendFrame(c *camera, k int64, ntp time.Time, pkt *rtp.Packet) {
 	n := len(c.clip.frames)
 	idx := (int(k%int64(n)) + c.offset) % n
-	ts := c.tsBase + uint32(k*90000/int64(c.clip.clip.Params.FPS))
-	if s.cfg.Timestamps {
-		pkt.Header = c.clip.frames[idx][0].Header
-		pkt.Marker = false
-		pkt.SequenceNumber = c.seq
-		pkt.Timestamp = ts
-		pkt.Payload = TimeSEI(time.Now())
-		c.seq++
-		if err := c.stream.WritePacketRTPWithNTP(c.media, pkt, ntp); err != nil {
-			return
-		}
-	}
-	for _, tpl := range c.clip.frames[idx] {
-		pkt.Header = tpl.Header
-		pkt.SequenceNumber = c.seq
-		pkt.Timestamp = ts
-		pkt.Payload = tpl.Payload
-		c.seq++
-		if err := c.stream.WritePacketRTPWithNTP(c.media, pkt, ntp); err != nil {
-			return // stream closed on shutdown
-		}
+	for _, o := range c.out {
+		s.sendOutput(o, idx, uint32(k*90000/int64(c.clip.clip.Params.FPS)), ntp, pkt)
 	}
 	if s.cfg.Truth == nil {
 		return
@@ -255,17 +273,48 @@ func (s *Server) sendFrame(c *camera, k int64, ntp time.Time, pkt *rtp.Packet) {
 	}
 }
 
+func (s *Server) sendOutput(o *output, idx int, dts uint32, ntp time.Time, pkt *rtp.Packet) {
+	ts := o.tsBase + dts
+	if s.cfg.Timestamps {
+		pkt.Header = o.frames[idx][0].Header
+		pkt.Marker = false
+		pkt.SequenceNumber = o.seq
+		pkt.Timestamp = ts
+		pkt.Payload = TimeSEI(time.Now())
+		o.seq++
+		if err := o.stream.WritePacketRTPWithNTP(o.media, pkt, ntp); err != nil {
+			return
+		}
+	}
+	for _, tpl := range o.frames[idx] {
+		pkt.Header = tpl.Header
+		pkt.SequenceNumber = o.seq
+		pkt.Timestamp = ts
+		pkt.Payload = tpl.Payload
+		o.seq++
+		if err := o.stream.WritePacketRTPWithNTP(o.media, pkt, ntp); err != nil {
+			return // stream closed on shutdown
+		}
+	}
+}
+
+func (s *Server) closeStreams() {
+	for _, c := range s.cams {
+		for _, o := range c.out {
+			if o.stream != nil {
+				o.stream.Close()
+			}
+		}
+	}
+}
+
 // Close stops replaying, closes every stream and the listener.
 func (s *Server) Close() {
 	if s.cancel != nil {
 		s.cancel()
 	}
 	s.wg.Wait()
-	for _, c := range s.cams {
-		if c.stream != nil {
-			c.stream.Close()
-		}
-	}
+	s.closeStreams()
 	s.mu.Lock()
 	for _, p := range s.published {
 		p.stream.Close()
@@ -284,8 +333,12 @@ func (s *Server) lookup(path string) *gortsplib.ServerStream {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var n int
-	if _, err := fmt.Sscanf(path, "/cam/%d", &n); err == nil && n >= 1 && n <= len(s.cams) && path == CameraPath(n) {
-		return s.cams[n-1].stream // nil until Start publishes it
+	if _, err := fmt.Sscanf(path, "/cam/%d", &n); err == nil && n >= 1 && n <= len(s.cams) {
+		for _, o := range s.cams[n-1].out {
+			if path == o.path {
+				return o.stream // nil until Start publishes it
+			}
+		}
 	}
 	if p, ok := s.published[path]; ok {
 		return p.stream
