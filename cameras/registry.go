@@ -50,7 +50,7 @@ func (c Camera) Redacted() Camera {
 
 // Config is the camera as the node's configuration type has it.
 func (c Camera) Config() config.Camera {
-	return config.Camera{ID: c.ID, URL: config.SecretURL(c.URL), Transport: c.Transport, Analyse: c.Analyse, FPS: c.FPS,
+	return config.Camera{ID: c.ID, URL: config.SecretURL(c.URL), DetectURL: config.SecretURL(c.DetectURL), Transport: c.Transport, Analyse: c.Analyse, FPS: c.FPS,
 		FootageDays: c.FootageDays, Map: c.Map}
 }
 
@@ -60,7 +60,7 @@ func FromConfig(c config.Camera) Camera {
 	if a == "" {
 		a = "both"
 	}
-	return Camera{ID: c.ID, URL: c.URL.Reveal(), Transport: c.Transport, Analyse: a, FPS: c.FPS, FootageDays: c.FootageDays, Map: c.Map}
+	return Camera{ID: c.ID, URL: c.URL.Reveal(), DetectURL: c.DetectURL.Reveal(), Transport: c.Transport, Analyse: a, FPS: c.FPS, FootageDays: c.FootageDays, Map: c.Map}
 }
 
 // Errors.

@@ -18,14 +18,20 @@ type Options struct {
 	FPS float64
 	// KeyframesOnly samples key frames only (cheapest: the rest is never decoded).
 	KeyframesOnly bool
-	// Motion is the motion gate's threshold in mean grey levels; 0 means the default 1.5, and a
-	// negative value disables the gate.
+	// Motion is the motion gate's threshold: a block whose grey level changed by 6× this moved
+	// (motionGate); 0 means the default 1.5, and a negative value disables the gate.
 	Motion float64
-	// MaxIdle lets a frame through the gate at least this often. Default 5 s.
+	// MaxIdle is how often a still scene's reference picture is refreshed (the gate follows slow
+	// light changes; a still scene runs no detector). Default 5 s.
 	MaxIdle time.Duration
 	// Faces and Plates select the recognizers.
 	Faces, Plates bool
 	Tracker       TrackerOptions
+	// Main, when set, is the camera's main stream and the analysed stream is its sub-stream
+	// (cameras[].detect_url): the motion gate, detection and tracking run on the sub-stream, and
+	// the best shots, embeddings and plate reads come from the main stream's picture of the same
+	// moment, decoded only when a worker found something to describe.
+	Main *streams.Stream
 	// Lease is the epoch of this node's hold on the camera: its events carry it, and the event
 	// store refuses those of a node that lost the camera (footage.Fence).
 	Lease uint64
@@ -51,6 +57,7 @@ type analyser struct {
 	p       *Pipeline
 	results chan *Observation
 	busy    atomic.Bool // the tracker has passages in progress
+	shots   *shots      // the main stream, when the analysed stream is a sub-stream
 	log     *slog.Logger
 }
 
@@ -101,13 +108,18 @@ func (a *analyser) ingest(ctx context.Context) {
 		seq++
 		a.p.metrics.sampled.WithLabelValues(a.camera).Inc()
 		now := time.Now()
-		if !gate.pass(f.BGR, f.Width, f.Height, f.PTS, a.busy.Load()) {
+		pass, regions := gate.pass(f.BGR, f.Width, f.Height, f.PTS, a.busy.Load())
+		if !pass {
 			a.p.metrics.gated.WithLabelValues(a.camera).Inc()
 			a.deliver(&Observation{Camera: a.camera, Seq: seq, PTS: f.PTS, Time: now}) // time still passes
 			continue
 		}
 		job := &Job{Camera: a.camera, Seq: seq, PTS: f.PTS, Time: now, Arrival: u.Arrival, W: f.Width, H: f.Height,
-			BGR: append([]byte(nil), f.BGR...), Priority: a.p.prioritised(a.camera), Done: a.deliver}
+			BGR: append([]byte(nil), f.BGR...), Regions: regions, Priority: a.p.prioritised(a.camera), Done: a.deliver}
+		if a.shots != nil {
+			at := momentOf(u)
+			job.Shot = func() (*Picture, error) { return a.shots.Shot(ctx, at) }
+		}
 		if a.opts.Faces && a.p.faces != nil {
 			a.p.faces.Offer(job)
 		}

@@ -81,6 +81,84 @@ func freeAddr(t *testing.T) string {
 // against camsim's ground truth. E2E_CAMERAS and E2E_SECONDS scale it up (the run is
 // 16 cameras for 60 s: bench/run.sh accuracy).
 func TestCamsimPassagesBecomeIdentifiedEvents(t *testing.T) {
+	r := runCamsim(t, false)
+	score(t, r.truth, r.events, r.start, r.closed, r.dropped > 0)
+	checkOnBus(t, r.events)
+}
+
+// TestDualStreamSameIdentities: a camera analysed on its sub-stream (640x360, detect_url) gives
+// the same identities and plate reads as on its main stream, and its best shots come from the
+// main stream's pictures (boxes and crops at the main's resolution, decoded on demand).
+func TestDualStreamSameIdentities(t *testing.T) {
+	single := runCamsim(t, false)
+	dual := runCamsim(t, true)
+	score(t, dual.truth, dual.events, dual.start, dual.closed, dual.dropped > 0)
+	checkOnBus(t, dual.events)
+	ids := func(evs []*event.Event) map[string]bool {
+		out := map[string]bool{}
+		for _, e := range evs {
+			if e.Match != nil {
+				out[e.Match.PersonID+e.Match.Plate] = true
+			}
+		}
+		return out
+	}
+	if a, b := ids(single.events), ids(dual.events); fmt.Sprint(a) != fmt.Sprint(b) {
+		t.Errorf("identities and plates on the main stream %v, on the sub-stream %v", a, b)
+	}
+	// Detected on the sub-stream at half the size, described on the main picture: the best shot's
+	// box is in the main's pixels, as big as the main-stream run's.
+	boxes := map[string]float32{}
+	for _, e := range single.events {
+		if e.Kind == KindFace && e.Match != nil {
+			boxes[e.Match.PersonID] = max(boxes[e.Match.PersonID], e.Box.H)
+		}
+	}
+	for _, e := range dual.events {
+		if e.Kind != KindFace || e.Match == nil {
+			continue
+		}
+		if want := boxes[e.Match.PersonID]; e.Box.H < 0.75*want || e.Box.H > 1.25*want {
+			t.Errorf("%s: best shot box %.0f px high from the sub-stream run, %.0f px from the main-stream run", e.Match.PersonID, e.Box.H, want)
+		}
+	}
+	var shots, decoded float64
+	for i := 1; i <= dual.cams; i++ {
+		shots += testutilValue(dual.metrics.shots.WithLabelValues(fmt.Sprintf("cam%03d", i), "ok"))
+		decoded += testutilValue(dual.metrics.mainDecoded.WithLabelValues(fmt.Sprintf("cam%03d", i)))
+	}
+	t.Logf("sub-stream run: %.0f shots from the main streams, %.0f main frames decoded", shots, decoded)
+	if shots == 0 {
+		t.Fatal("no shot came from a main stream")
+	}
+}
+
+// checkOnBus: every event crossed the bus whole: best shot as a JPEG, faces with their embedding.
+func checkOnBus(t *testing.T, got []*event.Event) {
+	t.Helper()
+	for _, e := range got {
+		if len(e.Snapshot) < 2 || e.Snapshot[0] != 0xff || e.Snapshot[1] != 0xd8 {
+			t.Errorf("event %s on the bus has no JPEG snapshot (%d bytes)", e.ID, len(e.Snapshot))
+		}
+		if e.Kind == KindFace && (len(e.Embedding) != 4*space.DefaultSpace.Dims || e.Model != space.DefaultSpace.Name) {
+			t.Errorf("face event %s on the bus has a %d-byte embedding", e.ID, len(e.Embedding))
+		}
+	}
+}
+
+// camsimRun is what one runCamsim saw.
+type camsimRun struct {
+	truth         string
+	events        []*event.Event
+	start, closed time.Time
+	dropped       float64
+	cams          int
+	metrics       *Metrics
+}
+
+// runCamsim plays the scenario on camsim cameras through the whole pipeline; dual analyses each
+// camera's 640x360 sub-stream with shots from its main stream.
+func runCamsim(t *testing.T, dual bool) camsimRun {
 	td, mdir := testenv.Testdata(t), testenv.Models(t)
 	cams, secs := envInt("E2E_CAMERAS", 3), envInt("E2E_SECONDS", 13)
 	workers := envInt("E2E_WORKERS", 1)
@@ -93,6 +171,9 @@ func TestCamsimPassagesBecomeIdentifiedEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := camsim.Params{Width: 1280, Height: 720, FPS: 10, GOP: 1, Bitrate: 1500, Seconds: 12}
+	if dual {
+		p.Sub = &camsim.SubParams{Width: 640, Height: 360, GOP: 1, Bitrate: 500}
+	}
 	clip, err := camsim.BuildClip(context.Background(), lib, p, scenario(lib), 1, os.TempDir()+"/vigil-test-clips")
 	if err != nil {
 		t.Fatal(err)
@@ -104,29 +185,7 @@ func TestCamsimPassagesBecomeIdentifiedEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-
-	// Gallery: residents enrolled from other photos; a listed plate.
-	faces, err := dnn.NewFaces(mdir, dnn.DetectorOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := NewGallery(MatchOptions{})
-	for id, photos := range enrolled {
-		for _, photo := range photos {
-			img, err := recognizers.LoadImage(td + "/" + photo)
-			if err != nil {
-				t.Fatal(err)
-			}
-			e, _, err := EnrolFace(faces, img, EnrolGate{})
-			img.Close()
-			if err != nil {
-				t.Fatalf("enrol %s: %v", id, err)
-			}
-			g.Add(Person{ID: id, Name: id, List: "residents", Embeddings: []recognizers.Embedding{e}})
-		}
-	}
-	faces.Close()
-	g.AddPlate(ListedPlate{Text: "粤B12345", List: "blacklist"})
+	g := enrolledGallery(t, td, mdir)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -162,8 +221,14 @@ func TestCamsimPassagesBecomeIdentifiedEvents(t *testing.T) {
 	pl.Start(ctx)
 	pool := rtsp.NewPool(log)
 	for i := 1; i <= cams; i++ {
-		s, _ := pool.Add(rtsp.Config{ID: fmt.Sprintf("cam%03d", i), URL: fmt.Sprintf("rtsp://%s/cam/%03d", addr, i)})
-		if err := pl.AddCamera(fmt.Sprintf("cam%03d", i), s.Stream(), opts); err != nil {
+		id := fmt.Sprintf("cam%03d", i)
+		s, _ := pool.Add(rtsp.Config{ID: id, URL: fmt.Sprintf("rtsp://%s/cam/%03d", addr, i)})
+		analysed, o := s.Stream(), opts
+		if dual {
+			sub, _ := pool.Add(rtsp.Config{ID: id + "/detect", URL: fmt.Sprintf("rtsp://%s/cam/%03d/sub", addr, i)})
+			analysed, o.Main = sub.Stream(), s.Stream()
+		}
+		if err := pl.AddCamera(id, analysed, o); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -187,18 +252,34 @@ func TestCamsimPassagesBecomeIdentifiedEvents(t *testing.T) {
 			dropped += testutilValue(m.drops.WithLabelValues(fmt.Sprintf("cam%03d", i), k, "queue_full"))
 		}
 	}
-	t.Logf("%d cameras, %d s, sampling %+v, %d workers per kind: %.0f frames dropped by full queues", cams, secs, opts, workers, dropped)
-	got := onBus.all()
-	score(t, truthBuf.String(), got, start, closed, dropped > 0)
-	// Every event crossed the bus whole: best shot as a JPEG, faces with their embedding.
-	for _, e := range got {
-		if len(e.Snapshot) < 2 || e.Snapshot[0] != 0xff || e.Snapshot[1] != 0xd8 {
-			t.Errorf("event %s on the bus has no JPEG snapshot (%d bytes)", e.ID, len(e.Snapshot))
-		}
-		if e.Kind == KindFace && (len(e.Embedding) != 4*space.DefaultSpace.Dims || e.Model != space.DefaultSpace.Name) {
-			t.Errorf("face event %s on the bus has a %d-byte embedding", e.ID, len(e.Embedding))
+	t.Logf("dual %v: %d cameras, %d s, sampling %+v, %d workers per kind: %.0f frames dropped by full queues", dual, cams, secs, opts, workers, dropped)
+	return camsimRun{truth: truthBuf.String(), events: onBus.all(), start: start, closed: closed, dropped: dropped, cams: cams, metrics: m}
+}
+
+// enrolledGallery enrols the residents from other photos and lists a plate.
+func enrolledGallery(t *testing.T, td, mdir string) *Gallery {
+	faces, err := dnn.NewFaces(mdir, dnn.DetectorOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer faces.Close()
+	g := NewGallery(MatchOptions{})
+	for id, photos := range enrolled {
+		for _, photo := range photos {
+			img, err := recognizers.LoadImage(td + "/" + photo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, _, err := EnrolFace(faces, img, EnrolGate{})
+			img.Close()
+			if err != nil {
+				t.Fatalf("enrol %s: %v", id, err)
+			}
+			g.Add(Person{ID: id, Name: id, List: "residents", Embeddings: []recognizers.Embedding{e}})
 		}
 	}
+	g.AddPlate(ListedPlate{Text: "粤B12345", List: "blacklist"})
+	return g
 }
 
 func envInt(k string, def int) int {

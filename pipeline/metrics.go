@@ -12,6 +12,10 @@ type Metrics struct {
 	queueLen *prometheus.GaugeVec
 	latency  *prometheus.HistogramVec
 	e2e      *prometheus.HistogramVec
+	// Dual streams and regions.
+	shots       *prometheus.CounterVec
+	mainDecoded *prometheus.CounterVec
+	detections  *prometheus.CounterVec
 }
 
 // NewMetrics registers the pipeline metrics on reg (nil: unregistered, for tests).
@@ -27,9 +31,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 10)}, []string{"pool"}),
 		e2e: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "vigil_pipeline_event_latency_seconds", Help: "From the arrival of the shot's access unit to the event on the bus.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 10)}, []string{"kind"}),
+		shots: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_pipeline_shots_total",
+			Help: "Main-stream pictures asked for by a camera that analyses its sub-stream, by result (ok, missed)."}, []string{"camera", "result"}),
+		mainDecoded: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_pipeline_main_frames_decoded_total",
+			Help: "Main-stream frames decoded on demand for shots."}, []string{"camera"}),
+		detections: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_pipeline_detector_runs_total",
+			Help: "Face detector runs, by scope: whole (the frame) or regions (where the motion gate saw movement)."}, []string{"camera", "scope"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.sampled, m.gated, m.drops, m.errors, m.events, m.queueLen, m.latency, m.e2e)
+		reg.MustRegister(m.sampled, m.gated, m.drops, m.errors, m.events, m.queueLen, m.latency, m.e2e, m.shots, m.mainDecoded, m.detections)
 	}
 	return m
 }

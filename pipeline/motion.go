@@ -1,44 +1,146 @@
 package pipeline
 
 import (
-	"math"
+	"image"
 	"time"
 )
 
-// motionGate skips inference on still scenes: it compares a coarse grey thumbnail (64×36 blocks
-// of 4×4 pixel averages) of each sampled frame with the last one that passed. Owned by the
-// camera's analyser goroutine.
+// motionGate spends the models only where something moves. It compares a coarse grey thumbnail
+// of each sampled frame (a 64×36 grid of blocks, each the mean of 4×4 pixels) with a reference:
+// the last frame that passed, or, on a still scene, one refreshed every maxIdle so that slow
+// light changes never add up to movement.
+//
+//   - Nothing moved (no block changed by blockFactor × threshold grey levels): the frame does
+//     not pass, and no detector runs.
+//   - Some blocks moved: the frame passes with their regions (grown by a margin, overlapping
+//     ones merged), and the face detector runs on those only, while they cover at most
+//     maxRegionShare of the frame.
+//   - Most of the picture changed (lights, a crowd, a camera moved), or a track is in progress
+//     (someone may stand still at a door): the whole frame passes.
+//
+// Owned by the camera's analyser goroutine.
 type motionGate struct {
-	threshold float64 // mean absolute difference in grey levels; <0 disables the gate
+	threshold float64 // grey levels; a block moved by blockFactor × this; <0 disables the gate
 	maxIdle   time.Duration
 	prev      []float32
-	lastPass  time.Duration
+	lastRef   time.Duration
 	started   bool
 }
 
-const gateW, gateH = 64, 36
+const (
+	gateW, gateH = 64, 36
+	// blockFactor × threshold is the change of one block that counts as movement (9 grey levels
+	// by default: well above sensor and encoder noise, rain or a flickering lamp, well under a
+	// person against a wall).
+	blockFactor = 6
+	// regionMargin blocks grow each region: a face is detected whole even when only part of the
+	// person moved.
+	regionMargin = 2
+	// Regions covering more than this share of the frame are not worth cutting out.
+	maxRegionShare = 0.5
+)
 
-func (g *motionGate) pass(bgr []byte, w, h int, pts time.Duration, busy bool) bool {
+// pass reports whether the frame goes to the recognizers and, when only parts of it moved, the
+// regions in frame pixels (nil: the whole frame).
+func (g *motionGate) pass(bgr []byte, w, h int, pts time.Duration, busy bool) (bool, []image.Rectangle) {
 	thumb := thumbnail(bgr, w, h)
-	if g.threshold < 0 || !g.started || busy || pts-g.lastPass >= g.maxIdle || thumb == nil {
+	if g.threshold < 0 || !g.started || thumb == nil {
 		g.accept(thumb, pts)
-		return true
+		return true, nil
 	}
-	var sum float64
+	moved := make([]bool, len(thumb))
+	var any bool
+	block := float32(g.threshold * blockFactor)
 	for i := range thumb {
-		sum += math.Abs(float64(thumb[i] - g.prev[i]))
+		if d := thumb[i] - g.prev[i]; d >= block || -d >= block {
+			moved[i], any = true, true
+		}
 	}
-	if sum/float64(len(thumb)) < g.threshold {
-		return false
+	switch {
+	case busy:
+		g.accept(thumb, pts)
+		return true, nil
+	case any:
+		g.accept(thumb, pts)
+		return true, regions(moved, w, h)
 	}
-	g.accept(thumb, pts)
-	return true
+	if pts-g.lastRef >= g.maxIdle {
+		g.accept(thumb, pts) // a still scene: follow the light, run nothing
+	}
+	return false, nil
 }
 
 func (g *motionGate) accept(thumb []float32, pts time.Duration) {
-	g.prev, g.lastPass, g.started = thumb, pts, true
+	g.prev, g.lastRef, g.started = thumb, pts, thumb != nil
 }
 
+// regions returns the bounding boxes of the connected groups of moved blocks, each grown by
+// regionMargin blocks, overlapping ones merged, in frame pixels; nil when they cover more than
+// maxRegionShare of the frame.
+func regions(moved []bool, w, h int) []image.Rectangle {
+	var boxes []image.Rectangle // in blocks
+	seen := make([]bool, len(moved))
+	var stack []int
+	for i, m := range moved {
+		if !m || seen[i] {
+			continue
+		}
+		r := image.Rect(i%gateW, i/gateW, i%gateW+1, i/gateW+1)
+		seen[i] = true
+		stack = append(stack[:0], i)
+		for len(stack) > 0 {
+			c := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			x, y := c%gateW, c/gateW
+			r = r.Union(image.Rect(x, y, x+1, y+1))
+			for dy := -1; dy <= 1; dy++ {
+				for dx := -1; dx <= 1; dx++ {
+					nx, ny := x+dx, y+dy
+					if nx < 0 || ny < 0 || nx >= gateW || ny >= gateH {
+						continue
+					}
+					if n := ny*gateW + nx; moved[n] && !seen[n] {
+						seen[n] = true
+						stack = append(stack, n)
+					}
+				}
+			}
+		}
+		boxes = append(boxes, r.Inset(-regionMargin).Intersect(image.Rect(0, 0, gateW, gateH)))
+	}
+	boxes = mergeOverlapping(boxes)
+	area := 0
+	out := make([]image.Rectangle, len(boxes))
+	for i, b := range boxes {
+		out[i] = image.Rect(b.Min.X*w/gateW, b.Min.Y*h/gateH, b.Max.X*w/gateW, b.Max.Y*h/gateH)
+		area += out[i].Dx() * out[i].Dy()
+	}
+	if float64(area) > maxRegionShare*float64(w*h) {
+		return nil
+	}
+	return out
+}
+
+// mergeOverlapping unites rectangles that overlap until none do.
+func mergeOverlapping(rs []image.Rectangle) []image.Rectangle {
+	for merged := true; merged; {
+		merged = false
+		for i := 0; i < len(rs) && !merged; i++ {
+			for j := i + 1; j < len(rs); j++ {
+				if rs[i].Overlaps(rs[j]) {
+					rs[i] = rs[i].Union(rs[j])
+					rs = append(rs[:j], rs[j+1:]...)
+					merged = true
+					break
+				}
+			}
+		}
+	}
+	return rs
+}
+
+// thumbnail is the grey thumbnail: each block the mean of 4×4 pixels at its top left, grey as
+// (B + 2G + R) / 4; nil for a frame under 256×144.
 func thumbnail(bgr []byte, w, h int) []float32 {
 	if w < gateW*4 || h < gateH*4 || len(bgr) < w*h*3 {
 		return nil

@@ -115,6 +115,11 @@ func (p *Pipeline) AddCamera(id string, s *streams.Stream, opts Options) error {
 	a := &analyser{camera: id, stream: s, opts: opts, p: p, results: make(chan *Observation, 256),
 		log: p.log.With("camera", id)}
 	e := &camEntry{cancel: cancel}
+	if opts.Main != nil {
+		a.shots = newShots(id, opts.Main, p.metrics, a.log)
+		e.done.Add(1)
+		go func() { defer e.done.Done(); a.shots.run(ctx) }()
+	}
 	e.done.Add(2)
 	go func() { defer e.done.Done(); a.ingest(ctx) }()
 	go func() { defer e.done.Done(); a.track(ctx) }()

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"image"
 	"log/slog"
@@ -24,6 +25,11 @@ type Job struct {
 	Arrival time.Time
 	W, H    int
 	BGR     []byte
+	// Regions are where the motion gate saw movement, in frame pixels; nil means the whole frame.
+	Regions []image.Rectangle
+	// Shot, when set, returns the main stream's picture of the same moment: the frame is from a
+	// sub-stream, and what is found on it is described on the main picture. Called from a worker.
+	Shot func() (*Picture, error)
 	// Priority jobs are taken first: a door camera's frame, where someone waits at the door.
 	Priority bool
 	// Done receives the observation, from the worker's goroutine.
@@ -35,6 +41,12 @@ type Recognizer interface {
 	Kind() string
 	Recognize(img gocv.Mat, o *Observation) error
 	Close()
+}
+
+// FrameRecognizer is a Recognizer that also uses what the analyser knows of the frame: the
+// regions that moved and the main stream's picture of the same moment (Job.Regions, Job.Shot).
+type FrameRecognizer interface {
+	RecognizeFrame(img gocv.Mat, j *Job, o *Observation) error
 }
 
 // Pool is a set of workers of one recognizer kind behind one bounded drop-oldest queue.
@@ -118,6 +130,16 @@ func (p *Pool) process(r Recognizer, j *Job, o *Observation) error {
 	img := view.Clone() // the worker's own native copy; the Go buffer stays shared read-only
 	view.Close()
 	defer img.Close()
+	if p.kind == KindFace {
+		scope := "whole"
+		if j.Regions != nil {
+			scope = "regions"
+		}
+		p.metrics.detections.WithLabelValues(j.Camera, scope).Inc()
+	}
+	if fr, ok := r.(FrameRecognizer); ok {
+		return fr.RecognizeFrame(img, j, o)
+	}
 	return r.Recognize(img, o)
 }
 
@@ -135,18 +157,71 @@ func (f *FaceRecognizer) Close() { f.Faces.Close() }
 
 // Recognize implements Recognizer.
 func (f *FaceRecognizer) Recognize(img gocv.Mat, o *Observation) error {
+	return f.RecognizeFrame(img, &Job{}, o)
+}
+
+// RecognizeFrame implements FrameRecognizer: detection on the moved regions when the gate gave
+// some, and description on the main stream's picture when the frame is a sub-stream's.
+func (f *FaceRecognizer) RecognizeFrame(img gocv.Mat, j *Job, o *Observation) error {
+	var faces []recognizers.Face
+	var err error
+	if j.Regions != nil {
+		faces, err = f.Faces.DetectRegions(img, j.Regions)
+	} else {
+		faces, err = f.Faces.DetectFaces(img)
+	}
+	if err != nil || len(faces) == 0 {
+		return err
+	}
+	target := img
+	if j.Shot != nil {
+		main, ok := shotMat(j, img, o)
+		if ok {
+			defer main.Close()
+			target = main
+			scaleFaces(faces, float32(main.Cols())/float32(img.Cols()), float32(main.Rows())/float32(img.Rows()))
+		}
+	}
 	min := f.MinFace
 	if min == 0 {
 		min = 36
 	}
-	res, err := f.Faces.Analyze(img)
+	res, err := f.Faces.Describe(target, faces)
 	for _, r := range res {
-		if r.Box.H < min || atEdge(r.Box, img.Cols(), img.Rows()) {
+		if r.Box.H < min || atEdge(r.Box, target.Cols(), target.Rows()) {
 			continue
 		}
-		o.Faces = append(o.Faces, FaceDet{FaceResult: r, Crop: cropOf(img, r.Box, 1.8, 256)})
+		o.Faces = append(o.Faces, FaceDet{FaceResult: r, Crop: cropOf(target, r.Box, 1.8, 256)})
 	}
 	return err
+}
+
+// shotMat asks for the main stream's picture of the frame's moment and sets the observation's
+// size to it. Without one (the main stream stalled), the sub-stream's picture is described
+// instead: a worse shot, not a lost passage.
+func shotMat(j *Job, img gocv.Mat, o *Observation) (gocv.Mat, bool) {
+	pic, err := j.Shot()
+	if err != nil {
+		return gocv.Mat{}, false
+	}
+	view, err := gocv.NewMatFromBytes(pic.H, pic.W, gocv.MatTypeCV8UC3, pic.BGR)
+	if err != nil {
+		return gocv.Mat{}, false
+	}
+	m := view.Clone() // the picture may be shared with another worker's shot
+	view.Close()
+	o.Width, o.Height = pic.W, pic.H
+	return m, true
+}
+
+func scaleFaces(fs []recognizers.Face, sx, sy float32) {
+	for i := range fs {
+		f := &fs[i]
+		f.Box = recognizers.Box{X: f.Box.X * sx, Y: f.Box.Y * sy, W: f.Box.W * sx, H: f.Box.H * sy}
+		for k := range f.Landmarks {
+			f.Landmarks[k] = recognizers.Point{X: f.Landmarks[k].X * sx, Y: f.Landmarks[k].Y * sy}
+		}
+	}
 }
 
 // PlateRecognizer finds and reads plates.
@@ -163,6 +238,45 @@ func (p *PlateRecognizer) Close() { p.Plates.Close() }
 // Recognize implements Recognizer.
 func (p *PlateRecognizer) Recognize(img gocv.Mat, o *Observation) error {
 	res, err := p.Plates.Read(img)
+	p.keep(img, res, o)
+	return err
+}
+
+// RecognizeFrame implements FrameRecognizer: on a sub-stream's frame, plates are found on it and
+// read on the main stream's picture of the same moment.
+func (p *PlateRecognizer) RecognizeFrame(img gocv.Mat, j *Job, o *Observation) error {
+	if j.Shot == nil {
+		return p.Recognize(img, o)
+	}
+	found, err := p.Plates.Detect(img)
+	if err != nil || len(found) == 0 {
+		return err
+	}
+	main, ok := shotMat(j, img, o)
+	if !ok {
+		return p.Recognize(img, o)
+	}
+	defer main.Close()
+	sx, sy := float32(main.Cols())/float32(img.Cols()), float32(main.Rows())/float32(img.Rows())
+	var errs []error
+	res := found[:0]
+	for _, pl := range found {
+		pl.Box = recognizers.Box{X: pl.Box.X * sx, Y: pl.Box.Y * sy, W: pl.Box.W * sx, H: pl.Box.H * sy}
+		for k := range pl.Corners {
+			pl.Corners[k] = recognizers.Point{X: pl.Corners[k].X * sx, Y: pl.Corners[k].Y * sy}
+		}
+		if err := p.Plates.ReadAt(main, &pl); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		res = append(res, pl)
+	}
+	p.keep(main, res, o)
+	return errors.Join(errs...)
+}
+
+// keep adds the plates read whole to the observation.
+func (p *PlateRecognizer) keep(img gocv.Mat, res []dnn.Plate, o *Observation) {
 	for _, r := range res {
 		// A plate cut by the frame edge reads as a fragment ("粤", "B123"); the car is still
 		// coming or going, and the next frame shows it whole.
@@ -171,7 +285,6 @@ func (p *PlateRecognizer) Recognize(img gocv.Mat, o *Observation) error {
 		}
 		o.Plates = append(o.Plates, PlateDet{Plate: r, Crop: cropOf(img, r.Box, 2.5, 480)})
 	}
-	return err
 }
 
 // atEdge reports whether a box touches the frame's border: the object is not wholly in view.

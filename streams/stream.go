@@ -29,6 +29,10 @@ type Unit struct {
 	PTS time.Duration
 	// Arrival is when the last packet of the unit arrived.
 	Arrival time.Time
+	// Capture is when the camera took the picture, by its clock, from the RTCP sender reports
+	// (zero until the first report). A camera stamps its main and sub-streams from one clock, so
+	// it pairs their frames.
+	Capture time.Time
 	// NALUs without start codes. A key unit carries its parameter sets in front.
 	NALUs [][]byte
 	// Key is true for a random access point (H.264 IDR, H.265 IRAP) that a decoder can start on.

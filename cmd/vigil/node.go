@@ -65,6 +65,7 @@ type node struct {
 	photos   struct{ doors, searches *pipeline.Photos }
 	fleet    *footage.Fleet
 	cameras  *rtsp.Pool
+	detects  *rtsp.Pool        // sub-streams of the cameras that have one (detect_url): analysed, not recorded
 	registry *cameras.Registry // nil without a database
 	running  running
 	members  *cluster.Members

@@ -117,7 +117,7 @@ func (n *node) reconcile(want []config.Camera) error {
 }
 
 func sameCamera(a, b config.Camera) bool {
-	return a.URL == b.URL && a.Transport == b.Transport && a.Analyse == b.Analyse && a.FPS == b.FPS && a.FootageDays == b.FootageDays
+	return a.URL == b.URL && a.DetectURL == b.DetectURL && a.Transport == b.Transport && a.Analyse == b.Analyse && a.FPS == b.FPS && a.FootageDays == b.FootageDays
 }
 
 // stopCamera stops analysing a camera, then its session (its recorder stores the segment in
@@ -126,6 +126,7 @@ func (n *node) stopCamera(id string) {
 	if n.pipe != nil {
 		n.pipe.RemoveCamera(id)
 	}
+	n.detects.Remove(id)
 	n.cameras.Remove(id)
 }
 
@@ -139,18 +140,20 @@ func (n *node) camerasComponent() lifecycle.Component {
 			pool.KeepGOP(300, 4<<20)
 		}
 		n.running.mu.Lock() // the cluster's heartbeat reads it
-		n.cameras = pool
+		n.cameras, n.detects = pool, rtsp.NewPool(n.log)
 		n.running.mu.Unlock()
 		n.reg.MustRegister(rtsp.NewCollector(n.cameras))
 		if err := n.startCameras(); err != nil {
 			n.running.bg.stop()
 			n.cameras.Close()
+			n.detects.Close()
 			return err
 		}
 		return nil
 	}, Stop: func() {
 		n.running.bg.stop()
 		n.cameras.Close()
+		n.detects.Close()
 		n.releaseAll() // after the sessions closed: each recorder stored its segment in progress
 	}}
 }
@@ -171,7 +174,21 @@ func (n *node) addCamera(cam config.Camera, epoch uint64) error {
 	if n.pipe != nil && cam.Analyse != "none" {
 		o := analyseOptions(n.cfg, cam)
 		o.Lease = epoch
-		if err := n.pipe.AddCamera(cam.ID, s.Stream(), o); err != nil {
+		analysed := s.Stream()
+		if cam.DetectURL != "" {
+			// The sub-stream is analysed; shots come from the main stream, which is recorded.
+			sub, err := n.detects.Add(rtsp.Config{
+				ID: cam.ID, URL: cam.DetectURL.Reveal(), Transport: tr,
+				BackoffMin: n.cfg.Streams.ReconnectMin.D(), BackoffMax: n.cfg.Streams.ReconnectMax.D(),
+				ReadTimeout: n.cfg.Streams.ReadTimeout.D(),
+			})
+			if err != nil {
+				n.cameras.Remove(cam.ID)
+				return err
+			}
+			analysed, o.Main = sub.Stream(), s.Stream()
+		}
+		if err := n.pipe.AddCamera(cam.ID, analysed, o); err != nil {
 			return err
 		}
 	}

@@ -92,13 +92,83 @@ func (d *Detector) DetectFaces(img gocv.Mat) ([]recognizers.Face, error) {
 	if err := checkBGR(img); err != nil {
 		return nil, err
 	}
-	work := img
-	scale := float32(1)
+	return d.detect(img, d.scaleFor(img), image.Point{})
+}
+
+// DetectRegions finds faces in the given regions of a BGR picture only (rectangles in its
+// pixels), at the scale DetectFaces would use on the whole picture: the same faces, at the cost
+// of the regions' pixels. Faces found twice where regions overlap are kept once.
+func (d *Detector) DetectRegions(img gocv.Mat, regions []image.Rectangle) ([]recognizers.Face, error) {
+	if d.h == nil {
+		return nil, errors.New("dnn: detector closed")
+	}
+	if err := checkBGR(img); err != nil {
+		return nil, err
+	}
+	scale := d.scaleFor(img)
+	// Each region starts on the detector's coarsest grid (32 px at the detection scale), so its
+	// anchors and the resize's samples fall where the whole picture's do: the same faces with
+	// the same landmarks, not merely nearby ones.
+	grid := max(1, int(32/scale+0.5))
+	var out []recognizers.Face
+	for _, r := range regions {
+		r.Min = image.Pt(r.Min.X/grid*grid, r.Min.Y/grid*grid)
+		r = r.Intersect(image.Rect(0, 0, img.Cols(), img.Rows()))
+		if r.Dx() < 8 || r.Dy() < 8 {
+			continue
+		}
+		roi := img.Region(r)
+		faces, err := d.detect(roi, scale, r.Min)
+		roi.Close()
+		if err != nil {
+			return nil, err
+		}
+		earlier := len(out) // a face may be found again only by another region
+		for _, f := range faces {
+			if dup := duplicate(out[:earlier], f); dup >= 0 {
+				if f.Score > out[dup].Score {
+					out[dup] = f
+				}
+				continue
+			}
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+// duplicate returns the index of a face in fs that is f seen again (boxes overlapping by more
+// than half their union), or -1.
+func duplicate(fs []recognizers.Face, f recognizers.Face) int {
+	for i, g := range fs {
+		x0, y0 := max(f.Box.X, g.Box.X), max(f.Box.Y, g.Box.Y)
+		x1, y1 := min(f.Box.X+f.Box.W, g.Box.X+g.Box.W), min(f.Box.Y+f.Box.H, g.Box.Y+g.Box.H)
+		if x1 <= x0 || y1 <= y0 {
+			continue
+		}
+		inter := (x1 - x0) * (y1 - y0)
+		if inter > 0.5*(f.Box.W*f.Box.H+g.Box.W*g.Box.H-inter) {
+			return i
+		}
+	}
+	return -1
+}
+
+// scaleFor is the factor that brings a picture's longer side to MaxSide (1 when it is smaller).
+func (d *Detector) scaleFor(img gocv.Mat) float32 {
 	if m := max(img.Cols(), img.Rows()); m > d.opts.MaxSide {
-		scale = float32(d.opts.MaxSide) / float32(m)
+		return float32(d.opts.MaxSide) / float32(m)
+	}
+	return 1
+}
+
+// detect runs YuNet on img scaled by scale and returns faces in img's pixels moved by off.
+func (d *Detector) detect(img gocv.Mat, scale float32, off image.Point) ([]recognizers.Face, error) {
+	work := img
+	if scale != 1 {
 		small := gocv.NewMat()
 		defer small.Close()
-		gocv.Resize(img, &small, image.Pt(int(float32(img.Cols())*scale+0.5), int(float32(img.Rows())*scale+0.5)), 0, 0, gocv.InterpolationLinear)
+		gocv.Resize(img, &small, image.Pt(max(1, int(float32(img.Cols())*scale+0.5)), max(1, int(float32(img.Rows())*scale+0.5))), 0, 0, gocv.InterpolationLinear)
 		work = small
 	}
 	if work.Cols() < minSide || work.Rows() < minSide {
@@ -107,20 +177,26 @@ func (d *Detector) DetectFaces(img gocv.Mat) ([]recognizers.Face, error) {
 		gocv.CopyMakeBorder(work, &padded, 0, max(0, minSide-work.Rows()), 0, max(0, minSide-work.Cols()), gocv.BorderConstant, colorBlack)
 		work = padded
 	}
+	if !work.IsContinuous() { // a region of a larger picture
+		cont := work.Clone()
+		defer cont.Close()
+		work = cont
+	}
 	var errbuf [512]C.char
 	n := C.vigil_yunet_detect(d.h, unsafe.Pointer(work.Ptr()), (*C.float)(unsafe.Pointer(&d.out[0])), maxFaces, &errbuf[0], C.int(len(errbuf)))
 	if n < 0 {
 		return nil, fmt.Errorf("dnn: face detection on %dx%d: %s", work.Cols(), work.Rows(), C.GoString(&errbuf[0]))
 	}
+	ox, oy := float32(off.X), float32(off.Y)
 	faces := make([]recognizers.Face, 0, int(n))
 	for i := 0; i < int(n); i++ {
 		r := d.out[i*15 : i*15+15]
 		f := recognizers.Face{
-			Box:   recognizers.Box{X: r[0] / scale, Y: r[1] / scale, W: r[2] / scale, H: r[3] / scale},
+			Box:   recognizers.Box{X: r[0]/scale + ox, Y: r[1]/scale + oy, W: r[2] / scale, H: r[3] / scale},
 			Score: r[14],
 		}
 		for k := 0; k < 5; k++ {
-			f.Landmarks[k] = recognizers.Point{X: r[4+2*k] / scale, Y: r[5+2*k] / scale}
+			f.Landmarks[k] = recognizers.Point{X: r[4+2*k]/scale + ox, Y: r[5+2*k]/scale + oy}
 		}
 		faces = append(faces, f)
 	}

@@ -75,6 +75,13 @@ func (f *Faces) Analyze(img gocv.Mat) ([]FaceResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	return f.Describe(img, faces)
+}
+
+// Describe describes faces in img: found in it, or found on another picture of the same moment
+// (a sub-stream) and mapped into img's pixels.
+func (f *Faces) Describe(img gocv.Mat, faces []recognizers.Face) ([]FaceResult, error) {
+	var err error
 	out := make([]FaceResult, 0, len(faces))
 	var errs []error
 	for i, fc := range faces {

@@ -117,6 +117,15 @@ func (p *Plates) Read(img gocv.Mat) ([]Plate, error) {
 	return found, nil
 }
 
+// ReadAt reads a plate found on another picture of the same moment (a sub-stream) whose box and
+// corners were mapped into img's pixels.
+func (p *Plates) ReadAt(img gocv.Mat, pl *Plate) error {
+	if err := checkBGR(img); err != nil {
+		return err
+	}
+	return p.read(img, pl)
+}
+
 // Detect finds plates and their corners (text not read).
 func (p *Plates) Detect(img gocv.Mat) ([]Plate, error) {
 	h, w := img.Rows(), img.Cols()

@@ -159,14 +159,46 @@ func (d *Decoder) Close() {
 // skipped (mode, waiting for a key unit) or produced no picture. A returned *Error means the unit
 // was corrupt; the decoder then waits for the next key unit.
 func (d *Decoder) Decode(u *streams.Unit) (*Frame, error) {
+	got, err := d.decode(u)
+	if !got || err != nil {
+		return nil, err
+	}
+	defer C.av_frame_unref(d.frame)
+	pts := time.Duration(d.frame.pts) * time.Microsecond
+	if d.opts.Mode == Sampling {
+		if d.started && pts < d.nextSample {
+			return nil, nil
+		}
+		step := time.Duration(float64(time.Second) / d.opts.FPS)
+		if !d.started || pts-d.nextSample > step {
+			d.nextSample = pts // first picture or a gap: restart the grid here
+		}
+		d.started = true
+		d.nextSample += step
+	}
+	return d.convert(pts)
+}
+
+// Advance decodes u to keep the codec's references but converts nothing: the cheap step through
+// the frames in front of one that is wanted (a shot decoded on demand from a main stream).
+func (d *Decoder) Advance(u *streams.Unit) error {
+	got, err := d.decode(u)
+	if got {
+		C.av_frame_unref(d.frame)
+	}
+	return err
+}
+
+// decode sends u and receives its picture into d.frame; got says one came (the caller unrefs it).
+func (d *Decoder) decode(u *streams.Unit) (got bool, err error) {
 	if d.ctx == nil {
-		return nil, ErrClosed
+		return false, ErrClosed
 	}
 	if d.waitKey && !u.Key {
-		return nil, nil
+		return false, nil
 	}
 	if d.opts.Mode == KeyOnly && !u.Key {
-		return nil, nil
+		return false, nil
 	}
 	d.waitKey = false
 	d.stage(u)
@@ -183,34 +215,22 @@ func (d *Decoder) Decode(u *streams.Unit) (*Frame, error) {
 	pin.Unpin()
 	if res < 0 {
 		d.waitKey = true
-		return nil, &Error{Op: "send", Code: int(res)}
+		return false, &Error{Op: "send", Code: int(res)}
 	}
 	res = C.avcodec_receive_frame(d.ctx, d.frame)
 	if res == C.vigil_averror_eagain() {
-		return nil, nil
+		return false, nil
 	}
 	if res < 0 {
 		d.waitKey = true
-		return nil, &Error{Op: "receive", Code: int(res)}
+		return false, &Error{Op: "receive", Code: int(res)}
 	}
-	defer C.av_frame_unref(d.frame)
 	if d.frame.decode_error_flags != 0 || d.frame.flags&C.AV_FRAME_FLAG_CORRUPT != 0 {
+		C.av_frame_unref(d.frame)
 		d.waitKey = true
-		return nil, &Error{Op: "picture", Code: int(C.AVERROR_INVALIDDATA)}
+		return false, &Error{Op: "picture", Code: int(C.AVERROR_INVALIDDATA)}
 	}
-	pts := time.Duration(d.frame.pts) * time.Microsecond
-	if d.opts.Mode == Sampling {
-		if d.started && pts < d.nextSample {
-			return nil, nil
-		}
-		step := time.Duration(float64(time.Second) / d.opts.FPS)
-		if !d.started || pts-d.nextSample > step {
-			d.nextSample = pts // first picture or a gap: restart the grid here
-		}
-		d.started = true
-		d.nextSample += step
-	}
-	return d.convert(pts)
+	return true, nil
 }
 
 // stage writes u as Annex-B into the reused buffer, with the zero padding libavcodec reads past

@@ -225,6 +225,9 @@ func (s *Session) attempt(ctx context.Context) (wasLive bool, err error) {
 		if unit == nil {
 			return
 		}
+		if ntp, ok := c.PacketNTP(medi, pkt); ok {
+			unit.Capture = ntp
+		}
 		if unit.Key {
 			w, h := dep.Size()
 			s.mu.Lock()

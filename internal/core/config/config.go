@@ -169,7 +169,8 @@ type Pipeline struct {
 	FPS float64 `yaml:"fps"`
 	// KeyframesOnly samples key frames only (cheapest). Default false.
 	KeyframesOnly bool `yaml:"keyframes_only"`
-	// Motion is the motion gate threshold (mean grey levels); negative disables it. Default 1.5.
+	// Motion is the motion gate's threshold: a block whose grey level changed by 6× this moved, and
+	// the detector runs on the regions that moved; negative disables the gate. Default 1.5.
 	Motion float64 `yaml:"motion"`
 	// FaceWorkers and PlateWorkers size the recognizer pools. Default 1 each.
 	FaceWorkers  int `yaml:"face_workers"`
@@ -260,6 +261,11 @@ type Camera struct {
 	ID string `yaml:"id"`
 	// URL is rtsp://[user:pass@]host[:port]/path. Required. Credentials print redacted.
 	URL SecretURL `yaml:"url"`
+	// DetectURL is the camera's sub-stream (e.g. 640×360), when it has one: the motion gate,
+	// detection and tracking run on it, and the best shots, embeddings and plate reads come from
+	// the main stream (url) at the same moment, decoded only when something was found. Optional;
+	// without it the main stream is analysed. Credentials print redacted.
+	DetectURL SecretURL `yaml:"detect_url"`
 	// Transport overrides streams.transport for this camera.
 	Transport string `yaml:"transport"`
 	// Analyse selects recognizers: faces, plates, both or none. Default both.

@@ -60,7 +60,7 @@ func TestLoadBad(t *testing.T) {
 		{"testdata/bad_duration.yaml", []string{"not a duration"}},
 		{"testdata/bad_syntax.yaml", []string{"bad_syntax.yaml"}},
 		{"testdata/bad_values.yaml", []string{
-			"log.level", "http.addr", "reconnect_min", "scheme \"http\"", "already used", "carrier-pigeon",
+			"log.level", "http.addr", "reconnect_min", "scheme \"http\"", "already used", "carrier-pigeon", "detect_url",
 			"bus.url", "blobs.s3.endpoint", "blobs.s3.bucket", "blobs.s3: access_key", "blobs.spool_max_mb",
 			"live.udp_addr", "live.max_viewers", "live.public_ips[0]", "live.ice_servers[0]",
 			"access.mqtt.url", "access.mqtt.topic",

@@ -94,6 +94,11 @@ func (c *Config) validateCameras(bad complain) {
 		if err := checkRTSPURL(cam.URL.Reveal()); err != nil {
 			bad("cameras[%d] (%s).url: %v", i, cam.ID, err)
 		}
+		if cam.DetectURL != "" {
+			if err := checkRTSPURL(cam.DetectURL.Reveal()); err != nil {
+				bad("cameras[%d] (%s).detect_url: %v", i, cam.ID, err)
+			}
+		}
 		if !validTransport(cam.Transport) {
 			bad("cameras[%d] (%s).transport: %q is not one of tcp, udp, auto", i, cam.ID, cam.Transport)
 		}

@@ -1,0 +1,251 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/vigil-oss/vigil/streams"
+	"github.com/vigil-oss/vigil/streams/decode"
+)
+
+// Picture is a decoded frame in Go memory (BGR, W×H), safe to share between goroutines.
+type Picture struct {
+	W, H int
+	BGR  []byte
+}
+
+// moment says when a picture was taken: the camera's capture time when the stream carries one,
+// and its arrival here.
+type moment struct{ capture, arrival time.Time }
+
+func momentOf(u *streams.Unit) moment { return moment{capture: u.Capture, arrival: u.Arrival} }
+
+// sub is how far u was taken after m: by capture times when both have them (a camera stamps its
+// streams from one clock), else by arrival.
+func (m moment) sub(u *streams.Unit) time.Duration {
+	if !m.capture.IsZero() && !u.Capture.IsZero() {
+		return u.Capture.Sub(m.capture)
+	}
+	return u.Arrival.Sub(m.arrival)
+}
+
+// ErrNoShot means the main stream had no decodable frame near the wanted moment.
+var ErrNoShot = errors.New("pipeline: no main-stream frame for the shot")
+
+// Shot budgets: how long a request waits for the main stream to reach its moment, how far from
+// it the nearest frame may be, and how much of the main stream is kept (units since the key
+// frame before last, at most maxShotUnits).
+const (
+	shotWait     = 400 * time.Millisecond
+	shotSlack    = 120 * time.Millisecond
+	maxShotUnits = 400
+)
+
+// shots decodes a camera's main stream on demand. When the camera analyses a sub-stream, the
+// best shots, embeddings and plate reads still come from the main stream's pictures: a worker
+// that found something on a sub-stream frame asks for the main frame taken at the same moment.
+// The main stream's units since the key frame before last are kept, undecoded; a request
+// decodes forward from the key frame (or from where the last request left off in the same GOP)
+// to the frame nearest its moment. A camera where nothing is found decodes nothing of its main
+// stream. One goroutine (run) owns the buffer and the decoder.
+type shots struct {
+	camera  string
+	stream  *streams.Stream
+	reqs    chan shotReq
+	metrics *Metrics
+	log     *slog.Logger
+}
+
+type shotReq struct {
+	at       moment
+	deadline time.Time
+	reply    chan shotReply // buffered: run never blocks on it
+}
+
+type shotReply struct {
+	pic *Picture
+	err error
+}
+
+func newShots(camera string, s *streams.Stream, m *Metrics, log *slog.Logger) *shots {
+	return &shots{camera: camera, stream: s, reqs: make(chan shotReq, 16), metrics: m, log: log}
+}
+
+// Shot returns the main-stream picture taken nearest to at.
+func (s *shots) Shot(ctx context.Context, at moment) (*Picture, error) {
+	q := shotReq{at: at, deadline: time.Now().Add(shotWait), reply: make(chan shotReply, 1)}
+	select {
+	case s.reqs <- q:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case r := <-q.reply:
+		return r.pic, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// shotState is run's: the buffered units and the decoder's place among them.
+type shotState struct {
+	buf   []*streams.Unit
+	base  int64 // absolute index of buf[0]
+	dec   *decode.Decoder
+	decAt int64 // absolute index of the unit last decoded; -1 none
+	last  *Picture
+}
+
+func (s *shots) run(ctx context.Context) {
+	r := s.stream.NewReader("shots", 256)
+	defer r.Close()
+	units := make(chan *streams.Unit, 64)
+	pumped := make(chan struct{})
+	go func() { // owned by run, which waits for it below
+		defer close(pumped)
+		for {
+			u, err := r.Read(ctx)
+			if err != nil {
+				return
+			}
+			select {
+			case units <- u:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	st := &shotState{decAt: -1}
+	defer func() {
+		if st.dec != nil {
+			st.dec.Close()
+		}
+		<-pumped
+	}()
+	var pending []shotReq
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			for _, q := range pending {
+				q.reply <- shotReply{err: ctx.Err()}
+			}
+			return
+		case u := <-units:
+			st.add(u)
+		case q := <-s.reqs:
+			pending = append(pending, q)
+		case <-tick.C:
+		}
+		now := time.Now()
+		keep := pending[:0]
+		for _, q := range pending {
+			// Serve once the main stream has passed the moment, or at the deadline with what it has.
+			if n := len(st.buf); n > 0 && q.at.sub(st.buf[n-1]) >= 0 || now.After(q.deadline) {
+				pic, err := s.serve(st, q.at)
+				q.reply <- shotReply{pic: pic, err: err}
+				continue
+			}
+			keep = append(keep, q)
+		}
+		pending = keep
+	}
+}
+
+// add buffers u, keeping the units since the key frame before last.
+func (st *shotState) add(u *streams.Unit) {
+	st.buf = append(st.buf, u)
+	if u.Key {
+		keys := 0
+		for i := len(st.buf) - 1; i > 0; i-- {
+			if st.buf[i].Key {
+				if keys++; keys == 2 {
+					st.drop(i)
+					break
+				}
+			}
+		}
+	}
+	if len(st.buf) > maxShotUnits {
+		st.drop(len(st.buf) - maxShotUnits)
+	}
+}
+
+func (st *shotState) drop(n int) {
+	clear(st.buf[:n])
+	st.buf = st.buf[n:]
+	st.base += int64(n)
+	if st.decAt < st.base {
+		st.decAt = -1
+	}
+}
+
+// serve decodes the buffered frame nearest at.
+func (s *shots) serve(st *shotState, at moment) (*Picture, error) {
+	pic, err := s.decodeNear(st, at)
+	result := "ok"
+	if err != nil {
+		result = "missed"
+	}
+	s.metrics.shots.WithLabelValues(s.camera, result).Inc()
+	return pic, err
+}
+
+func (s *shots) decodeNear(st *shotState, at moment) (*Picture, error) {
+	j := -1
+	var best time.Duration
+	for i, u := range st.buf {
+		d := at.sub(u)
+		if d < 0 {
+			d = -d
+		}
+		if j < 0 || d < best {
+			j, best = i, d
+		}
+	}
+	if j < 0 || best > shotSlack {
+		return nil, fmt.Errorf("%w (nearest %v away)", ErrNoShot, best)
+	}
+	abs := st.base + int64(j)
+	if abs == st.decAt && st.last != nil {
+		return st.last, nil
+	}
+	g := j
+	for g >= 0 && !st.buf[g].Key {
+		g--
+	}
+	if g < 0 {
+		return nil, fmt.Errorf("%w (no key frame before it is kept)", ErrNoShot)
+	}
+	from := g
+	if st.decAt >= st.base+int64(g) && st.decAt < abs {
+		from = int(st.decAt-st.base) + 1 // forward in the same GOP from where the last shot left off
+	}
+	if st.dec == nil {
+		var err error
+		if st.dec, err = decode.New(st.buf[j].Codec, decode.Options{Mode: decode.All}); err != nil {
+			return nil, err
+		}
+	}
+	st.decAt, st.last = -1, nil
+	for k := from; k < j; k++ {
+		if err := st.dec.Advance(st.buf[k]); err != nil {
+			return nil, err
+		}
+	}
+	f, err := st.dec.Decode(st.buf[j])
+	s.metrics.mainDecoded.WithLabelValues(s.camera).Add(float64(j - from + 1))
+	if err != nil {
+		return nil, err
+	}
+	if f == nil {
+		return nil, fmt.Errorf("%w (the decoder held the picture back)", ErrNoShot)
+	}
+	st.decAt = abs
+	st.last = &Picture{W: f.Width, H: f.Height, BGR: append([]byte(nil), f.BGR...)}
+	return st.last, nil
+}
