@@ -23,6 +23,7 @@ import (
 
 	"github.com/vigil-oss/vigil/access"
 	liveview "github.com/vigil-oss/vigil/api/live"
+	"github.com/vigil-oss/vigil/cameras"
 	"github.com/vigil-oss/vigil/dispatch"
 	"github.com/vigil-oss/vigil/internal/core/quota"
 	"github.com/vigil-oss/vigil/internal/core/space"
@@ -50,6 +51,7 @@ type Server struct {
 	faces       FaceIndex
 	faceSpace   space.Space
 	cameraReg   CameraRegistry
+	analysis    func(camera string) *cameras.Analysis
 	cluster     Cluster
 	embedder    FaceEmbedder
 	embeddings  Embeddings
@@ -109,6 +111,9 @@ type Deps struct {
 	CameraMap   map[string][2]float64 // camera → position on the site map
 	// CameraRegistry is the site's camera table; nil without a database.
 	CameraRegistry CameraRegistry
+	// Analysis reports what this node's pipeline did with a camera's frames (nil: not analysed);
+	// GET /v1/cameras shows it, so an operator sees which cameras are under-analysed.
+	Analysis func(camera string) *cameras.Analysis
 	// Cluster is the site's nodes.
 	Cluster Cluster
 	// CameraOwner is where a camera runs: the advertise URL of the node holding its lease, or
@@ -142,7 +147,7 @@ type Deps struct {
 func New(d Deps, log *slog.Logger) (*Server, error) {
 	s := &Server{log: log.With("component", "api"), cams: d.Cameras, reg: d.Registry, events: d.Events,
 		store: d.Store, blobs: d.Blobs, clips: d.Footage, snaps: newSnapshots(2000),
-		auth: d.Auth, auditor: d.Audit, faces: d.Faces, faceSpace: d.FaceSpace, embedder: d.Embedder, embeddings: d.Embeddings, plates: d.Plates, cameraMap: d.CameraMap, cameraReg: d.CameraRegistry, cluster: d.Cluster, cameraOwner: d.CameraOwner, roles: d.Roles, exports: d.Exports, plateEvents: d.PlateEvents,
+		auth: d.Auth, auditor: d.Audit, faces: d.Faces, faceSpace: d.FaceSpace, embedder: d.Embedder, embeddings: d.Embeddings, plates: d.Plates, cameraMap: d.CameraMap, cameraReg: d.CameraRegistry, analysis: d.Analysis, cluster: d.Cluster, cameraOwner: d.CameraOwner, roles: d.Roles, exports: d.Exports, plateEvents: d.PlateEvents,
 		access: d.Access, nonces: access.NewNonces(), doorFaces: d.DoorFaces, eraser: d.Eraser, relay: d.Live, dispatch: d.Dispatch,
 		doorLimits: newLimits(), tokenLimits: newLimits(), proxies: d.TrustedProxies, clipSlots: make(chan struct{}, clipSlots), searchSlots: make(chan struct{}, searchPhotoSlots),
 		doorSlots: make(chan struct{}, doorPhotoSlots), metricsTok: d.MetricsToken, open: d.Open, auditPool: d.AuditPool,

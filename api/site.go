@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigil-oss/vigil/cameras"
 	"github.com/vigil-oss/vigil/internal/core/config"
 	"github.com/vigil-oss/vigil/streams/rtsp"
 )
@@ -21,7 +22,8 @@ import (
 // runs it ("" while no node does: just added, or moving after its node died).
 type siteCamera struct {
 	rtsp.Status
-	Node string `json:"node"`
+	Node     string            `json:"node"`
+	Analysis *cameras.Analysis `json:"analysis,omitempty"`
 }
 
 // StateUnplaced is the state of a registered camera no node runs at the moment.
@@ -53,7 +55,11 @@ func (s *Server) siteCameras(ctx context.Context) []siteCamera {
 	byID := map[string]siteCamera{}
 	if s.cams != nil {
 		for _, st := range s.cams.Statuses() {
-			byID[st.ID] = siteCamera{Status: st, Node: self}
+			c := siteCamera{Status: st, Node: self}
+			if s.analysis != nil {
+				c.Analysis = s.analysis(st.ID)
+			}
+			byID[st.ID] = c
 		}
 	}
 	if s.cluster != nil {
@@ -62,13 +68,13 @@ func (s *Server) siteCameras(ctx context.Context) []siteCamera {
 			s.log.Warn("other nodes' cameras not read; listing this node's", "err", err)
 		}
 		for node, raw := range states {
-			var list []rtsp.Status
+			var list []cameras.State
 			if node == self || json.Unmarshal(raw, &list) != nil {
 				continue
 			}
 			for _, st := range list {
 				if _, ok := byID[st.ID]; !ok { // a camera moving: the node running it now wins
-					byID[st.ID] = siteCamera{Status: st, Node: node}
+					byID[st.ID] = siteCamera{Status: st.Status, Node: node, Analysis: st.Analysis}
 				}
 			}
 		}

@@ -58,7 +58,21 @@ type analyser struct {
 	results chan *Observation
 	busy    atomic.Bool // the tracker has passages in progress
 	shots   *shots      // the main stream, when the analysed stream is a sub-stream
+	stats   camStats
 	log     *slog.Logger
+}
+
+// camStats count what became of a camera's frames, for Pipeline.Stats.
+type camStats struct {
+	sampled, gated, offered, dropped atomic.Uint64
+}
+
+// CameraStats is what the pipeline did with a camera's frames since it started analysing it.
+type CameraStats struct {
+	Sampled uint64 // frames decoded and sampled
+	Gated   uint64 // of those, held by the motion gate (nothing moved)
+	Offered uint64 // frames offered to a recognizer pool (one per pool)
+	Dropped uint64 // offered frames dropped before recognition: the node was over capacity
 }
 
 // ingest reads units, decodes, gates and offers frames to the pools.
@@ -106,24 +120,29 @@ func (a *analyser) ingest(ctx context.Context) {
 			continue
 		}
 		seq++
+		a.stats.sampled.Add(1)
 		a.p.metrics.sampled.WithLabelValues(a.camera).Inc()
 		now := time.Now()
 		pass, regions := gate.pass(f.BGR, f.Width, f.Height, f.PTS, a.busy.Load())
 		if !pass {
+			a.stats.gated.Add(1)
 			a.p.metrics.gated.WithLabelValues(a.camera).Inc()
 			a.deliver(&Observation{Camera: a.camera, Seq: seq, PTS: f.PTS, Time: now}) // time still passes
 			continue
 		}
 		job := &Job{Camera: a.camera, Seq: seq, PTS: f.PTS, Time: now, Arrival: u.Arrival, W: f.Width, H: f.Height,
-			BGR: append([]byte(nil), f.BGR...), Regions: regions, Priority: a.p.prioritised(a.camera), Done: a.deliver}
+			BGR: append([]byte(nil), f.BGR...), Regions: regions, Priority: a.p.prioritised(a.camera), Busy: a.busy.Load(),
+			Done: a.deliver, dropped: &a.stats.dropped}
 		if a.shots != nil {
 			at := momentOf(u)
 			job.Shot = func() (*Picture, error) { return a.shots.Shot(ctx, at) }
 		}
 		if a.opts.Faces && a.p.faces != nil {
+			a.stats.offered.Add(1)
 			a.p.faces.Offer(job)
 		}
 		if a.opts.Plates && a.p.plates != nil {
+			a.stats.offered.Add(1)
 			a.p.plates.Offer(job)
 		}
 	}
@@ -134,6 +153,7 @@ func (a *analyser) deliver(o *Observation) {
 	select {
 	case a.results <- o:
 	default:
+		a.stats.dropped.Add(1)
 		a.p.metrics.dropped(a.camera, o.Kind, "tracker_behind")
 	}
 }

@@ -249,7 +249,9 @@ func runCamsim(t *testing.T, dual bool) camsimRun {
 	var dropped float64
 	for _, k := range []string{KindFace, KindPlate} {
 		for i := 1; i <= cams; i++ {
-			dropped += testutilValue(m.drops.WithLabelValues(fmt.Sprintf("cam%03d", i), k, "queue_full"))
+			for _, reason := range []string{dropFull, dropSuperseded} {
+				dropped += testutilValue(m.drops.WithLabelValues(fmt.Sprintf("cam%03d", i), k, reason))
+			}
 		}
 	}
 	t.Logf("dual %v: %d cameras, %d s, sampling %+v, %d workers per kind: %.0f frames dropped by full queues", dual, cams, secs, opts, workers, dropped)

@@ -71,7 +71,9 @@ func TestOverloadDropsOldestAndStaysBounded(t *testing.T) {
 
 	mu.Lock()
 	defer mu.Unlock()
-	drops := testutilValue(m.drops.WithLabelValues("c", KindFace, "queue_full"))
+	// One camera: its newer frame takes its waiting one's place (superseded); full queues of
+	// other cameras' frames would drop it as queue_full.
+	drops := testutilValue(m.drops.WithLabelValues("c", KindFace, dropFull)) + testutilValue(m.drops.WithLabelValues("c", KindFace, dropSuperseded))
 	if int(drops)+len(processed) != offered {
 		t.Fatalf("%d processed + %.0f dropped != %d offered", len(processed), drops, offered)
 	}

@@ -45,6 +45,19 @@ type Pipeline struct {
 type camEntry struct {
 	cancel context.CancelFunc
 	done   sync.WaitGroup
+	a      *analyser
+}
+
+// Stats returns what the pipeline did with a camera's frames; false when it does not analyse it.
+func (p *Pipeline) Stats(camera string) (CameraStats, bool) {
+	p.mu.Lock()
+	e, ok := p.cams[camera]
+	p.mu.Unlock()
+	if !ok {
+		return CameraStats{}, false
+	}
+	s := &e.a.stats
+	return CameraStats{Sampled: s.sampled.Load(), Gated: s.gated.Load(), Offered: s.offered.Load(), Dropped: s.dropped.Load()}, true
 }
 
 // New returns a pipeline; Run starts it.
@@ -114,7 +127,7 @@ func (p *Pipeline) AddCamera(id string, s *streams.Stream, opts Options) error {
 	ctx, cancel := context.WithCancel(p.ctx)
 	a := &analyser{camera: id, stream: s, opts: opts, p: p, results: make(chan *Observation, 256),
 		log: p.log.With("camera", id)}
-	e := &camEntry{cancel: cancel}
+	e := &camEntry{cancel: cancel, a: a}
 	if opts.Main != nil {
 		a.shots = newShots(id, opts.Main, p.metrics, a.log)
 		e.done.Add(1)

@@ -5,16 +5,37 @@ import (
 	"sync"
 )
 
-// dropQueue is a bounded queue with two lanes: priority jobs (door cameras, where someone waits
-// at a door) are taken before the others. It never blocks: when full it drops the oldest other
-// job, or, when it holds only priority jobs, the oldest of them for a priority job and the
-// newcomer for another. Fresh frames matter more than old ones. Every drop is reported to onDrop.
+// dropQueue is a bounded queue with three lanes, taken in order: door cameras' frames (someone
+// waits at a door), frames of cameras with a track in progress (a passage being followed), and
+// the rest, one frame per camera, in turn: a camera's newer frame takes its waiting one's place,
+// so over capacity every quiet camera still gets its turn instead of the busiest filling the
+// queue. It never blocks: when full it drops the oldest job of the lowest lane that holds one,
+// or the newcomer when every queued job ranks above it. Fresh frames matter more than old ones.
+// Every drop is reported to onDrop with its reason.
 type dropQueue struct {
 	mu     sync.Mutex
-	lanes  [2]ring // 0: priority, 1: the others
+	lanes  [3]ring // laneDoor, laneBusy, laneRest
 	size   int
 	notify chan struct{}
-	onDrop func(*Job)
+	onDrop func(j *Job, reason string)
+}
+
+// Lanes, and the reasons a job is dropped.
+const (
+	laneDoor, laneBusy, laneRest = 0, 1, 2
+
+	dropFull       = "queue_full" // the queue was full of newer or higher-ranked frames
+	dropSuperseded = "superseded" // the camera's newer frame took its place in the rest lane
+)
+
+func laneOf(j *Job) int {
+	switch {
+	case j.Priority:
+		return laneDoor
+	case j.Busy:
+		return laneBusy
+	}
+	return laneRest
 }
 
 // ring is a FIFO of jobs in a fixed buffer.
@@ -36,7 +57,7 @@ func (r *ring) pop() *Job {
 	return j
 }
 
-func newDropQueue(size int, onDrop func(*Job)) *dropQueue {
+func newDropQueue(size int, onDrop func(j *Job, reason string)) *dropQueue {
 	q := &dropQueue{size: size, notify: make(chan struct{}, 1), onDrop: onDrop}
 	for i := range q.lanes {
 		q.lanes[i].buf = make([]*Job, size)
@@ -45,33 +66,44 @@ func newDropQueue(size int, onDrop func(*Job)) *dropQueue {
 }
 
 func (q *dropQueue) Put(j *Job) {
-	lane := 1
-	if j.Priority {
-		lane = 0
-	}
+	lane := laneOf(j)
 	q.mu.Lock()
-	var dropped *Job
-	if q.lanes[0].n+q.lanes[1].n == q.size {
-		switch {
-		case q.lanes[1].n > 0:
-			dropped = q.lanes[1].pop()
-		case lane == 0:
-			dropped = q.lanes[0].pop()
-		default:
-			dropped, j = j, nil
-		}
-	}
-	if j != nil {
-		q.lanes[lane].push(j)
-	}
+	dropped, reason := q.place(j, lane)
 	q.mu.Unlock()
 	if dropped != nil && q.onDrop != nil {
-		q.onDrop(dropped)
+		q.onDrop(dropped, reason)
 	}
 	select {
 	case q.notify <- struct{}{}:
 	default:
 	}
+}
+
+// place queues j in lane and returns the job it displaced, if any. Called with mu held.
+func (q *dropQueue) place(j *Job, lane int) (*Job, string) {
+	if lane == laneRest {
+		r := &q.lanes[laneRest]
+		for i := 0; i < r.n; i++ {
+			k := (r.head + i) % len(r.buf)
+			if old := r.buf[k]; old.Camera == j.Camera {
+				r.buf[k] = j // its turn stays; the frame is the newest
+				return old, dropSuperseded
+			}
+		}
+	}
+	var dropped *Job
+	if q.lanes[0].n+q.lanes[1].n+q.lanes[2].n == q.size {
+		low := laneRest
+		for q.lanes[low].n == 0 {
+			low--
+		}
+		if low < lane {
+			return j, dropFull // every queued frame ranks above it
+		}
+		dropped = q.lanes[low].pop()
+	}
+	q.lanes[lane].push(j)
+	return dropped, dropFull
 }
 
 // Get blocks until a job is available or ctx ends; priority jobs first.
@@ -83,7 +115,7 @@ func (q *dropQueue) Get(ctx context.Context) (*Job, bool) {
 				continue
 			}
 			j := q.lanes[i].pop()
-			more := q.lanes[0].n+q.lanes[1].n > 0
+			more := q.lanes[0].n+q.lanes[1].n+q.lanes[2].n > 0
 			q.mu.Unlock()
 			if more { // wake another worker
 				select {
@@ -106,5 +138,5 @@ func (q *dropQueue) Get(ctx context.Context) (*Job, bool) {
 func (q *dropQueue) Len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.lanes[0].n + q.lanes[1].n
+	return q.lanes[0].n + q.lanes[1].n + q.lanes[2].n
 }

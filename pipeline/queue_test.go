@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -10,7 +11,7 @@ import (
 // cameras' oldest frames before any door camera's.
 func TestDropQueuePriority(t *testing.T) {
 	var dropped []string
-	q := newDropQueue(4, func(j *Job) { dropped = append(dropped, j.Camera) })
+	q := newDropQueue(4, func(j *Job, _ string) { dropped = append(dropped, j.Camera) })
 	put := func(cam string, prio bool) { q.Put(&Job{Camera: cam, Priority: prio}) }
 	put("street-1", false)
 	put("street-2", false)
@@ -48,5 +49,33 @@ func TestDropQueuePriority(t *testing.T) {
 	}
 	if want := "door-a door-b street-a street-b"; strings.Join(got, " ") != want {
 		t.Fatalf("order %q, want %q", strings.Join(got, " "), want)
+	}
+}
+
+// TestDropQueueLanes: over capacity, door cameras first, then cameras with a track in progress,
+// then the rest in turn, one frame per camera (a newer one takes its waiting one's place).
+func TestDropQueueLanes(t *testing.T) {
+	var dropped []string
+	q := newDropQueue(4, func(j *Job, reason string) { dropped = append(dropped, j.Camera+":"+reason) })
+	put := func(cam string, seq uint64, door, busy bool) {
+		q.Put(&Job{Camera: cam, Seq: seq, Priority: door, Busy: busy})
+	}
+	put("quiet-1", 1, false, false)
+	put("quiet-2", 1, false, false)
+	put("quiet-1", 2, false, false) // replaces quiet-1's frame, keeps its turn
+	put("walking", 1, false, true)
+	put("door", 1, true, false)
+	put("quiet-3", 1, false, false) // full: the oldest of the rest (quiet-1) goes
+	put("walking", 2, false, true)  // quiet-2 goes
+	if want := "quiet-1:superseded quiet-1:queue_full quiet-2:queue_full"; strings.Join(dropped, " ") != want {
+		t.Fatalf("dropped %v, want %s", dropped, want)
+	}
+	var order []string
+	for q.Len() > 0 {
+		j, _ := q.Get(context.Background())
+		order = append(order, fmt.Sprintf("%s/%d", j.Camera, j.Seq))
+	}
+	if want := "door/1 walking/1 walking/2 quiet-3/1"; strings.Join(order, " ") != want {
+		t.Fatalf("order %q, want %q", strings.Join(order, " "), want)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"image"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gocv.io/x/gocv"
@@ -32,6 +33,10 @@ type Job struct {
 	Shot func() (*Picture, error)
 	// Priority jobs are taken first: a door camera's frame, where someone waits at the door.
 	Priority bool
+	// Busy jobs come next: the camera has a track in progress.
+	Busy bool
+	// dropped counts the camera's frames dropped before recognition (its analyser's).
+	dropped *atomic.Uint64
 	// Done receives the observation, from the worker's goroutine.
 	Done func(*Observation)
 }
@@ -62,7 +67,12 @@ type Pool struct {
 // NewPool creates n workers with newRec (each owning its models) and a queue of size jobs.
 func NewPool(kind string, n, size int, newRec func() (Recognizer, error), m *Metrics, log *slog.Logger) (*Pool, error) {
 	p := &Pool{kind: kind, metrics: m, log: log.With("component", "pipeline", "pool", kind)}
-	p.q = newDropQueue(size, func(j *Job) { m.dropped(j.Camera, kind, "queue_full") })
+	p.q = newDropQueue(size, func(j *Job, reason string) {
+		m.dropped(j.Camera, kind, reason)
+		if j.dropped != nil {
+			j.dropped.Add(1)
+		}
+	})
 	for i := 0; i < n; i++ {
 		r, err := newRec()
 		if err != nil {

@@ -9,7 +9,8 @@ need_pkgs=(ffmpeg pkg-config gcc g++ libavcodec-dev libavformat-dev libavutil-de
   libopencv-dev libdlib-dev libdlib-data libatlas-base-dev libjpeg62-turbo-dev postgresql mosquitto chromium
   nats-server
   # docker/: the image is built and the 3-node site run with podman (runc: crun fails here)
-  podman runc mmdebstrap podman-compose netavark aardvark-dns catatonit uidmap slirp4netns fuse-overlayfs)
+  # (netavark runs iptables to set up the bridge network: without it every container fails to start)
+  podman runc mmdebstrap podman-compose netavark aardvark-dns catatonit uidmap slirp4netns fuse-overlayfs iptables)
 missing=()
 for p in "${need_pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

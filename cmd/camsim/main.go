@@ -59,6 +59,10 @@ func run() error {
 	substream := flag.String("substream", "", "also serve each camera's sub-stream, the same scene at WxH (e.g. 640x360), at rtsp://ADDR/cam/NNN/sub")
 	subBitrate := flag.Int("sub-bitrate", 400, "sub-stream kbit/s")
 	subGOP := flag.Float64("sub-gop", 1, "sub-stream seconds between key frames")
+	activity := flag.String("activity", "busy", "busy: looped scenes where someone always passes; site: the site's load model (street, door and gate cameras in the site's mix, passages at the hour's rate)")
+	peak := flag.Bool("peak", false, "with --activity site: hold the peak hour")
+	hour := flag.Float64("hour", float64(time.Now().Hour()), "with --activity site: the site's hour of day when camsim starts")
+	passages := flag.Int("passages", 12, "with --activity site: passage clips per scene and look")
 	flag.Parse()
 	var err error
 	if p.Sub, err = camsim.ParseSub(*substream); err != nil {
@@ -75,9 +79,24 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	scripts, err := loadScripts(lib, *scenarioFile, *variants, *seed, &p)
-	if err != nil {
-		return err
+	var site *camsim.Site
+	switch *activity {
+	case "busy":
+	case "site":
+		if *scenarioFile != "" {
+			return fmt.Errorf("--scenario and --activity site exclude each other")
+		}
+		if site, err = buildSite(ctx, lib, p, *cameras, *seed, *cache, camsim.Activity{Hour: *hour, Peak: *peak}, *passages, log); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("--activity %q: busy or site", *activity)
+	}
+	var scripts [][]camsim.Event
+	if site == nil {
+		if scripts, err = loadScripts(lib, *scenarioFile, *variants, *seed, &p); err != nil {
+			return err
+		}
 	}
 	var clips []*camsim.Clip
 	for i, evs := range scripts {
@@ -96,7 +115,7 @@ func run() error {
 	defer tf.Close()
 	truth := camsim.NewTruthWriter(tf)
 	defer truth.Flush()
-	cfg := camsim.Config{RTSPAddress: *addr, Cameras: *cameras, User: *user, Pass: *pass, Seed: *seed, Truth: truth, Timestamps: *stamp}
+	cfg := camsim.Config{RTSPAddress: *addr, Cameras: *cameras, User: *user, Pass: *pass, Seed: *seed, Truth: truth, Timestamps: *stamp, Site: site}
 	if *udp != "" {
 		h, port, err := splitPort(*udp)
 		if err != nil {
@@ -119,6 +138,33 @@ func run() error {
 	<-ctx.Done()
 	log.Info("stopping", "truth_lines", truth.Lines())
 	return nil
+}
+
+// buildSite renders the site's clips for the scenes n cameras have and says which camera is which.
+func buildSite(ctx context.Context, lib *camsim.Library, p camsim.Params, n int, seed uint64, cache string, act camsim.Activity, passages int, log *slog.Logger) (*camsim.Site, error) {
+	scenes := camsim.SiteScenes(n)
+	t0 := time.Now()
+	p.Seconds = 4
+	clips, err := camsim.BuildSite(ctx, lib, scenes, camsim.SiteOptions{Params: p, Passages: passages, Seed: seed, Cache: cache},
+		func(scene string, done, total int) {
+			if done == total || done%8 == 0 {
+				log.Info("site clips", "scene", scene, "done", done, "of", total)
+			}
+		})
+	if err != nil {
+		return nil, err
+	}
+	count := map[string]int{}
+	for _, s := range scenes {
+		count[s]++
+	}
+	hour := fmt.Sprintf("from %02.0f:00", act.Hour)
+	if act.Peak {
+		hour = fmt.Sprintf("held at the peak hour (%02d:00)", camsim.PeakHour())
+	}
+	fmt.Printf("camsim: site activity %s: %d street, %d door, %d gate cameras (gate cameras first); clips ready in %v\n",
+		hour, count[camsim.PlaceStreet], count[camsim.PlaceDoor], count[camsim.PlaceGate], time.Since(t0).Round(time.Millisecond))
+	return &camsim.Site{Scenes: scenes, Clips: clips, Activity: act}, nil
 }
 
 func splitPort(a string) (string, int, error) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 
 	"github.com/vigil-oss/vigil/access"
+	"github.com/vigil-oss/vigil/cameras"
 	"github.com/vigil-oss/vigil/cluster"
 	"github.com/vigil-oss/vigil/internal/core/lifecycle"
 )
@@ -27,7 +28,11 @@ func (n *node) clusterComponent() lifecycle.Component {
 			if pool == nil {
 				return running, nil
 			}
-			states, _ := json.Marshal(pool.Statuses())
+			var list []cameras.State
+			for _, st := range pool.Statuses() {
+				list = append(list, cameras.State{Status: st, Analysis: n.analysis(st.ID)})
+			}
+			states, _ := json.Marshal(list)
 			return running, states
 		}, n.log)
 		if err != nil {

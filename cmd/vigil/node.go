@@ -486,7 +486,7 @@ func (n *node) apiComponent() lifecycle.Component {
 }
 
 func (n *node) apiDeps() api.Deps {
-	d := api.Deps{Cameras: n.cameras, Events: n.bus, Registry: n.reg, CameraMap: map[string][2]float64{}, NotReady: n.group.NotReady,
+	d := api.Deps{Cameras: n.cameras, Analysis: n.analysis, Events: n.bus, Registry: n.reg, CameraMap: map[string][2]float64{}, NotReady: n.group.NotReady,
 		MetricsToken: n.cfg.HTTP.MetricsToken.Reveal(), Open: n.cfg.HTTP.OpenWithoutDatabase, TrustedProxies: n.cfg.HTTP.Proxies()}
 	n.running.mu.Lock()
 	for _, cam := range n.running.cams {

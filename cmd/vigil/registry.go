@@ -197,3 +197,15 @@ func (n *node) addCamera(cam config.Camera, epoch uint64) error {
 	}
 	return nil
 }
+
+// analysis is what the pipeline did with a camera's frames; nil when it does not analyse it.
+func (n *node) analysis(camera string) *cameras.Analysis {
+	if n.pipe == nil {
+		return nil
+	}
+	st, ok := n.pipe.Stats(camera)
+	if !ok {
+		return nil
+	}
+	return cameras.NewAnalysis(st.Sampled, st.Gated, st.Offered, st.Dropped)
+}

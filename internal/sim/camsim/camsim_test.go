@@ -1,6 +1,11 @@
 package camsim
 
 import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -11,7 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtp"
+
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
+	"github.com/vigil-oss/vigil/streams"
+	"github.com/vigil-oss/vigil/streams/decode"
+	"github.com/vigil-oss/vigil/streams/rtsp"
 )
 
 func testLibrary(t testing.TB) *Library {
@@ -287,5 +297,171 @@ func TestSubStream(t *testing.T) {
 	}
 	if _, err := ParseSub("640x"); err == nil {
 		t.Fatal("640x accepted")
+	}
+}
+
+// TestSiteLoadModel: the rates add up to the site's day, the peak hour is ten times the mean,
+// nights are empty, the camera mix is the reference site's, and a camera held at the peak hour
+// plays passages at the peak rate.
+func TestSiteLoadModel(t *testing.T) {
+	for scene, daily := range DailyPassages {
+		var sum, peak float64
+		for h := 0; h < 24; h++ {
+			r := HourlyRate(scene, h)
+			sum += r
+			peak = max(peak, r)
+		}
+		if d := sum - daily; d > 1e-9 || d < -1e-9 {
+			t.Errorf("%s: %.1f passages a day, want %.0f", scene, sum, daily)
+		}
+		if ratio := peak / (daily / 24); ratio < 9.5 || ratio > 10.5 {
+			t.Errorf("%s: peak hour %.1f× the mean", scene, ratio)
+		}
+		if HourlyRate(scene, 3) > peak/100 || HourlyRate(scene, PeakHour()) != peak {
+			t.Errorf("%s: night %.2f/h against peak %.1f/h", scene, HourlyRate(scene, 3), peak)
+		}
+	}
+	count := func(s []string) map[string]int {
+		m := map[string]int{}
+		for _, x := range s {
+			m[x]++
+		}
+		return m
+	}
+	if m := count(SiteScenes(1231)); m[PlaceStreet] != 625 || m[PlaceDoor] != 600 || m[PlaceGate] != 6 {
+		t.Errorf("1,231 cameras: %v", m)
+	}
+	if s := SiteScenes(20); s[0] != PlaceGate || count(s)[PlaceGate] != 1 || count(s)[PlaceStreet] < 9 {
+		t.Errorf("20 cameras: %v", s)
+	}
+	// A street camera at the peak hour, clips of 4 s: a passage starts in 6.5% of them.
+	mk := func() *packetClip {
+		return &packetClip{frames: make([][]*rtp.Packet, 100), clip: &Clip{Params: Params{FPS: 25}}}
+	}
+	ps := &packetScene{idle: []*packetClip{mk(), mk(), mk(), mk()}, passages: []*packetClip{mk()}, groups: []*packetClip{mk()}}
+	plan := &sitePlan{scene: PlaceStreet, clips: ps, rng: rand.New(rand.NewPCG(1, 1)), act: Activity{Peak: true}, start: time.Now(), played: map[string]int{}}
+	const clips = 20000
+	for i := 0; i < clips; i++ {
+		plan.next(time.Now())
+	}
+	perHour := float64(plan.played["passage"]+2*plan.played["group"]) / (clips * 4 / 3600.0)
+	if want := HourlyRate(PlaceStreet, PeakHour()); perHour < 0.9*want || perHour > 1.1*want {
+		t.Errorf("peak hour: %.1f people an hour, want %.1f (%v)", perHour, want, plan.played)
+	}
+	night := &sitePlan{scene: PlaceStreet, clips: ps, rng: rand.New(rand.NewPCG(1, 1)), act: Activity{Hour: 3}, start: time.Now(), played: map[string]int{}}
+	for i := 0; i < clips; i++ {
+		night.next(time.Now())
+	}
+	if night.played["passage"] > clips/500 {
+		t.Errorf("night: %v", night.played)
+	}
+}
+
+// TestSiteActivity: --activity site plays each camera's scene clip after clip (idle ones and
+// passages, joined at key frames in both streams), so a decoder reads the streams without an
+// error, and writes ground truth for the passages with their scene.
+func TestSiteActivity(t *testing.T) {
+	lib := testLibrary(t)
+	p := Params{Width: 640, Height: 360, FPS: 10, GOP: 1, Bitrate: 500, Seconds: 2, Sub: &SubParams{Width: 320, Height: 180, GOP: 0.5, Bitrate: 150}}
+	scenes := SiteScenes(3)
+	clips, err := BuildSite(context.Background(), lib, scenes, SiteOptions{Params: p, Variants: 1, Passages: 2, Seed: 5, Cache: os.TempDir() + "/vigil-test-clips"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{PlaceGate, PlaceStreet, PlaceDoor} {
+		sc := clips[s][0]
+		if len(sc.Idle) < 3 || len(sc.Passages) != 2 || (s == PlaceStreet) != (len(sc.Groups) > 0) {
+			t.Fatalf("%s: %d idle, %d passages, %d groups", s, len(sc.Idle), len(sc.Passages), len(sc.Groups))
+		}
+	}
+	var truth bytes.Buffer
+	tw := NewTruthWriter(&truth)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	addr := "127.0.0.1:18561"
+	srv, err := NewServer(Config{RTSPAddress: addr, Cameras: 3, Truth: tw, Site: &Site{Scenes: scenes, Clips: clips, Activity: Activity{Peak: true, Boost: 60}}}, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pool := rtsp.NewPool(log)
+	var wg sync.WaitGroup
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	defer cancel()
+	results := make([]string, 0, 6)
+	var mu sync.Mutex
+	for i := 1; i <= 3; i++ {
+		for _, path := range []string{CameraPath(i), SubPath(i)} {
+			s, err := pool.Add(rtsp.Config{ID: path, URL: "rtsp://" + addr + path})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				frames, errs := decodeAll(ctx, s.Stream())
+				mu.Lock()
+				results = append(results, fmt.Sprintf("%s %d %d", path, frames, errs))
+				mu.Unlock()
+			}()
+		}
+	}
+	wg.Wait()
+	pool.Close()
+	srv.Close()
+	tw.Flush()
+	for _, r := range results {
+		var path string
+		var frames, errs int
+		fmt.Sscanf(r, "%s %d %d", &path, &frames, &errs)
+		if frames < 50 || errs > 0 {
+			t.Errorf("%s: %d frames decoded, %d errors", path, frames, errs)
+		}
+	}
+	kinds := map[string]string{PlaceGate: "plate", PlaceStreet: "face", PlaceDoor: "face"}
+	seen := map[string]int{}
+	for _, l := range strings.Split(strings.TrimSpace(truth.String()), "\n") {
+		var tl TruthLine
+		if err := json.Unmarshal([]byte(l), &tl); err != nil {
+			t.Fatalf("%v: %q", err, l)
+		}
+		if tl.Scene != scenes[map[string]int{"cam001": 0, "cam002": 1, "cam003": 2}[tl.Camera]] || kinds[tl.Scene] != tl.Kind {
+			t.Errorf("truth %+v", tl)
+		}
+		seen[tl.Scene]++
+	}
+	if seen[PlaceGate] == 0 || seen[PlaceStreet] == 0 || seen[PlaceDoor] == 0 {
+		t.Fatalf("passages by scene %v", seen)
+	}
+	t.Logf("passages by scene %v; streams %v", seen, results)
+}
+
+// decodeAll decodes every unit of s until ctx ends: pictures and decoder errors.
+func decodeAll(ctx context.Context, s *streams.Stream) (frames, errs int) {
+	r := s.NewReader("test", 256)
+	defer r.Close()
+	var d *decode.Decoder
+	defer func() {
+		if d != nil {
+			d.Close()
+		}
+	}()
+	for {
+		u, err := r.Read(ctx)
+		if err != nil {
+			return
+		}
+		if d == nil {
+			if d, err = decode.New(u.Codec, decode.Options{Mode: decode.All}); err != nil {
+				return 0, 1
+			}
+		}
+		f, err := d.Decode(u)
+		if err != nil {
+			errs++
+		} else if f != nil {
+			frames++
+		}
 	}
 }

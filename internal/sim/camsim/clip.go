@@ -27,6 +27,8 @@ type Params struct {
 	// Sub, when set, is a second stream of the same scene (a camera's sub-stream for analysis):
 	// its own picture size, bit rate and key frame interval, frame for frame in step with the main.
 	Sub *SubParams `json:",omitempty"`
+	// Look is the place and its background motion; nil is today's plain street.
+	Look *Look `json:",omitempty"`
 }
 
 // SubParams describe a sub-stream.
@@ -241,7 +243,8 @@ func (pl placed) x(t float64, width int) int {
 
 func render(ctx context.Context, lib *Library, p Params, events []Event, seed uint64) (*Clip, []byte, []byte, error) {
 	rng := rand.New(rand.NewPCG(seed, 7))
-	bg := background(p.Width, p.Height, rng)
+	bg := backgroundFor(p.Look, p.Width, p.Height, rng)
+	ex := newExtras(p.Look, p.Width, p.Height, rng)
 	evs := make([]Event, len(events))
 	copy(evs, events)
 	var ps []placed
@@ -254,8 +257,10 @@ func render(ctx context.Context, lib *Library, p Params, events []Event, seed ui
 			sp, err = lib.faceSprite(*e)
 		case "plate":
 			sp, err = lib.plateSprite(*e, rng)
+		case "car":
+			sp = carSprite(e.Size, nil, rng)
 		default:
-			err = fmt.Errorf("kind %q is not face or plate", e.Kind)
+			err = fmt.Errorf("kind %q is not face, plate or car", e.Kind)
 		}
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("camsim: event %d: %w", i, err)
@@ -275,11 +280,12 @@ func render(ctx context.Context, lib *Library, p Params, events []Event, seed ui
 
 	// Cars are drawn first and people over them, so no car ever hides a face the ground truth
 	// says is visible.
-	sort.SliceStable(ps, func(i, j int) bool { return ps[i].e.Kind == "plate" && ps[j].e.Kind != "plate" })
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].e.Kind != "face" && ps[j].e.Kind == "face" })
 	n := p.frames()
 	main, sub, err := encode(ctx, p, n, func(i int, frame *image.RGBA) {
 		t := float64(i) / float64(p.FPS)
 		copy(frame.Pix, bg.Pix)
+		ex.draw(frame, i, n)
 		for _, pl := range ps {
 			if t < pl.e.Start || t >= pl.e.Start+pl.e.Duration {
 				continue

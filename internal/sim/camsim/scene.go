@@ -213,8 +213,16 @@ func (l *Library) plateSprite(e Event, rng *rand.Rand) (*sprite, error) {
 	if err != nil {
 		return nil, err
 	}
-	pw := e.Size
-	ph := pw * src.Bounds().Dy() / src.Bounds().Dx()
+	return carSprite(e.Size, src, rng), nil
+}
+
+// carSprite draws a car body carrying plate src scaled to pw px wide; without src the plate is
+// a blank, unreadable one (a car passing a face camera: motion, nothing to read).
+func carSprite(pw int, src image.Image, rng *rand.Rand) *sprite {
+	ph := pw * 2 / 7
+	if src != nil {
+		ph = pw * src.Bounds().Dy() / src.Bounds().Dx()
+	}
 	cw, ch := pw*4, pw*2
 	car := image.NewRGBA(image.Rect(0, 0, cw, ch))
 	body := color.RGBA{uint8(40 + rng.IntN(180)), uint8(40 + rng.IntN(180)), uint8(40 + rng.IntN(180)), 255}
@@ -225,8 +233,12 @@ func (l *Library) plateSprite(e Event, rng *rand.Rand) (*sprite, error) {
 		draw.Draw(car, image.Rect(x, ch/2, x+cw/8, ch/2+ch/10), &image.Uniform{color.RGBA{230, 220, 180, 255}}, image.Point{}, draw.Src)
 	}
 	pr := image.Rect((cw-pw)/2, ch*3/4-ph/2, (cw-pw)/2+pw, ch*3/4-ph/2+ph)
+	if src == nil {
+		draw.Draw(car, pr, &image.Uniform{color.RGBA{200, 200, 190, 255}}, image.Point{}, draw.Src)
+		return &sprite{img: car, inner: pr}
+	}
 	xdraw.CatmullRom.Scale(car, pr, src, src.Bounds(), xdraw.Src, nil)
-	return &sprite{img: car, inner: pr}, nil
+	return &sprite{img: car, inner: pr}
 }
 
 // background renders a street: sky, wall with windows, pavement, with variety from the seed.
@@ -300,8 +312,15 @@ func (l *Library) Resolve(e *Event) error {
 		if e.Y == 0 {
 			e.Y = 0.7
 		}
+	case "car":
+		if e.Size == 0 {
+			e.Size = 60
+		}
+		if e.Y == 0 {
+			e.Y = 0.75
+		}
 	default:
-		return fmt.Errorf("kind %q is not face or plate", e.Kind)
+		return fmt.Errorf("kind %q is not face, plate or car", e.Kind)
 	}
 	if e.Duration <= 0 || e.Start < 0 {
 		return fmt.Errorf("start %.2f and duration %.2f must be >= 0 and > 0", e.Start, e.Duration)

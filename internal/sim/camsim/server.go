@@ -36,6 +36,17 @@ type Config struct {
 	Truth *TruthWriter
 	// Shards is the number of sender goroutines. Default 2.
 	Shards int
+	// Site, when set, makes the fleet the site's load model (--activity site) instead of looping
+	// the clips: camera i is a camera of Site.Scenes[i] and plays that scene's clips one after
+	// another, passages at the hour's rate.
+	Site *Site
+}
+
+// Site is a fleet that models the site.
+type Site struct {
+	Scenes   []string                 // per camera (SiteScenes)
+	Clips    map[string][]*SceneClips // per scene, its looks (BuildSite)
+	Activity Activity
 }
 
 // Server is the simulated fleet: an RTSP server with one path per camera, each replaying a
@@ -69,8 +80,12 @@ type packetClip struct {
 
 type camera struct {
 	path   string
-	clip   *packetClip
-	offset int       // clip frame the camera starts on
+	scene  string      // with a Site
+	clip   *packetClip // looped, without a Site
+	offset int         // clip frame the camera starts on
+	plan   *sitePlan   // with a Site: what plays next
+	cur    *packetClip // with a Site: what plays now, and where
+	pos    int
 	out    []*output // the main stream, then the sub-stream when the clip has one
 }
 
@@ -78,7 +93,7 @@ type camera struct {
 // as a real camera's streams have.
 type output struct {
 	path   string
-	frames [][]*rtp.Packet
+	sub    bool
 	sps    []byte
 	pps    []byte
 	stream *gortsplib.ServerStream
@@ -95,7 +110,7 @@ func NewServer(cfg Config, clips []*Clip, log *slog.Logger) (*Server, error) {
 	if cfg.Shards <= 0 {
 		cfg.Shards = 2
 	}
-	if cfg.Cameras < 0 || len(clips) == 0 {
+	if cfg.Cameras < 0 || len(clips) == 0 && cfg.Site == nil {
 		return nil, fmt.Errorf("camsim: need clips and a non-negative camera count")
 	}
 	s := &Server{cfg: cfg, log: log.With("component", "camsim"), published: map[string]*publication{}}
@@ -116,18 +131,74 @@ func NewServer(cfg Config, clips []*Clip, log *slog.Logger) (*Server, error) {
 		WriteTimeout:   10 * time.Second,
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 99))
+	plans, err := s.sitePlans(rng)
+	if err != nil {
+		return nil, err
+	}
 	for i := 0; i < cfg.Cameras; i++ {
-		pc := s.clips[i%len(s.clips)]
-		c := &camera{path: CameraPath(i + 1), clip: pc, offset: rng.IntN(len(pc.frames))}
-		c.out = append(c.out, &output{path: c.path, frames: pc.frames, sps: pc.clip.SPS, pps: pc.clip.PPS,
+		c := &camera{path: CameraPath(i + 1)}
+		if plans != nil {
+			c.plan, c.scene = plans[i], plans[i].scene
+			c.clip = plans[i].clips.idle[0] // its parameter sets describe the streams
+		} else {
+			c.clip = s.clips[i%len(s.clips)]
+			c.offset = rng.IntN(len(c.clip.frames))
+		}
+		c.out = append(c.out, &output{path: c.path, sps: c.clip.clip.SPS, pps: c.clip.clip.PPS,
 			seq: uint16(rng.Uint32()), tsBase: rng.Uint32()})
-		if pc.sub != nil {
-			c.out = append(c.out, &output{path: SubPath(i + 1), frames: pc.sub, sps: pc.clip.Sub.SPS, pps: pc.clip.Sub.PPS,
+		if c.clip.sub != nil {
+			c.out = append(c.out, &output{path: SubPath(i + 1), sub: true, sps: c.clip.clip.Sub.SPS, pps: c.clip.clip.Sub.PPS,
 				seq: uint16(rng.Uint32()), tsBase: rng.Uint32()})
 		}
 		s.cams = append(s.cams, c)
 	}
 	return s, nil
+}
+
+// sitePlans packetizes the site's clips once and gives each camera its plan; nil without a Site.
+func (s *Server) sitePlans(rng *rand.Rand) ([]*sitePlan, error) {
+	site := s.cfg.Site
+	if site == nil {
+		return nil, nil
+	}
+	if len(site.Scenes) < s.cfg.Cameras {
+		return nil, fmt.Errorf("camsim: %d cameras but %d scenes", s.cfg.Cameras, len(site.Scenes))
+	}
+	packed := map[*SceneClips]*packetScene{}
+	seen := map[string]int{}
+	var plans []*sitePlan
+	for i := 0; i < s.cfg.Cameras; i++ {
+		scene := site.Scenes[i]
+		looks := site.Clips[scene]
+		if len(looks) == 0 {
+			return nil, fmt.Errorf("camsim: no clips for scene %q", scene)
+		}
+		sc := looks[seen[scene]%len(looks)]
+		seen[scene]++
+		ps := packed[sc]
+		if ps == nil {
+			ps = &packetScene{}
+			for _, group := range []struct {
+				src []*Clip
+				dst *[]*packetClip
+			}{{sc.Idle, &ps.idle}, {sc.Passages, &ps.passages}, {sc.Groups, &ps.groups}} {
+				for _, c := range group.src {
+					pc, err := packetize(c)
+					if err != nil {
+						return nil, err
+					}
+					*group.dst = append(*group.dst, pc)
+				}
+			}
+			if len(ps.idle) == 0 || len(ps.passages) == 0 {
+				return nil, fmt.Errorf("camsim: scene %q has no idle or passage clips", scene)
+			}
+			packed[sc] = ps
+		}
+		plans = append(plans, &sitePlan{scene: scene, clips: ps, rng: rand.New(rand.NewPCG(rng.Uint64(), uint64(i))),
+			act: site.Activity, start: time.Now(), played: map[string]int{}})
+	}
+	return plans, nil
 }
 
 // CameraPath is the RTSP path of camera n (1-based).
@@ -149,6 +220,9 @@ func packetize(c *Clip) (*packetClip, error) {
 	}
 	for i := range c.Events {
 		e := &c.Events[i]
+		if e.Kind == "car" {
+			continue // a car without a readable plate is background motion, not a passage
+		}
 		fr := int(e.Enter*float64(c.Params.FPS) + 0.999)
 		pc.entries[fr] = append(pc.entries[fr], e)
 	}
@@ -226,7 +300,7 @@ func (s *Server) replay(ctx context.Context, start time.Time, cams []*camera) {
 	if len(cams) == 0 {
 		return
 	}
-	fps := cams[0].clip.clip.Params.FPS
+	fps := cams[0].clip.clip.Params.FPS // every clip of a fleet has the same
 	interval := time.Second / time.Duration(fps)
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
@@ -251,21 +325,38 @@ func (s *Server) replay(ctx context.Context, start time.Time, cams []*camera) {
 // sendFrame sends frame k of every stream of the camera, all stamped with the same capture time
 // (ntp, carried by RTCP sender reports), as a camera's main and sub-streams come from one sensor.
 func (s *Server) sendFrame(c *camera, k int64, ntp time.Time, pkt *rtp.Packet) {
-	n := len(c.clip.frames)
-	idx := (int(k%int64(n)) + c.offset) % n
+	pc, idx := c.clip, 0
+	if c.plan != nil {
+		// Clips start on key frames in every stream, so they join without a decoder noticing.
+		if c.cur == nil || c.pos >= len(c.cur.frames) {
+			c.cur, c.pos = c.plan.next(ntp), 0
+		}
+		pc, idx = c.cur, c.pos
+		c.pos++
+	} else {
+		n := len(c.clip.frames)
+		idx = (int(k%int64(n)) + c.offset) % n
+	}
 	for _, o := range c.out {
-		s.sendOutput(o, idx, uint32(k*90000/int64(c.clip.clip.Params.FPS)), ntp, pkt)
+		frames := pc.frames
+		if o.sub {
+			frames = pc.sub
+		}
+		s.sendOutput(o, frames[idx], uint32(k*90000/int64(c.clip.clip.Params.FPS)), ntp, pkt)
 	}
 	if s.cfg.Truth == nil {
 		return
 	}
-	for _, e := range c.clip.entries[idx] {
-		s.cfg.Truth.Write(c.path, e, ntp)
+	for _, e := range pc.entries[idx] {
+		s.cfg.Truth.Write(c.path, c.scene, e, ntp)
 	}
-	if k == 0 { // the camera starts mid-clip: passages already wholly in view are passages too
+	if k == 0 && c.plan == nil { // the camera starts mid-clip: passages already wholly in view are passages too
 		fps := float64(c.clip.clip.Params.FPS)
 		for i := range c.clip.clip.Events {
 			e := &c.clip.clip.Events[i]
+			if e.Kind == "car" {
+				continue
+			}
 			if enter := int(e.Enter*fps + 0.999); enter < idx && float64(idx) < e.Leave*fps {
 				s.cfg.Truth.WritePartial(c.path, e, ntp, ntp.Add(time.Duration((e.Leave-float64(idx)/fps)*float64(time.Second))))
 			}
@@ -273,10 +364,10 @@ func (s *Server) sendFrame(c *camera, k int64, ntp time.Time, pkt *rtp.Packet) {
 	}
 }
 
-func (s *Server) sendOutput(o *output, idx int, dts uint32, ntp time.Time, pkt *rtp.Packet) {
+func (s *Server) sendOutput(o *output, frame []*rtp.Packet, dts uint32, ntp time.Time, pkt *rtp.Packet) {
 	ts := o.tsBase + dts
 	if s.cfg.Timestamps {
-		pkt.Header = o.frames[idx][0].Header
+		pkt.Header = frame[0].Header
 		pkt.Marker = false
 		pkt.SequenceNumber = o.seq
 		pkt.Timestamp = ts
@@ -286,7 +377,7 @@ func (s *Server) sendOutput(o *output, idx int, dts uint32, ntp time.Time, pkt *
 			return
 		}
 	}
-	for _, tpl := range o.frames[idx] {
+	for _, tpl := range frame {
 		pkt.Header = tpl.Header
 		pkt.SequenceNumber = o.seq
 		pkt.Timestamp = ts

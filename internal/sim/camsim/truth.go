@@ -14,6 +14,7 @@ type TruthLine struct {
 	Camera   string    `json:"camera"` // cam001 for /cam/001, as the demo names cameras
 	Path     string    `json:"path"`
 	Kind     string    `json:"kind"`
+	Scene    string    `json:"scene,omitempty"` // street, door or gate with --activity site
 	Identity string    `json:"identity,omitempty"`
 	Plate    string    `json:"plate,omitempty"`
 	Size     int       `json:"size"`
@@ -38,9 +39,10 @@ func NewTruthWriter(w io.Writer) *TruthWriter {
 	return &TruthWriter{bw: bw, enc: json.NewEncoder(bw)}
 }
 
-// Write records that the camera at path sees e wholly from enter on.
-func (t *TruthWriter) Write(path string, e *Event, enter time.Time) {
-	t.write(TruthLine{Camera: "cam" + strings.TrimPrefix(path, "/cam/"), Path: path, Kind: e.Kind, Identity: e.Identity, Plate: e.Plate, Size: e.Size,
+// Write records that the camera at path (of scene, when the fleet models a site) sees e wholly
+// from enter on.
+func (t *TruthWriter) Write(path, scene string, e *Event, enter time.Time) {
+	t.write(TruthLine{Camera: "cam" + strings.TrimPrefix(path, "/cam/"), Path: path, Kind: e.Kind, Scene: scene, Identity: e.Identity, Plate: e.Plate, Size: e.Size,
 		Enter: enter.UTC(), Leave: enter.Add(time.Duration((e.Leave - e.Enter) * float64(time.Second))).UTC()})
 }
 
