@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Runs vigil's benchmarks and prints their figures. Everything stays on 127.0.0.1 and stops by
-# itself. Usage: bench/run.sh [cluster|faces|eadoors|sessions|record|decode|reconnect|recognizers|latency|capacity|accuracy|store|vectors|search|doors|unlock|live|attack|all]
+# itself. Usage: bench/run.sh [site|cluster|faces|eadoors|sessions|record|decode|reconnect|recognizers|latency|capacity|accuracy|store|vectors|search|doors|unlock|live|attack|all]
 # (default all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
 go build -o bin/ ./cmd/... ./bench/...
 
+if [[ $what == all || $what == site ]]; then
+  echo "== site: camsim --activity site --peak --substream 640x360 (street, door and gate cameras in the site's mix) analysed in one process; the largest N meeting every target with sub-streams and in today's configuration, then where the time goes at that N"
+  ./bin/site --cameras "${SITE_CAMERAS:-60,120,180,240,300,360}" --today "${TODAY_CAMERAS:-10,20,30,40,50}" --window "${WINDOW:-90s}" --profile "${SITE_PROFILE:-/tmp/vigil-site.pprof}"
+fi
 if [[ $what == all || $what == cluster ]]; then
   echo "== cluster: three vigil serve processes on three clustered nats-server processes, ${CLUSTER_CAMERAS:-30} camsim cameras recorded to versitygw; kill -9 failover over ${KILLS:-10} kills, SIGTERM handover, overhead against one node in the same run, sizing on paper"
   ./bin/cluster --cameras "${CLUSTER_CAMERAS:-30}" --kills "${KILLS:-10}" --window "${WINDOW:-30s}"

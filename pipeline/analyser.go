@@ -14,13 +14,18 @@ import (
 
 // Options are a camera's analysis settings.
 type Options struct {
-	// FPS is how many frames per second are sampled. Default 2. Ignored when KeyframesOnly.
+	// FPS is how many frames per second are sampled. Default 2.
 	FPS float64
-	// KeyframesOnly samples key frames only (cheapest: the rest is never decoded).
+	// KeyframesOnly samples key frames only, at most FPS a second (cheapest: the rest is never
+	// decoded, nor are key frames that come sooner: a sub-stream with a 0.5 s GOP gives a door
+	// camera 2 frames a second and a street camera 1).
 	KeyframesOnly bool
 	// Motion is the motion gate's threshold: a block whose grey level changed by 6× this moved
 	// (motionGate); 0 means the default 1.5, and a negative value disables the gate.
 	Motion float64
+	// WholeFrame runs the detector on the whole frame even when only regions of it moved (the
+	// gate still holds still frames): the configuration before region detection, for benches.
+	WholeFrame bool
 	// MaxIdle is how often a still scene's reference picture is refreshed (the gate follows slow
 	// light changes; a still scene runs no detector). Default 5 s.
 	MaxIdle time.Duration
@@ -88,10 +93,18 @@ func (a *analyser) ingest(ctx context.Context) {
 	gate := &motionGate{threshold: a.opts.Motion, maxIdle: a.opts.MaxIdle}
 	var seq uint64
 	var decodeErrs int
+	var lastKey time.Duration
+	keyStep := time.Duration(float64(time.Second) / a.opts.FPS * 0.9) // 10% slack for jitter
 	for {
 		u, err := r.Read(ctx)
 		if err != nil {
 			return
+		}
+		if a.opts.KeyframesOnly && u.Key {
+			if seq > 0 && u.PTS-lastKey < keyStep && u.PTS >= lastKey {
+				continue // sooner than FPS allows: not decoded at all
+			}
+			lastKey = u.PTS
 		}
 		if dec == nil {
 			mode := decode.Options{Mode: decode.Sampling, FPS: a.opts.FPS}
@@ -124,6 +137,9 @@ func (a *analyser) ingest(ctx context.Context) {
 		a.p.metrics.sampled.WithLabelValues(a.camera).Inc()
 		now := time.Now()
 		pass, regions := gate.pass(f.BGR, f.Width, f.Height, f.PTS, a.busy.Load())
+		if a.opts.WholeFrame {
+			regions = nil
+		}
 		if !pass {
 			a.stats.gated.Add(1)
 			a.p.metrics.gated.WithLabelValues(a.camera).Inc()

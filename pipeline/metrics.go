@@ -16,6 +16,7 @@ type Metrics struct {
 	shots       *prometheus.CounterVec
 	mainDecoded *prometheus.CounterVec
 	detections  *prometheus.CounterVec
+	shotWait    prometheus.Histogram
 }
 
 // NewMetrics registers the pipeline metrics on reg (nil: unregistered, for tests).
@@ -35,11 +36,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Main-stream pictures asked for by a camera that analyses its sub-stream, by result (ok, missed)."}, []string{"camera", "result"}),
 		mainDecoded: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_pipeline_main_frames_decoded_total",
 			Help: "Main-stream frames decoded on demand for shots."}, []string{"camera"}),
+		shotWait: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vigil_pipeline_shot_seconds",
+			Help: "From a worker's request for a main-stream picture to the picture.", Buckets: prometheus.ExponentialBuckets(0.002, 2, 10)}),
 		detections: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_pipeline_detector_runs_total",
 			Help: "Face detector runs, by scope: whole (the frame) or regions (where the motion gate saw movement)."}, []string{"camera", "scope"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.sampled, m.gated, m.drops, m.errors, m.events, m.queueLen, m.latency, m.e2e, m.shots, m.mainDecoded, m.detections)
+		reg.MustRegister(m.sampled, m.gated, m.drops, m.errors, m.events, m.queueLen, m.latency, m.e2e, m.shots, m.mainDecoded, m.detections, m.shotWait)
 	}
 	return m
 }

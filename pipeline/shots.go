@@ -76,6 +76,8 @@ func newShots(camera string, s *streams.Stream, m *Metrics, log *slog.Logger) *s
 
 // Shot returns the main-stream picture taken nearest to at.
 func (s *shots) Shot(ctx context.Context, at moment) (*Picture, error) {
+	t0 := time.Now()
+	defer func() { s.metrics.shotWait.Observe(time.Since(t0).Seconds()) }()
 	q := shotReq{at: at, deadline: time.Now().Add(shotWait), reply: make(chan shotReply, 1)}
 	select {
 	case s.reqs <- q:

@@ -29,7 +29,9 @@ func StartCamsim(bin string, stderr io.Writer, args ...string) (pid int, stop fu
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "camsim:") {
+			// "camsim: N cameras at rtsp://…" comes once the fleet is serving (other camsim:
+			// lines come before it).
+			if strings.HasPrefix(sc.Text(), "camsim:") && strings.Contains(sc.Text(), " cameras at rtsp://") {
 				close(ready)
 			}
 		}

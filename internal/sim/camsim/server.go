@@ -140,6 +140,9 @@ func NewServer(cfg Config, clips []*Clip, log *slog.Logger) (*Server, error) {
 		if plans != nil {
 			c.plan, c.scene = plans[i], plans[i].scene
 			c.clip = plans[i].clips.idle[0] // its parameter sets describe the streams
+			// Cameras are not in step: each starts somewhere in its first clip, so their key
+			// frames do not all come at once (readers start at the next one).
+			c.cur, c.pos = c.clip, rng.IntN(len(c.clip.frames))
 		} else {
 			c.clip = s.clips[i%len(s.clips)]
 			c.offset = rng.IntN(len(c.clip.frames))

@@ -197,7 +197,9 @@ func (l *Library) passage720(scene string, rng *rand.Rand, seconds float64) Even
 	return e
 }
 
-// group scripts n people passing a street together, a little apart.
+// group scripts n people passing a street together, one after another 0.7 s apart (further than
+// a body's width at the walking speed), so that nobody's body hides another's face: the ground
+// truth says a face is in view when it is inside the picture, not whether it is covered.
 func (l *Library) group(rng *rand.Rand, n int, seconds, px float64) []Event {
 	var evs []Event
 	used := map[string]bool{}
@@ -210,7 +212,7 @@ func (l *Library) group(rng *rand.Rand, n int, seconds, px float64) []Event {
 		used[e.Identity] = true
 		k := float64(len(evs))
 		e.Reverse = reverse
-		e.Start, e.Duration = 0.1+0.25*k, math.Min(seconds-0.4-0.25*k, e.Duration)
+		e.Start, e.Duration = 0.1+0.7*k, math.Max(1.5, math.Min(seconds-0.4-0.7*k, e.Duration))
 		e.Y = 0.28 + 0.12*k
 		evs = append(evs, e)
 	}

@@ -1,0 +1,312 @@
+// Command site measures how many of the site's cameras one node analyses at the site's peak
+// hour. For each camera count it runs camsim (a separate process) with --activity site --peak
+// --substream 640x360 (street, door and gate cameras in the site's mix), analyses every camera
+// in this process through the pipeline and the embedded bus, scores the events against camsim's
+// ground truth, and raises the count until a target fails:
+//
+//   - identity recall ≥ 0.98 of enrolled residents' passages, no stranger matched;
+//   - plate passages read ≥ 0.95;
+//   - door camera frame → identified event (what unlocks the door) p99 ≤ 300 ms;
+//   - street camera frame → identified event p99 ≤ 1 s;
+//   - frames dropped ≤ 1% of those offered to the recognizers.
+//
+// Two configurations in the same run: "sub-stream" (detect on each camera's sub-stream, shots
+// from the main stream, regions, plates only on gate cameras, door and gate cameras 2.5 frames a
+// second, street cameras 1.25) and "today" (the main stream, whole-frame detection, faces and plates on
+// every camera at 1 frame a second, as the capacity bench ran before). vigil's CPU is this
+// process's (camsim's is measured apart and not counted).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/vigil-oss/vigil/bench/measure"
+	"github.com/vigil-oss/vigil/internal/core/bus"
+	"github.com/vigil-oss/vigil/internal/core/config"
+	"github.com/vigil-oss/vigil/internal/sim/camsim"
+	"github.com/vigil-oss/vigil/models"
+	"github.com/vigil-oss/vigil/pipeline"
+	"github.com/vigil-oss/vigil/recognizers/dnn"
+	"github.com/vigil-oss/vigil/streams/rtsp"
+)
+
+type opts struct {
+	mode           string
+	window, warmup time.Duration
+	camsim         string
+	mdir           string
+	workers        int
+	profile        string
+	onWindow       func(start bool) // the profile's start and stop
+}
+
+func main() {
+	var o opts
+	subCounts := flag.String("cameras", "60,120,180,240,300,360", "camera counts to try with sub-streams, in order, until a target fails")
+	todayCounts := flag.String("today", "10,20,30,40,50", "camera counts to try in today's configuration")
+	flag.DurationVar(&o.window, "window", 90*time.Second, "measurement window per count")
+	flag.DurationVar(&o.warmup, "warmup", 15*time.Second, "warm-up before the window")
+	flag.StringVar(&o.camsim, "camsim", "bin/camsim", "camsim binary")
+	flag.IntVar(&o.workers, "workers", 2, "face workers (one per core)")
+	flag.StringVar(&o.profile, "profile", "", "write a CPU profile of the largest passing sub-stream count here")
+	flag.Parse()
+	config.TuneGC()
+	dnn.SetThreads(1)
+	var err error
+	if o.mdir, err = models.Dir(os.Getenv("VIGIL_MODELS")); err != nil {
+		fail(err)
+	}
+	best := map[string]int{}
+	var bestRun *result
+	for _, mode := range []struct{ name, counts string }{{"today", *todayCounts}, {"sub-stream", *subCounts}} {
+		o.mode = mode.name
+		for _, c := range strings.Split(mode.counts, ",") {
+			n, _ := strconv.Atoi(strings.TrimSpace(c))
+			if n <= 0 {
+				continue
+			}
+			r, err := run(n, o)
+			if err != nil {
+				fail(err)
+			}
+			r.print()
+			if !r.ok() {
+				break
+			}
+			best[mode.name] = n
+			if mode.name == "sub-stream" {
+				bestRun = r
+			}
+		}
+	}
+	fmt.Printf("largest N meeting every target: today's configuration %d, sub-streams %d", best["today"], best["sub-stream"])
+	if best["today"] > 0 {
+		fmt.Printf(" (%.1f×)", float64(best["sub-stream"])/float64(best["today"]))
+	}
+	fmt.Println()
+	if bestRun != nil && o.profile != "" {
+		o.mode = "sub-stream"
+		r, err := runProfiled(bestRun.n, o)
+		if err != nil {
+			fail(err)
+		}
+		r.printProfile(o.profile)
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "site bench:", err)
+	os.Exit(1)
+}
+
+// scenes is what the bench knows of the cameras: their scenes, as camsim gives them.
+func scenes(n int) []string { return camsim.SiteScenes(n) }
+
+func runProfiled(n int, o opts) (*result, error) {
+	f, err := os.Create(o.profile)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	o.onWindow = func(start bool) {
+		if start {
+			_ = pprof.StartCPUProfile(f)
+		} else {
+			pprof.StopCPUProfile()
+		}
+	}
+	return run(n, o)
+}
+
+// run measures one camera count in one configuration.
+func run(n int, o opts) (*result, error) {
+	sub := o.mode == "sub-stream"
+	dir, err := os.MkdirTemp("", "vigil-site-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	truthFile := filepath.Join(dir, "truth.jsonl")
+	addr := "127.0.0.1:18710"
+	// Main stream GOP 1 s (today's capacity run), sub-stream GOP 0.4 s (10 frames at 25 fps, so
+	// both GOPs fit camsim's 4 s clips): door and gate cameras take every key frame (2.5 a
+	// second), street cameras every other (1.25).
+	simPID, stopSim, err := measure.StartCamsim(o.camsim, io.Discard, "--cameras", strconv.Itoa(n), "--rtsp", addr, "--udp", "",
+		"--activity", "site", "--peak", "--gop", "1", "--substream", "640x360", "--sub-gop", "0.4", "--truth", truthFile)
+	if err != nil {
+		return nil, err
+	}
+	defer stopSim()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	reg := prometheus.NewRegistry()
+	m := pipeline.NewMetrics(reg)
+	sc := scenes(n)
+	fp, pp, err := pools(o, sub, sc, m, log)
+	if err != nil {
+		return nil, err
+	}
+	g, residents, err := gallery(o.mdir)
+	if err != nil {
+		return nil, err
+	}
+	b, err := bus.Open(ctx, bus.Config{}, log)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	col := newCollector()
+	pl := pipeline.New(pipeline.Config{Faces: fp, Plates: pp, Gallery: g, Publisher: teePublisher{col, pipeline.BusPublisher{Bus: b}}, Metrics: m, Log: log})
+	pl.SetPriority(func(camera string) bool { return sc[camIndex(camera)] == camsim.PlaceDoor })
+	pctx, pcancel := context.WithCancel(ctx)
+	defer pcancel()
+	pl.Start(pctx)
+	pool, ids := rtsp.NewPool(log), make([]string, n)
+	for i := 1; i <= n; i++ {
+		id := fmt.Sprintf("cam%03d", i)
+		ids[i-1] = id
+		if err := addCamera(pl, pool, id, addr, i, sc[i-1], sub); err != nil {
+			return nil, err
+		}
+	}
+	time.Sleep(o.warmup)
+	st0, cpu0, sim0 := statsOf(pl, ids), measure.SelfCPU(), measure.ProcCPU(simPID)
+	w0 := time.Now()
+	col.reset()
+	if o.onWindow != nil {
+		o.onWindow(true)
+	}
+	time.Sleep(o.window)
+	if o.onWindow != nil {
+		o.onWindow(false)
+	}
+	w1 := time.Now()
+	st1, cpu1, sim1 := statsOf(pl, ids), measure.SelfCPU(), measure.ProcCPU(simPID)
+	time.Sleep(3 * time.Second) // passages in progress at the window's end are published
+	pool.Close()
+	pcancel()
+	pl.Wait()
+	r := &result{n: n, mode: o.mode, scenes: sc, window: o.window, vigilCPU: (cpu1 - cpu0).Seconds() / o.window.Seconds(),
+		camsimCPU: (sim1 - sim0).Seconds() / o.window.Seconds(), offered: st1.Offered - st0.Offered, dropped: st1.Dropped - st0.Dropped,
+		sampled: st1.Sampled - st0.Sampled, gated: st1.Gated - st0.Gated}
+	if err := r.score(truthFile, col.all(), residents, w0, w1); err != nil {
+		return nil, err
+	}
+	r.internals = internals(reg)
+	return r, nil
+}
+
+func camIndex(camera string) int {
+	i, _ := strconv.Atoi(strings.TrimPrefix(camera, "cam"))
+	return i - 1
+}
+
+// addCamera pulls camera i and analyses it as the configuration says.
+func addCamera(pl *pipeline.Pipeline, pool *rtsp.Pool, id, addr string, i int, scene string, sub bool) error {
+	main, err := pool.Add(rtsp.Config{ID: id, URL: fmt.Sprintf("rtsp://%s%s", addr, camsim.CameraPath(i))})
+	if err != nil {
+		return err
+	}
+	if !sub { // today: the main stream, key frames at 1 a second, faces and plates, whole frames
+		return pl.AddCamera(id, main.Stream(), pipeline.Options{FPS: 1, KeyframesOnly: true, Faces: true, Plates: true, WholeFrame: true})
+	}
+	detect, err := pool.Add(rtsp.Config{ID: id + "/sub", URL: fmt.Sprintf("rtsp://%s%s", addr, camsim.SubPath(i))})
+	if err != nil {
+		return err
+	}
+	o := pipeline.Options{FPS: 1.25, KeyframesOnly: true, Faces: scene != camsim.PlaceGate, Plates: scene == camsim.PlaceGate, Main: main.Stream()}
+	if scene != camsim.PlaceStreet {
+		o.FPS = 2.5 // someone waits at the door; a car at the gate passes in seconds
+	}
+	return pl.AddCamera(id, detect.Stream(), o)
+}
+
+// pools makes the recognizer pools: plate workers only when a camera reads plates.
+func pools(o opts, sub bool, sc []string, m *pipeline.Metrics, log *slog.Logger) (*pipeline.Pool, *pipeline.Pool, error) {
+	fp, err := pipeline.NewPool(pipeline.KindFace, o.workers, 8, func() (pipeline.Recognizer, error) {
+		f, err := dnn.NewFaces(o.mdir, dnn.DetectorOptions{})
+		return &pipeline.FaceRecognizer{Faces: f}, err
+	}, m, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	plateWorkers := o.workers
+	if sub {
+		plateWorkers = 1 // the gate cameras only
+	}
+	pp, err := pipeline.NewPool(pipeline.KindPlate, plateWorkers, 8, func() (pipeline.Recognizer, error) {
+		p, err := dnn.NewPlates(o.mdir)
+		return &pipeline.PlateRecognizer{Plates: p}, err
+	}, m, log)
+	return fp, pp, err
+}
+
+func statsOf(pl *pipeline.Pipeline, ids []string) pipeline.CameraStats {
+	var t pipeline.CameraStats
+	for _, id := range ids {
+		s, _ := pl.Stats(id)
+		t.Sampled += s.Sampled
+		t.Gated += s.Gated
+		t.Offered += s.Offered
+		t.Dropped += s.Dropped
+	}
+	return t
+}
+
+// internals summarises the pipeline's own metrics: drops by reason, shots and their wait, and
+// detector runs by scope (whole frames, regions).
+func internals(reg *prometheus.Registry) string {
+	mfs, _ := reg.Gather()
+	sums := map[string]float64{}
+	var shotQ string
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := strings.TrimPrefix(mf.GetName(), "vigil_pipeline_")
+			for _, l := range m.GetLabel() {
+				if l.GetName() != "camera" {
+					key += "/" + l.GetValue()
+				}
+			}
+			if h := m.GetHistogram(); h != nil && mf.GetName() == "vigil_pipeline_shot_seconds" {
+				shotQ = fmt.Sprintf("shot wait p50 %s p99 %s", bucketQuantile(h.GetBucket(), h.GetSampleCount(), 0.5), bucketQuantile(h.GetBucket(), h.GetSampleCount(), 0.99))
+				continue
+			}
+			if c := m.GetCounter(); c != nil {
+				sums[key] += c.GetValue()
+			}
+		}
+	}
+	var parts []string
+	for k, v := range sums {
+		if strings.HasPrefix(k, "frames_dropped") || strings.HasPrefix(k, "shots") || strings.HasPrefix(k, "detector_runs") || strings.HasPrefix(k, "main_frames") {
+			parts = append(parts, fmt.Sprintf("%s %.0f", k, v))
+		}
+	}
+	sort.Strings(parts)
+	return strings.Join(append(parts, shotQ), ", ")
+}
+
+// bucketQuantile is the upper bound of the bucket holding quantile q.
+func bucketQuantile(bs []*dto.Bucket, n uint64, q float64) string {
+	for _, b := range bs {
+		if float64(b.GetCumulativeCount()) >= q*float64(n) {
+			return fmt.Sprintf("≤%.0fms", 1000*b.GetUpperBound())
+		}
+	}
+	return "over the last bucket"
+}
