@@ -37,11 +37,13 @@ var ErrNoShot = errors.New("pipeline: no main-stream frame for the shot")
 
 // Shot budgets: how long a request waits for the main stream to reach its moment, how far from
 // it the nearest frame may be, and how much of the main stream is kept (units since the key
-// frame before last, at most maxShotUnits).
+// frame before last, at most maxShotUnits and maxShotBytes: a camera that sends endless GOPs or
+// huge frames costs a bounded buffer, not the node's memory).
 const (
 	shotWait     = 400 * time.Millisecond
 	shotSlack    = 120 * time.Millisecond
 	maxShotUnits = 400
+	maxShotBytes = 16 << 20
 )
 
 // shots decodes a camera's main stream on demand. When the camera analyses a sub-stream, the
@@ -95,6 +97,7 @@ func (s *shots) Shot(ctx context.Context, at moment) (*Picture, error) {
 // shotState is run's: the buffered units and the decoder's place among them.
 type shotState struct {
 	buf   []*streams.Unit
+	bytes int   // payload of buf
 	base  int64 // absolute index of buf[0]
 	dec   *decode.Decoder
 	decAt int64 // absolute index of the unit last decoded; -1 none
@@ -161,6 +164,7 @@ func (s *shots) run(ctx context.Context) {
 // add buffers u, keeping the units since the key frame before last.
 func (st *shotState) add(u *streams.Unit) {
 	st.buf = append(st.buf, u)
+	st.bytes += u.Size()
 	if u.Key {
 		keys := 0
 		for i := len(st.buf) - 1; i > 0; i-- {
@@ -175,9 +179,17 @@ func (st *shotState) add(u *streams.Unit) {
 	if len(st.buf) > maxShotUnits {
 		st.drop(len(st.buf) - maxShotUnits)
 	}
+	n := 0
+	for over := st.bytes - maxShotBytes; over > 0 && n < len(st.buf)-1; n++ {
+		over -= st.buf[n].Size()
+	}
+	st.drop(n)
 }
 
 func (st *shotState) drop(n int) {
+	for _, u := range st.buf[:n] {
+		st.bytes -= u.Size()
+	}
 	clear(st.buf[:n])
 	st.buf = st.buf[n:]
 	st.base += int64(n)

@@ -12,9 +12,9 @@
 //
 // Two configurations in the same run: "sub-stream" (detect on each camera's sub-stream, shots
 // from the main stream, regions, plates only on gate cameras, door and gate cameras 2.5 frames a
-// second, street cameras 1.25) and "today" (the main stream, whole-frame detection, faces and plates on
-// every camera at 1 frame a second, as the capacity bench ran before). vigil's CPU is this
-// process's (camsim's is measured apart and not counted).
+// second, street cameras 1.25, key frames of the sub-stream only) and "today" (the main stream at
+// the same rates, every frame decoded to sample them, whole-frame detection, faces and plates on
+// every camera). vigil's CPU is this process's (camsim's is measured apart and not counted).
 package main
 
 import (
@@ -222,17 +222,20 @@ func addCamera(pl *pipeline.Pipeline, pool *rtsp.Pool, id, addr string, i int, s
 	if err != nil {
 		return err
 	}
-	if !sub { // today: the main stream, key frames at 1 a second, faces and plates, whole frames
-		return pl.AddCamera(id, main.Stream(), pipeline.Options{FPS: 1, KeyframesOnly: true, Faces: true, Plates: true, WholeFrame: true})
+	fps := 1.25 // a street camera: a passer-by is in view for 2–4 s
+	if scene != camsim.PlaceStreet {
+		fps = 2.5 // someone waits at the door; a car at the gate passes in seconds
+	}
+	if !sub {
+		// Today: the main stream at the same rates (every frame decoded to sample them: its key
+		// frames come once a second), faces and plates on every camera, whole frames.
+		return pl.AddCamera(id, main.Stream(), pipeline.Options{FPS: fps, Faces: true, Plates: true, WholeFrame: true})
 	}
 	detect, err := pool.Add(rtsp.Config{ID: id + "/sub", URL: fmt.Sprintf("rtsp://%s%s", addr, camsim.SubPath(i))})
 	if err != nil {
 		return err
 	}
-	o := pipeline.Options{FPS: 1.25, KeyframesOnly: true, Faces: scene != camsim.PlaceGate, Plates: scene == camsim.PlaceGate, Main: main.Stream()}
-	if scene != camsim.PlaceStreet {
-		o.FPS = 2.5 // someone waits at the door; a car at the gate passes in seconds
-	}
+	o := pipeline.Options{FPS: fps, KeyframesOnly: true, Faces: scene != camsim.PlaceGate, Plates: scene == camsim.PlaceGate, Main: main.Stream()}
 	return pl.AddCamera(id, detect.Stream(), o)
 }
 

@@ -46,6 +46,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	p := camsim.DefaultParams()
+	// Every camera also serves a sub-stream, as real ones do; vigil analyses it (detect_url) and
+	// takes its best shots from the 720p main stream, which it records.
+	p.Sub = &camsim.SubParams{Width: 640, Height: 360, GOP: 1, Bitrate: 400}
 	cache := filepath.Join(*data, "cache", "camsim")
 	var clips []*camsim.Clip
 	for v := uint64(0); v < 4; v++ {
@@ -84,7 +87,8 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		// Spread over the site map's grid until someone uploads a plan and drags them.
 		at := [2]float64{(float64((i-1)%cols) + 0.5) / float64(cols), (float64((i-1)/cols) + 0.5) / float64(cols)}
 		cfg.Cameras = append(cfg.Cameras, config.Camera{
-			ID: fmt.Sprintf("cam%03d", i), URL: config.SecretURL("rtsp://" + *rtspAddr + camsim.CameraPath(i)), Map: &at})
+			ID: fmt.Sprintf("cam%03d", i), URL: config.SecretURL("rtsp://" + *rtspAddr + camsim.CameraPath(i)),
+			DetectURL: config.SecretURL("rtsp://" + *rtspAddr + camsim.SubPath(i)), Map: &at})
 	}
 	token, err := demoToken(ctx, cfg, stderr)
 	if err != nil {
@@ -104,7 +108,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			"  token:    %s  (admin; also in %s)\n"+
 			"  patrol:   go run ./cmd/vigil token create --role patrol --name \"patrol 1\" --data %s  (then sign in on a phone-sized window)\n"+
 			"  cameras:  curl %s http://%s/v1/cameras\n  metrics:  http://%s/metrics\n"+
-			"  RTSP:     rtsp://%s/cam/001 … /cam/%03d (try: ffplay -rtsp_transport tcp rtsp://%s/cam/001)\n"+
+			"  RTSP:     rtsp://%s/cam/001 … /cam/%03d (try: ffplay -rtsp_transport tcp rtsp://%s/cam/001); sub-streams at /cam/NNN/sub, analysed\n"+
 			"  truth:    %s (who passed which camera, when)\n"+
 			"  door:     %s on cam001 opens by face for the demo residents; each unlock prints here, and the console's Doors page shows it\n"+
 			"  events:   curl -N %s http://%s/v1/events/live   (one event per passage, with identity)\n"+

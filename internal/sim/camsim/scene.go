@@ -43,7 +43,11 @@ type Event struct {
 type Library struct {
 	Dir    string
 	Faces  map[string][]string // identity → photo paths relative to Dir
-	Plates []Plate
+	// Walking are the photos drawn as walking people with --activity site: those close to
+	// square, where the face is the middle third as faceSprite assumes (a photo whose crop was
+	// cut by its source's edge has its face elsewhere, and would walk past headless).
+	Walking map[string][]string
+	Plates  []Plate
 }
 
 // Plate is one synthetic plate image and its text.
@@ -58,11 +62,14 @@ func LoadLibrary(dir string) (*Library, error) {
 	if err != nil {
 		return nil, fmt.Errorf("camsim: test data: %w (point --testdata at the shared testdata folder)", err)
 	}
-	lib := &Library{Dir: dir, Faces: map[string][]string{}}
+	lib := &Library{Dir: dir, Faces: map[string][]string{}, Walking: map[string][]string{}}
 	for _, r := range rows {
 		switch {
 		case r.Kind == "face" && r.Identity != "":
 			lib.Faces[r.Identity] = append(lib.Faces[r.Identity], r.File)
+			if squareish(filepath.Join(dir, r.File)) && !unwalkable[r.File] {
+				lib.Walking[r.Identity] = append(lib.Walking[r.Identity], r.File)
+			}
 		case r.Kind == "plate_synth" && strings.Contains(r.File, "/plate_"):
 			lib.Plates = append(lib.Plates, Plate{Image: r.File, Text: r.Text()})
 		}
@@ -71,6 +78,25 @@ func LoadLibrary(dir string) (*Library, error) {
 		return nil, fmt.Errorf("camsim: %s has %d identities and %d plates; need both", dir, len(lib.Faces), len(lib.Plates))
 	}
 	return lib, nil
+}
+
+// unwalkable photos are square but, drawn as a passer-by, not found as faces at every size
+// (TestWalkingPhotosAreFaces): the site's ground truth would count passages no camera sees.
+var unwalkable = map[string]bool{"faces/jeff_bezos/1.jpg": true}
+
+// squareish reports whether the picture at path is within 15% of square.
+func squareish(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	c, _, err := image.DecodeConfig(f)
+	if err != nil || c.Width == 0 || c.Height == 0 {
+		return false
+	}
+	r := float64(c.Width) / float64(c.Height)
+	return r > 0.87 && r < 1.15
 }
 
 // Identities returns identity names in a stable order.

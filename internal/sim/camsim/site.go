@@ -184,12 +184,20 @@ func (l *Library) passage720(scene string, rng *rand.Rand, seconds float64) Even
 	case "car":
 		e.Kind, e.Size, e.Y = "car", 50+rng.IntN(40), 0.72
 	default:
-		ids := l.Identities()
+		var ids []string
+		for _, id := range l.Identities() {
+			if len(l.Walking[id]) > 0 {
+				ids = append(ids, id)
+			}
+		}
 		id := ids[rng.IntN(len(ids))]
-		ph := l.Faces[id]
+		ph := l.Walking[id]
 		e.Kind, e.Identity, e.Photo = "face", id, ph[rng.IntN(len(ph))]
 		if scene == PlaceDoor {
-			e.Size, e.Y = 150+rng.IntN(251), 0.42+0.06*rng.Float64()
+			// Up close: the face's own box runs from about 0.9 of its size above its centre
+			// (hair, forehead) to half below (chin): keep it inside the picture.
+			e.Size = 150 + rng.IntN(251)
+			e.Y = (0.95*float64(e.Size)+20)/720 + 0.04*rng.Float64()
 		} else {
 			e.Size, e.Y = 40+rng.IntN(81), 0.3+0.2*rng.Float64()
 		}
