@@ -41,8 +41,8 @@ type Event struct {
 
 // Library is the test photo set: faces by identity and synthetic plates with their text.
 type Library struct {
-	Dir    string
-	Faces  map[string][]string // identity → photo paths relative to Dir
+	Dir   string
+	Faces map[string][]string // identity → photo paths relative to Dir
 	// Walking are the photos drawn as walking people with --activity site: those close to
 	// square, where the face is the middle third as faceSprite assumes (a photo whose crop was
 	// cut by its source's edge has its face elsewhere, and would walk past headless).
