@@ -199,7 +199,7 @@ func (t *Tracker) observeFaces(o *Observation) {
 			}
 			dist := recognizers.Distance(tr.lastEmb, d.Embedding)
 			near := centreDistance(tr.lastBox, d.Box) < float32(o.Width)/2
-			if dist < t.opts.SameFace && near && dist < bestD {
+			if dist < t.opts.SameFace && near && sameSize(tr.lastBox, d.Box) && dist < bestD {
 				best, bestD = tr, dist
 			}
 		}
@@ -232,6 +232,13 @@ func (t *Tracker) observeFaces(o *Observation) {
 			}
 		}
 	}
+}
+
+// sameSize says two face boxes can be one face a moment apart: within a factor of 1.7 in height.
+// People walking together are a few frames apart on the same path; a track must not hop from a
+// distant face to a near one when the first has left.
+func sameSize(a, b recognizers.Box) bool {
+	return a.H > 0 && b.H > 0 && b.H < 1.7*a.H && a.H < 1.7*b.H
 }
 
 func centreDistance(a, b recognizers.Box) float32 {

@@ -191,3 +191,24 @@ func TestGalleryOnePersonOnSeveralLists(t *testing.T) {
 		t.Fatalf("watch-listed resident: %+v", m)
 	}
 }
+
+// TestTrackDoesNotHopBetweenPeople: in a group passing one after another, a distant small face
+// seen once and a near one seen next, with embeddings the lenient track distance would join, are
+// two passages: a face does not grow 2.4× between two frames.
+func TestTrackDoesNotHopBetweenPeople(t *testing.T) {
+	rng := rand.New(rand.NewPCG(2, 2))
+	far, close := randEmb(rng), randEmb(rng)
+	var events []*event.Event
+	tr := NewTracker("c", nil, TrackerOptions{SameFace: 10}, func(e *event.Event) { events = append(events, e) })
+	small := faceAt(far, 400, 0.5)
+	small.Box.W, small.Box.H = 43, 43
+	tr.Observe(obs(0, small))
+	big := faceAt(close, 480, 0.5)
+	big.Box.W, big.Box.H = 103, 103
+	tr.Observe(obs(800*time.Millisecond, big))
+	tr.Observe(obs(1600*time.Millisecond, faceAt(close, 560, 0.5)))
+	tr.Flush()
+	if len(events) != 2 {
+		t.Fatalf("%d passages, want 2 (the small face's and the near one's)", len(events))
+	}
+}
