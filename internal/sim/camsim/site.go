@@ -212,6 +212,8 @@ func (l *Library) group(rng *rand.Rand, n int, seconds, px float64) []Event {
 	var evs []Event
 	used := map[string]bool{}
 	reverse := rng.IntN(2) == 1
+	// One pace for the group: whoever walks behind never catches up with the one in front.
+	dur := math.Max(1.5, math.Min(3.5, seconds-0.4-0.7*float64(n-1)))
 	for len(evs) < n {
 		e := l.passage(PlaceStreet, rng, seconds, px)
 		if used[e.Identity] {
@@ -220,7 +222,7 @@ func (l *Library) group(rng *rand.Rand, n int, seconds, px float64) []Event {
 		used[e.Identity] = true
 		k := float64(len(evs))
 		e.Reverse = reverse
-		e.Start, e.Duration = 0.1+0.7*k, math.Max(1.5, math.Min(seconds-0.4-0.7*k, e.Duration))
+		e.Start, e.Duration = 0.1+0.7*k, dur
 		e.Y = 0.28 + 0.12*k
 		evs = append(evs, e)
 	}

@@ -28,7 +28,7 @@ func TestWalkingPhotosAreFaces(t *testing.T) {
 	n := 0
 	for _, id := range lib.Identities() {
 		for _, photo := range lib.Walking[id] {
-			for _, size := range []int{26, 60, 180} {
+			for _, size := range []int{20, 60, 180} {
 				sp, err := lib.faceSprite(Event{Kind: "face", Identity: id, Photo: photo, Size: size})
 				if err != nil {
 					t.Fatal(err)
