@@ -133,6 +133,11 @@ func (p *Pipeline) AddCamera(id string, s *streams.Stream, opts Options) error {
 		e.done.Add(1)
 		go func() { defer e.done.Done(); a.shots.run(ctx) }()
 	}
+	for _, pool := range []*Pool{p.faces, p.plates} {
+		if pool != nil {
+			pool.Fit(len(p.cams) + 1)
+		}
+	}
 	e.done.Add(2)
 	go func() { defer e.done.Done(); a.ingest(ctx) }()
 	go func() { defer e.done.Done(); a.track(ctx) }()

@@ -106,6 +106,26 @@ func (q *dropQueue) place(j *Job, lane int) (*Job, string) {
 	return dropped, dropFull
 }
 
+// grow makes room for size jobs (never less than it has): a node analysing hundreds of cameras
+// gets bursts of frames from cameras whose frames come in step, and a queue of 8 would drop
+// them while the workers are idle a moment later.
+func (q *dropQueue) grow(size int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if size <= q.size {
+		return
+	}
+	for i := range q.lanes {
+		r := &q.lanes[i]
+		buf := make([]*Job, size)
+		for k := 0; k < r.n; k++ {
+			buf[k] = r.buf[(r.head+k)%len(r.buf)]
+		}
+		r.buf, r.head = buf, 0
+	}
+	q.size = size
+}
+
 // Get blocks until a job is available or ctx ends; priority jobs first.
 func (q *dropQueue) Get(ctx context.Context) (*Job, bool) {
 	for {

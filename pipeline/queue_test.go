@@ -79,3 +79,24 @@ func TestDropQueueLanes(t *testing.T) {
 		t.Fatalf("order %q, want %q", strings.Join(order, " "), want)
 	}
 }
+
+// TestDropQueueGrows: a queue grown for more cameras keeps its jobs in order and takes more.
+func TestDropQueueGrows(t *testing.T) {
+	q := newDropQueue(2, func(*Job, string) { t.Fatal("dropped") })
+	q.Put(&Job{Camera: "a", Busy: true})
+	q.Get(context.Background()) // head moves
+	q.Put(&Job{Camera: "b", Busy: true})
+	q.Put(&Job{Camera: "c", Busy: true})
+	q.grow(5)
+	for _, c := range []string{"d", "e", "f"} {
+		q.Put(&Job{Camera: c, Busy: true})
+	}
+	var got []string
+	for q.Len() > 0 {
+		j, _ := q.Get(context.Background())
+		got = append(got, j.Camera)
+	}
+	if strings.Join(got, "") != "bcdef" {
+		t.Fatalf("order %v", got)
+	}
+}

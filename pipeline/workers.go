@@ -84,6 +84,12 @@ func NewPool(kind string, n, size int, newRec func() (Recognizer, error), m *Met
 	return p, nil
 }
 
+// Fit sizes the queue for a number of cameras: at least the size the pool was made with, and
+// one job for every fourth camera (the rest lane holds at most one per camera).
+func (p *Pool) Fit(cameras int) {
+	p.q.grow(cameras / 4)
+}
+
 // Kind is the recognizer kind of the pool.
 func (p *Pool) Kind() string { return p.kind }
 
