@@ -175,7 +175,8 @@ type Pipeline struct {
 	// FaceWorkers and PlateWorkers size the recognizer pools. Default 1 each.
 	FaceWorkers  int `yaml:"face_workers"`
 	PlateWorkers int `yaml:"plate_workers"`
-	// Queue is each pool's bounded drop-oldest queue length. Default 8.
+	// Queue is each pool's bounded queue length, at least: it grows to a fourth of the cameras
+	// analysed (frames of cameras in step come in bursts). Default 8.
 	Queue int `yaml:"queue"`
 	// OpenCVThreads is OpenCV's threads per inference. Default 1: one model set per worker, as
 	// many workers as cores. 0 lets each inference use every core.
