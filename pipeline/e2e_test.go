@@ -178,7 +178,7 @@ func runCamsim(t *testing.T, dual bool) camsimRun {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var truthBuf syncBuffer
+	var truthBuf testenv.Buffer
 	tw := camsim.NewTruthWriter(&truthBuf)
 	addr := freeAddr(t)
 	sim, err := camsim.NewServer(camsim.Config{RTSPAddress: addr, Cameras: cams, Truth: tw, Seed: 7}, []*camsim.Clip{clip}, log)
@@ -203,13 +203,7 @@ func runCamsim(t *testing.T, dual bool) camsimRun {
 	defer stop()
 
 	m := NewMetrics(nil)
-	fp, err := NewPool(KindFace, workers, 8, func() (Recognizer, error) {
-		f, err := dnn.NewFaces(mdir, dnn.DetectorOptions{})
-		return &FaceRecognizer{Faces: f}, err
-	}, m, log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fp := facePool(t, mdir, workers, 8, m, log)
 	pp, err := NewPool(KindPlate, workers, 8, func() (Recognizer, error) {
 		pl, err := dnn.NewPlates(mdir)
 		return &PlateRecognizer{Plates: pl}, err
@@ -284,28 +278,39 @@ func enrolledGallery(t *testing.T, td, mdir string) *Gallery {
 	return g
 }
 
+// facePool is a pool of face workers with the default models, stopped with the test's context.
+func facePool(t *testing.T, mdir string, workers, queue int, m *Metrics, log *slog.Logger) *Pool {
+	t.Helper()
+	fp, err := NewPool(KindFace, workers, queue, func() (Recognizer, error) {
+		f, err := dnn.NewFaces(mdir, dnn.DetectorOptions{})
+		return &FaceRecognizer{Faces: f}, err
+	}, m, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fp
+}
+
+// startFleet serves cams cameras playing clip until the test ends, and returns the address.
+func startFleet(t *testing.T, clip *camsim.Clip, cams int, seed uint64, log *slog.Logger) string {
+	t.Helper()
+	addr := freeAddr(t)
+	sim, err := camsim.NewServer(camsim.Config{RTSPAddress: addr, Cameras: cams, Seed: seed}, []*camsim.Clip{clip}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	return addr
+}
+
 func envInt(k string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(k)); err == nil && v > 0 {
 		return v
 	}
 	return def
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // score matches ground-truth passages to events on the same camera whose first detection falls

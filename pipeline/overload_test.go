@@ -13,7 +13,6 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 	"github.com/vigil-oss/vigil/recognizers"
-	"github.com/vigil-oss/vigil/recognizers/dnn"
 )
 
 // TestOverloadDropsOldestAndStaysBounded offers frames far faster than one worker can take them:
@@ -34,13 +33,7 @@ func TestOverloadDropsOldestAndStaysBounded(t *testing.T) {
 	m := NewMetrics(nil)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	const queue = 4
-	pool, err := NewPool(KindFace, 1, queue, func() (Recognizer, error) {
-		f, err := dnn.NewFaces(mdir, dnn.DetectorOptions{})
-		return &FaceRecognizer{Faces: f}, err
-	}, m, log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pool := facePool(t, mdir, 1, queue, m, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { pool.Run(ctx); close(done) }()

@@ -48,26 +48,12 @@ func TestOverloadKeepsDoorCameras(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
 	const cams = 10
-	sim, err := camsim.NewServer(camsim.Config{RTSPAddress: addr, Cameras: cams, Seed: 3}, []*camsim.Clip{clip}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
+	addr := startFleet(t, clip, cams, 3, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	m := NewMetrics(nil)
-	fp, err := NewPool(KindFace, 1, 8, func() (Recognizer, error) {
-		f, err := dnn.NewFaces(mdir, dnn.DetectorOptions{})
-		return &FaceRecognizer{Faces: f}, err
-	}, m, log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fp := facePool(t, mdir, 1, 8, m, log)
 	got := &timedCollector{at: map[string]time.Time{}}
 	pl := New(Config{Faces: fp, Gallery: enrolledGallery(t, td, mdir), Publisher: got, Metrics: m, Log: log})
 	pl.SetPriority(func(camera string) bool { return camera == "cam001" })

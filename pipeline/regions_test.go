@@ -183,25 +183,11 @@ func TestStillSceneRunsNoDetector(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	addr := freeAddr(t)
-	sim, err := camsim.NewServer(camsim.Config{RTSPAddress: addr, Cameras: 2}, []*camsim.Clip{clip}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
+	addr := startFleet(t, clip, 2, 0, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	m := NewMetrics(nil)
-	fp, err := NewPool(KindFace, 1, 8, func() (Recognizer, error) {
-		f, err := dnn.NewFaces(mdir, dnn.DetectorOptions{})
-		return &FaceRecognizer{Faces: f}, err
-	}, m, log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fp := facePool(t, mdir, 1, 8, m, log)
 	pl := New(Config{Faces: fp, Gallery: NewGallery(MatchOptions{}), Publisher: &collector{}, Metrics: m, Log: log})
 	pl.Start(ctx)
 	pool := rtsp.NewPool(log)

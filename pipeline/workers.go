@@ -190,12 +190,16 @@ func (f *FaceRecognizer) RecognizeFrame(img gocv.Mat, j *Job, o *Observation) er
 		return err
 	}
 	target := img
-	if j.Shot != nil {
-		main, ok := shotMat(j, img, o)
-		if ok {
-			defer main.Close()
-			target = main
-			scaleFaces(faces, float32(main.Cols())/float32(img.Cols()), float32(main.Rows())/float32(img.Rows()))
+	if main, ok := shotMat(j, o); ok {
+		defer main.Close()
+		target = main
+		sx, sy := scaleTo(img, main)
+		for i := range faces {
+			f := &faces[i]
+			f.Box = scaleBox(f.Box, sx, sy)
+			for k := range f.Landmarks {
+				f.Landmarks[k] = scalePoint(f.Landmarks[k], sx, sy)
+			}
 		}
 	}
 	min := f.MinFace
@@ -212,10 +216,13 @@ func (f *FaceRecognizer) RecognizeFrame(img gocv.Mat, j *Job, o *Observation) er
 	return err
 }
 
-// shotMat asks for the main stream's picture of the frame's moment and sets the observation's
-// size to it. Without one (the main stream stalled), the sub-stream's picture is described
-// instead: a worse shot, not a lost passage.
-func shotMat(j *Job, img gocv.Mat, o *Observation) (gocv.Mat, bool) {
+// shotMat asks for the main stream's picture of the frame's moment, when the frame is a
+// sub-stream's, and sets the observation's size to it. Without one (no sub-stream, or the main
+// stream stalled), the analysed picture is described instead: a worse shot, not a lost passage.
+func shotMat(j *Job, o *Observation) (gocv.Mat, bool) {
+	if j.Shot == nil {
+		return gocv.Mat{}, false
+	}
 	pic, err := j.Shot()
 	if err != nil {
 		return gocv.Mat{}, false
@@ -230,14 +237,17 @@ func shotMat(j *Job, img gocv.Mat, o *Observation) (gocv.Mat, bool) {
 	return m, true
 }
 
-func scaleFaces(fs []recognizers.Face, sx, sy float32) {
-	for i := range fs {
-		f := &fs[i]
-		f.Box = recognizers.Box{X: f.Box.X * sx, Y: f.Box.Y * sy, W: f.Box.W * sx, H: f.Box.H * sy}
-		for k := range f.Landmarks {
-			f.Landmarks[k] = recognizers.Point{X: f.Landmarks[k].X * sx, Y: f.Landmarks[k].Y * sy}
-		}
-	}
+// scaleTo is the factor from the analysed picture's pixels to the main picture's.
+func scaleTo(from, to gocv.Mat) (sx, sy float32) {
+	return float32(to.Cols()) / float32(from.Cols()), float32(to.Rows()) / float32(from.Rows())
+}
+
+func scaleBox(b recognizers.Box, sx, sy float32) recognizers.Box {
+	return recognizers.Box{X: b.X * sx, Y: b.Y * sy, W: b.W * sx, H: b.H * sy}
+}
+
+func scalePoint(p recognizers.Point, sx, sy float32) recognizers.Point {
+	return recognizers.Point{X: p.X * sx, Y: p.Y * sy}
 }
 
 // PlateRecognizer finds and reads plates.
@@ -268,26 +278,26 @@ func (p *PlateRecognizer) RecognizeFrame(img gocv.Mat, j *Job, o *Observation) e
 	if err != nil || len(found) == 0 {
 		return err
 	}
-	main, ok := shotMat(j, img, o)
-	if !ok {
-		return p.Recognize(img, o)
+	target, sx, sy := img, float32(1), float32(1) // without a shot, read on the sub-stream's picture
+	if main, ok := shotMat(j, o); ok {
+		defer main.Close()
+		target = main
+		sx, sy = scaleTo(img, main)
 	}
-	defer main.Close()
-	sx, sy := float32(main.Cols())/float32(img.Cols()), float32(main.Rows())/float32(img.Rows())
 	var errs []error
 	res := found[:0]
 	for _, pl := range found {
-		pl.Box = recognizers.Box{X: pl.Box.X * sx, Y: pl.Box.Y * sy, W: pl.Box.W * sx, H: pl.Box.H * sy}
+		pl.Box = scaleBox(pl.Box, sx, sy)
 		for k := range pl.Corners {
-			pl.Corners[k] = recognizers.Point{X: pl.Corners[k].X * sx, Y: pl.Corners[k].Y * sy}
+			pl.Corners[k] = scalePoint(pl.Corners[k], sx, sy)
 		}
-		if err := p.Plates.ReadAt(main, &pl); err != nil {
+		if err := p.Plates.ReadAt(target, &pl); err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		res = append(res, pl)
 	}
-	p.keep(main, res, o)
+	p.keep(target, res, o)
 	return errors.Join(errs...)
 }
 

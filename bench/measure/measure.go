@@ -1,7 +1,9 @@
-// Package measure reads CPU time and memory of processes for the benchmark commands.
+// Package measure reads CPU time and memory of processes for the benchmark commands, and holds
+// the small pieces they share (camsim, test beds, a publisher tee).
 package measure
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vigil-oss/vigil/internal/core/event"
 )
 
 // SelfCPU is this process's user + system CPU time.
@@ -78,4 +82,22 @@ func WaitReady(base string, timeout time.Duration) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return fmt.Errorf("vigil at %s not ready within %s: %s", base, timeout, last)
+}
+
+// Publisher is what the pipeline publishes its events to (pipeline.Publisher).
+type Publisher interface {
+	Publish(ctx context.Context, e *event.Event) error
+}
+
+// Tee publishes every event to each publisher in turn: a bench's own collector beside the bus.
+type Tee []Publisher
+
+// Publish implements Publisher; it stops at the first error.
+func (t Tee) Publish(ctx context.Context, e *event.Event) error {
+	for _, p := range t {
+		if err := p.Publish(ctx, e); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -127,7 +127,7 @@ func run(n int, fps float64, keyframes bool, window time.Duration, workers int, 
 		return err
 	}
 	defer b.Close()
-	pub := teePublisher{lat, pipeline.BusPublisher{Bus: b}}
+	pub := measure.Tee{lat, pipeline.BusPublisher{Bus: b}}
 	g, err := enrolAll(mdir)
 	if err != nil {
 		return err
@@ -160,17 +160,6 @@ func run(n int, fps float64, keyframes bool, window time.Duration, workers int, 
 		sampled/el, 100*gated/max(1, sampled), 100*dropped/max(1, sampled-gated), lat.n, float64(lat.n)/el, len(lat.d),
 		lat.pct(0.5).Round(time.Millisecond), lat.pct(0.99).Round(time.Millisecond),
 		100*(cpu1-cpu0).Seconds()/el, 100*(sim1-sim0).Seconds()/el)
-	return nil
-}
-
-type teePublisher []pipeline.Publisher
-
-func (t teePublisher) Publish(ctx context.Context, e *event.Event) error {
-	for _, p := range t {
-		if err := p.Publish(ctx, e); err != nil {
-			return err
-		}
-	}
 	return nil
 }
 

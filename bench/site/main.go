@@ -171,7 +171,7 @@ func run(n int, o opts) (*result, error) {
 	}
 	defer b.Close()
 	col := newCollector()
-	pl := pipeline.New(pipeline.Config{Faces: fp, Plates: pp, Gallery: g, Publisher: teePublisher{col, pipeline.BusPublisher{Bus: b}}, Metrics: m, Log: log})
+	pl := pipeline.New(pipeline.Config{Faces: fp, Plates: pp, Gallery: g, Publisher: measure.Tee{col, pipeline.BusPublisher{Bus: b}}, Metrics: m, Log: log})
 	pl.SetPriority(func(camera string) bool { return sc[camIndex(camera)] == camsim.PlaceDoor })
 	pctx, pcancel := context.WithCancel(ctx)
 	defer pcancel()

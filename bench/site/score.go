@@ -63,17 +63,6 @@ func (c *collector) all() []published {
 	return append([]published(nil), c.evs...)
 }
 
-type teePublisher []pipeline.Publisher
-
-func (t teePublisher) Publish(ctx context.Context, e *event.Event) error {
-	for _, p := range t {
-		if err := p.Publish(ctx, e); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // gallery enrols two identities in three as residents, from a photo camsim does not walk past
 // when they have one; the others are strangers.
 func gallery(mdir string) (*pipeline.Gallery, map[string]bool, error) {

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,24 +18,6 @@ import (
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 )
 
-// lockedBuffer is a bytes.Buffer safe for camsim's truth writer and the test to share.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestSiteFailoverPassages: three `vigil serve` processes analyse six camsim cameras (a face
 // walks past each every 4 s); the node running most of them is killed with SIGKILL. Every face
 // passage of camsim's ground truth, but those in the measured gap of a moved camera, appears as
@@ -46,7 +26,7 @@ func (l *lockedBuffer) String() string {
 func TestSiteFailoverPassages(t *testing.T) {
 	models := testenv.Models(t)
 	const cams = 6
-	var truth lockedBuffer
+	var truth testenv.Buffer
 	tw := camsim.NewTruthWriter(&truth)
 	s, dbURL := startSiteWith(t, siteOptions{cams: cams, analyse: "faces", truth: tw, env: []string{"VIGIL_MODELS=" + models},
 		extra: "pipeline:\n  enabled: true\n  fps: 4\nfootage:\n  enabled: false\n"}, "node-a", "node-b", "node-c")

@@ -159,15 +159,16 @@ func (n *node) camerasComponent() lifecycle.Component {
 }
 
 func (n *node) addCamera(cam config.Camera, epoch uint64) error {
-	tr := cam.Transport
-	if tr == "" {
-		tr = n.cfg.Streams.Transport
+	session := func(url config.SecretURL) rtsp.Config {
+		tr := cam.Transport
+		if tr == "" {
+			tr = n.cfg.Streams.Transport
+		}
+		return rtsp.Config{ID: cam.ID, URL: url.Reveal(), Transport: tr,
+			BackoffMin: n.cfg.Streams.ReconnectMin.D(), BackoffMax: n.cfg.Streams.ReconnectMax.D(),
+			ReadTimeout: n.cfg.Streams.ReadTimeout.D()}
 	}
-	s, err := n.cameras.Add(rtsp.Config{
-		ID: cam.ID, URL: cam.URL.Reveal(), Transport: tr,
-		BackoffMin: n.cfg.Streams.ReconnectMin.D(), BackoffMax: n.cfg.Streams.ReconnectMax.D(),
-		ReadTimeout: n.cfg.Streams.ReadTimeout.D(),
-	})
+	s, err := n.cameras.Add(session(cam.URL))
 	if err != nil {
 		return err
 	}
@@ -177,11 +178,7 @@ func (n *node) addCamera(cam config.Camera, epoch uint64) error {
 		analysed := s.Stream()
 		if cam.DetectURL != "" {
 			// The sub-stream is analysed; shots come from the main stream, which is recorded.
-			sub, err := n.detects.Add(rtsp.Config{
-				ID: cam.ID, URL: cam.DetectURL.Reveal(), Transport: tr,
-				BackoffMin: n.cfg.Streams.ReconnectMin.D(), BackoffMax: n.cfg.Streams.ReconnectMax.D(),
-				ReadTimeout: n.cfg.Streams.ReadTimeout.D(),
-			})
+			sub, err := n.detects.Add(session(cam.DetectURL))
 			if err != nil {
 				n.cameras.Remove(cam.ID)
 				return err

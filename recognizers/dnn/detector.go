@@ -143,13 +143,7 @@ func (d *Detector) DetectRegions(img gocv.Mat, regions []image.Rectangle) ([]rec
 // than half their union), or -1.
 func duplicate(fs []recognizers.Face, f recognizers.Face) int {
 	for i, g := range fs {
-		x0, y0 := max(f.Box.X, g.Box.X), max(f.Box.Y, g.Box.Y)
-		x1, y1 := min(f.Box.X+f.Box.W, g.Box.X+g.Box.W), min(f.Box.Y+f.Box.H, g.Box.Y+g.Box.H)
-		if x1 <= x0 || y1 <= y0 {
-			continue
-		}
-		inter := (x1 - x0) * (y1 - y0)
-		if inter > 0.5*(f.Box.W*f.Box.H+g.Box.W*g.Box.H-inter) {
+		if overlap(f.Box, g.Box) > 0.5 {
 			return i
 		}
 	}

@@ -1,36 +1,17 @@
 package rtsp
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/sim/camsim"
+	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 )
-
-// lockedBuffer collects log output from the session goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // garbageClip replaces some non-key units of a real clip with malformed ones: random bytes
 // posing as FU-A and STAP-A packets, truncated NAL units, a wrong SPS, units without a picture.
@@ -73,7 +54,7 @@ func TestGarbageIsCountedLoggedAndSurvived(t *testing.T) {
 	port := freePort(t)
 	sim := startSim(t, clip, camsim.Config{RTSPAddress: fmt.Sprintf("127.0.0.1:%d", port), Cameras: 1})
 	defer sim.Close()
-	var logs lockedBuffer
+	var logs testenv.Buffer
 	pool := NewPool(slog.New(slog.NewTextHandler(&logs, nil)))
 	defer pool.Close()
 	cfg := testConfig("g", fmt.Sprintf("rtsp://127.0.0.1:%d/cam/001", port))

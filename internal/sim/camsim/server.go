@@ -79,14 +79,13 @@ type packetClip struct {
 }
 
 type camera struct {
-	path   string
-	scene  string      // with a Site
-	clip   *packetClip // looped, without a Site
-	offset int         // clip frame the camera starts on
-	plan   *sitePlan   // with a Site: what plays next
-	cur    *packetClip // with a Site: what plays now, and where
-	pos    int
-	out    []*output // the main stream, then the sub-stream when the clip has one
+	path  string
+	scene string      // with a Site
+	clip  *packetClip // looped without a Site; with one, the clip whose parameter sets the streams announce
+	plan  *sitePlan   // with a Site: what plays next
+	cur   *packetClip // what plays now, and where
+	pos   int
+	out   []*output // the main stream, then the sub-stream when the clip has one
 }
 
 // output is one RTSP stream of a camera: its path and its own RTP sequence and timestamp base,
@@ -139,14 +138,13 @@ func NewServer(cfg Config, clips []*Clip, log *slog.Logger) (*Server, error) {
 		c := &camera{path: CameraPath(i + 1)}
 		if plans != nil {
 			c.plan, c.scene = plans[i], plans[i].scene
-			c.clip = plans[i].clips.idle[0] // its parameter sets describe the streams
-			// Cameras are not in step: each starts somewhere in its first clip, so their key
-			// frames do not all come at once (readers start at the next one).
-			c.cur, c.pos = c.clip, rng.IntN(len(c.clip.frames))
+			c.clip = plans[i].clips.idle[0]
 		} else {
 			c.clip = s.clips[i%len(s.clips)]
-			c.offset = rng.IntN(len(c.clip.frames))
 		}
+		// Cameras are not in step: each starts somewhere in its first clip, so their key frames
+		// do not all come at once (readers start at the next one).
+		c.cur, c.pos = c.clip, rng.IntN(len(c.clip.frames))
 		c.out = append(c.out, &output{path: c.path, sps: c.clip.clip.SPS, pps: c.clip.clip.PPS,
 			seq: uint16(rng.Uint32()), tsBase: rng.Uint32()})
 		if c.clip.sub != nil {
@@ -328,18 +326,15 @@ func (s *Server) replay(ctx context.Context, start time.Time, cams []*camera) {
 // sendFrame sends frame k of every stream of the camera, all stamped with the same capture time
 // (ntp, carried by RTCP sender reports), as a camera's main and sub-streams come from one sensor.
 func (s *Server) sendFrame(c *camera, k int64, ntp time.Time, pkt *rtp.Packet) {
-	pc, idx := c.clip, 0
-	if c.plan != nil {
+	if c.pos >= len(c.cur.frames) {
 		// Clips start on key frames in every stream, so they join without a decoder noticing.
-		if c.cur == nil || c.pos >= len(c.cur.frames) {
-			c.cur, c.pos = c.plan.next(ntp), 0
+		c.cur, c.pos = c.clip, 0
+		if c.plan != nil {
+			c.cur = c.plan.next(ntp)
 		}
-		pc, idx = c.cur, c.pos
-		c.pos++
-	} else {
-		n := len(c.clip.frames)
-		idx = (int(k%int64(n)) + c.offset) % n
 	}
+	pc, idx := c.cur, c.pos
+	c.pos++
 	for _, o := range c.out {
 		frames := pc.frames
 		if o.sub {
@@ -353,10 +348,10 @@ func (s *Server) sendFrame(c *camera, k int64, ntp time.Time, pkt *rtp.Packet) {
 	for _, e := range pc.entries[idx] {
 		s.cfg.Truth.Write(c.path, c.scene, e, ntp)
 	}
-	if k == 0 && c.plan == nil { // the camera starts mid-clip: passages already wholly in view are passages too
-		fps := float64(c.clip.clip.Params.FPS)
-		for i := range c.clip.clip.Events {
-			e := &c.clip.clip.Events[i]
+	if k == 0 { // the camera starts mid-clip: passages already wholly in view are passages too
+		fps := float64(pc.clip.Params.FPS)
+		for i := range pc.clip.Events {
+			e := &pc.clip.Events[i]
 			if e.Kind == "car" {
 				continue
 			}
