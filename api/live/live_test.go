@@ -466,6 +466,11 @@ func TestOwnerLimitAndRevocation(t *testing.T) {
 		return whep.Dial(ctx, f.srv.URL+"/v1/live/cam001/whep", whep.Options{Client: &http.Client{Transport: headerRT{"X-Owner", owner}}})
 	}
 	var views []*whep.Viewer
+	t.Cleanup(func() { // before the leak check, also when the test fails
+		for _, v := range views {
+			v.Close(false)
+		}
+	})
 	for range 2 {
 		v, err := dial("7")
 		if err != nil {
@@ -481,15 +486,21 @@ func TestOwnerLimitAndRevocation(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close(true)
+	// Revoked while watching: a view revoked before its DTLS handshake finished gets no goodbye
+	// and ends only when ICE times out (tens of seconds), so the test waits until all three play.
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for _, v := range append(views, other) {
+		if err := v.WaitFrames(wctx, 1); err != nil {
+			t.Fatalf("a view got no frame: %v", err)
+		}
+	}
 	if n := f.relay.CloseOwner("7"); n != 2 {
 		t.Fatalf("closed %d of principal 7's views", n)
 	}
 	waitFor(t, "the revoked views end", 5*time.Second, func() bool { return views[0].Ended() && views[1].Ended() })
 	if f.relay.Viewers("") != 1 || other.Ended() {
 		t.Fatalf("%d viewers left, the other principal's ended: %v", f.relay.Viewers(""), other.Ended())
-	}
-	for _, v := range views {
-		v.Close(false)
 	}
 }
 

@@ -152,20 +152,20 @@ func (r *Relay) newViewer(cs *camSession, codec streams.Codec, fmtp, offer strin
 	track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: mime, ClockRate: 90000, SDPFmtpLine: fmtp},
 		"video", "vigil-"+cs.camera)
 	if err != nil {
-		pc.Close()
+		pc.GracefulClose()
 		return nil, "", err
 	}
 	sender, err := pc.AddTrack(track)
 	if err != nil {
-		pc.Close()
+		pc.GracefulClose()
 		return nil, "", err
 	}
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
-		pc.Close()
+		pc.GracefulClose()
 		return nil, "", fmt.Errorf("%w: %v", ErrBadOffer, err)
 	}
 	if !offersCodec(offer, mime) {
-		pc.Close()
+		pc.GracefulClose()
 		name := "H.264"
 		if codec == streams.H265 {
 			name = "H.265"
@@ -175,12 +175,12 @@ func (r *Relay) newViewer(cs *camSession, codec streams.Codec, fmtp, offer strin
 	}
 	answer, err := pc.CreateAnswer(nil)
 	if err != nil {
-		pc.Close()
+		pc.GracefulClose()
 		return nil, "", fmt.Errorf("%w: %v", ErrCodec, err)
 	}
 	gathered := webrtc.GatheringCompletePromise(pc)
 	if err := pc.SetLocalDescription(answer); err != nil {
-		pc.Close()
+		pc.GracefulClose()
 		return nil, "", err
 	}
 	select {
@@ -260,7 +260,7 @@ func (r *Relay) end(v *viewer, how string) {
 	}
 	r.mu.Unlock()
 	v.cam.leave(v)
-	_ = v.pc.Close()
+	_ = v.pc.GracefulClose() // waits for pion's goroutines: none outlive the session
 	r.viewersGauge.WithLabelValues(v.cam.camera).Dec()
 	r.sessionsCtr.WithLabelValues(how).Inc()
 	r.maybeStop(v.cam)

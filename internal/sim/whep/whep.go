@@ -91,34 +91,34 @@ func Dial(ctx context.Context, url string, o Options) (*Viewer, error) {
 	}
 	v := &Viewer{pc: pc, opts: o, started: time.Now(), done: make(chan struct{})}
 	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-		pc.Close()
+		pc.GracefulClose()
 		return nil, err
 	}
 	v.receive(o)
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {
-		pc.Close()
+		pc.GracefulClose()
 		return nil, err
 	}
 	gathered := webrtc.GatheringCompletePromise(pc)
 	if err := pc.SetLocalDescription(offer); err != nil {
-		pc.Close()
+		pc.GracefulClose()
 		return nil, err
 	}
 	select {
 	case <-gathered:
 	case <-ctx.Done():
-		pc.Close()
+		pc.GracefulClose()
 		return nil, ctx.Err()
 	}
 	v.started = time.Now() // the offer leaves now
 	answer, err := v.post(ctx, url, o)
 	if err != nil {
-		pc.Close()
+		pc.GracefulClose()
 		return nil, err
 	}
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
-		pc.Close()
+		pc.GracefulClose()
 		return nil, fmt.Errorf("whep: answer: %w", err)
 	}
 	return v, nil
@@ -263,7 +263,7 @@ func (v *Viewer) Close(hangUp bool) error {
 			}
 			err = e
 		}
-		err = errors.Join(err, v.pc.Close())
+		err = errors.Join(err, v.pc.GracefulClose())
 		close(v.done)
 	})
 	return err
