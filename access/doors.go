@@ -101,7 +101,8 @@ type DoorEvent struct {
 	Detail  json.RawMessage `json:"detail"`
 	Grant   bool            `json:"grant"`
 	Person  string          `json:"person,omitempty"`
-	Outcome string          `json:"outcome"` // the decision's reason code
+	Name    string          `json:"person_name,omitempty"` // the person's name, as registered
+	Outcome string          `json:"outcome"`               // the decision's reason code
 }
 
 // RecentAtDoor lists a door's latest decisions and remote unlocks (the last 7 days, newest first).
@@ -112,7 +113,7 @@ func (e *Engine) RecentAtDoor(ctx context.Context, door string, limit int) ([]Do
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (DoorEvent, error) {
+	evs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (DoorEvent, error) {
 		var ev DoorEvent
 		var detail string
 		if err := r.Scan(&ev.Seq, &ev.Time, &ev.Actor, &ev.Action, &ev.Reason, &detail); err != nil {
@@ -128,4 +129,43 @@ func (e *Engine) RecentAtDoor(ctx context.Context, door string, limit int) ([]Do
 		ev.Grant, ev.Person, ev.Outcome = d.Grant, d.Person, d.Reason
 		return ev, nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return evs, e.nameDoorEvents(ctx, evs)
+}
+
+// nameDoorEvents fills in the names of the people the events are about (erased people keep
+// their id only).
+func (e *Engine) nameDoorEvents(ctx context.Context, evs []DoorEvent) error {
+	var ids []string
+	for _, ev := range evs {
+		if ev.Person != "" {
+			ids = append(ids, ev.Person)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	rows, err := e.pool.Query(ctx, `SELECT id, name FROM people WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return err
+	}
+	names := map[string]string{}
+	for rows.Next() {
+		var id, name string
+		if err := rows.Scan(&id, &name); err != nil {
+			rows.Close()
+			return err
+		}
+		names[id] = name
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for i := range evs {
+		evs[i].Name = names[evs[i].Person]
+	}
+	return nil
 }

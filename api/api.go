@@ -83,6 +83,7 @@ type Server struct {
 	open        bool
 	auditPool   *pgxpool.Pool
 	refusals    *prometheus.CounterVec
+	streamsOpen prometheus.Gauge // server-sent event streams open (pages that left must close theirs)
 	throttled   prometheus.Counter
 }
 
@@ -154,9 +155,11 @@ func New(d Deps, log *slog.Logger) (*Server, error) {
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_door_refusals_total",
 			Help: "Controller requests refused before a decision, by reason (bad_signature, stale_timestamp, replayed_request, unknown_door)."}, []string{"reason"}),
 		throttled: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_api_throttled_total",
-			Help: "Requests answered 429: a caller over its rate, or failing too often (forged signatures, guessed tokens)."})}
+			Help: "Requests answered 429: a caller over its rate, or failing too often (forged signatures, guessed tokens)."}),
+		streamsOpen: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_api_event_streams",
+			Help: "Server-sent event streams open (live events, dispatches)."})}
 	if d.Registry != nil {
-		d.Registry.MustRegister(s.refusals, s.throttled)
+		d.Registry.MustRegister(s.refusals, s.throttled, s.streamsOpen)
 	}
 	if d.SharedNonces != nil {
 		var lastWarn atomic.Int64
@@ -188,6 +191,7 @@ func New(d Deps, log *slog.Logger) (*Server, error) {
 	s.cameraRoutes(mux)
 	s.handle(mux, "GET /v1/cameras/{id}", roleWatch, s.getCamera)
 	s.handle(mux, "GET /v1/cameras/{id}/footage", roleWatch, s.footage)
+	s.handle(mux, "GET /v1/cameras/{id}/recordings", roleWatch, s.recordings)
 	s.handle(mux, "POST /v1/search/faces", roleSearch, s.searchFaces)
 	s.handle(mux, "GET /v1/search/plates", rolePlates, s.searchPlates)
 	s.handle(mux, "GET /v1/search/timeline", rolePlates, s.timeline)
@@ -195,6 +199,7 @@ func New(d Deps, log *slog.Logger) (*Server, error) {
 	s.doorRoutes(mux)
 	s.auditRoutes(mux)
 	s.handle(mux, "GET /v1/exports/{id}/files/{name}", roleSearch, s.exportFileGet)
+	s.handle(mux, "GET /v1/exports/{id}/zip", roleSearch, s.exportZip)
 	s.public(mux, "GET /healthz", "none", http.HandlerFunc(Healthz))
 	s.public(mux, "GET /readyz", "none", ReadyHandler(d.NotReady))
 	s.public(mux, "GET /metrics", "none", s.metricsHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))

@@ -21,6 +21,7 @@ var (
 // routesDispatch: the police post acknowledges alerts and dispatches them to patrol officers;
 // officers answer and report where they are; both sides follow it live.
 //
+//	GET  /v1/alerts                   ?state=open|acknowledged|all&from&to    watch roles
 //	POST /v1/alerts/{event}/ack       {"camera", "note"}                     operator, admin
 //	POST /v1/alerts/{event}/dispatch  {"camera", "summary", "officers": [id…] | "nearest": n}
 //	GET  /v1/officers                 patrol officers, last positions          operator, admin
@@ -29,6 +30,7 @@ var (
 //	POST /v1/dispatches/{id}/status   {"status": "acknowledged|on_scene|closed"}  the officer dispatched
 //	POST /v1/officers/me/position     {"x", "y", "on_duty"} (site-map fractions)   patrol
 func (s *Server) routesDispatch(mux *http.ServeMux) {
+	s.handle(mux, "GET /v1/alerts", roleWatch, s.alertHistory)
 	s.handle(mux, "POST /v1/alerts/{event}/ack", rolePost, s.alertAck)
 	s.handle(mux, "POST /v1/alerts/{event}/dispatch", rolePost, s.alertDispatch)
 	s.handle(mux, "GET /v1/officers", rolePost, s.officers)

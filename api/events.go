@@ -237,6 +237,8 @@ func streamSSE[T any](s *Server, w http.ResponseWriter, r *http.Request, banner 
 			return
 		}
 	}
+	s.streamsOpen.Inc()
+	defer s.streamsOpen.Dec()
 	longLived(w, 0)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
@@ -116,11 +117,14 @@ type faceMatch struct {
 	Distance float32   `json:"distance"`
 	// Band is the calibrated confidence: "very likely" (inside the model's door-grade distance)
 	// or "possible" (inside its search threshold); Score the similarity shown with it.
-	Band        string  `json:"band"`
-	Score       float32 `json:"score"`
-	URL         string  `json:"url"`
-	SnapshotURL string  `json:"snapshot_url"`
-	FootageURL  string  `json:"footage_url"`
+	Band  string  `json:"band"`
+	Score float32 `json:"score"`
+	// PersonID and PersonName: whom the event was matched to when it happened, if anyone.
+	PersonID    string `json:"person_id,omitempty"`
+	PersonName  string `json:"person_name,omitempty"`
+	URL         string `json:"url"`
+	SnapshotURL string `json:"snapshot_url"`
+	FootageURL  string `json:"footage_url"`
 }
 
 // footageLink is the footage around an event: 5 s before to 10 s after.
@@ -156,6 +160,10 @@ func (s *Server) searchFaces(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if o := get("order"); o != "" && o != "distance" && o != "time" {
+		s.writeError(w, r, badRequest("order must be distance or time"))
+		return
+	}
 	resp := map[string]any{}
 	if img != nil {
 		release, ok := s.slot(w, r, s.searchSlots, "photo searches")
@@ -184,14 +192,27 @@ func (s *Server) searchFaces(w http.ResponseWriter, r *http.Request) {
 	}
 	resp["bands"], resp["model"] = bands, sp.Name
 	query := map[string]any{"from": q.From, "to": q.To, "cameras": q.Cameras, "k": q.K, "threshold": q.MaxDistance}
-	if s.store != nil && len(hits) > 0 { // whom the search found: its audit row names them
+	if s.store != nil && len(hits) > 0 { // whom the search found: shown with its hits, named in its audit row
 		ids := make([]string, len(hits))
 		for i, h := range hits {
 			ids[i] = h.ID
 		}
-		if persons, err := s.store.PersonsOf(r.Context(), ids, q.From, q.To); err == nil && len(persons) > 0 {
-			query["person_ids"] = persons
+		if who, err := s.store.IdentitiesOf(r.Context(), ids, q.From, q.To); err == nil && len(who) > 0 {
+			persons := map[string]bool{}
+			for i := range matches {
+				if id, ok := who[matches[i].EventID]; ok {
+					matches[i].PersonID, matches[i].PersonName = id.PersonID, id.Name
+					persons[id.PersonID] = true
+				}
+			}
+			query["person_ids"] = slices.Sorted(maps.Keys(persons))
 		}
+	}
+	// "more" says the k-th was inside the threshold too: there may be more to find with a larger
+	// k or a narrower time range. The k nearest come nearest first, or in time order (order=time).
+	resp["more"] = len(hits) == q.K
+	if get("order") == "time" {
+		slices.SortStableFunc(matches, func(a, b faceMatch) int { return a.Time.Compare(b.Time) })
 	}
 	if id := get("event_id"); id != "" {
 		query["event_id"] = id

@@ -24,7 +24,8 @@ type EventStore interface {
 	Query(ctx context.Context, f events.Filter) ([]events.Event, string, error)
 	Get(ctx context.Context, id string) (events.Event, error)
 	InsertExport(ctx context.Context, tx pgx.Tx, x events.Export) error
-	PersonsOf(ctx context.Context, ids []string, from, to time.Time) ([]string, error)
+	IdentitiesOf(ctx context.Context, ids []string, from, to time.Time) (map[string]events.Identity, error)
+	Alerts(ctx context.Context, f events.AlertFilter) ([]events.Alert, string, error)
 }
 
 // Blobs is what the API needs from the blob store.
@@ -236,6 +237,76 @@ type Footage interface {
 	// WriteClip streams it, one segment in memory at a time; nothing is written before the first
 	// usable segment.
 	WriteClip(ctx context.Context, camera string, from, to time.Time, w io.Writer) ([]string, error)
+	// Recorded is the recorded spans overlapping [from, to], oldest first.
+	Recorded(ctx context.Context, camera string, from, to time.Time) ([]footage.Span, error)
+}
+
+// maxTimeline bounds a recordings query: a week of a camera's spans.
+const maxTimeline = 7 * 24 * time.Hour
+
+// recordings is GET /v1/cameras/{id}/recordings?from&to (default the last hour, at most 7 days):
+// the recorded spans and the gaps between them, for the review timeline.
+func (s *Server) recordings(w http.ResponseWriter, r *http.Request) {
+	if s.clips == nil {
+		s.writeError(w, r, errNoStore)
+		return
+	}
+	q := r.URL.Query()
+	now := time.Now()
+	from, to := now.Add(-time.Hour), now
+	var err error
+	if v := q.Get("from"); v != "" {
+		if from, err = parseTime(v); err != nil {
+			s.writeError(w, r, badRequest("from: "+err.Error()))
+			return
+		}
+	}
+	if v := q.Get("to"); v != "" {
+		if to, err = parseTime(v); err != nil {
+			s.writeError(w, r, badRequest("to: "+err.Error()))
+			return
+		}
+	}
+	if !to.After(from) || to.Sub(from) > maxTimeline {
+		s.writeError(w, r, badRequest("from must be before to, at most 7 days apart"))
+		return
+	}
+	spans, err := s.clips.Recorded(r.Context(), r.PathValue("id"), from, to)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	type gap struct {
+		Start time.Time `json:"start"`
+		End   time.Time `json:"end"`
+	}
+	gaps := []gap{}
+	at := from
+	var recorded time.Duration
+	for _, sp := range spans {
+		if sp.Start.After(at) {
+			gaps = append(gaps, gap{at, sp.Start})
+		}
+		if sp.End.After(at) {
+			at = sp.End
+		}
+		a, b := sp.Start, sp.End
+		if a.Before(from) {
+			a = from
+		}
+		if b.After(to) {
+			b = to
+		}
+		recorded += b.Sub(a)
+	}
+	if to.After(at) {
+		gaps = append(gaps, gap{at, to})
+	}
+	if spans == nil {
+		spans = []footage.Span{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"camera": r.PathValue("id"), "from": from, "to": to, "spans": spans, "gaps": gaps,
+		"recorded_seconds": recorded.Seconds()})
 }
 
 // footage is GET /v1/cameras/{id}/footage?from=&to=: one MP4, cut at key frames, at most an hour.

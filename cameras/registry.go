@@ -34,6 +34,7 @@ type Camera struct {
 	Analyse     string      `json:"analyse" yaml:"analyse"` // faces, plates, both or none
 	Transport   string      `json:"transport,omitempty" yaml:"transport"`
 	FPS         float64     `json:"fps,omitempty" yaml:"fps"`
+	IdleFPS     float64     `json:"idle_fps,omitempty" yaml:"idle_fps"`
 	FootageDays int         `json:"footage_days,omitempty" yaml:"footage_days"`
 	Map         *[2]float64 `json:"map,omitempty" yaml:"map"`
 	Updated     time.Time   `json:"updated_at,omitzero" yaml:"-"`
@@ -50,7 +51,7 @@ func (c Camera) Redacted() Camera {
 
 // Config is the camera as the node's configuration type has it.
 func (c Camera) Config() config.Camera {
-	return config.Camera{ID: c.ID, URL: config.SecretURL(c.URL), DetectURL: config.SecretURL(c.DetectURL), Transport: c.Transport, Analyse: c.Analyse, FPS: c.FPS,
+	return config.Camera{ID: c.ID, URL: config.SecretURL(c.URL), DetectURL: config.SecretURL(c.DetectURL), Transport: c.Transport, Analyse: c.Analyse, FPS: c.FPS, IdleFPS: c.IdleFPS,
 		FootageDays: c.FootageDays, Map: c.Map}
 }
 
@@ -60,7 +61,7 @@ func FromConfig(c config.Camera) Camera {
 	if a == "" {
 		a = "both"
 	}
-	return Camera{ID: c.ID, URL: c.URL.Reveal(), DetectURL: c.DetectURL.Reveal(), Transport: c.Transport, Analyse: a, FPS: c.FPS, FootageDays: c.FootageDays, Map: c.Map}
+	return Camera{ID: c.ID, URL: c.URL.Reveal(), DetectURL: c.DetectURL.Reveal(), Transport: c.Transport, Analyse: a, FPS: c.FPS, IdleFPS: c.IdleFPS, FootageDays: c.FootageDays, Map: c.Map}
 }
 
 // Errors.
@@ -98,6 +99,9 @@ func Check(c *Camera) error {
 	}
 	if c.FPS < 0 || c.FPS > 30 {
 		bad = append(bad, fmt.Sprintf("fps %v: 0 (the pipeline's) to 30", c.FPS))
+	}
+	if c.IdleFPS < 0 || c.IdleFPS > 30 {
+		bad = append(bad, fmt.Sprintf("idle_fps %v: 0 (always fps) to 30", c.IdleFPS))
 	}
 	if c.FootageDays < 0 {
 		bad = append(bad, "footage_days must not be negative")

@@ -288,6 +288,29 @@ func (s *Service) List(ctx context.Context, officerID int64, since time.Time) ([
 	})
 }
 
+// ForEvents is the dispatches of the given alerts, by event, oldest first.
+func (s *Service) ForEvents(ctx context.Context, eventIDs []string) (map[string][]Dispatch, error) {
+	out := map[string][]Dispatch{}
+	if len(eventIDs) == 0 {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT d.id, d.event_id, d.camera, d.summary, d.officer_id, p.name, d.sent_by, d.sent_at, d.status, d.updated_at
+		FROM dispatches d JOIN principals p ON p.id = d.officer_id
+		WHERE d.event_id = ANY($1) ORDER BY d.sent_at`, eventIDs)
+	if err != nil {
+		return nil, err
+	}
+	ds, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Dispatch, error) {
+		var d Dispatch
+		err := r.Scan(&d.ID, &d.EventID, &d.Camera, &d.Summary, &d.OfficerID, &d.Officer, &d.SentBy, &d.SentAt, &d.Status, &d.UpdatedAt)
+		return d, err
+	})
+	for _, d := range ds {
+		out[d.EventID] = append(out[d.EventID], d)
+	}
+	return out, err
+}
+
 // ReportPosition records an officer's position on the site map (0..1 each way) and duty.
 func (s *Service) ReportPosition(ctx context.Context, officer *auth.Principal, x, y float64, onDuty bool) error {
 	if x < 0 || x > 1 || y < 0 || y > 1 || math.IsNaN(x) || math.IsNaN(y) {

@@ -20,6 +20,10 @@ type Options struct {
 	// decoded, nor are key frames that come sooner: a sub-stream with a 0.5 s GOP gives a door
 	// camera 2 frames a second and a street camera 1).
 	KeyframesOnly bool
+	// IdleFPS, when above 0 and under FPS, is the rate while nothing moves and no track is in
+	// progress: a door camera samples at 1.25 a second until someone appears, then at FPS
+	// (from the next sample on, for hotFor after the last movement). 0: always FPS.
+	IdleFPS float64
 	// Motion is the motion gate's threshold: a block whose grey level changed by 6× this moved
 	// (motionGate); 0 means the default 1.5, and a negative value disables the gate.
 	Motion float64
@@ -61,8 +65,9 @@ type analyser struct {
 	opts    Options
 	p       *Pipeline
 	results chan *Observation
-	busy    atomic.Bool // the tracker has passages in progress
-	shots   *shots      // the main stream, when the analysed stream is a sub-stream
+	busy    atomic.Bool            // the tracker has passages in progress
+	where   atomic.Pointer[[]Frac] // where the tracks in progress were last seen (Tracker.Where)
+	shots   *shots                 // the main stream, when the analysed stream is a sub-stream
 	stats   camStats
 	log     *slog.Logger
 }
@@ -93,16 +98,16 @@ func (a *analyser) ingest(ctx context.Context) {
 	gate := &motionGate{threshold: a.opts.Motion, maxIdle: a.opts.MaxIdle}
 	var seq uint64
 	var decodeErrs int
-	var lastKey time.Duration
-	keyStep := time.Duration(float64(time.Second) / a.opts.FPS * 0.9) // 10% slack for jitter
+	var lastKey, lastSample time.Duration
+	rate := newRate(a.opts, &a.busy)
 	for {
 		u, err := r.Read(ctx)
 		if err != nil {
 			return
 		}
 		if a.opts.KeyframesOnly && u.Key {
-			if seq > 0 && u.PTS-lastKey < keyStep && u.PTS >= lastKey {
-				continue // sooner than FPS allows: not decoded at all
+			if seq > 0 && rate.tooSoon(u.PTS, lastKey) {
+				continue // sooner than the rate allows: not decoded at all
 			}
 			lastKey = u.PTS
 		}
@@ -129,16 +134,25 @@ func (a *analyser) ingest(ctx context.Context) {
 			a.log.Error("decoder failed", "err", err)
 			return
 		}
-		if f == nil {
+		if f == nil || (!a.opts.KeyframesOnly && seq > 0 && rate.idleSkip(f.PTS, lastSample)) {
 			continue
 		}
+		lastSample = f.PTS
 		seq++
 		a.stats.sampled.Add(1)
 		a.p.metrics.sampled.WithLabelValues(a.camera).Inc()
 		now := time.Now()
-		pass, regions := gate.pass(f.BGR, f.Width, f.Height, f.PTS, a.busy.Load())
+		busy, where := a.busy.Load(), a.where.Load()
+		var tracks []Frac
+		if busy && where != nil {
+			tracks = *where
+		}
+		pass, regions := gate.pass(f.BGR, f.Width, f.Height, f.PTS, busy, tracks)
 		if a.opts.WholeFrame {
 			regions = nil
+		}
+		if pass {
+			rate.moved(f.PTS)
 		}
 		if !pass {
 			a.stats.gated.Add(1)
@@ -147,7 +161,7 @@ func (a *analyser) ingest(ctx context.Context) {
 			continue
 		}
 		job := &Job{Camera: a.camera, Seq: seq, PTS: f.PTS, Time: now, Arrival: u.Arrival, W: f.Width, H: f.Height,
-			BGR: append([]byte(nil), f.BGR...), Regions: regions, Priority: a.p.prioritised(a.camera), Busy: a.busy.Load(),
+			BGR: append([]byte(nil), f.BGR...), Regions: regions, Priority: a.p.prioritised(a.camera), Busy: busy,
 			Done: a.deliver, dropped: &a.stats.dropped}
 		if a.shots != nil {
 			at := momentOf(u)
@@ -163,6 +177,47 @@ func (a *analyser) ingest(ctx context.Context) {
 		}
 	}
 }
+
+// hotFor is how long a camera with an idle rate samples at its full rate after movement.
+const hotFor = 2 * time.Second
+
+// rate paces a camera's samples: FPS, or IdleFPS while its scene is idle.
+type rate struct {
+	step, idleStep time.Duration // between samples; 10% slack for jitter
+	hotUntil       time.Duration // PTS until which the full rate holds
+	busy           *atomic.Bool
+}
+
+func newRate(o Options, busy *atomic.Bool) *rate {
+	r := &rate{step: time.Duration(float64(time.Second) / o.FPS * 0.9), busy: busy}
+	r.idleStep = r.step
+	if o.IdleFPS > 0 && o.IdleFPS < o.FPS {
+		r.idleStep = time.Duration(float64(time.Second) / o.IdleFPS * 0.9)
+	}
+	return r
+}
+
+func (r *rate) idle(pts time.Duration) bool {
+	hot := pts < r.hotUntil && pts >= r.hotUntil-hotFor // a PTS that jumped back is not hot for ever
+	return r.idleStep != r.step && !hot && !r.busy.Load()
+}
+
+// tooSoon reports whether a frame at pts comes sooner after last than the current rate allows
+// (a PTS that went backwards never is).
+func (r *rate) tooSoon(pts, last time.Duration) bool {
+	step := r.step
+	if r.idle(pts) {
+		step = r.idleStep
+	}
+	return pts-last < step && pts >= last
+}
+
+// idleSkip: a decoded frame is skipped only for the idle rate (the decoder samples at FPS).
+func (r *rate) idleSkip(pts, last time.Duration) bool {
+	return r.idle(pts) && pts-last < r.idleStep && pts >= last
+}
+
+func (r *rate) moved(pts time.Duration) { r.hotUntil = pts + hotFor }
 
 // deliver hands an observation to the tracker without blocking the caller (a worker).
 func (a *analyser) deliver(o *Observation) {
@@ -205,6 +260,8 @@ func (a *analyser) track(ctx context.Context) {
 				tr.Flush()
 			}
 		}
+		w := tr.Where()
+		a.where.Store(&w)
 		a.busy.Store(tr.Active())
 	}
 }

@@ -15,8 +15,10 @@ import (
 //   - Some blocks moved: the frame passes with their regions (grown by a margin, overlapping
 //     ones merged), and the face detector runs on those only, while they cover at most
 //     maxRegionShare of the frame.
-//   - Most of the picture changed (lights, a crowd, a camera moved), or a track is in progress
-//     (someone may stand still at a door): the whole frame passes.
+//   - A track is in progress: the frame passes, with the regions that moved and those around
+//     where each track was last seen (someone may stand still at a door); the whole frame when
+//     the gate does not know where (a track without a box).
+//   - Most of the picture changed (lights, a crowd, a camera moved): the whole frame passes.
 //
 // Owned by the camera's analyser goroutine.
 type motionGate struct {
@@ -42,7 +44,7 @@ const (
 
 // pass reports whether the frame goes to the recognizers and, when only parts of it moved, the
 // regions in frame pixels (nil: the whole frame).
-func (g *motionGate) pass(bgr []byte, w, h int, pts time.Duration, busy bool) (bool, []image.Rectangle) {
+func (g *motionGate) pass(bgr []byte, w, h int, pts time.Duration, busy bool, tracks []Frac) (bool, []image.Rectangle) {
 	thumb := thumbnail(bgr, w, h)
 	if g.threshold < 0 || !g.started || thumb == nil {
 		g.accept(thumb, pts)
@@ -59,7 +61,11 @@ func (g *motionGate) pass(bgr []byte, w, h int, pts time.Duration, busy bool) (b
 	switch {
 	case busy:
 		g.accept(thumb, pts)
-		return true, nil
+		if len(tracks) == 0 {
+			return true, nil
+		}
+		markTracks(moved, tracks)
+		return true, regions(moved, w, h)
 	case any:
 		g.accept(thumb, pts)
 		return true, regions(moved, w, h)
@@ -68,6 +74,24 @@ func (g *motionGate) pass(bgr []byte, w, h int, pts time.Duration, busy bool) (b
 		g.accept(thumb, pts) // a still scene: follow the light, run nothing
 	}
 	return false, nil
+}
+
+// trackGrowth is how far around a track's last box the detector looks, in box sizes on each
+// side: a walker moves about one face width between samples.
+const trackGrowth = 1
+
+// markTracks marks the blocks around each track's last box as moved.
+func markTracks(moved []bool, tracks []Frac) {
+	for _, t := range tracks {
+		dw, dh := (t[2]-t[0])*trackGrowth, (t[3]-t[1])*trackGrowth
+		x0, y0 := int((t[0]-dw)*gateW), int((t[1]-dh)*gateH)
+		x1, y1 := int((t[2]+dw)*gateW+0.999), int((t[3]+dh)*gateH+0.999)
+		for y := max(y0, 0); y < min(y1, gateH); y++ {
+			for x := max(x0, 0); x < min(x1, gateW); x++ {
+				moved[y*gateW+x] = true
+			}
+		}
+	}
 }
 
 func (g *motionGate) accept(thumb []float32, pts time.Duration) {

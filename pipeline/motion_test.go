@@ -3,6 +3,7 @@ package pipeline
 import (
 	"image"
 	"math/rand/v2"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -30,16 +31,18 @@ func paint(b []byte, w int, r image.Rectangle, grey byte) {
 }
 
 // TestMotionGate: a still scene (even with sensor noise) passes nothing, a small moving thing
-// passes with a region around it, a change of the whole picture or a track in progress passes
-// the whole frame.
+// passes with a region around it, a track in progress passes the region around where it was last
+// seen even when nothing moved (the whole frame when the gate does not know where), a change of
+// the whole picture passes the whole frame.
 func TestMotionGate(t *testing.T) {
 	const w, h = 1280, 720
 	rng := rand.New(rand.NewPCG(1, 2))
 	g := &motionGate{threshold: 1.5, maxIdle: 5 * time.Second}
 	pts := time.Duration(0)
+	var tracks []Frac
 	next := func(b []byte, busy bool) (bool, []image.Rectangle) {
 		pts += 500 * time.Millisecond
-		return g.pass(b, w, h, pts, busy)
+		return g.pass(b, w, h, pts, busy, tracks)
 	}
 	if ok, r := next(frameOf(w, h, 120, 3, rng), false); !ok || r != nil {
 		t.Fatalf("first frame: %v %v, want the whole frame", ok, r)
@@ -60,8 +63,15 @@ func TestMotionGate(t *testing.T) {
 		t.Fatalf("region %v for a person at %v", r, person)
 	}
 	if ok, r := next(moving, true); !ok || r != nil {
-		t.Fatalf("track in progress: %v %v, want the whole frame", ok, r)
+		t.Fatalf("track in progress, nowhere known: %v %v, want the whole frame", ok, r)
 	}
+	face := image.Rect(610, 200, 650, 240)
+	tracks = []Frac{{610.0 / w, 200.0 / h, 650.0 / w, 240.0 / h}}
+	ok, regions = next(moving, true) // standing still at the door
+	if !ok || len(regions) != 1 || !face.Inset(-40).In(regions[0]) || regions[0].Dx()*regions[0].Dy() > 40*face.Dx()*face.Dy() {
+		t.Fatalf("track in progress at %v, standing still: %v %v, want one region around it", face, ok, regions)
+	}
+	tracks = nil
 	if ok, r := next(frameOf(w, h, 180, 3, rng), false); !ok || r != nil {
 		t.Fatalf("lights on: %v %v, want the whole frame", ok, r)
 	}
@@ -79,7 +89,47 @@ func TestMotionGate(t *testing.T) {
 		t.Fatalf("crowd: %v %v, want the whole frame", ok, r)
 	}
 	off := &motionGate{threshold: -1}
-	if ok, r := off.pass(frameOf(w, h, 1, 0, rng), w, h, 0, false); !ok || r != nil {
+	if ok, r := off.pass(frameOf(w, h, 1, 0, rng), w, h, 0, false, nil); !ok || r != nil {
 		t.Fatal("a disabled gate held a frame")
+	}
+}
+
+// TestIdleRate: a camera with an idle rate samples key frames every 0.4 s at FPS 2.5 while
+// something moves or a track is in progress, and every 0.8 s (idle_fps 1.25) otherwise; a PTS
+// that jumps back neither blocks sampling nor keeps the camera hot.
+func TestIdleRate(t *testing.T) {
+	var busy atomic.Bool
+	r := newRate(Options{FPS: 2.5, IdleFPS: 1.25}, &busy)
+	const gop = 400 * time.Millisecond
+	sample := func(from, to time.Duration, last *time.Duration) (n int) {
+		for pts := from; pts < to; pts += gop {
+			if !r.tooSoon(pts, *last) {
+				*last, n = pts, n+1
+			}
+		}
+		return n
+	}
+	last := time.Duration(0)
+	if n := sample(gop, 8*time.Second, &last); n != 9 { // 0.8 s apart, idle
+		t.Fatalf("idle: %d samples in 8 s, want 9", n)
+	}
+	r.moved(last)
+	if n := sample(last+gop, last+2*time.Second, &last); n != 4 {
+		t.Fatalf("after movement: %d samples in the next 1.6 s, want 4", n)
+	}
+	busy.Store(true)
+	if n := sample(last+gop, last+4*time.Second, &last); n != 9 {
+		t.Fatalf("a track in progress: %d samples in the next 3.6 s, want 9", n)
+	}
+	busy.Store(false)
+	if !r.tooSoon(last+gop, last) {
+		t.Fatal("idle again: a key frame 0.4 s after the last was sampled")
+	}
+	r.moved(time.Hour)
+	if r.tooSoon(time.Minute, last) || !r.idle(time.Minute) {
+		t.Fatal("a PTS that jumped back kept the camera hot or blocked the sample")
+	}
+	if full := newRate(Options{FPS: 2.5}, &busy); full.tooSoon(gop, 0) {
+		t.Fatal("without idle_fps a key frame 0.4 s later was skipped")
 	}
 }

@@ -108,8 +108,8 @@ func TestRegionDetectionFindsTheSameFaces(t *testing.T) {
 			roi.Close()
 			small.Close()
 			g := &motionGate{threshold: 1.5, maxIdle: 5 * time.Second}
-			g.pass(street, w, h, 0, false)
-			ok, regions := g.pass(frame.ToBytes(), w, h, time.Second, false)
+			g.pass(street, w, h, 0, false, nil)
+			ok, regions := g.pass(frame.ToBytes(), w, h, time.Second, false, nil)
 			if !ok || regions == nil {
 				t.Errorf("%s: gate %v, regions %v", rel, ok, regions)
 			} else {
@@ -134,7 +134,7 @@ func TestRegionDetectionFindsTheSameFaces(t *testing.T) {
 	frames, withRegions, sceneFaces := 0, 0, 0
 	eachFrame(t, clip, 4, func(i int, bgr []byte) {
 		frames++
-		ok, regions := g.pass(bgr, w, h, time.Duration(i)*100*time.Millisecond, false)
+		ok, regions := g.pass(bgr, w, h, time.Duration(i)*100*time.Millisecond, false, nil)
 		if !ok || regions == nil {
 			return
 		}

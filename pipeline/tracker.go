@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"image"
 	"math"
 	"time"
 
@@ -100,6 +101,7 @@ type faceTrack struct {
 	first   time.Time
 	last    time.Duration
 	lastBox recognizers.Box
+	lastAt  image.Point // the size of lastBox's picture
 	lastEmb recognizers.Embedding
 	hits    int
 	best    shot
@@ -115,6 +117,7 @@ type plateTrack struct {
 	first   time.Time
 	last    time.Duration
 	lastBox recognizers.Box
+	lastAt  image.Point
 	hits    int
 	misses  int
 	reads   map[string]*plateVote
@@ -150,6 +153,28 @@ func NewTracker(camera string, gallery *Gallery, opts TrackerOptions, emit func(
 
 // Active reports whether any passage is in progress (the motion gate keeps sampling then).
 func (t *Tracker) Active() bool { return len(t.faces)+len(t.plates) > 0 }
+
+// Where returns where each track in progress was last seen, as fractions of its picture (the
+// motion gate searches there even when the person stands still).
+func (t *Tracker) Where() []Frac {
+	var out []Frac
+	add := func(b recognizers.Box, at image.Point) {
+		if at.X > 0 && at.Y > 0 {
+			w, h := float32(at.X), float32(at.Y)
+			out = append(out, Frac{b.X / w, b.Y / h, (b.X + b.W) / w, (b.Y + b.H) / h})
+		}
+	}
+	for _, f := range t.faces {
+		add(f.lastBox, f.lastAt)
+	}
+	for _, p := range t.plates {
+		add(p.lastBox, p.lastAt)
+	}
+	return out
+}
+
+// Frac is a box in fractions of its picture: x0, y0, x1, y1.
+type Frac [4]float32
 
 // Observe adds one frame's detections of one kind, then ends tracks that aged out.
 func (t *Tracker) Observe(o *Observation) {
@@ -210,7 +235,7 @@ func (t *Tracker) observeFaces(o *Observation) {
 		}
 		used[best] = true
 		best.misses = 0
-		best.last, best.lastBox, best.lastEmb = o.PTS, d.Box, d.Embedding
+		best.last, best.lastBox, best.lastAt, best.lastEmb = o.PTS, d.Box, image.Pt(o.Width, o.Height), d.Embedding
 		best.hits++
 		sh := shot{pts: o.PTS, time: o.Time, arrival: o.Arrival, box: d.Box, quality: d.Quality.Score, crop: d.Crop}
 		if best.hits == 1 || sh.quality > best.best.quality {
@@ -299,7 +324,7 @@ func (t *Tracker) observePlates(o *Observation) {
 		}
 		used[best] = true
 		best.misses = 0
-		best.last, best.lastBox = o.PTS, d.Box
+		best.last, best.lastBox, best.lastAt = o.PTS, d.Box, image.Pt(o.Width, o.Height)
 		best.hits++
 		v := best.reads[d.Text]
 		if v == nil {

@@ -85,9 +85,12 @@ func NewPool(kind string, n, size int, newRec func() (Recognizer, error), m *Met
 }
 
 // Fit sizes the queue for a number of cameras: at least the size the pool was made with, and
-// one job for every fourth camera (the rest lane holds at most one per camera).
+// one job per camera. The rest lane holds at most one per camera (a newer frame takes its
+// place), so its frames are never older than a sampling period and a burst (rain starting over
+// a dozen cameras, lights switching) waits its turn instead of being dropped: a full queue is an
+// overloaded node. At the site's sub-streams (640×360) that is 0.7 MB a camera at worst.
 func (p *Pool) Fit(cameras int) {
-	p.q.grow(cameras / 4)
+	p.q.grow(cameras)
 }
 
 // Kind is the recognizer kind of the pool.
@@ -206,7 +209,9 @@ func (f *FaceRecognizer) RecognizeFrame(img gocv.Mat, j *Job, o *Observation) er
 	if min == 0 {
 		min = 36
 	}
-	res, err := f.Faces.Describe(target, faces)
+	// Liveness only where a face may open a door (a camera linked to one: Job.Priority), or
+	// outside the pipeline's cameras (a job without a camera).
+	res, err := f.Faces.DescribeWith(target, faces, j.Priority || j.Camera == "")
 	for _, r := range res {
 		if r.Box.H < min || atEdge(r.Box, target.Cols(), target.Rows()) {
 			continue

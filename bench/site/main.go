@@ -61,7 +61,7 @@ func main() {
 	flag.DurationVar(&o.window, "window", 90*time.Second, "measurement window per count")
 	flag.DurationVar(&o.warmup, "warmup", 15*time.Second, "warm-up before the window")
 	flag.StringVar(&o.camsim, "camsim", "bin/camsim", "camsim binary")
-	flag.IntVar(&o.workers, "workers", 2, "face workers (one per core)")
+	flag.IntVar(&o.workers, "workers", 3, "face workers (one more than the cores: a worker waits while its shot is decoded)")
 	flag.StringVar(&o.profile, "profile", "", "write a CPU profile of the largest passing sub-stream count here")
 	flag.Parse()
 	config.TuneGC()
@@ -236,6 +236,9 @@ func addCamera(pl *pipeline.Pipeline, pool *rtsp.Pool, id, addr string, i int, s
 		return err
 	}
 	o := pipeline.Options{FPS: fps, KeyframesOnly: true, Faces: scene != camsim.PlaceGate, Plates: scene == camsim.PlaceGate, Main: main.Stream()}
+	if scene == camsim.PlaceDoor {
+		o.IdleFPS = 1.25 // until someone appears (cameras[].idle_fps)
+	}
 	return pl.AddCamera(id, detect.Stream(), o)
 }
 

@@ -18,11 +18,11 @@ import (
 	"github.com/vigil-oss/vigil/cameras"
 )
 
-const camerasUsage = `usage: vigil cameras add --id ID --url URL [--detect-url URL] [--analyse faces|plates|both|none] [--fps N]
+const camerasUsage = `usage: vigil cameras add --id ID --url URL [--detect-url URL] [--analyse faces|plates|both|none] [--fps N] [--idle-fps N]
        vigil cameras list
        vigil cameras rm ID
-       vigil cameras import FILE   (YAML: a list of {id, url, detect_url, analyse, fps, map}, or a cameras: key;
-                                    CSV: a header row naming id, url and any of detect_url, analyse, fps, transport)`
+       vigil cameras import FILE   (YAML: a list of {id, url, detect_url, analyse, fps, idle_fps, map}, or a cameras: key;
+                                    CSV: a header row naming id, url and any of detect_url, analyse, fps, idle_fps, transport)`
 
 // cmdCameras manages the camera registry: every running node applies a change within seconds.
 func cmdCameras(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -37,6 +37,7 @@ func cmdCameras(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.StringVar(&c.DetectURL, "detect-url", "", "a sub-stream for analysis (optional)")
 	fs.StringVar(&c.Analyse, "analyse", "both", "faces, plates, both or none")
 	fs.Float64Var(&c.FPS, "fps", 0, "frames analysed per second (0: the pipeline's)")
+	fs.Float64Var(&c.IdleFPS, "idle-fps", 0, "frames analysed per second while nothing moves (0: always fps)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -178,6 +179,11 @@ func readCameraCSV(text string) ([]cameras.Camera, error) {
 		if v := get(r, "fps"); v != "" {
 			if c.FPS, err = strconv.ParseFloat(v, 64); err != nil {
 				return nil, fmt.Errorf("csv line %d: fps %q", n+2, v)
+			}
+		}
+		if v := get(r, "idle_fps"); v != "" {
+			if c.IdleFPS, err = strconv.ParseFloat(v, 64); err != nil {
+				return nil, fmt.Errorf("csv line %d: idle_fps %q", n+2, v)
 			}
 		}
 		out = append(out, c)

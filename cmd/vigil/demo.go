@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,6 +30,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fps := fs.Float64("fps", 1, "frames analysed per second per camera")
 	httpAddr := fs.String("http", "127.0.0.1:8080", "API address")
 	rtspAddr := fs.String("rtsp", "127.0.0.1:8554", "simulated cameras' RTSP address")
+	udpAddr := fs.String("udp", "", "the live views' WebRTC UDP port (default: live.udp_addr's)")
 	data := fs.String("data", envOr("VIGIL_DATA", "data"), "data directory (clip cache, later the database and footage)")
 	testdata := fs.String("testdata", paths.Shared("testdata"), "test photo set (faces, plates)")
 	if err := fs.Parse(args); err != nil {
@@ -39,6 +41,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg.Data = *data
 	cfg.Pipeline.Gallery = filepath.Join(*data, "gallery.json")
 	cfg.Pipeline.FPS = *fps
+	if *udpAddr != "" {
+		cfg.Live.UDPAddr = *udpAddr
+	}
 	log := newLogger(stderr, cfg.Log.Level, cfg.Log.Format)
 
 	lib, err := camsim.LoadLibrary(*testdata)
@@ -62,7 +67,8 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := os.MkdirAll(*data, 0o755); err != nil {
 		return err
 	}
-	if err := demoGallery(lib, cfg.Pipeline.Gallery, stdout); err != nil {
+	cast, err := demoGallery(lib, clips, cfg.Pipeline.Gallery, stdout)
+	if err != nil {
 		return err
 	}
 	tf, err := os.Create(filepath.Join(*data, "camsim-truth.jsonl"))
@@ -100,24 +106,65 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	return serve(ctx, cfg, log, func(addr string) {
 		go runDemoController(ctx, "http://"+addr, doorKey, stdout)
-		h := `-H "Authorization: Bearer ` + token + `"`
-		now := time.Now().UTC()
-		from, to := now.Add(-time.Hour).Format(time.RFC3339), now.Add(time.Hour).Format(time.RFC3339)
-		fmt.Fprintf(stdout, "\nvigil demo is running (Ctrl-C stops everything):\n"+
-			"  console:  http://%s/  (sign in with the token below; live wall, alerts, map, search, doors)\n"+
-			"  token:    %s  (admin; also in %s)\n"+
-			"  patrol:   go run ./cmd/vigil token create --role patrol --name \"patrol 1\" --data %s  (then sign in on a phone-sized window)\n"+
-			"  cameras:  curl %s http://%s/v1/cameras\n  metrics:  http://%s/metrics\n"+
-			"  RTSP:     rtsp://%s/cam/001 … /cam/%03d (try: ffplay -rtsp_transport tcp rtsp://%s/cam/001); sub-streams at /cam/NNN/sub, analysed\n"+
-			"  truth:    %s (who passed which camera, when)\n"+
-			"  door:     %s on cam001 opens by face for the demo residents; each unlock prints here, and the console's Doors page shows it\n"+
-			"  events:   curl -N %s http://%s/v1/events/live   (one event per passage, with identity)\n"+
-			"  faces:    curl %s -F image=@../shared/testdata/faces/obama/1.jpg -F from=%s -F to=%s -F reason=demo http://%s/v1/search/faces\n"+
-			"  plates:   curl %s 'http://%s/v1/search/plates?q=B123*&from=%s&to=%s&reason=demo'\n"+
-			"  audit:    go run ./cmd/vigil audit verify --data %s\n\n",
-			addr, token, filepath.Join(cfg.Data, "demo-token"), cfg.Data, h, addr, addr, *rtspAddr, *n, *rtspAddr, tf.Name(), demoDoorID, h, addr,
-			h, from, to, addr, h, addr, from, to, cfg.Data)
+		printDemo(stdout, demoLines{addr: addr, token: token, data: cfg.Data, rtsp: *rtspAddr, cameras: *n, truth: tf.Name(), cast: cast})
 	})
+}
+
+// demoLines is what the demo prints once it serves.
+type demoLines struct {
+	addr, token, data, rtsp, truth string
+	cameras                        int
+	cast                           demoCast
+}
+
+// printDemo prints the demo's addresses and ready-to-paste commands; each runs as printed from
+// the repository's root (the binary is ./bin/vigil, as scripts/demo.sh builds it).
+func printDemo(w io.Writer, d demoLines) {
+	h := `-H "Authorization: Bearer ` + d.token + `"`
+	now := time.Now().UTC()
+	from, to := now.Add(-time.Hour).Format(time.RFC3339), now.Add(time.Hour).Format(time.RFC3339)
+	bin := "./bin/vigil"
+	if _, err := os.Stat(bin); err != nil {
+		bin = "go run ./cmd/vigil"
+	}
+	fmt.Fprintf(w, "\nvigil demo is running (Ctrl-C stops everything):\n"+
+		"  console:  http://%s/  (sign in with the token below; live wall, alerts, map, search, doors)\n"+
+		"  token:    %s  (admin; also in %s)\n"+
+		"  patrol:   %s token create --role patrol --name \"patrol 1\" --data %s  (then sign in on a phone-sized window)\n"+
+		"  cameras:  curl %s http://%s/v1/cameras\n  metrics:  http://%s/metrics\n"+
+		"  RTSP:     rtsp://%s/cam/001 … /cam/%03d (try: ffplay -rtsp_transport tcp rtsp://%s/cam/001); sub-streams at /cam/NNN/sub, analysed\n"+
+		"  truth:    %s (who passed which camera, when)\n"+
+		"  door:     %s on cam001 opens by face for the demo residents; each unlock prints here, and the console's Doors page shows it\n"+
+		"  alerts:   watch-listed %s walk past the cameras; plate %s is blacklisted (console: Alerts)\n"+
+		"  events:   curl -N %s http://%s/v1/events/live   (one event per passage, with identity)\n",
+		d.addr, d.token, filepath.Join(d.data, "demo-token"), bin, d.data, h, d.addr, d.addr, d.rtsp, d.cameras, d.rtsp, d.truth, demoDoorID,
+		strings.Join(names(d.cast.Watch), " and "), d.cast.Plate, h, d.addr)
+	if d.cast.SearchPhoto != "" {
+		fmt.Fprintf(w, "  faces:    curl %s -F image=@%s -F from=%s -F to=%s -F reason=demo http://%s/v1/search/faces   (%s, another photo than the one enrolled)\n",
+			h, d.cast.SearchPhoto, from, to, d.addr, displayName(d.cast.Watch[0]))
+	}
+	if q := plateStart(d.cast.Plate); q != "" {
+		fmt.Fprintf(w, "  plates:   curl %s 'http://%s/v1/search/plates?q=%s&from=%s&to=%s&reason=demo'   (a start without the province)\n", h, d.addr, q, from, to)
+	}
+	fmt.Fprintf(w, "  audit:    %s audit verify --data %s\n\n", bin, d.data)
+}
+
+func names(ids []string) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = displayName(id)
+	}
+	return out
+}
+
+// plateStart is a plate's first four characters after the province character: what a witness
+// might remember.
+func plateStart(plate string) string {
+	r := []rune(plate)
+	if len(r) < 5 {
+		return ""
+	}
+	return string(r[1:5])
 }
 
 // demoToken returns the demo's admin token, made once and kept in DATA/demo-token (mode 0600).
@@ -148,53 +195,144 @@ func envOr(k, def string) string {
 	return def
 }
 
-// demoGallery enrols half the test identities as residents (from their first photo), two as a
-// watchlist, and lists one plate, unless the gallery exists already in the default face model
-// (one of another model is made again: its vectors would never be compared).
-func demoGallery(lib *camsim.Library, path string, stdout io.Writer) error {
+// demoCast is who plays which part in the demo's scenes.
+type demoCast struct {
+	Watch       []string // watch-listed people who walk past the cameras (face alerts)
+	Plate       string   // a blacklisted plate the gate cameras see (plate alerts)
+	SearchPhoto string   // another photo of Watch[0], for the printed face search
+}
+
+// demoGallery enrols half the test identities as residents, watch-lists the two others seen most
+// often in the demo's scenes (large enough to recognise), so that the demo raises face alerts,
+// and blacklists the plate seen most often, unless the gallery exists already in the default
+// face model (one of another model is made again: its vectors would never be compared). Each
+// person is enrolled from the first of their photos in which a face is found.
+func demoGallery(lib *camsim.Library, clips []*camsim.Clip, path string, stdout io.Writer) (demoCast, error) {
 	if f, err := pipeline.ReadGalleryFile(path); err == nil && len(f.People) > 0 {
 		if f.Model == space.DefaultSpace.Name {
 			fmt.Fprintf(stdout, "gallery: %s (delete it to enrol the demo residents again)\n", path)
-			return nil
+			return castOf(lib, f), nil
 		}
 		fmt.Fprintf(stdout, "gallery: %s was enrolled with the %s face model; enrolling the demo residents again with %s\n", path, f.Model, space.DefaultSpace.Name)
 	}
 	dir, err := models.Dir(os.Getenv("VIGIL_MODELS"))
 	if err != nil {
-		return err
+		return demoCast{}, err
 	}
 	faces, err := dnn.NewFaces(dir, dnn.DetectorOptions{})
 	if err != nil {
-		return err
+		return demoCast{}, err
 	}
 	defer faces.Close()
 	g := pipeline.NewGallery(pipeline.MatchOptions{})
 	ids := lib.Identities()
-	enrolled := 0
+	seen, plates := seenInClips(clips)
+	var others []string
 	for i, id := range ids {
-		list := ""
-		switch {
-		case i%2 == 0:
-			list = "residents"
-		case i == 1 || i == 5:
-			list = "watchlist"
-		default:
-			continue // strangers: walk past, never matched
+		if i%2 == 1 && seen[id] > 0 {
+			others = append(others, id)
 		}
-		img, err := recognizers.LoadImage(filepath.Join(lib.Dir, lib.Faces[id][0]))
-		if err != nil {
-			return err
+	}
+	slices.SortStableFunc(others, func(a, b string) int { return seen[b] - seen[a] })
+	watch := 0
+	enrolled := 0
+	enrol := func(id, list string) bool {
+		for _, photo := range lib.Faces[id] {
+			img, err := recognizers.LoadImage(filepath.Join(lib.Dir, photo))
+			if err != nil {
+				continue
+			}
+			e, _, err := pipeline.EnrolFace(faces, img, pipeline.EnrolGate{})
+			img.Close()
+			if err == nil {
+				g.Add(pipeline.Person{ID: id, Name: displayName(id), List: list, Embeddings: []recognizers.Embedding{e}, Sources: []string{photo}})
+				enrolled++
+				return true
+			}
 		}
-		e, _, err := pipeline.EnrolFace(faces, img, pipeline.EnrolGate{})
-		img.Close()
-		if err != nil {
-			fmt.Fprintf(stdout, "  not enrolled %s: %v\n", id, err)
+		fmt.Fprintf(stdout, "  not enrolled %s: no photo with a face the enrolment accepts\n", id)
+		return false
+	}
+	for i, id := range ids {
+		if i%2 == 0 {
+			enrol(id, "residents")
+		}
+	}
+	for _, id := range others {
+		if watch < 2 && enrol(id, "watchlist") {
+			watch++
+		}
+	}
+	plate := "粤B12345"
+	if plates[plate] == 0 && len(plates) > 0 {
+		plate = mostSeen(plates)
+	}
+	g.AddPlate(pipeline.ListedPlate{Text: plate, List: "blacklist", Note: "demo"})
+	fmt.Fprintf(stdout, "gallery: enrolled %d of %d test identities (%d watch-listed, the rest are strangers), plate %s blacklisted → %s\n",
+		enrolled, len(ids), watch, plate, path)
+	if err := g.Save(path); err != nil {
+		return demoCast{}, err
+	}
+	f, err := pipeline.ReadGalleryFile(path)
+	return castOf(lib, f), err
+}
+
+// seenInClips counts the passages of each identity (faces of 80 px or more) and plate.
+func seenInClips(clips []*camsim.Clip) (faces, plates map[string]int) {
+	faces, plates = map[string]int{}, map[string]int{}
+	for _, c := range clips {
+		for _, e := range c.Events {
+			switch {
+			case e.Kind == "face" && e.Size >= 80:
+				faces[e.Identity]++
+			case e.Kind == "plate":
+				plates[e.Plate]++
+			}
+		}
+	}
+	return faces, plates
+}
+
+func mostSeen(n map[string]int) string {
+	best := ""
+	for k, v := range n {
+		if best == "" || v > n[best] || (v == n[best] && k < best) {
+			best = k
+		}
+	}
+	return best
+}
+
+// castOf reads the cast from a gallery: its watch list, its listed plate, and for the printed
+// search a photo of the first watch-listed person other than the one enrolled.
+func castOf(lib *camsim.Library, f pipeline.GalleryFile) demoCast {
+	var c demoCast
+	for _, p := range f.People {
+		if p.List != "watchlist" {
 			continue
 		}
-		g.Add(pipeline.Person{ID: id, Name: id, List: list, Embeddings: []recognizers.Embedding{e}, Sources: []string{lib.Faces[id][0]}})
-		enrolled++
+		c.Watch = append(c.Watch, p.ID)
+		if c.SearchPhoto != "" {
+			continue
+		}
+		for _, photo := range lib.Faces[p.ID] {
+			if c.SearchPhoto == "" || !slices.Contains(p.Sources, photo) {
+				c.SearchPhoto = filepath.Join(lib.Dir, photo)
+			}
+		}
 	}
-	g.AddPlate(pipeline.ListedPlate{Text: "粤B12345", List: "blacklist", Note: "demo"})
-	fmt.Fprintf(stdout, "gallery: enrolled %d of %d test identities (the rest are strangers), plate 粤B12345 blacklisted → %s\n", enrolled, len(ids), path)
-	return g.Save(path)
+	if len(f.Plates) > 0 {
+		c.Plate = f.Plates[0].Text
+	}
+	return c
+}
+
+// displayName is a test identity's folder name as a person's name: "lin_manuel_miranda" is
+// "Lin Manuel Miranda".
+func displayName(id string) string {
+	words := strings.Fields(strings.ReplaceAll(id, "_", " "))
+	for i, w := range words {
+		words[i] = strings.ToUpper(w[:1]) + w[1:]
+	}
+	return strings.Join(words, " ")
 }

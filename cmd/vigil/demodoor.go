@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -65,7 +66,15 @@ func demoDoor(ctx context.Context, cfg config.Config, lib *camsim.Library, stdou
 		if p.List != "residents" || len(lib.Faces[p.ID]) == 0 {
 			continue
 		}
-		if err := demoResident(ctx, e, photos, who, p.ID, filepath.Join(lib.Dir, lib.Faces[p.ID][0])); err != nil {
+		// The photo the gallery enrolled first, then the others, until one passes the door's
+		// enrolment checks (a face, liveness, no one else's face).
+		var err error
+		for _, photo := range append(slices.Clone(p.Sources), lib.Faces[p.ID]...) {
+			if err = demoResident(ctx, e, photos, who, p.ID, displayName(p.ID), filepath.Join(lib.Dir, photo)); err == nil {
+				break
+			}
+		}
+		if err != nil {
 			fmt.Fprintf(stdout, "  door: %s has no face credential: %v\n", p.ID, err)
 			continue
 		}
@@ -88,8 +97,8 @@ func demoDoor(ctx context.Context, cfg config.Config, lib *camsim.Library, stdou
 }
 
 // demoResident makes id a resident with a card and their face enrolled from photo.
-func demoResident(ctx context.Context, e *access.Engine, photos *pipeline.Photos, who auth.Actor, id, photo string) error {
-	if err := e.AddPerson(ctx, who, id, id, "resident"); err != nil && !errors.Is(err, access.ErrExists) {
+func demoResident(ctx context.Context, e *access.Engine, photos *pipeline.Photos, who auth.Actor, id, name, photo string) error {
+	if err := e.AddPerson(ctx, who, id, name, "resident"); err != nil && !errors.Is(err, access.ErrExists) {
 		return err
 	}
 	if _, _, err := e.AddCredential(ctx, who, id, access.NewCredential{Kind: access.KindCard, Value: "DEMO-" + id}); err != nil && !errors.Is(err, access.ErrExists) {
@@ -113,7 +122,7 @@ func demoResident(ctx context.Context, e *access.Engine, photos *pipeline.Photos
 func runDemoController(ctx context.Context, base string, key []byte, stdout io.Writer) {
 	c := doorsim.New(base, demoDoorID, key)
 	c.OnUnlock = func(cmd access.Command) {
-		fmt.Fprintf(stdout, "%s  door %s opened by face for %s (event %s)\n", time.Now().Format("15:04:05"), cmd.Door, cmd.PersonID, cmd.Event)
+		fmt.Fprintf(stdout, "%s  door %s opened by face for %s (event %s)\n", time.Now().Format("15:04:05"), cmd.Door, displayName(cmd.PersonID), cmd.Event)
 	}
 	c.Run(ctx, time.Minute)
 }

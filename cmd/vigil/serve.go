@@ -76,6 +76,7 @@ func analyseOptions(cfg config.Config, cam config.Camera) pipeline.Options {
 	if cam.FPS > 0 {
 		o.FPS = cam.FPS
 	}
+	o.IdleFPS = cam.IdleFPS
 	switch cam.Analyse {
 	case "faces":
 		o.Faces = true

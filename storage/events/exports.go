@@ -42,17 +42,34 @@ func (s *Store) ExportsWith(ctx context.Context, person string) ([]Export, error
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[Export])
 }
 
-// PersonsOf names the people the given events matched (for the audit of a face search: who was
-// found, so that "who searched for this person" finds searches by photo too). from and to bound
-// the events' times, so that only their partitions are read.
-func (s *Store) PersonsOf(ctx context.Context, ids []string, from, to time.Time) ([]string, error) {
+// Identity is whom an event was matched to when it happened.
+type Identity struct {
+	PersonID string `json:"person_id"`
+	Name     string `json:"person_name,omitempty"`
+}
+
+// IdentitiesOf gives, for each of the given events that matched a person, whom (for a face
+// search: the names shown with its hits, and its audit row, so that "who searched for this
+// person" finds searches by photo too). from and to bound the events' times, so that only their
+// partitions are read.
+func (s *Store) IdentitiesOf(ctx context.Context, ids []string, from, to time.Time) (map[string]Identity, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	rows, err := s.pool.Query(ctx, `SELECT DISTINCT person_id FROM events
-		WHERE id = ANY($1) AND time >= $2 AND time <= $3 AND person_id IS NOT NULL ORDER BY 1`, ids, from, to)
+	rows, err := s.pool.Query(ctx, `SELECT id, person_id, coalesce(person_name, '') FROM events
+		WHERE id = ANY($1) AND time >= $2 AND time <= $3 AND person_id IS NOT NULL`, ids, from, to)
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
+	defer rows.Close()
+	out := map[string]Identity{}
+	for rows.Next() {
+		var id string
+		var who Identity
+		if err := rows.Scan(&id, &who.PersonID, &who.Name); err != nil {
+			return nil, err
+		}
+		out[id] = who
+	}
+	return out, rows.Err()
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -122,11 +121,7 @@ func (s *Store) PlateEvents(ctx context.Context, plates []string, from, to time.
 	if len(plates) == 0 {
 		return out, nil
 	}
-	cols := strings.Split(selectColumns, ",")
-	for i, c := range cols {
-		cols[i] = "e." + strings.TrimSpace(c)
-	}
-	rows, err := s.pool.Query(ctx, `SELECT `+strings.Join(cols, ", ")+`
+	rows, err := s.pool.Query(ctx, `SELECT `+qualified("e")+`
 		FROM unnest($1::text[]) AS p(plate)
 		CROSS JOIN LATERAL (SELECT * FROM events WHERE events.plate = p.plate AND time >= $2 AND time < $3
 			AND ($4 = '' OR camera = $4) ORDER BY time DESC LIMIT $5) e`,

@@ -228,7 +228,10 @@ var faceColumns = []string{"time", "event_id", "camera", "embedding", "quality",
 
 func eventRow(r *event.Event, snapshot string) []any {
 	var personID, personName, list, plate, plateColor, snap *string
-	var distance *float32
+	var distance, liveness *float32
+	if r.Liveness > 0 {
+		liveness = &r.Liveness // 0: not assessed (a camera that opens no door)
+	}
 	if m := r.Match; m != nil {
 		if m.PersonID != "" {
 			personID, personName = &m.PersonID, &m.Name
@@ -257,7 +260,7 @@ func eventRow(r *event.Event, snapshot string) []any {
 	}
 	a, _ := json.Marshal(attrs)
 	return []any{r.Time, r.ID, r.Camera, r.Kind, int64(r.Track), r.First, r.Frames, personID, personName, list, distance,
-		plate, plateColor, r.Quality, r.Liveness, bbox, snap, string(a)}
+		plate, plateColor, r.Quality, liveness, bbox, snap, string(a)}
 }
 
 // Filter selects events. From and To bound the time (To exclusive).

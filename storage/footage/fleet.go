@@ -110,3 +110,43 @@ func (c Clipper) Clip(ctx context.Context, camera string, from, to time.Time) ([
 func (c Clipper) WriteClip(ctx context.Context, camera string, from, to time.Time, w io.Writer) ([]string, error) {
 	return WriteClip(ctx, c.Index, c.Blobs, camera, from, to, w)
 }
+
+// Span is a stretch of continuous recording: segments that follow one another within spanJoin.
+type Span struct {
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end"`
+	Segments int       `json:"segments"`
+	Bytes    int64     `json:"bytes"`
+}
+
+// spanJoin is the largest hole between two segments that still counts as one recording (a
+// segment's end is its last frame, the next starts on the next key frame).
+const spanJoin = 2 * time.Second
+
+// Recorded returns the recorded spans of a camera overlapping [from, to], oldest first: the
+// review timeline's footage, and its gaps between them.
+func (c Clipper) Recorded(ctx context.Context, camera string, from, to time.Time) ([]Span, error) {
+	segs, err := c.Index.Segments(ctx, camera, from, to)
+	if err != nil {
+		return nil, err
+	}
+	return Spans(segs), nil
+}
+
+// Spans joins segments (oldest first) into spans.
+func Spans(segs []Segment) []Span {
+	var out []Span
+	for _, s := range segs {
+		if n := len(out); n > 0 && !s.Start.After(out[n-1].End.Add(spanJoin)) {
+			last := &out[n-1]
+			if s.End.After(last.End) {
+				last.End = s.End
+			}
+			last.Segments++
+			last.Bytes += s.Bytes
+			continue
+		}
+		out = append(out, Span{Start: s.Start, End: s.End, Segments: 1, Bytes: s.Bytes})
+	}
+	return out
+}

@@ -48,3 +48,20 @@ func TestRetentionByDaysAndBytes(t *testing.T) {
 		t.Fatalf("camera b lost footage: %d", len(other))
 	}
 }
+
+// TestSpans: segments that follow one another (within 2 s) are one recorded span, a longer hole
+// starts another; a span counts its segments and bytes.
+func TestSpans(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+	seg := func(from, to float64, bytes int64) Segment {
+		return Segment{Start: t0.Add(time.Duration(from * float64(time.Second))), End: t0.Add(time.Duration(to * float64(time.Second))), Bytes: bytes}
+	}
+	got := Spans([]Segment{seg(0, 9.96, 10), seg(10, 19.96, 10), seg(20, 30, 10), seg(45, 55, 5), seg(56.5, 60, 5)})
+	if len(got) != 2 || !got[0].Start.Equal(t0) || !got[0].End.Equal(t0.Add(30*time.Second)) || got[0].Segments != 3 || got[0].Bytes != 30 ||
+		!got[1].Start.Equal(t0.Add(45*time.Second)) || !got[1].End.Equal(t0.Add(60*time.Second)) || got[1].Segments != 2 {
+		t.Fatalf("spans %+v", got)
+	}
+	if Spans(nil) != nil {
+		t.Fatal("no segments, some spans")
+	}
+}

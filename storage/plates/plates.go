@@ -1,5 +1,5 @@
-// Package plates finds licence plates from what an investigator saw: the whole plate, its start,
-// a wildcard pattern (粤B*23*, ? for one character) or a fragment read with OCR-like mistakes.
+// Package plates finds licence plates from what an investigator saw: the whole plate, its start
+// (with or without the province character), a fragment from anywhere in it, a wildcard pattern (粤B*23*, ? for one character) or a fragment read with OCR-like mistakes.
 // Fuzzy matching is a weighted edit distance in which the characters OCR confuses (0/D/Q, 8/B,
 // 1/I, 2/Z, 5/S) cost little, and a query without the province character matches plates with one.
 //
@@ -22,7 +22,7 @@ import (
 type Match struct {
 	Plate    string    `json:"plate"`
 	Distance float32   `json:"distance"` // 0: exact
-	How      string    `json:"match"`    // exact, prefix, wildcard, fuzzy
+	How      string    `json:"match"`    // exact, prefix, wildcard, fragment, fuzzy
 	Reads    int       `json:"reads"`
 	LastSeen time.Time `json:"last_seen"`
 }
@@ -85,6 +85,9 @@ func Normalise(s string) string {
 	return b.String()
 }
 
+// minFragment is the shortest fragment searched for inside plates (shorter ones match too many).
+const minFragment = 3
+
 // MaxFuzzy is the largest distance a fuzzy match may have: two characters missing or wrong.
 const MaxFuzzy = 2.0
 
@@ -129,8 +132,12 @@ func (x *Index) Search(q string, limit int) []Match {
 					m.How = "wildcard"
 				case e.text == q:
 					m.How = "exact"
-				case strings.HasPrefix(e.text, q):
+				case strings.HasPrefix(e.text, q) || (len(e.runes) > 0 && isProvince(e.runes[0]) && !isProvince(qr[0]) && strings.HasPrefix(string(e.runes[1:]), q)):
+					// 'B123' finds 粤B12345: a start typed without the province character.
 					m.How, m.Distance = "prefix", 0.1*float32(len(e.runes)-len(qr))
+				case len(qr) >= minFragment && strings.Contains(e.text, q):
+					// '5L7M' finds 粤B5L7M2: a fragment from the middle, as a witness remembers it.
+					m.How, m.Distance = "fragment", 0.1*float32(len(e.runes)-len(qr))+0.05
 				default:
 					if abs(len(e.runes)-len(qr)) > int(MaxFuzzy)+1 || !qs.near(e.runes) {
 						continue
@@ -152,7 +159,7 @@ func (x *Index) Search(q string, limit int) []Match {
 	for _, p := range parts {
 		all = append(all, p...)
 	}
-	rank := map[string]int{"exact": 0, "prefix": 1, "wildcard": 1, "fuzzy": 2}
+	rank := map[string]int{"exact": 0, "prefix": 1, "wildcard": 1, "fragment": 2, "fuzzy": 3}
 	slices.SortFunc(all, func(a, b Match) int {
 		if a.Distance != b.Distance {
 			if a.Distance < b.Distance {

@@ -62,6 +62,18 @@ func TestExactPrefixWildcard(t *testing.T) {
 	if w := x.Search("*", 10); len(w) != 5 {
 		t.Fatalf("*: %d", len(w))
 	}
+	// The search field's own example: a start without the province character (issue 18).
+	if b := x.Search("B123", 10); len(b) != 3 || b[0].Plate != "粤B1234" || b[0].How != "prefix" {
+		t.Fatalf("B123: %+v", b)
+	}
+	// A fragment from the middle, as a witness remembers it.
+	x.Add("粤B5L7M2", 1, now)
+	if f := x.Search("5L7M", 10); len(f) == 0 || f[0].Plate != "粤B5L7M2" || f[0].How != "fragment" {
+		t.Fatalf("5L7M: %+v", f)
+	}
+	if f := x.Search("3", 10); len(f) != 0 {
+		t.Fatalf("a one-character fragment matched: %+v", f)
+	}
 }
 
 // The issue's accuracy checks: a plate is found from any 5 of its 7 characters and from each

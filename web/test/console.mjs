@@ -207,6 +207,10 @@ try {
   });
   // The only failed response expected is the wrong token's 401.
   step('console errors', { errors: [...consoleErrors, ...failed.slice(0, failedBeforeRoles).filter((f) => f !== '401 /v1/me')] });
+  // Leave the pages as a user would, so that each closes its live views (a browser that simply
+  // dies leaves its sessions to time out).
+  for (const p of [page, phone, inv, adm]) await p.evaluate(() => { location.hash = '#/search'; });
+  await page.waitForTimeout(500);
 } finally {
   await browser.close();
 }

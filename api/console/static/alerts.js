@@ -3,6 +3,7 @@
 // "all recognitions" shows every event.
 import { api, esc, session, withToken } from './api.js';
 import { toast } from './ui.js';
+import { play } from './whep.js';
 
 const quiet = new Set(['residents', 'access']); // lists that open doors, not alerts
 
@@ -18,48 +19,82 @@ export function describe(ev) {
   return 'unknown face';
 }
 
+// fromStored gives a stored event (GET /v1/alerts, /v1/events) the live events' shape.
+export function fromStored(e) {
+  const ev = { id: e.id, kind: e.kind, camera: e.camera, time: e.time, snapshot_url: e.snapshot_url };
+  if (e.list || e.person_id) ev.match = { person_id: e.person_id, name: e.person_name, list: e.list, distance: e.distance };
+  if (e.plate) ev.plate = { text: e.plate, color: e.plate_color };
+  if (e.kind === 'alarm') ev.alarm = (e.attrs || {}).alarm;
+  return ev;
+}
+
 export async function alertsPage(view) {
   view.innerHTML = `
     <section class="toolbar">
-      <label><input type="checkbox" id="all"> all recognitions</label>
+      <select id="state" title="which alerts to list">
+        <option value="open">unacknowledged</option><option value="acknowledged">acknowledged</option><option value="all">all alerts</option>
+      </select>
+      <label><input type="checkbox" id="all"> all recognitions (live)</label>
       <span id="feedstate" class="muted">connecting…</span>
       <span id="counts" class="muted"></span>
     </section>
-    <ol id="feed" class="feed"></ol>`;
+    <ol id="feed" class="feed"></ol>
+    <p id="history" class="muted"></p>`;
   const feed = view.querySelector('#feed');
   const state = view.querySelector('#feedstate');
   const all = view.querySelector('#all');
+  const which = view.querySelector('#state');
+  which.value = sessionStorage.getItem('vigil.alerts.state') || 'open';
   all.checked = sessionStorage.getItem('vigil.alerts.all') === '1';
   all.onchange = () => sessionStorage.setItem('vigil.alerts.all', all.checked ? '1' : '0');
   let alerts = 0;
   let events = 0;
   const post = ['admin', 'operator'].includes(session().role); // may acknowledge and dispatch
-  const es = new EventSource(withToken('/v1/events/live'));
-  es.onopen = () => { state.textContent = 'live'; state.className = 'ok'; };
-  es.onerror = () => { state.textContent = 'reconnecting…'; state.className = 'warn'; };
-  const onEvent = (msg) => {
-    const ev = JSON.parse(msg.data);
-    events++;
+  const players = new Set();
+
+  // row renders one alert or event; acked is who acknowledged it (history), chips its dispatches.
+  function row(ev, { acked, dispatches = [], prepend = true } = {}) {
+    if (feed.querySelector(`li[data-event="${CSS.escape(ev.id)}"]`)) return;
     const alert = isAlert(ev);
-    if (alert) alerts++;
-    view.querySelector('#counts').textContent = `${alerts} alerts, ${events} events since opened`;
-    if (!alert && !all.checked) return;
     const li = document.createElement('li');
     li.className = alert ? 'alert' : 'event';
     li.dataset.event = ev.id;
     li.dataset.camera = ev.camera;
     if (ev.match?.person_id) li.dataset.person = ev.match.person_id;
-    const when = new Date(ev.time).toLocaleTimeString();
+    if (ev.plate?.text) li.dataset.plate = ev.plate.text;
+    const when = new Date(ev.time);
+    const track = ev.match?.person_id ? `person=${encodeURIComponent(ev.match.person_id)}` : ev.plate?.text ? `plate=${encodeURIComponent(ev.plate.text)}` : '';
     li.innerHTML = `
       ${ev.snapshot_url ? `<img alt="best shot" src="${esc(withToken(ev.snapshot_url))}">` : '<div class="noshot"></div>'}
       <div class="grow">
-        <b class="who">${esc(describe(ev))}</b>
+        <b class="who" title="${esc(ev.match?.person_id || '')}">${esc(describe(ev))}</b>
         ${ev.match?.list ? `<span class="tag">${esc(ev.match.list)}</span>` : ''}
-        <div class="muted">${esc(ev.camera)} · ${esc(when)}${ev.match?.distance ? ` · distance ${ev.match.distance.toFixed(2)}` : ''}</div>
+        <div class="muted">${esc(ev.camera)} · ${esc(when.toLocaleDateString() === new Date().toLocaleDateString() ? when.toLocaleTimeString() : when.toLocaleString())}${ev.match?.distance ? ` · distance ${ev.match.distance.toFixed(2)}` : ''}</div>
         <div class="dispatches"></div>
+        <video class="clip" controls muted playsinline hidden></video>
       </div>
-      ${alert && post ? `<div class="actions"><button type="button" class="ack">Acknowledge</button>
-        <button type="button" class="dispatch">Dispatch…</button></div>` : ''}`;
+      <div class="actions">
+        <button type="button" class="live" title="live view of ${esc(ev.camera)}">Live</button>
+        <button type="button" class="footage" title="from 5 s before to 10 s after">Footage</button>
+        ${track ? `<a class="button track" href="#/track?${track}">Track</a>` : ''}
+        ${alert && post ? `<button type="button" class="ack">Acknowledge</button><button type="button" class="dispatch">Dispatch…</button>` : ''}
+      </div>`;
+    const video = li.querySelector('video');
+    let player = null;
+    const stopVideo = () => { if (player) { player.close(); players.delete(player); player = null; } video.pause(); video.removeAttribute('src'); video.srcObject = null; video.hidden = true; };
+    li.querySelector('.live').onclick = async () => {
+      if (player) { stopVideo(); return; }
+      stopVideo();
+      video.hidden = false;
+      try { player = await play(video, ev.camera); players.add(player); } catch (err) { toast(err.message, 'error'); video.hidden = true; }
+    };
+    li.querySelector('.footage').onclick = () => {
+      const t = new Date(ev.time).getTime();
+      stopVideo();
+      video.hidden = false;
+      video.src = withToken(`/v1/cameras/${encodeURIComponent(ev.camera)}/footage?from=${new Date(t - 5e3).toISOString()}&to=${new Date(t + 10e3).toISOString()}`);
+      video.play().catch(() => {});
+    };
     if (alert && post) {
       li.querySelector('.ack').onclick = async (e) => {
         try {
@@ -69,37 +104,71 @@ export async function alertsPage(view) {
       };
       li.querySelector('.dispatch').onclick = () => dispatchDialog(view, ev, describe(ev));
     }
-    feed.prepend(li);
-    while (feed.children.length > 200) feed.lastChild.remove();
+    if (prepend) feed.prepend(li); else feed.append(li);
+    if (acked) markAcked(li, acked);
+    for (const d of dispatches) chip(li, d);
+    while (feed.children.length > 300) feed.lastChild.remove();
+  }
+  const markAcked = (li, by) => {
+    li.classList.add('acked');
+    const b = li.querySelector('.ack');
+    if (b) { b.disabled = true; b.textContent = `acknowledged by ${by}`; } else li.querySelector('.dispatches').insertAdjacentHTML('beforeend', `<span class="chip">acknowledged by ${esc(by)}</span>`);
+  };
+  const chip = (li, d) => {
+    let c = li.querySelector(`.chip[data-officer="${d.officer_id}"]`);
+    if (!c) {
+      c = document.createElement('span');
+      c.className = 'chip';
+      c.dataset.officer = String(d.officer_id);
+      li.querySelector('.dispatches').append(c);
+    }
+    c.dataset.status = d.status;
+    c.textContent = `${d.officer || 'officer ' + d.officer_id}: ${d.status.replace('_', ' ')}`;
+  };
+
+  // The history first (what came while the page was closed), then live.
+  async function history() {
+    sessionStorage.setItem('vigil.alerts.state', which.value);
+    feed.replaceChildren();
+    try {
+      const res = await api(`/v1/alerts?state=${which.value}&limit=100`);
+      for (const a of res.alerts) row(fromStored(a), { acked: a.acked_by ? `${a.acked_by} at ${new Date(a.acked_at).toLocaleTimeString()}` : '', dispatches: a.dispatches || [], prepend: false });
+      const what = { open: 'unacknowledged alerts', acknowledged: 'acknowledged alerts', all: 'alerts' }[which.value];
+      view.querySelector('#history').textContent = res.alerts.length
+        ? `${res.alerts.length} ${what} of the last 7 days${res.next ? ' (the newest 100)' : ''}; new ones appear at the top as they happen.`
+        : `No ${what} in the last 7 days; new ones appear here as they happen.`;
+      feed.dataset.state = which.value;
+    } catch (err) { view.querySelector('#history').textContent = err.message; }
+  }
+  which.onchange = history;
+  const es = new EventSource(withToken('/v1/events/live'));
+  es.onopen = () => { state.textContent = 'live'; state.className = 'ok'; };
+  es.onerror = () => { state.textContent = 'reconnecting…'; state.className = 'warn'; };
+  const onEvent = (msg) => {
+    const ev = JSON.parse(msg.data);
+    events++;
+    const alert = isAlert(ev);
+    if (alert) alerts++;
+    view.querySelector('#counts').textContent = `${alerts} alerts, ${events} events since opened`;
+    if ((!alert && !all.checked) || (alert && which.value === 'acknowledged')) return;
+    row(ev);
   };
   es.addEventListener('face', onEvent);
   es.addEventListener('plate', onEvent);
+  es.addEventListener('alarm', onEvent);
   es.addEventListener('overflow', () => { state.textContent = 'too slow: reconnecting'; });
+  await history();
   // Dispatches and the officers' answers, live, on their alert's row.
   const ds = post ? new EventSource(withToken('/v1/dispatches/live')) : null;
   const onDispatch = (msg) => {
     const u = JSON.parse(msg.data);
-    if (u.type === 'ack') {
-      const li = feed.querySelector(`li[data-event="${CSS.escape(u.event_id)}"]`);
-      if (li) { li.classList.add('acked'); const b = li.querySelector('.ack'); if (b) { b.disabled = true; b.textContent = `acknowledged by ${u.by}`; } }
-      return;
-    }
-    const d = u.dispatch;
-    if (!d) return;
-    const li = feed.querySelector(`li[data-event="${CSS.escape(d.event_id)}"]`);
+    const id = u.type === 'ack' ? u.event_id : u.dispatch?.event_id;
+    const li = id && feed.querySelector(`li[data-event="${CSS.escape(id)}"]`);
     if (!li) return;
-    let chip = li.querySelector(`.chip[data-officer="${d.officer_id}"]`);
-    if (!chip) {
-      chip = document.createElement('span');
-      chip.className = 'chip';
-      chip.dataset.officer = String(d.officer_id);
-      li.querySelector('.dispatches').append(chip);
-    }
-    chip.dataset.status = d.status;
-    chip.textContent = `${d.officer || 'officer ' + d.officer_id}: ${d.status.replace('_', ' ')}`;
+    if (u.type === 'ack') markAcked(li, u.by); else chip(li, u.dispatch);
   };
   if (ds) ['dispatch', 'status', 'ack'].forEach((t) => ds.addEventListener(t, onDispatch));
-  return () => { es.close(); if (ds) ds.close(); };
+  return () => { es.close(); if (ds) ds.close(); players.forEach((p) => p.close()); };
 }
 
 // dispatchDialog sends an alert to chosen officers, or to the nearest on duty.

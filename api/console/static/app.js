@@ -9,6 +9,7 @@ import { searchPage } from './search.js';
 import { mapPage } from './map.js';
 import { chartsPage } from './charts.js';
 import { auditPage } from './audit.js';
+import { trackPage } from './track.js';
 
 // Pages and the roles that see them (the API enforces the same roles on every call).
 const pages = [
@@ -17,6 +18,7 @@ const pages = [
   { id: 'alerts', title: 'Alerts', roles: ['admin', 'investigator', 'operator', 'patrol'], render: alertsPage },
   { id: 'map', title: 'Map', roles: ['admin', 'investigator', 'operator', 'patrol'], render: mapPage },
   { id: 'search', title: 'Search', roles: ['admin', 'investigator', 'operator', 'patrol'], render: searchPage },
+  { id: 'track', title: 'Track', roles: ['admin', 'investigator', 'operator'], render: trackPage },
   { id: 'doors', title: 'Doors', roles: ['admin', 'operator'], render: doorsPage },
   { id: 'charts', title: 'Charts', roles: ['admin', 'investigator', 'operator'], render: chartsPage },
   { id: 'audit', title: 'Audit', roles: ['admin', 'auditor'], render: auditPage },

@@ -55,7 +55,7 @@ export async function doorsPage(view) {
     pane.querySelector('tbody').innerHTML = events.map((e) => `
       <tr class="${e.grant ? 'grant' : 'deny'}">
         <td>${esc(new Date(e.time).toLocaleTimeString())}</td>
-        <td>${esc(e.person || e.actor)}</td>
+        <td title="${esc(e.person || '')}">${esc(e.person_name || e.person || e.actor)}</td>
         <td>${esc(e.action.replace('door.', ''))}${e.reason && e.action === 'door.unlock.remote' ? ': ' + esc(e.reason) : ''}</td>
         <td>${esc(e.outcome || (e.grant ? 'granted' : ''))}</td>
       </tr>`).join('') || '<tr><td colspan="4" class="muted">Nothing in the last 7 days.</td></tr>';

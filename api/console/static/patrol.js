@@ -12,7 +12,7 @@ export async function patrolPage(view) {
       <ol id="mine" class="feed"></ol>
       <h2>Where am I</h2>
       <p class="muted">Tap your position on the site plan.</p>
-      <div id="plan" class="plan"><span id="me" class="me" hidden></span></div>
+      <div id="plan" class="plan"><img id="planimg" alt="site plan" hidden><span id="me" class="me" hidden></span></div>
       <label><input type="checkbox" id="duty" checked> on duty</label>
       <span id="posstate" class="muted"></span>
     </section>`;
@@ -94,6 +94,28 @@ export async function patrolPage(view) {
     report();
   };
   duty.onchange = report;
+  // The site plan and the cameras and doors on it, so the officer can find themselves.
+  try {
+    const m = await api('/v1/map');
+    if (m.plan) {
+      const img = view.querySelector('#planimg');
+      img.src = withToken(m.plan_url) + '&v=' + Date.parse(m.plan.updated_at);
+      img.hidden = false;
+      plan.style.aspectRatio = `${m.plan.width} / ${m.plan.height}`;
+    }
+    for (const it of m.items) {
+      const el = document.createElement('span');
+      el.className = `marker ${it.kind}`;
+      el.dataset.kind = it.kind;
+      el.dataset.id = it.id;
+      el.style.left = `${it.x * 100}%`;
+      el.style.top = `${it.y * 100}%`;
+      el.innerHTML = `<span>${esc(it.name || it.id)}</span>`;
+      plan.append(el);
+    }
+    plan.dataset.items = String(m.items.length);
+    view.querySelector('#posstate').textContent = m.plan ? '' : 'No site plan uploaded yet: cameras on a grid.';
+  } catch (err) { view.querySelector('#posstate').textContent = `site plan: ${err.message}`; }
   show();
   report();
   const timer = setInterval(report, 60000);

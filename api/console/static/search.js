@@ -72,12 +72,22 @@ export async function searchPage(view) {
         <b>${esc(e.camera)}</b> · ${esc(new Date(e.time).toLocaleString())} ${extra}
         <div class="actions">
           ${e.footage_url || e.camera ? `<button type="button" class="play" data-footage="${esc(e.footage_url || footage(e))}">Footage</button>` : ''}
+          ${trackLink(e)}
           <label><input type="checkbox" class="pick"> export</label>
         </div>
         <video class="clip" controls hidden></video>
       </div>
     </li>`;
   }
+  // trackLink follows what a hit shows: the person matched, the plate, or the face itself (a
+  // stranger found by photo).
+  const trackLink = (e) => {
+    const q = e.person_id ? `person=${encodeURIComponent(e.person_id)}` : e.plate ? `plate=${encodeURIComponent(e.plate)}`
+      : (e.event_id || e.kind === 'face') && ['admin', 'investigator'].includes(role) ? `event=${encodeURIComponent(e.event_id || e.id)}` : '';
+    return q && role !== 'patrol' ? `<a class="button track" href="#/track?${q}">Track</a>` : '';
+  };
+  // who names the person an event matched (the id on hover), or nothing.
+  const who = (e) => (e.person_id ? `<span class="person" title="${esc(e.person_id)}">${esc(e.person_name || e.person_id)}</span>` : '');
   const footage = (e) => {
     const t = new Date(e.time).getTime();
     return `/v1/cameras/${encodeURIComponent(e.camera)}/footage?from=${iso(t - 10e3)}&to=${iso(t + 10e3)}`;
@@ -109,6 +119,8 @@ export async function searchPage(view) {
         body.append('reason', f.get('reason'));
         body.append('from', iso(daysAgo(Number(f.get('days')))));
         body.append('to', iso(Date.now() + 60e3));
+        body.append('k', '100');
+        body.append('order', 'time');
         const res = await api('/v1/search/faces', { method: 'POST', body });
         // Hits come in calibrated bands: "possible" ones are look-alikes as often as not.
         const b = res.bands || {};
@@ -117,8 +129,9 @@ export async function searchPage(view) {
             ` <span class="muted">(${esc(res.model || '')}; a possible match is a lead to check, not a sighting)</span></p>` : '';
         const band = (name) => res.matches.filter((m) => m.band === name);
         const list = (name) => band(name).length
-          ? `<h3>${esc(name)}</h3><ol class="hits">${band(name).map((m) => hit(m, `· ${esc(m.band)} · score ${m.score.toFixed(2)}`)).join('')}</ol>` : '';
-        results.innerHTML = (res.note ? `<p class="muted">${esc(res.note)}</p>` : '') + summary +
+          ? `<h3>${esc(name)} <span class="muted">(in time order)</span></h3><ol class="hits">${band(name).map((m) => hit(m, `· ${m.person_id ? who(m) + ' · ' : ''}${esc(m.band)} · score ${m.score.toFixed(2)}`)).join('')}</ol>` : '';
+        const more = res.more ? `<p class="warn more">Showing the ${res.matches.length} most similar: there may be more. Narrow the time range to see them.</p>` : '';
+        results.innerHTML = (res.note ? `<p class="muted">${esc(res.note)}</p>` : '') + summary + more +
           list('very likely') + list('possible') +
           (res.matches.length ? '' : '<p class="muted">No match in that time.</p>');
       } else if (tab === 'plates') {
@@ -130,7 +143,7 @@ export async function searchPage(view) {
         const q = new URLSearchParams({ from: iso(Date.now() - Number(f.get('hours')) * 3600e3), limit: '100' });
         for (const k of ['camera', 'kind', 'person', 'plate', 'reason']) if (f.get(k)) q.set(k, f.get(k));
         const res = await api('/v1/events?' + q);
-        results.innerHTML = `<ol class="hits">${res.events.map((e) => hit(e, `· ${esc(e.kind)} ${esc(e.person_id || e.plate || '')}`)).join('')}</ol>` +
+        results.innerHTML = `<ol class="hits">${res.events.map((e) => hit(e, `· ${esc(e.kind)} ${e.person_id ? who(e) : esc(e.plate || '')}`)).join('')}</ol>` +
           (res.events.length ? '' : '<p class="muted">No events.</p>');
       }
     } catch (err) {
@@ -142,9 +155,21 @@ export async function searchPage(view) {
     const reason = prompt('Reason for the export (recorded with it):');
     if (!reason) return;
     try {
-      const ex = await api('/v1/exports', { method: 'POST', body: { event_ids: [...selected], reason } });
-      results.insertAdjacentHTML('afterbegin', `<div class="card"><b>Export ${esc(ex.id)}</b> (${esc(ex.watermark)})
-        <ul>${ex.files.map((f) => `<li><a href="${esc(withToken(f.url))}" download>${esc(f.name)}</a> ${f.bytes} bytes</li>`).join('')}</ul></div>`);
+      const res = await api('/v1/exports', { method: 'POST', body: { event_ids: [...selected], reason } });
+      const ex = res.export;
+      const missing = ex.events.flatMap((e) => (e.missing || []).map((m) => `${e.camera} ${new Date(e.time).toLocaleString()}: ${m}`));
+      results.insertAdjacentHTML('afterbegin', `<div class="card export" data-export="${esc(ex.id)}">
+        <b>Export ${esc(ex.id)}</b> · ${ex.events.length} events · ${esc(ex.watermark)}
+        <div class="muted">manifest sha256 <code class="sha">${esc(res.manifest_sha256)}</code> (recorded in the audit trail)</div>
+        <ul class="files">
+          <li><a class="zip" href="${esc(withToken(`/v1/exports/${encodeURIComponent(ex.id)}/zip`))}" download>case-${esc(ex.id)}.zip</a> <span class="muted">(everything below, one file)</span></li>
+          <li><a class="manifest" href="${esc(withToken(res.manifest_url))}" download>manifest.json</a></li>
+          ${ex.files.map((f) => `<li><a href="${esc(withToken(f.url))}" download>${esc(f.name)}</a> <span class="muted">${(f.bytes / 1024).toFixed(0)} KB</span></li>`).join('')}
+        </ul>
+        ${missing.length ? `<p class="warn">Not included: ${missing.map(esc).join('; ')}</p>` : ''}</div>`);
+      selected.clear();
+      results.querySelectorAll('input.pick:checked').forEach((c) => { c.checked = false; });
+      updateExport();
     } catch (err) { toast(err.message, 'error'); }
   };
 

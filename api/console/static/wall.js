@@ -24,7 +24,13 @@ export async function wallPage(view) {
   const wall = view.querySelector('#wall');
   view.querySelector('#size').value = String(perPage);
 
-  const stop = () => { players.forEach((p) => p && p.close()); players = []; };
+  let connecting = new AbortController(); // the views of the current render still connecting
+  const stop = () => {
+    connecting.abort();
+    connecting = new AbortController();
+    players.forEach((p) => p && p.close());
+    players = [];
+  };
   const shown = () => {
     const f = view.querySelector('#filter').value.trim().toLowerCase();
     return f ? cameras.filter((c) => c.id.toLowerCase().includes(f)) : cameras;
@@ -46,7 +52,10 @@ export async function wallPage(view) {
         <div class="overlay"></div>
       </figure>`).join('');
     paintHealth();
-    players = await Promise.all(slice.map((c, i) => start(i, c)));
+    const signal = connecting.signal;
+    const started = await Promise.all(slice.map((c, i) => start(i, c)));
+    if (signal.aborted) { started.forEach((p) => p && p.close()); return; } // rendered again, or left
+    players = started;
   }
 
   // start plays camera c in tile i. A tile whose video stops (the camera's node died or handed
@@ -58,12 +67,15 @@ export async function wallPage(view) {
     tile.dataset.node = c.node || '';
     tile.dataset.started = String(performance.now());
     tile.dataset.lastFrame = '0';
+    const signal = connecting.signal;
     try {
       return await play(video, c.id, {
+        signal,
         onState: (s) => { tile.dataset.rtc = s; },
         onFrame: () => { tile.dataset.lastFrame = String(performance.now()); },
       });
     } catch (err) {
+      if (signal.aborted || left) return null; // the page was left or shows other cameras now
       tile.querySelector('.overlay').textContent = err.message;
       tile.classList.add('down');
       return null;
@@ -83,8 +95,9 @@ export async function wallPage(view) {
       if (!stale || tile.dataset.healing) return;
       tile.dataset.healing = '1';
       if (players[i]) players[i].close();
+      const signal = connecting.signal;
       const p = await start(i, c);
-      if (left && p) p.close(); else players[i] = p;
+      if (left || signal.aborted) { if (p) p.close(); } else players[i] = p;
       delete tile.dataset.healing;
     }));
   }
@@ -116,7 +129,7 @@ export async function wallPage(view) {
   view.querySelector('#size').onchange = (e) => { perPage = Number(e.target.value); sessionStorage.setItem('vigil.wall.size', String(perPage)); page = 0; render(); };
   view.querySelector('#filter').oninput = () => { page = 0; render(); };
   cameras = (await api('/v1/cameras')).cameras;
-  await render();
+  render(); // not awaited: leaving while the views connect ends them at once
   const timer = setInterval(refresh, 5000);
   return () => { left = true; clearInterval(timer); stop(); };
 }

@@ -3,7 +3,10 @@
 // the browser's from its checks), so the first frame is one round trip plus the handshake away.
 import { token } from './api.js';
 
-export async function play(video, camera, { onFrame, onState } = {}) {
+// signal (an AbortSignal) ends a view still connecting: a page left before its views answered
+// leaves none streaming unseen.
+export async function play(video, camera, { onFrame, onState, signal } = {}) {
+  if (signal?.aborted) throw new Error('closed');
   const pc = new RTCPeerConnection();
   pc.addTransceiver('video', { direction: 'recvonly' });
   pc.ontrack = (e) => {
@@ -26,7 +29,13 @@ export async function play(video, camera, { onFrame, onState } = {}) {
     throw new Error(msg);
   }
   const location = r.headers.get('Location');
-  await pc.setRemoteDescription({ type: 'answer', sdp: await r.text() });
+  const hangUp = () => {
+    const bye = location ? fetch(location, { method: 'DELETE', headers: { Authorization: 'Bearer ' + token() } }).catch(() => {}) : Promise.resolve();
+    bye.finally(() => pc.close());
+  };
+  const answer = await r.text();
+  if (signal?.aborted) { hangUp(); throw new Error('closed'); }
+  await pc.setRemoteDescription({ type: 'answer', sdp: answer });
   // Count presented frames: the wall shows them, the tests read them.
   let frames = 0;
   let closed = false;
@@ -45,8 +54,7 @@ export async function play(video, camera, { onFrame, onState } = {}) {
       video.srcObject = null;
       // Hang up first: closing the connection first would end the session on vigil's side before
       // the DELETE arrives.
-      const bye = location ? fetch(location, { method: 'DELETE', headers: { Authorization: 'Bearer ' + token() } }).catch(() => {}) : Promise.resolve();
-      bye.finally(() => pc.close());
+      hangUp();
     },
   };
 }

@@ -273,6 +273,9 @@ type Camera struct {
 	Analyse string `yaml:"analyse"`
 	// FPS overrides pipeline.fps for this camera.
 	FPS float64 `yaml:"fps"`
+	// IdleFPS is the rate while nothing moves and no track is in progress (0: fps). A door
+	// camera at fps 2.5 and idle_fps 1.25 decodes half as much until someone appears.
+	IdleFPS float64 `yaml:"idle_fps"`
 	// FootageDays overrides footage.retention_days for this camera.
 	FootageDays int `yaml:"footage_days"`
 	// Map places the camera on the site map: [x, y] in the site plan's pixels (timelines and the

@@ -110,6 +110,9 @@ func (c *Config) validateCameras(bad complain) {
 		if cam.FPS < 0 || cam.FPS > 30 {
 			bad("cameras[%d] (%s).fps: %v is outside 0..30", i, cam.ID, cam.FPS)
 		}
+		if cam.IdleFPS < 0 || cam.IdleFPS > 30 {
+			bad("cameras[%d] (%s).idle_fps: %v is outside 0..30", i, cam.ID, cam.IdleFPS)
+		}
 		if cam.FootageDays < 0 {
 			bad("cameras[%d] (%s).footage_days: must not be negative", i, cam.ID)
 		}

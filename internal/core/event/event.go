@@ -38,7 +38,7 @@ type Event struct {
 	Frames  int       `json:"frames"` // detections in the passage so far
 	Box     Box       `json:"box"`
 	Quality float32   `json:"quality"`
-	// Faces.
+	// Faces. Liveness is assessed only on cameras linked to a door (0: not assessed).
 	Liveness float32 `json:"liveness,omitempty"`
 	// Embedding is the face descriptor as little-endian float32 (Vector unpacks it). On the bus
 	// it is a raw part of the envelope, not JSON: a tenth of the size of a number array and

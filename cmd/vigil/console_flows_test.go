@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// runBrowser runs one of web/test's scripts with env and returns what it printed.
+func runBrowser(t *testing.T, node, dir, script string, env ...string) []byte {
+	t.Helper()
+	cmd := exec.Command(node, script)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	done := make(chan error, 1)
+	go func() { done <- cmd.Run() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(2 * time.Minute):
+		_ = cmd.Process.Kill()
+		t.Fatalf("%s did not finish in 2 minutes: %s", script, stderr.String())
+	}
+	if err != nil {
+		t.Fatalf("%s: %v\n%s\n%s", script, err, stderr.String(), stdout.String())
+	}
+	return stdout.Bytes()
+}
+
+// consoleFlows runs web/test/flows.mjs: the console's flows that broke in a real browser
+// (issue 18), each checked on what the page shows and what the node counts.
+func consoleFlows(t *testing.T, node, dir string, env ...string) {
+	out := runBrowser(t, node, dir, "flows.mjs", env...)
+	var res struct {
+		Steps []struct {
+			Name                                                                      string
+			SignOutVisible, BarVisible                                                bool
+			ViewersBefore, LeftEarly, Playing, LeftPlaying, AlertStreams, AfterAlerts float64
+			ExportBarForOperator                                                      bool
+			Start, Fragment                                                           []string
+			ExportBarEmpty, ExportBarPicked                                           bool
+			Picked                                                                    int
+			Card                                                                      struct {
+				ID, SHA, Text string
+				Files         []string
+			}
+			ManifestStatus int
+			Zip            struct {
+				Status, Bytes int
+				Magic         string
+			}
+			ManifestSHA    string
+			ManifestEvents int
+			Hits           [][]struct{ Event, Person, ID, Time string }
+			Items          []string
+			Open           []struct {
+				Person, Plate string
+				Acked         bool
+				Actions       []string
+			}
+			All []struct {
+				Acked bool
+				Text  string
+			}
+			Note, Hash, State, Exported string
+			Stops                       []string
+			Points                      int
+			PlanShown                   bool
+			Errors                      []string
+		}
+	}
+	if err := json.Unmarshal(out, &res); err != nil || len(res.Steps) != 9 {
+		t.Fatalf("flows output: %v\n%s", err, out)
+	}
+	signin, pages, history, plates, export, faces, track, patrol, errs := res.Steps[0], res.Steps[1], res.Steps[2], res.Steps[3], res.Steps[4], res.Steps[5], res.Steps[6], res.Steps[7], res.Steps[8]
+	// console.mjs acknowledged one of obama's alerts: the others are open, it is among all.
+	openObama := 0
+	for _, a := range history.Open {
+		if a.Acked {
+			t.Errorf("an acknowledged alert among the open ones: %+v", a)
+		}
+		if a.Person == "obama" {
+			openObama++
+			for _, want := range []string{"Live", "Footage", "Track", "Acknowledge", "Dispatch…"} {
+				if !slices.Contains(a.Actions, want) {
+					t.Errorf("alert actions %v lack %q", a.Actions, want)
+				}
+			}
+		}
+	}
+	ackedAll := 0
+	for _, a := range history.All {
+		if a.Acked && strings.Contains(a.Text, "acknowledged by police post 1") {
+			ackedAll++
+		}
+	}
+	if openObama == 0 || ackedAll == 0 || len(history.All) <= len(history.Open) {
+		t.Errorf("alert history: %d open of obama (%q), all %+v", openObama, history.Note, history.All)
+	}
+	if len(track.Stops) == 0 || track.Points < 1 || !strings.Contains(track.Hash, "person=obama") || !strings.Contains(track.Exported, "appearances") {
+		t.Errorf("track: %+v", track)
+	}
+	for i := 1; i < len(track.Stops); i++ {
+		if track.Stops[i] < track.Stops[i-1] {
+			t.Errorf("track not in time order: %v", track.Stops)
+		}
+	}
+	if signin.SignOutVisible || signin.BarVisible {
+		t.Errorf("the sign-in page shows the header (%v) or Sign out (%v)", signin.BarVisible, signin.SignOutVisible)
+	}
+	if pages.ViewersBefore != 0 || pages.LeftEarly != 0 || pages.Playing < 1 || pages.LeftPlaying != 0 || pages.AlertStreams < 1 || pages.AfterAlerts != 0 {
+		t.Errorf("pages left open what they opened: viewers before %v, after leaving the wall while connecting %v, playing %v, after leaving it playing %v; event streams on Alerts %v, after leaving %v",
+			pages.ViewersBefore, pages.LeftEarly, pages.Playing, pages.LeftPlaying, pages.AlertStreams, pages.AfterAlerts)
+	}
+	if plates.ExportBarForOperator {
+		t.Error("the export bar shows for an operator, who may not export")
+	}
+	if !slices.ContainsFunc(plates.Start, func(s string) bool { return strings.Contains(s, "粤B12345") }) ||
+		!slices.ContainsFunc(plates.Fragment, func(s string) bool { return strings.Contains(s, "粤B12345") }) {
+		t.Errorf("plate search: B123 found %v, 2345 found %v; want 粤B12345 in both", plates.Start, plates.Fragment)
+	}
+	if export.ExportBarEmpty || !export.ExportBarPicked || export.Picked < 1 {
+		t.Errorf("export bar: shown with nothing picked %v, with %d picked %v", export.ExportBarEmpty, export.Picked, export.ExportBarPicked)
+	}
+	if export.ManifestStatus != 200 || export.ManifestEvents != export.Picked || export.ManifestSHA != export.Card.SHA ||
+		!slices.Contains(export.Card.Files, "manifest.json") || len(export.Card.Files) < 1+export.Picked {
+		t.Errorf("export from Search: %+v (manifest %d, %d events, sha256 %s)", export.Card, export.ManifestStatus, export.ManifestEvents, export.ManifestSHA)
+	}
+	if export.Zip.Status != 200 || export.Zip.Magic != "PK" || export.Zip.Bytes < 1000 {
+		t.Errorf("the case file's ZIP: %+v", export.Zip)
+	}
+	n := 0
+	for _, band := range faces.Hits {
+		for i, h := range band {
+			n++
+			if h.Person != "obama" || h.ID != "obama" {
+				t.Errorf("face hit %s names %q (id %q), want obama", h.Event, h.Person, h.ID)
+			}
+			if i > 0 && h.Event < band[i-1].Event { // event ids begin with their time
+				t.Errorf("face hits not in time order: %s after %s", h.Event, band[i-1].Event)
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("face search by photo found nothing")
+	}
+	if !slices.Contains(patrol.Items, "camera:cam001") || !slices.Contains(patrol.Items, "door:gate-1") || !patrol.PlanShown {
+		t.Errorf("patrol's Where am I: items %v, plan shown %v", patrol.Items, patrol.PlanShown)
+	}
+	if len(errs.Errors) > 0 {
+		t.Errorf("console errors in the pages: %v", errs.Errors)
+	}
+	t.Logf("flows: %d face hits named, export %s (%d files, manifest sha256 %s), patrol plan %d items", n, export.Card.ID, len(export.Card.Files), export.Card.SHA, len(patrol.Items))
+}

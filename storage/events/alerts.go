@@ -1,0 +1,98 @@
+package events
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// QuietLists are the lists whose matches open doors, not alerts (the console's alert feed leaves
+// them out too).
+var QuietLists = []string{"residents", "access"}
+
+// Alert is an alert as the history shows it: the event, and who acknowledged it and when (from
+// the dispatch service's alert_acks, migration 007, in the same database).
+type Alert struct {
+	Event
+	AckedBy string     `json:"acked_by,omitempty"`
+	AckedAt *time.Time `json:"acked_at,omitempty"`
+	AckNote string     `json:"ack_note,omitempty"`
+}
+
+// AlertFilter selects alerts: State is "open" (not acknowledged), "acknowledged" or "all".
+type AlertFilter struct {
+	State    string
+	From, To time.Time
+	Limit    int
+	Cursor   string
+}
+
+// Alerts returns alerts newest first, and a cursor for the next page ("" at the end): face
+// matches on a list that is not a quiet one, listed plates, and alarms (a duress code at a door,
+// a camera gone offline, a recording stopped).
+func (s *Store) Alerts(ctx context.Context, f AlertFilter) ([]Alert, string, error) {
+	if f.Limit <= 0 || f.Limit > 500 {
+		f.Limit = 100
+	}
+	where := []string{"e.time >= $1", "e.time < $2", "(e.kind = 'alarm' OR (e.list IS NOT NULL AND NOT e.list = ANY($3)))"}
+	args := []any{f.From, f.To, QuietLists}
+	switch f.State {
+	case "", "all":
+	case "open":
+		where = append(where, "a.event_id IS NULL")
+	case "acknowledged":
+		where = append(where, "a.event_id IS NOT NULL")
+	default:
+		return nil, "", fmt.Errorf("events: alert state %q: open, acknowledged or all", f.State)
+	}
+	if f.Cursor != "" {
+		b, err := base64.RawURLEncoding.DecodeString(f.Cursor)
+		var c cursor
+		if err != nil || json.Unmarshal(b, &c) != nil || c.ID == "" {
+			return nil, "", ErrBadCursor
+		}
+		args = append(args, c.T, c.ID)
+		where = append(where, fmt.Sprintf("(e.time, e.id) < ($%d, $%d)", len(args)-1, len(args)))
+	}
+	args = append(args, f.Limit+1)
+	sql := `SELECT ` + qualified("e") + `, coalesce(a.acked_by, ''), a.acked_at, coalesce(a.note, '')
+		FROM events e LEFT JOIN alert_acks a ON a.event_id = e.id
+		WHERE ` + strings.Join(where, " AND ") + fmt.Sprintf(` ORDER BY e.time DESC, e.id DESC LIMIT $%d`, len(args))
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, "", err
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Alert, error) {
+		var a Alert
+		e := &a.Event
+		err := row.Scan(&e.ID, &e.Time, &e.First, &e.Camera, &e.Kind, &e.Track, &e.Frames, &e.PersonID, &e.PersonName,
+			&e.List, &e.Distance, &e.Plate, &e.PlateColor, &e.Quality, &e.Liveness, &e.BBox, &e.Snapshot, &e.Attrs,
+			&a.AckedBy, &a.AckedAt, &a.AckNote)
+		return a, err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(out) > f.Limit {
+		out = out[:f.Limit]
+		last := out[len(out)-1]
+		b, _ := json.Marshal(cursor{T: last.Time, ID: last.ID})
+		next = base64.RawURLEncoding.EncodeToString(b)
+	}
+	return out, next, nil
+}
+
+// qualified is selectColumns with each column qualified by a table alias.
+func qualified(alias string) string {
+	cols := strings.Split(selectColumns, ",")
+	for i, c := range cols {
+		cols[i] = alias + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}

@@ -1,0 +1,187 @@
+// Drives the console's flows that broke in a real browser (issue 18), for cmd/vigil's
+// TestConsoleInChromium after console.mjs: what is hidden stays hidden, pages close the live
+// views and event streams they opened (read back from /metrics), the patrol page shows the site
+// plan, plate search finds a start without the province and a fragment from the middle, face
+// search shows names in time order, and an export from Search gives its files and manifest.
+// Prints one JSON line of results; screenshots go to $OUT.
+//
+//   BASE=… OPERATOR_TOKEN=… INVESTIGATOR_TOKEN=… PATROL_TOKEN=… PHOTO=… PLATE_START=B123
+//   FRAGMENT=5L7M OUT=/tmp/shots node flows.mjs
+import { chromium } from 'playwright-core';
+import { createHash } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+
+const { BASE, OPERATOR_TOKEN, INVESTIGATOR_TOKEN, PATROL_TOKEN, PHOTO, PLATE_START, FRAGMENT, OUT = '.', CHROMIUM = '/usr/bin/chromium' } = process.env;
+mkdirSync(OUT, { recursive: true });
+const results = { steps: [] };
+const step = (name, data) => results.steps.push({ name, ...data });
+const errors = [];
+
+// metric sums a metric's samples on /metrics.
+async function metric(name) {
+  const text = await (await fetch(BASE + '/metrics')).text();
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith(name + ' ') || line.startsWith(name + '{')) sum += Number(line.split(' ').pop());
+  }
+  return sum;
+}
+// settled waits until a metric reads want, or gives its last reading after 5 s.
+async function settled(name, want) {
+  let v;
+  for (let i = 0; i < 50; i++) {
+    v = await metric(name);
+    if (v === want) return v;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return v;
+}
+
+const browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--autoplay-policy=no-user-gesture-required'],
+});
+async function signedIn(token, viewport = { width: 1280, height: 900 }, extra = {}) {
+  const p = await browser.newPage({ viewport, ...extra });
+  p.on('pageerror', (e) => errors.push(String(e)));
+  p.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(m.text()); });
+  await p.goto(BASE + '/');
+  await p.fill('input[name=token]', token);
+  await p.click('button[type=submit]');
+  await p.waitForSelector('#nav a');
+  return p;
+}
+try {
+  // Hidden stays hidden: no "Sign out" on the sign-in page.
+  const anon = await browser.newPage();
+  await anon.goto(BASE + '/');
+  await anon.waitForSelector('input[name=token]');
+  step('signin', { signOutVisible: await anon.isVisible('#signout'), barVisible: await anon.isVisible('#bar') });
+  await anon.screenshot({ path: `${OUT}/signin.png` });
+  await anon.close();
+
+  // The wall left before its views connected, then after they play: no viewer stays.
+  const viewersBefore = await settled('vigil_live_viewers', 0);
+  const op = await signedIn(OPERATOR_TOKEN);
+  await op.goto(BASE + '/#/wall');
+  await op.waitForSelector('.tile video');
+  await op.click('nav a[href="#/search"]'); // at once: the views are still connecting
+  const leftEarly = await settled('vigil_live_viewers', 0);
+  await op.click('nav a[href="#/wall"]');
+  await op.waitForFunction(() => [...document.querySelectorAll('.tile video')].some((v) => Number(v.dataset.frames || 0) > 0), null, { timeout: 10000 });
+  const playing = await metric('vigil_live_viewers');
+  await op.click('nav a[href="#/alerts"]');
+  const leftPlaying = await settled('vigil_live_viewers', 0);
+  await op.waitForSelector('#feedstate.ok');
+  const alertStreams = await metric('vigil_api_event_streams');
+  await op.click('nav a[href="#/search"]');
+  const afterAlerts = await settled('vigil_api_event_streams', 0);
+  step('pages close what they open', { viewersBefore, leftEarly, playing, leftPlaying, alertStreams, afterAlerts });
+
+  // Alerts that came while the page was closed are there when it opens (the unacknowledged ones),
+  // each with its actions; "all alerts" lists the acknowledged ones too, with who acknowledged.
+  await op.click('nav a[href="#/alerts"]');
+  await op.waitForSelector('#feed li.alert[data-person]', { timeout: 10000 });
+  const history = {
+    open: await op.$$eval('#feed li.alert', (ls) => ls.map((l) => ({ person: l.dataset.person || '', plate: l.dataset.plate || '', acked: l.classList.contains('acked'),
+      actions: [...l.querySelectorAll('.actions button, .actions a')].map((b) => b.textContent.trim()) }))),
+    note: await op.textContent('#history'),
+  };
+  await op.selectOption('#state', 'all');
+  await op.waitForSelector('#feed[data-state="all"]', { timeout: 10000 });
+  history.all = await op.$$eval('#feed li.alert', (ls) => ls.map((l) => ({ acked: l.classList.contains('acked'), text: l.querySelector('.dispatches').textContent + (l.querySelector('.ack')?.textContent || '') })));
+  await op.screenshot({ path: `${OUT}/alerts-history.png` });
+  await op.selectOption('#state', 'open');
+  step('alert history', history);
+  await op.click('nav a[href="#/search"]');
+
+  // An operator searches plates: no export bar, a start without the province, a fragment.
+  await op.click('.tabs button[data-tab="plates"]');
+  const exportBarForOperator = await op.isVisible('#export');
+  const plates = async (q) => {
+    await op.fill('#q input[name=q]', q);
+    await op.fill('#q input[name=reason]', 'case 2026-118');
+    await op.click('#q button');
+    await op.waitForFunction(() => !document.querySelector('#results').textContent.includes('searching'), null, { timeout: 10000 });
+    return op.$$eval('#results h3', (hs) => hs.map((h) => h.textContent.trim()));
+  };
+  step('plates', { exportBarForOperator, start: await plates(PLATE_START), fragment: await plates(FRAGMENT) });
+  await op.screenshot({ path: `${OUT}/search-fragment.png` });
+
+  // An investigator searches by photo: names, in time order; exports two hits.
+  const inv = await signedIn(INVESTIGATOR_TOKEN);
+  await inv.click('nav a[href="#/search"]');
+  await inv.click('.tabs button[data-tab="faces"]');
+  const exportBarEmpty = await inv.isVisible('#export');
+  await inv.setInputFiles('#q input[type=file]', PHOTO);
+  await inv.fill('#q input[name=reason]', 'case 2026-118');
+  await inv.click('#q button');
+  await inv.waitForFunction(() => !document.querySelector('#results').textContent.includes('searching'), null, { timeout: 10000 });
+  const hits = await inv.$$eval('#results ol.hits', (ols) => ols.map((ol) => [...ol.querySelectorAll('.hit')].map((h) => ({
+    event: h.dataset.event, person: h.querySelector('.person')?.textContent || '', id: h.querySelector('.person')?.title || '',
+    time: h.querySelector('b').nextSibling.textContent,
+  }))));
+  const picks = inv.locator('#results input.pick');
+  const picked = Math.min(2, await picks.count());
+  for (let i = 0; i < picked; i++) await picks.nth(i).check();
+  const exportBarPicked = await inv.isVisible('#export');
+  inv.once('dialog', (d) => d.accept('case 2026-118 export'));
+  await inv.click('#doexport');
+  await inv.waitForSelector('.card.export', { timeout: 30000 });
+  const card = await inv.$eval('.card.export', (c) => ({
+    id: c.dataset.export, sha: c.querySelector('.sha').textContent,
+    files: [...c.querySelectorAll('.files a')].map((a) => a.textContent), text: c.textContent.replace(/\s+/g, ' ').trim(),
+  }));
+  const manifest = await inv.evaluate(async () => {
+    const a = document.querySelector('.card.export a.manifest');
+    const r = await fetch(a.href);
+    return { status: r.status, body: await r.text() };
+  });
+  const zip = await inv.evaluate(async () => {
+    const r = await fetch(document.querySelector('.card.export a.zip').href);
+    const b = new Uint8Array(await r.arrayBuffer());
+    return { status: r.status, bytes: b.length, magic: String.fromCharCode(b[0], b[1]) };
+  });
+  const m = manifest.status === 200 ? JSON.parse(manifest.body) : {};
+  step('export', {
+    exportBarEmpty, exportBarPicked, picked, card, manifestStatus: manifest.status, zip,
+    manifestSHA: createHash('sha256').update(manifest.body).digest('hex'), manifestEvents: (m.events || []).length,
+    manifestFiles: (m.files || []).map((f) => f.name),
+  });
+  step('faces', { hits });
+  await inv.screenshot({ path: `${OUT}/search-export.png`, fullPage: true });
+
+  // A person's track from the hit's Track link: appearances in time order, the path on the
+  // plan, and the whole track exported as a case file.
+  await inv.locator('#results a.track').first().click();
+  await inv.waitForSelector('#tq');
+  await inv.fill('#tq input[name=reason]', 'case 2026-118');
+  await inv.click('#tq button');
+  await inv.waitForFunction(() => Number(document.querySelector('#stops').dataset.count || 0) > 0, null, { timeout: 10000 });
+  const track = {
+    hash: await inv.evaluate(() => location.hash),
+    stops: await inv.$$eval('#stops .hit', (hs) => hs.map((h) => h.dataset.event)),
+    points: Number(await inv.getAttribute('#tpath', 'data-points')),
+    state: await inv.textContent('#tstate'),
+  };
+  inv.once('dialog', (d) => d.accept('case 2026-118 track'));
+  await inv.click('#texport');
+  await inv.waitForSelector('#texported .card.export', { timeout: 30000 });
+  track.exported = await inv.$eval('#texported .card.export', (c) => c.textContent.replace(/\s+/g, ' ').trim());
+  step('track', track);
+  await inv.screenshot({ path: `${OUT}/track.png`, fullPage: true });
+
+  // A patrol officer's "Where am I": the site plan's cameras and doors are on it.
+  const phone = await signedIn(PATROL_TOKEN, { width: 390, height: 844 }, { isMobile: true, hasTouch: true });
+  await phone.waitForSelector('#plan');
+  await phone.waitForFunction(() => document.querySelector('#plan').dataset.items !== undefined, null, { timeout: 5000 });
+  step('patrol plan', {
+    items: await phone.$$eval('#plan .marker', (ms) => ms.map((m) => `${m.dataset.kind}:${m.dataset.id}`)),
+    planShown: await phone.$eval('#planimg', (i) => !i.hidden && i.complete && i.naturalWidth > 0),
+  });
+  await phone.screenshot({ path: `${OUT}/patrol-plan.png` });
+  step('errors', { errors });
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(results));
