@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,6 +28,7 @@ import (
 	"github.com/vigil-oss/vigil/dispatch"
 	"github.com/vigil-oss/vigil/internal/core/quota"
 	"github.com/vigil-oss/vigil/internal/core/space"
+	"github.com/vigil-oss/vigil/storage/footage"
 	"github.com/vigil-oss/vigil/streams/rtsp"
 )
 
@@ -77,6 +79,9 @@ type Server struct {
 	streams     streamSet
 	clipSlots   chan struct{}
 	clipOwners  quota.PerKey // clips downloading, by principal
+	usageMu     sync.Mutex   // the recordings' usage, cached (recordingUsage)
+	usage       map[string]footage.Usage
+	usageAt     time.Time
 	searchSlots chan struct{}
 	doorSlots   chan struct{}
 	metricsTok  string

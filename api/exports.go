@@ -55,17 +55,32 @@ type manifest struct {
 	PreRoll   float64       `json:"pre_roll_s"`
 	PostRoll  float64       `json:"post_roll_s"`
 	Events    []exportEvent `json:"events"`
+	Ranges    []exportRange `json:"ranges,omitempty"`
 	Files     []exportFile  `json:"files"`
 }
+
+// exportRange is a stretch of one camera's footage in a case file (marked on the review
+// timeline), and what could not be included.
+type exportRange struct {
+	Camera  string    `json:"camera"`
+	From    time.Time `json:"from"`
+	To      time.Time `json:"to"`
+	Footage string    `json:"footage_file,omitempty"`
+	Missing []string  `json:"missing,omitempty"`
+}
+
+// maxRanges bounds the footage ranges of one case file (the review page plays up to 4 cameras).
+const maxRanges = 4
 
 var exportID = regexp.MustCompile(`^[0-9]{8}-[0-9a-f]{12}$`)
 
 // exportRequest is POST /v1/exports's body.
 type exportRequest struct {
-	EventIDs []string `json:"event_ids"`
-	Reason   string   `json:"reason"`
-	PreRoll  *float64 `json:"pre_roll"`
-	PostRoll *float64 `json:"post_roll"`
+	EventIDs []string      `json:"event_ids"`
+	Ranges   []exportRange `json:"ranges"`
+	Reason   string        `json:"reason"`
+	PreRoll  *float64      `json:"pre_roll"`
+	PostRoll *float64      `json:"post_roll"`
 }
 
 // decodeExport reads and checks an export request: its reason, 1 to 200 events, and the roll
@@ -78,8 +93,17 @@ func decodeExport(w http.ResponseWriter, r *http.Request) (req exportRequest, re
 	if reason, err = reasonOf(req.Reason); err != nil {
 		return req, "", 0, 0, err
 	}
-	if len(req.EventIDs) == 0 || len(req.EventIDs) > 200 {
-		return req, "", 0, 0, badRequest("event_ids must list 1 to 200 events")
+	if len(req.EventIDs) > 200 || (len(req.EventIDs) == 0 && len(req.Ranges) == 0) {
+		return req, "", 0, 0, badRequest("event_ids must list 1 to 200 events, or ranges name footage to export")
+	}
+	if len(req.Ranges) > maxRanges {
+		return req, "", 0, 0, badRequest(fmt.Sprintf("at most %d ranges", maxRanges))
+	}
+	for i, rg := range req.Ranges {
+		if rg.Camera == "" || !rg.To.After(rg.From) || rg.To.Sub(rg.From) > time.Hour {
+			return req, "", 0, 0, badRequest(fmt.Sprintf("ranges[%d]: a camera, and from before to, at most one hour apart", i))
+		}
+		req.Ranges[i].Footage, req.Ranges[i].Missing = "", nil
 	}
 	pre, post = 5.0, 10.0
 	if req.PreRoll != nil {
@@ -128,6 +152,12 @@ func (s *Server) createExport(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	for _, rg := range req.Ranges {
+		if err := b.addRange(rg); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
 	m := &b.m
 	mj, _ := json.MarshalIndent(m, "", "  ")
 	if err := s.exports.Put(r.Context(), b.prefix()+"manifest.json", mj, "application/json"); err != nil {
@@ -147,7 +177,7 @@ func (s *Server) createExport(w http.ResponseWriter, r *http.Request) {
 			rec.Plates = append(rec.Plates, *e.Plate)
 		}
 	}
-	d, _ := json.Marshal(map[string]any{"export": m.ID, "event_ids": req.EventIDs, "files": len(m.Files), "manifest_sha256": rec.ManifestSHA256})
+	d, _ := json.Marshal(map[string]any{"export": m.ID, "event_ids": req.EventIDs, "ranges": req.Ranges, "files": len(m.Files), "manifest_sha256": rec.ManifestSHA256})
 	var seq int64
 	if s.auditor != nil {
 		seq, err = s.auditor.Change(r.Context(), audit.Entry{Actor: who, Role: role, Action: "export.create", Reason: reason, Detail: d, Results: &n},
@@ -197,6 +227,43 @@ func (b *exportBuilder) put(name string, data []byte, ct string) error {
 	b.m.Files = append(b.m.Files, exportFile{Name: name, Bytes: len(data), SHA256: hex.EncodeToString(sum[:]),
 		URL: "/v1/exports/" + b.m.ID + "/files/" + name})
 	return nil
+}
+
+// addRange writes a stretch of a camera's footage; a range with nothing recorded is listed as
+// missing, not an error.
+func (b *exportBuilder) addRange(rg exportRange) error {
+	if b.s.clips == nil {
+		rg.Missing = append(rg.Missing, "footage (this node records nothing)")
+		b.m.Ranges = append(b.m.Ranges, rg)
+		return nil
+	}
+	mp4, skipped, err := b.s.clips.Clip(b.ctx, rg.Camera, rg.From, rg.To)
+	switch {
+	case err == nil:
+		rg.Footage = fmt.Sprintf("%s-%s.mp4", safeName(rg.Camera), rg.From.UTC().Format("20060102T150405Z"))
+		if err := b.put(rg.Footage, mp4, "video/mp4"); err != nil {
+			return err
+		}
+		for _, sk := range skipped {
+			rg.Missing = append(rg.Missing, "footage segment "+sk)
+		}
+	case errors.Is(err, footage.ErrNoFootage):
+		rg.Missing = append(rg.Missing, "footage (none recorded in that range)")
+	default:
+		return err
+	}
+	b.m.Ranges = append(b.m.Ranges, rg)
+	return nil
+}
+
+// safeName keeps a camera id usable as a file name: letters, digits, '-' and '_'.
+func safeName(id string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '-' || r == '_' || (r >= '0' && r <= '9') || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') {
+			return r
+		}
+		return '_'
+	}, id)
 }
 
 // add writes an event's snapshot and the footage around it; what cannot be had is listed as

@@ -10,8 +10,8 @@ import (
 // slotWait, then is answered 503 with Retry-After; the node keeps its memory and CPU for the work
 // it took on. Door photos have their own slots, so searches never take a door's.
 const (
-	clipSlots         = 4
-	clipsPerPrincipal = 2 // so that one token cannot hold every clip slot
+	clipSlots         = 12
+	clipsPerPrincipal = 4 // a review plays up to 4 cameras in step; one token cannot hold every slot
 	// clipWriteWindow is how long one write of a clip (a segment's worth) may take: a client
 	// reading slower than about a tenth of the video's bit rate is cut off, not waited for.
 	clipWriteWindow  = 30 * time.Second

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vigil-oss/vigil/cameras"
 	"github.com/vigil-oss/vigil/internal/core/config"
+	"github.com/vigil-oss/vigil/storage/footage"
 	"github.com/vigil-oss/vigil/streams/rtsp"
 )
 
@@ -24,6 +25,32 @@ type siteCamera struct {
 	rtsp.Status
 	Node     string            `json:"node"`
 	Analysis *cameras.Analysis `json:"analysis,omitempty"`
+	// Recording is what the camera's recording holds (all nodes' segments; refreshed at most
+	// every usageTTL), absent where nothing records.
+	Recording *footage.Usage `json:"recording,omitempty"`
+}
+
+// usageTTL is how long the recordings' usage is cached: summing the segments index is one pass
+// over it, too much for every camera list.
+const usageTTL = 30 * time.Second
+
+// recordingUsage is every camera's recording usage, cached for usageTTL.
+func (s *Server) recordingUsage(ctx context.Context) map[string]footage.Usage {
+	if s.clips == nil {
+		return nil
+	}
+	s.usageMu.Lock()
+	defer s.usageMu.Unlock()
+	if time.Since(s.usageAt) < usageTTL {
+		return s.usage
+	}
+	u, err := s.clips.Usage(ctx)
+	if err != nil {
+		s.log.Warn("recordings' usage not read", "err", err)
+		return s.usage
+	}
+	s.usage, s.usageAt = u, time.Now()
+	return u
 }
 
 // StateUnplaced is the state of a registered camera no node runs at the moment.
@@ -95,8 +122,12 @@ func (s *Server) siteCameras(ctx context.Context) []siteCamera {
 			}
 		}
 	}
+	usage := s.recordingUsage(ctx)
 	out := make([]siteCamera, 0, len(byID))
-	for _, c := range byID {
+	for id, c := range byID {
+		if u, ok := usage[id]; ok {
+			c.Recording = &u
+		}
 		out = append(out, c)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })

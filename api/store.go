@@ -239,6 +239,8 @@ type Footage interface {
 	WriteClip(ctx context.Context, camera string, from, to time.Time, w io.Writer) ([]string, error)
 	// Recorded is the recorded spans overlapping [from, to], oldest first.
 	Recorded(ctx context.Context, camera string, from, to time.Time) ([]footage.Span, error)
+	// Usage is every camera's recorded segments, bytes and last segment's end.
+	Usage(ctx context.Context) (map[string]footage.Usage, error)
 }
 
 // maxTimeline bounds a recordings query: a week of a camera's spans.

@@ -64,10 +64,14 @@ type Stream struct {
 	// Rates over the last full window, written by the writer, read by anyone.
 	fps      atomic.Uint64 // ×1000
 	bps      atomic.Uint64
-	lastKey  atomic.Int64 // unix nanoseconds
-	winStart time.Time    // writer-owned
+	lastKey  atomic.Int64  // unix nanoseconds
+	winStart time.Duration // writer-owned: the rate window's start, in stream time
+	winOpen  bool
+	winLen   time.Duration
 	winUnits uint64
 	winBytes uint64
+	ptsSeen  bool      // the stream has timestamps (else arrival times stand in)
+	epoch    time.Time // arrival origin, for streams without timestamps
 
 	// GOP cache (KeepGOP): the units since the last key unit, written under mu.RLock by the one
 	// writer, read under mu.Lock by NewReaderWithGOP.
@@ -118,8 +122,16 @@ func (s *Stream) Write(u *Unit) {
 	s.mu.RUnlock()
 }
 
-// rateWindow is how often fps and bitrate are refreshed.
-const rateWindow = time.Second
+// The rates are measured over stream time (the units' timestamps), not arrival: a steady 25 fps
+// camera whose packets come in bursts reads 25, not 8.8 one second and 50 the next. The first
+// reading comes after rateFirst, then each covers rateWindow.
+const (
+	rateFirst  = time.Second
+	rateWindow = 5 * time.Second
+	// rateJump is a timestamp discontinuity (a camera restarted its clock, a looped source): the
+	// window starts again.
+	rateJump = 30 * time.Second
+)
 
 func (s *Stream) account(u *Unit, size uint64) {
 	now := u.Arrival
@@ -129,16 +141,29 @@ func (s *Stream) account(u *Unit, size uint64) {
 	if u.Key {
 		s.lastKey.Store(now.UnixNano())
 	}
-	if s.winStart.IsZero() {
-		s.winStart = now
+	if s.epoch.IsZero() {
+		s.epoch = now
+	}
+	s.ptsSeen = s.ptsSeen || u.PTS != 0
+	t := u.PTS
+	if !s.ptsSeen {
+		t = now.Sub(s.epoch)
+	}
+	// Reordered frames (B-frames) may step back a little; a bigger step is a new clock.
+	if !s.winOpen || t < s.winStart-time.Second || t-s.winStart > rateJump {
+		if !s.winOpen {
+			s.winLen = rateFirst
+		}
+		s.winStart, s.winOpen, s.winUnits, s.winBytes = t, true, 1, size
+		return
+	}
+	if el := t - s.winStart; el >= s.winLen {
+		s.fps.Store(uint64(float64(s.winUnits) * 1000 / el.Seconds()))
+		s.bps.Store(uint64(float64(s.winBytes) * 8 / el.Seconds()))
+		s.winStart, s.winUnits, s.winBytes, s.winLen = t, 0, 0, rateWindow
 	}
 	s.winUnits++
 	s.winBytes += size
-	if el := now.Sub(s.winStart); el >= rateWindow {
-		s.fps.Store(uint64(float64(s.winUnits) * 1000 / el.Seconds()))
-		s.bps.Store(uint64(float64(s.winBytes) * 8 / el.Seconds()))
-		s.winStart, s.winUnits, s.winBytes = now, 0, 0
-	}
 }
 
 // Stats is a snapshot of a stream's counters.

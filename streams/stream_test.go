@@ -183,3 +183,49 @@ func TestStreamKeepsGOP(t *testing.T) {
 		t.Fatalf("an over-long GOP was kept: %d units", len(gop))
 	}
 }
+
+// TestRatesSteadyUnderBurstyArrival: a steady 25 fps, 1 Mb/s camera whose frames arrive in bursts
+// (8 at once, then nothing for 320 ms) reads 25 fps and 1 Mb/s in every window (issue 18: the
+// arrival-time estimate read 8.8–50 fps); the first reading comes after a second of stream time;
+// a camera that restarts its clock starts a new window instead of reading nonsense.
+func TestRatesSteadyUnderBurstyArrival(t *testing.T) {
+	s := NewStream()
+	t0 := time.Now()
+	frame := make([]byte, 5000) // 25 × 5000 B × 8 = 1 Mb/s
+	var readings []Stats
+	write := func(i, base int) {
+		u := &Unit{Codec: H264, PTS: time.Duration(i-base) * 40 * time.Millisecond, NALUs: [][]byte{frame}, Key: i%25 == 0,
+			Arrival: t0.Add(time.Duration(i/8*8) * 40 * time.Millisecond)} // 8 frames arrive together
+		s.Write(u)
+		if i%8 == 7 {
+			readings = append(readings, s.Stats())
+		}
+	}
+	for i := 0; i < 20; i++ {
+		write(i, 0)
+	}
+	if st := s.Stats(); st.FPS != 0 {
+		t.Fatalf("after 0.8 s of stream time: %.1f fps, want no reading before 1 s", st.FPS)
+	}
+	for i := 20; i < 26; i++ {
+		write(i, 0)
+	}
+	if st := s.Stats(); st.FPS < 24.5 || st.FPS > 25.5 {
+		t.Fatalf("after 1 s of stream time: %.1f fps, want 25", st.FPS)
+	}
+	for i := 26; i < 800; i++ {
+		write(i, 0)
+	}
+	for _, st := range readings[4:] {
+		if st.FPS < 24.5 || st.FPS > 25.5 || st.Bitrate < 0.98e6 || st.Bitrate > 1.02e6 {
+			t.Fatalf("reading %.2f fps %d b/s, want 25 fps and 1 Mb/s", st.FPS, st.Bitrate)
+		}
+	}
+	// The camera restarts its clock: no reading from a window spanning the jump.
+	for i := 800; i < 1100; i++ {
+		write(i, 800)
+	}
+	if st := s.Stats(); st.FPS < 24.5 || st.FPS > 25.5 {
+		t.Fatalf("after a clock restart: %.2f fps", st.FPS)
+	}
+}

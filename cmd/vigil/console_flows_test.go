@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -72,14 +73,38 @@ func consoleFlows(t *testing.T, node, dir string, env ...string) {
 			Note, Hash, State, Exported string
 			Stops                       []string
 			Points                      int
-			PlanShown                   bool
-			Errors                      []string
+			Lanes                       []struct {
+				Camera           string
+				Recorded, Events float64
+			}
+			Played, InStep float64
+			Rates          []float64
+			ExportedRanges struct {
+				Ranges []struct {
+					Camera, File string
+					Missing      []string
+					Seconds      float64
+				}
+				Files []string
+			}
+			Rows      [][]string
+			Summary   string
+			PlanShown bool
+			Errors    []string
 		}
 	}
-	if err := json.Unmarshal(out, &res); err != nil || len(res.Steps) != 9 {
+	if err := json.Unmarshal(out, &res); err != nil || len(res.Steps) != 11 {
 		t.Fatalf("flows output: %v\n%s", err, out)
 	}
-	signin, pages, history, plates, export, faces, track, patrol, errs := res.Steps[0], res.Steps[1], res.Steps[2], res.Steps[3], res.Steps[4], res.Steps[5], res.Steps[6], res.Steps[7], res.Steps[8]
+	signin, pages, history, plates, export, faces, track, review, health, patrol, errs := res.Steps[0], res.Steps[1], res.Steps[2], res.Steps[3],
+		res.Steps[4], res.Steps[5], res.Steps[6], res.Steps[7], res.Steps[8], res.Steps[9], res.Steps[10]
+	checkReview(t, review.Lanes, review.Played, review.InStep, review.Rates, len(review.ExportedRanges.Ranges), review.ExportedRanges.Files)
+	for _, rg := range review.ExportedRanges.Ranges {
+		if rg.File == "" || len(rg.Missing) > 0 || rg.Seconds < 1 {
+			t.Errorf("exported range %+v", rg)
+		}
+	}
+	checkHealth(t, health.Rows, health.Summary)
 	// console.mjs acknowledged one of obama's alerts: the others are open, it is among all.
 	openObama := 0
 	for _, a := range history.Open {
@@ -158,4 +183,45 @@ func consoleFlows(t *testing.T, node, dir string, env ...string) {
 		t.Errorf("console errors in the pages: %v", errs.Errors)
 	}
 	t.Logf("flows: %d face hits named, export %s (%d files, manifest sha256 %s), patrol plan %d items", n, export.Card.ID, len(export.Card.Files), export.Card.SHA, len(patrol.Items))
+}
+
+// checkReview: both cameras' lanes show recordings and events; playback from an event ran at 4×
+// with the two cameras in step; the marked range was exported for both.
+func checkReview(t *testing.T, lanes []struct {
+	Camera           string
+	Recorded, Events float64
+}, played, inStep float64, rates []float64, ranges int, files []string) {
+	t.Helper()
+	if len(lanes) != 2 {
+		t.Fatalf("review lanes %+v", lanes)
+	}
+	for _, l := range lanes {
+		if l.Recorded < 4 {
+			t.Errorf("review: %s shows %.0f s recorded", l.Camera, l.Recorded)
+		}
+	}
+	if lanes[0].Events+lanes[1].Events == 0 {
+		t.Errorf("review: no events on the timeline: %+v", lanes)
+	}
+	if played < 4 || inStep > 0.5 || len(rates) != 2 || rates[0] != 4 || rates[1] != 4 {
+		t.Errorf("review playback: %.1f s of footage in 2 s at 4× (want ≥ 4), cameras %.2f s apart, rates %v", played, inStep, rates)
+	}
+	if ranges != 2 || len(files) != 2 {
+		t.Errorf("review export: %d ranges, files %v", ranges, files)
+	}
+	t.Logf("review: %.1f s of footage played in 2 s at 4×, cameras %.2f s apart; range exported as %v", played, inStep, files)
+}
+
+// checkHealth: both cameras listed, live, at their steady 25 fps.
+func checkHealth(t *testing.T, rows [][]string, summary string) {
+	t.Helper()
+	if len(rows) != 2 || !strings.Contains(summary, "2 live") {
+		t.Fatalf("health: %q %v", summary, rows)
+	}
+	for _, r := range rows {
+		fps, err := strconv.ParseFloat(r[4], 64)
+		if err != nil || fps < 24 || fps > 26 || r[3] != "live" {
+			t.Errorf("health row %v: want live at 25 fps", r)
+		}
+	}
 }

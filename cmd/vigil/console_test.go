@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vigil-oss/vigil/internal/core/config"
 	"github.com/vigil-oss/vigil/internal/sim/camsim"
@@ -105,7 +106,7 @@ func TestConsoleInChromium(t *testing.T) {
 	cfg.Data = data
 	cfg.Pipeline.FPS = 5
 	cfg.Pipeline.Gallery = gallery
-	cfg.Footage.Enabled = false
+	cfg.Footage.SegmentLength = config.Duration(4 * time.Second) // the review timeline has spans soon
 	cfg.Live.UDPAddr = "127.0.0.1:0"
 	cfg.Database.URL = config.SecretURL(dbURL)
 	cfg.AddCameras([]string{"rtsp://" + simAddr + "/cam/001", "rtsp://" + simAddr + "/cam/002"})

@@ -185,6 +185,7 @@ func (n *node) components() []lifecycle.Component {
 	}
 	cs = append(cs, n.clusterComponent(), n.camerasComponent())
 	if cams {
+		cs = append(cs, n.watchdogComponent())
 		cs = append(cs, n.handoverComponent())
 		if n.cfg.Live.Enabled {
 			cs = append(cs, n.liveComponent())
@@ -352,10 +353,10 @@ func (n *node) raiseAlarm(a access.Alarm) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if err := n.bus.Publish(ctx, ev.Subject(), ev.ID, ev.Pack()); err != nil {
-			n.log.Error("silent alarm not published", "door", a.Door, "type", a.Type, "err", err)
+			n.log.Error("alarm not published", "door", a.Door, "type", a.Type, "err", err)
 		}
 	}()
-	n.log.Warn("silent alarm", "type", a.Type, "door", a.Door)
+	n.log.Warn("alarm", "type", a.Type, "door", a.Door, "camera", a.Camera)
 }
 
 func (n *node) mqttComponent() lifecycle.Component {

@@ -21,6 +21,9 @@ type Export struct {
 
 // InsertExport records a case file in tx (the transaction that audits it).
 func (s *Store) InsertExport(ctx context.Context, tx pgx.Tx, x Export) error {
+	if x.EventIDs == nil {
+		x.EventIDs = []string{} // footage ranges only
+	}
 	if x.PersonIDs == nil {
 		x.PersonIDs = []string{}
 	}

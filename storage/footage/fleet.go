@@ -150,3 +150,14 @@ func Spans(segs []Segment) []Span {
 	}
 	return out
 }
+
+// Usage is every camera's recording usage, when the index can tell (PGIndex).
+func (c Clipper) Usage(ctx context.Context) (map[string]Usage, error) {
+	u, ok := c.Index.(interface {
+		Usage(ctx context.Context) (map[string]Usage, error)
+	})
+	if !ok {
+		return nil, nil
+	}
+	return u.Usage(ctx)
+}

@@ -69,3 +69,29 @@ func (p PGIndex) Segments(ctx context.Context, camera string, from, to time.Time
 		return s, err
 	})
 }
+
+// Usage is what a camera's recording holds: its segments, their bytes, and the end of the last.
+type Usage struct {
+	Segments int64     `json:"segments"`
+	Bytes    int64     `json:"bytes"`
+	Last     time.Time `json:"last_segment_end"`
+}
+
+// Usage sums every camera's segments (one pass over the index: callers cache it).
+func (p PGIndex) Usage(ctx context.Context) (map[string]Usage, error) {
+	rows, err := p.Pool.Query(ctx, `SELECT camera, count(*), coalesce(sum(bytes), 0), max(end_time) FROM segments GROUP BY camera`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]Usage{}
+	for rows.Next() {
+		var c string
+		var u Usage
+		if err := rows.Scan(&c, &u.Segments, &u.Bytes, &u.Last); err != nil {
+			return nil, err
+		}
+		out[c] = u
+	}
+	return out, rows.Err()
+}

@@ -171,6 +171,46 @@ try {
   step('track', track);
   await inv.screenshot({ path: `${OUT}/track.png`, fullPage: true });
 
+  // Review, as the investigator: both cameras' recordings and events on one timeline; an event
+  // clicked plays both cameras from 5 s before it, in step, at 4×; a marked range is exported.
+  await inv.goto(BASE + '/#/review?cameras=cam001,cam002');
+  await inv.waitForSelector('.lane[data-camera="cam002"] .rec', { timeout: 20000 });
+  const lanes = await inv.$$eval('.lane', (ls) => ls.map((l) => ({ camera: l.dataset.camera, recorded: Number(l.dataset.recorded), events: Number(l.dataset.events) })));
+  await inv.locator('#revents a.jump').nth(1).click(); // an early event: its footage is recorded by now
+  await inv.waitForFunction(() => document.querySelectorAll('#players figure[data-loaded="1"]').length === 2, null, { timeout: 15000 });
+  await inv.selectOption('#speed', '4');
+  await inv.evaluate(() => document.activeElement.blur()); // the keys are the page's, not the select's
+  await inv.waitForFunction(() => { const v = document.querySelector('#players video'); return v && !v.paused && v.currentTime > 0; }, null, { timeout: 10000 });
+  const t0 = await inv.$eval('#players video', (v) => v.currentTime);
+  await inv.keyboard.press('[');
+  await inv.waitForTimeout(2000);
+  await inv.keyboard.press(']');
+  const t1 = await inv.$eval('#players video', (v) => v.currentTime);
+  const inStep = await inv.$$eval('#players video', (vs) => Math.abs(vs[0].currentTime - vs[1].currentTime));
+  const review = { lanes, played: t1 - t0, inStep, rates: await inv.$$eval('#players video', (vs) => vs.map((v) => v.playbackRate)) };
+  inv.once('dialog', (d) => d.accept('case 2026-118 range'));
+  await inv.click('#rexport');
+  await inv.waitForSelector('#rexported .card.export, #toast.error.show', { timeout: 30000 });
+  if (await inv.isVisible('#toast.error.show')) throw new Error(`range export: ${await inv.textContent('#toast')} (played ${review.played} s)`);
+  review.exportedRanges = await inv.evaluate(async () => {
+    const c = document.querySelector('#rexported .card.export');
+    const m = await (await fetch(c.querySelector('a.manifest').href)).json();
+    return { ranges: m.ranges.map((r) => ({ camera: r.camera, file: r.footage_file || '', missing: r.missing || [], seconds: (Date.parse(r.to) - Date.parse(r.from)) / 1000 })),
+      files: m.files.map((f) => f.name) };
+  });
+  step('review', review);
+  await inv.screenshot({ path: `${OUT}/review.png` });
+
+  // Camera health: every camera with steady rates, the ones needing attention first.
+  await inv.click('nav a[href="#/health"]');
+  await inv.waitForSelector('table.health tbody tr');
+  await inv.waitForTimeout(5500); // a full rate window
+  step('health', {
+    rows: await inv.$$eval('table.health tbody tr', (rs) => rs.map((r) => [...r.cells].map((c) => c.textContent.trim()))),
+    summary: await inv.textContent('#hsum'),
+  });
+  await inv.screenshot({ path: `${OUT}/health.png` });
+
   // A patrol officer's "Where am I": the site plan's cameras and doors are on it.
   const phone = await signedIn(PATROL_TOKEN, { width: 390, height: 844 }, { isMobile: true, hasTouch: true });
   await phone.waitForSelector('#plan');

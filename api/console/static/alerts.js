@@ -13,7 +13,13 @@ export function isAlert(ev) {
 }
 
 export function describe(ev) {
-  if (ev.kind === 'alarm') return ev.alarm?.type === 'duress' ? `DURESS at door ${ev.alarm.door} (silent alarm)` : `alarm: ${ev.alarm?.type || ''}`;
+  if (ev.kind === 'alarm') {
+    const t = ev.alarm?.type;
+    if (t === 'duress') return `DURESS at door ${ev.alarm.door} (silent alarm)`;
+    if (t === 'camera_offline') return `camera ${ev.camera} offline`;
+    if (t === 'recording_stopped') return `recording stopped on ${ev.camera}`;
+    return `alarm: ${t || ''}`;
+  }
   if (ev.kind === 'plate') return ev.plate?.text ? `${ev.plate.text} (${ev.plate.color || 'plate'})` : 'plate (not shown to your role)';
   if (ev.match) return ev.match.name || ev.match.person_id || (quiet.has(ev.match.list) ? 'a resident (who: search roles only)' : 'a listed person');
   return 'unknown face';
@@ -50,6 +56,7 @@ export async function alertsPage(view) {
   let alerts = 0;
   let events = 0;
   const post = ['admin', 'operator'].includes(session().role); // may acknowledge and dispatch
+  const review = ['admin', 'investigator', 'operator'].includes(session().role);
   const players = new Set();
 
   // row renders one alert or event; acked is who acknowledged it (history), chips its dispatches.
@@ -77,6 +84,7 @@ export async function alertsPage(view) {
         <button type="button" class="live" title="live view of ${esc(ev.camera)}">Live</button>
         <button type="button" class="footage" title="from 5 s before to 10 s after">Footage</button>
         ${track ? `<a class="button track" href="#/track?${track}">Track</a>` : ''}
+        ${review ? `<a class="button review" href="#/review?cameras=${encodeURIComponent(ev.camera)}&at=${encodeURIComponent(new Date(ev.time).toISOString())}">Review</a>` : ''}
         ${alert && post ? `<button type="button" class="ack">Acknowledge</button><button type="button" class="dispatch">Dispatch…</button>` : ''}
       </div>`;
     const video = li.querySelector('video');

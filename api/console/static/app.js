@@ -10,6 +10,8 @@ import { mapPage } from './map.js';
 import { chartsPage } from './charts.js';
 import { auditPage } from './audit.js';
 import { trackPage } from './track.js';
+import { reviewPage } from './review.js';
+import { healthPage } from './health.js';
 
 // Pages and the roles that see them (the API enforces the same roles on every call).
 const pages = [
@@ -18,6 +20,8 @@ const pages = [
   { id: 'alerts', title: 'Alerts', roles: ['admin', 'investigator', 'operator', 'patrol'], render: alertsPage },
   { id: 'map', title: 'Map', roles: ['admin', 'investigator', 'operator', 'patrol'], render: mapPage },
   { id: 'search', title: 'Search', roles: ['admin', 'investigator', 'operator', 'patrol'], render: searchPage },
+  { id: 'health', title: 'Health', roles: ['admin', 'investigator', 'operator'], render: healthPage },
+  { id: 'review', title: 'Review', roles: ['admin', 'investigator', 'operator'], render: reviewPage },
   { id: 'track', title: 'Track', roles: ['admin', 'investigator', 'operator'], render: trackPage },
   { id: 'doors', title: 'Doors', roles: ['admin', 'operator'], render: doorsPage },
   { id: 'charts', title: 'Charts', roles: ['admin', 'investigator', 'operator'], render: chartsPage },

@@ -1,5 +1,6 @@
 // The camera wall: a page of live views at a time, paging through every camera, each tile with
-// the camera's health (state, frame rate, bitrate, last error) refreshed every 5 s.
+// the camera's health (state, frame rate, bitrate, last error) refreshed every 5 s. Keys: ←/→
+// page, 1/2/3 layout, / filter, f (or a double click) full screen.
 import { api, esc } from './api.js';
 import { play } from './whep.js';
 
@@ -128,8 +129,20 @@ export async function wallPage(view) {
   view.querySelector('#next').onclick = () => { page++; render(); };
   view.querySelector('#size').onchange = (e) => { perPage = Number(e.target.value); sessionStorage.setItem('vigil.wall.size', String(perPage)); page = 0; render(); };
   view.querySelector('#filter').oninput = () => { page = 0; render(); };
+  // Keys: ←/→ page, 1/2/3 the 2×2, 3×3 or 4×4 layout, / the filter, f a tile full screen.
+  const keys = (e) => {
+    if (e.target.closest('input, select, textarea')) return;
+    const size = { 1: 4, 2: 9, 3: 16 }[e.key];
+    if (e.key === 'ArrowLeft') view.querySelector('#prev').click();
+    else if (e.key === 'ArrowRight') view.querySelector('#next').click();
+    else if (size) { const sel = view.querySelector('#size'); sel.value = String(size); sel.onchange({ target: sel }); }
+    else if (e.key === '/') { e.preventDefault(); view.querySelector('#filter').focus(); }
+    else if (e.key === 'f') { const v = wall.querySelector('.tile:hover video') || wall.querySelector('.tile video'); if (v && v.requestFullscreen) v.requestFullscreen().catch(() => {}); }
+  };
+  window.addEventListener('keydown', keys);
+  wall.addEventListener('dblclick', (e) => { const v = e.target.closest('.tile')?.querySelector('video'); if (v && v.requestFullscreen) v.requestFullscreen().catch(() => {}); });
   cameras = (await api('/v1/cameras')).cameras;
   render(); // not awaited: leaving while the views connect ends them at once
   const timer = setInterval(refresh, 5000);
-  return () => { left = true; clearInterval(timer); stop(); };
+  return () => { left = true; clearInterval(timer); window.removeEventListener('keydown', keys); stop(); };
 }
