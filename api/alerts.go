@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -62,10 +61,6 @@ func (s *Server) alertHistory(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	list, next, err := s.store.Alerts(r.Context(), f)
-	if errors.Is(err, events.ErrBadCursor) {
-		s.writeError(w, r, badRequest("cursor is not one this server made"))
-		return
-	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -28,6 +28,7 @@ import (
 	"github.com/vigil-oss/vigil/dispatch"
 	"github.com/vigil-oss/vigil/internal/core/quota"
 	"github.com/vigil-oss/vigil/internal/core/space"
+	"github.com/vigil-oss/vigil/storage/events"
 	"github.com/vigil-oss/vigil/storage/footage"
 	"github.com/vigil-oss/vigil/streams/rtsp"
 )
@@ -48,57 +49,63 @@ type Server struct {
 	snaps  *snapshots
 	live   *live
 
-	auth        Authenticator
-	auditor     Auditor
-	faces       FaceIndex
-	faceSpace   space.Space
-	cameraReg   CameraRegistry
-	analysis    func(camera string) *cameras.Analysis
-	cluster     Cluster
-	embedder    FaceEmbedder
-	embeddings  Embeddings
-	plates      PlateIndex
-	cameraMap   map[string][2]float64
-	exports     ExportStore
-	plateEvents PlateEvents
-	access      *access.Engine
-	nonces      *access.Nonces
-	doorFaces   DoorFaces
-	eraser      Eraser
-	relay       *liveview.Relay
-	roles       []string
-	cameraOwner func(ctx context.Context, camera string) (string, bool, error)
-	dispatch    *dispatch.Service
-	reg         *prometheus.Registry
-	handler     http.Handler
-	stop        func()
-	routes      []Route
-	doorLimits  *limits // controllers' signed calls
-	tokenLimits *limits // bearer tokens, the metrics token
-	proxies     []netip.Prefix
-	streams     streamSet
-	clipSlots   chan struct{}
-	clipOwners  quota.PerKey // clips downloading, by principal
-	usageMu     sync.Mutex   // the recordings' usage, cached (recordingUsage)
-	usage       map[string]footage.Usage
-	usageAt     time.Time
-	searchSlots chan struct{}
-	doorSlots   chan struct{}
-	metricsTok  string
-	open        bool
-	auditPool   *pgxpool.Pool
-	refusals    *prometheus.CounterVec
-	streamsOpen prometheus.Gauge // server-sent event streams open (pages that left must close theirs)
-	throttled   prometheus.Counter
+	auth         Authenticator
+	auditor      Auditor
+	faces        FaceIndex
+	faceSpace    space.Space
+	cameraReg    CameraRegistry
+	analysis     func(camera string) *cameras.Analysis
+	cluster      Cluster
+	embedder     FaceEmbedder
+	embeddings   Embeddings
+	plates       PlateIndex
+	cameraMap    map[string][2]float64
+	exports      ExportStore
+	plateEvents  PlateEvents
+	access       *access.Engine
+	nonces       *access.Nonces
+	doorFaces    DoorFaces
+	eraser       Eraser
+	relay        *liveview.Relay
+	roles        []string
+	cameraOwner  func(ctx context.Context, camera string) (string, bool, error)
+	dispatch     *dispatch.Service
+	reg          *prometheus.Registry
+	handler      http.Handler
+	stop         func()
+	routes       []Route
+	doorLimits   *limits // controllers' signed calls
+	tokenLimits  *limits // bearer tokens, the metrics token
+	proxies      []netip.Prefix
+	streams      streamSet
+	clipSlots    chan struct{}
+	clipOwners   quota.PerKey // clips downloading, by principal
+	preview      func(ctx context.Context, camera string, at time.Time) ([]byte, time.Time, error)
+	previewMu    sync.Mutex
+	previewAudit map[string]time.Time // principal + camera → when its stills were last audited
+	usageMu      sync.Mutex           // the recordings' usage, cached (recordingUsage)
+	usage        map[string]footage.Usage
+	usageAt      time.Time
+	searchSlots  chan struct{}
+	doorSlots    chan struct{}
+	metricsTok   string
+	open         bool
+	auditPool    *pgxpool.Pool
+	refusals     *prometheus.CounterVec
+	streamsOpen  prometheus.Gauge // server-sent event streams open (pages that left must close theirs)
+	throttled    prometheus.Counter
 }
 
 // Deps are what the API serves.
 type Deps struct {
-	Cameras  Cameras
-	Events   EventSource // nil: no live events
-	Store    EventStore  // nil: no stored events
-	Blobs    Blobs
-	Footage  Footage // nil: no recordings
+	Cameras Cameras
+	Events  EventSource // nil: no live events
+	Store   EventStore  // nil: no stored events
+	Blobs   Blobs
+	Footage Footage // nil: no recordings
+	// Preview makes a still of a camera's recording: the key frame at or before a time, as a
+	// JPEG, and when it was taken (cmd/vigil decodes it; nil: no stills).
+	Preview  func(ctx context.Context, camera string, at time.Time) ([]byte, time.Time, error)
 	Registry *prometheus.Registry
 
 	// Auth resolves bearer tokens; nil leaves every route open (a node without a database).
@@ -152,7 +159,7 @@ type Deps struct {
 // New builds the API.
 func New(d Deps, log *slog.Logger) (*Server, error) {
 	s := &Server{log: log.With("component", "api"), cams: d.Cameras, reg: d.Registry, events: d.Events,
-		store: d.Store, blobs: d.Blobs, clips: d.Footage, snaps: newSnapshots(2000),
+		store: d.Store, blobs: d.Blobs, clips: d.Footage, preview: d.Preview, previewAudit: map[string]time.Time{}, snaps: newSnapshots(2000),
 		auth: d.Auth, auditor: d.Audit, faces: d.Faces, faceSpace: d.FaceSpace, embedder: d.Embedder, embeddings: d.Embeddings, plates: d.Plates, cameraMap: d.CameraMap, cameraReg: d.CameraRegistry, analysis: d.Analysis, cluster: d.Cluster, cameraOwner: d.CameraOwner, roles: d.Roles, exports: d.Exports, plateEvents: d.PlateEvents,
 		access: d.Access, nonces: access.NewNonces(), doorFaces: d.DoorFaces, eraser: d.Eraser, relay: d.Live, dispatch: d.Dispatch,
 		doorLimits: newLimits(), tokenLimits: newLimits(), proxies: d.TrustedProxies, clipSlots: make(chan struct{}, clipSlots), searchSlots: make(chan struct{}, searchPhotoSlots),
@@ -197,6 +204,7 @@ func New(d Deps, log *slog.Logger) (*Server, error) {
 	s.handle(mux, "GET /v1/cameras/{id}", roleWatch, s.getCamera)
 	s.handle(mux, "GET /v1/cameras/{id}/footage", roleWatch, s.footage)
 	s.handle(mux, "GET /v1/cameras/{id}/recordings", roleWatch, s.recordings)
+	s.handle(mux, "GET /v1/cameras/{id}/preview", roleWatch, s.footagePreview)
 	s.handle(mux, "POST /v1/search/faces", roleSearch, s.searchFaces)
 	s.handle(mux, "GET /v1/search/plates", rolePlates, s.searchPlates)
 	s.handle(mux, "GET /v1/search/timeline", rolePlates, s.timeline)
@@ -343,6 +351,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &br):
 		status, msg = http.StatusBadRequest, string(br)
+	case errors.Is(err, events.ErrBadCursor):
+		status, msg = http.StatusBadRequest, "cursor is not one this server made"
 	case errors.Is(err, errUnauthorized):
 		w.Header().Set("WWW-Authenticate", `Bearer realm="vigil"`)
 		status, msg = http.StatusUnauthorized, "a valid bearer token is required (vigil token create)"

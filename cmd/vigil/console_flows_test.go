@@ -77,6 +77,7 @@ func consoleFlows(t *testing.T, node, dir string, env ...string) {
 				Camera           string
 				Recorded, Events float64
 			}
+			Still          struct{ Width, Height int }
 			Played, InStep float64
 			Rates          []float64
 			ExportedRanges struct {
@@ -98,6 +99,9 @@ func consoleFlows(t *testing.T, node, dir string, env ...string) {
 	}
 	signin, pages, history, plates, export, faces, track, review, health, patrol, errs := res.Steps[0], res.Steps[1], res.Steps[2], res.Steps[3],
 		res.Steps[4], res.Steps[5], res.Steps[6], res.Steps[7], res.Steps[8], res.Steps[9], res.Steps[10]
+	if review.Still.Width != 320 || review.Still.Height != 240 {
+		t.Errorf("the scrub still is %dx%d, want the recording's key frame at 320x240", review.Still.Width, review.Still.Height)
+	}
 	checkReview(t, review.Lanes, review.Played, review.InStep, review.Rates, len(review.ExportedRanges.Ranges), review.ExportedRanges.Files)
 	for _, rg := range review.ExportedRanges.Ranges {
 		if rg.File == "" || len(rg.Missing) > 0 || rg.Seconds < 1 {

@@ -516,6 +516,7 @@ func (n *node) apiDeps() api.Deps {
 	}
 	d.Store, d.Blobs, d.Exports = n.st.events, n.st.blobs, n.st.blobs
 	d.Footage = footage.Clipper{Index: footage.PGIndex{Pool: n.st.pool}, Blobs: n.st.blobs}
+	d.Preview = footagePreview(footage.Clipper{Index: footage.PGIndex{Pool: n.st.pool}, Blobs: n.st.blobs})
 	d.Embeddings, d.PlateEvents = n.st.events, n.st.events
 	if n.search != nil { // a node without the search role passes searches to one that has it
 		d.Faces, d.Plates = n.search.Faces, n.search.Plates

@@ -78,14 +78,19 @@ func (s *Store) Alerts(ctx context.Context, f AlertFilter) ([]Alert, string, err
 	if err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(out) > f.Limit {
-		out = out[:f.Limit]
-		last := out[len(out)-1]
-		b, _ := json.Marshal(cursor{T: last.Time, ID: last.ID})
-		next = base64.RawURLEncoding.EncodeToString(b)
-	}
+	out, next := pageOf(out, f.Limit, func(a Alert) cursor { return cursor{T: a.Time, ID: a.ID} })
 	return out, next, nil
+}
+
+// pageOf cuts rows (fetched one past limit) to limit and makes the next page's cursor from the
+// last row kept ("" when there is no next page).
+func pageOf[T any](rows []T, limit int, at func(T) cursor) ([]T, string) {
+	if len(rows) <= limit {
+		return rows, ""
+	}
+	rows = rows[:limit]
+	b, _ := json.Marshal(at(rows[len(rows)-1]))
+	return rows, base64.RawURLEncoding.EncodeToString(b)
 }
 
 // qualified is selectColumns with each column qualified by a table alias.

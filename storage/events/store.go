@@ -347,13 +347,7 @@ func (s *Store) Query(ctx context.Context, f Filter) ([]Event, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(out) > f.Limit {
-		out = out[:f.Limit]
-		last := out[len(out)-1]
-		b, _ := json.Marshal(cursor{T: last.Time, ID: last.ID})
-		next = base64.RawURLEncoding.EncodeToString(b)
-	}
+	out, next := pageOf(out, f.Limit, func(e Event) cursor { return cursor{T: e.Time, ID: e.ID} })
 	return out, next, nil
 }
 

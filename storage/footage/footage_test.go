@@ -14,6 +14,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 	"github.com/vigil-oss/vigil/storage/blob"
+	"github.com/vigil-oss/vigil/streams"
 )
 
 // TestRecordAndCut records a camsim camera into 2 s segments (filesystem blobs, real
@@ -82,6 +83,19 @@ func TestRecordAndCut(t *testing.T) {
 	}
 	if _, _, err := Clip(ctx, idx, blobs, "cam001", start.Add(-time.Hour), start.Add(-59*time.Minute)); !errors.Is(err, ErrNoFootage) {
 		t.Fatalf("empty range: %v", err)
+	}
+	// A still: the key frame at or before a time (a key frame every 0.5 s), with its parameter
+	// sets, as a decoder takes it.
+	at := segs[1].Start.Add(1300 * time.Millisecond)
+	u, keyAt, err := KeyFrame(ctx, idx, blobs, "cam001", at)
+	if err != nil || !u.Key || u.Codec != streams.H264 || len(u.NALUs) < 3 || keyAt.After(at) || at.Sub(keyAt) > 600*time.Millisecond {
+		t.Fatalf("key frame at %v: %+v at %v, %v", at, u, keyAt, err)
+	}
+	if nal := u.NALUs[0][0] & 0x1f; nal != 7 {
+		t.Fatalf("the still starts with NAL type %d, want the SPS (7)", nal)
+	}
+	if _, _, err := KeyFrame(ctx, idx, blobs, "cam001", start.Add(-time.Hour)); !errors.Is(err, ErrNoFootage) {
+		t.Fatalf("a still where nothing was recorded: %v", err)
 	}
 	// A corrupt segment is skipped and named; the rest of the range still comes back.
 	if err := blobs.Put(ctx, segs[1].Key, []byte("not an mp4 at all"), "video/mp4"); err != nil {

@@ -160,8 +160,15 @@ try {
   await adm.waitForFunction(() => { const i = document.querySelector('#plan'); return i && !i.hidden && i.complete && i.naturalWidth > 0; }, null, { timeout: 5000 });
   const chip = adm.locator(`#unplaced li[data-id="${DOOR}"]`);
   await chip.waitFor();
+  // The upload re-renders the list twice (the page's own reload, then the map's live update):
+  // measure the chip once it has settled.
+  await adm.waitForTimeout(300);
   const stage = await adm.locator('#stage').boundingBox();
-  const cb = await chip.boundingBox();
+  let cb = null;
+  for (let i = 0; i < 50 && !cb; i++) {
+    cb = await chip.boundingBox();
+    if (!cb) await adm.waitForTimeout(100);
+  }
   await adm.mouse.move(cb.x + 5, cb.y + 5);
   await adm.mouse.down();
   await adm.mouse.move(stage.x + stage.width * 0.5, stage.y + stage.height * 0.4, { steps: 5 });

@@ -176,6 +176,12 @@ try {
   await inv.goto(BASE + '/#/review?cameras=cam001,cam002');
   await inv.waitForSelector('.lane[data-camera="cam002"] .rec', { timeout: 20000 });
   const lanes = await inv.$$eval('.lane', (ls) => ls.map((l) => ({ camera: l.dataset.camera, recorded: Number(l.dataset.recorded), events: Number(l.dataset.events) })));
+  // Scrubbing: a still of the recording follows the pointer.
+  const span = await inv.locator('.lane[data-camera="cam001"] .rec').first().boundingBox();
+  await inv.mouse.move(span.x + span.width / 2, span.y + span.height / 2, { steps: 3 });
+  await inv.waitForFunction(() => { const i = document.querySelector('#preview img'); return i && !i.hidden && i.complete && i.naturalWidth > 0 && i.src.includes('/preview'); }, null, { timeout: 10000 });
+  const still = await inv.$eval('#preview img', (i) => ({ width: i.naturalWidth, height: i.naturalHeight }));
+  await inv.screenshot({ path: `${OUT}/review-scrub.png` });
   await inv.locator('#revents a.jump').nth(1).click(); // an early event: its footage is recorded by now
   await inv.waitForFunction(() => document.querySelectorAll('#players figure[data-loaded="1"]').length === 2, null, { timeout: 15000 });
   await inv.selectOption('#speed', '4');
@@ -187,7 +193,7 @@ try {
   await inv.keyboard.press(']');
   const t1 = await inv.$eval('#players video', (v) => v.currentTime);
   const inStep = await inv.$$eval('#players video', (vs) => Math.abs(vs[0].currentTime - vs[1].currentTime));
-  const review = { lanes, played: t1 - t0, inStep, rates: await inv.$$eval('#players video', (vs) => vs.map((v) => v.playbackRate)) };
+  const review = { lanes, still, played: t1 - t0, inStep, rates: await inv.$$eval('#players video', (vs) => vs.map((v) => v.playbackRate)) };
   inv.once('dialog', (d) => d.accept('case 2026-118 range'));
   await inv.click('#rexport');
   await inv.waitForSelector('#rexported .card.export, #toast.error.show', { timeout: 30000 });

@@ -45,7 +45,8 @@ export async function alertsPage(view) {
       <span id="counts" class="muted"></span>
     </section>
     <ol id="feed" class="feed"></ol>
-    <p id="history" class="muted"></p>`;
+    <p id="history" class="muted"></p>
+    <p><button type="button" id="older" hidden>Older alerts</button></p>`;
   const feed = view.querySelector('#feed');
   const state = view.querySelector('#feedstate');
   const all = view.querySelector('#all');
@@ -115,7 +116,7 @@ export async function alertsPage(view) {
     if (prepend) feed.prepend(li); else feed.append(li);
     if (acked) markAcked(li, acked);
     for (const d of dispatches) chip(li, d);
-    while (feed.children.length > 300) feed.lastChild.remove();
+    if (prepend) while (feed.children.length > 1000) feed.lastChild.remove();
   }
   const markAcked = (li, by) => {
     li.classList.add('acked');
@@ -135,20 +136,25 @@ export async function alertsPage(view) {
   };
 
   // The history first (what came while the page was closed), then live.
-  async function history() {
+  let shownHistory = 0;
+  async function history(cursor = '') {
     sessionStorage.setItem('vigil.alerts.state', which.value);
-    feed.replaceChildren();
+    if (!cursor) { feed.replaceChildren(); shownHistory = 0; }
+    const older = view.querySelector('#older');
     try {
-      const res = await api(`/v1/alerts?state=${which.value}&limit=100`);
+      const res = await api(`/v1/alerts?state=${which.value}&limit=100${cursor ? '&cursor=' + encodeURIComponent(cursor) : ''}`);
       for (const a of res.alerts) row(fromStored(a), { acked: a.acked_by ? `${a.acked_by} at ${new Date(a.acked_at).toLocaleTimeString()}` : '', dispatches: a.dispatches || [], prepend: false });
+      shownHistory += res.alerts.length;
       const what = { open: 'unacknowledged alerts', acknowledged: 'acknowledged alerts', all: 'alerts' }[which.value];
-      view.querySelector('#history').textContent = res.alerts.length
-        ? `${res.alerts.length} ${what} of the last 7 days${res.next ? ' (the newest 100)' : ''}; new ones appear at the top as they happen.`
+      view.querySelector('#history').textContent = shownHistory
+        ? `${shownHistory} ${what} of the last 7 days${res.next ? ' so far' : ''}; new ones appear at the top as they happen.`
         : `No ${what} in the last 7 days; new ones appear here as they happen.`;
+      older.hidden = !res.next;
+      older.onclick = () => history(res.next);
       feed.dataset.state = which.value;
     } catch (err) { view.querySelector('#history').textContent = err.message; }
   }
-  which.onchange = history;
+  which.onchange = () => history();
   const es = new EventSource(withToken('/v1/events/live'));
   es.onopen = () => { state.textContent = 'live'; state.className = 'ok'; };
   es.onerror = () => { state.textContent = 'reconnecting…'; state.className = 'warn'; };

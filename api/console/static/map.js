@@ -120,13 +120,7 @@ export async function mapPage(view) {
         from: new Date(now - Number(f.get('hours')) * 3600e3).toISOString(), to: new Date(now + 60e3).toISOString() });
       try {
         const t = await api('/v1/search/timeline?' + q);
-        const pts = t.appearances.filter((a) => a.position);
-        const svg = view.querySelector('#trail');
-        svg.setAttribute('viewBox', '0 0 1000 1000');
-        svg.setAttribute('preserveAspectRatio', 'none');
-        svg.innerHTML = pts.length ? `<polyline points="${pts.map((a) => `${a.position[0] * 1000},${a.position[1] * 1000}`).join(' ')}"></polyline>` +
-          pts.map((a, i) => `<circle cx="${a.position[0] * 1000}" cy="${a.position[1] * 1000}" r="${i === pts.length - 1 ? 14 : 8}"></circle>`).join('') : '';
-        svg.dataset.points = String(pts.length);
+        const pts = drawTrail(view.querySelector('#trail'), t.appearances);
         view.querySelector('#mapstate').textContent = `${t.appearances.length} appearances, ${pts.length} on the map: ${t.cameras_in_order.join(' → ')}`;
       } catch (err) { toast(err.message, 'error'); }
     };
@@ -162,4 +156,16 @@ export async function mapPage(view) {
     ds.addEventListener('map', () => load());
   }
   return () => { es.close(); if (ds) ds.close(); };
+}
+
+// drawTrail draws the path through the appearances placed on the plan (position: [x, y] in
+// fractions of it), the last one larger; it returns those placed.
+export function drawTrail(svg, appearances) {
+  const pts = appearances.filter((a) => a.position);
+  svg.setAttribute('viewBox', '0 0 1000 1000');
+  svg.setAttribute('preserveAspectRatio', 'none');
+  svg.innerHTML = pts.length ? `<polyline points="${pts.map((a) => `${a.position[0] * 1000},${a.position[1] * 1000}`).join(' ')}"></polyline>` +
+    pts.map((a, i) => `<circle cx="${a.position[0] * 1000}" cy="${a.position[1] * 1000}" r="${i === pts.length - 1 ? 14 : 8}"></circle>`).join('') : '';
+  svg.dataset.points = String(pts.length);
+  return pts;
 }

@@ -1,6 +1,6 @@
 // Review: the recorded footage of up to 4 cameras on one timeline, with the events on it (faces,
-// plates, alerts), played in step at 1–16×. Click or drag on the timeline to seek (a preview of
-// the nearest event's best shot follows the pointer), click an event to jump to it, mark a range
+// plates, alerts), played in step at 1–16×. Click or drag on the timeline to seek (a still of the
+// recording at that time follows the pointer), click an event to jump to it, mark a range
 // and export it as a case file. Footage is the recordings as they are (no re-encode): a clip
 // starts on the key frame at or before the time asked. Keys: space play/pause, ←/→ 10 s,
 // [ and ] mark in and out, 1–5 speed.
@@ -101,7 +101,10 @@ export async function reviewPage(view) {
       <a href="#" class="jump">${esc(new Date(e.time).toLocaleTimeString())}</a> <b>${esc(e.camera)}</b> ${esc(label(e))}</li>`).join('') ||
       '<li class="muted">No events in this window.</li>';
     drawMark();
-    seek(clipFrom && clipFrom >= start && clipFrom < end ? now() : start, false);
+    // Where to stand: where the user was, else the last minute recorded in the window.
+    const ends = rows.flatMap((r) => r.rec.spans.map((sp) => Date.parse(sp.end)));
+    const lastRecorded = ends.length ? Math.max(...ends) : start;
+    seek(clipFrom && clipFrom >= start && clipFrom < end ? now() : Math.max(start, lastRecorded - 60e3), false);
   }
   // Things on the timeline carry their place as data-l and data-r (percent): the console's CSP
   // allows no style attributes in markup, so they are placed here.
@@ -178,21 +181,37 @@ export async function reviewPage(view) {
     if (ex) ex.disabled = !(mark.in != null && mark.out != null && Math.abs(mark.out - mark.in) >= 1000);
   }
 
-  // Scrubbing: the nearest event's best shot previews where the pointer is; click or drag seeks.
+  // Scrubbing: a still of the recording (the key frame at or before the pointer's time, of the
+  // camera whose lane it is on) previews where the pointer is, or the nearest event's best shot
+  // where nothing was recorded; click or drag seeks.
   let dragging = false;
+  let stillTimer = 0;
+  const img = preview.querySelector('img');
+  img.onerror = () => {
+    const near = img.dataset.near && evs.find((ev) => ev.id === img.dataset.near);
+    if (near && near.snapshot_url && img.dataset.fallback !== near.id) { img.dataset.fallback = near.id; img.src = withToken(near.snapshot_url); } else img.hidden = true;
+  };
+  img.onload = () => { img.hidden = false; preview.dataset.loaded = img.dataset.camera || ''; };
   timeline.addEventListener('pointermove', (e) => {
     const t = timeAt(e.clientX);
-    const near = evs.reduce((best, ev) => (Math.abs(Date.parse(ev.time) - t) < Math.abs(Date.parse(best?.time ?? 0) - t) ? ev : best), null);
     preview.hidden = false;
     preview.style.left = x(t);
-    const img = preview.querySelector('img');
-    const show = near && near.snapshot_url && Math.abs(Date.parse(near.time) - t) < (end - start) / 50;
-    img.hidden = !show;
-    if (show && img.dataset.event !== near.id) { img.src = withToken(near.snapshot_url); img.dataset.event = near.id; }
     preview.querySelector('span').textContent = new Date(t).toLocaleTimeString();
     if (dragging) timeline.querySelector('.playhead').style.left = x(t);
+    const lane = e.target.closest('.lane') || timeline.querySelector('.lane');
+    if (!lane) return;
+    clearTimeout(stillTimer);
+    stillTimer = setTimeout(() => { // at most a few stills a second, on 2 s steps (the browser caches them)
+      const near = evs.filter((ev) => ev.camera === lane.dataset.camera)
+        .reduce((best, ev) => (!best || Math.abs(Date.parse(ev.time) - t) < Math.abs(Date.parse(best.time) - t) ? ev : best), null);
+      const at = new Date(Math.floor(t / 2000) * 2000).toISOString();
+      img.dataset.near = near ? near.id : '';
+      img.dataset.fallback = '';
+      img.dataset.camera = lane.dataset.camera;
+      img.src = withToken(`/v1/cameras/${encodeURIComponent(lane.dataset.camera)}/preview?at=${at}`);
+    }, 120);
   });
-  timeline.addEventListener('pointerleave', () => { preview.hidden = true; });
+  timeline.addEventListener('pointerleave', () => { preview.hidden = true; clearTimeout(stillTimer); });
   timeline.addEventListener('pointerdown', (e) => { dragging = true; timeline.setPointerCapture(e.pointerId); });
   timeline.addEventListener('pointerup', (e) => {
     dragging = false;

@@ -142,9 +142,23 @@ export async function searchPage(view) {
       } else {
         const q = new URLSearchParams({ from: iso(Date.now() - Number(f.get('hours')) * 3600e3), limit: '100' });
         for (const k of ['camera', 'kind', 'person', 'plate', 'reason']) if (f.get(k)) q.set(k, f.get(k));
-        const res = await api('/v1/events?' + q);
-        results.innerHTML = `<ol class="hits">${res.events.map((e) => hit(e, `· ${esc(e.kind)} ${e.person_id ? who(e) : esc(e.plate || '')}`)).join('')}</ol>` +
-          (res.events.length ? '' : '<p class="muted">No events.</p>');
+        // Newest first, 100 at a time; "Older events" follows the API's cursor.
+        const page = async (cursor) => {
+          if (cursor) q.set('cursor', cursor);
+          const res = await api('/v1/events?' + q);
+          const more = results.querySelector('button.more');
+          if (more) more.remove();
+          let ol = results.querySelector('ol.hits');
+          if (!ol) { results.innerHTML = '<ol class="hits"></ol>'; ol = results.querySelector('ol.hits'); }
+          ol.insertAdjacentHTML('beforeend', res.events.map((e) => hit(e, `· ${esc(e.kind)} ${e.person_id ? who(e) : esc(e.plate || '')}`)).join(''));
+          if (!ol.children.length) results.insertAdjacentHTML('beforeend', '<p class="muted">No events.</p>');
+          if (res.next) {
+            results.insertAdjacentHTML('beforeend', '<button type="button" class="more">Older events</button>');
+            results.querySelector('button.more').onclick = () => page(res.next).catch((err) => toast(err.message, 'error'));
+          }
+        };
+        results.innerHTML = '';
+        await page('');
       }
     } catch (err) {
       results.innerHTML = `<p class="error">${esc(err.message)}</p>`;

@@ -4,6 +4,7 @@
 // the whole track exported as a case file. Following someone states a reason (audited).
 import { api, esc, withToken } from './api.js';
 import { toast } from './ui.js';
+import { drawTrail } from './map.js';
 
 export async function trackPage(view) {
   const params = new URLSearchParams((location.hash.split('?')[1]) || '');
@@ -58,13 +59,7 @@ export async function trackPage(view) {
           <video class="clip" controls hidden></video>
         </div>
       </li>`).join('') || '<p class="muted">No appearance in that time.</p>';
-    const pts = list.filter((a) => a.position);
-    const svg = view.querySelector('#tpath');
-    svg.setAttribute('viewBox', '0 0 1000 1000');
-    svg.setAttribute('preserveAspectRatio', 'none');
-    svg.innerHTML = pts.length ? `<polyline points="${pts.map((a) => `${a.position[0] * 1000},${a.position[1] * 1000}`).join(' ')}"></polyline>` +
-      pts.map((a, i) => `<circle cx="${a.position[0] * 1000}" cy="${a.position[1] * 1000}" r="${i === pts.length - 1 ? 14 : 8}"></circle>`).join('') : '';
-    svg.dataset.points = String(pts.length);
+    drawTrail(view.querySelector('#tpath'), list);
     view.querySelector('#texport').disabled = list.length === 0;
     const cams = [];
     for (const a of list) if (cams[cams.length - 1] !== a.camera) cams.push(a.camera);
