@@ -89,16 +89,23 @@ func consoleFlows(t *testing.T, node, dir string, env ...string) {
 				Files []string
 			}
 			Rows      [][]string
+			AfterMs   int
+			Text      string
+			FirstRow  []string
 			Summary   string
 			PlanShown bool
 			Errors    []string
 		}
 	}
-	if err := json.Unmarshal(out, &res); err != nil || len(res.Steps) != 11 {
+	if err := json.Unmarshal(out, &res); err != nil || len(res.Steps) != 12 {
 		t.Fatalf("flows output: %v\n%s", err, out)
 	}
-	signin, pages, history, plates, export, faces, track, review, health, patrol, errs := res.Steps[0], res.Steps[1], res.Steps[2], res.Steps[3],
-		res.Steps[4], res.Steps[5], res.Steps[6], res.Steps[7], res.Steps[8], res.Steps[9], res.Steps[10]
+	signin, pages, history, plates, export, faces, track, review, health, patrol, offline, errs := res.Steps[0], res.Steps[1], res.Steps[2], res.Steps[3],
+		res.Steps[4], res.Steps[5], res.Steps[6], res.Steps[7], res.Steps[8], res.Steps[9], res.Steps[10], res.Steps[11]
+	if offline.AfterMs <= 0 || offline.AfterMs > 15000 || offline.Text != "camera cam009 offline" || len(offline.FirstRow) < 4 || offline.FirstRow[1] != "cam009" || offline.FirstRow[3] == "live" {
+		t.Errorf("a camera that never answers: %+v, want its offline alarm within 15 s and it first on Health", offline)
+	}
+	t.Logf("a dead camera's offline alarm was raised %d ms after it was added (and shown on the Alerts page)", offline.AfterMs)
 	if review.Still.Width != 320 || review.Still.Height != 240 {
 		t.Errorf("the scrub still is %dx%d, want the recording's key frame at 320x240", review.Still.Width, review.Still.Height)
 	}
@@ -216,13 +223,13 @@ func checkReview(t *testing.T, lanes []struct {
 	t.Logf("review: %.1f s of footage played in 2 s at 4×, cameras %.2f s apart; range exported as %v", played, inStep, files)
 }
 
-// checkHealth: both cameras listed, live, at their steady 25 fps.
+// checkHealth: the two camsim cameras live at their steady 25 fps, the dead one first.
 func checkHealth(t *testing.T, rows [][]string, summary string) {
 	t.Helper()
-	if len(rows) != 2 || !strings.Contains(summary, "2 live") {
+	if len(rows) != 3 || !strings.Contains(summary, "2 live") || rows[0][1] != "cam009" {
 		t.Fatalf("health: %q %v", summary, rows)
 	}
-	for _, r := range rows {
+	for _, r := range rows[1:] {
 		fps, err := strconv.ParseFloat(r[4], 64)
 		if err != nil || fps < 24 || fps > 26 || r[3] != "live" {
 			t.Errorf("health row %v: want live at 25 fps", r)

@@ -236,7 +236,7 @@ func TestConsoleInChromium(t *testing.T) {
 		}
 	}
 	// The flows that once broke in a real browser, on the same node (the plan is uploaded now).
-	consoleFlows(t, node, dir, "BASE="+base, "OPERATOR_TOKEN="+token, "INVESTIGATOR_TOKEN="+investigatorToken, "PATROL_TOKEN="+patrolToken,
+	consoleFlows(t, node, dir, "BASE="+base, "ADMIN_TOKEN="+adminToken, "OPERATOR_TOKEN="+token, "INVESTIGATOR_TOKEN="+investigatorToken, "PATROL_TOKEN="+patrolToken,
 		"PHOTO="+filepath.Join(td, "faces/obama/3.jpg"), "PLATE_START=B123", "FRAGMENT=2345", "OUT="+shots)
 	n.Stop()
 }

@@ -15,7 +15,7 @@ import (
 // the face and plate alerts (stored, on the console's alert feed, dispatchable): once per outage,
 // and again only after the camera or its recording came back.
 const (
-	watchEvery = 2 * time.Second
+	watchEvery = time.Second
 	// offlineAfter: a camera not live this long (once live, or since it was added) is offline.
 	offlineAfter = 10 * time.Second
 )

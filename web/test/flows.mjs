@@ -11,7 +11,7 @@ import { chromium } from 'playwright-core';
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 
-const { BASE, OPERATOR_TOKEN, INVESTIGATOR_TOKEN, PATROL_TOKEN, PHOTO, PLATE_START, FRAGMENT, OUT = '.', CHROMIUM = '/usr/bin/chromium' } = process.env;
+const { BASE, ADMIN_TOKEN, OPERATOR_TOKEN, INVESTIGATOR_TOKEN, PATROL_TOKEN, PHOTO, PLATE_START, FRAGMENT, OUT = '.', CHROMIUM = '/usr/bin/chromium' } = process.env;
 mkdirSync(OUT, { recursive: true });
 const results = { steps: [] };
 const step = (name, data) => results.steps.push({ name, ...data });
@@ -52,6 +52,13 @@ async function signedIn(token, viewport = { width: 1280, height: 900 }, extra = 
   return p;
 }
 try {
+  // A camera that never answers (port 1): it must show as offline, in Alerts and on Health,
+  // within 15 s (checked at the end).
+  const deadAdded = Date.now();
+  const added = await fetch(BASE + '/v1/cameras', { method: 'POST', headers: { Authorization: 'Bearer ' + ADMIN_TOKEN, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ id: 'cam009', url: 'rtsp://127.0.0.1:1/none', analyse: 'none' }) });
+  if (added.status !== 201) throw new Error(`adding cam009: ${added.status} ${await added.text()}`);
+
   // Hidden stays hidden: no "Sign out" on the sign-in page.
   const anon = await browser.newPage();
   await anon.goto(BASE + '/');
@@ -226,6 +233,18 @@ try {
     planShown: await phone.$eval('#planimg', (i) => !i.hidden && i.complete && i.naturalWidth > 0),
   });
   await phone.screenshot({ path: `${OUT}/patrol-plan.png` });
+  // The dead camera, as the operator sees it: an offline alarm among the alerts, and first on
+  // the health page.
+  await op.click('nav a[href="#/alerts"]');
+  await op.waitForSelector('#feed li.alert[data-camera="cam009"]', { timeout: 15000 });
+  const offline = { // when vigil raised it, after the camera was added
+    afterMs: Date.parse(await op.getAttribute('#feed li.alert[data-camera="cam009"]', 'data-time')) - deadAdded,
+    text: await op.textContent('#feed li.alert[data-camera="cam009"] .who'),
+  };
+  await op.click('nav a[href="#/health"]');
+  await op.waitForSelector('table.health tbody tr');
+  offline.firstRow = await op.$eval('table.health tbody tr', (r) => [...r.cells].map((c) => c.textContent.trim()));
+  step('offline', offline);
   step('errors', { errors });
 } finally {
   await browser.close();

@@ -68,6 +68,7 @@ export async function alertsPage(view) {
     li.className = alert ? 'alert' : 'event';
     li.dataset.event = ev.id;
     li.dataset.camera = ev.camera;
+    li.dataset.time = ev.time;
     if (ev.match?.person_id) li.dataset.person = ev.match.person_id;
     if (ev.plate?.text) li.dataset.plate = ev.plate.text;
     const when = new Date(ev.time);

@@ -1,5 +1,5 @@
 // Review: the recorded footage of up to 4 cameras on one timeline, with the events on it (faces,
-// plates, alerts), played in step at 1–16×. Click or drag on the timeline to seek (a still of the
+// plates, alerts, door decisions), played in step at 1–16×. Click or drag on the timeline to seek (a still of the
 // recording at that time follows the pointer), click an event to jump to it, mark a range
 // and export it as a case file. Footage is the recordings as they are (no re-encode): a clip
 // starts on the key frame at or before the time asked. Keys: space play/pause, ←/→ 10 s,
@@ -82,6 +82,20 @@ export async function reviewPage(view) {
       return { camera: c, rec, events: ev.events };
     }));
     if (left) return;
+    // Door decisions at doors these cameras watch (the roles that see doors).
+    if (['admin', 'operator'].includes(session().role)) {
+      const doors = ((await api('/v1/doors').catch(() => ({ doors: [] }))).doors || []).filter((d) => chosen.includes(d.camera));
+      await Promise.all(doors.map(async (d) => {
+        const rec = (await api(`/v1/doors/${encodeURIComponent(d.id)}/recent?limit=500`).catch(() => ({ events: [] }))).events;
+        const row = rows.find((r) => r.camera === d.camera);
+        for (const e of rec) {
+          const t = Date.parse(e.time);
+          if (t < start || t > end) continue;
+          row.events.push({ id: `door-${e.seq}`, kind: 'door', camera: d.camera, time: e.time, door: d.name || d.id, grant: e.grant,
+            person_name: e.person_name || e.person || e.actor, outcome: e.outcome, action: e.action });
+        }
+      }));
+    }
     evs = rows.flatMap((r) => r.events).sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
     timeline.querySelectorAll('.lane, .playhead, .mark, .ticks').forEach((n) => n.remove());
     for (const r of rows) {
@@ -90,7 +104,7 @@ export async function reviewPage(view) {
       lane.dataset.camera = r.camera;
       lane.innerHTML = `<span class="name">${esc(r.camera)}</span>` +
         r.rec.spans.map((s) => `<i class="rec" data-l="${pct(Math.max(start, Date.parse(s.start)))}" data-r="${pct(Math.min(end, Date.parse(s.end)))}" title="recorded ${esc(new Date(s.start).toLocaleTimeString())}–${esc(new Date(s.end).toLocaleTimeString())}"></i>`).join('') +
-        r.events.map((e) => `<b class="tick ${e.kind} ${isAlert(asLive(e)) ? 'alert' : ''}" data-event="${esc(e.id)}" data-l="${pct(Date.parse(e.time))}" title="${esc(label(e))} ${esc(new Date(e.time).toLocaleTimeString())}"></b>`).join('');
+        r.events.map((e) => `<b class="tick ${e.kind} ${e.kind === 'door' ? (e.grant ? 'grant' : 'deny') : ''} ${isAlert(asLive(e)) ? 'alert' : ''}" data-event="${esc(e.id)}" data-l="${pct(Date.parse(e.time))}" title="${esc(label(e))} ${esc(new Date(e.time).toLocaleTimeString())}"></b>`).join('');
       lane.dataset.recorded = String(r.rec.recorded_seconds || 0);
       lane.dataset.events = String(r.events.length);
       if (r.rec.error) lane.insertAdjacentHTML('beforeend', `<span class="muted"> ${esc(r.rec.error)}</span>`);
@@ -290,6 +304,7 @@ function asLive(e) {
 }
 
 function label(e) {
+  if (e.kind === 'door') return `door ${e.door}: ${e.action === 'door.decision' ? (e.grant ? 'opened for' : 'refused') : e.action} ${e.person_name || ''}${e.grant ? '' : ` (${e.outcome || ''})`}`;
   if (e.kind === 'plate') return e.plate ? `plate ${e.plate}` : 'plate';
   if (e.kind === 'alarm') return 'alarm';
   return e.person_name || e.person_id ? `${e.person_name || e.person_id}${e.list ? ` (${e.list})` : ''}` : e.list ? `a ${e.list} face` : 'face';
