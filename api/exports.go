@@ -237,23 +237,33 @@ func (b *exportBuilder) addRange(rg exportRange) error {
 		b.m.Ranges = append(b.m.Ranges, rg)
 		return nil
 	}
-	mp4, skipped, err := b.s.clips.Clip(b.ctx, rg.Camera, rg.From, rg.To)
-	switch {
-	case err == nil:
-		rg.Footage = fmt.Sprintf("%s-%s.mp4", safeName(rg.Camera), rg.From.UTC().Format("20060102T150405Z"))
-		if err := b.put(rg.Footage, mp4, "video/mp4"); err != nil {
-			return err
-		}
-		for _, sk := range skipped {
-			rg.Missing = append(rg.Missing, "footage segment "+sk)
-		}
-	case errors.Is(err, footage.ErrNoFootage):
-		rg.Missing = append(rg.Missing, "footage (none recorded in that range)")
-	default:
+	name := fmt.Sprintf("%s-%s.mp4", safeName(rg.Camera), rg.From.UTC().Format("20060102T150405Z"))
+	var err error
+	if rg.Footage, rg.Missing, err = b.putClip(name, rg.Camera, rg.From, rg.To); err != nil {
 		return err
 	}
 	b.m.Ranges = append(b.m.Ranges, rg)
 	return nil
+}
+
+// putClip writes the footage of [from, to] as the file name; it returns the file's name ("" when
+// nothing was recorded) and what could not be included.
+func (b *exportBuilder) putClip(name, camera string, from, to time.Time) (string, []string, error) {
+	mp4, skipped, err := b.s.clips.Clip(b.ctx, camera, from, to)
+	switch {
+	case errors.Is(err, footage.ErrNoFootage):
+		return "", []string{"footage (none recorded in that range)"}, nil
+	case err != nil:
+		return "", nil, err
+	}
+	if err := b.put(name, mp4, "video/mp4"); err != nil {
+		return "", nil, err
+	}
+	var missing []string
+	for _, sk := range skipped {
+		missing = append(missing, "footage segment "+sk)
+	}
+	return name, missing, nil
 }
 
 // safeName keeps a camera id usable as a file name: letters, digits, '-' and '_'.
@@ -295,21 +305,11 @@ func (b *exportBuilder) add(id string) error {
 	if s.clips != nil {
 		from := e.Time.Add(-time.Duration(b.m.PreRoll * float64(time.Second)))
 		to := e.Time.Add(time.Duration(b.m.PostRoll * float64(time.Second)))
-		mp4, skipped, err := s.clips.Clip(b.ctx, e.Camera, from, to)
-		switch {
-		case err == nil:
-			xe.Footage = e.ID + ".mp4"
-			if err := b.put(xe.Footage, mp4, "video/mp4"); err != nil {
-				return err
-			}
-			for _, sk := range skipped {
-				xe.Missing = append(xe.Missing, "footage segment "+sk)
-			}
-		case errors.Is(err, footage.ErrNoFootage):
-			xe.Missing = append(xe.Missing, "footage (none recorded in that range)")
-		default:
+		name, missing, err := b.putClip(e.ID+".mp4", e.Camera, from, to)
+		if err != nil {
 			return err
 		}
+		xe.Footage, xe.Missing = name, append(xe.Missing, missing...)
 	}
 	b.m.Events = append(b.m.Events, xe)
 	return nil

@@ -51,10 +51,9 @@ func (s *Store) Alerts(ctx context.Context, f AlertFilter) ([]Alert, string, err
 		return nil, "", fmt.Errorf("events: alert state %q: open, acknowledged or all", f.State)
 	}
 	if f.Cursor != "" {
-		b, err := base64.RawURLEncoding.DecodeString(f.Cursor)
-		var c cursor
-		if err != nil || json.Unmarshal(b, &c) != nil || c.ID == "" {
-			return nil, "", ErrBadCursor
+		c, err := parseCursor(f.Cursor)
+		if err != nil {
+			return nil, "", err
 		}
 		args = append(args, c.T, c.ID)
 		where = append(where, fmt.Sprintf("(e.time, e.id) < ($%d, $%d)", len(args)-1, len(args)))
@@ -80,6 +79,16 @@ func (s *Store) Alerts(ctx context.Context, f AlertFilter) ([]Alert, string, err
 	}
 	out, next := pageOf(out, f.Limit, func(a Alert) cursor { return cursor{T: a.Time, ID: a.ID} })
 	return out, next, nil
+}
+
+// parseCursor reads a page cursor this store made.
+func parseCursor(s string) (cursor, error) {
+	var c cursor
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || json.Unmarshal(b, &c) != nil || c.ID == "" {
+		return c, ErrBadCursor
+	}
+	return c, nil
 }
 
 // pageOf cuts rows (fetched one past limit) to limit and makes the next page's cursor from the

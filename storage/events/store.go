@@ -2,7 +2,6 @@ package events
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -328,10 +327,9 @@ func (s *Store) Query(ctx context.Context, f Filter) ([]Event, string, error) {
 		add("plate = $%d", f.Plate)
 	}
 	if f.Cursor != "" {
-		b, err := base64.RawURLEncoding.DecodeString(f.Cursor)
-		var c cursor
-		if err != nil || json.Unmarshal(b, &c) != nil || c.ID == "" {
-			return nil, "", ErrBadCursor
+		c, err := parseCursor(f.Cursor)
+		if err != nil {
+			return nil, "", err
 		}
 		args = append(args, c.T, c.ID)
 		where = append(where, fmt.Sprintf("(time, id) < ($%d, $%d)", len(args)-1, len(args)))
