@@ -39,16 +39,9 @@ func (s *Server) alertHistory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var err error
-	for _, p := range []struct {
-		name string
-		t    *time.Time
-	}{{"from", &f.From}, {"to", &f.To}} {
-		if v := q.Get(p.name); v != "" {
-			if *p.t, err = parseTime(v); err != nil {
-				s.writeError(w, r, badRequest(p.name+": "+err.Error()))
-				return
-			}
-		}
+	if f.From, f.To, err = queryRange(q, f.From, f.To); err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	if !f.To.After(f.From) || f.To.Sub(f.From) > maxWindow {
 		s.writeError(w, r, badRequest("from must be before to, at most 366 days apart"))

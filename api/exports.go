@@ -315,6 +315,20 @@ func (b *exportBuilder) add(id string) error {
 	return nil
 }
 
+// exportFile reads one stored file of a case file; a missing one is answered 404.
+func (s *Server) exportFile(w http.ResponseWriter, r *http.Request, id, name string) ([]byte, bool) {
+	data, err := s.exports.Get(r.Context(), "exports/"+id+"/"+name)
+	if errors.Is(err, blob.ErrNotFound) {
+		s.writeError(w, r, errNotFound)
+		return nil, false
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return nil, false
+	}
+	return data, true
+}
+
 // exportFileGet is GET /v1/exports/{id}/files/{name}: one file of a case file (downloads audited).
 func (s *Server) exportFileGet(w http.ResponseWriter, r *http.Request) {
 	if s.exports == nil {
@@ -326,13 +340,8 @@ func (s *Server) exportFileGet(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errNotFound)
 		return
 	}
-	data, err := s.exports.Get(r.Context(), "exports/"+id+"/"+name)
-	if errors.Is(err, blob.ErrNotFound) {
-		s.writeError(w, r, errNotFound)
-		return
-	}
-	if err != nil {
-		s.writeError(w, r, err)
+	data, ok := s.exportFile(w, r, id, name)
+	if !ok {
 		return
 	}
 	if _, ok := s.audit(w, r, "export.download", "", map[string]string{"export": id, "file": name}, nil); !ok {
@@ -365,13 +374,8 @@ func (s *Server) exportZip(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errNotFound)
 		return
 	}
-	mj, err := s.exports.Get(r.Context(), "exports/"+id+"/manifest.json")
-	if errors.Is(err, blob.ErrNotFound) {
-		s.writeError(w, r, errNotFound)
-		return
-	}
-	if err != nil {
-		s.writeError(w, r, err)
+	mj, ok := s.exportFile(w, r, id, "manifest.json")
+	if !ok {
 		return
 	}
 	var m manifest

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"slices"
 
-	"github.com/vigil-oss/vigil/access"
 	"github.com/vigil-oss/vigil/internal/core/event"
 	"github.com/vigil-oss/vigil/storage/events"
 )
@@ -34,13 +33,10 @@ func levelOf(r *http.Request) seeLevel {
 	return seeNoIdents
 }
 
-// residentsList is the gallery's list of residents enrolled by hand (vigil enroll's default);
-// access.AccessList the one that follows the access-control templates. Neither raises alerts.
-const residentsList = "residents"
-
-// watchList reports whether list is a watch list: a hit on it is an alert.
+// watchList reports whether list is a watch list: a hit on it is an alert (the residents' and
+// access lists, events.QuietLists, open doors instead).
 func watchList(list string) bool {
-	return list != "" && list != residentsList && list != access.AccessList
+	return list != "" && !slices.Contains(events.QuietLists, list)
 }
 
 // redactStored blanks what the level may not see in a stored event.

@@ -25,7 +25,7 @@ func TestWatchRolesDoNotSeeWhom(t *testing.T) {
 			{Kind: event.KindFace, PersonID: str("wanted-1"), PersonName: str("Wanted"), List: str("watch")},
 			{Kind: event.KindPlate, Plate: str("粤B12345"), Attrs: []byte(`{"plate_chars":[]}`)},
 			{Kind: event.KindPlate, Plate: str("粤B99999"), List: str("stolen")},
-			{Kind: event.KindFace, PersonID: str("bob"), List: str(residentsList)},
+			{Kind: event.KindFace, PersonID: str("bob"), List: str("residents")},
 		}
 	}
 	live := []event.Event{

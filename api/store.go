@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,20 +65,9 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	f := events.Filter{From: now.Add(-24 * time.Hour), To: now, Camera: q.Get("camera"), Kind: q.Get("kind"),
 		Person: q.Get("person"), Plate: plate.Normalize(q.Get("plate")), Cursor: q.Get("cursor")}
 	var err error
-	if v := q.Get("from"); v != "" {
-		if f.From, err = parseTime(v); err != nil {
-			s.writeError(w, r, badRequest("from: "+err.Error()))
-			return
-		}
-		if q.Get("to") == "" {
-			f.To = now
-		}
-	}
-	if v := q.Get("to"); v != "" {
-		if f.To, err = parseTime(v); err != nil {
-			s.writeError(w, r, badRequest("to: "+err.Error()))
-			return
-		}
+	if f.From, f.To, err = queryRange(q, f.From, f.To); err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	if !f.To.After(f.From) {
 		s.writeError(w, r, badRequest("the time range is empty or reversed: from must be before to"))
@@ -150,6 +140,24 @@ func (s *Server) tracking(r *http.Request, f events.Filter) (string, error) {
 		return "", badRequest("following a person or a plate needs a reason (audited): " + err.Error())
 	}
 	return reason, nil
+}
+
+// queryRange reads the optional from and to of a query, keeping the defaults given for those
+// absent; a malformed one is a bad request naming it.
+func queryRange(q url.Values, from, to time.Time) (time.Time, time.Time, error) {
+	for _, p := range []struct {
+		name string
+		t    *time.Time
+	}{{"from", &from}, {"to", &to}} {
+		if v := q.Get(p.name); v != "" {
+			t, err := parseTime(v)
+			if err != nil {
+				return from, to, badRequest(p.name + ": " + err.Error())
+			}
+			*p.t = t
+		}
+	}
+	return from, to, nil
 }
 
 func parseTime(v string) (time.Time, error) {
@@ -251,19 +259,10 @@ func (s *Server) recordings(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	now := time.Now()
-	from, to := now.Add(-time.Hour), now
-	var err error
-	if v := q.Get("from"); v != "" {
-		if from, err = parseTime(v); err != nil {
-			s.writeError(w, r, badRequest("from: "+err.Error()))
-			return
-		}
-	}
-	if v := q.Get("to"); v != "" {
-		if to, err = parseTime(v); err != nil {
-			s.writeError(w, r, badRequest("to: "+err.Error()))
-			return
-		}
+	from, to, err := queryRange(q, now.Add(-time.Hour), now)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	if !to.After(from) || to.Sub(from) > maxTimeline {
 		s.writeError(w, r, badRequest("from must be before to, at most 7 days apart"))

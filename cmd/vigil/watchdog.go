@@ -18,6 +18,9 @@ const (
 	watchEvery = time.Second
 	// offlineAfter: a camera not live this long (once live, or since it was added) is offline.
 	offlineAfter = 10 * time.Second
+	// recordEvery is how often a camera's newest segment is read from the index (a query each;
+	// a recording is late only after three segments and 30 s anyway).
+	recordEvery = 15 * time.Second
 )
 
 type watchdog struct {
@@ -25,6 +28,7 @@ type watchdog struct {
 	stopped  map[string]bool
 	seen     map[string]time.Time // when the watchdog first saw each camera
 	lastLive map[string]time.Time // when each camera was last seen live (a reconnecting camera's state changes every try)
+	recAsked map[string]time.Time // when each camera's newest segment was last read
 	lastSeg  func(ctx context.Context, camera string) (time.Time, bool)
 	segLen   time.Duration
 	statuses func() []rtsp.Status
@@ -57,9 +61,10 @@ func (w *watchdog) check(ctx context.Context, now time.Time) {
 		}
 		// Recording: a live camera's newest segment should be at most a few segments old.
 		late := 3*w.segLen + 30*time.Second
-		if now.Sub(st.Since) < late || now.Sub(w.seen[st.ID]) < late { // live long enough to have recorded
-			continue
+		if now.Sub(st.Since) < late || now.Sub(w.seen[st.ID]) < late || now.Sub(w.recAsked[st.ID]) < recordEvery {
+			continue // not live long enough to have recorded, or read lately
 		}
+		w.recAsked[st.ID] = now
 		last, ok := w.lastSeg(ctx, st.ID)
 		if !ok {
 			continue // the index could not be read: say nothing rather than something wrong
@@ -94,7 +99,7 @@ func (n *node) watchdogComponent() lifecycle.Component {
 	var stop context.CancelFunc
 	done := make(chan struct{})
 	return lifecycle.Component{Name: "watchdog", Start: func(context.Context) error {
-		w := &watchdog{offline: map[string]bool{}, stopped: map[string]bool{}, seen: map[string]time.Time{}, lastLive: map[string]time.Time{},
+		w := &watchdog{offline: map[string]bool{}, stopped: map[string]bool{}, seen: map[string]time.Time{}, lastLive: map[string]time.Time{}, recAsked: map[string]time.Time{},
 			statuses: n.cameras.Statuses, raise: n.raiseAlarm, segLen: n.cfg.Footage.SegmentLength.D()}
 		if n.cfg.Footage.Enabled && n.cfg.Footage.Mode != "events" && n.st != nil && n.st.pool != nil {
 			w.lastSeg = lastSegment(n.st.pool)

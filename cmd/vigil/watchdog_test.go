@@ -25,7 +25,7 @@ func TestWatchdog(t *testing.T) {
 	var sts []rtsp.Status
 	var raised []string
 	last := map[string]time.Time{}
-	w := &watchdog{offline: map[string]bool{}, stopped: map[string]bool{}, seen: map[string]time.Time{}, lastLive: map[string]time.Time{}, segLen: 10 * time.Second,
+	w := &watchdog{offline: map[string]bool{}, stopped: map[string]bool{}, seen: map[string]time.Time{}, lastLive: map[string]time.Time{}, recAsked: map[string]time.Time{}, segLen: 10 * time.Second,
 		statuses: func() []rtsp.Status { return sts }, raise: func(a access.Alarm) { raised = append(raised, a.Type+":"+a.Camera) },
 		lastSeg: func(_ context.Context, c string) (time.Time, bool) { return last[c], true }}
 	status := func(id string, state rtsp.State, since time.Time) rtsp.Status {

@@ -11,8 +11,9 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// QuietLists are the lists whose matches open doors, not alerts (the console's alert feed leaves
-// them out too).
+// QuietLists are the lists whose matches open doors, not alerts: the gallery's residents enrolled
+// by hand (vigil enroll's default) and access.AccessList, which follows the access-control
+// templates. The API's redaction and the console's alert feed go by the same.
 var QuietLists = []string{"residents", "access"}
 
 // Alert is an alert as the history shows it: the event, and who acknowledged it and when (from
