@@ -144,28 +144,30 @@ func (e *Engine) nameDoorEvents(ctx context.Context, evs []DoorEvent) error {
 			ids = append(ids, ev.Person)
 		}
 	}
-	if len(ids) == 0 {
-		return nil
-	}
-	rows, err := e.pool.Query(ctx, `SELECT id, name FROM people WHERE id = ANY($1)`, ids)
+	names, err := e.PersonNames(ctx, ids)
 	if err != nil {
-		return err
-	}
-	names := map[string]string{}
-	for rows.Next() {
-		var id, name string
-		if err := rows.Scan(&id, &name); err != nil {
-			rows.Close()
-			return err
-		}
-		names[id] = name
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return err
 	}
 	for i := range evs {
 		evs[i].Name = names[evs[i].Person]
 	}
 	return nil
+}
+
+// PersonNames gives the names of the people among ids (erased and unknown ids are left out).
+func (e *Engine) PersonNames(ctx context.Context, ids []string) (map[string]string, error) {
+	names := map[string]string{}
+	if len(ids) == 0 {
+		return names, nil
+	}
+	rows, err := e.pool.Query(ctx, `SELECT id, name FROM people WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return nil, err
+	}
+	var id, name string
+	_, err = pgx.ForEachRow(rows, []any{&id, &name}, func() error {
+		names[id] = name
+		return nil
+	})
+	return names, err
 }

@@ -1,7 +1,10 @@
 package api
 
 import (
+	"encoding/json"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -67,9 +70,45 @@ func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 		"from": f.From, "to": f.To}, &n); !ok {
 		return
 	}
-	resp := map[string]any{"entries": list}
+	resp := map[string]any{"entries": list, "names": s.auditNames(r, list)}
 	if n == f.Limit {
 		resp["before"] = list[n-1].Seq
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// auditNames names the people and doors the entries are about (id → name), so the console shows
+// names with the ids on hover. A lookup that fails leaves the ids as they are.
+func (s *Server) auditNames(r *http.Request, list []audit.Entry) map[string]string {
+	names := map[string]string{}
+	var people []string
+	for _, e := range list {
+		var d struct {
+			Person   string            `json:"person"`
+			PersonID string            `json:"person_id"`
+			People   []string          `json:"person_ids"`
+			Names    map[string]string `json:"names"` // as the entry was written (a face search's finds)
+		}
+		if json.Unmarshal(e.Detail, &d) != nil {
+			continue
+		}
+		for id, name := range d.Names {
+			if name != "" {
+				names[id] = name
+			}
+		}
+		people = append(append(people, d.Person, d.PersonID), d.People...)
+	}
+	if s.access == nil {
+		return names
+	}
+	if got, err := s.access.PersonNames(r.Context(), slices.Compact(slices.Sorted(slices.Values(people)))); err == nil {
+		maps.Copy(names, got)
+	}
+	for _, d := range s.access.Doors() {
+		if d.Name != "" {
+			names[d.ID] = d.Name
+		}
+	}
+	return names
 }

@@ -198,14 +198,14 @@ func (s *Server) searchFaces(w http.ResponseWriter, r *http.Request) {
 			ids[i] = h.ID
 		}
 		if who, err := s.store.IdentitiesOf(r.Context(), ids, q.From, q.To); err == nil && len(who) > 0 {
-			persons := map[string]bool{}
+			persons := map[string]string{}
 			for i := range matches {
 				if id, ok := who[matches[i].EventID]; ok {
 					matches[i].PersonID, matches[i].PersonName = id.PersonID, id.Name
-					persons[id.PersonID] = true
+					persons[id.PersonID] = id.Name
 				}
 			}
-			query["person_ids"] = slices.Sorted(maps.Keys(persons))
+			query["person_ids"], query["names"] = slices.Sorted(maps.Keys(persons)), persons
 		}
 	}
 	// "more" says the k-th was inside the threshold too: there may be more to find with a larger

@@ -41,7 +41,11 @@ func (s *Server) recordingUsage(ctx context.Context) map[string]footage.Usage {
 	}
 	s.usageMu.Lock()
 	defer s.usageMu.Unlock()
-	if time.Since(s.usageAt) < usageTTL {
+	ttl := usageTTL
+	if len(s.usage) == 0 {
+		ttl = usageTTL / 6 // nothing recorded yet (a node just started): look again soon
+	}
+	if time.Since(s.usageAt) < ttl {
 		return s.usage
 	}
 	u, err := s.clips.Usage(ctx)

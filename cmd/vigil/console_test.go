@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -150,7 +151,8 @@ func TestConsoleInChromium(t *testing.T) {
 			PathPoints int
 			MapState   string
 			// audit
-			AuditRows [][]string
+			AuditRows  [][]string
+			AuditNamed [][2]string
 			// roles
 			PatrolFaceSearch, PatrolExport, OperatorRule int
 			PatrolNav                                    []string
@@ -220,6 +222,10 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 	if !found["search.faces"] || !found["search.timeline"] {
 		t.Errorf("the audit review of obama: %v", audited.AuditRows)
+	}
+	// People by name in the audit, their ids on hover.
+	if !slices.ContainsFunc(audited.AuditNamed, func(n [2]string) bool { return n[0] == "obama" && n[1] != "" }) {
+		t.Errorf("the audit names no one: %v", audited.AuditNamed)
 	}
 	if roles.PatrolFaceSearch != 403 || roles.PatrolExport != 403 || roles.OperatorRule != 403 {
 		t.Errorf("roles: patrol face search %d, patrol export %d, operator rule edit %d; want 403 each", roles.PatrolFaceSearch, roles.PatrolExport, roles.OperatorRule)

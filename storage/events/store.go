@@ -184,9 +184,12 @@ func (s *Store) Insert(ctx context.Context, recs []*event.Event, snapshotKey fun
 	return inserted, err
 }
 
-// unfenced drops the events of a node that lost its camera's lease (their epoch is older than
-// the camera's fence, footage.Fence): after a partition, the stale node's passages are not
-// stored beside the new holder's.
+// unfenced drops the events a node observed after it lost its camera's lease: their epoch is
+// older than the camera's fence (footage.Fence) and they were seen after the fence was taken.
+// After a partition, the stale node's passages are not stored beside the new holder's. What the
+// old holder saw before the fence is kept, even when it arrives after: a batch in flight on a
+// writer that was killed comes back only after AckWait, by when the camera has moved, and those
+// passages happened.
 func (s *Store) unfenced(ctx context.Context, recs []*event.Event) ([]*event.Event, error) {
 	var cams []string
 	seen := map[string]bool{}
@@ -199,22 +202,32 @@ func (s *Store) unfenced(ctx context.Context, recs []*event.Event) ([]*event.Eve
 	if len(cams) == 0 {
 		return recs, nil
 	}
-	rows, err := s.pool.Query(ctx, `SELECT camera, epoch FROM camera_fences WHERE camera = ANY($1)`, cams)
+	rows, err := s.pool.Query(ctx, `SELECT camera, epoch, at FROM camera_fences WHERE camera = ANY($1)`, cams)
 	if err != nil {
 		return nil, err
 	}
-	fence := map[string]uint64{}
+	type fence struct {
+		epoch uint64
+		at    time.Time
+	}
+	fences := map[string]fence{}
 	var cam string
 	var epoch int64
-	if _, err := pgx.ForEachRow(rows, []any{&cam, &epoch}, func() error {
-		fence[cam] = uint64(epoch)
+	var at time.Time
+	if _, err := pgx.ForEachRow(rows, []any{&cam, &epoch, &at}, func() error {
+		fences[cam] = fence{uint64(epoch), at}
 		return nil
 	}); err != nil {
 		return nil, err
 	}
 	out := recs[:0:0]
 	for _, r := range recs {
-		if r.Lease > 0 && r.Lease < fence[r.Camera] {
+		f, ok := fences[r.Camera]
+		seenLast := r.Time
+		if r.First.After(seenLast) {
+			seenLast = r.First
+		}
+		if ok && r.Lease > 0 && r.Lease < f.epoch && !seenLast.Before(f.at) {
 			s.fenced.Add(1)
 			continue
 		}

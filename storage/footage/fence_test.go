@@ -55,14 +55,17 @@ func TestStaleHolderFenced(t *testing.T) {
 	}
 
 	store := events.New(pool)
-	ev := func(lease uint64) *event.Event {
-		now := time.Now()
-		return &event.Event{ID: event.NewID(now), Camera: "cam001", Kind: event.KindFace, Time: now, First: now, Frames: 3, Lease: lease}
+	ev := func(lease uint64, seen time.Time) *event.Event {
+		return &event.Event{ID: event.NewID(seen), Camera: "cam001", Kind: event.KindFace, Time: seen, First: seen.Add(-time.Second), Frames: 3, Lease: lease}
 	}
-	stale, fresh := ev(a), ev(b)
-	n, err := store.Insert(ctx, []*event.Event{stale, fresh}, func(*event.Event) string { return "" })
-	if err != nil || n != 1 || store.Fenced() != 1 {
-		t.Fatalf("events stored %d (fenced %d), %v: want node b's only", n, store.Fenced(), err)
+	now := time.Now()
+	stale, fresh, before := ev(a, now), ev(b, now), ev(a, now.Add(-time.Minute))
+	n, err := store.Insert(ctx, []*event.Event{stale, fresh, before}, func(*event.Event) string { return "" })
+	if err != nil || n != 2 || store.Fenced() != 1 {
+		t.Fatalf("events stored %d (fenced %d), %v: want node b's and node a's from before the fence", n, store.Fenced(), err)
+	}
+	if _, err := store.Get(ctx, before.ID); err != nil {
+		t.Errorf("node a's event from before node b took the camera: %v", err)
 	}
 	if _, err := store.Get(ctx, stale.ID); err == nil {
 		t.Error("node a's event after node b took the camera was stored")

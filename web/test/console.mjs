@@ -195,8 +195,9 @@ try {
   await adm.click('#q button');
   await adm.waitForFunction(() => document.querySelectorAll('table.audit tbody tr').length > 0, null, { timeout: 10000 });
   const auditRows = await adm.$$eval('table.audit tbody tr', (rs) => rs.map((r) => [...r.cells].map((c) => c.textContent.replace(/\s+/g, ' ').trim())));
+  const auditNamed = await adm.$$eval('table.audit td.detail span[title]', (ss) => ss.map((s) => [s.textContent, s.title]));
   await adm.screenshot({ path: `${OUT}/audit.png` });
-  step('audit', { auditRows });
+  step('audit', { auditRows, auditNamed });
 
   const failedBeforeRoles = failed.length;
   // Roles, as the pages' code sees them: a patrol officer cannot search faces or export, an

@@ -37,7 +37,7 @@ export async function auditPage(view) {
         <td>${esc(e.actor)} <span class="muted">${esc(e.role)}</span></td>
         <td>${esc(e.action)}</td>
         <td>${esc(e.reason || '')}</td>
-        <td class="detail">${esc(summary(e.detail))}</td>
+        <td class="detail">${summary(e.detail, res.names || {})}</td>
         <td>${e.results ?? ''}</td></tr>`).join('');
       if (!more) {
         results.innerHTML = `<table class="events audit"><thead><tr><th>when</th><th>who</th><th>what</th><th>why</th><th>about</th><th>results</th></tr></thead>
@@ -57,12 +57,18 @@ export async function auditPage(view) {
   load(false);
 }
 
-// summary says what an entry was about in a few words.
-function summary(d) {
+// summary says what an entry was about in a few words (HTML): people and doors by name, their
+// ids on hover.
+function summary(d, names) {
   if (!d) return '';
+  const named = (id) => (names[id] ? `<span title="${esc(id)}">${esc(names[id])}</span>` : esc(id));
   const parts = [];
-  for (const k of ['person', 'person_ids', 'plate', 'q', 'door', 'camera', 'event', 'export', 'grant']) {
-    if (d[k] !== undefined && d[k] !== '' && d[k] !== null) parts.push(`${k}: ${Array.isArray(d[k]) ? d[k].join(', ') : d[k]}`);
+  for (const k of ['person', 'person_id', 'person_ids', 'plate', 'q', 'door', 'camera', 'event', 'export', 'grant']) {
+    const v = d[k];
+    if (v === undefined || v === '' || v === null) continue;
+    const vs = Array.isArray(v) ? v : [v];
+    const shown = ['person', 'person_id', 'person_ids', 'door'].includes(k) ? vs.map((x) => named(String(x))) : vs.map((x) => esc(x));
+    parts.push(`${esc(k)}: ${shown.join(', ')}`);
   }
   return parts.join(' · ');
 }
