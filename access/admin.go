@@ -16,6 +16,7 @@ import (
 
 	"github.com/vigil-oss/vigil/access/audit"
 	"github.com/vigil-oss/vigil/access/auth"
+	"github.com/vigil-oss/vigil/recognizers/plate"
 )
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
@@ -108,7 +109,7 @@ type NewCredential struct {
 	ValidUntil *time.Time `json:"valid_until"`
 }
 
-// AddCredential adds a card, PIN or QR code to a person; it returns the credential's id and, for
+// AddCredential adds a card, PIN, QR code or car plate to a person; it returns the credential's id and, for
 // a generated QR code, its payload (shown once: only its hash is kept).
 func (e *Engine) AddCredential(ctx context.Context, who auth.Actor, person string, c NewCredential) (int64, string, error) {
 	switch c.Kind {
@@ -117,8 +118,13 @@ func (e *Engine) AddCredential(ctx context.Context, who auth.Actor, person strin
 		if len(c.Value) < 4 || len(c.Value) > 12 {
 			return 0, "", fmt.Errorf("%w: a PIN has 4 to 12 digits", ErrInvalid)
 		}
+	case KindPlate:
+		c.Value = plate.Normalize(c.Value)
+		if !plate.Valid(c.Value, "") {
+			return 0, "", fmt.Errorf("%w: %q is not a plate (a province, a letter, then 5 or 6 letters and digits: 粤B12345)", ErrInvalid, c.Value)
+		}
 	default:
-		return 0, "", fmt.Errorf("%w: credential kind must be card, pin or qr (faces enrol through /v1/people/{id}/faces)", ErrInvalid)
+		return 0, "", fmt.Errorf("%w: credential kind must be card, pin, qr or plate (faces enrol through /v1/people/{id}/faces)", ErrInvalid)
 	}
 	if c.Kind == KindQR && c.Value == "" {
 		var b [18]byte

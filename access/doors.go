@@ -113,26 +113,29 @@ func (e *Engine) RecentAtDoor(ctx context.Context, door string, limit int) ([]Do
 	if err != nil {
 		return nil, err
 	}
-	evs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (DoorEvent, error) {
-		var ev DoorEvent
-		var detail string
-		if err := r.Scan(&ev.Seq, &ev.Time, &ev.Actor, &ev.Action, &ev.Reason, &detail); err != nil {
-			return ev, err
-		}
-		ev.Detail = json.RawMessage(detail)
-		var d struct {
-			Grant  bool   `json:"grant"`
-			Person string `json:"person"`
-			Reason string `json:"reason"`
-		}
-		_ = json.Unmarshal(ev.Detail, &d)
-		ev.Grant, ev.Person, ev.Outcome = d.Grant, d.Person, d.Reason
-		return ev, nil
-	})
+	evs, err := pgx.CollectRows(rows, scanDoorEvent)
 	if err != nil {
 		return nil, err
 	}
 	return evs, e.nameDoorEvents(ctx, evs)
+}
+
+// scanDoorEvent reads an audit row (seq, time, actor, action, reason, detail) as a DoorEvent.
+func scanDoorEvent(r pgx.CollectableRow) (DoorEvent, error) {
+	var ev DoorEvent
+	var detail string
+	if err := r.Scan(&ev.Seq, &ev.Time, &ev.Actor, &ev.Action, &ev.Reason, &detail); err != nil {
+		return ev, err
+	}
+	ev.Detail = json.RawMessage(detail)
+	var d struct {
+		Grant  bool   `json:"grant"`
+		Person string `json:"person"`
+		Reason string `json:"reason"`
+	}
+	_ = json.Unmarshal(ev.Detail, &d)
+	ev.Grant, ev.Person, ev.Outcome = d.Grant, d.Person, d.Reason
+	return ev, nil
 }
 
 // nameDoorEvents fills in the names of the people the events are about (erased people keep

@@ -32,6 +32,7 @@ const (
 	DenySchedule     = "outside_schedule"
 	DenyAntiPassback = "anti_passback"
 	DenyPINRequired  = "pin_required"
+	DenySponsor      = "sponsor_no_right" // a visitor's host may no longer open the door
 )
 
 // Reason describes one reason code.
@@ -64,11 +65,12 @@ var Reasons = []Reason{
 	{DenySecondFactor, false, "face", "the door's face policy asks for a second factor (a face and a card, PIN or QR of the same person within 30 s) and only one came"},
 	{DenyBlacklisted, false, "rules", "the person is blacklisted"},
 	{DenyNoRule, false, "rules", "no rule of the door names the person, their kind, group or unit"},
-	{DenyLeaseEnded, false, "rules", "the lease that gives the right has ended"},
-	{DenyLeaseFuture, false, "rules", "the lease that gives the right has not started"},
+	{DenyLeaseEnded, false, "rules", "the lease that gives the right has ended (a resident whose every lease has ended opens nothing, whatever the rule)"},
+	{DenyLeaseFuture, false, "rules", "the lease that gives the right has not started (nor any other lease of the resident)"},
 	{DenySchedule, false, "rules", "the rule that names the person is outside its schedule now"},
 	{DenyAntiPassback, false, "rules", "the person already passed this way into the door's area (anti-passback)"},
 	{DenyPINRequired, false, "rules", "the rule asks for the card and the same person's PIN, and no valid PIN came with the card"},
+	{DenySponsor, false, "rules", "the visitor's invitation is for this door and time, but the resident who issued it may no longer open the door (lease ended, blacklisted, rule removed)"},
 	{Granted, true, "rules", "the door opens"},
 	{GrantedDuress, true, "rules", "the door opens and a silent duress alarm is raised"},
 }

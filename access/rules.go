@@ -208,6 +208,9 @@ func (s *snapshot) rights(doorID, personID string, duress bool, now time.Time, i
 	if p.blacklisted {
 		return DenyBlacklisted, ""
 	}
+	if why := p.leaseRefusal(now); why != "" { // a resident whose leases have all ended opens nothing
+		return why, ""
+	}
 	if why := s.allowed(doorID, p, now, pinOK); why != "" {
 		return why, ""
 	}
@@ -227,6 +230,15 @@ func (s *snapshot) rights(doorID, personID string, duress bool, now time.Time, i
 // telling reason why none did.
 func (s *snapshot) allowed(doorID string, p *person, now time.Time, pinOK bool) string {
 	why := DenyNoRule
+	if p.kind == "visitor" && len(s.visits[p.id]) > 0 { // invited by a resident: the visit decides
+		ok, visitWhy := s.visitAllows(doorID, p, now)
+		if ok {
+			return ""
+		}
+		if visitWhy != "" {
+			why = visitWhy
+		}
+	}
 	for _, r := range s.rules[doorID] {
 		ok := false
 		switch r.whoKind {

@@ -49,6 +49,9 @@ func site(t *testing.T) *snapshot {
 			"sun":   {id: "sun", kind: "resident", blacklisted: true},
 			"guest": {id: "guest", kind: "visitor"},
 			"zhou":  {id: "zhou", kind: "staff"},
+			"ma":    {id: "ma", kind: "resident", leases: []lease{{unit: "b1-104", starts: at("2026-01-01T00:00:00Z"), ends: at("2027-01-01T00:00:00Z")}}},
+			"vis":   {id: "vis", kind: "visitor"},
+			"vis2":  {id: "vis2", kind: "visitor"},
 		},
 		creds: map[[32]byte]*credential{
 			h(KindCard, "W1"):             {person: "wang"},
@@ -57,6 +60,9 @@ func site(t *testing.T) *snapshot {
 			h(KindCard, "Z1"):             {person: "zhao"},
 			h(KindCard, "C1"):             {person: "chen"},
 			h(KindCard, "S1"):             {person: "sun"},
+			h(KindCard, "M1"):             {person: "ma"},
+			h(KindQR, "vis-qr"):           {person: "vis"},
+			h(KindQR, "vis2-qr"):          {person: "vis2"},
 			h(KindQR, "guest-qr"):         {person: "guest", validFrom: ptr(at("2026-11-30T00:00:00Z")), until: ptr(at("2026-12-01T00:00:00Z"))},
 			h(KindQR, "old-qr"):           {person: "guest", until: ptr(at("2026-11-01T00:00:00Z"))},
 			h(KindQR, "next-qr"):          {person: "guest", validFrom: ptr(at("2026-12-24T00:00:00Z"))},
@@ -65,6 +71,11 @@ func site(t *testing.T) *snapshot {
 			SecretKey(KindCard, "OLD-C1"): {person: "chen"},
 		},
 		revoked: map[[32]byte]bool{h(KindCard, "LOST"): true},
+		// visitors invited by wang (lease in force) and by li (lease ended), at b1 on the Monday
+		visits: map[string][]visit{
+			"vis":  {{id: "visit-1", sponsor: "wang", doors: []string{"b1"}, starts: at("2026-11-30T01:00:00Z"), ends: at("2026-11-30T03:00:00Z")}},
+			"vis2": {{id: "visit-2", sponsor: "li", doors: []string{"b1"}, starts: at("2026-11-30T01:00:00Z"), ends: at("2026-11-30T03:00:00Z")}},
+		},
 		// a card stored before keyed hashing (SHA-256) still opens
 		rules: map[string][]rule{
 			"b1":     {{whoKind: "unit", who: "b1-101"}, {whoKind: "unit", who: "b1-102"}, {whoKind: "unit", who: "b1-103"}, {whoKind: "person", who: "sun"}},
@@ -129,7 +140,12 @@ func TestRulesEveryReason(t *testing.T) {
 		{"a PIN at a locked keypad", s.decideCredential("b1", Presented{Kind: KindPIN, Value: "9111"}, monday, passback, true), DenyPINLocked},
 		{"a card at a locked keypad", s.decideCredential("b1", Presented{Kind: KindCard, Value: "W1"}, monday, passback, true), Granted},
 		{"second entry without an exit", dc("lobby", Presented{Kind: KindCard, Value: "W1"}, monday, passback), DenyAntiPassback},
-		{"first entry", dc("lobby", Presented{Kind: KindCard, Value: "L1"}, monday, passback), Granted},
+		{"first entry", dc("lobby", Presented{Kind: KindCard, Value: "M1"}, monday, passback), Granted},
+		{"every lease ended, at a door that names residents by kind", dc("lobby", Presented{Kind: KindCard, Value: "L1"}, monday, passback), DenyLeaseEnded},
+		{"visitor in the window at an invited door", dc("b1", Presented{Kind: KindQR, Value: "vis-qr"}, monday, passback), Granted},
+		{"visitor after the window", dc("b1", Presented{Kind: KindQR, Value: "vis-qr"}, monday.Add(2*time.Hour), passback), DenyExpired},
+		{"visitor at a door the invitation does not name", dc("office", Presented{Kind: KindQR, Value: "vis-qr"}, monday, passback), DenyNoRule},
+		{"visitor whose host's lease ended", dc("b1", Presented{Kind: KindQR, Value: "vis2-qr"}, monday, passback), DenySponsor},
 		{"face of a resident", pick(s.decideFace("b1", face(0.1, 0.9), "", monday, passback)), Granted},
 		{"no face in the photo", pick(s.decideFace("b1", FaceProbe{}, "", monday, passback)), DenyNoFace},
 		{"a photo of a face", pick(s.decideFace("b1", face(0.1, 0.2), "", monday, passback)), DenySpoof},
@@ -152,7 +168,7 @@ func TestRulesEveryReason(t *testing.T) {
 		}
 		seen[c.got.reason] = true
 	}
-	if v := dc("lobby", Presented{Kind: KindCard, Value: "L1"}, monday, passback); v.area != "tower" {
+	if v := dc("lobby", Presented{Kind: KindCard, Value: "M1"}, monday, passback); v.area != "tower" {
 		t.Errorf("a grant through an anti-passback door names its area: %+v", v)
 	}
 

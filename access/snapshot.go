@@ -47,6 +47,7 @@ type snapshot struct {
 	creds   map[[32]byte]*credential // by the stored hash: keyed (secrets.hash), or SHA-256 for rows from before
 	revoked map[[32]byte]bool        // secrets whose every credential is revoked
 	rules   map[string][]rule        // by door
+	visits  map[string][]visit       // by visitor
 	faces   *faceSet
 	// galleries caches each door's gallery (snapshot.gallery).
 	galleryMu sync.Mutex
@@ -59,7 +60,7 @@ type snapshot struct {
 func loadSnapshot(ctx context.Context, tx pgx.Tx, hash func(kind, value string) [32]byte, sp space.Space) (*snapshot, error) {
 	s := &snapshot{hash: hash, doors: map[string]*Door{}, people: map[string]*person{}, creds: map[[32]byte]*credential{},
 		revoked: map[[32]byte]bool{}, rules: map[string][]rule{}}
-	for _, load := range []func(context.Context, pgx.Tx) error{s.loadDoors, s.loadPeople, s.loadCredentials, s.loadRules} {
+	for _, load := range []func(context.Context, pgx.Tx) error{s.loadDoors, s.loadPeople, s.loadCredentials, s.loadRules, s.loadVisits} {
 		if err := load(ctx, tx); err != nil {
 			return nil, err
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -207,7 +208,9 @@ func (e *Engine) doorSet(ctx context.Context, door string, s *snapshot) ([]Cache
 			}
 			switch {
 			case kind == "person" && who == p.id, kind == "kind" && who == p.kind, kind == "group" && p.groups[who]:
-				byPerson[p.id] = append(byPerson[p.id], grant{sched: sched})
+				for _, w := range p.leaseWindows() { // a resident's rights end with their leases
+					byPerson[p.id] = append(byPerson[p.id], grant{from: w.from, until: w.until, sched: sched})
+				}
 			case kind == "unit":
 				for _, l := range p.leases {
 					if l.unit == who {
@@ -219,6 +222,21 @@ func (e *Engine) doorSet(ctx context.Context, door string, s *snapshot) ([]Cache
 		}
 	}
 	rows.Close()
+	// Visitors: their invitations to this door, within the window and their host's leases.
+	for visitor, vs := range s.visits {
+		for _, v := range vs {
+			sp := s.people[v.sponsor]
+			if !slices.Contains(v.doors, door) || sp == nil || sp.blacklisted || s.ruleFor(door, sp) != "" {
+				continue
+			}
+			for _, w := range sp.leaseWindows() {
+				from, until := later(&v.starts, w.from), earlier(&v.ends, w.until)
+				if until.After(*from) {
+					byPerson[visitor] = append(byPerson[visitor], grant{from: from, until: until})
+				}
+			}
+		}
+	}
 	d := s.doors[door]
 	if d == nil { // removed while its cache was being made
 		return nil, fmt.Errorf("access: door %q is gone", door)
@@ -249,6 +267,22 @@ func (e *Engine) doorSet(ctx context.Context, door string, s *snapshot) ([]Cache
 		}
 	}
 	return out, nil
+}
+
+// window is a span of time; nil ends are open.
+type window struct{ from, until *time.Time }
+
+// leaseWindows are the spans in which a person's rights hold: a resident's leases, or always
+// (one open window) for anyone else and for residents registered without a lease.
+func (p *person) leaseWindows() []window {
+	if p.kind != "resident" || len(p.leases) == 0 {
+		return []window{{}}
+	}
+	ws := make([]window, len(p.leases))
+	for i, l := range p.leases {
+		ws[i] = window{from: &l.starts, until: &l.ends}
+	}
+	return ws
 }
 
 func later(a, b *time.Time) *time.Time {

@@ -49,51 +49,52 @@ type Server struct {
 	snaps  *snapshots
 	live   *live
 
-	auth         Authenticator
-	auditor      Auditor
-	faces        FaceIndex
-	faceSpace    space.Space
-	cameraReg    CameraRegistry
-	analysis     func(camera string) *cameras.Analysis
-	cluster      Cluster
-	embedder     FaceEmbedder
-	embeddings   Embeddings
-	plates       PlateIndex
-	cameraMap    map[string][2]float64
-	exports      ExportStore
-	plateEvents  PlateEvents
-	access       *access.Engine
-	nonces       *access.Nonces
-	doorFaces    DoorFaces
-	eraser       Eraser
-	relay        *liveview.Relay
-	roles        []string
-	cameraOwner  func(ctx context.Context, camera string) (string, bool, error)
-	dispatch     *dispatch.Service
-	reg          *prometheus.Registry
-	handler      http.Handler
-	stop         func()
-	routes       []Route
-	doorLimits   *limits // controllers' signed calls
-	tokenLimits  *limits // bearer tokens, the metrics token
-	proxies      []netip.Prefix
-	streams      streamSet
-	clipSlots    chan struct{}
-	clipOwners   quota.PerKey // clips downloading, by principal
-	preview      func(ctx context.Context, camera string, at time.Time) ([]byte, time.Time, error)
-	previewMu    sync.Mutex
-	previewAudit map[string]time.Time // principal + camera → when its stills were last audited
-	usageMu      sync.Mutex           // the recordings' usage, cached (recordingUsage)
-	usage        map[string]footage.Usage
-	usageAt      time.Time
-	searchSlots  chan struct{}
-	doorSlots    chan struct{}
-	metricsTok   string
-	open         bool
-	auditPool    *pgxpool.Pool
-	refusals     *prometheus.CounterVec
-	streamsOpen  prometheus.Gauge // server-sent event streams open (pages that left must close theirs)
-	throttled    prometheus.Counter
+	auth           Authenticator
+	auditor        Auditor
+	faces          FaceIndex
+	faceSpace      space.Space
+	cameraReg      CameraRegistry
+	analysis       func(camera string) *cameras.Analysis
+	cluster        Cluster
+	embedder       FaceEmbedder
+	embeddings     Embeddings
+	plates         PlateIndex
+	cameraMap      map[string][2]float64
+	exports        ExportStore
+	plateEvents    PlateEvents
+	access         *access.Engine
+	nonces         *access.Nonces
+	doorFaces      DoorFaces
+	eraser         Eraser
+	relay          *liveview.Relay
+	roles          []string
+	cameraOwner    func(ctx context.Context, camera string) (string, bool, error)
+	dispatch       *dispatch.Service
+	reg            *prometheus.Registry
+	handler        http.Handler
+	stop           func()
+	routes         []Route
+	doorLimits     *limits // controllers' signed calls
+	residentLimits *limits // residents' remote opens and invitations, by person
+	tokenLimits    *limits // bearer tokens, the metrics token
+	proxies        []netip.Prefix
+	streams        streamSet
+	clipSlots      chan struct{}
+	clipOwners     quota.PerKey // clips downloading, by principal
+	preview        func(ctx context.Context, camera string, at time.Time) ([]byte, time.Time, error)
+	previewMu      sync.Mutex
+	previewAudit   map[string]time.Time // principal + camera → when its stills were last audited
+	usageMu        sync.Mutex           // the recordings' usage, cached (recordingUsage)
+	usage          map[string]footage.Usage
+	usageAt        time.Time
+	searchSlots    chan struct{}
+	doorSlots      chan struct{}
+	metricsTok     string
+	open           bool
+	auditPool      *pgxpool.Pool
+	refusals       *prometheus.CounterVec
+	streamsOpen    prometheus.Gauge // server-sent event streams open (pages that left must close theirs)
+	throttled      prometheus.Counter
 }
 
 // Deps are what the API serves.
@@ -162,7 +163,7 @@ func New(d Deps, log *slog.Logger) (*Server, error) {
 		store: d.Store, blobs: d.Blobs, clips: d.Footage, preview: d.Preview, previewAudit: map[string]time.Time{}, snaps: newSnapshots(2000),
 		auth: d.Auth, auditor: d.Audit, faces: d.Faces, faceSpace: d.FaceSpace, embedder: d.Embedder, embeddings: d.Embeddings, plates: d.Plates, cameraMap: d.CameraMap, cameraReg: d.CameraRegistry, analysis: d.Analysis, cluster: d.Cluster, cameraOwner: d.CameraOwner, roles: d.Roles, exports: d.Exports, plateEvents: d.PlateEvents,
 		access: d.Access, nonces: access.NewNonces(), doorFaces: d.DoorFaces, eraser: d.Eraser, relay: d.Live, dispatch: d.Dispatch,
-		doorLimits: newLimits(), tokenLimits: newLimits(), proxies: d.TrustedProxies, clipSlots: make(chan struct{}, clipSlots), searchSlots: make(chan struct{}, searchPhotoSlots),
+		doorLimits: newLimits(), tokenLimits: newLimits(), residentLimits: newResidentLimits(), proxies: d.TrustedProxies, clipSlots: make(chan struct{}, clipSlots), searchSlots: make(chan struct{}, searchPhotoSlots),
 		doorSlots: make(chan struct{}, doorPhotoSlots), metricsTok: d.MetricsToken, open: d.Open, auditPool: d.AuditPool,
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_door_refusals_total",
 			Help: "Controller requests refused before a decision, by reason (bad_signature, stale_timestamp, replayed_request, unknown_door)."}, []string{"reason"}),
@@ -210,6 +211,8 @@ func New(d Deps, log *slog.Logger) (*Server, error) {
 	s.handle(mux, "GET /v1/search/timeline", rolePlates, s.timeline)
 	s.handle(mux, "POST /v1/exports", roleSearch, s.createExport)
 	s.doorRoutes(mux)
+	s.peopleRoutes(mux)
+	s.meRoutes(mux)
 	s.auditRoutes(mux)
 	s.handle(mux, "GET /v1/exports/{id}/files/{name}", roleSearch, s.exportFileGet)
 	s.handle(mux, "GET /v1/exports/{id}/zip", roleSearch, s.exportZip)

@@ -54,7 +54,20 @@ func (s *Server) faceDecision(ctx context.Context, door, value, nonce string) (a
 
 // enrolFace is POST /v1/people/{id}/faces: multipart image and consent (how it was given).
 func (s *Server) enrolFace(w http.ResponseWriter, r *http.Request) {
+	s.enrolFaceOf(func(r *http.Request) string { return r.PathValue("id") })(w, r)
+}
+
+// enrolFaceOf enrols a face for the person who(r) names (staff: the path's; a resident: their own).
+func (s *Server) enrolFaceOf(who func(*http.Request) string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { s.enrolFaceFor(w, r, who(r)) }
+}
+
+func (s *Server) enrolFaceFor(w http.ResponseWriter, r *http.Request, person string) {
 	if !s.needAccess(w, r) {
+		return
+	}
+	if person == "" {
+		s.writeError(w, r, forbidden{role: "resident token without a person", allowed: []string{"a resident token made with --person"}})
 		return
 	}
 	if s.doorFaces == nil {
@@ -91,12 +104,12 @@ func (s *Server) enrolFace(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t.Consent = consent
-	id, err := s.access.AddFaceTemplate(r.Context(), actor(r), r.PathValue("id"), t)
+	id, err := s.access.AddFaceTemplate(r.Context(), actor(r), person, t)
 	if errors.Is(err, access.ErrDuplicate) {
 		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
 		return
 	}
-	s.adminResult(w, r, err, map[string]any{"id": id, "person": r.PathValue("id"), "quality": t.Quality, "liveness": t.Liveness})
+	s.adminResult(w, r, err, map[string]any{"id": id, "person": person, "quality": t.Quality, "liveness": t.Liveness})
 }
 
 // eraseBiometrics is DELETE /v1/people/{id}/biometrics?reason=…: templates, face events, their
@@ -110,7 +123,11 @@ func (s *Server) eraseBiometrics(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	person := r.PathValue("id")
+	s.erasePerson(w, r, r.PathValue("id"), reason)
+}
+
+// erasePerson erases a person's biometrics: templates, face events, their vectors and snapshots.
+func (s *Server) erasePerson(w http.ResponseWriter, r *http.Request, person, reason string) {
 	templates, err := s.access.EraseFaceTemplates(r.Context(), actor(r), person, reason)
 	if err != nil {
 		s.writeError(w, r, err)

@@ -45,6 +45,7 @@ type Principal struct {
 	ID        int64      `json:"id"`
 	Name      string     `json:"name"`
 	Role      string     `json:"role"`
+	Person    string     `json:"person,omitempty"` // the person a resident's token acts for
 	CreatedAt time.Time  `json:"created_at"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
 }
@@ -88,6 +89,21 @@ func NewPrincipals(pool *pgxpool.Pool, ttl time.Duration) *Principals {
 
 // Create adds a principal and returns its token, shown this once.
 func (s *Principals) Create(ctx context.Context, name, role string) (*Principal, string, error) {
+	return s.CreateFor(ctx, name, role, "")
+}
+
+// CreateFor adds a principal acting for a person (a resident's token; person "" for none) and
+// returns its token, shown this once. A resident's token must name its person.
+func (s *Principals) CreateFor(ctx context.Context, name, role, person string) (*Principal, string, error) {
+	return s.create(ctx, s.pool, name, role, person)
+}
+
+// querier is a pool or a transaction.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func (s *Principals) create(ctx context.Context, q querier, name, role, person string) (*Principal, string, error) {
 	if !slices.Contains(Roles, role) {
 		return nil, "", ErrBadRole
 	}
@@ -95,17 +111,66 @@ func (s *Principals) Create(ctx context.Context, name, role string) (*Principal,
 	if name == "" || len(name) > 200 {
 		return nil, "", errors.New("auth: a principal needs a name (at most 200 characters)")
 	}
+	switch {
+	case role == RoleResident && person == "":
+		return nil, "", errors.New("auth: a resident's token acts for a person: give the person's id (--person)")
+	case role != RoleResident && person != "":
+		return nil, "", errors.New("auth: only a resident's token acts for a person")
+	}
 	var raw [32]byte
 	_, _ = rand.Read(raw[:])
 	token := tokenPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
 	h := sha256.Sum256([]byte(token))
-	p := &Principal{Name: name, Role: role}
-	err := s.pool.QueryRow(ctx, `INSERT INTO principals (name, role, token_hash) VALUES ($1, $2, $3) RETURNING id, created_at`,
-		name, role, h[:]).Scan(&p.ID, &p.CreatedAt)
+	p := &Principal{Name: name, Role: role, Person: person}
+	err := q.QueryRow(ctx, `INSERT INTO principals (name, role, token_hash, person_id) VALUES ($1, $2, $3, nullif($4, '')) RETURNING id, created_at`,
+		name, role, h[:], person).Scan(&p.ID, &p.CreatedAt)
 	if err != nil {
 		return nil, "", err
 	}
 	return p, token, nil
+}
+
+// InviteTTL is how long a resident's invitation link may be opened.
+const InviteTTL = 7 * 24 * time.Hour
+
+// Invite makes a one-time invitation code for a resident's app: whoever opens the link first,
+// before it expires, gets a resident token acting for person (Join). Only its hash is kept.
+func (s *Principals) Invite(ctx context.Context, person, by string) (code string, expires time.Time, err error) {
+	var raw [24]byte
+	_, _ = rand.Read(raw[:])
+	code = "vgi_" + base64.RawURLEncoding.EncodeToString(raw[:])
+	h := sha256.Sum256([]byte(code))
+	err = s.pool.QueryRow(ctx, `INSERT INTO resident_invitations (code_hash, person_id, expires, created_by) VALUES ($1, $2, now() + $3::interval, $4) RETURNING expires`,
+		h[:], person, fmt.Sprintf("%d seconds", int(InviteTTL.Seconds())), by).Scan(&expires)
+	return code, expires, err
+}
+
+// ErrInvitation means an invitation code is unknown, used or expired.
+var ErrInvitation = errors.New("auth: this invitation link is unknown, already used or expired: ask the property office for a new one")
+
+// Join spends an invitation code: it returns a new resident token acting for the invited person.
+func (s *Principals) Join(ctx context.Context, code string) (*Principal, string, error) {
+	if !strings.HasPrefix(code, "vgi_") || len(code) > 100 {
+		return nil, "", ErrInvitation
+	}
+	h := sha256.Sum256([]byte(code))
+	var p *Principal
+	var token string
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var person, name string
+		err := tx.QueryRow(ctx, `UPDATE resident_invitations i SET used_at = now() FROM people p
+			WHERE i.code_hash = $1 AND i.used_at IS NULL AND i.expires > now() AND p.id = i.person_id
+			RETURNING i.person_id, p.name`, h[:]).Scan(&person, &name)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrInvitation
+		}
+		if err != nil {
+			return err
+		}
+		p, token, err = s.create(ctx, tx, name+" (app)", RoleResident, person)
+		return err
+	})
+	return p, token, err
 }
 
 // Authenticate returns the principal a bearer token belongs to.
@@ -126,8 +191,8 @@ func (s *Principals) Authenticate(ctx context.Context, token string) (*Principal
 		return c.p, nil
 	}
 	p := &Principal{}
-	err := s.pool.QueryRow(ctx, `SELECT id, name, role, created_at, revoked_at FROM principals WHERE token_hash = $1`, h[:]).
-		Scan(&p.ID, &p.Name, &p.Role, &p.CreatedAt, &p.RevokedAt)
+	err := s.pool.QueryRow(ctx, `SELECT id, name, role, coalesce(person_id, ''), created_at, revoked_at FROM principals WHERE token_hash = $1`, h[:]).
+		Scan(&p.ID, &p.Name, &p.Role, &p.Person, &p.CreatedAt, &p.RevokedAt)
 	if errors.Is(err, pgx.ErrNoRows) || err == nil && p.RevokedAt != nil {
 		p = nil
 	} else if err != nil {
@@ -156,13 +221,13 @@ func (s *Principals) Authenticate(ctx context.Context, token string) (*Principal
 
 // List returns every principal, newest first.
 func (s *Principals) List(ctx context.Context) ([]Principal, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, name, role, created_at, revoked_at FROM principals ORDER BY id DESC`)
+	rows, err := s.pool.Query(ctx, `SELECT id, name, role, coalesce(person_id, ''), created_at, revoked_at FROM principals ORDER BY id DESC`)
 	if err != nil {
 		return nil, err
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Principal, error) {
 		var p Principal
-		err := r.Scan(&p.ID, &p.Name, &p.Role, &p.CreatedAt, &p.RevokedAt)
+		err := r.Scan(&p.ID, &p.Name, &p.Role, &p.Person, &p.CreatedAt, &p.RevokedAt)
 		return p, err
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -53,12 +54,13 @@ func toolFlags(name string) (*flag.FlagSet, *serveFlags) {
 // cmdToken is vigil token create|list|revoke.
 func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: vigil token create --role ROLE --name NAME | vigil token list | vigil token revoke --name NAME")
+		return errors.New("usage: vigil token create --role ROLE --name NAME [--person ID] | vigil token list | vigil token revoke --name NAME")
 	}
 	fs, sf := toolFlags("token " + args[0])
 	fs.SetOutput(stderr)
 	name := fs.String("name", "", "who the token is for (a person or a machine)")
-	role := fs.String("role", "", "one of admin, investigator, operator, patrol, resident")
+	role := fs.String("role", "", "one of "+strings.Join(auth.Roles, ", "))
+	person := fs.String("person", "", "the person a resident's token acts for (role resident)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -74,12 +76,12 @@ func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if *name == "" || *role == "" {
 			return errors.New("token create needs --name and --role")
 		}
-		p, token, err := ps.Create(ctx, *name, *role)
+		p, token, err := ps.CreateFor(ctx, *name, *role, *person)
 		if err != nil {
 			return err
 		}
 		if _, err := trail.Append(ctx, audit.Entry{Actor: "vigil-cli", Role: auth.RoleAdmin, Action: "token.create",
-			Detail: []byte(fmt.Sprintf(`{"name":%q,"role":%q,"id":%d}`, p.Name, p.Role, p.ID))}); err != nil {
+			Detail: []byte(fmt.Sprintf(`{"name":%q,"role":%q,"id":%d,"person":%q}`, p.Name, p.Role, p.ID, p.Person))}); err != nil {
 			return err
 		}
 		fmt.Fprintf(stderr, "token for %s (%s); it is shown once, store it now:\n", p.Name, p.Role)

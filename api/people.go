@@ -1,0 +1,311 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/vigil-oss/vigil/access"
+	"github.com/vigil-oss/vigil/access/auth"
+)
+
+// rolePeople run the site's people: admins and the property office's staff.
+var rolePeople = []string{auth.RoleAdmin, auth.RoleProperty}
+
+// peopleRoutes adds the staff's read side of access control (every list paginated by id) and the
+// changes that are theirs beside admin's: ending a lease, removing a rule, inviting a resident
+// to the app.
+func (s *Server) peopleRoutes(mux *http.ServeMux) {
+	s.handle(mux, "GET /v1/people", rolePeople, s.listPeople)
+	s.handle(mux, "GET /v1/people/{id}", rolePeople, s.getPerson)
+	s.handle(mux, "GET /v1/units", rolePeople, s.listUnits)
+	s.handle(mux, "GET /v1/leases", rolePeople, s.listLeases)
+	s.handle(mux, "POST /v1/leases/{id}/end", rolePeople, s.endLease)
+	s.handle(mux, "GET /v1/rules", rolePeople, s.listRules)
+	s.handle(mux, "DELETE /v1/rules/{id}", rolePeople, s.removeRule)
+	s.handle(mux, "GET /v1/schedules", rolePeople, s.listSchedules)
+	s.handle(mux, "GET /v1/groups", rolePeople, s.listGroups)
+	s.handle(mux, "POST /v1/people/{id}/app-invitation", rolePeople, s.appInvitation)
+}
+
+// page reads after (a cursor: the last id of the previous page) and limit (default 50, at most 500).
+func page(r *http.Request) (after string, limit int, err error) {
+	q := r.URL.Query()
+	limit, err = intParam(q.Get("limit"), 50, 1, 500, "limit")
+	return q.Get("after"), limit, err
+}
+
+// pageOut answers a page of items; next is the cursor of the following page ("" at the end).
+func pageOut[T any](w http.ResponseWriter, key string, items []T, limit int, last func(T) string) {
+	if items == nil {
+		items = []T{}
+	}
+	resp := map[string]any{key: items}
+	if len(items) == limit {
+		resp["next"] = last(items[len(items)-1])
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// listPeople is GET /v1/people?q=&unit=&card=&plate=&kind=&after=&limit=. A search by card or
+// plate names whose it is: it is audited.
+func (s *Server) listPeople(w http.ResponseWriter, r *http.Request) {
+	if !s.needAccess(w, r) {
+		return
+	}
+	after, limit, err := page(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	f := access.PeopleFilter{Q: q.Get("q"), Unit: q.Get("unit"), Card: q.Get("card"), Plate: q.Get("plate"), Kind: q.Get("kind"), After: after, Limit: limit}
+	if len(f.Q) > 100 || len(f.Card) > 256 || len(f.Plate) > 32 {
+		s.writeError(w, r, badRequest("q, card or plate is too long"))
+		return
+	}
+	list, err := s.access.People(r.Context(), f)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if f.Card != "" || f.Plate != "" {
+		n := len(list)
+		if _, ok := s.audit(w, r, "people.search", "", map[string]any{"by": map[bool]string{true: "card", false: "plate"}[f.Card != ""]}, &n); !ok {
+			return
+		}
+	}
+	pageOut(w, "people", list, limit, func(p access.PersonRow) string { return p.ID })
+}
+
+// getPerson is GET /v1/people/{id}: leases, credentials (never a secret; a car's plate), faces,
+// groups, app access. Audited: it is a resident's file.
+func (s *Server) getPerson(w http.ResponseWriter, r *http.Request) {
+	if !s.needAccess(w, r) {
+		return
+	}
+	p, err := s.access.Person(r.Context(), r.PathValue("id"))
+	if errors.Is(err, access.ErrNotFound) {
+		s.writeError(w, r, errNotFound)
+		return
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if _, ok := s.audit(w, r, "person.read", "", map[string]any{"person": p.ID}, nil); !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+// listUnits is GET /v1/units?q=&building=&after=&limit=.
+func (s *Server) listUnits(w http.ResponseWriter, r *http.Request) {
+	if !s.needAccess(w, r) {
+		return
+	}
+	after, limit, err := page(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	list, err := s.access.Units(r.Context(), r.URL.Query().Get("q"), r.URL.Query().Get("building"), after, limit)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	pageOut(w, "units", list, limit, func(u access.UnitRow) string { return u.ID })
+}
+
+// listLeases is GET /v1/leases?person=&unit=&ending_within_days=&after=&limit=: a person's or a
+// unit's leases, or the calendar of leases ending in the next days (by end).
+func (s *Server) listLeases(w http.ResponseWriter, r *http.Request) {
+	if !s.needAccess(w, r) {
+		return
+	}
+	after, limit, err := page(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	f := access.LeaseFilter{Person: q.Get("person"), Unit: q.Get("unit"), Limit: limit}
+	if after != "" {
+		if f.AfterID, err = strconv.ParseInt(after, 10, 64); err != nil {
+			s.writeError(w, r, badRequest("after is a lease id"))
+			return
+		}
+	}
+	if v := q.Get("ending_within_days"); v != "" {
+		days, err := intParam(v, 30, 1, 366, "ending_within_days")
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		f.EndsFrom = time.Now()
+		f.EndsTo = f.EndsFrom.AddDate(0, 0, days)
+	}
+	list, err := s.access.Leases(r.Context(), f)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	pageOut(w, "leases", list, limit, func(l access.LeaseRow) string { return strconv.FormatInt(l.ID, 10) })
+}
+
+// endLease is POST /v1/leases/{id}/end {"at"?, "reason"}: the lease ends now (or at "at"), and
+// with it every way its person opened its doors.
+func (s *Server) endLease(w http.ResponseWriter, r *http.Request) {
+	if !s.needAccess(w, r) {
+		return
+	}
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		s.writeError(w, r, badRequest("lease id must be a number"))
+		return
+	}
+	var req struct {
+		At     time.Time `json:"at"`
+		Reason string    `json:"reason"`
+	}
+	if err := decodeJSON(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if _, err := reasonOf(req.Reason); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	l, err := s.access.EndLease(r.Context(), actor(r), id, req.At, req.Reason)
+	s.staffResult(w, r, err, l)
+}
+
+// staffResult answers a staff change: 200 with v, 404 for what is not there, or the error mapped.
+func (s *Server) staffResult(w http.ResponseWriter, r *http.Request, err error, v any) {
+	switch {
+	case errors.Is(err, access.ErrNotFound):
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
+	case err != nil:
+		s.adminResult(w, r, err, nil)
+	default:
+		writeJSON(w, http.StatusOK, v)
+	}
+}
+
+// listRules is GET /v1/rules?door=&after=&limit=.
+func (s *Server) listRules(w http.ResponseWriter, r *http.Request) {
+	if !s.needAccess(w, r) {
+		return
+	}
+	after, limit, err := page(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var afterID int64
+	if after != "" {
+		if afterID, err = strconv.ParseInt(after, 10, 64); err != nil {
+			s.writeError(w, r, badRequest("after is a rule id"))
+			return
+		}
+	}
+	list, err := s.access.Rules(r.Context(), r.URL.Query().Get("door"), afterID, limit)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	pageOut(w, "rules", list, limit, func(ru access.RuleRow) string { return strconv.FormatInt(ru.ID, 10) })
+}
+
+// removeRule is DELETE /v1/rules/{id}.
+func (s *Server) removeRule(w http.ResponseWriter, r *http.Request) {
+	if !s.needAccess(w, r) {
+		return
+	}
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		s.writeError(w, r, badRequest("rule id must be a number"))
+		return
+	}
+	err = s.access.RemoveRule(r.Context(), actor(r), id)
+	s.staffResult(w, r, err, map[string]any{"id": id, "removed": true})
+}
+
+// listSchedules is GET /v1/schedules?after=&limit=.
+func (s *Server) listSchedules(w http.ResponseWriter, r *http.Request) {
+	if !s.needAccess(w, r) {
+		return
+	}
+	after, limit, err := page(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	list, err := s.access.Schedules(r.Context(), after, limit)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	pageOut(w, "schedules", list, limit, func(sc access.ScheduleRow) string { return sc.ID })
+}
+
+// listGroups is GET /v1/groups?after=&limit=.
+func (s *Server) listGroups(w http.ResponseWriter, r *http.Request) {
+	if !s.needAccess(w, r) {
+		return
+	}
+	after, limit, err := page(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	list, err := s.access.Groups(r.Context(), after, limit)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	pageOut(w, "groups", list, limit, func(g access.GroupRow) string { return g.ID })
+}
+
+// inviter makes residents' one-time app invitations and spends them (auth.Principals).
+type inviter interface {
+	Invite(ctx context.Context, person, by string) (string, time.Time, error)
+	Join(ctx context.Context, code string) (*auth.Principal, string, error)
+}
+
+// appInvitation is POST /v1/people/{id}/app-invitation: a one-time link for a resident's phone
+// (valid auth.InviteTTL); whoever opens it first gets a resident token acting for the person.
+func (s *Server) appInvitation(w http.ResponseWriter, r *http.Request) {
+	inv, ok := s.auth.(inviter)
+	if !s.needAccess(w, r) {
+		return
+	}
+	if !ok {
+		s.writeError(w, r, errNoAuth)
+		return
+	}
+	p, err := s.access.Person(r.Context(), r.PathValue("id"))
+	if errors.Is(err, access.ErrNotFound) {
+		s.writeError(w, r, errNotFound)
+		return
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if p.Kind != "resident" {
+		s.writeError(w, r, badRequest("only residents get the app (this person is "+p.Kind+")"))
+		return
+	}
+	code, expires, err := inv.Invite(r.Context(), p.ID, actor(r).Name)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if _, ok := s.audit(w, r, "resident.invite", "", map[string]any{"person": p.ID, "expires": expires}, nil); !ok {
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"person": p.ID, "code": code, "link": "/#/join?code=" + code, "expires": expires})
+}
