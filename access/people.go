@@ -164,33 +164,33 @@ func (e *Engine) credentialsOf(ctx context.Context, person string) ([]Credential
 }
 
 // LeaseFilter selects leases: a person's, a unit's, or those ending in [EndsFrom, EndsTo).
+// Lists by id go on after AfterID; the calendar (EndsFrom set) goes on after (AfterEnds, AfterID).
 type LeaseFilter struct {
 	Person, Unit     string
 	EndsFrom, EndsTo time.Time
+	AfterEnds        time.Time
 	AfterID          int64
 	Limit            int
 }
 
-// Leases lists the leases f selects, by end then id (the calendar of leases ending) or, for one
-// person or unit, by start.
+// Leases lists the leases f selects: by id, or by end then id for the calendar of leases ending.
 func (e *Engine) Leases(ctx context.Context, f LeaseFilter) ([]LeaseRow, error) {
 	var from, to *time.Time
 	if !f.EndsFrom.IsZero() {
-		from = &f.EndsFrom
+		from, to = &f.EndsFrom, &f.EndsTo
 	}
-	if !f.EndsTo.IsZero() {
-		to = &f.EndsTo
-	}
-	order := "l.starts, l.id"
-	if from != nil || to != nil {
-		order = "l.ends, l.id"
+	order, after := "l.id", "l.id > $5"
+	args := []any{f.Person, f.Unit, from, to, f.AfterID, f.Limit}
+	if from != nil {
+		order, after = "l.ends, l.id", "(l.ends, l.id) > ($7, $5)"
+		args = append(args, f.AfterEnds)
 	}
 	rows, err := e.pool.Query(ctx, `SELECT l.id, l.person_id, p.name, l.unit_id, u.building, l.starts, l.ends
 		FROM leases l JOIN people p ON p.id = l.person_id JOIN units u ON u.id = l.unit_id
 		WHERE ($1 = '' OR l.person_id = $1) AND ($2 = '' OR l.unit_id = $2)
 		  AND ($3::timestamptz IS NULL OR l.ends >= $3) AND ($4::timestamptz IS NULL OR l.ends < $4)
-		  AND l.id > $5
-		ORDER BY `+order+` LIMIT $6`, f.Person, f.Unit, from, to, f.AfterID, f.Limit)
+		  AND `+after+`
+		ORDER BY `+order+` LIMIT $6`, args...)
 	if err != nil {
 		return nil, err
 	}

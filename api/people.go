@@ -2,9 +2,11 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/vigil-oss/vigil/access"
@@ -28,6 +30,8 @@ func (s *Server) peopleRoutes(mux *http.ServeMux) {
 	s.handle(mux, "GET /v1/schedules", rolePeople, s.listSchedules)
 	s.handle(mux, "GET /v1/groups", rolePeople, s.listGroups)
 	s.handle(mux, "POST /v1/people/{id}/app-invitation", rolePeople, s.appInvitation)
+	s.handle(mux, "POST /v1/import/people", rolePeople, s.importPeople)
+	s.handle(mux, "GET /v1/export/people", rolePeople, s.exportPeople)
 }
 
 // page reads after (a cursor: the last id of the previous page) and limit (default 50, at most 500).
@@ -132,12 +136,6 @@ func (s *Server) listLeases(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	f := access.LeaseFilter{Person: q.Get("person"), Unit: q.Get("unit"), Limit: limit}
-	if after != "" {
-		if f.AfterID, err = strconv.ParseInt(after, 10, 64); err != nil {
-			s.writeError(w, r, badRequest("after is a lease id"))
-			return
-		}
-	}
 	if v := q.Get("ending_within_days"); v != "" {
 		days, err := intParam(v, 30, 1, 366, "ending_within_days")
 		if err != nil {
@@ -147,12 +145,31 @@ func (s *Server) listLeases(w http.ResponseWriter, r *http.Request) {
 		f.EndsFrom = time.Now()
 		f.EndsTo = f.EndsFrom.AddDate(0, 0, days)
 	}
+	if after != "" {
+		ends, id, cal := strings.Cut(after, "~")
+		if !cal {
+			id = ends
+		}
+		var err1, err2 error
+		f.AfterID, err1 = strconv.ParseInt(id, 10, 64)
+		if cal {
+			f.AfterEnds, err2 = time.Parse(time.RFC3339Nano, ends)
+		}
+		if err1 != nil || err2 != nil || cal != !f.EndsFrom.IsZero() {
+			s.writeError(w, r, badRequest("after is the previous page's next"))
+			return
+		}
+	}
 	list, err := s.access.Leases(r.Context(), f)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	pageOut(w, "leases", list, limit, func(l access.LeaseRow) string { return strconv.FormatInt(l.ID, 10) })
+	cursor := func(l access.LeaseRow) string { return strconv.FormatInt(l.ID, 10) }
+	if !f.EndsFrom.IsZero() {
+		cursor = func(l access.LeaseRow) string { return l.Ends.Format(time.RFC3339Nano) + "~" + strconv.FormatInt(l.ID, 10) }
+	}
+	pageOut(w, "leases", list, limit, cursor)
 }
 
 // endLease is POST /v1/leases/{id}/end {"at"?, "reason"}: the lease ends now (or at "at"), and
@@ -308,4 +325,86 @@ func (s *Server) appInvitation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"person": p.ID, "code": code, "link": "/#/join?code=" + code, "expires": expires})
+}
+
+// MaxImportBytes bounds an import file (the site's 39,000 residents take about 3 MB).
+const MaxImportBytes = 64 << 20
+
+// importPeople is POST /v1/import/people?dry_run=true&tz=Asia/Shanghai (a CSV body, columns
+// access.ImportColumns): the dry run lists every problem with its line; without dry_run the
+// rows are imported in one transaction, or not at all when a problem is found (422). With
+// Accept: application/x-ndjson the answer streams progress lines ({"stage", "done", "total"})
+// before the report ({"report": …}).
+func (s *Server) importPeople(w http.ResponseWriter, r *http.Request) {
+	if !s.needAccess(w, r) {
+		return
+	}
+	q := r.URL.Query()
+	dryRun := q.Get("dry_run") == "true" || q.Get("dry_run") == "1"
+	loc := time.Local
+	if tz := q.Get("tz"); tz != "" {
+		var err error
+		if loc, err = time.LoadLocation(tz); err != nil {
+			s.writeError(w, r, badRequest("tz is an IANA time zone (Asia/Shanghai)"))
+			return
+		}
+	}
+	body := http.MaxBytesReader(w, r.Body, MaxImportBytes)
+	stream := strings.Contains(r.Header.Get("Accept"), "application/x-ndjson")
+	var progress access.ImportProgress
+	if stream {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(http.StatusOK)
+		rc := http.NewResponseController(w)
+		enc := json.NewEncoder(w)
+		last := time.Time{}
+		progress = func(stage string, done, total int) {
+			if time.Since(last) < 200*time.Millisecond && done != total {
+				return
+			}
+			last = time.Now()
+			_ = enc.Encode(map[string]any{"stage": stage, "done": done, "total": total})
+			_ = rc.Flush()
+		}
+	}
+	rep, err := s.access.ImportPeople(r.Context(), actor(r), body, loc, dryRun, progress) // audited as people.import when it writes
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		err = uploadError(err)
+	}
+	if stream {
+		out := map[string]any{"report": rep}
+		if err != nil {
+			out = map[string]any{"error": err.Error()}
+		}
+		_ = json.NewEncoder(w).Encode(out)
+		return
+	}
+	switch {
+	case err != nil:
+		s.adminResult(w, r, err, nil)
+	case !dryRun && rep.ProblemsAll > 0:
+		writeJSON(w, http.StatusUnprocessableEntity, rep)
+	case dryRun:
+		writeJSON(w, http.StatusOK, rep)
+	default:
+		writeJSON(w, http.StatusCreated, rep)
+	}
+}
+
+// exportPeople is GET /v1/export/people: every person, a row per lease, as the import reads
+// them (no card numbers or PINs). Audited.
+func (s *Server) exportPeople(w http.ResponseWriter, r *http.Request) {
+	if !s.needAccess(w, r) {
+		return
+	}
+	if _, ok := s.audit(w, r, "people.export", "", map[string]any{}, nil); !ok {
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="people.csv"`)
+	if _, err := s.access.ExportPeople(r.Context(), w); err != nil {
+		s.log.Warn("people export cut short", "err", err)
+	}
 }

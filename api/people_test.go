@@ -123,6 +123,10 @@ func TestResidentsAndVisitors(t *testing.T) {
 	frank := out["token"].(string)
 	code, out = call("", "POST", "/v1/join", map[string]string{"code": inviteCode})
 	want("joining twice with one link", code, 404, out)
+	code, out = call(frank, "GET", "/v1/me", nil)
+	if code != 200 || out["role"] != "resident" || out["person"].(map[string]any)["name"] != "Frank Wu" {
+		t.Errorf("GET /v1/me with frank's token: %d %v", code, out)
+	}
 	code, out = call(frank, "GET", "/v1/me/home", nil)
 	want("frank's home", code, 200, out)
 	if out["person"].(map[string]any)["id"] != "frank" || !slices.Equal(ids(out, "doors"), []string{"lobby-in", "lobby-out", "night"}) {

@@ -105,6 +105,14 @@ func (s *Server) routesConsole(mux *http.ServeMux) {
 			writeJSON(w, http.StatusOK, map[string]string{"name": "open node", "role": auth.RoleAdmin})
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"name": p.Name, "role": p.Role, "id": p.ID})
+		me := map[string]any{"name": p.Name, "role": p.Role, "id": p.ID}
+		if p.Person != "" && s.access != nil { // a resident's token: the person it acts for
+			person := map[string]any{"id": p.Person}
+			if names, err := s.access.PersonNames(r.Context(), []string{p.Person}); err == nil {
+				person["name"] = names[p.Person]
+			}
+			me["person"] = person
+		}
+		writeJSON(w, http.StatusOK, me)
 	})
 }

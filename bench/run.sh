@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs vigil's benchmarks and prints their figures. Everything stays on 127.0.0.1 and stops by
-# itself. Usage: bench/run.sh [site|cluster|faces|eadoors|sessions|record|decode|reconnect|recognizers|latency|capacity|accuracy|store|vectors|search|doors|unlock|live|attack|all]
+# itself. Usage: bench/run.sh [site|cluster|faces|eadoors|sessions|record|decode|reconnect|recognizers|latency|capacity|accuracy|store|vectors|search|doors|import|unlock|live|attack|all]
 # (default all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -79,6 +79,10 @@ fi
 if [[ $what == all || $what == doors ]]; then
   echo "== doors: card decisions through the signed unlock API (40,000 residents, 600 doors, every decision audited); face decisions against 40,000 enrolled faces through vigil serve"
   ./bin/doors
+fi
+if [[ $what == all || $what == import ]]; then
+  echo "== import: the property office's CSV of ${RESIDENTS:-39000} residents (dry run with seeded mistakes, the import, the same file again), the engine's reload and a door's offline cache after it; a raw COPY of the same rows as the reference"
+  ./bin/import --residents "${RESIDENTS:-39000}"
 fi
 if [[ $what == all || $what == unlock ]]; then
   echo "== auto-unlock: camsim door cameras → vigil serve → doorsim controllers' long polls"
