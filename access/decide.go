@@ -56,6 +56,9 @@ type Door struct {
 	FailMode     string `json:"fail_mode"`
 	PulseMS      int    `json:"pulse_ms"`
 	Key          []byte `json:"-"`
+	// PlatePolicy is how a gate with a plate camera matches a read plate: PlateExact, or
+	// PlateConfusable (one confusable character at high confidence; never the province).
+	PlatePolicy string `json:"plate_policy,omitempty"`
 	// FacePolicy is what a face may do at the door (PolicyAuto, PolicyFace, PolicyTwoFactor,
 	// PolicyVerify).
 	FacePolicy string `json:"face_policy"`
@@ -266,7 +269,9 @@ func (e *Engine) decide(ctx context.Context, doorID string, s *snapshot, v verdi
 
 // Alarm is a silent alarm a door raised (a duress code): for the police post, never the door.
 type Alarm struct {
-	Type     string    `json:"type"` // duress
+	Type     string    `json:"type"` // duress, overstay
+	Plate    string    `json:"plate,omitempty"`
+	Area     string    `json:"area,omitempty"`
 	Door     string    `json:"door"`
 	Camera   string    `json:"camera,omitempty"`
 	PersonID string    `json:"person_id,omitempty"`

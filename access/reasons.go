@@ -24,6 +24,10 @@ const (
 	DenyAmbiguous    = "face_ambiguous"
 	DenyFewFrames    = "face_few_frames"
 	DenySecondFactor = "second_factor_required"
+	// A plate read at a gate.
+	DenyPlateInvalid   = "plate_invalid"
+	DenyPlateFewReads  = "plate_few_reads"
+	DenyPlateAmbiguous = "plate_ambiguous"
 	// The person's rights at the door.
 	DenyBlacklisted  = "blacklisted"
 	DenyNoRule       = "no_rule"
@@ -63,6 +67,9 @@ var Reasons = []Reason{
 	{DenyAmbiguous, false, "face", "two people who may use this door are both near the face: the runner-up is within the model's margin"},
 	{DenyFewFrames, false, "face", "too few frames of the passage agreed on the person (a door camera's face needs two)"},
 	{DenySecondFactor, false, "face", "the door's face policy asks for a second factor (a face and a card, PIN or QR of the same person within 30 s) and only one came"},
+	{DenyPlateInvalid, false, "plate", "the gate camera's read is not a well-formed plate for its colour (a province, a letter, then 5 letters and digits, 6 on a green plate)"},
+	{DenyPlateFewReads, false, "plate", "too few reads of the passage agreed on the plate (a gate needs two)"},
+	{DenyPlateAmbiguous, false, "plate", "under the gate's confusable policy, more than one registered plate is one confusable character from the read"},
 	{DenyBlacklisted, false, "rules", "the person is blacklisted"},
 	{DenyNoRule, false, "rules", "no rule of the door names the person, their kind, group or unit"},
 	{DenyLeaseEnded, false, "rules", "the lease that gives the right has ended (a resident whose every lease has ended opens nothing, whatever the rule)"},

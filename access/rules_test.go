@@ -40,6 +40,8 @@ func site(t *testing.T) *snapshot {
 			"office": {ID: "office"},
 			"vault":  {ID: "vault"},
 			"safe":   {ID: "safe", FacePolicy: PolicyVerify},
+			"gate-x": {ID: "gate-x", Area: "p1", Direction: "in", PlatePolicy: PlateExact},
+			"gate-c": {ID: "gate-c", PlatePolicy: PlateConfusable},
 		},
 		people: map[string]*person{
 			"wang":  {id: "wang", kind: "resident", leases: []lease{{unit: "b1-101", starts: at("2026-01-01T00:00:00Z"), ends: at("2027-01-01T00:00:00Z")}}},
@@ -63,6 +65,9 @@ func site(t *testing.T) *snapshot {
 			h(KindCard, "M1"):             {person: "ma"},
 			h(KindQR, "vis-qr"):           {person: "vis"},
 			h(KindQR, "vis2-qr"):          {person: "vis2"},
+			h(KindPlate, "粤B12345"):       {person: "wang"},
+			h(KindPlate, "粤BTZ345"):       {person: "ma"},
+			h(KindPlate, "粤C77777"):       {person: "vis", until: ptr(at("2026-11-30T03:00:00Z"))},
 			h(KindQR, "guest-qr"):         {person: "guest", validFrom: ptr(at("2026-11-30T00:00:00Z")), until: ptr(at("2026-12-01T00:00:00Z"))},
 			h(KindQR, "old-qr"):           {person: "guest", until: ptr(at("2026-11-01T00:00:00Z"))},
 			h(KindQR, "next-qr"):          {person: "guest", validFrom: ptr(at("2026-12-24T00:00:00Z"))},
@@ -73,7 +78,7 @@ func site(t *testing.T) *snapshot {
 		revoked: map[[32]byte]bool{h(KindCard, "LOST"): true},
 		// visitors invited by wang (lease in force) and by li (lease ended), at b1 on the Monday
 		visits: map[string][]visit{
-			"vis":  {{id: "visit-1", sponsor: "wang", doors: []string{"b1"}, starts: at("2026-11-30T01:00:00Z"), ends: at("2026-11-30T03:00:00Z")}},
+			"vis":  {{id: "visit-1", sponsor: "wang", doors: []string{"b1", "gate-x"}, starts: at("2026-11-30T01:00:00Z"), ends: at("2026-11-30T03:00:00Z")}},
 			"vis2": {{id: "visit-2", sponsor: "li", doors: []string{"b1"}, starts: at("2026-11-30T01:00:00Z"), ends: at("2026-11-30T03:00:00Z")}},
 		},
 		// a card stored before keyed hashing (SHA-256) still opens
@@ -84,6 +89,8 @@ func site(t *testing.T) *snapshot {
 			"office": {{whoKind: "kind", who: "staff"}},
 			"vault":  {{whoKind: "person", who: "chen", factors: "card+pin"}},
 			"safe":   {{whoKind: "person", who: "wang"}, {whoKind: "person", who: "chen"}},
+			"gate-x": {{whoKind: "kind", who: "resident"}},
+			"gate-c": {{whoKind: "kind", who: "resident"}},
 		},
 		// wang's template; chen's far from it; zhou's a look-alike of chen's.
 		faces: &faceSet{space: space.DlibV1, person: []string{"wang", "chen", "zhou"}, emb: make([]float32, 3*128)},
@@ -145,6 +152,16 @@ func TestRulesEveryReason(t *testing.T) {
 		{"visitor in the window at an invited door", dc("b1", Presented{Kind: KindQR, Value: "vis-qr"}, monday, passback), Granted},
 		{"visitor after the window", dc("b1", Presented{Kind: KindQR, Value: "vis-qr"}, monday.Add(2*time.Hour), passback), DenyExpired},
 		{"visitor at a door the invitation does not name", dc("office", Presented{Kind: KindQR, Value: "vis-qr"}, monday, passback), DenyNoRule},
+		{"gate: a resident's car", pickPlate(s.decidePlate("gate-x", car("粤B12345", 0.6, 3), monday, passback)), Granted},
+		{"gate: one confusable character off, exact policy", pickPlate(s.decidePlate("gate-x", car("粤B1234S", 0.95, 3), monday, passback)), DenyUnknown},
+		{"gate: one confusable character off, confusable policy", pickPlate(s.decidePlate("gate-c", car("粤B1234S", 0.95, 3), monday, passback)), Granted},
+		{"gate: one confusable character off, read unsure", pickPlate(s.decidePlate("gate-c", car("粤B1234S", 0.5, 3), monday, passback)), DenyUnknown},
+		{"gate: another province is another car", pickPlate(s.decidePlate("gate-c", car("湘B12345", 0.99, 3), monday, passback)), DenyUnknown},
+		{"gate: two registered plates one character off", pickPlate(s.decidePlate("gate-c", car("粤B1Z345", 0.99, 3), monday, passback)), DenyPlateAmbiguous},
+		{"gate: not a plate", pickPlate(s.decidePlate("gate-x", car("粤B123", 0.99, 3), monday, passback)), DenyPlateInvalid},
+		{"gate: read once", pickPlate(s.decidePlate("gate-x", car("粤B12345", 0.99, 1), monday, passback)), DenyPlateFewReads},
+		{"gate: a visitor's car in its window", pickPlate(s.decidePlate("gate-x", car("粤C77777", 0.99, 3), monday, passback)), Granted},
+		{"gate: a visitor's car after its window", pickPlate(s.decidePlate("gate-x", car("粤C77777", 0.99, 3), monday.Add(2*time.Hour), passback)), DenyExpired},
 		{"visitor whose host's lease ended", dc("b1", Presented{Kind: KindQR, Value: "vis2-qr"}, monday, passback), DenySponsor},
 		{"face of a resident", pick(s.decideFace("b1", face(0.1, 0.9), "", monday, passback)), Granted},
 		{"no face in the photo", pick(s.decideFace("b1", FaceProbe{}, "", monday, passback)), DenyNoFace},
@@ -205,6 +222,12 @@ func TestRulesEveryReason(t *testing.T) {
 }
 
 func pick(v verdict, _ float32) verdict { return v }
+
+func pickPlate(v verdict, _ string) verdict { return v }
+
+func car(text string, conf float32, reads int) PlateSighting {
+	return PlateSighting{Text: text, MinConf: conf, Reads: reads}
+}
 
 // The README's protocol section and the OpenAPI contract list every reason code.
 func TestReasonsDocumented(t *testing.T) {

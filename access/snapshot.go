@@ -79,10 +79,10 @@ func loadSnapshot(ctx context.Context, tx pgx.Tx, hash func(kind, value string) 
 }
 
 func (s *snapshot) loadDoors(ctx context.Context, tx pgx.Tx) error {
-	rows, _ := tx.Query(ctx, `SELECT id, name, camera, area, direction, anti_passback, fail_mode, pulse_ms, key, face_policy FROM doors`)
+	rows, _ := tx.Query(ctx, `SELECT id, name, camera, area, direction, anti_passback, fail_mode, pulse_ms, key, face_policy, plate_policy FROM doors`)
 	doors, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Door, error) {
 		d := &Door{}
-		return d, r.Scan(&d.ID, &d.Name, &d.Camera, &d.Area, &d.Direction, &d.AntiPassback, &d.FailMode, &d.PulseMS, &d.Key, &d.FacePolicy)
+		return d, r.Scan(&d.ID, &d.Name, &d.Camera, &d.Area, &d.Direction, &d.AntiPassback, &d.FailMode, &d.PulseMS, &d.Key, &d.FacePolicy, &d.PlatePolicy)
 	})
 	for _, d := range doors {
 		s.doors[d.ID] = d

@@ -28,6 +28,8 @@ func (s *Server) doorRoutes(mux *http.ServeMux) {
 	s.handle(mux, "POST /v1/doors", roleAdmin, admin(s, s.adminDoor))
 	s.handle(mux, "POST /v1/doors/{id}/rules", rolePeople, admin(s, s.adminRule))
 	s.handle(mux, "PUT /v1/doors/{id}/face-policy", roleAdmin, admin(s, s.adminFacePolicy))
+	s.handle(mux, "PUT /v1/doors/{id}/plate-policy", roleAdmin, admin(s, s.adminPlatePolicy))
+	s.handle(mux, "GET /v1/parking", roleParking, s.parking)
 	s.handle(mux, "POST /v1/groups", rolePeople, admin(s, s.adminGroup))
 	s.handle(mux, "POST /v1/groups/{id}/members", rolePeople, admin(s, s.adminGroupMember))
 	s.handle(mux, "POST /v1/people/{id}/faces", rolePeople, s.enrolFace)
@@ -60,6 +62,8 @@ func (s *Server) adminResult(w http.ResponseWriter, r *http.Request, err error, 
 		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
 	case errors.Is(err, access.ErrInvalid):
 		s.writeError(w, r, badRequest(err.Error()))
+	case errors.Is(err, access.ErrNotFound):
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
 	case err != nil:
 		s.writeError(w, r, err)
 	default:
@@ -181,6 +185,34 @@ func (s *Server) adminFacePolicy(r *http.Request, v *facePolicyReq) (any, error)
 	}
 	risk, _ := s.access.FaceRisk(door)
 	return risk, nil
+}
+
+type platePolicyReq struct {
+	Policy string `json:"plate_policy"`
+}
+
+// adminPlatePolicy is PUT /v1/doors/{id}/plate-policy: {"plate_policy": "exact" | "confusable"}.
+func (s *Server) adminPlatePolicy(r *http.Request, v *platePolicyReq) (any, error) {
+	return v, s.access.SetPlatePolicy(r.Context(), actor(r), r.PathValue("id"), v.Policy)
+}
+
+// roleParking see the car parks' occupancy: staff and the police post.
+var roleParking = []string{auth.RoleAdmin, auth.RoleProperty, auth.RoleOperator}
+
+// parking is GET /v1/parking: every car park's cars, visitors' cars and those past their window.
+func (s *Server) parking(w http.ResponseWriter, r *http.Request) {
+	if !s.needAccess(w, r) {
+		return
+	}
+	ps, err := s.access.Parking(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if ps == nil {
+		ps = []access.CarPark{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"car_parks": ps})
 }
 
 type ruleReq struct {

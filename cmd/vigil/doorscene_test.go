@@ -46,8 +46,9 @@ type doorScene struct {
 }
 
 // newDoorScene registers the doors, builds the clip from evs (seconds long) and starts the node
-// on cameras cameras (cam001…), cameras beyond the doors' watching the street.
-func newDoorScene(t *testing.T, doors map[string]string, cameras int, evs []camsim.Event, seconds int) *doorScene {
+// on cameras cameras (cam001…), cameras beyond the doors' watching the street. tune changes the
+// node's configuration before it starts.
+func newDoorScene(t *testing.T, doors map[string]string, cameras int, evs []camsim.Event, seconds int, tune ...func(*config.Config)) *doorScene {
 	t.Helper()
 	s := &doorScene{t: t, td: testenv.Testdata(t), data: t.TempDir(), dbURL: testenv.PostgresDB(t), doors: doors, keys: map[string][]byte{}}
 	testenv.Models(t)
@@ -55,7 +56,11 @@ func newDoorScene(t *testing.T, doors map[string]string, cameras int, evs []cams
 	_, out, _ := runCmd("token", "create", "--role", "admin", "--name", "estate office", "--data", s.data)
 	s.admin = &http.Client{Transport: bearer{strings.TrimSpace(out)}}
 	for cam, door := range doors {
-		code, out, errs := runCmd("doors", "add", "--id", door, "--camera", cam, "--data", s.data)
+		args := []string{"doors", "add", "--id", door, "--camera", cam, "--data", s.data}
+		if strings.HasPrefix(door, "gate-") { // a car park's barrier
+			args = append(args, "--area", "carpark-1")
+		}
+		code, out, errs := runCmd(args...)
 		if code != 0 {
 			t.Fatalf("doors add: %s", errs)
 		}
@@ -93,6 +98,9 @@ func newDoorScene(t *testing.T, doors map[string]string, cameras int, evs []cams
 		urls = append(urls, fmt.Sprintf("rtsp://%s/cam/%03d", simAddr, i))
 	}
 	cfg.AddCameras(urls)
+	for _, f := range tune {
+		f(&cfg)
+	}
 	s.node = startNode(t, cfg)
 	return s
 }
@@ -163,14 +171,18 @@ func (s *doorScene) run(d time.Duration) (simStop time.Time) {
 	return simStop
 }
 
-// passages reads camsim's ground truth: every face passage.
-func (s *doorScene) passages() []camsim.TruthLine {
+// passages reads camsim's ground truth: every face passage (kind "plate": every car's).
+func (s *doorScene) passages(kind ...string) []camsim.TruthLine {
+	want := "face"
+	if len(kind) > 0 {
+		want = kind[0]
+	}
 	b, _ := os.ReadFile(s.truthFile.Name())
 	var out []camsim.TruthLine
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		var l camsim.TruthLine
-		if json.Unmarshal(sc.Bytes(), &l) == nil && l.Kind == "face" {
+		if json.Unmarshal(sc.Bytes(), &l) == nil && l.Kind == want {
 			out = append(out, l)
 		}
 	}

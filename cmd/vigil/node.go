@@ -348,7 +348,7 @@ func (n *node) raiseAlarm(a access.Alarm) {
 		camera = "door:" + a.Door
 	}
 	ev := &event.Event{ID: event.NewID(a.Time), Camera: camera, Kind: event.KindAlarm, Time: a.Time, First: a.Time,
-		Alarm: &event.Alarm{Type: a.Type, Door: a.Door, PersonID: a.PersonID}}
+		Alarm: &event.Alarm{Type: a.Type, Door: a.Door, PersonID: a.PersonID, Plate: a.Plate, Area: a.Area}}
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -417,9 +417,21 @@ func (n *node) searchComponent() lifecycle.Component {
 	}, Stop: func() { n.search.Stop() }}
 }
 
+// autoUnlockComponent opens doors for the faces and gates for the plates their cameras
+// recognise, and watches the car parks for visitors' cars past their window.
 func (n *node) autoUnlockComponent() lifecycle.Component {
 	return subscription("auto-unlock", func(ctx context.Context) (func(), error) {
-		return n.engine.FollowFaces(ctx, n.bus, n.log, n.decidesFor)
+		stopFaces, err := n.engine.FollowFaces(ctx, n.bus, n.log, n.decidesFor)
+		if err != nil {
+			return nil, err
+		}
+		stopPlates, err := n.engine.FollowPlates(ctx, n.bus, n.log, n.decidesFor)
+		if err != nil {
+			stopFaces()
+			return nil, err
+		}
+		go n.engine.WatchOverstays(ctx, time.Minute, n.log)
+		return func() { stopFaces(); stopPlates() }, nil
 	})
 }
 

@@ -217,7 +217,7 @@ func auditVerify(ctx context.Context, st *storage, cfg config.Config, pubs []str
 // cmdDoors is vigil doors add.
 func cmdDoors(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "add" {
-		return errors.New("usage: vigil doors add --id ID --camera CAMERA [--area AREA --direction in|out --anti-passback --fail-safe]")
+		return errors.New("usage: vigil doors add --id ID --camera CAMERA [--area AREA --direction in|out --anti-passback --fail-safe --plate-policy exact|confusable]")
 	}
 	fs, sf := toolFlags("doors add")
 	fs.SetOutput(stderr)
@@ -225,7 +225,8 @@ func cmdDoors(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&d.ID, "id", "", "door id")
 	fs.StringVar(&d.Name, "name", "", "door name")
 	fs.StringVar(&d.Camera, "camera", "", "the camera watching the door (auto-unlock by face)")
-	fs.StringVar(&d.Area, "area", "", "anti-passback area the door leads into (in) or out of (out)")
+	fs.StringVar(&d.Area, "area", "", "anti-passback area the door leads into (in) or out of (out); for a gate, its car park")
+	fs.StringVar(&d.PlatePolicy, "plate-policy", "exact", "a gate's plate matching: exact, or confusable (one confusable character at high confidence, never the province)")
 	fs.StringVar(&d.Direction, "direction", "in", "in or out")
 	fs.BoolVar(&d.AntiPassback, "anti-passback", false, "refuse a second entry without an exit")
 	failSafe := fs.Bool("fail-safe", false, "controllers open on their cached credentials' say-so when vigil is unreachable (default: fail-secure)")

@@ -101,9 +101,11 @@ type Match struct {
 
 // Alarm is what raised an alarm event.
 type Alarm struct {
-	Type     string `json:"type"`             // duress
+	Type     string `json:"type"`             // duress, overstay, camera_offline…
 	Door     string `json:"door,omitempty"`   // where
-	PersonID string `json:"person,omitempty"` // whose code
+	PersonID string `json:"person,omitempty"` // whose code, whose car
+	Plate    string `json:"plate,omitempty"`  // a car's (overstay)
+	Area     string `json:"area,omitempty"`   // a car park (overstay)
 }
 
 // Subject is the bus subject of an event; camera ids are made subject-safe.
