@@ -167,7 +167,9 @@ func (s *Server) listLeases(w http.ResponseWriter, r *http.Request) {
 	}
 	cursor := func(l access.LeaseRow) string { return strconv.FormatInt(l.ID, 10) }
 	if !f.EndsFrom.IsZero() {
-		cursor = func(l access.LeaseRow) string { return l.Ends.Format(time.RFC3339Nano) + "~" + strconv.FormatInt(l.ID, 10) }
+		cursor = func(l access.LeaseRow) string {
+			return l.Ends.Format(time.RFC3339Nano) + "~" + strconv.FormatInt(l.ID, 10)
+		}
 	}
 	pageOut(w, "leases", list, limit, cursor)
 }
