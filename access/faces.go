@@ -184,3 +184,14 @@ func detailJSON(m map[string]any) json.RawMessage {
 	b, _ := json.Marshal(m)
 	return b
 }
+
+// NearestOther reports whether a face matches someone enrolled other than person, and whom (the
+// same test enrolment refuses with ErrDuplicate).
+func (e *Engine) NearestOther(emb []float32, person string) (string, bool) {
+	sp := e.FaceSpace()
+	if sp.Check(emb) != nil {
+		return "", false
+	}
+	other, d := e.snapshot().faces.nearest(emb, person)
+	return other, other != "" && d < sp.Possible
+}

@@ -346,6 +346,9 @@ func (e *Engine) checkImport(ctx context.Context, rows []importRow, rep *ImportR
 	}
 	rep.Credentials = len(creds)
 	rep.ProblemsAll = len(rep.Problems)
+	if rep.Problems == nil {
+		rep.Problems = []ImportProblem{}
+	}
 	slices.SortStableFunc(rep.Problems, func(a, b ImportProblem) int { return a.Line - b.Line })
 	if len(rep.Problems) > MaxImportProblems {
 		rep.Problems = rep.Problems[:MaxImportProblems]

@@ -33,8 +33,9 @@ func (s *Server) doorRoutes(mux *http.ServeMux) {
 	s.handle(mux, "POST /v1/groups", rolePeople, admin(s, s.adminGroup))
 	s.handle(mux, "POST /v1/groups/{id}/members", rolePeople, admin(s, s.adminGroupMember))
 	s.handle(mux, "POST /v1/people/{id}/faces", rolePeople, s.enrolFace)
+	s.handle(mux, "POST /v1/faces/check", append([]string{auth.RoleResident}, rolePeople...), s.checkFace)
 	s.handle(mux, "DELETE /v1/people/{id}/biometrics", rolePeople, s.eraseBiometrics)
-	s.handle(mux, "GET /v1/doors", rolePost, s.listDoors)
+	s.handle(mux, "GET /v1/doors", roleParking, s.listDoors) // the police post, and staff editing rules
 	s.handle(mux, "GET /v1/doors/{id}/recent", rolePost, s.doorRecent)
 	s.handle(mux, "POST /v1/doors/{id}/unlock", roleAdmin, s.remoteUnlock)
 }

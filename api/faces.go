@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/vigil-oss/vigil/access"
+	"github.com/vigil-oss/vigil/access/auth"
 	"github.com/vigil-oss/vigil/storage/events"
 	"github.com/vigil-oss/vigil/storage/search"
 )
@@ -143,4 +144,58 @@ func (s *Server) erasePerson(w http.ResponseWriter, r *http.Request, person, rea
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"person": person, "templates_erased": templates, "face_events_erased": out.Events,
 		"bus_messages_erased": out.BusMessages, "snapshots_erased": out.Snapshots, "exports_still_holding": out.Exports})
+}
+
+// checkFace is POST /v1/faces/check (multipart image; person=ID for staff): what enrolment would
+// say of a photo, without enrolling it — one face, size, pose, quality, liveness, and whether it
+// matches someone else already enrolled. The console calls it about once a second while a person
+// is framed in the browser's camera. A resident checks against their own person; the answer
+// says only that the face matches someone else, never whom.
+func (s *Server) checkFace(w http.ResponseWriter, r *http.Request) {
+	if !s.needAccess(w, r) {
+		return
+	}
+	if s.doorFaces == nil {
+		s.writeError(w, r, errNoStore)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, MaxUpload+1<<20)
+	fields, img, err := readPhotoForm(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if img == nil {
+		s.writeError(w, r, badRequest("image is required"))
+		return
+	}
+	person := fields["person"]
+	if p := principalOf(r); p != nil && p.Role == auth.RoleResident {
+		person = p.Person
+	}
+	release, ok := s.slot(w, r, s.doorSlots, "door photos")
+	if !ok {
+		return
+	}
+	defer release()
+	t, err := s.doorFaces.Enrol(r.Context(), img)
+	out := map[string]any{"ok": false}
+	switch {
+	case badInput(err):
+		out["problem"] = err.Error()
+	case err != nil:
+		s.writeError(w, r, err)
+		return
+	default:
+		out["quality"], out["liveness"] = t.Quality, t.Liveness
+		if other, dup := s.access.NearestOther(t.Embedding, person); dup {
+			out["problem"] = "this face matches another enrolled person: it cannot be enrolled for this one"
+			if p := principalOf(r); p == nil || p.Role != auth.RoleResident {
+				out["duplicate_of"] = other
+			}
+		} else {
+			out["ok"] = true
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }

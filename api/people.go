@@ -1,9 +1,11 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -351,7 +353,13 @@ func (s *Server) importPeople(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	body := http.MaxBytesReader(w, r.Body, MaxImportBytes)
+	// The whole file is read before the answer starts: an HTTP/1.1 answer that has begun may
+	// not read its request's body any more.
+	file, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxImportBytes))
+	if err != nil {
+		s.writeError(w, r, uploadError(err))
+		return
+	}
 	stream := strings.Contains(r.Header.Get("Accept"), "application/x-ndjson")
 	var progress access.ImportProgress
 	if stream {
@@ -370,11 +378,7 @@ func (s *Server) importPeople(w http.ResponseWriter, r *http.Request) {
 			_ = rc.Flush()
 		}
 	}
-	rep, err := s.access.ImportPeople(r.Context(), actor(r), body, loc, dryRun, progress) // audited as people.import when it writes
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		err = uploadError(err)
-	}
+	rep, err := s.access.ImportPeople(r.Context(), actor(r), bytes.NewReader(file), loc, dryRun, progress) // audited as people.import when it writes
 	if stream {
 		out := map[string]any{"report": rep}
 		if err != nil {

@@ -12,6 +12,9 @@ import { auditPage } from './audit.js';
 import { trackPage } from './track.js';
 import { reviewPage } from './review.js';
 import { healthPage } from './health.js';
+import { peoplePage } from './people.js';
+import { leasesPage, importPage, rulesPage } from './staff.js';
+import { homePage, joinPage, visitPage } from './home.js';
 
 // Pages and the roles that see them (the API enforces the same roles on every call).
 const pages = [
@@ -26,6 +29,11 @@ const pages = [
   { id: 'doors', title: 'Doors', roles: ['admin', 'operator'], render: doorsPage },
   { id: 'charts', title: 'Charts', roles: ['admin', 'investigator', 'operator'], render: chartsPage },
   { id: 'audit', title: 'Audit', roles: ['admin', 'auditor'], render: auditPage },
+  { id: 'people', title: 'People', roles: ['admin', 'property'], render: peoplePage },
+  { id: 'leases', title: 'Leases', roles: ['admin', 'property'], render: leasesPage },
+  { id: 'rules', title: 'Access rules', roles: ['admin', 'property'], render: rulesPage },
+  { id: 'import', title: 'Import', roles: ['admin', 'property'], render: importPage },
+  { id: 'home', title: 'Home', roles: ['resident'], render: homePage },
 ];
 
 let leave = null; // the current page's clean-up (closes live views, event streams)
@@ -64,6 +72,9 @@ async function route() {
   // on with its own (detached) elements, never the next page's.
   const view = document.createElement('div');
   main.append(view);
+  // Pages without sign-in: a resident's one-time invitation link, a visitor's pass.
+  if (location.hash.startsWith('#/join')) { document.getElementById('bar').hidden = true; joinPage(view, route); return; }
+  if (location.hash.startsWith('#/visit')) { document.getElementById('bar').hidden = true; visitPage(view); return; }
   const me = session();
   if (!me) { signInPage(view); return; }
   const allowed = pages.filter((p) => p.roles.includes(me.role));
