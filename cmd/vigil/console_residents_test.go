@@ -19,11 +19,11 @@ func residentFlows(t *testing.T, node, dir, base, adminToken string, env ...stri
 	var res struct {
 		Steps []struct {
 			Name, Lease, Checks, Invitation, ByPlate, Imported, Visit, Opened string
-			Nav, Creds, Rules                                                []string
-			CalendarHasWang, ImportDisabled, QrLoaded, Pass                  bool
-			Problems                                                         [][]string
-			CredsBefore                                                      int
-			Home                                                             struct {
+			Nav, Creds, Rules                                                 []string
+			CalendarHasWang, ImportDisabled, QrLoaded, Pass                   bool
+			Problems                                                          [][]string
+			CredsBefore                                                       int
+			Home                                                              struct {
 				Name       string
 				Doors, Nav []string
 			}
