@@ -203,14 +203,20 @@ func (e *Engine) AddDoor(ctx context.Context, who auth.Actor, d Door) ([]byte, e
 	if d.PlatePolicy == "" {
 		d.PlatePolicy = PlateExact
 	}
+	if d.CameraOpens == "" {
+		d.CameraOpens = CameraFaces
+	}
+	if d.CameraOpens != CameraFaces && d.CameraOpens != CameraPlates && d.CameraOpens != CameraBoth {
+		return nil, fmt.Errorf("%w: camera_opens %q is not faces, plates or both", ErrInvalid, d.CameraOpens)
+	}
 	if err := checkPlatePolicy(d.PlatePolicy); err != nil {
 		return nil, err
 	}
 	key := NewKey()
 	err := e.change(ctx, who, "door.add", map[string]any{"id": d.ID, "camera": d.Camera, "area": d.Area, "direction": d.Direction,
-		"anti_passback": d.AntiPassback, "fail_mode": d.FailMode, "face_policy": d.FacePolicy, "plate_policy": d.PlatePolicy}, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO doors (id, name, camera, area, direction, anti_passback, fail_mode, pulse_ms, key, face_policy, plate_policy)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, d.ID, d.Name, d.Camera, d.Area, d.Direction, d.AntiPassback, d.FailMode, d.PulseMS, key, d.FacePolicy, d.PlatePolicy)
+		"anti_passback": d.AntiPassback, "fail_mode": d.FailMode, "face_policy": d.FacePolicy, "plate_policy": d.PlatePolicy, "camera_opens": d.CameraOpens}, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO doors (id, name, camera, area, direction, anti_passback, fail_mode, pulse_ms, key, face_policy, plate_policy, camera_opens)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`, d.ID, d.Name, d.Camera, d.Area, d.Direction, d.AntiPassback, d.FailMode, d.PulseMS, key, d.FacePolicy, d.PlatePolicy, d.CameraOpens)
 		return err
 	})
 	return key, err

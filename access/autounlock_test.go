@@ -52,3 +52,50 @@ func TestAutoUnlockOnlyFromAccessTemplates(t *testing.T) {
 		t.Fatalf("an access match: %+v", cmds)
 	}
 }
+
+// TestFollowPlates: a car read once at a barrier's camera, sure of every character, opens it and
+// parks the car; read once unsurely, or at a door whose camera opens it for faces only, nothing
+// happens; a face at the barrier's camera does not open it.
+func TestFollowPlates(t *testing.T) {
+	e, _, admin, must := testEngine(t)
+	ctx := context.Background()
+	must(e.AddPerson(ctx, admin, "wang", "Wang Fang", "resident"))
+	_, _, err := e.AddCredential(ctx, admin, "wang", NewCredential{Kind: KindPlate, Value: "粤B12345"})
+	must(err)
+	for _, d := range []Door{{ID: "barrier", Camera: "gate-cam", Area: "p1", CameraOpens: CameraPlates}, {ID: "lobby", Camera: "gate-cam"}} {
+		if _, err := e.AddDoor(ctx, admin, d); err != nil {
+			t.Fatal(err)
+		}
+		must(e.AddRule(ctx, admin, d.ID, "person", "wang", ""))
+	}
+	bus := &busFunc{}
+	stop, err := e.FollowPlates(ctx, bus, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	must(err)
+	defer stop()
+	publish := func(text string, conf float32) {
+		chars := []event.CharConf{}
+		for _, r := range text {
+			chars = append(chars, event.CharConf{Char: string(r), Conf: conf})
+		}
+		ev := &event.Event{ID: event.NewID(time.Now()), Camera: "gate-cam", Kind: event.KindPlate, Time: time.Now(), Frames: 1,
+			Plate: &event.PlateRead{Text: text, Color: "blue", Chars: chars, Valid: true, Votes: 1}}
+		bus.fn(ev.Subject(), ev.Pack())
+	}
+	publish("粤B12345", 0.7)
+	if cmds := e.Commands(ctx, "barrier", 300*time.Millisecond); len(cmds) != 0 {
+		t.Fatalf("an unsure single read opened the barrier: %+v", cmds)
+	}
+	publish("粤B12345", 0.99)
+	if cmds := e.Commands(ctx, "barrier", time.Second); len(cmds) != 1 || cmds[0].PersonID != "wang" {
+		t.Fatalf("a sure read of wang's car: %+v", cmds)
+	}
+	if cmds := e.Commands(ctx, "lobby", 300*time.Millisecond); len(cmds) != 0 {
+		t.Fatalf("a plate opened a door whose camera opens it for faces: %+v", cmds)
+	}
+	if ps, err := e.Parking(ctx); err != nil || len(ps) != 1 || ps[0].Cars != 1 {
+		t.Fatalf("parking %+v %v", ps, err)
+	}
+	if got := e.DoorsWithCamera("gate-cam"); len(got) != 1 || got[0] != "lobby" {
+		t.Fatalf("doors a face at the barrier's camera opens: %v", got)
+	}
+}

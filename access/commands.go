@@ -137,7 +137,7 @@ func (e *Engine) OnCommand(fn func(cmd Command, key []byte)) {
 	e.mu.Unlock()
 }
 
-// DoorsWithCamera lists the doors a camera watches (do not modify the slice).
+// DoorsWithCamera lists the doors a camera's faces open (do not modify the slice).
 func (e *Engine) DoorsWithCamera(camera string) []string {
 	e.mu.RLock()
 	defer e.mu.RUnlock()

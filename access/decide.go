@@ -56,6 +56,9 @@ type Door struct {
 	FailMode     string `json:"fail_mode"`
 	PulseMS      int    `json:"pulse_ms"`
 	Key          []byte `json:"-"`
+	// CameraOpens is what the door's camera opens it for: CameraFaces (default), CameraPlates (a
+	// car park's barrier) or CameraBoth.
+	CameraOpens string `json:"camera_opens,omitempty"`
 	// PlatePolicy is how a gate with a plate camera matches a read plate: PlateExact, or
 	// PlateConfusable (one confusable character at high confidence; never the province).
 	PlatePolicy string `json:"plate_policy,omitempty"`

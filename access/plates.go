@@ -27,12 +27,36 @@ const (
 	PlateConfusable = "confusable"
 )
 
+// What a door's camera opens it for.
+const (
+	CameraFaces  = "faces"
+	CameraPlates = "plates" // a car park's barrier
+	CameraBoth   = "both"
+)
+
+// GatesWithCamera lists the gates a camera's plates open (do not modify the slice).
+func (e *Engine) GatesWithCamera(camera string) []string {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.snap.byPlateCam[camera]
+}
+
 // PlateConfidence is the least per-character confidence a read needs before the confusable
 // policy looks past an exact match.
 const PlateConfidence = 0.9
 
-// MinPlateReads is how many reads of a passage must agree on the text before it opens a gate.
+// MinPlateReads is how many reads of a passage must agree on the text before it opens a gate,
+// unless one read is sure of every character (SurePlateRead): a gate camera analysed at a low
+// rate may read a passing car once.
 const MinPlateReads = 2
+
+// SurePlateRead is the per-character confidence at which one read is enough.
+const SurePlateRead = 0.95
+
+// enoughReads reports whether a sighting was read often enough, or surely enough, to decide.
+func (r PlateSighting) enoughReads() bool {
+	return r.Reads >= MinPlateReads || r.Reads >= 1 && r.MinConf >= SurePlateRead
+}
 
 // confusables are the characters plate OCR mistakes for each other.
 var confusables = map[rune][]rune{
@@ -81,7 +105,7 @@ func (s *snapshot) decidePlate(doorID string, r PlateSighting, now time.Time, in
 		return verdict{reason: DenyUnknownDoor}, ""
 	case !plate.Valid(r.Text, r.Color):
 		return verdict{reason: DenyPlateInvalid}, ""
-	case r.Reads < MinPlateReads:
+	case !r.enoughReads():
 		return verdict{reason: DenyPlateFewReads}, ""
 	}
 	person, _, why := s.credential(KindPlate, r.Text, now)
@@ -230,7 +254,7 @@ func (e *Engine) FollowPlates(ctx context.Context, sub Subscriber, log *slog.Log
 		if err != nil || ev.Plate == nil || ev.Plate.Text == "" {
 			return
 		}
-		doors := e.DoorsWithCamera(ev.Camera)
+		doors := e.GatesWithCamera(ev.Camera)
 		if len(doors) == 0 || mine != nil && !mine(ev.Camera) {
 			return
 		}
@@ -238,16 +262,16 @@ func (e *Engine) FollowPlates(ctx context.Context, sub Subscriber, log *slog.Log
 		if r.Reads == 0 {
 			r.Reads = ev.Frames
 		}
-		// A read that is not a plate, or read once, is noise, not a car at the barrier: it is not
-		// decided (nor audited), and a later event of the same passage still is.
-		if !plate.Valid(r.Text, r.Color) || r.Reads < MinPlateReads {
-			return
-		}
 		if len(ev.Plate.Chars) > 0 {
 			r.MinConf = 1
 			for _, c := range ev.Plate.Chars {
 				r.MinConf = min(r.MinConf, c.Conf)
 			}
+		}
+		// A read that is not a plate, or read once unsurely, is noise, not a car at the barrier:
+		// it is not decided (nor audited), and a later event of the same passage still is.
+		if !plate.Valid(r.Text, r.Color) || !r.enoughReads() {
+			return
 		}
 		for _, door := range doors {
 			k := [2]string{door, r.Text}

@@ -68,7 +68,7 @@ var Reasons = []Reason{
 	{DenyFewFrames, false, "face", "too few frames of the passage agreed on the person (a door camera's face needs two)"},
 	{DenySecondFactor, false, "face", "the door's face policy asks for a second factor (a face and a card, PIN or QR of the same person within 30 s) and only one came"},
 	{DenyPlateInvalid, false, "plate", "the gate camera's read is not a well-formed plate for its colour (a province, a letter, then 5 letters and digits, 6 on a green plate)"},
-	{DenyPlateFewReads, false, "plate", "too few reads of the passage agreed on the plate (a gate needs two)"},
+	{DenyPlateFewReads, false, "plate", "too few reads of the passage agreed on the plate (a gate needs two, or one sure of every character at 0.95)"},
 	{DenyPlateAmbiguous, false, "plate", "under the gate's confusable policy, more than one registered plate is one confusable character from the read"},
 	{DenyBlacklisted, false, "rules", "the person is blacklisted"},
 	{DenyNoRule, false, "rules", "no rule of the door names the person, their kind, group or unit"},

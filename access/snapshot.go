@@ -41,14 +41,16 @@ type rule struct {
 
 // snapshot is everything a decision reads, loaded at once and swapped whole.
 type snapshot struct {
-	doors   map[string]*Door
-	byCam   map[string][]string // door ids by the camera that watches them
-	people  map[string]*person
-	creds   map[[32]byte]*credential // by the stored hash: keyed (secrets.hash), or SHA-256 for rows from before
-	revoked map[[32]byte]bool        // secrets whose every credential is revoked
-	rules   map[string][]rule        // by door
-	visits  map[string][]visit       // by visitor
-	faces   *faceSet
+	doors map[string]*Door
+	byCam map[string][]string // door ids by the camera whose faces open them
+	// byPlateCam is the gates by the camera whose plates open them.
+	byPlateCam map[string][]string
+	people     map[string]*person
+	creds      map[[32]byte]*credential // by the stored hash: keyed (secrets.hash), or SHA-256 for rows from before
+	revoked    map[[32]byte]bool        // secrets whose every credential is revoked
+	rules      map[string][]rule        // by door
+	visits     map[string][]visit       // by visitor
+	faces      *faceSet
 	// galleries caches each door's gallery (snapshot.gallery).
 	galleryMu sync.Mutex
 	galleries map[string]map[string]bool
@@ -69,20 +71,23 @@ func loadSnapshot(ctx context.Context, tx pgx.Tx, hash func(kind, value string) 
 	if s.faces, err = loadFaces(ctx, tx, sp); err != nil {
 		return nil, err
 	}
-	s.byCam = map[string][]string{}
+	s.byCam, s.byPlateCam = map[string][]string{}, map[string][]string{}
 	for id, d := range s.doors {
-		if d.Camera != "" {
+		if d.Camera != "" && d.CameraOpens != CameraPlates {
 			s.byCam[d.Camera] = append(s.byCam[d.Camera], id)
+		}
+		if d.Camera != "" && (d.CameraOpens == CameraPlates || d.CameraOpens == CameraBoth) {
+			s.byPlateCam[d.Camera] = append(s.byPlateCam[d.Camera], id)
 		}
 	}
 	return s, nil
 }
 
 func (s *snapshot) loadDoors(ctx context.Context, tx pgx.Tx) error {
-	rows, _ := tx.Query(ctx, `SELECT id, name, camera, area, direction, anti_passback, fail_mode, pulse_ms, key, face_policy, plate_policy FROM doors`)
+	rows, _ := tx.Query(ctx, `SELECT id, name, camera, area, direction, anti_passback, fail_mode, pulse_ms, key, face_policy, plate_policy, camera_opens FROM doors`)
 	doors, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Door, error) {
 		d := &Door{}
-		return d, r.Scan(&d.ID, &d.Name, &d.Camera, &d.Area, &d.Direction, &d.AntiPassback, &d.FailMode, &d.PulseMS, &d.Key, &d.FacePolicy, &d.PlatePolicy)
+		return d, r.Scan(&d.ID, &d.Name, &d.Camera, &d.Area, &d.Direction, &d.AntiPassback, &d.FailMode, &d.PulseMS, &d.Key, &d.FacePolicy, &d.PlatePolicy, &d.CameraOpens)
 	})
 	for _, d := range doors {
 		s.doors[d.ID] = d

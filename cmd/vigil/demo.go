@@ -104,9 +104,16 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	estate, err := demoResidents(ctx, cfg, clips, *n, cast.Plate, stdout, stderr)
+	if err != nil {
+		return err
+	}
 	return serve(ctx, cfg, log, func(addr string) {
-		go runDemoController(ctx, "http://"+addr, doorKey, stdout)
-		printDemo(stdout, demoLines{addr: addr, token: token, data: cfg.Data, rtsp: *rtspAddr, cameras: *n, truth: tf.Name(), cast: cast})
+		go runDemoController(ctx, "http://"+addr, demoDoorID, doorKey, "opened by face for", stdout)
+		if estate.barrier != "" {
+			go runDemoController(ctx, "http://"+addr, estate.barrier, estate.key, "opened for the car of", stdout)
+		}
+		printDemo(stdout, demoLines{addr: addr, token: token, data: cfg.Data, rtsp: *rtspAddr, cameras: *n, truth: tf.Name(), cast: cast, estate: estate})
 	})
 }
 
@@ -115,6 +122,7 @@ type demoLines struct {
 	addr, token, data, rtsp, truth string
 	cameras                        int
 	cast                           demoCast
+	estate                         demoEstate
 }
 
 // printDemo prints the demo's addresses and ready-to-paste commands; each runs as printed from
@@ -145,6 +153,18 @@ func printDemo(w io.Writer, d demoLines) {
 	}
 	if q := plateStart(d.cast.Plate); q != "" {
 		fmt.Fprintf(w, "  plates:   curl %s 'http://%s/v1/search/plates?q=%s&from=%s&to=%s&reason=demo'   (a start without the province)\n", h, d.addr, q, from, to)
+	}
+	est := d.estate
+	if est.property != "" {
+		fmt.Fprintf(w, "  property: sign in with %s  (the property office: people, leases, import, access rules)\n", est.property)
+	}
+	if est.barrier != "" {
+		fmt.Fprintf(w, "  barrier:  %s on %s opens for %s's car %s; other cars are refused (console: People, search the plate; GET /v1/parking)\n",
+			est.barrier, est.camera, displayName(est.owner), est.car)
+	}
+	if est.join != "" {
+		fmt.Fprintf(w, "  resident: http://%s/#/join?code=%s  (%s's phone: open it in a phone-sized window, once; invite a visitor, open a door)\n",
+			d.addr, est.join, displayName(est.owner))
 	}
 	fmt.Fprintf(w, "  audit:    %s audit verify --data %s\n\n", bin, d.data)
 }

@@ -117,12 +117,12 @@ func demoResident(ctx context.Context, e *access.Engine, photos *pipeline.Photos
 	return err
 }
 
-// runDemoController is the demo gate's controller (doorsim) on its long-poll channel: every
+// runDemoController is a demo door's controller (doorsim) on its long-poll channel: every
 // unlock it receives is printed.
-func runDemoController(ctx context.Context, base string, key []byte, stdout io.Writer) {
-	c := doorsim.New(base, demoDoorID, key)
+func runDemoController(ctx context.Context, base, door string, key []byte, how string, stdout io.Writer) {
+	c := doorsim.New(base, door, key)
 	c.OnUnlock = func(cmd access.Command) {
-		fmt.Fprintf(stdout, "%s  door %s opened by face for %s (event %s)\n", time.Now().Format("15:04:05"), cmd.Door, displayName(cmd.PersonID), cmd.Event)
+		fmt.Fprintf(stdout, "%s  %s %s %s (event %s)\n", time.Now().Format("15:04:05"), cmd.Door, how, displayName(cmd.PersonID), cmd.Event)
 	}
 	c.Run(ctx, time.Minute)
 }

@@ -36,7 +36,7 @@ Usage:
   vigil token list | vigil token revoke --name NAME
   vigil cameras add --id ID --url URL [--analyse faces|plates|both|none] | list | rm ID | import FILE
                                                                   the camera registry: every node applies a change within seconds
-  vigil doors add --id ID --camera CAMERA [--area A --direction in|out --anti-passback --plate-policy exact|confusable]
+  vigil doors add --id ID --camera CAMERA [--area A --direction in|out --anti-passback --camera-opens faces|plates|both --plate-policy exact|confusable]
                                                                   register a door; prints its controller key
   vigil audit verify                                              check the audit chain; fails if any row was
                                                                   altered or deleted

@@ -396,7 +396,9 @@ func (n *node) pipelineComponent() lifecycle.Component {
 		if n.engine != nil {
 			n.gallery.FollowTemplates(n.engine)
 			if n.cfg.Pipeline.DoorPriority {
-				n.pipe.SetPriority(func(camera string) bool { return len(n.engine.DoorsWithCamera(camera)) > 0 })
+				n.pipe.SetPriority(func(camera string) bool { // doors and barriers first
+					return len(n.engine.DoorsWithCamera(camera)) > 0 || len(n.engine.GatesWithCamera(camera)) > 0
+				})
 			}
 		}
 		ctx, cancel := context.WithCancel(context.Background())

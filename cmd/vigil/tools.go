@@ -217,7 +217,7 @@ func auditVerify(ctx context.Context, st *storage, cfg config.Config, pubs []str
 // cmdDoors is vigil doors add.
 func cmdDoors(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "add" {
-		return errors.New("usage: vigil doors add --id ID --camera CAMERA [--area AREA --direction in|out --anti-passback --fail-safe --plate-policy exact|confusable]")
+		return errors.New("usage: vigil doors add --id ID --camera CAMERA [--area AREA --direction in|out --anti-passback --fail-safe --camera-opens faces|plates|both --plate-policy exact|confusable]")
 	}
 	fs, sf := toolFlags("doors add")
 	fs.SetOutput(stderr)
@@ -226,6 +226,7 @@ func cmdDoors(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&d.Name, "name", "", "door name")
 	fs.StringVar(&d.Camera, "camera", "", "the camera watching the door (auto-unlock by face)")
 	fs.StringVar(&d.Area, "area", "", "anti-passback area the door leads into (in) or out of (out); for a gate, its car park")
+	fs.StringVar(&d.CameraOpens, "camera-opens", "faces", "what the door's camera opens it for: faces, plates (a car park's barrier) or both")
 	fs.StringVar(&d.PlatePolicy, "plate-policy", "exact", "a gate's plate matching: exact, or confusable (one confusable character at high confidence, never the province)")
 	fs.StringVar(&d.Direction, "direction", "in", "in or out")
 	fs.BoolVar(&d.AntiPassback, "anti-passback", false, "refuse a second entry without an exit")
