@@ -5,6 +5,8 @@ import (
 	"math"
 	"time"
 
+	"github.com/vigil-oss/vigil/recognizers/plate"
+
 	"github.com/vigil-oss/vigil/internal/core/event"
 	"github.com/vigil-oss/vigil/internal/core/space"
 	"github.com/vigil-oss/vigil/recognizers"
@@ -423,10 +425,14 @@ func (tr *faceTrack) majority() *event.Match {
 	return tr.matches[best]
 }
 
-// winner is the reading to publish: valid readings first, then votes, then confidence.
+// winner is the reading to publish: valid readings first, then votes, then confidence; and
+// when the readings voted position by position (plate.Vote) spell another well-formed plate,
+// that one: a character misread in one frame is outvoted by the others even when no two frames
+// read the whole plate alike.
 func (tr *plateTrack) winner() (string, *plateVote) {
 	var text string
 	var best *plateVote
+	var reads [][]plate.Char
 	for t, v := range tr.reads {
 		better := best == nil ||
 			v.best.Valid && !best.best.Valid ||
@@ -434,8 +440,25 @@ func (tr *plateTrack) winner() (string, *plateVote) {
 		if better {
 			text, best = t, v
 		}
+		r := make([]plate.Char, len(v.best.Chars))
+		for i, c := range v.best.Chars {
+			r[i] = plate.Char{Char: c.Char, Conf: c.Conf}
+		}
+		for range v.votes {
+			reads = append(reads, r)
+		}
 	}
-	return text, best
+	voted, chars, agree := plate.Vote(reads)
+	if best == nil || voted == text || !plate.Valid(voted, "") {
+		return text, best
+	}
+	v := *best
+	v.best.Text, v.best.Valid, v.votes = voted, true, agree
+	v.best.Chars = make([]event.CharConf, len(chars))
+	for i, c := range chars {
+		v.best.Chars[i] = event.CharConf{Char: c.Char, Conf: c.Conf}
+	}
+	return voted, &v
 }
 
 // similarText reports whether text is one of the track's readings or within two edits of one.

@@ -212,3 +212,25 @@ func TestTrackDoesNotHopBetweenPeople(t *testing.T) {
 		t.Fatalf("%d passages, want 2 (the small face's and the near one's)", len(events))
 	}
 }
+
+// TestPlateVotingByPosition: three frames of one car, no two read alike and none right; the
+// passage's event carries the plate their characters spell position by position.
+func TestPlateVotingByPosition(t *testing.T) {
+	var events []*event.Event
+	tr := NewTracker("g", nil, TrackerOptions{}, func(e *event.Event) { events = append(events, e) })
+	for i, r := range []struct {
+		text string
+		conf float32
+	}{{"皖AF0236", 0.6}, {"京AF0235", 0.9}, {"京AF0Z36", 0.5}} {
+		o := plateObs(time.Duration(i)*200*time.Millisecond, r.text, true, r.conf)
+		o.Plates[0].Chars = nil
+		for _, c := range r.text {
+			o.Plates[0].Chars = append(o.Plates[0].Chars, event.CharConf{Char: string(c), Conf: r.conf})
+		}
+		tr.Observe(o)
+	}
+	tr.Flush()
+	if len(events) != 1 || events[0].Plate.Text != "京AF0236" || !events[0].Plate.Valid || len(events[0].Plate.Chars) != 7 {
+		t.Fatalf("voted plate: %+v", events)
+	}
+}

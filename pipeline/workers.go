@@ -279,7 +279,7 @@ func (p *PlateRecognizer) RecognizeFrame(img gocv.Mat, j *Job, o *Observation) e
 	if j.Shot == nil {
 		return p.Recognize(img, o)
 	}
-	found, err := p.Plates.Detect(img)
+	found, err := p.Plates.Find(img)
 	if err != nil || len(found) == 0 {
 		return err
 	}

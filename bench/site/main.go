@@ -257,6 +257,9 @@ func pools(o opts, sub bool, sc []string, m *pipeline.Metrics, log *slog.Logger)
 	}
 	pp, err := pipeline.NewPool(pipeline.KindPlate, plateWorkers, 8, func() (pipeline.Recognizer, error) {
 		p, err := dnn.NewPlates(o.mdir)
+		if err == nil {
+			p.Closer = sub // as vigil serve reads gate cameras
+		}
 		return &pipeline.PlateRecognizer{Plates: p}, err
 	}, m, log)
 	return fp, pp, err

@@ -109,9 +109,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	return serve(ctx, cfg, log, func(addr string) {
-		go runDemoController(ctx, "http://"+addr, demoDoorID, doorKey, "opened by face for", stdout)
+		go runDemoController(ctx, "http://"+addr, demoDoorID, doorKey, "door", "opened by face for", stdout)
 		if estate.barrier != "" {
-			go runDemoController(ctx, "http://"+addr, estate.barrier, estate.key, "opened for the car of", stdout)
+			go runDemoController(ctx, "http://"+addr, estate.barrier, estate.key, "barrier", "opened for the car of", stdout)
 		}
 		printDemo(stdout, demoLines{addr: addr, token: token, data: cfg.Data, rtsp: *rtspAddr, cameras: *n, truth: tf.Name(), cast: cast, estate: estate})
 	})

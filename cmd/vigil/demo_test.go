@@ -75,7 +75,7 @@ func TestDemoStory(t *testing.T) {
 		return json.NewDecoder(r.Body).Decode(v)
 	}
 	var watch, plate string
-	waitFor("a watch-list face alert, a blacklisted plate's alert and a door opened by a face", 2*time.Minute, func() bool {
+	waitFor("a watch-list face alert, a blacklisted plate's alert, a door opened by a face and the barrier by a resident's car", 2*time.Minute, func() bool {
 		var res struct {
 			Events []struct {
 				Kind, List, Plate string
@@ -93,7 +93,8 @@ func TestDemoStory(t *testing.T) {
 				plate = e.Plate
 			}
 		}
-		return watch != "" && plate != "" && strings.Contains(stdout.String(), "door demo-gate opened by face for")
+		return watch != "" && plate != "" && strings.Contains(stdout.String(), "door demo-gate opened by face for") &&
+			strings.Contains(stdout.String(), "barrier demo-barrier opened for the car of")
 	})
 	out := stdout.String()
 	t.Logf("within %v of serving: watch-listed %s, plate %s, and %s", time.Since(serving).Round(time.Second), watch, plate,
@@ -110,6 +111,35 @@ func TestDemoStory(t *testing.T) {
 	}
 	if strings.Contains(out, "not enrolled") && strings.Contains(out, "no face found") {
 		t.Errorf("the demo enrolled a person from a photo without a face:\n%s", out)
+	}
+	// The resident's printed link signs a phone in: their home names them and their unit.
+	i := strings.Index(out, "#/join?code=")
+	if i < 0 {
+		t.Fatalf("no resident link printed:\n%s", out)
+	}
+	code := strings.Fields(out[i+len("#/join?code="):])[0]
+	r, err := http.Post("http://"+httpAddr+"/v1/join", "application/json", strings.NewReader(`{"code":"`+code+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var joined struct{ Token, Person string }
+	json.NewDecoder(r.Body).Decode(&joined)
+	r.Body.Close()
+	req, _ := http.NewRequest("GET", "http://"+httpAddr+"/v1/me/home", nil)
+	req.Header.Set("Authorization", "Bearer "+joined.Token)
+	var home struct {
+		Person struct {
+			ID    string
+			Units []string
+		}
+		Doors []struct{ ID string }
+	}
+	if r, err := http.DefaultClient.Do(req); err == nil {
+		json.NewDecoder(r.Body).Decode(&home)
+		r.Body.Close()
+	}
+	if home.Person.ID == "" || home.Person.ID != joined.Person || len(home.Person.Units) == 0 || len(home.Doors) == 0 {
+		t.Errorf("the resident's link: joined %+v, home %+v", joined, home)
 	}
 }
 

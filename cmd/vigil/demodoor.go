@@ -119,10 +119,11 @@ func demoResident(ctx context.Context, e *access.Engine, photos *pipeline.Photos
 
 // runDemoController is a demo door's controller (doorsim) on its long-poll channel: every
 // unlock it receives is printed.
-func runDemoController(ctx context.Context, base, door string, key []byte, how string, stdout io.Writer) {
+// what is the door's kind as printed ("door", "barrier"); how says what opened it.
+func runDemoController(ctx context.Context, base, door string, key []byte, what, how string, stdout io.Writer) {
 	c := doorsim.New(base, door, key)
 	c.OnUnlock = func(cmd access.Command) {
-		fmt.Fprintf(stdout, "%s  %s %s %s (event %s)\n", time.Now().Format("15:04:05"), cmd.Door, how, displayName(cmd.PersonID), cmd.Event)
+		fmt.Fprintf(stdout, "%s  %s %s %s %s (event %s)\n", time.Now().Format("15:04:05"), what, cmd.Door, how, displayName(cmd.PersonID), cmd.Event)
 	}
 	c.Run(ctx, time.Minute)
 }

@@ -115,6 +115,9 @@ func newPipeline(cfg config.Config, b *bus.Bus, reg *prometheus.Registry, log *s
 	if pc.PlateWorkers > 0 {
 		plates, err = pipeline.NewPool(pipeline.KindPlate, pc.PlateWorkers, pc.Queue, func() (pipeline.Recognizer, error) {
 			p, err := dnn.NewPlates(dir)
+			if err == nil {
+				p.Closer = true // a plate too small for the first look is looked for again closer
+			}
 			return &pipeline.PlateRecognizer{Plates: p}, err
 		}, m, log)
 		if err != nil {

@@ -24,3 +24,31 @@ func TestPlateRules(t *testing.T) {
 		}
 	}
 }
+
+// TestVote: per-position voting recovers a plate no two frames read whole, prefers well-formed
+// readings and the common length, and counts the readings that agree.
+func TestVote(t *testing.T) {
+	read := func(s string, conf float32) []Char {
+		var out []Char
+		for _, r := range s {
+			out = append(out, Char{Char: string(r), Conf: conf})
+		}
+		return out
+	}
+	for _, c := range []struct {
+		reads []([]Char)
+		want  string
+		agree int
+	}{
+		{[][]Char{read("皖AF0236", 0.6), read("京AF0235", 0.9), read("京AF0Z36", 0.5)}, "京AF0236", 0}, // no frame whole, the plate by position
+		{[][]Char{read("粤B12345", 0.9), read("B12345", 0.99), read("粤B12345", 0.8)}, "粤B12345", 2}, // a dropped province outvoted
+		{[][]Char{read("粤BD12345", 0.9), read("粤B012345", 0.4), read("粤BD1234", 0.9)}, "粤BD12345", 1},
+		{[][]Char{read("AB", 0.9)}, "AB", 1}, // nothing well formed: the best there is
+		{nil, "", 0},
+	} {
+		text, chars, agree := Vote(c.reads)
+		if text != c.want || agree != c.agree || len([]rune(text)) != len(chars) {
+			t.Errorf("Vote(%v) = %q (%d agree), want %q (%d)", c.reads, text, agree, c.want, c.agree)
+		}
+	}
+}
