@@ -27,8 +27,7 @@ type Subscriber interface {
 // every event; each door decision is made once, by the node mine picks).
 func (e *Engine) FollowFaces(ctx context.Context, sub Subscriber, log *slog.Logger, mine func(camera string) bool) (stop func(), err error) {
 	log = log.With("component", "auto-unlock")
-	var mu sync.Mutex
-	recent := map[[2]string]time.Time{}
+	recent := newRecently(10 * time.Second)
 	return sub.Subscribe(event.SubjectPrefix+"."+event.KindFace+".>", func(_ string, data []byte) {
 		ev, err := event.Unpack(data)
 		// Only a match against the enrolled access templates opens doors: a watch-list or gallery
@@ -40,17 +39,9 @@ func (e *Engine) FollowFaces(ctx context.Context, sub Subscriber, log *slog.Logg
 			return
 		}
 		for _, door := range e.DoorsWithCamera(ev.Camera) {
-			k := [2]string{door, ev.Match.PersonID}
-			mu.Lock()
-			if time.Since(recent[k]) < 10*time.Second {
-				mu.Unlock()
+			if !recent.first(door, ev.Match.PersonID) {
 				continue
 			}
-			recent[k] = time.Now()
-			if len(recent) > 10000 {
-				clear(recent)
-			}
-			mu.Unlock()
 			model := ev.Model
 			if model == "" && len(ev.Embedding) > 0 {
 				model = "dlib-v1" // events from before spaces were named
@@ -64,4 +55,31 @@ func (e *Engine) FollowFaces(ctx context.Context, sub Subscriber, log *slog.Logg
 			log.Info("door decision from its camera", "door", door, "person", ev.Match.PersonID, "grant", d.Grant, "reason", d.Reason)
 		}
 	})
+}
+
+// recently remembers (door, who) pairs decided within a window: one decision per person or
+// plate and door per passage (a passage publishes early, then its final event).
+type recently struct {
+	mu     sync.Mutex
+	window time.Duration
+	at     map[[2]string]time.Time
+}
+
+func newRecently(window time.Duration) *recently {
+	return &recently{window: window, at: map[[2]string]time.Time{}}
+}
+
+// first reports whether (door, who) was not decided within the window, and marks it decided.
+func (r *recently) first(door, who string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := [2]string{door, who}
+	if time.Since(r.at[k]) < r.window {
+		return false
+	}
+	if len(r.at) > 10000 {
+		clear(r.at)
+	}
+	r.at[k] = time.Now()
+	return true
 }

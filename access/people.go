@@ -318,3 +318,93 @@ func (e *Engine) Groups(ctx context.Context, after string, limit int) ([]GroupRo
 		return g, r.Scan(&g.ID, &g.Name, &g.Members)
 	})
 }
+
+// RemoveGroupMember takes a person out of a group.
+func (e *Engine) RemoveGroupMember(ctx context.Context, who auth.Actor, group, person string) error {
+	return e.change(ctx, who, "group.member.remove", map[string]string{"group": group, "person": person}, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM group_members WHERE group_id = $1 AND person_id = $2`, group, person)
+		if err == nil && tag.RowsAffected() == 0 {
+			return fmt.Errorf("%w: %s is not in group %s", ErrNotFound, person, group)
+		}
+		return err
+	})
+}
+
+// RemoveSchedule deletes a schedule no rule uses.
+func (e *Engine) RemoveSchedule(ctx context.Context, who auth.Actor, id string) error {
+	return e.change(ctx, who, "schedule.remove", map[string]string{"schedule": id}, func(tx pgx.Tx) error {
+		var used int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM rules WHERE schedule_id = $1`, id).Scan(&used); err != nil {
+			return err
+		}
+		if used > 0 {
+			return fmt.Errorf("%w: %d rules use schedule %s: remove them first", ErrInvalid, used, id)
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM schedules WHERE id = $1`, id)
+		if err == nil && tag.RowsAffected() == 0 {
+			return fmt.Errorf("%w: no schedule %q", ErrNotFound, id)
+		}
+		return err
+	})
+}
+
+// DoorChange is what PUT /v1/doors/{id} may change of a door (nil: unchanged). Its key and id
+// stay.
+type DoorChange struct {
+	Name         *string `json:"name"`
+	Camera       *string `json:"camera"`
+	Area         *string `json:"area"`
+	Direction    *string `json:"direction"`
+	AntiPassback *bool   `json:"anti_passback"`
+	FailMode     *string `json:"fail_mode"`
+	PulseMS      *int    `json:"pulse_ms"`
+	CameraOpens  *string `json:"camera_opens"`
+	PlatePolicy  *string `json:"plate_policy"`
+}
+
+// UpdateDoor changes a door's settings.
+func (e *Engine) UpdateDoor(ctx context.Context, who auth.Actor, id string, c DoorChange) (Door, error) {
+	d, ok := e.Door(id)
+	if !ok {
+		return Door{}, fmt.Errorf("%w: no door %q", ErrNotFound, id)
+	}
+	n := *d
+	set := func(dst *string, v *string) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&n.Name, c.Name)
+	set(&n.Camera, c.Camera)
+	set(&n.Area, c.Area)
+	set(&n.Direction, c.Direction)
+	set(&n.FailMode, c.FailMode)
+	set(&n.CameraOpens, c.CameraOpens)
+	set(&n.PlatePolicy, c.PlatePolicy)
+	if c.AntiPassback != nil {
+		n.AntiPassback = *c.AntiPassback
+	}
+	if c.PulseMS != nil {
+		n.PulseMS = *c.PulseMS
+	}
+	switch {
+	case n.Direction != "in" && n.Direction != "out":
+		return Door{}, fmt.Errorf("%w: direction is in or out", ErrInvalid)
+	case n.FailMode != "secure" && n.FailMode != "safe":
+		return Door{}, fmt.Errorf("%w: fail_mode is secure or safe", ErrInvalid)
+	case n.PulseMS < 100 || n.PulseMS > 60000:
+		return Door{}, fmt.Errorf("%w: pulse_ms is 100 to 60000", ErrInvalid)
+	case n.CameraOpens != CameraFaces && n.CameraOpens != CameraPlates && n.CameraOpens != CameraBoth:
+		return Door{}, fmt.Errorf("%w: camera_opens is faces, plates or both", ErrInvalid)
+	}
+	if err := checkPlatePolicy(n.PlatePolicy); err != nil {
+		return Door{}, err
+	}
+	err := e.change(ctx, who, "door.update", map[string]any{"door": id, "change": c}, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE doors SET name = $2, camera = $3, area = $4, direction = $5, anti_passback = $6, fail_mode = $7,
+			pulse_ms = $8, camera_opens = $9, plate_policy = $10 WHERE id = $1`, id, n.Name, n.Camera, n.Area, n.Direction, n.AntiPassback,
+			n.FailMode, n.PulseMS, n.CameraOpens, n.PlatePolicy)
+		return err
+	})
+	return n, err
+}

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -247,8 +246,7 @@ func (e *Engine) WatchOverstays(ctx context.Context, every time.Duration, log *s
 // mine, when not nil, says which cameras' events this node decides.
 func (e *Engine) FollowPlates(ctx context.Context, sub Subscriber, log *slog.Logger, mine func(camera string) bool) (stop func(), err error) {
 	log = log.With("component", "gates")
-	var mu sync.Mutex
-	recent := map[[2]string]time.Time{}
+	recent := newRecently(10 * time.Second)
 	return sub.Subscribe(event.SubjectPrefix+"."+event.KindPlate+".>", func(_ string, data []byte) {
 		ev, err := event.Unpack(data)
 		if err != nil || ev.Plate == nil || ev.Plate.Text == "" {
@@ -274,17 +272,9 @@ func (e *Engine) FollowPlates(ctx context.Context, sub Subscriber, log *slog.Log
 			return
 		}
 		for _, door := range doors {
-			k := [2]string{door, r.Text}
-			mu.Lock()
-			if time.Since(recent[k]) < 10*time.Second {
-				mu.Unlock()
+			if !recent.first(door, r.Text) {
 				continue
 			}
-			recent[k] = time.Now()
-			if len(recent) > 10000 {
-				clear(recent)
-			}
-			mu.Unlock()
 			d, err := e.GatePlate(ctx, door, r, ev.ID, ev.Arrival)
 			if err != nil {
 				log.Error("gate decision failed", "door", door, "err", err)

@@ -71,21 +71,11 @@ func (s *Server) enrolFaceFor(w http.ResponseWriter, r *http.Request, person str
 		s.writeError(w, r, forbidden{role: "resident token without a person", allowed: []string{"a resident token made with --person"}})
 		return
 	}
-	if s.doorFaces == nil {
-		s.writeError(w, r, errNoStore)
-		return
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, MaxUpload+1<<20)
-	fields, img, err := readPhotoForm(r)
-	if err != nil {
-		s.writeError(w, r, err)
+	fields, img, ok := s.facePhoto(w, r)
+	if !ok {
 		return
 	}
 	consent := strings.TrimSpace(fields["consent"])
-	if img == nil {
-		s.writeError(w, r, badRequest("image is required"))
-		return
-	}
 	if consent == "" {
 		s.writeError(w, r, badRequest("consent is required: say how the resident gave it (e.g. \"signed form 2026-11-29\")"))
 		return
@@ -155,18 +145,8 @@ func (s *Server) checkFace(w http.ResponseWriter, r *http.Request) {
 	if !s.needAccess(w, r) {
 		return
 	}
-	if s.doorFaces == nil {
-		s.writeError(w, r, errNoStore)
-		return
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, MaxUpload+1<<20)
-	fields, img, err := readPhotoForm(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if img == nil {
-		s.writeError(w, r, badRequest("image is required"))
+	fields, img, ok := s.facePhoto(w, r)
+	if !ok {
 		return
 	}
 	person := fields["person"]
@@ -198,4 +178,23 @@ func (s *Server) checkFace(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// facePhoto reads a face photo upload (multipart image and fields), or answers why not.
+func (s *Server) facePhoto(w http.ResponseWriter, r *http.Request) (map[string]string, []byte, bool) {
+	if s.doorFaces == nil {
+		s.writeError(w, r, errNoStore)
+		return nil, nil, false
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, MaxUpload+1<<20)
+	fields, img, err := readPhotoForm(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return nil, nil, false
+	}
+	if img == nil {
+		s.writeError(w, r, badRequest("image is required"))
+		return nil, nil, false
+	}
+	return fields, img, true
 }

@@ -24,14 +24,38 @@ var rolePeople = []string{auth.RoleAdmin, auth.RoleProperty}
 func (s *Server) peopleRoutes(mux *http.ServeMux) {
 	s.handle(mux, "GET /v1/people", rolePeople, s.listPeople)
 	s.handle(mux, "GET /v1/people/{id}", rolePeople, s.getPerson)
-	s.handle(mux, "GET /v1/units", rolePeople, s.listUnits)
+	s.handle(mux, "GET /v1/units", rolePeople, listPage(s, "units", func(r *http.Request, after string, limit int) ([]access.UnitRow, error) {
+		return s.access.Units(r.Context(), r.URL.Query().Get("q"), r.URL.Query().Get("building"), after, limit)
+	}, func(u access.UnitRow) string { return u.ID }))
 	s.handle(mux, "GET /v1/leases", rolePeople, s.listLeases)
 	s.handle(mux, "POST /v1/leases/{id}/end", rolePeople, s.endLease)
-	s.handle(mux, "GET /v1/rules", rolePeople, s.listRules)
+	s.handle(mux, "GET /v1/rules", rolePeople, listPage(s, "rules", func(r *http.Request, after string, limit int) ([]access.RuleRow, error) {
+		var afterID int64
+		if after != "" {
+			var err error
+			if afterID, err = strconv.ParseInt(after, 10, 64); err != nil {
+				return nil, badRequest("after is a rule id")
+			}
+		}
+		return s.access.Rules(r.Context(), r.URL.Query().Get("door"), afterID, limit)
+	}, func(ru access.RuleRow) string { return strconv.FormatInt(ru.ID, 10) }))
 	s.handle(mux, "DELETE /v1/rules/{id}", rolePeople, s.removeRule)
-	s.handle(mux, "GET /v1/schedules", rolePeople, s.listSchedules)
-	s.handle(mux, "GET /v1/groups", rolePeople, s.listGroups)
+	s.handle(mux, "GET /v1/schedules", rolePeople, listPage(s, "schedules", func(r *http.Request, after string, limit int) ([]access.ScheduleRow, error) {
+		return s.access.Schedules(r.Context(), after, limit)
+	}, func(sc access.ScheduleRow) string { return sc.ID }))
+	s.handle(mux, "GET /v1/groups", rolePeople, listPage(s, "groups", func(r *http.Request, after string, limit int) ([]access.GroupRow, error) {
+		return s.access.Groups(r.Context(), after, limit)
+	}, func(g access.GroupRow) string { return g.ID }))
 	s.handle(mux, "POST /v1/people/{id}/app-invitation", rolePeople, s.appInvitation)
+	s.handle(mux, "DELETE /v1/groups/{id}/members/{person}", rolePeople, s.staffDelete(func(r *http.Request) error {
+		return s.access.RemoveGroupMember(r.Context(), actor(r), r.PathValue("id"), r.PathValue("person"))
+	}))
+	s.handle(mux, "DELETE /v1/schedules/{id}", rolePeople, s.staffDelete(func(r *http.Request) error {
+		return s.access.RemoveSchedule(r.Context(), actor(r), r.PathValue("id"))
+	}))
+	s.handle(mux, "PUT /v1/doors/{id}", roleAdmin, admin(s, func(r *http.Request, c *access.DoorChange) (any, error) {
+		return s.access.UpdateDoor(r.Context(), actor(r), r.PathValue("id"), *c)
+	}))
 	s.handle(mux, "POST /v1/import/people", rolePeople, s.importPeople)
 	s.handle(mux, "GET /v1/export/people", rolePeople, s.exportPeople)
 }
@@ -41,6 +65,36 @@ func page(r *http.Request) (after string, limit int, err error) {
 	q := r.URL.Query()
 	limit, err = intParam(q.Get("limit"), 50, 1, 500, "limit")
 	return q.Get("after"), limit, err
+}
+
+// listPage is a GET of one list a page at a time (GET /v1/units, /v1/rules, /v1/schedules,
+// /v1/groups): list reads the page after the cursor, cursor names an item for the next.
+func listPage[T any](s *Server, key string, list func(r *http.Request, after string, limit int) ([]T, error), cursor func(T) string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		after, limit, ok := s.pageOf(w, r)
+		if !ok {
+			return
+		}
+		items, err := list(r, after, limit)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		pageOut(w, key, items, limit, cursor)
+	}
+}
+
+// pageOf reads a list's page (page), or answers why not (no access store, a bad limit).
+func (s *Server) pageOf(w http.ResponseWriter, r *http.Request) (after string, limit int, ok bool) {
+	if !s.needAccess(w, r) {
+		return "", 0, false
+	}
+	after, limit, err := page(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return "", 0, false
+	}
+	return after, limit, true
 }
 
 // pageOut answers a page of items; next is the cursor of the following page ("" at the end).
@@ -58,12 +112,8 @@ func pageOut[T any](w http.ResponseWriter, key string, items []T, limit int, las
 // listPeople is GET /v1/people?q=&unit=&card=&plate=&kind=&after=&limit=. A search by card or
 // plate names whose it is: it is audited.
 func (s *Server) listPeople(w http.ResponseWriter, r *http.Request) {
-	if !s.needAccess(w, r) {
-		return
-	}
-	after, limit, err := page(r)
-	if err != nil {
-		s.writeError(w, r, err)
+	after, limit, ok := s.pageOf(w, r)
+	if !ok {
 		return
 	}
 	q := r.URL.Query()
@@ -107,33 +157,11 @@ func (s *Server) getPerson(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, p)
 }
 
-// listUnits is GET /v1/units?q=&building=&after=&limit=.
-func (s *Server) listUnits(w http.ResponseWriter, r *http.Request) {
-	if !s.needAccess(w, r) {
-		return
-	}
-	after, limit, err := page(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	list, err := s.access.Units(r.Context(), r.URL.Query().Get("q"), r.URL.Query().Get("building"), after, limit)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	pageOut(w, "units", list, limit, func(u access.UnitRow) string { return u.ID })
-}
-
 // listLeases is GET /v1/leases?person=&unit=&ending_within_days=&after=&limit=: a person's or a
 // unit's leases, or the calendar of leases ending in the next days (by end).
 func (s *Server) listLeases(w http.ResponseWriter, r *http.Request) {
-	if !s.needAccess(w, r) {
-		return
-	}
-	after, limit, err := page(r)
-	if err != nil {
-		s.writeError(w, r, err)
+	after, limit, ok := s.pageOf(w, r)
+	if !ok {
 		return
 	}
 	q := r.URL.Query()
@@ -203,6 +231,16 @@ func (s *Server) endLease(w http.ResponseWriter, r *http.Request) {
 	s.staffResult(w, r, err, l)
 }
 
+// staffDelete runs a removal and answers 200 {"removed": true}, 404 for what is not there.
+func (s *Server) staffDelete(fn func(r *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.needAccess(w, r) {
+			return
+		}
+		s.staffResult(w, r, fn(r), map[string]any{"removed": true})
+	}
+}
+
 // staffResult answers a staff change: 200 with v, 404 for what is not there, or the error mapped.
 func (s *Server) staffResult(w http.ResponseWriter, r *http.Request, err error, v any) {
 	switch {
@@ -213,31 +251,6 @@ func (s *Server) staffResult(w http.ResponseWriter, r *http.Request, err error, 
 	default:
 		writeJSON(w, http.StatusOK, v)
 	}
-}
-
-// listRules is GET /v1/rules?door=&after=&limit=.
-func (s *Server) listRules(w http.ResponseWriter, r *http.Request) {
-	if !s.needAccess(w, r) {
-		return
-	}
-	after, limit, err := page(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	var afterID int64
-	if after != "" {
-		if afterID, err = strconv.ParseInt(after, 10, 64); err != nil {
-			s.writeError(w, r, badRequest("after is a rule id"))
-			return
-		}
-	}
-	list, err := s.access.Rules(r.Context(), r.URL.Query().Get("door"), afterID, limit)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	pageOut(w, "rules", list, limit, func(ru access.RuleRow) string { return strconv.FormatInt(ru.ID, 10) })
 }
 
 // removeRule is DELETE /v1/rules/{id}.
@@ -252,42 +265,6 @@ func (s *Server) removeRule(w http.ResponseWriter, r *http.Request) {
 	}
 	err = s.access.RemoveRule(r.Context(), actor(r), id)
 	s.staffResult(w, r, err, map[string]any{"id": id, "removed": true})
-}
-
-// listSchedules is GET /v1/schedules?after=&limit=.
-func (s *Server) listSchedules(w http.ResponseWriter, r *http.Request) {
-	if !s.needAccess(w, r) {
-		return
-	}
-	after, limit, err := page(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	list, err := s.access.Schedules(r.Context(), after, limit)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	pageOut(w, "schedules", list, limit, func(sc access.ScheduleRow) string { return sc.ID })
-}
-
-// listGroups is GET /v1/groups?after=&limit=.
-func (s *Server) listGroups(w http.ResponseWriter, r *http.Request) {
-	if !s.needAccess(w, r) {
-		return
-	}
-	after, limit, err := page(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	list, err := s.access.Groups(r.Context(), after, limit)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	pageOut(w, "groups", list, limit, func(g access.GroupRow) string { return g.ID })
 }
 
 // inviter makes residents' one-time app invitations and spends them (auth.Principals).

@@ -211,6 +211,22 @@ func TestResidentsAndVisitors(t *testing.T) {
 	want("an invitation after the lease ended", code, 400, out)
 	code, out = call(frank, "POST", "/v1/me/doors/lobby-in/open", map[string]string{})
 	want("a remote open after the lease ended", code, 403, out)
+	// Groups, schedules and doors are edited as well as added.
+	code, out = call(staff, "DELETE", "/v1/groups/cleaners/members/ivan", nil)
+	want("taking ivan out of the cleaners", code, 200, out)
+	code, out = call(staff, "DELETE", "/v1/groups/cleaners/members/ivan", nil)
+	want("taking him out again", code, 404, out)
+	code, out = call(staff, "DELETE", "/v1/schedules/holidays-only", nil)
+	want("removing a schedule a rule uses", code, 400, out)
+	code, out = call(staff, "PUT", "/v1/doors/night", map[string]any{"name": "Night door"})
+	want("property staff change a door", code, 403, out)
+	_, adminTok, _ := ps.Create(ctx, "site admin", auth.RoleAdmin)
+	code, out = call(adminTok, "PUT", "/v1/doors/night", map[string]any{"name": "Night door", "camera_opens": "plates", "plate_policy": "confusable"})
+	if d, _ := s.engine.Door("night"); code != 201 || d.Name != "Night door" || d.CameraOpens != access.CameraPlates || d.PlatePolicy != access.PlateConfusable {
+		t.Errorf("an admin changes a door: %d %v → %+v", code, out, d)
+	}
+	code, out = call(adminTok, "PUT", "/v1/doors/night", map[string]any{"direction": "sideways"})
+	want("a door's direction that is neither in nor out", code, 400, out)
 	// Controllers' caches: frank's card and heidi's QR end where the lease did.
 	cache, err := s.engine.Cache(ctx, "lobby-in", 0)
 	if err != nil {

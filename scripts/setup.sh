@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 need_pkgs=(ffmpeg pkg-config gcc g++ libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
   libopencv-dev libdlib-dev libdlib-data libatlas-base-dev libjpeg62-turbo-dev postgresql mosquitto chromium
+  fonts-wqy-zenhei # the console's screenshots show Chinese names, plates and units (Chromium has no CJK font of its own)
   nats-server
   # docker/: the image is built and the 3-node site run with podman (runc: crun fails here)
   # (netavark runs iptables to set up the bridge network: without it every container fails to start)

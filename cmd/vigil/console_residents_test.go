@@ -19,7 +19,7 @@ func residentFlows(t *testing.T, node, dir, base, adminToken string, env ...stri
 	var res struct {
 		Steps []struct {
 			Name, Lease, Checks, Invitation, ByPlate, Imported, Visit, Opened string
-			Nav, Creds, Rules                                                 []string
+			Nav, Creds, Rules, CarParks                                       []string
 			CalendarHasWang, ImportDisabled, QrLoaded, Pass                   bool
 			Problems                                                          [][]string
 			CredsBefore                                                       int
@@ -50,6 +50,9 @@ func residentFlows(t *testing.T, node, dir, base, adminToken string, env ...stri
 	}
 	if !slices.ContainsFunc(rules.Rules, func(r string) bool { return strings.HasPrefix(r, "unit b01-0101") }) {
 		t.Errorf("the rule added: %v", rules.Rules)
+	}
+	if len(rules.CarParks) != 1 || !strings.HasPrefix(rules.CarParks[0], "carpark-1: 0 cars") {
+		t.Errorf("the car parks shown: %v", rules.CarParks)
 	}
 	if resident.Home.Name != "Wang Fang" || !slices.Contains(resident.Home.Doors, "gate-1") || !slices.Equal(resident.Home.Nav, []string{"Home"}) ||
 		!resident.QrLoaded || !strings.Contains(resident.Visit, "Li Lei") || !strings.Contains(resident.Visit, "粤C54321") ||

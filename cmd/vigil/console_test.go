@@ -86,6 +86,9 @@ func TestConsoleInChromium(t *testing.T) {
 	if code, _, errs := runCmd("doors", "add", "--id", "gate-1", "--camera", "cam001", "--data", data); code != 0 {
 		t.Fatalf("doors add: %s", errs)
 	}
+	if code, _, errs := runCmd("doors", "add", "--id", "car-gate", "--camera", "cam002", "--camera-opens", "plates", "--area", "carpark-1", "--data", data); code != 0 {
+		t.Fatalf("doors add: %s", errs)
+	}
 	gallery := filepath.Join(data, "gallery.json")
 	if code, _, errs := runCmd("enroll", "--name", "obama", "--list", "watchlist", "--gallery", gallery, filepath.Join(td, "faces/obama/2.jpg")); code != 0 {
 		t.Fatalf("enroll: %s", errs)

@@ -80,20 +80,26 @@ func demoDoor(ctx context.Context, cfg config.Config, lib *camsim.Library, stdou
 		}
 		enrolled++
 	}
-	key, err := e.AddDoor(ctx, who, access.Door{ID: demoDoorID, Name: "Demo gate", Camera: "cam001"})
+	key, err := demoAddDoor(ctx, e, who, access.Door{ID: demoDoorID, Name: "Demo gate", Camera: "cam001"}, keyFile)
 	if err != nil {
-		return nil, err
-	}
-	if err := e.AddRule(ctx, who, demoDoorID, "kind", "resident", ""); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(keyFile, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
 		return nil, err
 	}
 	risk, _ := e.FaceRisk(demoDoorID)
 	fmt.Fprintf(stdout, "door: %s on cam001 opens by face for %d residents (policy %s: a stranger matches one of them %.3f%% of the time)\n",
 		demoDoorID, enrolled, risk.Effective, 100*risk.FPIR)
 	return key, nil
+}
+
+// demoAddDoor adds a demo door every resident may open and keeps its controller key in keyFile.
+func demoAddDoor(ctx context.Context, e *access.Engine, who auth.Actor, d access.Door, keyFile string) ([]byte, error) {
+	key, err := e.AddDoor(ctx, who, d)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.AddRule(ctx, who, d.ID, "kind", "resident", ""); err != nil {
+		return nil, err
+	}
+	return key, os.WriteFile(keyFile, []byte(hex.EncodeToString(key)+"\n"), 0o600)
 }
 
 // demoResident makes id a resident with a card and their face enrolled from photo.

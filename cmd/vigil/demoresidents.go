@@ -93,14 +93,8 @@ func demoResidents(ctx context.Context, cfg config.Config, clips []*camsim.Clip,
 			if _, _, err := e.AddCredential(ctx, who, est.owner, access.NewCredential{Kind: access.KindPlate, Value: est.car}); err != nil && !errors.Is(err, access.ErrExists) {
 				return est, err
 			}
-			key, err := e.AddDoor(ctx, who, access.Door{ID: demoBarrierID, Name: "Car park barrier", Camera: est.camera, Area: "demo-carpark", Direction: "in", CameraOpens: access.CameraPlates})
-			if err != nil {
-				return est, err
-			}
-			if err := e.AddRule(ctx, who, demoBarrierID, "kind", "resident", ""); err != nil {
-				return est, err
-			}
-			if err := os.WriteFile(keyFile, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+			if _, err := demoAddDoor(ctx, e, who, access.Door{ID: demoBarrierID, Name: "Car park barrier", Camera: est.camera,
+				Area: "demo-carpark", Direction: "in", CameraOpens: access.CameraPlates}, keyFile); err != nil {
 				return est, err
 			}
 		}

@@ -57,7 +57,7 @@ func newDoorScene(t *testing.T, doors map[string]string, cameras int, evs []cams
 	s.admin = &http.Client{Transport: bearer{strings.TrimSpace(out)}}
 	for cam, door := range doors {
 		args := []string{"doors", "add", "--id", door, "--camera", cam, "--data", s.data}
-		if strings.HasPrefix(door, "gate-") { // a car park's barrier
+		if strings.HasPrefix(door, "barrier-") { // a car park's barrier
 			args = append(args, "--area", "carpark-1", "--camera-opens", "plates")
 		}
 		code, out, errs := runCmd(args...)

@@ -20,7 +20,7 @@ import (
 // and their refusals are in the audit with the reason. The resident's car is then in the car
 // park.
 func TestGateOpensForResidentsCars(t *testing.T) {
-	doors := map[string]string{"cam001": "gate-in"}
+	doors := map[string]string{"cam001": "barrier-in"}
 	s := newDoorScene(t, doors, 1, []camsim.Event{
 		{Kind: "plate", Plate: "粤B12345", Start: 0.3, Duration: 2.5, Size: 150},
 		{Kind: "plate", Plate: "京AF0236", Start: 4.3, Duration: 2.5, Size: 150},
@@ -34,8 +34,8 @@ func TestGateOpensForResidentsCars(t *testing.T) {
 	s.call("/v1/people", `{"id":"guest","name":"A visitor","kind":"visitor"}`)
 	s.call("/v1/people/guest/credentials", fmt.Sprintf(`{"kind":"plate","value":"沪C8K9Q2","valid_from":%q,"valid_until":%q}`,
 		time.Now().AddDate(0, 0, -2).Format(time.RFC3339), time.Now().AddDate(0, 0, -1).Format(time.RFC3339)))
-	s.call("/v1/doors/gate-in/rules", `{"who_kind":"unit","who":"g1-0101"}`)
-	s.call("/v1/doors/gate-in/rules", `{"who_kind":"person","who":"guest"}`)
+	s.call("/v1/doors/barrier-in/rules", `{"who_kind":"unit","who":"g1-0101"}`)
+	s.call("/v1/doors/barrier-in/rules", `{"who_kind":"person","who":"guest"}`)
 	simStop := s.run(26 * time.Second)
 
 	sure, maybe := 0, 0
@@ -49,7 +49,7 @@ func TestGateOpensForResidentsCars(t *testing.T) {
 		}
 	}
 	for _, u := range s.unlocks {
-		if u.PersonID != "chen" || u.Door != "gate-in" {
+		if u.PersonID != "chen" || u.Door != "barrier-in" {
 			t.Errorf("%s opened for %s", u.Door, u.PersonID)
 		}
 	}

@@ -107,8 +107,9 @@ try {
   await page.click(`${card} form.add button`);
   await page.waitForFunction((c) => /b01-0101/.test(document.querySelector(c).textContent), card);
   const rules = await page.$$eval(`${card} li[data-rule]`, (ls) => ls.map((l) => l.textContent.replace(/\s+/g, ' ').trim()));
+  const carParks = await page.$$eval('.chip.carpark', (cs) => cs.map((c) => c.textContent.replace(/\s+/g, ' ').trim()));
   await page.screenshot({ path: `${OUT}/rules.png` });
-  step('rules', { rules });
+  step('rules', { rules, carParks });
 
   // The resident, on a phone: the invitation link signs the phone in.
   const phoneCtx = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });

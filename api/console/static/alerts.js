@@ -18,6 +18,7 @@ export function describe(ev) {
     if (t === 'duress') return `DURESS at door ${ev.alarm.door} (silent alarm)`;
     if (t === 'camera_offline') return `camera ${ev.camera} offline`;
     if (t === 'recording_stopped') return `recording stopped on ${ev.camera}`;
+    if (t === 'overstay') return `car ${ev.alarm.plate || ''} still in ${ev.alarm.area || 'the car park'} after its visitor's window`;
     return `alarm: ${t || ''}`;
   }
   if (ev.kind === 'plate') return ev.plate?.text ? `${ev.plate.text} (${ev.plate.color || 'plate'})` : 'plate (not shown to your role)';

@@ -6,6 +6,7 @@ import { toast } from './ui.js';
 export async function doorsPage(view) {
   const admin = session().role === 'admin';
   view.innerHTML = `
+    <section class="carparks" id="carparks"></section>
     <section class="split">
       <div><h2>Doors</h2><ul id="doors" class="list"></ul></div>
       <div id="door" class="grow"><p class="muted">Pick a door.</p></div>
@@ -63,6 +64,7 @@ export async function doorsPage(view) {
 
   async function refresh() {
     try {
+      await carParks(view.querySelector('#carparks'));
       const doors = await loadDoors();
       if (current) await showDoor(doors);
     } catch (err) { toast(err.message, 'error'); }
@@ -79,4 +81,12 @@ function facePolicyText(p) {
     'face+credential': 'a face needs the same person\'s card, PIN or QR code',
     'credential+face': 'a card, PIN or QR code, confirmed by the face',
   }[p] || p;
+}
+
+// carParks shows each car park's cars, visitors' cars and those past their window (from the
+// gates' plate decisions); nothing when the site has no gate with a plate camera.
+export async function carParks(el) {
+  const { car_parks: parks } = await api('/v1/parking');
+  el.innerHTML = parks.map((p) => `<span class="chip carpark" data-area="${esc(p.area)}"><b>${esc(p.area)}</b>: ${p.cars} car${p.cars === 1 ? '' : 's'}
+    (${p.visitors} visitor${p.visitors === 1 ? '' : 's'}${p.overstaying ? `, <span class="warn">${p.overstaying} past their window</span>` : ''})</span>`).join(' ');
 }

@@ -56,6 +56,9 @@ export async function peoplePage(view) {
     <button type="button" id="more" hidden>More…</button>`;
   const find = view.querySelector('#find');
   const body = view.querySelector('tbody');
+  // #/people?unit=… (from the units list) opens on that unit's people.
+  const pre = new URLSearchParams(location.hash.split('?')[1] || '');
+  for (const k of ['q', 'unit', 'card', 'plate']) if (pre.get(k)) find.elements[k].value = pre.get(k);
   let next = '';
   async function load(more) {
     const q = new URLSearchParams({ limit: '50' });

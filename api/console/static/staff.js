@@ -1,12 +1,13 @@
 // The property office's other pages: the calendar of leases ending in the next 30 days, the bulk
 // import of residents from CSV (a dry run listing every problem by line, then the import with
 // its progress) and export, and the doors' access rules, schedules and groups.
-import { api, esc, token } from './api.js';
+import { api, esc, session, token } from './api.js';
 import { toast } from './ui.js';
+import { carParks } from './doors.js';
 
 const day = (t) => new Date(t).toLocaleDateString();
 
-// leasesPage lists the leases that end in the next 30 days, day by day.
+// leasesPage lists the leases that end in the next 30 days, day by day, and the units by building.
 export async function leasesPage(view) {
   view.innerHTML = `
     <section class="toolbar"><label>ending within <select id="days"><option>7</option><option selected>30</option><option>90</option></select> days</label>
@@ -33,13 +34,34 @@ export async function leasesPage(view) {
         <div class="day"><h4>${esc(d)} <span class="muted">${ls.length}</span></h4><ul>
         ${ls.map((l) => `<li><a href="#/people/${encodeURIComponent(l.person)}" title="${esc(l.person)}">${esc(l.person_name)}</a> <span class="muted">${esc(l.unit)}</span></li>`).join('')}
         </ul></div>`).join('') || '<p class="muted">No lease ends in that time.</p>';
-      view.querySelector('#count').textContent = `${rows.length}${next ? '+' : ''} leases`;
+      view.querySelector('#count').textContent = `${rows.length}${next ? '+' : ''} lease${rows.length === 1 && !next ? '' : 's'}`;
       view.querySelector('#more').hidden = !next;
     } catch (err) { toast(err.message, 'error'); }
   }
   view.querySelector('#days').onchange = () => load(false);
   view.querySelector('#more').onclick = () => load(true);
-  await load(false);
+  view.insertAdjacentHTML('beforeend', `<h3>Units</h3>
+    <form id="units" class="toolbar"><input name="building" placeholder="building" size="8"> <input name="q" placeholder="unit" size="10"> <button>List</button></form>
+    <table class="events units"><thead><tr><th>unit</th><th>building</th><th>name</th><th>residents now</th></tr></thead><tbody></tbody></table>
+    <button type="button" id="moreunits" hidden>More units…</button>`);
+  let unitsNext = '';
+  async function loadUnits(more) {
+    const q = new URLSearchParams({ limit: '100' });
+    for (const [k, v] of new FormData(view.querySelector('#units'))) if (v) q.set(k, v);
+    if (more && unitsNext) q.set('after', unitsNext);
+    try {
+      const r = await api('/v1/units?' + q);
+      unitsNext = r.next || '';
+      const rows = r.units.map((u) => `<tr><td><a href="#/people?unit=${encodeURIComponent(u.id)}">${esc(u.id)}</a></td><td>${esc(u.building)}</td>
+        <td>${esc(u.name)}</td><td>${u.residents}</td></tr>`).join('');
+      const body = view.querySelector('table.units tbody');
+      if (more) body.insertAdjacentHTML('beforeend', rows); else body.innerHTML = rows || '<tr><td colspan="4" class="muted">No units.</td></tr>';
+      view.querySelector('#moreunits').hidden = !unitsNext;
+    } catch (err) { toast(err.message, 'error'); }
+  }
+  view.querySelector('#units').addEventListener('submit', (e) => { e.preventDefault(); loadUnits(false); });
+  view.querySelector('#moreunits').onclick = () => loadUnits(true);
+  await Promise.all([load(false), loadUnits(false)]);
 }
 
 // importPage checks a CSV of residents (dry run) and imports it with its progress.
@@ -126,6 +148,7 @@ export async function importPage(view) {
 // rulesPage shows every door's rules (add, remove), the schedules and the groups.
 export async function rulesPage(view) {
   view.innerHTML = `
+    <section id="carparks" class="carparks"></section>
     <div class="split wrap">
       <section class="grow"><h3>Who may open each door</h3><div id="doors"></div></section>
       <section><h3>Schedules</h3><ul id="schedules" class="list"></ul>
@@ -136,6 +159,7 @@ export async function rulesPage(view) {
         <form id="member" class="inline"><input name="group" placeholder="group" required size="10"> <input name="person" placeholder="person id" required size="10"> <button>Add member</button></form>
       </section>
     </div>`;
+  const admin = session().role === 'admin';
   async function load() {
     try {
       const [{ doors }, { rules }, { schedules }, { groups }] = await Promise.all([api('/v1/doors'), api('/v1/rules?limit=500'), api('/v1/schedules?limit=500'), api('/v1/groups?limit=500')]);
@@ -144,11 +168,29 @@ export async function rulesPage(view) {
         <div class="card door-rules" data-door="${esc(d.id)}"><h4>${esc(d.name || d.id)} <span class="muted">${esc(d.id)}${d.camera ? ' · ' + esc(d.camera) : ''}</span></h4>
           <ul>${rules.filter((r) => r.door === d.id).map((r) => `<li data-rule="${r.id}">${esc(r.who_kind)} <b>${esc(r.who)}</b>${r.schedule ? ' · ' + esc(r.schedule) : ''}${r.factors ? ' · ' + esc(r.factors) : ''}
             <button type="button" class="rm">Remove</button></li>`).join('') || '<li class="muted">No one.</li>'}</ul>
+          ${admin ? doorSettings(d) : ''}
           <form class="inline add"><select name="who_kind"><option value="unit">unit</option><option value="person">person</option><option value="kind">kind</option><option value="group">group</option></select>
             <input name="who" required size="10" placeholder="b01-0203"> <select name="schedule">${opts}</select>
             <select name="factors"><option value="">one credential</option><option value="card+pin">card + PIN</option></select> <button>Add rule</button></form></div>`).join('') || '<p class="muted">No doors yet.</p>';
-      view.querySelector('#schedules').innerHTML = schedules.map((s) => `<li title="${esc(JSON.stringify(s.weekly))}"><b>${esc(s.id)}</b> <span class="muted">${esc(s.tz)}</span></li>`).join('') || '<li class="muted">None.</li>';
-      view.querySelector('#groups').innerHTML = groups.map((g) => `<li><b>${esc(g.name || g.id)}</b> <span class="muted">${esc(g.id)}: ${g.members.length} member${g.members.length === 1 ? '' : 's'}</span></li>`).join('') || '<li class="muted">None.</li>';
+      await carParks(view.querySelector('#carparks'));
+      view.querySelector('#schedules').innerHTML = schedules.map((s) => `<li data-schedule="${esc(s.id)}" title="${esc(JSON.stringify(s.weekly))}"><b>${esc(s.id)}</b>
+        <span class="muted">${esc(s.tz)}</span> <button type="button" class="rm-schedule">Remove</button></li>`).join('') || '<li class="muted">None.</li>';
+      view.querySelector('#groups').innerHTML = groups.map((g) => `<li data-group="${esc(g.id)}"><b>${esc(g.name || g.id)}</b> <span class="muted">${esc(g.id)}</span>
+        ${g.members.map((m) => `<span class="chip">${esc(m)} <button type="button" class="rm-member" data-person="${esc(m)}" title="take ${esc(m)} out">×</button></span>`).join('')}</li>`).join('') || '<li class="muted">None.</li>';
+      const del = async (path, what) => {
+        try { await api(path, { method: 'DELETE' }); toast(what); load(); } catch (err) { toast(err.message, 'error'); }
+      };
+      view.querySelectorAll('button.rm-schedule').forEach((b) => { b.onclick = () => del(`/v1/schedules/${encodeURIComponent(b.closest('li').dataset.schedule)}`, 'Schedule removed'); });
+      view.querySelectorAll('button.rm-member').forEach((b) => {
+        b.onclick = () => del(`/v1/groups/${encodeURIComponent(b.closest('li').dataset.group)}/members/${encodeURIComponent(b.dataset.person)}`, 'Taken out of the group');
+      });
+      view.querySelectorAll('form.door-settings').forEach((f) => f.addEventListener('submit', async (e) => {
+        e.preventDefault();
+        const v = Object.fromEntries(new FormData(f));
+        const body = { name: v.name, camera: v.camera, area: v.area, direction: v.direction, camera_opens: v.camera_opens, plate_policy: v.plate_policy,
+          fail_mode: v.fail_mode, anti_passback: v.anti_passback === 'on' };
+        try { await api(`/v1/doors/${encodeURIComponent(f.closest('.door-rules').dataset.door)}`, { method: 'PUT', body }); toast('Door saved'); load(); } catch (err) { toast(err.message, 'error'); }
+      }));
       view.querySelectorAll('.door-rules').forEach((card) => {
         card.querySelectorAll('button.rm').forEach((b) => {
           b.onclick = async () => {
@@ -171,4 +213,19 @@ export async function rulesPage(view) {
   post('#group', () => '/v1/groups', (f) => ({ id: f.id, name: f.name }));
   post('#member', (f) => `/v1/groups/${encodeURIComponent(f.group)}/members`, (f) => ({ person: f.person }));
   await load();
+}
+
+// doorSettings is an admin's form for a door's settings (PUT /v1/doors/{id}).
+function doorSettings(d) {
+  const opt = (name, values, cur) => `<select name="${name}">${values.map((v) => `<option ${v === cur ? 'selected' : ''}>${v}</option>`).join('')}</select>`;
+  return `<details><summary class="muted">settings</summary><form class="door-settings form-grid">
+    <label>name <input name="name" value="${esc(d.name)}"></label>
+    <label>camera <input name="camera" value="${esc(d.camera)}"></label>
+    <label>its camera opens it for ${opt('camera_opens', ['faces', 'plates', 'both'], d.camera_opens || 'faces')}</label>
+    <label>plates matched ${opt('plate_policy', ['exact', 'confusable'], d.plate_policy || 'exact')}</label>
+    <label>area (anti-passback, car park) <input name="area" value="${esc(d.area)}"></label>
+    <label>direction ${opt('direction', ['in', 'out'], d.direction || 'in')}</label>
+    <label>when vigil is away ${opt('fail_mode', ['secure', 'safe'], d.fail_mode || 'secure')}</label>
+    <label><input type="checkbox" name="anti_passback" ${d.anti_passback ? 'checked' : ''}> anti-passback</label>
+    <button>Save</button></form></details>`;
 }
