@@ -51,6 +51,9 @@ type snapshot struct {
 	rules      map[string][]rule        // by door
 	visits     map[string][]visit       // by visitor
 	faces      *faceSet
+	// index finds the people a rule names (snapshot.named), built once.
+	indexOnce sync.Once
+	index     peopleIndex
 	// galleries caches each door's gallery (snapshot.gallery).
 	galleryMu sync.Mutex
 	galleries map[string]map[string]bool

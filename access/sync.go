@@ -202,7 +202,7 @@ func (e *Engine) doorSet(ctx context.Context, door string, s *snapshot) ([]Cache
 			rows.Close()
 			return nil, err
 		}
-		for _, p := range s.people {
+		for _, p := range s.named(kind, who) {
 			if p.blacklisted {
 				continue
 			}
@@ -267,6 +267,46 @@ func (e *Engine) doorSet(ctx context.Context, door string, s *snapshot) ([]Cache
 		}
 	}
 	return out, nil
+}
+
+// peopleIndex finds the people a rule names without walking everyone: by unit (any lease),
+// kind and group. Built once per snapshot, on first use.
+type peopleIndex struct {
+	byUnit, byKind, byGroup map[string][]*person
+}
+
+// named lists the people a rule of kind naming who may be about (the rule decides the rest).
+func (s *snapshot) named(kind, who string) []*person {
+	s.indexOnce.Do(func() {
+		ix := peopleIndex{byUnit: map[string][]*person{}, byKind: map[string][]*person{}, byGroup: map[string][]*person{}}
+		for _, p := range s.people {
+			ix.byKind[p.kind] = append(ix.byKind[p.kind], p)
+			for g := range p.groups {
+				ix.byGroup[g] = append(ix.byGroup[g], p)
+			}
+			seen := map[string]bool{}
+			for _, l := range p.leases {
+				if !seen[l.unit] {
+					seen[l.unit] = true
+					ix.byUnit[l.unit] = append(ix.byUnit[l.unit], p)
+				}
+			}
+		}
+		s.index = ix
+	})
+	switch kind {
+	case "person":
+		if p := s.people[who]; p != nil {
+			return []*person{p}
+		}
+	case "kind":
+		return s.index.byKind[who]
+	case "group":
+		return s.index.byGroup[who]
+	case "unit":
+		return s.index.byUnit[who]
+	}
+	return nil
 }
 
 // window is a span of time; nil ends are open.

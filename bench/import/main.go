@@ -106,6 +106,23 @@ func run(n int) error {
 		return err
 	}
 	fmt.Printf("a door open to every resident: offline cache of %d credentials in %v\n", len(c.Credentials), time.Since(t).Round(time.Millisecond))
+	// A building's door: a rule per unit of building b01 (written straight to the table: the
+	// admin API's reload per rule is not what is measured).
+	if _, err := e.AddDoor(ctx, who, access.Door{ID: "b01-units"}); err != nil {
+		return err
+	}
+	tag, err := pool.Exec(ctx, `INSERT INTO rules (door_id, who_kind, who) SELECT 'b01-units', 'unit', id FROM units WHERE building = 'b01'`)
+	if err != nil {
+		return err
+	}
+	if err := e.Reload(ctx); err != nil {
+		return err
+	}
+	t = time.Now()
+	if c, err = e.Cache(ctx, "b01-units", 0); err != nil {
+		return err
+	}
+	fmt.Printf("a building's door with a rule per unit (%d rules): offline cache of %d credentials in %v\n", tag.RowsAffected(), len(c.Credentials), time.Since(t).Round(time.Millisecond))
 
 	// Reference: the same rows COPYed raw into a fresh database.
 	ref, done2, err := freshDB(ctx)
