@@ -137,19 +137,29 @@ func (e *Engine) AddCredential(ctx context.Context, who auth.Actor, person strin
 	if c.ValidFrom != nil && c.ValidUntil != nil && !c.ValidUntil.After(*c.ValidFrom) {
 		return 0, "", fmt.Errorf("%w: valid_until must be after valid_from", ErrInvalid)
 	}
-	h := e.secrets.hash(c.Kind, c.Value)
 	if old := SecretKey(c.Kind, c.Value); e.snapshot().creds[old] != nil { // one live credential per secret, old rows included
 		return 0, "", fmt.Errorf("%w: this %s is already issued", ErrExists, c.Kind)
 	}
 	var id int64
 	err := e.change(ctx, who, "credential.add", map[string]any{"person": person, "kind": c.Kind, "duress": c.Duress, "valid_from": c.ValidFrom, "valid_until": c.ValidUntil}, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `INSERT INTO credentials (person_id, kind, secret_hash, hash_alg, secret_enc, duress, valid_from, valid_until)
-			VALUES ($1, $2, $3, 'hmac', $4, $5, $6, $7) RETURNING id`, person, c.Kind, h[:], e.secrets.seal(c.Kind, c.Value), c.Duress, c.ValidFrom, c.ValidUntil).Scan(&id)
+		var err error
+		id, err = e.insertCredential(ctx, tx, person, c)
+		return err
 	})
 	if c.Kind != KindQR {
 		return id, "", err
 	}
 	return id, c.Value, err
+}
+
+// insertCredential stores a credential in tx: its secret keyed (hmac) and sealed, never in the
+// clear.
+func (e *Engine) insertCredential(ctx context.Context, tx pgx.Tx, person string, c NewCredential) (int64, error) {
+	h := e.secrets.hash(c.Kind, c.Value)
+	var id int64
+	err := tx.QueryRow(ctx, `INSERT INTO credentials (person_id, kind, secret_hash, hash_alg, secret_enc, duress, valid_from, valid_until)
+		VALUES ($1, $2, $3, 'hmac', $4, $5, $6, $7) RETURNING id`, person, c.Kind, h[:], e.secrets.seal(c.Kind, c.Value), c.Duress, c.ValidFrom, c.ValidUntil).Scan(&id)
+	return id, err
 }
 
 // RevokeCredential revokes one credential.

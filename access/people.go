@@ -27,31 +27,31 @@ type PersonRow struct {
 	CreatedAt   time.Time `json:"created_at"`
 }
 
-// PeopleFilter selects people: Q a part of the name (or the id), Unit a unit they lease, Card
-// or Plate a credential's value (looked up by its keyed hash), Kind resident, visitor or staff.
+// PeopleFilter selects people: ID one person, Q a part of the name (or the id), Unit a unit they
+// lease, Card or Plate a credential's value (looked up by its keyed hash), Kind resident,
+// visitor or staff.
 type PeopleFilter struct {
-	Q, Unit, Card, Plate, Kind string
-	After                      string
-	Limit                      int
+	ID, Q, Unit, Card, Plate, Kind string
+	After                          string
+	Limit                          int
 }
 
 // People lists the people f selects, by id.
 func (e *Engine) People(ctx context.Context, f PeopleFilter) ([]PersonRow, error) {
 	var ids []string
+	if f.ID != "" {
+		ids = []string{f.ID}
+	}
 	if f.Card != "" || f.Plate != "" {
 		kind, value := KindCard, f.Card
 		if f.Plate != "" {
 			kind, value = KindPlate, plate.Normalize(f.Plate)
 		}
-		s := e.snapshot()
-		for _, key := range [][32]byte{s.hash(kind, value), SecretKey(kind, value)} {
-			if c := s.creds[key]; c != nil {
-				ids = append(ids, c.person)
-			}
-		}
-		if len(ids) == 0 {
+		c := e.snapshot().held(kind, value)
+		if c == nil || f.ID != "" && c.person != f.ID {
 			return []PersonRow{}, nil
 		}
+		ids = []string{c.person}
 	}
 	rows, err := e.pool.Query(ctx, `SELECT p.id, p.name, p.kind, p.blacklisted, p.created_at,
 			coalesce(array_agg(DISTINCT l.unit_id ORDER BY l.unit_id) FILTER (WHERE l.ends > now()), '{}')
@@ -111,7 +111,7 @@ type PersonDetail struct {
 
 // Person reads one person.
 func (e *Engine) Person(ctx context.Context, id string) (*PersonDetail, error) {
-	rows, err := e.peopleByID(ctx, id)
+	rows, err := e.People(ctx, PeopleFilter{ID: id, Limit: 1})
 	if err != nil {
 		return nil, err
 	}
@@ -129,19 +129,6 @@ func (e *Engine) Person(ctx context.Context, id string) (*PersonDetail, error) {
 		(SELECT coalesce(array_agg(group_id ORDER BY group_id), '{}') FROM group_members WHERE person_id = $1),
 		(SELECT count(*) FROM principals WHERE person_id = $1 AND revoked_at IS NULL)`, id).Scan(&d.Faces, &d.Groups, &d.AppAccess)
 	return d, err
-}
-
-func (e *Engine) peopleByID(ctx context.Context, id string) ([]PersonRow, error) {
-	rows, err := e.pool.Query(ctx, `SELECT p.id, p.name, p.kind, p.blacklisted, p.created_at,
-			coalesce(array_agg(DISTINCT l.unit_id ORDER BY l.unit_id) FILTER (WHERE l.ends > now()), '{}')
-		FROM people p LEFT JOIN leases l ON l.person_id = p.id WHERE p.id = $1 GROUP BY p.id`, id)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (PersonRow, error) {
-		var p PersonRow
-		return p, r.Scan(&p.ID, &p.Name, &p.Kind, &p.Blacklisted, &p.CreatedAt, &p.Units)
-	})
 }
 
 func (e *Engine) credentialsOf(ctx context.Context, person string) ([]CredentialRow, error) {

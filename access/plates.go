@@ -112,7 +112,7 @@ func (s *snapshot) decidePlate(doorID string, r PlateSighting, now time.Time, in
 	if why == DenyUnknown && door.PlatePolicy == PlateConfusable && r.MinConf >= PlateConfidence {
 		var found []string
 		for _, v := range confusableVariants(r.Text) {
-			if c := s.creds[s.hash(KindPlate, v)]; c != nil {
+			if s.held(KindPlate, v) != nil {
 				found = append(found, v)
 			}
 		}
@@ -185,7 +185,7 @@ func (e *Engine) park(ctx context.Context, s *snapshot, gate *Door, plateText, p
 		return err
 	}
 	var until *time.Time
-	if c := s.creds[s.hash(KindPlate, plateText)]; c != nil && c.until != nil {
+	if c := s.held(KindPlate, plateText); c != nil && c.until != nil {
 		until = c.until
 	}
 	_, err := e.pool.Exec(ctx, `INSERT INTO parked (area, plate, person_id, entered, until) VALUES ($1, $2, $3, $4, $5)

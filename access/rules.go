@@ -115,6 +115,15 @@ func (s *snapshot) credential(kind, value string, now time.Time) (personID strin
 	return cred.person, cred.duress, ""
 }
 
+// held is the live credential a secret names (keyed hash, or SHA-256 for rows stored before
+// keyed hashing), or nil.
+func (s *snapshot) held(kind, value string) *credential {
+	if c := s.creds[s.hash(kind, value)]; c != nil {
+		return c
+	}
+	return s.creds[SecretKey(kind, value)]
+}
+
 // face is what the snapshot says of a face probe at a door, open-set: the candidates are only
 // the people who may use the door (its gallery), the nearest must be inside the space's door
 // threshold and the runner-up farther by the space's margin. It returns the nearest person and

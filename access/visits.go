@@ -1,6 +1,7 @@
 package access
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -175,7 +176,7 @@ func (e *Engine) Invite(ctx context.Context, who auth.Actor, sponsor string, r V
 		return Visit{}, "", fmt.Errorf("%w: only residents and staff invite visitors", ErrInvalid)
 	}
 	if why := sp.leaseRefusal(r.From); why != "" || sp.blacklisted {
-		return Visit{}, "", fmt.Errorf("%w: you may not invite anyone for that time (%s)", ErrInvalid, firstNonEmpty(why, DenyBlacklisted))
+		return Visit{}, "", fmt.Errorf("%w: you may not invite anyone for that time (%s)", ErrInvalid, cmp.Or(why, DenyBlacklisted))
 	}
 	mine := e.SponsorDoors(sponsor)
 	if len(r.Doors) == 0 {
@@ -222,22 +223,13 @@ func (e *Engine) Invite(ctx context.Context, who auth.Actor, sponsor string, r V
 			creds = append(creds, [2]string{KindPlate, r.Plate})
 		}
 		for _, c := range creds {
-			h := e.secrets.hash(c[0], c[1])
-			if _, err := tx.Exec(ctx, `INSERT INTO credentials (person_id, kind, secret_hash, hash_alg, secret_enc, valid_from, valid_until)
-				VALUES ($1, $2, $3, 'hmac', $4, $5, $6)`, visitor, c[0], h[:], e.secrets.seal(c[0], c[1]), v.From, v.Until); err != nil {
+			if _, err := e.insertCredential(ctx, tx, visitor, NewCredential{Kind: c[0], Value: c[1], ValidFrom: &v.From, ValidUntil: &v.Until}); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
 	return v, qr, err
-}
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // Visits lists a sponsor's invitations, newest first (at most limit), each with its uses.

@@ -243,14 +243,11 @@ func (s *Server) staffDelete(fn func(r *http.Request) error) http.HandlerFunc {
 
 // staffResult answers a staff change: 200 with v, 404 for what is not there, or the error mapped.
 func (s *Server) staffResult(w http.ResponseWriter, r *http.Request, err error, v any) {
-	switch {
-	case errors.Is(err, access.ErrNotFound):
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
-	case err != nil:
-		s.adminResult(w, r, err, nil)
-	default:
-		writeJSON(w, http.StatusOK, v)
+	if err != nil {
+		s.adminResult(w, r, err, nil) // 404 for what is not there, 400 for what is invalid
+		return
 	}
+	writeJSON(w, http.StatusOK, v)
 }
 
 // removeRule is DELETE /v1/rules/{id}.

@@ -27,8 +27,9 @@ func (g plateGrammar) fits(text string) bool { return g.check(text) }
 // grammars are the lines the reader decodes: a single-row plate, and a double-row plate's top
 // (province, letter) and bottom (five letters and digits) rows.
 type grammars struct {
-	single      []plateGrammar // seven characters; a small and a large new-energy plate's eight
-	seven       plateGrammar
+	single      []plateGrammar // seven, then green's
+	seven       plateGrammar   // blue and yellow plates
+	green       []plateGrammar // a small and a large new-energy plate's eight
 	top, bottom plateGrammar
 }
 
@@ -75,11 +76,14 @@ func newGrammars(keys []string) grammars {
 	isLetter, isAlnum := in("ABCDEFGHJKLMNPQRSTUVWXYZ"), in("ABCDEFGHJKLMNPQRSTUVWXYZ0123456789")
 	df := classes("DF")
 	seven := plateGrammar{pos: append([][]int{prov, letters}, rest(5)...), lengths: []int{7}, check: func(s string) bool { return plate.Valid(s, "blue") }}
+	green := []plateGrammar{
+		{pos: append([][]int{prov, letters, df}, rest(5)...), lengths: []int{8}, check: func(s string) bool { return plate.Valid(s, "green") }},
+		{pos: append(append([][]int{prov, letters}, rest(5)...), df), lengths: []int{8}, check: func(s string) bool { return plate.Valid(s, "green") }},
+	}
 	return grammars{
-		single: []plateGrammar{seven,
-			{pos: append([][]int{prov, letters, df}, rest(5)...), lengths: []int{8}, check: func(s string) bool { return plate.Valid(s, "green") }},
-			{pos: append(append([][]int{prov, letters}, rest(5)...), df), lengths: []int{8}, check: func(s string) bool { return plate.Valid(s, "green") }}},
+		single: append([]plateGrammar{seven}, green...),
 		seven:  seven,
+		green:  green,
 		top:    plateGrammar{pos: [][]int{prov, letters}, lengths: []int{2}, check: func(s string) bool { return line(s, in(plate.Provinces), isLetter) }},
 		bottom: plateGrammar{pos: rest(5), lengths: []int{5}, check: func(s string) bool { return line(s, isAlnum, isAlnum, isAlnum, isAlnum, isAlnum) }},
 	}

@@ -44,7 +44,7 @@ type Plates struct {
 	nets          int // loaded, for Close
 	keys          []string
 	grammar       grammars
-	// Closer looks again at twice the scale when a picture shows no plate (Find): up to four
+	// Closer looks again at 1.5 times the scale when a picture shows no plate (Find): up to four
 	// more detections on such pictures, for plates too small for the first look.
 	Closer bool
 	// Conf is the minimum detection confidence. Default 0.5.
@@ -178,7 +178,7 @@ func (p *Plates) Detect(img gocv.Mat) ([]Plate, error) {
 	return out2, nil
 }
 
-// Find detects plates and, with Closer, looks again at twice the scale when there is none.
+// Find detects plates and, with Closer, looks again at 1.5 times the scale when there is none.
 func (p *Plates) Find(img gocv.Mat) ([]Plate, error) {
 	found, err := p.Detect(img)
 	if err != nil || !p.Closer || len(found) > 0 && found[0].Score > 0 {
@@ -191,7 +191,7 @@ func (p *Plates) Find(img gocv.Mat) ([]Plate, error) {
 	return more, nil
 }
 
-// detectCloser looks again at twice the scale when the whole picture showed no plate: the
+// detectCloser looks again at 1.5 times the scale when the whole picture showed no plate: the
 // detector sees the picture letterboxed to 320 px, where a distant plate on a large frame is a
 // few pixels high. The picture is cut into four overlapping quarters (each two thirds of the
 // width and height), each detected on its own; the plates found are mapped back and merged.
@@ -307,7 +307,7 @@ func (p *Plates) read(img gocv.Mat, pl *Plate) error {
 	if n := len([]rune(pl.Text)); !pl.Double && pl.ColorScore >= 0.9 && (n == 8 && pl.Color != "green" || n == 7 && pl.Color == "green") {
 		want, gs := 7, []plateGrammar{p.grammar.seven}
 		if pl.Color == "green" {
-			want, gs = 8, p.grammar.single[1:]
+			want, gs = 8, p.grammar.green
 		}
 		if text, chars, err := p.ocr(chip, gs...); err == nil && len([]rune(plate.Normalize(text))) == want {
 			pl.Text, pl.Chars = plate.Normalize(text), chars
