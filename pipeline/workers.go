@@ -258,6 +258,14 @@ func scalePoint(p recognizers.Point, sx, sy float32) recognizers.Point {
 // PlateRecognizer finds and reads plates.
 type PlateRecognizer struct {
 	Plates *dnn.Plates
+	// Closer says which cameras' pictures with no plate are looked at again closer (up to four
+	// more detections each): the gates', where a car must not be missed. Nil: none.
+	Closer func(camera string) bool
+}
+
+// closer sets the reader's second look for the observation's camera (one recognizer per worker).
+func (p *PlateRecognizer) closer(o *Observation) {
+	p.Plates.Closer = p.Closer != nil && p.Closer(o.Camera)
 }
 
 // Kind implements Recognizer.
@@ -268,6 +276,7 @@ func (p *PlateRecognizer) Close() { p.Plates.Close() }
 
 // Recognize implements Recognizer.
 func (p *PlateRecognizer) Recognize(img gocv.Mat, o *Observation) error {
+	p.closer(o)
 	res, err := p.Plates.Read(img)
 	p.keep(img, res, o)
 	return err
@@ -279,6 +288,7 @@ func (p *PlateRecognizer) RecognizeFrame(img gocv.Mat, j *Job, o *Observation) e
 	if j.Shot == nil {
 		return p.Recognize(img, o)
 	}
+	p.closer(o)
 	found, err := p.Plates.Find(img)
 	if err != nil || len(found) == 0 {
 		return err

@@ -257,10 +257,11 @@ func pools(o opts, sub bool, sc []string, m *pipeline.Metrics, log *slog.Logger)
 	}
 	pp, err := pipeline.NewPool(pipeline.KindPlate, plateWorkers, 8, func() (pipeline.Recognizer, error) {
 		p, err := dnn.NewPlates(o.mdir)
-		if err == nil {
-			p.Closer = sub // as vigil serve reads gate cameras
+		r := &pipeline.PlateRecognizer{Plates: p}
+		if sub { // the plate workers read the gate cameras only, as vigil serve reads gates
+			r.Closer = func(string) bool { return true }
 		}
-		return &pipeline.PlateRecognizer{Plates: p}, err
+		return r, err
 	}, m, log)
 	return fp, pp, err
 }

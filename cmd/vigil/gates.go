@@ -7,6 +7,11 @@ import (
 	"github.com/vigil-oss/vigil/internal/core/lifecycle"
 )
 
+// gateCamera reports whether a camera's plates open a barrier.
+func (n *node) gateCamera(camera string) bool {
+	return n.engine != nil && len(n.engine.GatesWithCamera(camera)) > 0
+}
+
 // autoUnlockComponent opens doors for the faces and gates for the plates their cameras
 // recognise, and watches the car parks for visitors' cars past their window.
 func (n *node) autoUnlockComponent() lifecycle.Component {

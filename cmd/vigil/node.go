@@ -390,7 +390,7 @@ func subscription(name string, start func(ctx context.Context) (stop func(), err
 func (n *node) pipelineComponent() lifecycle.Component {
 	var bg background
 	return lifecycle.Component{Name: "pipeline", Start: func(context.Context) (err error) {
-		if n.pipe, n.gallery, err = newPipeline(n.cfg, n.bus, n.reg, n.log); err != nil {
+		if n.pipe, n.gallery, err = newPipeline(n.cfg, n.bus, n.reg, n.log, n.gateCamera); err != nil {
 			return err
 		}
 		if n.engine != nil {

@@ -89,7 +89,9 @@ func analyseOptions(cfg config.Config, cam config.Camera) pipeline.Options {
 }
 
 // newPipeline loads the models (one set per worker), the gallery and the pools.
-func newPipeline(cfg config.Config, b *bus.Bus, reg *prometheus.Registry, log *slog.Logger) (*pipeline.Pipeline, *pipeline.Gallery, error) {
+// gate says which cameras open barriers: only their pictures with no plate get the reader's
+// closer second look (nil: none).
+func newPipeline(cfg config.Config, b *bus.Bus, reg *prometheus.Registry, log *slog.Logger, gate func(camera string) bool) (*pipeline.Pipeline, *pipeline.Gallery, error) {
 	dir, err := models.Dir(cfg.Models.Dir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("pipeline: %w (or set pipeline.enabled: false)", err)
@@ -115,10 +117,7 @@ func newPipeline(cfg config.Config, b *bus.Bus, reg *prometheus.Registry, log *s
 	if pc.PlateWorkers > 0 {
 		plates, err = pipeline.NewPool(pipeline.KindPlate, pc.PlateWorkers, pc.Queue, func() (pipeline.Recognizer, error) {
 			p, err := dnn.NewPlates(dir)
-			if err == nil {
-				p.Closer = true // a plate too small for the first look is looked for again closer
-			}
-			return &pipeline.PlateRecognizer{Plates: p}, err
+			return &pipeline.PlateRecognizer{Plates: p, Closer: gate}, err
 		}, m, log)
 		if err != nil {
 			return nil, nil, err
