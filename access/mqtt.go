@@ -3,8 +3,6 @@ package access
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/vigil-oss/vigil/internal/core/broker"
 )
 
 // MQTTConfig connects the engine's command channel to an MQTT broker, for controllers that
@@ -85,25 +83,9 @@ func OpenMQTT(key []byte, door string, payload []byte, now time.Time) (Command, 
 // the long-poll channel. stop disconnects.
 func StartMQTT(ctx context.Context, e *Engine, cfg MQTTConfig, log *slog.Logger) (stop func(), err error) {
 	log = log.With("component", "mqtt", "broker", cfg.URL)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	opts := mqtt.NewClientOptions().AddBroker(cfg.URL).SetClientID("vigil-" + hex.EncodeToString(b[:])).
-		SetUsername(cfg.Username).SetPassword(cfg.Password).SetAutoReconnect(true).SetConnectRetry(true).
-		SetConnectTimeout(5 * time.Second).SetMaxReconnectInterval(10 * time.Second).SetOrderMatters(false).
-		SetConnectionLostHandler(func(_ mqtt.Client, err error) { log.Warn("MQTT broker connection lost; reconnecting", "err", err) }).
-		SetOnConnectHandler(func(mqtt.Client) { log.Info("MQTT broker connected") })
-	c := mqtt.NewClient(opts)
-	tok := c.Connect()
-	select { // with SetConnectRetry the token completes only once connected: wait a little, not forever
-	case <-tok.Done():
-		if err := tok.Error(); err != nil {
-			return nil, fmt.Errorf("access: MQTT broker %s: %w", cfg.URL, err)
-		}
-	case <-time.After(5 * time.Second):
-		log.Warn("MQTT broker not reachable yet; commands stay on the long-poll channel until it is")
-	case <-ctx.Done():
-		c.Disconnect(0)
-		return nil, ctx.Err()
+	c, err := broker.Connect(ctx, broker.Config{URL: cfg.URL, Username: cfg.Username, Password: cfg.Password}, log, nil)
+	if err != nil {
+		return nil, fmt.Errorf("access: %w", err)
 	}
 	e.OnCommand(func(cmd Command, key []byte) {
 		payload, err := SignMQTT(key, cmd)

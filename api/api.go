@@ -195,6 +195,7 @@ func New(d Deps, log *slog.Logger) (*Server, error) {
 	s.routesLive(mux)
 	s.routesConsole(mux)
 	s.routesDispatch(mux)
+	s.routesSensors(mux)
 	s.handle(mux, "GET /v1/stats", roleStats, s.stats)
 	s.handle(mux, "GET /v1/events", roleWatch, s.listEvents)
 	s.handle(mux, "GET /v1/events/{id}", roleWatch, s.getEvent)

@@ -57,9 +57,10 @@ type Officer struct {
 
 // Update is what subscribers receive.
 type Update struct {
-	Type     string    `json:"type"` // dispatch, status, position, ack
+	Type     string    `json:"type"` // dispatch, status, position, ack, map, sensor
 	Dispatch *Dispatch `json:"dispatch,omitempty"`
 	Officer  *Officer  `json:"officer,omitempty"`
+	Sensor   *Sensor   `json:"sensor,omitempty"`
 	EventID  string    `json:"event_id,omitempty"`
 	By       string    `json:"by,omitempty"`
 	Note     string    `json:"note,omitempty"`
@@ -70,8 +71,9 @@ type Service struct {
 	pool  *pgxpool.Pool
 	trail *audit.Chain
 
-	mu   sync.Mutex
-	subs map[*Sub]struct{}
+	mu      sync.Mutex
+	subs    map[*Sub]struct{}
+	onAlarm func(SensorAlarm)
 }
 
 // New returns the service.

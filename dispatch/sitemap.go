@@ -18,9 +18,9 @@ import (
 // MaxPlanBytes bounds an uploaded site plan.
 const MaxPlanBytes = 16 << 20
 
-// Item is a camera or a door placed on the site plan (fractions of its width and height).
+// Item is a camera, a door or a sensor placed on the site plan (fractions of its width and height).
 type Item struct {
-	Kind string  `json:"kind"` // camera or door
+	Kind string  `json:"kind"` // camera, door or sensor
 	ID   string  `json:"id"`
 	X    float64 `json:"x"`
 	Y    float64 `json:"y"`
@@ -94,8 +94,8 @@ func (s *Service) Map(ctx context.Context) (*Plan, []Item, error) {
 
 // Place puts a camera or a door on the plan.
 func (s *Service) Place(ctx context.Context, who auth.Actor, it Item) error {
-	if it.Kind != "camera" && it.Kind != "door" {
-		return fmt.Errorf("%w: kind is camera or door", ErrInvalid)
+	if it.Kind != "camera" && it.Kind != "door" && it.Kind != "sensor" {
+		return fmt.Errorf("%w: kind is camera, door or sensor", ErrInvalid)
 	}
 	if it.ID == "" || it.X < 0 || it.X > 1 || it.Y < 0 || it.Y > 1 {
 		return fmt.Errorf("%w: an id and x, y as fractions of the plan (0 to 1)", ErrInvalid)
@@ -113,13 +113,5 @@ func (s *Service) Place(ctx context.Context, who auth.Actor, it Item) error {
 
 // CameraAt is a camera's position on the plan, if placed.
 func (s *Service) CameraAt(ctx context.Context, camera string) (*[2]float64, error) {
-	var p [2]float64
-	err := s.pool.QueryRow(ctx, `SELECT x, y FROM map_items WHERE kind = 'camera' AND id = $1`, camera).Scan(&p[0], &p[1])
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &p, nil
+	return s.itemAt(ctx, "camera", camera)
 }

@@ -27,7 +27,6 @@ import (
 	"github.com/vigil-oss/vigil/dispatch"
 	"github.com/vigil-oss/vigil/internal/core/bus"
 	"github.com/vigil-oss/vigil/internal/core/config"
-	"github.com/vigil-oss/vigil/internal/core/event"
 	"github.com/vigil-oss/vigil/internal/core/lifecycle"
 	"github.com/vigil-oss/vigil/internal/core/quota"
 	"github.com/vigil-oss/vigil/models"
@@ -162,6 +161,9 @@ func (n *node) components() []lifecycle.Component {
 		cs = append(cs, n.databaseComponent(), n.writerComponent(), n.maintenanceComponent(), n.accessComponent())
 		if n.cfg.Access.MQTT.URL != "" && n.cfg.Cluster.Has(config.RoleDoors) {
 			cs = append(cs, n.mqttComponent())
+		}
+		if n.cfg.Cluster.Has(config.RoleDoors) {
+			cs = append(cs, n.sensorsComponent())
 		}
 		if n.cfg.Audit.CheckpointKey != "" {
 			cs = append(cs, n.checkpointsComponent())
@@ -338,33 +340,6 @@ func (n *node) checkpointsComponent() lifecycle.Component {
 		defer cancel()
 		sign(ctx)
 	}}
-}
-
-// raiseAlarm puts a door's silent alarm on the bus as an alarm event: stored, on the console's
-// alert feed, dispatchable like any alert.
-func (n *node) raiseAlarm(a access.Alarm) {
-	camera := a.Camera
-	if camera == "" {
-		camera = "door:" + a.Door
-	}
-	ev := &event.Event{ID: event.NewID(a.Time), Camera: camera, Kind: event.KindAlarm, Time: a.Time, First: a.Time,
-		Alarm: &event.Alarm{Type: a.Type, Door: a.Door, PersonID: a.PersonID, Plate: a.Plate, Area: a.Area}}
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := n.bus.Publish(ctx, ev.Subject(), ev.ID, ev.Pack()); err != nil {
-			n.log.Error("alarm not published", "door", a.Door, "type", a.Type, "err", err)
-		}
-	}()
-	n.log.Warn("alarm", "type", a.Type, "door", a.Door, "camera", a.Camera)
-}
-
-func (n *node) mqttComponent() lifecycle.Component {
-	return subscription("mqtt", func(ctx context.Context) (func(), error) {
-		m := n.cfg.Access.MQTT
-		return access.StartMQTT(ctx, n.engine, access.MQTTConfig{URL: m.URL, Topic: m.Topic,
-			Username: m.Username, Password: m.Password.Reveal()}, n.log)
-	})
 }
 
 // subscription is a component that subscribes (to the bus, a broker): start returns the

@@ -18,6 +18,12 @@ export function describe(ev) {
     if (t === 'duress') return `DURESS at door ${ev.alarm.door} (silent alarm)`;
     if (t === 'camera_offline') return `camera ${ev.camera} offline`;
     if (t === 'recording_stopped') return `recording stopped on ${ev.camera}`;
+    if (ev.alarm.sensor) {
+      const where = ev.alarm.name || ev.alarm.sensor;
+      if (t === 'sensor_offline') return `sensor ${where} offline (heartbeats missed)`;
+      const what = { fire: 'FIRE', smoke: 'SMOKE', sprinkler: 'SPRINKLER', door_forced: 'DOOR FORCED', door_held: 'DOOR HELD OPEN', panic: 'PANIC BUTTON' }[t] || t;
+      return `${what} at ${where}`;
+    }
     if (t === 'overstay') return `car ${ev.alarm.plate || ''} still in ${ev.alarm.area || 'the car park'} after its visitor's window`;
     return `alarm: ${t || ''}`;
   }

@@ -1,10 +1,12 @@
-// The site map: the uploaded plan with every camera and door on it. Admins upload the plan and
-// place cameras and doors by dragging them (from the list of unplaced ones, or where they are).
-// Alerts blink at their camera; patrol officers show where they last reported; a person's path
-// is drawn from the timeline of their appearances.
+// The site map: the uploaded plan with every camera, door and sensor on it. Admins upload the
+// plan and place them by dragging (from the list of unplaced ones, or where they are). Alerts
+// blink at their camera; a sensor's alarm blinks at the sensor and opens its linked cameras live
+// beside the plan; sensors show their state (alarm, offline). Patrol officers show where they
+// last reported; a person's path is drawn from the timeline of their appearances.
 import { api, esc, session, withToken } from './api.js';
 import { isAlert, describe } from './alerts.js';
 import { toast } from './ui.js';
+import { play } from './whep.js';
 
 export async function mapPage(view) {
   const role = session().role;
@@ -22,7 +24,12 @@ export async function mapPage(view) {
     </section>
     <section class="split">
       <div id="stage" class="stage"><img id="plan" alt="site plan" hidden><svg id="trail"></svg></div>
-      ${admin ? '<div><h3>Not placed</h3><ul id="unplaced" class="list"></ul><p class="muted">Drag onto the plan.</p></div>' : ''}
+      <div class="mapside">
+        <section id="alarmlive" class="alarmlive" hidden><h3 id="alarmtitle"></h3><div class="alarmviews"></div>
+          <button type="button" id="alarmclose">Close live views</button></section>
+        <h3>Sensors</h3><ul id="sensors" class="list sensors"><li class="muted">none registered</li></ul>
+        ${admin ? '<h3>Not placed</h3><ul id="unplaced" class="list"></ul><p class="muted">Drag onto the plan.</p>' : ''}
+      </div>
     </section>`;
   const stage = view.querySelector('#stage');
   const markers = new Map(); // "camera:cam001" → element
@@ -69,6 +76,32 @@ export async function mapPage(view) {
   }
   function draggable(el, kind, id) { el.addEventListener('pointerdown', (e) => drag(el, kind, id, e)); }
 
+  // showSensors marks each sensor's state on its marker and in the list beside the plan.
+  const sensorInfo = new Map();
+  function showSensor(sn) {
+    sensorInfo.set(sn.id, sn);
+    const m = markers.get(`sensor:${sn.id}`);
+    if (m) {
+      m.classList.toggle('alarm', sn.state === 'alarm');
+      m.classList.toggle('offline', sn.state === 'offline');
+      m.dataset.state = sn.state;
+      m.title = `${sn.kind} ${sn.id}${sn.name ? ': ' + sn.name : ''} (${sn.state})`;
+    }
+    const list = view.querySelector('#sensors');
+    list.innerHTML = [...sensorInfo.values()].map((x) => `<li class="sensorrow ${esc(x.state)}" data-sensor="${esc(x.id)}">
+      <b>${esc(x.name || x.id)}</b> <span class="tag">${esc(x.kind.replace('_', ' '))}</span>
+      <span class="state">${esc(x.state)}</span>${x.cameras.length ? ` <span class="muted">${esc(x.cameras.join(', '))}</span>` : ''}</li>`).join('') || '<li class="muted">none registered</li>';
+  }
+  async function loadSensors() {
+    const r = await api('/v1/sensors').catch(() => ({ sensors: [] }));
+    sensorInfo.clear();
+    for (const sn of r.sensors) {
+      if (sn.map && !markers.has(`sensor:${sn.id}`)) place(marker('sensor', sn.id), sn.map[0], sn.map[1]);
+      showSensor(sn);
+    }
+    return r.sensors;
+  }
+
   async function load() {
     const m = await api('/v1/map');
     const img = view.querySelector('#plan');
@@ -79,13 +112,14 @@ export async function mapPage(view) {
     }
     view.querySelector('#mapstate').textContent = m.plan ? '' : 'No plan uploaded yet: cameras are shown on a grid.';
     for (const it of m.items) place(marker(it.kind, it.id), it.x, it.y);
+    const sensors = await loadSensors();
     if (!admin) return;
     const placed = new Set(m.items.map((it) => `${it.kind}:${it.id}`));
     const cams = (await api('/v1/cameras')).cameras.map((c) => ['camera', c.id]);
     const doors = (await api('/v1/doors').catch(() => ({ doors: [] }))).doors.map((d) => ['door', d.id]);
     const list = view.querySelector('#unplaced');
     list.innerHTML = '';
-    for (const [kind, id] of [...cams, ...doors]) {
+    for (const [kind, id] of [...cams, ...doors, ...sensors.map((sn) => ['sensor', sn.id])]) {
       if (placed.has(`${kind}:${id}`)) continue;
       const li = document.createElement('li');
       li.className = `chipdrag ${kind}`;
@@ -126,21 +160,58 @@ export async function mapPage(view) {
     };
   }
 
+  // A sensor's alarm opens its linked cameras live beside the plan (at most 4), until closed.
+  const panel = view.querySelector('#alarmlive');
+  const players = [];
+  const closeLive = () => {
+    for (const p of players.splice(0)) p.close();
+    panel.querySelector('.alarmviews').innerHTML = '';
+    panel.hidden = true;
+  };
+  view.querySelector('#alarmclose').onclick = closeLive;
+  async function openLive(ev) {
+    closeLive();
+    const cams = (ev.alarm.cameras?.length ? ev.alarm.cameras : [ev.camera]).filter((c) => !c.startsWith('sensor:')).slice(0, 4);
+    if (!cams.length) return;
+    panel.hidden = false;
+    panel.dataset.event = ev.id;
+    view.querySelector('#alarmtitle').textContent = describe(ev);
+    for (const cam of cams) {
+      const fig = document.createElement('figure');
+      fig.innerHTML = `<video muted playsinline autoplay data-camera="${esc(cam)}"></video><figcaption>${esc(cam)} · live</figcaption>`;
+      panel.querySelector('.alarmviews').append(fig);
+      play(fig.querySelector('video'), cam).then((p) => players.push(p)).catch((err) => {
+        fig.querySelector('figcaption').textContent = `${cam}: ${err.message}`;
+      });
+    }
+  }
+
   await load();
-  // Alerts blink at their camera.
+  // Alerts blink at their camera, a sensor's at the sensor.
   const es = new EventSource(withToken('/v1/events/live'));
+  const blink = (m, ev) => {
+    m.classList.add('blink');
+    m.dataset.alert = describe(ev);
+    clearTimeout(m.blinkTimer);
+    m.blinkTimer = setTimeout(() => m.classList.remove('blink'), ev.alarm?.sensor ? 60000 : 10000);
+  };
   const onEvent = (msg) => {
     const ev = JSON.parse(msg.data);
     if (!isAlert(ev)) return;
     const m = markers.get(`camera:${ev.camera}`);
-    if (!m) return;
-    m.classList.add('blink');
-    m.dataset.alert = describe(ev);
-    clearTimeout(m.blinkTimer);
-    m.blinkTimer = setTimeout(() => m.classList.remove('blink'), 10000);
+    if (m) blink(m, ev);
+    const sensor = ev.alarm?.sensor;
+    if (!sensor) return;
+    const sm = markers.get(`sensor:${sensor}`);
+    if (sm) blink(sm, ev);
+    const known = sensorInfo.get(sensor);
+    if (known) showSensor({ ...known, state: ev.alarm.type === 'sensor_offline' ? 'offline' : 'alarm' });
+    if (ev.alarm.type !== 'sensor_offline') openLive(ev);
   };
   es.addEventListener('face', onEvent);
   es.addEventListener('plate', onEvent);
+  es.addEventListener('alarm', onEvent);
+  const poll = setInterval(() => loadSensors(), 15000); // states changed on another node
   // Patrol officers where they last reported (the post's roles).
   let ds = null;
   if (post) {
@@ -154,8 +225,9 @@ export async function mapPage(view) {
     ds = new EventSource(withToken('/v1/dispatches/live'));
     ds.addEventListener('position', (msg) => showOfficer(JSON.parse(msg.data).officer));
     ds.addEventListener('map', () => load());
+    ds.addEventListener('sensor', (msg) => { const u = JSON.parse(msg.data); if (u.sensor) showSensor(u.sensor); });
   }
-  return () => { es.close(); if (ds) ds.close(); };
+  return () => { es.close(); if (ds) ds.close(); clearInterval(poll); closeLive(); };
 }
 
 // drawTrail draws the path through the appearances placed on the plan (position: [x, y] in

@@ -33,6 +33,7 @@ type Config struct {
 	Blobs    Blobs    `yaml:"blobs"`
 	Footage  Footage  `yaml:"footage"`
 	Access   Access   `yaml:"access"`
+	Sensors  Sensors  `yaml:"sensors"`
 	Audit    Audit    `yaml:"audit"`
 	Live     Live     `yaml:"live"`
 	Cluster  Cluster  `yaml:"cluster"`
@@ -112,6 +113,27 @@ type Access struct {
 	// MQTT, when its URL is set, also publishes every door command to an MQTT broker, signed
 	// with the door's key, for controllers that subscribe there instead of long-polling.
 	MQTT MQTT `yaml:"mqtt"`
+}
+
+// Sensors configures the site's sensors (fire and smoke detectors, sprinklers, door contacts,
+// panic buttons): registered through POST /v1/sensors, reporting over MQTT or the signed webhook.
+type Sensors struct {
+	// MQTT is the broker they report to, on {topic}/{sensor}/{alarm|clear|heartbeat}. Empty URL:
+	// access.mqtt's broker when that is set, else none (the webhook still works). Topic default
+	// vigil/sensors.
+	MQTT MQTT `yaml:"mqtt"`
+	// CheckEvery is how often missed heartbeats are looked for. Default 5s.
+	CheckEvery Duration `yaml:"check_every"`
+}
+
+// Broker is the sensors' broker: their own, else the doors'.
+func (s Sensors) Broker(doors MQTT) MQTT {
+	if s.MQTT.URL != "" {
+		return s.MQTT
+	}
+	m := doors
+	m.Topic = s.MQTT.Topic
+	return m
 }
 
 // MQTT is a broker connection.
@@ -367,9 +389,10 @@ func Default() Config {
 		Database: Database{Enabled: true, RetentionDays: 90},
 		Footage: Footage{Enabled: true, SegmentLength: Duration(10 * time.Second), RetentionDays: 30, Mode: "continuous",
 			PreRoll: Duration(5 * time.Second), PostRoll: Duration(10 * time.Second)},
-		Blobs: Blobs{SpoolMaxMB: 20480},
-		Audit: Audit{CheckpointEvery: Duration(time.Hour)},
-		Live:  Live{Enabled: true, UDPAddr: ":8189", MaxViewers: 1000, MaxViewsPerPrincipal: 32, ShedOverload: true},
+		Blobs:   Blobs{SpoolMaxMB: 20480},
+		Audit:   Audit{CheckpointEvery: Duration(time.Hour)},
+		Sensors: Sensors{CheckEvery: Duration(5 * time.Second)},
+		Live:    Live{Enabled: true, UDPAddr: ":8189", MaxViewers: 1000, MaxViewsPerPrincipal: 32, ShedOverload: true},
 		Pipeline: Pipeline{Enabled: true, FPS: 2, Motion: 1.5, FaceWorkers: 1, PlateWorkers: 1, Queue: 8,
 			FaceModel: "intel-0095", OpenCVThreads: 1, DoorPriority: true},
 		Streams: Streams{

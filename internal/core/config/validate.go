@@ -182,6 +182,9 @@ func (c *Config) validateStorage(bad complain) {
 	if c.Audit.CheckpointEvery < Duration(time.Minute) {
 		bad("audit.checkpoint_every: %s is under 1m", c.Audit.CheckpointEvery.D())
 	}
+	if c.Sensors.CheckEvery < Duration(100*time.Millisecond) || c.Sensors.CheckEvery > Duration(time.Minute) {
+		bad("sensors.check_every: %s is outside 100ms to 1m", c.Sensors.CheckEvery.D())
+	}
 	if c.Blobs.SpoolMaxMB < 0 {
 		bad("blobs.spool_max_mb: must not be negative")
 	}

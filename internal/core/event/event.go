@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"math"
 	"strings"
 	"time"
@@ -101,11 +102,17 @@ type Match struct {
 
 // Alarm is what raised an alarm event.
 type Alarm struct {
-	Type     string `json:"type"`             // duress, overstay, camera_offline…
+	Type     string `json:"type"`             // duress, overstay, camera_offline, fire, panic, sensor_offline…
 	Door     string `json:"door,omitempty"`   // where
 	PersonID string `json:"person,omitempty"` // whose code, whose car
 	Plate    string `json:"plate,omitempty"`  // a car's (overstay)
 	Area     string `json:"area,omitempty"`   // a car park (overstay)
+	// Sensors: which one, its name, the cameras linked to it (opened live on the console) and
+	// what it sent with the alarm.
+	Sensor  string          `json:"sensor,omitempty"`
+	Name    string          `json:"name,omitempty"`
+	Cameras []string        `json:"cameras,omitempty"`
+	Value   json.RawMessage `json:"value,omitempty"`
 }
 
 // Subject is the bus subject of an event; camera ids are made subject-safe.
