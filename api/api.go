@@ -26,6 +26,7 @@ import (
 	liveview "github.com/vigil-oss/vigil/api/live"
 	"github.com/vigil-oss/vigil/cameras"
 	"github.com/vigil-oss/vigil/dispatch"
+	"github.com/vigil-oss/vigil/internal/core/privacy"
 	"github.com/vigil-oss/vigil/internal/core/quota"
 	"github.com/vigil-oss/vigil/internal/core/space"
 	"github.com/vigil-oss/vigil/storage/events"
@@ -81,7 +82,7 @@ type Server struct {
 	streams        streamSet
 	clipSlots      chan struct{}
 	clipOwners     quota.PerKey // clips downloading, by principal
-	preview        func(ctx context.Context, camera string, at time.Time) ([]byte, time.Time, error)
+	preview        func(ctx context.Context, camera string, at time.Time, width int, masks privacy.Masks) ([]byte, time.Time, error)
 	previewMu      sync.Mutex
 	previewAudit   map[string]time.Time // principal + camera → when its stills were last audited
 	usageMu        sync.Mutex           // the recordings' usage, cached (recordingUsage)
@@ -106,7 +107,7 @@ type Deps struct {
 	Footage Footage // nil: no recordings
 	// Preview makes a still of a camera's recording: the key frame at or before a time, as a
 	// JPEG, and when it was taken (cmd/vigil decodes it; nil: no stills).
-	Preview  func(ctx context.Context, camera string, at time.Time) ([]byte, time.Time, error)
+	Preview  func(ctx context.Context, camera string, at time.Time, width int, masks privacy.Masks) ([]byte, time.Time, error)
 	Registry *prometheus.Registry
 
 	// Auth resolves bearer tokens; nil leaves every route open (a node without a database).

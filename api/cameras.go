@@ -9,11 +9,14 @@ import (
 	"github.com/vigil-oss/vigil/access/auth"
 	"github.com/vigil-oss/vigil/cameras"
 	"github.com/vigil-oss/vigil/cluster"
+	"github.com/vigil-oss/vigil/internal/core/privacy"
 )
 
 // CameraRegistry is the site's camera table (cameras.Registry).
 type CameraRegistry interface {
 	List(ctx context.Context) ([]cameras.Camera, error)
+	Get(ctx context.Context, id string) (cameras.Camera, error)
+	SetMasks(ctx context.Context, who auth.Actor, id string, m privacy.Masks) error
 	Add(ctx context.Context, who auth.Actor, c cameras.Camera) error
 	Update(ctx context.Context, who auth.Actor, c cameras.Camera) error
 	Remove(ctx context.Context, who auth.Actor, id string) error
@@ -26,6 +29,8 @@ func (s *Server) cameraRoutes(mux *http.ServeMux) {
 	s.handle(mux, "POST /v1/cameras", roleAdmin, s.putCamera(true))
 	s.handle(mux, "PUT /v1/cameras/{id}", roleAdmin, s.putCamera(false))
 	s.handle(mux, "DELETE /v1/cameras/{id}", roleAdmin, s.removeCamera)
+	s.handle(mux, "GET /v1/cameras/{id}/masks", roleWatch, s.getMasks)
+	s.handle(mux, "PUT /v1/cameras/{id}/masks", roleAdmin, s.putMasks)
 	s.handle(mux, "GET /v1/cluster", roleCluster, s.listCluster)
 }
 
@@ -140,4 +145,70 @@ func (s *Server) listCluster(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"self": s.cluster.Self().ID, "nodes": nodes})
+}
+
+// masksOf is a camera's privacy masks: none when it is not registered (a camera of the
+// configuration only, on a node without a database). An error when the registry cannot say:
+// then nothing is shown or exported unmasked.
+func (s *Server) masksOf(ctx context.Context, camera string) (privacy.Masks, error) {
+	if s.cameraReg == nil {
+		return nil, nil
+	}
+	c, err := s.cameraReg.Get(ctx, camera)
+	if errors.Is(err, cameras.ErrNotFound) {
+		return nil, nil
+	}
+	return c.Masks, err
+}
+
+// getMasks is GET /v1/cameras/{id}/masks: {"polygons": [[[x, y], …], …]}.
+func (s *Server) getMasks(w http.ResponseWriter, r *http.Request) {
+	if !s.registry(w, r) {
+		return
+	}
+	c, err := s.cameraReg.Get(r.Context(), r.PathValue("id"))
+	if errors.Is(err, cameras.ErrNotFound) {
+		s.writeError(w, r, errNotFound)
+		return
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if c.Masks == nil {
+		c.Masks = privacy.Masks{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"camera": c.ID, "polygons": c.Masks})
+}
+
+// putMasks is PUT /v1/cameras/{id}/masks {"polygons": [[[x, y], …], …]} in fractions of the
+// picture (at most 16 polygons of 3 to 64 points; [] removes them), audited with the polygons.
+// Every node running the camera restarts its analysis with them within seconds.
+func (s *Server) putMasks(w http.ResponseWriter, r *http.Request) {
+	if !s.registry(w, r) {
+		return
+	}
+	var req struct {
+		Polygons *privacy.Masks `json:"polygons"`
+	}
+	if err := decodeJSON(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if req.Polygons == nil {
+		s.writeError(w, r, badRequest(`the body is {"polygons": [[[x, y], …], …]} ([] removes the masks)`))
+		return
+	}
+	id := r.PathValue("id")
+	err := s.cameraReg.SetMasks(r.Context(), actor(r), id, *req.Polygons)
+	switch {
+	case errors.Is(err, cameras.ErrNotFound):
+		s.writeError(w, r, errNotFound)
+	case errors.Is(err, cameras.ErrInvalid):
+		s.writeError(w, r, badRequest(err.Error()))
+	case err != nil:
+		s.writeError(w, r, err)
+	default:
+		writeJSON(w, http.StatusOK, map[string]any{"camera": id, "polygons": *req.Polygons})
+	}
 }

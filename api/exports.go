@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/vigil-oss/vigil/access/audit"
+	"github.com/vigil-oss/vigil/internal/core/privacy"
 	"github.com/vigil-oss/vigil/storage/blob"
 	"github.com/vigil-oss/vigil/storage/events"
 	"github.com/vigil-oss/vigil/storage/footage"
@@ -57,6 +58,16 @@ type manifest struct {
 	Events    []exportEvent `json:"events"`
 	Ranges    []exportRange `json:"ranges,omitempty"`
 	Files     []exportFile  `json:"files"`
+	// Masks are the privacy masks applied to the footage files (blacked out in every frame,
+	// re-encoded; the recordings themselves are unchanged).
+	Masks []exportMask `json:"masks,omitempty"`
+}
+
+// exportMask says which privacy masks a camera's footage files were exported with.
+type exportMask struct {
+	Camera   string        `json:"camera"`
+	Polygons privacy.Masks `json:"polygons"`
+	Files    []string      `json:"files"`
 }
 
 // exportRange is a stretch of one camera's footage in a case file (marked on the review
@@ -256,14 +267,37 @@ func (b *exportBuilder) putClip(name, camera string, from, to time.Time) (string
 	case err != nil:
 		return "", nil, err
 	}
+	masks, err := b.s.masksOf(b.ctx, camera)
+	if err != nil {
+		return "", nil, err
+	}
+	if len(masks) > 0 { // never exported unmasked: left out when it cannot be masked
+		if mp4, err = footage.MaskMP4(b.ctx, mp4, masks); err != nil {
+			return "", []string{"footage (its privacy masks could not be applied: " + err.Error() + ")"}, nil
+		}
+	}
 	if err := b.put(name, mp4, "video/mp4"); err != nil {
 		return "", nil, err
+	}
+	if len(masks) > 0 {
+		b.masked(camera, masks, name)
 	}
 	var missing []string
 	for _, sk := range skipped {
 		missing = append(missing, "footage segment "+sk)
 	}
 	return name, missing, nil
+}
+
+// masked lists a footage file among those exported with its camera's masks.
+func (b *exportBuilder) masked(camera string, masks privacy.Masks, file string) {
+	for i := range b.m.Masks {
+		if b.m.Masks[i].Camera == camera {
+			b.m.Masks[i].Files = append(b.m.Masks[i].Files, file)
+			return
+		}
+	}
+	b.m.Masks = append(b.m.Masks, exportMask{Camera: camera, Polygons: masks, Files: []string{file}})
 }
 
 // safeName keeps a camera id usable as a file name: letters, digits, '-' and '_'.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/vigil-oss/vigil/access/auth"
 	"github.com/vigil-oss/vigil/recognizers/plate"
 	"github.com/vigil-oss/vigil/storage/blob"
 	"github.com/vigil-oss/vigil/storage/events"
@@ -394,9 +395,15 @@ func (s *Server) footagePreview(w http.ResponseWriter, r *http.Request) {
 	if p := principalOf(r); p != nil {
 		who = strconv.FormatInt(p.ID, 10)
 	}
+	// The mask editor draws on the picture as recorded: an admin's, audited each time.
+	unmasked := r.URL.Query().Get("masks") == "off"
+	if p := principalOf(r); unmasked && s.auth != nil && (p == nil || p.Role != auth.RoleAdmin) {
+		s.writeError(w, r, fmt.Errorf("%w: only an admin sees a still without its privacy masks", errForbidden))
+		return
+	}
 	key := who + "\x00" + camera
 	s.previewMu.Lock()
-	due := time.Since(s.previewAudit[key]) >= previewAuditEvery
+	due := unmasked || time.Since(s.previewAudit[key]) >= previewAuditEvery
 	if due {
 		if len(s.previewAudit) > 10000 { // principals × cameras: forget the periods that ended
 			for k, t := range s.previewAudit {
@@ -409,7 +416,7 @@ func (s *Server) footagePreview(w http.ResponseWriter, r *http.Request) {
 	}
 	s.previewMu.Unlock()
 	if due {
-		if _, ok := s.audit(w, r, "footage.preview", "", map[string]any{"camera": camera, "at": at, "for": previewAuditEvery.String()}, nil); !ok {
+		if _, ok := s.audit(w, r, "footage.preview", "", map[string]any{"camera": camera, "at": at, "for": previewAuditEvery.String(), "unmasked": unmasked}, nil); !ok {
 			s.previewMu.Lock()
 			delete(s.previewAudit, key)
 			s.previewMu.Unlock()
@@ -421,7 +428,22 @@ func (s *Server) footagePreview(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	jpg, taken, err := s.preview(r.Context(), camera, at)
+	width := 320
+	if v := r.URL.Query().Get("width"); v != "" {
+		if width, err = strconv.Atoi(v); err != nil || width < 80 || width > 1280 {
+			s.writeError(w, r, badRequest("width: 80 to 1280 pixels"))
+			return
+		}
+	}
+	masks, err := s.masksOf(r.Context(), camera)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if unmasked {
+		masks = nil
+	}
+	jpg, taken, err := s.preview(r.Context(), camera, at, width, masks)
 	if errors.Is(err, footage.ErrNoFootage) {
 		s.writeError(w, r, errNotFound)
 		return

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/core/event"
+	"github.com/vigil-oss/vigil/internal/core/privacy"
 	"github.com/vigil-oss/vigil/streams"
 	"github.com/vigil-oss/vigil/streams/decode"
 )
@@ -41,6 +42,9 @@ type Options struct {
 	// the best shots, embeddings and plate reads come from the main stream's picture of the same
 	// moment, decoded only when a worker found something to describe.
 	Main *streams.Stream
+	// Masks are the camera's privacy masks: blacked out in every picture before it is gated,
+	// detected or described (and so in the event's snapshot).
+	Masks privacy.Masks
 	// Lease is the epoch of this node's hold on the camera: its events carry it, and the event
 	// store refuses those of a node that lost the camera (footage.Fence).
 	Lease uint64
@@ -68,6 +72,7 @@ type analyser struct {
 	busy    atomic.Bool            // the tracker has passages in progress
 	where   atomic.Pointer[[]Frac] // where the tracks in progress were last seen (Tracker.Where)
 	shots   *shots                 // the main stream, when the analysed stream is a sub-stream
+	mask    *privacy.Painter       // the privacy masks (nil: none)
 	stats   camStats
 	log     *slog.Logger
 }
@@ -138,6 +143,7 @@ func (a *analyser) ingest(ctx context.Context) {
 			continue
 		}
 		lastSample = f.PTS
+		a.mask.BGR(f.BGR, f.Width, f.Height, f.Stride)
 		seq++
 		a.stats.sampled.Add(1)
 		a.p.metrics.sampled.WithLabelValues(a.camera).Inc()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/core/event"
+	"github.com/vigil-oss/vigil/internal/core/privacy"
 	"github.com/vigil-oss/vigil/streams"
 )
 
@@ -126,10 +127,10 @@ func (p *Pipeline) AddCamera(id string, s *streams.Stream, opts Options) error {
 	}
 	ctx, cancel := context.WithCancel(p.ctx)
 	a := &analyser{camera: id, stream: s, opts: opts, p: p, results: make(chan *Observation, 256),
-		log: p.log.With("camera", id)}
+		mask: privacy.NewPainter(opts.Masks), log: p.log.With("camera", id)}
 	e := &camEntry{cancel: cancel, a: a}
 	if opts.Main != nil {
-		a.shots = newShots(id, opts.Main, p.metrics, a.log)
+		a.shots = newShots(id, opts.Main, a.mask, p.metrics, a.log)
 		e.done.Add(1)
 		go func() { defer e.done.Done(); a.shots.run(ctx) }()
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/vigil-oss/vigil/internal/core/privacy"
 	"github.com/vigil-oss/vigil/streams"
 	"github.com/vigil-oss/vigil/streams/decode"
 )
@@ -56,6 +57,7 @@ const (
 type shots struct {
 	camera  string
 	stream  *streams.Stream
+	mask    *privacy.Painter
 	reqs    chan shotReq
 	metrics *Metrics
 	log     *slog.Logger
@@ -72,8 +74,8 @@ type shotReply struct {
 	err error
 }
 
-func newShots(camera string, s *streams.Stream, m *Metrics, log *slog.Logger) *shots {
-	return &shots{camera: camera, stream: s, reqs: make(chan shotReq, 16), metrics: m, log: log}
+func newShots(camera string, s *streams.Stream, mask *privacy.Painter, m *Metrics, log *slog.Logger) *shots {
+	return &shots{camera: camera, stream: s, mask: mask, reqs: make(chan shotReq, 16), metrics: m, log: log}
 }
 
 // Shot returns the main-stream picture taken nearest to at.
@@ -261,5 +263,6 @@ func (s *shots) decodeNear(st *shotState, at moment) (*Picture, error) {
 	}
 	st.decAt = abs
 	st.last = &Picture{W: f.Width, H: f.Height, BGR: append([]byte(nil), f.BGR...)}
+	s.mask.BGR(st.last.BGR, f.Width, f.Height, f.Stride) // masked regions are never described
 	return st.last, nil
 }

@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"image"
 	"image/jpeg"
 	"time"
 
+	"github.com/vigil-oss/vigil/internal/core/privacy"
 	"github.com/vigil-oss/vigil/storage/footage"
 	"github.com/vigil-oss/vigil/streams/decode"
 )
@@ -15,10 +17,10 @@ import (
 // previewWidth is the width of a footage still (the review timeline's scrub preview).
 const previewWidth = 320
 
-// footagePreview makes stills of the recordings: the key frame at or before a time, decoded
-// and scaled to previewWidth, as JPEG, with the time it was taken.
-func footagePreview(c footage.Clipper) func(ctx context.Context, camera string, at time.Time) ([]byte, time.Time, error) {
-	return func(ctx context.Context, camera string, at time.Time) ([]byte, time.Time, error) {
+// footagePreview makes stills of the recordings: the key frame at or before a time, decoded,
+// its privacy masks blacked out, and scaled to width, as JPEG, with the time it was taken.
+func footagePreview(c footage.Clipper) func(ctx context.Context, camera string, at time.Time, width int, masks privacy.Masks) ([]byte, time.Time, error) {
+	return func(ctx context.Context, camera string, at time.Time, width int, masks privacy.Masks) ([]byte, time.Time, error) {
 		u, t, err := c.KeyFrame(ctx, camera, at)
 		if err != nil {
 			return nil, time.Time{}, err
@@ -35,7 +37,8 @@ func footagePreview(c footage.Clipper) func(ctx context.Context, camera string, 
 		if f == nil {
 			return nil, time.Time{}, errors.New("preview: the key frame gave no picture")
 		}
-		return stillJPEG(f.BGR, f.Width, f.Height, f.Stride, previewWidth), t, nil
+		privacy.NewPainter(masks).BGR(f.BGR, f.Width, f.Height, f.Stride)
+		return stillJPEG(f.BGR, f.Width, f.Height, f.Stride, cmp.Or(width, previewWidth)), t, nil
 	}
 }
 

@@ -117,7 +117,8 @@ func (n *node) reconcile(want []config.Camera) error {
 }
 
 func sameCamera(a, b config.Camera) bool {
-	return a.URL == b.URL && a.DetectURL == b.DetectURL && a.Transport == b.Transport && a.Analyse == b.Analyse && a.FPS == b.FPS && a.IdleFPS == b.IdleFPS && a.FootageDays == b.FootageDays
+	return a.URL == b.URL && a.DetectURL == b.DetectURL && a.Transport == b.Transport && a.Analyse == b.Analyse && a.FPS == b.FPS && a.IdleFPS == b.IdleFPS && a.FootageDays == b.FootageDays &&
+		a.Masks.Equal(b.Masks)
 }
 
 // stopCamera stops analysing a camera, then its session (its recorder stores the segment in

@@ -77,6 +77,7 @@ func analyseOptions(cfg config.Config, cam config.Camera) pipeline.Options {
 		o.FPS = cam.FPS
 	}
 	o.IdleFPS = cam.IdleFPS
+	o.Masks = cam.Masks
 	switch cam.Analyse {
 	case "faces":
 		o.Faces = true

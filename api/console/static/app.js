@@ -12,6 +12,7 @@ import { auditPage } from './audit.js';
 import { trackPage } from './track.js';
 import { reviewPage } from './review.js';
 import { healthPage } from './health.js';
+import { masksPage } from './masks.js';
 import { peoplePage } from './people.js';
 import { leasesPage, importPage, rulesPage } from './staff.js';
 import { homePage, joinPage, visitPage } from './home.js';
@@ -28,6 +29,7 @@ const pages = [
   { id: 'track', title: 'Track', roles: ['admin', 'investigator', 'operator'], render: trackPage },
   { id: 'doors', title: 'Doors', roles: ['admin', 'operator'], render: doorsPage },
   { id: 'charts', title: 'Charts', roles: ['admin', 'investigator', 'operator'], render: chartsPage },
+  { id: 'masks', title: 'Masks', roles: ['admin'], render: masksPage },
   { id: 'audit', title: 'Audit', roles: ['admin', 'auditor'], render: auditPage },
   { id: 'people', title: 'People', roles: ['admin', 'property'], render: peoplePage },
   { id: 'leases', title: 'Leases', roles: ['admin', 'property'], render: leasesPage },

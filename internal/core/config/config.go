@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/vigil-oss/vigil/internal/core/privacy"
 	"github.com/vigil-oss/vigil/internal/core/space"
 )
 
@@ -303,6 +304,11 @@ type Camera struct {
 	// Map places the camera on the site map: [x, y] in the site plan's pixels (timelines and the
 	// console's map use it). Optional.
 	Map *[2]float64 `yaml:"map"`
+	// Masks are privacy masks: polygons of [x, y] fractions of the picture (a neighbour's
+	// window, a yard) blacked out before the picture is analysed, in event snapshots and
+	// footage stills, and in exported footage. The recording itself is kept intact. Set at run
+	// time with PUT /v1/cameras/{id}/masks.
+	Masks privacy.Masks `yaml:"masks"`
 }
 
 // Node roles (Cluster.Roles).

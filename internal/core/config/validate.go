@@ -116,6 +116,9 @@ func (c *Config) validateCameras(bad complain) {
 		if cam.FootageDays < 0 {
 			bad("cameras[%d] (%s).footage_days: must not be negative", i, cam.ID)
 		}
+		if err := cam.Masks.Check(); err != nil {
+			bad("cameras[%d] (%s).masks: %v", i, cam.ID, err)
+		}
 	}
 }
 
