@@ -31,6 +31,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/core/space"
 	"github.com/vigil-oss/vigil/storage/events"
 	"github.com/vigil-oss/vigil/storage/footage"
+	"github.com/vigil-oss/vigil/storage/strangers"
 	"github.com/vigil-oss/vigil/streams/rtsp"
 )
 
@@ -55,6 +56,7 @@ type Server struct {
 	faces          FaceIndex
 	faceSpace      space.Space
 	cameraReg      CameraRegistry
+	strangers      *strangers.Service
 	analysis       func(camera string) *cameras.Analysis
 	cluster        Cluster
 	embedder       FaceEmbedder
@@ -141,9 +143,10 @@ type Deps struct {
 	// SharedNonces claims a controller request's nonce site-wide (cluster.Nonces.Claim): a
 	// request replayed to another node is refused there too. Nil: this node's cache alone.
 	SharedNonces func(key string) (fresh bool, err error)
-	Exports      ExportStore       // case files; nil: no exports
-	Live         *liveview.Relay   // WebRTC live view; nil: off
-	Dispatch     *dispatch.Service // alerts' acknowledgements and dispatches; nil: none
+	Exports      ExportStore        // case files; nil: no exports
+	Live         *liveview.Relay    // WebRTC live view; nil: off
+	Dispatch     *dispatch.Service  // alerts' acknowledgements and dispatches; nil: none
+	Strangers    *strangers.Service // repeat strangers; nil: none
 	// NotReady lists what keeps the node from being ready (GET /readyz); nil: always ready.
 	NotReady func() []string
 	// AuditPool is the database GET /v1/audit reads the audit chain from; nil: no review.
@@ -163,7 +166,7 @@ func New(d Deps, log *slog.Logger) (*Server, error) {
 	s := &Server{log: log.With("component", "api"), cams: d.Cameras, reg: d.Registry, events: d.Events,
 		store: d.Store, blobs: d.Blobs, clips: d.Footage, preview: d.Preview, previewAudit: map[string]time.Time{}, snaps: newSnapshots(2000),
 		auth: d.Auth, auditor: d.Audit, faces: d.Faces, faceSpace: d.FaceSpace, embedder: d.Embedder, embeddings: d.Embeddings, plates: d.Plates, cameraMap: d.CameraMap, cameraReg: d.CameraRegistry, analysis: d.Analysis, cluster: d.Cluster, cameraOwner: d.CameraOwner, roles: d.Roles, exports: d.Exports, plateEvents: d.PlateEvents,
-		access: d.Access, nonces: access.NewNonces(), doorFaces: d.DoorFaces, eraser: d.Eraser, relay: d.Live, dispatch: d.Dispatch,
+		access: d.Access, nonces: access.NewNonces(), doorFaces: d.DoorFaces, eraser: d.Eraser, relay: d.Live, dispatch: d.Dispatch, strangers: d.Strangers,
 		doorLimits: newLimits(), tokenLimits: newLimits(), residentLimits: newResidentLimits(), proxies: d.TrustedProxies, clipSlots: make(chan struct{}, clipSlots), searchSlots: make(chan struct{}, searchPhotoSlots),
 		doorSlots: make(chan struct{}, doorPhotoSlots), metricsTok: d.MetricsToken, open: d.Open, auditPool: d.AuditPool,
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_door_refusals_total",
@@ -197,6 +200,8 @@ func New(d Deps, log *slog.Logger) (*Server, error) {
 	s.routesConsole(mux)
 	s.routesDispatch(mux)
 	s.routesSensors(mux)
+	s.routesVerdicts(mux)
+	s.routesStrangers(mux)
 	s.handle(mux, "GET /v1/stats", roleStats, s.stats)
 	s.handle(mux, "GET /v1/events", roleWatch, s.listEvents)
 	s.handle(mux, "GET /v1/events/{id}", roleWatch, s.getEvent)

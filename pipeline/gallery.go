@@ -71,12 +71,19 @@ type Gallery struct {
 	// flat is every embedding in one slice, with owner indexes, for a cache-friendly scan.
 	flat  []recognizers.Embedding
 	owner []int
+	// negatives are faces operators said are not the person (wrong verdicts), by person id.
+	negatives map[string][]recognizers.Embedding
 }
+
+// NegativeMargin is how much nearer a face must be to one of a person's negative samples than
+// to the person's own nearest template for the matcher to refuse that person: a look-alike
+// already corrected is refused, the person themself (nearer their templates) still matches.
+const NegativeMargin = 0.05
 
 // NewGallery returns an empty gallery.
 func NewGallery(opts MatchOptions) *Gallery {
 	opts.defaults()
-	return &Gallery{opts: opts, plates: map[string]ListedPlate{}}
+	return &Gallery{opts: opts, plates: map[string]ListedPlate{}, negatives: map[string][]recognizers.Embedding{}}
 }
 
 // Space is the embedding space the gallery holds.
@@ -164,6 +171,14 @@ func (g *Gallery) MatchFace(e recognizers.Embedding) *event.Match {
 			best[p.ID] = cur
 		}
 	}
+	for id, n := range best {
+		for _, neg := range g.negatives[id] {
+			if recognizers.Distance(neg, e) < n.d-NegativeMargin {
+				delete(best, id) // an operator said a face like this is not them
+				break
+			}
+		}
+	}
 	first, second := "", ""
 	for id, n := range best {
 		switch {
@@ -186,6 +201,55 @@ func (g *Gallery) MatchFace(e recognizers.Embedding) *event.Match {
 	}
 	return m
 }
+
+// Verdict effects ApplyVerdict reports.
+const (
+	VerdictNegative = "negative"  // the face no longer matches the person it was taken for
+	VerdictTemplate = "template"  // the face was added to a watch-list entry's templates
+	VerdictNone     = "no_effect" // recorded only (a correct verdict, or a template for someone not on a watch list)
+)
+
+// ApplyVerdict takes an operator's verdict on a face matched to matched: wrong and this_is make
+// the face a negative sample of matched; a template offered for a correct verdict (the face is
+// matched) or a this_is one (the face is person) is added only when that person is on a watch
+// list here: never to the residents or the access templates, which change only by enrolment
+// with consent. It returns the effects.
+func (g *Gallery) ApplyVerdict(matched, verdict, person string, template bool, e recognizers.Embedding) []string {
+	if g.opts.Space.Check(e) != nil {
+		return []string{VerdictNone} // another space's face is never compared
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []string
+	if (verdict == "wrong" || verdict == "this_is") && matched != "" {
+		if len(g.negatives[matched]) < maxNegatives {
+			g.negatives[matched] = append(g.negatives[matched], e)
+		}
+		out = append(out, VerdictNegative)
+	}
+	to := matched
+	if verdict == "this_is" {
+		to = person
+	}
+	if template && verdict != "wrong" && to != "" {
+		for i := range g.people {
+			if p := &g.people[i]; p.ID == to && listRank(p.List) == 2 {
+				p.Embeddings = append(p.Embeddings, e)
+				p.Sources = append(p.Sources, "verdict")
+				g.reindex()
+				out = append(out, VerdictTemplate)
+				break
+			}
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, VerdictNone)
+	}
+	return out
+}
+
+// maxNegatives bounds one person's negative samples (each costs every match a comparison).
+const maxNegatives = 256
 
 // listRank orders the lists one person may be on by what a match must say: a watch list first
 // (an alert), then the access templates (a door), then the residents.

@@ -34,6 +34,7 @@ import (
 	"github.com/vigil-oss/vigil/storage/events"
 	"github.com/vigil-oss/vigil/storage/footage"
 	"github.com/vigil-oss/vigil/storage/search"
+	"github.com/vigil-oss/vigil/storage/strangers"
 	"github.com/vigil-oss/vigil/streams/rtsp"
 )
 
@@ -57,21 +58,24 @@ type node struct {
 	trail    *audit.Chain
 	auth     *auth.Principals
 	dispatch *dispatch.Service
-	engine   *access.Engine
-	pipe     *pipeline.Pipeline
-	gallery  *pipeline.Gallery
-	search   *search.Indexes
-	photos   struct{ doors, searches *pipeline.Photos }
-	fleet    *footage.Fleet
-	cameras  *rtsp.Pool
-	detects  *rtsp.Pool        // sub-streams of the cameras that have one (detect_url): analysed, not recorded
-	registry *cameras.Registry // nil without a database
-	running  running
-	members  *cluster.Members
-	nonces   *cluster.Nonces
-	placer   placement
-	relay    *liveview.Relay
-	api      *api.Server
+	// strangers clusters unmatched faces (strangerService makes it once).
+	strangers     *strangers.Service
+	strangersOnce sync.Once
+	engine        *access.Engine
+	pipe          *pipeline.Pipeline
+	gallery       *pipeline.Gallery
+	search        *search.Indexes
+	photos        struct{ doors, searches *pipeline.Photos }
+	fleet         *footage.Fleet
+	cameras       *rtsp.Pool
+	detects       *rtsp.Pool        // sub-streams of the cameras that have one (detect_url): analysed, not recorded
+	registry      *cameras.Registry // nil without a database
+	running       running
+	members       *cluster.Members
+	nonces        *cluster.Nonces
+	placer        placement
+	relay         *liveview.Relay
+	api           *api.Server
 }
 
 // background runs goroutines that a component owns until its Stop.
@@ -176,6 +180,9 @@ func (n *node) components() []lifecycle.Component {
 	if n.cfg.Database.Enabled {
 		if n.cfg.Cluster.Has(config.RoleSearch) {
 			cs = append(cs, n.searchComponent())
+			if n.cfg.Strangers.Enabled {
+				cs = append(cs, n.strangersComponent())
+			}
 		}
 		if cams {
 			cs = append(cs, n.autoUnlockComponent())
@@ -379,6 +386,13 @@ func (n *node) pipelineComponent() lifecycle.Component {
 		ctx, cancel := context.WithCancel(context.Background())
 		bg.cancel = cancel
 		n.pipe.Start(ctx)
+		if n.st != nil && n.st.events != nil {
+			var last, seq int64
+			bg.every(verdictsEvery, func(ctx context.Context) {
+				last = n.followVerdicts(ctx, last)
+				seq = n.followEntries(ctx, seq)
+			})
+		}
 		return nil
 	}, Stop: func() {
 		bg.stop()
@@ -489,6 +503,7 @@ func (n *node) apiDeps() api.Deps {
 	d.Footage = footage.Clipper{Index: footage.PGIndex{Pool: n.st.pool}, Blobs: n.st.blobs}
 	d.Preview = footagePreview(footage.Clipper{Index: footage.PGIndex{Pool: n.st.pool}, Blobs: n.st.blobs})
 	d.Embeddings, d.PlateEvents = n.st.events, n.st.events
+	d.Strangers = n.strangerService()
 	if n.search != nil { // a node without the search role passes searches to one that has it
 		d.Faces, d.Plates = n.search.Faces, n.search.Plates
 	}

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"sync"
 	"unsafe"
 
 	"gocv.io/x/gocv"
@@ -24,7 +25,32 @@ import (
 // SetThreads sets how many threads OpenCV uses inside one inference (process-wide). vigil runs
 // one model set per worker, so 1 is the efficient setting with as many workers as cores; 0 lets
 // OpenCV use every core for each call (lowest latency for a single stream).
-func SetThreads(n int) { C.vigil_set_threads(C.int(n)) }
+//
+// OpenCV's thread pool must not be resized while a network runs on it (a parallel_for in flight
+// can wait forever): SetThreads waits for the inference in progress, and holds new inference
+// off while it resizes. Setting the count it already has does nothing.
+func SetThreads(n int) {
+	threadsMu.Lock()
+	defer threadsMu.Unlock()
+	if threadsSet && threads == n {
+		return
+	}
+	C.vigil_set_threads(C.int(n))
+	threads, threadsSet = n, true
+}
+
+var (
+	threadsMu  sync.RWMutex // write: SetThreads; read: every inference
+	threads    int
+	threadsSet bool
+)
+
+// inference runs fn (a network's forward pass) while the thread pool is not being resized.
+func inference[T any](fn func() T) T {
+	threadsMu.RLock()
+	defer threadsMu.RUnlock()
+	return fn()
+}
 
 // DetectorOptions tune face detection.
 type DetectorOptions struct {
@@ -179,7 +205,9 @@ func (d *Detector) detect(img gocv.Mat, scale float32, off image.Point) ([]recog
 		work = cont
 	}
 	var errbuf [512]C.char
-	n := C.vigil_yunet_detect(d.h, unsafe.Pointer(work.Ptr()), (*C.float)(unsafe.Pointer(&d.out[0])), maxFaces, &errbuf[0], C.int(len(errbuf)))
+	n := inference(func() C.int {
+		return C.vigil_yunet_detect(d.h, unsafe.Pointer(work.Ptr()), (*C.float)(unsafe.Pointer(&d.out[0])), maxFaces, &errbuf[0], C.int(len(errbuf)))
+	})
 	if n < 0 {
 		return nil, fmt.Errorf("dnn: face detection on %dx%d: %s", work.Cols(), work.Rows(), C.GoString(&errbuf[0]))
 	}

@@ -66,7 +66,7 @@ func (e *Embedder) EmbedChip(chip gocv.Mat) (recognizers.Embedding, error) {
 	blob := gocv.BlobFromImage(chip, 1.0, image.Pt(e.chip.size, e.chip.size), gocv.NewScalar(0, 0, 0, 0), e.chip.swapRB, false)
 	defer blob.Close()
 	e.net.SetInput(blob, "")
-	res := e.net.Forward("")
+	res := inference(func() gocv.Mat { return e.net.Forward("") })
 	defer res.Close()
 	v, err := res.DataPtrFloat32()
 	if err != nil {

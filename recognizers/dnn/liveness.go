@@ -51,7 +51,7 @@ func (l *Liveness) Liveness(img gocv.Mat, f recognizers.Face) (float32, error) {
 		blob := gocv.BlobFromImage(crop, 1.0, image.Pt(80, 80), gocv.NewScalar(0, 0, 0, 0), false, false)
 		crop.Close()
 		l.nets[i].SetInput(blob, "")
-		out := l.nets[i].Forward("")
+		out := inference(func() gocv.Mat { return l.nets[i].Forward("") })
 		blob.Close()
 		v, err := out.DataPtrFloat32()
 		if err != nil || len(v) < 3 {

@@ -146,7 +146,7 @@ func (p *Plates) Detect(img gocv.Mat) ([]Plate, error) {
 	blob := gocv.BlobFromImage(lb, 1/255.0, image.Pt(detSize, detSize), gocv.NewScalar(0, 0, 0, 0), true, false)
 	defer blob.Close()
 	p.det.SetInput(blob, "")
-	out := p.det.Forward("")
+	out := inference(func() gocv.Mat { return p.det.Forward("") })
 	defer out.Close()
 	v, err := out.DataPtrFloat32()
 	if err != nil {
@@ -433,7 +433,7 @@ func (p *Plates) colour(chip gocv.Mat) (string, float32, error) {
 	blob := gocv.BlobFromImage(chip, 1/255.0, image.Pt(96, 96), gocv.NewScalar(0, 0, 0, 0), false, false)
 	defer blob.Close()
 	p.cls.SetInput(blob, "")
-	out := p.cls.Forward("")
+	out := inference(func() gocv.Mat { return p.cls.Forward("") })
 	defer out.Close()
 	v, err := out.DataPtrFloat32()
 	if err != nil || len(v) < 3 {
@@ -469,7 +469,7 @@ func (p *Plates) ocr(line gocv.Mat, gs ...plateGrammar) (string, []CharConf, err
 	blob := gocv.BlobFromImage(canvas, 1, image.Pt(recW, recH), gocv.NewScalar(0, 0, 0, 0), false, false)
 	defer blob.Close()
 	p.rec.SetInput(blob, "")
-	out := p.rec.Forward("")
+	out := inference(func() gocv.Mat { return p.rec.Forward("") })
 	defer out.Close()
 	v, err := out.DataPtrFloat32()
 	if err != nil {

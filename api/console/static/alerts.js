@@ -24,6 +24,11 @@ export function describe(ev) {
       const what = { fire: 'FIRE', smoke: 'SMOKE', sprinkler: 'SPRINKLER', door_forced: 'DOOR FORCED', door_held: 'DOOR HELD OPEN', panic: 'PANIC BUTTON' }[t] || t;
       return `${what} at ${where}`;
     }
+    if (ev.alarm.stranger) {
+      const s = ev.alarm.stranger;
+      if (t === 'stranger_at_night') return `stranger ${s} seen at night on several nights this week`;
+      if (t === 'stranger_at_door') return `stranger ${s} trying a door again and again`;
+    }
     if (t === 'overstay') return `car ${ev.alarm.plate || ''} still in ${ev.alarm.area || 'the car park'} after its visitor's window`;
     return `alarm: ${t || ''}`;
   }
@@ -95,6 +100,7 @@ export async function alertsPage(view) {
         ${track ? `<a class="button track" href="#/track?${track}">Track</a>` : ''}
         ${review ? `<a class="button review" href="#/review?cameras=${encodeURIComponent(ev.camera)}&at=${encodeURIComponent(new Date(ev.time).toISOString())}">Review</a>` : ''}
         ${alert && post ? `<button type="button" class="ack">Acknowledge</button><button type="button" class="dispatch">Dispatch…</button>` : ''}
+        ${review && ev.kind !== 'alarm' ? '<button type="button" class="verdict" title="mark the match correct or wrong">Verdict…</button>' : ''}
       </div>`;
     const video = li.querySelector('video');
     let player = null;
@@ -121,6 +127,8 @@ export async function alertsPage(view) {
       };
       li.querySelector('.dispatch').onclick = () => dispatchDialog(view, ev, describe(ev));
     }
+    const vb = li.querySelector('.verdict');
+    if (vb) vb.onclick = () => verdictDialog(view, ev, li);
     if (prepend) feed.prepend(li); else feed.append(li);
     if (acked) markAcked(li, acked);
     for (const d of dispatches) chip(li, d);
@@ -224,6 +232,40 @@ async function dispatchDialog(view, ev, summary) {
     try {
       const res = await api(`/v1/alerts/${encodeURIComponent(ev.id)}/dispatch`, { method: 'POST', body });
       toast(`Sent to ${res.dispatches.map((d) => d.officer).join(', ')}`);
+    } catch (err) { toast(err.message, 'error'); }
+  });
+}
+
+// verdictDialog marks an event's match correct, wrong, or someone else; the answer says what it
+// changes (a wrong face stops matching that person on every node).
+function verdictDialog(view, ev, li) {
+  const matched = ev.match?.name || ev.match?.person_id || ev.plate?.text || '';
+  const dlg = document.createElement('dialog');
+  dlg.className = 'card verdictdlg';
+  dlg.innerHTML = `
+    <form method="dialog">
+      <h2>Verdict on ${esc(describe(ev))} at ${esc(ev.camera)}</h2>
+      <fieldset>
+        ${matched ? `<label><input type="radio" name="verdict" value="correct"> correct: it is ${esc(matched)}</label>
+        <label><input type="radio" name="verdict" value="wrong" checked> wrong: it is not ${esc(matched)}</label>` : ''}
+        <label><input type="radio" name="verdict" value="this_is" ${matched ? '' : 'checked'}> this is… <input name="person" placeholder="person id" size="14"></label>
+      </fieldset>
+      <label><input type="checkbox" name="template"> add this shot to the person's templates (watch-list entries only)</label>
+      <label>Note <input name="note" size="40" maxlength="1000" placeholder="why"></label>
+      <div class="actions"><button value="save" class="save">Save verdict</button><button value="cancel">Cancel</button></div>
+    </form>`;
+  view.append(dlg);
+  dlg.showModal();
+  dlg.addEventListener('close', async () => {
+    const f = new FormData(dlg.querySelector('form'));
+    dlg.remove();
+    if (dlg.returnValue !== 'save') return;
+    const body = { verdict: f.get('verdict'), note: f.get('note') || '', template: f.get('template') === 'on' };
+    if (body.verdict === 'this_is') body.person = (f.get('person') || '').trim();
+    try {
+      const res = await api(`/v1/events/${encodeURIComponent(ev.id)}/verdict`, { method: 'POST', body });
+      li.querySelector('.dispatches').insertAdjacentHTML('beforeend', `<span class="chip verdictchip" title="${esc(res.effect)}">verdict: ${esc(body.verdict.replace('_', ' '))}${body.person ? ' ' + esc(body.person) : ''} by ${esc(res.verdict.by)}</span>`);
+      toast(res.effect);
     } catch (err) { toast(err.message, 'error'); }
   });
 }

@@ -13,6 +13,7 @@ import { trackPage } from './track.js';
 import { reviewPage } from './review.js';
 import { healthPage } from './health.js';
 import { masksPage } from './masks.js';
+import { strangersPage } from './strangers.js';
 import { peoplePage } from './people.js';
 import { leasesPage, importPage, rulesPage } from './staff.js';
 import { homePage, joinPage, visitPage } from './home.js';
@@ -26,6 +27,7 @@ const pages = [
   { id: 'search', title: 'Search', roles: ['admin', 'investigator', 'operator', 'patrol'], render: searchPage },
   { id: 'health', title: 'Health', roles: ['admin', 'investigator', 'operator'], render: healthPage },
   { id: 'review', title: 'Review', roles: ['admin', 'investigator', 'operator'], render: reviewPage },
+  { id: 'strangers', title: 'Strangers', roles: ['admin', 'investigator', 'operator'], render: strangersPage },
   { id: 'track', title: 'Track', roles: ['admin', 'investigator', 'operator'], render: trackPage },
   { id: 'doors', title: 'Doors', roles: ['admin', 'operator'], render: doorsPage },
   { id: 'charts', title: 'Charts', roles: ['admin', 'investigator', 'operator'], render: chartsPage },

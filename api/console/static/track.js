@@ -28,6 +28,7 @@ export async function trackPage(view) {
         <div id="tstage" class="stage"><img id="tplan" alt="site plan" hidden><svg id="tpath"></svg></div>
         <p><button type="button" id="texport" disabled>Export the track as a case file…</button></p>
         <div id="texported"></div>
+        <section id="tverdicts" hidden><h3>Verdicts on matches</h3><ol class="list"></ol></section>
       </div>
     </section>`;
   const form = view.querySelector('#tq');
@@ -45,6 +46,23 @@ export async function trackPage(view) {
       view.querySelector('#tstage').style.aspectRatio = `${m.plan.width} / ${m.plan.height}`;
     }
   } catch { /* the path is drawn on the grid */ }
+
+  // The operators' verdicts on this person's matches, and what each changed.
+  async function verdicts() {
+    if (!person) return;
+    const sec = view.querySelector('#tverdicts');
+    try {
+      const res = await api(`/v1/verdicts?person=${encodeURIComponent(person)}`);
+      const effect = (v) => v.verdict === 'correct' ? (v.template ? 'confirmed; shot offered as a template' : 'confirmed')
+        : v.matched === person ? `faces like this no longer match ${v.matched}` : `said to be ${v.person}`;
+      sec.querySelector('ol').innerHTML = res.verdicts.map((v) => `<li class="verdict ${esc(v.verdict)}" data-event="${esc(v.event_id)}">
+        <b>${esc(v.verdict.replace('_', ' '))}</b>${v.person ? ' ' + esc(v.person) : ''} · matched ${esc(v.matched || 'no one')} at ${esc(v.camera)},
+        ${esc(new Date(v.event_time).toLocaleString())} · by ${esc(v.by)} (${esc(v.role)})${v.note ? ': ' + esc(v.note) : ''}
+        <div class="muted">${esc(effect(v))}</div></li>`).join('');
+      sec.hidden = res.verdicts.length === 0;
+    } catch { sec.hidden = true; }
+  }
+  verdicts();
 
   function render(list) {
     shown = list;

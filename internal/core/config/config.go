@@ -22,22 +22,23 @@ import (
 type Config struct {
 	// Data is the data directory (gallery, bus store, the managed database, footage). Default
 	// ./data. The --data flag overrides.
-	Data     string   `yaml:"data" env:"VIGIL_DATA"`
-	Log      Log      `yaml:"log"`
-	HTTP     HTTP     `yaml:"http"`
-	Models   Models   `yaml:"models"`
-	Streams  Streams  `yaml:"streams"`
-	Cameras  []Camera `yaml:"cameras" env:"VIGIL_CAMERAS"` // env: comma-separated RTSP URLs, appended
-	Database Database `yaml:"database"`
-	Pipeline Pipeline `yaml:"pipeline"`
-	Bus      Bus      `yaml:"bus"`
-	Blobs    Blobs    `yaml:"blobs"`
-	Footage  Footage  `yaml:"footage"`
-	Access   Access   `yaml:"access"`
-	Sensors  Sensors  `yaml:"sensors"`
-	Audit    Audit    `yaml:"audit"`
-	Live     Live     `yaml:"live"`
-	Cluster  Cluster  `yaml:"cluster"`
+	Data      string    `yaml:"data" env:"VIGIL_DATA"`
+	Log       Log       `yaml:"log"`
+	HTTP      HTTP      `yaml:"http"`
+	Models    Models    `yaml:"models"`
+	Streams   Streams   `yaml:"streams"`
+	Cameras   []Camera  `yaml:"cameras" env:"VIGIL_CAMERAS"` // env: comma-separated RTSP URLs, appended
+	Database  Database  `yaml:"database"`
+	Pipeline  Pipeline  `yaml:"pipeline"`
+	Bus       Bus       `yaml:"bus"`
+	Blobs     Blobs     `yaml:"blobs"`
+	Footage   Footage   `yaml:"footage"`
+	Access    Access    `yaml:"access"`
+	Sensors   Sensors   `yaml:"sensors"`
+	Strangers Strangers `yaml:"strangers"`
+	Audit     Audit     `yaml:"audit"`
+	Live      Live      `yaml:"live"`
+	Cluster   Cluster   `yaml:"cluster"`
 }
 
 // Cluster says who this node is among the site's nodes (they share bus.url, the database and
@@ -125,6 +126,23 @@ type Sensors struct {
 	MQTT MQTT `yaml:"mqtt"`
 	// CheckEvery is how often missed heartbeats are looked for. Default 5s.
 	CheckEvery Duration `yaml:"check_every"`
+}
+
+// Strangers configures the clustering of faces that matched no one into anonymous identities
+// (on nodes with the search role) and the stranger rules.
+type Strangers struct {
+	// Enabled clusters unmatched faces. Default true.
+	Enabled bool `yaml:"enabled"`
+	// Every is how often new faces are clustered. Default 5s.
+	Every Duration `yaml:"every"`
+	// NightFrom and NightTo are the night's local hours (default 22 and 6); a stranger seen at
+	// night on NightDays distinct nights within 7 days (default 3) raises stranger_at_night.
+	NightFrom int `yaml:"night_from"`
+	NightTo   int `yaml:"night_to"`
+	NightDays int `yaml:"night_days"`
+	// DoorTries: a stranger seen this many times at door cameras within 10 minutes (default 3)
+	// raises stranger_at_door.
+	DoorTries int `yaml:"door_tries"`
 }
 
 // Broker is the sensors' broker: their own, else the doors'.
@@ -395,10 +413,11 @@ func Default() Config {
 		Database: Database{Enabled: true, RetentionDays: 90},
 		Footage: Footage{Enabled: true, SegmentLength: Duration(10 * time.Second), RetentionDays: 30, Mode: "continuous",
 			PreRoll: Duration(5 * time.Second), PostRoll: Duration(10 * time.Second)},
-		Blobs:   Blobs{SpoolMaxMB: 20480},
-		Audit:   Audit{CheckpointEvery: Duration(time.Hour)},
-		Sensors: Sensors{CheckEvery: Duration(5 * time.Second)},
-		Live:    Live{Enabled: true, UDPAddr: ":8189", MaxViewers: 1000, MaxViewsPerPrincipal: 32, ShedOverload: true},
+		Blobs:     Blobs{SpoolMaxMB: 20480},
+		Audit:     Audit{CheckpointEvery: Duration(time.Hour)},
+		Sensors:   Sensors{CheckEvery: Duration(5 * time.Second)},
+		Strangers: Strangers{Enabled: true, Every: Duration(5 * time.Second), NightFrom: 22, NightTo: 6, NightDays: 3, DoorTries: 3},
+		Live:      Live{Enabled: true, UDPAddr: ":8189", MaxViewers: 1000, MaxViewsPerPrincipal: 32, ShedOverload: true},
 		Pipeline: Pipeline{Enabled: true, FPS: 2, Motion: 1.5, FaceWorkers: 1, PlateWorkers: 1, Queue: 8,
 			FaceModel: "intel-0095", OpenCVThreads: 1, DoorPriority: true},
 		Streams: Streams{

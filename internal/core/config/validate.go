@@ -188,6 +188,10 @@ func (c *Config) validateStorage(bad complain) {
 	if c.Sensors.CheckEvery < Duration(100*time.Millisecond) || c.Sensors.CheckEvery > Duration(time.Minute) {
 		bad("sensors.check_every: %s is outside 100ms to 1m", c.Sensors.CheckEvery.D())
 	}
+	if st := c.Strangers; st.Every < Duration(100*time.Millisecond) || st.NightFrom < 0 || st.NightFrom > 23 || st.NightTo < 0 ||
+		st.NightTo > 23 || st.NightDays < 1 || st.DoorTries < 1 {
+		bad("strangers: every at least 100ms, night hours 0 to 23, night_days and door_tries at least 1")
+	}
 	if c.Blobs.SpoolMaxMB < 0 {
 		bad("blobs.spool_max_mb: must not be negative")
 	}

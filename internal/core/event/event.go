@@ -109,10 +109,12 @@ type Alarm struct {
 	Area     string `json:"area,omitempty"`   // a car park (overstay)
 	// Sensors: which one, its name, the cameras linked to it (opened live on the console) and
 	// what it sent with the alarm.
-	Sensor  string          `json:"sensor,omitempty"`
-	Name    string          `json:"name,omitempty"`
-	Cameras []string        `json:"cameras,omitempty"`
-	Value   json.RawMessage `json:"value,omitempty"`
+	Sensor string `json:"sensor,omitempty"`
+	// Strangers: which anonymous identity a stranger rule fired for.
+	Stranger string          `json:"stranger,omitempty"`
+	Name     string          `json:"name,omitempty"`
+	Cameras  []string        `json:"cameras,omitempty"`
+	Value    json.RawMessage `json:"value,omitempty"`
 }
 
 // Subject is the bus subject of an event; camera ids are made subject-safe.
