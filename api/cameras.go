@@ -16,7 +16,7 @@ import (
 type CameraRegistry interface {
 	List(ctx context.Context) ([]cameras.Camera, error)
 	Get(ctx context.Context, id string) (cameras.Camera, error)
-	SetMasks(ctx context.Context, who auth.Actor, id string, m privacy.Masks) error
+	SetMasks(ctx context.Context, who auth.Actor, id string, m privacy.Masks, record bool) error
 	Add(ctx context.Context, who auth.Actor, c cameras.Camera) error
 	Update(ctx context.Context, who auth.Actor, c cameras.Camera) error
 	Remove(ctx context.Context, who auth.Actor, id string) error
@@ -178,7 +178,7 @@ func (s *Server) getMasks(w http.ResponseWriter, r *http.Request) {
 	if c.Masks == nil {
 		c.Masks = privacy.Masks{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"camera": c.ID, "polygons": c.Masks})
+	writeJSON(w, http.StatusOK, map[string]any{"camera": c.ID, "polygons": c.Masks, "record": c.MaskRecording})
 }
 
 // putMasks is PUT /v1/cameras/{id}/masks {"polygons": [[[x, y], …], …]} in fractions of the
@@ -190,6 +190,7 @@ func (s *Server) putMasks(w http.ResponseWriter, r *http.Request) {
 	}
 	var req struct {
 		Polygons *privacy.Masks `json:"polygons"`
+		Record   bool           `json:"record"` // mask the recording itself too
 	}
 	if err := decodeJSON(w, r, &req); err != nil {
 		s.writeError(w, r, err)
@@ -200,7 +201,7 @@ func (s *Server) putMasks(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	err := s.cameraReg.SetMasks(r.Context(), actor(r), id, *req.Polygons)
+	err := s.cameraReg.SetMasks(r.Context(), actor(r), id, *req.Polygons, req.Record)
 	switch {
 	case errors.Is(err, cameras.ErrNotFound):
 		s.writeError(w, r, errNotFound)
@@ -209,6 +210,6 @@ func (s *Server) putMasks(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		s.writeError(w, r, err)
 	default:
-		writeJSON(w, http.StatusOK, map[string]any{"camera": id, "polygons": *req.Polygons})
+		writeJSON(w, http.StatusOK, map[string]any{"camera": id, "polygons": *req.Polygons, "record": req.Record && len(*req.Polygons) > 0})
 	}
 }

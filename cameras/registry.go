@@ -39,8 +39,9 @@ type Camera struct {
 	FootageDays int         `json:"footage_days,omitempty" yaml:"footage_days"`
 	Map         *[2]float64 `json:"map,omitempty" yaml:"map"`
 	// Masks are the camera's privacy masks (config.Camera.Masks).
-	Masks   privacy.Masks `json:"masks,omitempty" yaml:"masks"`
-	Updated time.Time     `json:"updated_at,omitzero" yaml:"-"`
+	Masks         privacy.Masks `json:"masks,omitempty" yaml:"masks"`
+	MaskRecording bool          `json:"mask_recording,omitempty" yaml:"mask_recording"`
+	Updated       time.Time     `json:"updated_at,omitzero" yaml:"-"`
 }
 
 // Redacted is the camera with its URLs' passwords hidden: what the API answers.
@@ -55,7 +56,7 @@ func (c Camera) Redacted() Camera {
 // Config is the camera as the node's configuration type has it.
 func (c Camera) Config() config.Camera {
 	return config.Camera{ID: c.ID, URL: config.SecretURL(c.URL), DetectURL: config.SecretURL(c.DetectURL), Transport: c.Transport, Analyse: c.Analyse, FPS: c.FPS, IdleFPS: c.IdleFPS,
-		FootageDays: c.FootageDays, Map: c.Map, Masks: c.Masks}
+		FootageDays: c.FootageDays, Map: c.Map, Masks: c.Masks, MaskRecording: c.MaskRecording}
 }
 
 // FromConfig is a configured camera as a registry entry.
@@ -64,7 +65,7 @@ func FromConfig(c config.Camera) Camera {
 	if a == "" {
 		a = "both"
 	}
-	return Camera{ID: c.ID, URL: c.URL.Reveal(), DetectURL: c.DetectURL.Reveal(), Transport: c.Transport, Analyse: a, FPS: c.FPS, IdleFPS: c.IdleFPS, FootageDays: c.FootageDays, Map: c.Map, Masks: c.Masks}
+	return Camera{ID: c.ID, URL: c.URL.Reveal(), DetectURL: c.DetectURL.Reveal(), Transport: c.Transport, Analyse: a, FPS: c.FPS, IdleFPS: c.IdleFPS, FootageDays: c.FootageDays, Map: c.Map, Masks: c.Masks, MaskRecording: c.MaskRecording}
 }
 
 // Errors.
@@ -132,13 +133,13 @@ type Registry struct {
 // New returns the registry on pool; changes are audited on trail.
 func New(pool *pgxpool.Pool, trail Auditor) *Registry { return &Registry{pool: pool, trail: trail} }
 
-const columns = `id, url, coalesce(detect_url, ''), analysis, transport, fps, footage_days, map_x, map_y, masks, updated_at`
+const columns = `id, url, coalesce(detect_url, ''), analysis, transport, fps, footage_days, map_x, map_y, masks, mask_recording, updated_at`
 
 func scan(r pgx.CollectableRow) (Camera, error) {
 	var c Camera
 	var x, y *float64
 	var fps float32
-	err := r.Scan(&c.ID, &c.URL, &c.DetectURL, &c.Analyse, &c.Transport, &fps, &c.FootageDays, &x, &y, &c.Masks, &c.Updated)
+	err := r.Scan(&c.ID, &c.URL, &c.DetectURL, &c.Analyse, &c.Transport, &fps, &c.FootageDays, &x, &y, &c.Masks, &c.MaskRecording, &c.Updated)
 	c.FPS = float64(fps)
 	if x != nil && y != nil {
 		c.Map = &[2]float64{*x, *y}
@@ -164,14 +165,15 @@ func (r *Registry) Get(ctx context.Context, id string) (Camera, error) {
 
 // Add registers a new camera (ErrExists when its id is taken).
 func (r *Registry) Add(ctx context.Context, who auth.Actor, c Camera) error {
-	return r.write(ctx, who, "camera.add", c, `INSERT INTO cameras (id, url, detect_url, analysis, transport, fps, footage_days, map_x, map_y, masks)
-		VALUES ($1, $2, nullif($3, ''), $4, $5, $6, $7, $8, $9, $10)`)
+	return r.write(ctx, who, "camera.add", c, `INSERT INTO cameras (id, url, detect_url, analysis, transport, fps, footage_days, map_x, map_y, masks, mask_recording)
+		VALUES ($1, $2, nullif($3, ''), $4, $5, $6, $7, $8, $9, $10, coalesce($11, false))`)
 }
 
 // Update replaces a registered camera (ErrNotFound when there is none).
 func (r *Registry) Update(ctx context.Context, who auth.Actor, c Camera) error {
 	return r.write(ctx, who, "camera.update", c, `UPDATE cameras SET url = $2, detect_url = nullif($3, ''), analysis = $4, transport = $5,
-		fps = $6, footage_days = $7, map_x = $8, map_y = $9, masks = coalesce($10, masks), updated_at = now() WHERE id = $1`)
+		fps = $6, footage_days = $7, map_x = $8, map_y = $9, masks = coalesce($10, masks),
+		mask_recording = coalesce($11, mask_recording), updated_at = now() WHERE id = $1`)
 }
 
 func (r *Registry) write(ctx context.Context, who auth.Actor, action string, c Camera, query string) error {
@@ -183,13 +185,13 @@ func (r *Registry) write(ctx context.Context, who auth.Actor, action string, c C
 		x, y = &c.Map[0], &c.Map[1]
 	}
 	return r.change(ctx, who, action, c.Redacted(), func(tx pgx.Tx) error {
-		var masks any // an update without masks keeps the camera's
+		var masks, record any // an update without masks keeps the camera's
 		if c.Masks != nil {
-			masks = c.Masks
+			masks, record = c.Masks, c.MaskRecording
 		} else if strings.HasPrefix(query, "INSERT") {
 			masks = privacy.Masks{}
 		}
-		tag, err := tx.Exec(ctx, query, c.ID, c.URL, c.DetectURL, c.Analyse, c.Transport, c.FPS, c.FootageDays, x, y, masks)
+		tag, err := tx.Exec(ctx, query, c.ID, c.URL, c.DetectURL, c.Analyse, c.Transport, c.FPS, c.FootageDays, x, y, masks, record)
 		if err == nil && tag.RowsAffected() == 0 {
 			err = fmt.Errorf("%w: %s", ErrNotFound, c.ID)
 		}
@@ -197,17 +199,18 @@ func (r *Registry) write(ctx context.Context, who auth.Actor, action string, c C
 	})
 }
 
-// SetMasks replaces a camera's privacy masks (none: nil or empty), audited with the polygons.
-// Every node running the camera restarts its analysis with them.
-func (r *Registry) SetMasks(ctx context.Context, who auth.Actor, id string, m privacy.Masks) error {
+// SetMasks replaces a camera's privacy masks (none: nil or empty), audited with the polygons;
+// record masks the recording itself from now on. Every node running the camera restarts its
+// analysis and recording with them.
+func (r *Registry) SetMasks(ctx context.Context, who auth.Actor, id string, m privacy.Masks, record bool) error {
 	if err := m.Check(); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	if m == nil {
 		m = privacy.Masks{}
 	}
-	return r.change(ctx, who, "camera.masks", map[string]any{"id": id, "polygons": m}, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE cameras SET masks = $2, updated_at = now() WHERE id = $1`, id, m)
+	return r.change(ctx, who, "camera.masks", map[string]any{"id": id, "polygons": m, "record": record}, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE cameras SET masks = $2, mask_recording = $3, updated_at = now() WHERE id = $1`, id, m, record && len(m) > 0)
 		if err == nil && tag.RowsAffected() == 0 {
 			err = fmt.Errorf("%w: %s", ErrNotFound, id)
 		}

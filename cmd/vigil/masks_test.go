@@ -40,6 +40,22 @@ func grayColumns(t *testing.T, mp4 []byte) ([64]float64, int) {
 	return cols, frames
 }
 
+// footageOf is GET /v1/cameras/{camera}/footage of [from, to]: the MP4 as recorded.
+func footageOf(t *testing.T, c *http.Client, base, camera string, from, to time.Time) []byte {
+	t.Helper()
+	q := url.Values{"from": {from.UTC().Format(time.RFC3339Nano)}, "to": {to.UTC().Format(time.RFC3339Nano)}, "reason": {"case 2026-131"}}
+	r, err := c.Get(base + "/v1/cameras/" + camera + "/footage?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	b, _ := io.ReadAll(r.Body)
+	if r.StatusCode != 200 {
+		t.Fatalf("footage of %s: %d %s", camera, r.StatusCode, b)
+	}
+	return b
+}
+
 func doJSON(t *testing.T, c *http.Client, method, url, body string) (int, []byte) {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
@@ -179,16 +195,7 @@ func TestPrivacyMasks(t *testing.T) {
 		t.Fatalf("the unmasked half is dark too (%.1f)", rightMean)
 	}
 	// The recording itself is intact: played back as recorded, its left half shows the scene.
-	q := url.Values{"from": {from.Format(time.RFC3339Nano)}, "to": {to.Format(time.RFC3339Nano)}, "reason": {"case 2026-131"}}
-	r, err := inv.Get(base + "/v1/cameras/cam002/footage?" + q.Encode())
-	if err != nil {
-		t.Fatal(err)
-	}
-	orig, _ := io.ReadAll(r.Body)
-	r.Body.Close()
-	if r.StatusCode != 200 {
-		t.Fatalf("footage: %d %s", r.StatusCode, orig)
-	}
+	orig := footageOf(t, inv, base, "cam002", from, to)
 	ocols, _ := grayColumns(t, orig)
 	leftMean := 0.0
 	for x := 0; x < 31; x++ {
@@ -218,4 +225,19 @@ func TestPrivacyMasks(t *testing.T) {
 	if p := ed.Saved[1][0]; p[0] < 0.55 || p[0] > 0.65 || p[1] < 0.05 || p[1] > 0.15 {
 		t.Fatalf("the drawn corner is at %v, want about [0.6, 0.1]", p)
 	}
+
+	// Masks at record time: the segments recorded from then on are masked themselves.
+	if code, b := doJSON(t, admin, "PUT", base+"/v1/cameras/cam002/masks", `{"polygons": [[[0, 0], [0.5, 0], [0.5, 1], [0, 1]]], "record": true}`); code != 200 {
+		t.Fatalf("record-time masks: %d %s", code, b)
+	}
+	set := time.Now()
+	time.Sleep(9 * time.Second) // the camera restarts with them; a few 2 s segments are recorded
+	rec := footageOf(t, inv, base, "cam002", set.Add(4*time.Second), time.Now())
+	rcols, rframes := grayColumns(t, rec)
+	for x := 0; x < 31; x++ {
+		if rcols[x] > 2 {
+			t.Fatalf("recorded column %d of 64 has mean %.1f over %d frames: the recording is not masked", x, rcols[x], rframes)
+		}
+	}
+	t.Logf("masked at record time: %d frames recorded with the left half black", rframes)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/vigil-oss/vigil/cluster"
 	"github.com/vigil-oss/vigil/internal/core/config"
 	"github.com/vigil-oss/vigil/internal/core/lifecycle"
+	"github.com/vigil-oss/vigil/internal/core/privacy"
 	"github.com/vigil-oss/vigil/streams/rtsp"
 )
 
@@ -118,7 +119,7 @@ func (n *node) reconcile(want []config.Camera) error {
 
 func sameCamera(a, b config.Camera) bool {
 	return a.URL == b.URL && a.DetectURL == b.DetectURL && a.Transport == b.Transport && a.Analyse == b.Analyse && a.FPS == b.FPS && a.IdleFPS == b.IdleFPS && a.FootageDays == b.FootageDays &&
-		a.Masks.Equal(b.Masks)
+		a.Masks.Equal(b.Masks) && a.MaskRecording == b.MaskRecording
 }
 
 // stopCamera stops analysing a camera, then its session (its recorder stores the segment in
@@ -191,7 +192,11 @@ func (n *node) addCamera(cam config.Camera, epoch uint64) error {
 		}
 	}
 	if n.fleet != nil {
-		n.fleet.Record(cam.ID, s.Stream(), epoch)
+		var recordMasks privacy.Masks
+		if cam.MaskRecording {
+			recordMasks = cam.Masks
+		}
+		n.fleet.Record(cam.ID, s.Stream(), epoch, recordMasks)
 	}
 	return nil
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
@@ -92,9 +94,23 @@ func TestStrangersStableAcrossRestart(t *testing.T) {
 		t.Fatalf("detail: %+v", detail.Stranger)
 	}
 
-	// Promoted: his next passages match the new watch-list entry.
-	if code, b := doJSON(t, inv, "POST", base+"/v1/strangers/"+first.ID+"/promote", `{"person": "visitor-1", "name": "Night visitor", "reason": "case 2026-140"}`); code != 200 {
-		t.Fatalf("promote: %d %s", code, b)
+	// The investigator follows him in the console and promotes him to the watch list; his next
+	// passages match the new entry.
+	node, dir := consoleRunner(t)
+	_, tok, _ := runCmd("token", "create", "--role", "investigator", "--name", "detective 4", "--data", data)
+	out := runBrowser(t, node, dir, "strangers.mjs", "BASE="+base, "TOKEN="+strings.TrimSpace(tok), "STRANGER="+first.ID, "OUT="+artifacts(t, "strangers"))
+	var ui struct {
+		Row, Promoted         string
+		ListShot, Appearances int
+		Shots                 int
+		Errors                []string
+	}
+	if err := json.Unmarshal(bytes.TrimSpace(out), &ui); err != nil {
+		t.Fatalf("strangers.mjs printed %s: %v", out, err)
+	}
+	if !strings.Contains(ui.Row, "cam001, cam002") || ui.ListShot == 0 || ui.Shots == 0 || ui.Appearances < again.Faces-5 ||
+		!strings.Contains(ui.Promoted, "visitor-1") || len(ui.Errors) > 0 {
+		t.Fatalf("strangers page: %+v", ui)
 	}
 	if code, _ := doJSON(t, inv, "POST", base+"/v1/strangers/"+first.ID+"/promote", `{"person": "visitor-2", "name": "x", "list": "residents", "reason": "x"}`); code != 400 && code != 404 {
 		t.Fatalf("promote to residents: %d", code)

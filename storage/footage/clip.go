@@ -38,6 +38,7 @@ func WriteClip(ctx context.Context, idx Index, blobs Blobs, camera string, from,
 		return nil, ErrNoFootage
 	}
 	var initWritten bool
+	var first []byte // the clip's init: a segment recorded with other codec parameters ends it
 	var base uint64
 	var seq uint32
 	for _, sg := range segs {
@@ -74,8 +75,19 @@ func WriteClip(ctx context.Context, idx Index, blobs Blobs, camera string, from,
 			continue
 		}
 		var out seekablebuffer.Buffer
+		var ib seekablebuffer.Buffer
+		if err := init.Marshal(&ib); err != nil {
+			return skipped, err
+		}
+		if initWritten && !bytes.Equal(ib.Bytes(), first) {
+			// Privacy masks at record time were turned on or off (segments re-encoded), or the
+			// camera changed its stream: one MP4 cannot switch codec parameters, so it ends here.
+			skipped = append(skipped, fmt.Sprintf("%s and after: recorded with other codec parameters; ask for them separately", sg.Key))
+			break
+		}
 		if !initWritten {
-			if err := init.Marshal(&out); err != nil {
+			first = ib.Bytes()
+			if _, err := out.Write(first); err != nil {
 				return skipped, err
 			}
 			initWritten = true

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/core/event"
+	"github.com/vigil-oss/vigil/internal/core/privacy"
 	"github.com/vigil-oss/vigil/streams"
 )
 
@@ -37,9 +38,12 @@ func NewFleet(blobs Blobs, index Index, opts Options, log *slog.Logger) *Fleet {
 // Record starts recording a camera's stream; lease is the epoch of the node's hold on the
 // camera (Fence; 0 outside a cluster). The recorder ends, storing its segment in progress, when
 // the stream closes.
-func (f *Fleet) Record(camera string, s *streams.Stream, lease uint64) {
+//
+// masks, when set, are blacked out in the recording itself: each segment is re-encoded with them
+// before it is stored (privacy masks at record time; nil: recorded as the camera sends it).
+func (f *Fleet) Record(camera string, s *streams.Stream, lease uint64, masks privacy.Masks) {
 	rec := NewRecorder(camera, s, f.blobs, f.index, f.opts, f.log)
-	rec.Lease = lease
+	rec.Lease, rec.Masks = lease, masks
 	f.mu.Lock()
 	f.recs[camera] = rec
 	f.mu.Unlock()

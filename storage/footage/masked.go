@@ -25,6 +25,18 @@ var ErrNoEncoder = errors.New("footage: ffmpeg is needed to mask footage and is 
 // edges), and ffmpeg lays them over the video (libx264, CRF 20). The original is not changed.
 // It takes up to two minutes.
 func MaskMP4(ctx context.Context, mp4 []byte, masks privacy.Masks) ([]byte, error) {
+	return mask(ctx, mp4, masks, "-movflags", "+faststart")
+}
+
+// MaskSegment re-encodes a recorded segment (fragmented MP4) with the masks, as a fragmented MP4
+// again with the same frames, times and key frames (no B-frames, key frames where the source had
+// them), so that it joins the camera's other masked segments in a clip.
+func MaskSegment(ctx context.Context, seg []byte, masks privacy.Masks) ([]byte, error) {
+	return mask(ctx, seg, masks, "-fps_mode", "passthrough", "-force_key_frames", "source", "-tune", "zerolatency",
+		"-movflags", "frag_keyframe+empty_moov+default_base_moof", "-f", "mp4")
+}
+
+func mask(ctx context.Context, mp4 []byte, masks privacy.Masks, outArgs ...string) ([]byte, error) {
 	ffmpeg, err := exec.LookPath("ffmpeg")
 	if err != nil {
 		return nil, ErrNoEncoder
@@ -63,9 +75,10 @@ func MaskMP4(ctx context.Context, mp4 []byte, masks privacy.Masks) ([]byte, erro
 		return nil, err
 	}
 	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, ffmpeg, "-nostdin", "-v", "error", "-i", in, "-i", overlay,
+	args := []string{"-nostdin", "-v", "error", "-i", in, "-i", overlay,
 		"-filter_complex", "[0:v][1:v]overlay=0:0:format=auto,format=yuv420p[v]", "-map", "[v]",
-		"-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-movflags", "+faststart", "-an", out)
+		"-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-an"}
+	cmd := exec.CommandContext(ctx, ffmpeg, append(append(args, outArgs...), out)...)
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("footage: masking the clip: %w: %s", err, strings.TrimSpace(stderr.String()))

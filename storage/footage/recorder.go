@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigil-oss/vigil/internal/core/privacy"
 	"github.com/vigil-oss/vigil/streams"
 )
 
@@ -59,6 +60,9 @@ type Recorder struct {
 	// Lease is the epoch of this node's hold on the camera, carried by every segment (set
 	// before Run; 0 outside a cluster's placement).
 	Lease uint64
+	// Masks are blacked out in every segment before it is stored (set before Run): the
+	// camera's privacy masks at record time. A segment that cannot be masked is not stored.
+	Masks privacy.Masks
 
 	camera string
 	stream *streams.Stream
@@ -248,6 +252,12 @@ func (r *Recorder) keep(ctx context.Context, path string, start, end time.Time, 
 	if err != nil {
 		r.log.Warn("segment dropped: cannot be read back", "err", err)
 		return
+	}
+	if len(r.Masks) > 0 {
+		if data, err = MaskSegment(ctx, data, r.Masks); err != nil {
+			r.log.Error("segment not stored: its privacy masks could not be applied", "err", err)
+			return
+		}
 	}
 	seg := Segment{Camera: r.camera, Start: start, End: end, Bytes: int64(len(data)), Codec: codec, Lease: r.Lease}
 	seg.Key = fmt.Sprintf("footage/%s/%s/%d.mp4", safe(r.camera), start.UTC().Format("2006/01/02"), start.UnixMilli())

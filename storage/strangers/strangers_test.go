@@ -133,6 +133,30 @@ func TestNightRuleAndStableIDs(t *testing.T) {
 	if sx3.Faces != 8 || sx3.PromotedTo != "night-visitor" {
 		t.Fatalf("after merge and promote: %+v", sx3)
 	}
+	// Split two of x's appearances off into a new stranger.
+	apps, err := svc2.Appearances(ctx, xid, 100)
+	if err != nil || len(apps) != 8 {
+		t.Fatalf("appearances %d %v", len(apps), err)
+	}
+	tx, _ = pool.Begin(ctx)
+	if _, err := svc2.Split(ctx, tx, xid, []string{apps[0].EventID, "not-" + apps[1].EventID}); err == nil {
+		t.Fatal("split with a foreign event")
+	}
+	tx.Rollback(ctx)
+	tx, _ = pool.Begin(ctx)
+	nid, err := svc2.Split(ctx, tx, xid, []string{apps[0].EventID, apps[1].EventID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if sn, _ := svc2.Get(ctx, nid); sn.Faces != 2 {
+		t.Fatalf("the split-off stranger: %+v", sn)
+	}
+	if sx4, _ := svc2.Get(ctx, xid); sx4.Faces != 6 {
+		t.Fatalf("after the split: %+v", sx4)
+	}
 	es, err := Entries(ctx, pool, 0)
 	if err != nil || len(es) != 1 || es[0].ID != "night-visitor" || len(es[0].Embeddings) != 5 {
 		t.Fatalf("entries %+v %v", es, err)

@@ -4,24 +4,15 @@
 // Prints one JSON line.
 //
 //   BASE=http://127.0.0.1:8080 TOKEN=vgl_… CAMERA=cam002 OUT=/tmp/shots node masks.mjs
-import { chromium } from 'playwright-core';
-import { mkdirSync } from 'node:fs';
+import { run } from './session.mjs';
 
-const { BASE, TOKEN, CAMERA, OUT = '.', CHROMIUM = '/usr/bin/chromium' } = process.env;
-mkdirSync(OUT, { recursive: true });
-const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu'] });
-const res = {};
-try {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  await page.goto(BASE + '/');
-  await page.fill('input[name=token]', TOKEN);
-  await page.click('button[type=submit]');
+const { CAMERA } = process.env;
+
+await run(async (page, res, { OUT }) => {
   await page.click('nav a[href="#/masks"]');
   await page.waitForSelector('#maskcam option', { state: 'attached' });
   await page.selectOption('#maskcam', CAMERA);
-  await page.waitForFunction(() => { const i = document.querySelector('#maskimg'); return i.complete && i.naturalWidth > 0; }, null, { timeout: 10000 });
+  await page.waitForFunction((cam) => { const i = document.querySelector('#maskimg'); return i.src.includes(`/cameras/${cam}/`) && i.complete && i.naturalWidth > 0; }, CAMERA, { timeout: 10000 });
   res.stillWidth = await page.$eval('#maskimg', (i) => i.naturalWidth);
   await page.waitForSelector('#maskdraw[data-polygons="1"]', { state: 'attached' });
   res.before = Number(await page.getAttribute('#maskdraw', 'data-polygons'));
@@ -41,8 +32,4 @@ try {
     return (await (await fetch(`/v1/cameras/${cam}/masks`, { headers: { Authorization: 'Bearer ' + s.token } })).json()).polygons;
   }, CAMERA);
   await page.screenshot({ path: `${OUT}/masks.png` });
-  res.errors = errors;
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify(res));
+}, { viewport: { width: 1400, height: 900 } });

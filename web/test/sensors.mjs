@@ -4,23 +4,11 @@
 // within 2 s; then, heartbeats stopped, the sensor must be shown offline. Prints one JSON line.
 //
 //   BASE=http://127.0.0.1:8080 TOKEN=vgl_… SENSOR=fire-b7 CAMERA=cam001 OUT=/tmp/shots node sensors.mjs
-import { chromium } from 'playwright-core';
-import { mkdirSync } from 'node:fs';
+import { run } from './session.mjs';
 
-const { BASE, TOKEN, SENSOR, CAMERA, OUT = '.', CHROMIUM = '/usr/bin/chromium' } = process.env;
-mkdirSync(OUT, { recursive: true });
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--autoplay-policy=no-user-gesture-required'],
-});
-const res = {};
-try {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  await page.goto(BASE + '/');
-  await page.fill('input[name=token]', TOKEN);
-  await page.click('button[type=submit]');
+const { SENSOR, CAMERA } = process.env;
+
+await run(async (page, res, { OUT }) => {
   await page.click('nav a[href="#/map"]');
   await page.waitForSelector(`.marker.sensor[data-id="${SENSOR}"]`);
   await page.waitForSelector(`#sensors li[data-sensor="${SENSOR}"]`);
@@ -51,8 +39,4 @@ try {
   await page.waitForSelector(`.marker.sensor.offline[data-id="${SENSOR}"]`, { timeout: 20000 });
   res.offlineRow = (await page.textContent(`#sensors li[data-sensor="${SENSOR}"]`)).replace(/\s+/g, ' ').trim();
   await page.screenshot({ path: `${OUT}/sensor-offline.png` });
-  res.errors = errors;
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify(res));
+}, { viewport: { width: 1400, height: 900 }, args: ['--disable-background-networking', '--autoplay-policy=no-user-gesture-required'] });

@@ -4,20 +4,11 @@
 // changed. Prints one JSON line.
 //
 //   BASE=http://127.0.0.1:8080 TOKEN=vgl_… PERSON=suspect-x OUT=/tmp/shots node verdict.mjs
-import { chromium } from 'playwright-core';
-import { mkdirSync } from 'node:fs';
+import { run } from './session.mjs';
 
-const { BASE, TOKEN, PERSON, OUT = '.', CHROMIUM = '/usr/bin/chromium' } = process.env;
-mkdirSync(OUT, { recursive: true });
-const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu'] });
-const res = {};
-try {
-  const page = await browser.newPage({ viewport: { width: 1300, height: 900 } });
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  await page.goto(BASE + '/');
-  await page.fill('input[name=token]', TOKEN);
-  await page.click('button[type=submit]');
+const { PERSON } = process.env;
+
+await run(async (page, res, { BASE, OUT }) => {
   await page.click('nav a[href="#/alerts"]');
   const row = page.locator(`#feed li.alert[data-person="${PERSON}"]`).first();
   await row.waitFor({ timeout: 30000 });
@@ -36,8 +27,4 @@ try {
   await page.waitForSelector('#tverdicts:not([hidden]) li.verdict', { timeout: 5000 });
   res.track = (await page.textContent('#tverdicts li.verdict')).replace(/\s+/g, ' ').trim();
   await page.screenshot({ path: `${OUT}/verdict-track.png` });
-  res.errors = errors;
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify(res));
+}, { viewport: { width: 1300, height: 900 } });

@@ -11,6 +11,7 @@ export async function masksPage(view) {
       <button type="button" id="finish" disabled>Finish polygon</button>
       <button type="button" id="undo" disabled>Undo point</button>
       <button type="button" id="clearall">Remove all</button>
+      <label title="re-encode every segment with the masks before it is stored"><input type="checkbox" id="maskrecord"> mask the recording too</label>
       <button type="button" id="savemasks" class="primary">Save masks</button>
       <span id="maskstate" class="muted"></span>
     </section>
@@ -58,7 +59,8 @@ export async function masksPage(view) {
   view.querySelector('#savemasks').onclick = async () => {
     if (current.length >= 3) { polygons.push(current); current = []; }
     try {
-      const r = await api(`/v1/cameras/${encodeURIComponent(sel.value)}/masks`, { method: 'PUT', body: { polygons } });
+      const record = view.querySelector('#maskrecord').checked;
+      const r = await api(`/v1/cameras/${encodeURIComponent(sel.value)}/masks`, { method: 'PUT', body: { polygons, record } });
       state.textContent = `saved: ${r.polygons.length} region(s) on ${sel.value}`;
       toast('Privacy masks saved');
       draw();
@@ -68,7 +70,9 @@ export async function masksPage(view) {
   async function load() {
     const cam = sel.value;
     current = [];
-    polygons = (await api(`/v1/cameras/${encodeURIComponent(cam)}/masks`)).polygons;
+    const m = await api(`/v1/cameras/${encodeURIComponent(cam)}/masks`);
+    polygons = m.polygons;
+    view.querySelector('#maskrecord').checked = !!m.record;
     draw();
     state.textContent = 'loading the picture…';
     img.onerror = () => { state.textContent = `no recording of ${cam} yet: the regions can still be drawn on the blank frame`; };

@@ -327,6 +327,10 @@ type Camera struct {
 	// footage stills, and in exported footage. The recording itself is kept intact. Set at run
 	// time with PUT /v1/cameras/{id}/masks.
 	Masks privacy.Masks `yaml:"masks"`
+	// MaskRecording also blacks the masks out of the recording itself: each segment is
+	// re-encoded with them before it is stored (ffmpeg; a segment that cannot be masked is not
+	// stored). Default false: the recording is kept as sent and exports are masked.
+	MaskRecording bool `yaml:"mask_recording"`
 }
 
 // Node roles (Cluster.Roles).
