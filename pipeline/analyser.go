@@ -172,6 +172,7 @@ func (a *analyser) ingest(ctx context.Context) {
 		if a.shots != nil {
 			at := momentOf(u)
 			job.Shot = func() (*Picture, error) { return a.shots.Shot(ctx, at) }
+			job.MainSize = a.shots.MainSize
 		}
 		if a.opts.Faces && a.p.faces != nil {
 			a.stats.offered.Add(1)

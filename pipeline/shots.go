@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/core/privacy"
@@ -58,6 +59,7 @@ type shots struct {
 	camera  string
 	stream  *streams.Stream
 	mask    *privacy.Painter
+	size    atomic.Uint64 // the main picture's width<<32 | height, as last decoded
 	reqs    chan shotReq
 	metrics *Metrics
 	log     *slog.Logger
@@ -76,6 +78,12 @@ type shotReply struct {
 
 func newShots(camera string, s *streams.Stream, mask *privacy.Painter, m *Metrics, log *slog.Logger) *shots {
 	return &shots{camera: camera, stream: s, mask: mask, reqs: make(chan shotReq, 16), metrics: m, log: log}
+}
+
+// MainSize is the main stream's picture size as last decoded (0, 0 before the first).
+func (s *shots) MainSize() (w, h int) {
+	v := s.size.Load()
+	return int(v >> 32), int(v & 0xffffffff)
 }
 
 // Shot returns the main-stream picture taken nearest to at.
@@ -263,6 +271,7 @@ func (s *shots) decodeNear(st *shotState, at moment) (*Picture, error) {
 	}
 	st.decAt = abs
 	st.last = &Picture{W: f.Width, H: f.Height, BGR: append([]byte(nil), f.BGR...)}
+	s.size.Store(uint64(f.Width)<<32 | uint64(f.Height))
 	s.mask.BGR(st.last.BGR, f.Width, f.Height, f.Stride) // masked regions are never described
 	return st.last, nil
 }

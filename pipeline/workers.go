@@ -31,6 +31,10 @@ type Job struct {
 	// Shot, when set, returns the main stream's picture of the same moment: the frame is from a
 	// sub-stream, and what is found on it is described on the main picture. Called from a worker.
 	Shot func() (*Picture, error)
+	// MainSize is the main stream's picture size as last decoded (0, 0 before the first): when
+	// a shot cannot be had, the analysed picture is scaled to it, so that the tracker sees one
+	// geometry.
+	MainSize func() (w, h int)
 	// Priority jobs are taken first: a door camera's frame, where someone waits at the door.
 	Priority bool
 	// Busy jobs come next: the camera has a track in progress.
@@ -193,7 +197,7 @@ func (f *FaceRecognizer) RecognizeFrame(img gocv.Mat, j *Job, o *Observation) er
 		return err
 	}
 	target := img
-	if main, ok := shotMat(j, o); ok {
+	if main, ok := shotMat(img, j, o); ok {
 		defer main.Close()
 		target = main
 		sx, sy := scaleTo(img, main)
@@ -223,14 +227,26 @@ func (f *FaceRecognizer) RecognizeFrame(img gocv.Mat, j *Job, o *Observation) er
 
 // shotMat asks for the main stream's picture of the frame's moment, when the frame is a
 // sub-stream's, and sets the observation's size to it. Without one (no sub-stream, or the main
-// stream stalled), the analysed picture is described instead: a worse shot, not a lost passage.
-func shotMat(j *Job, o *Observation) (gocv.Mat, bool) {
+// stream stalled), the analysed picture is described instead: a worse shot, not a lost passage;
+// scaled to the main stream's size when that is known, so that boxes stay in one geometry and a
+// passage is not split into two tracks of different sizes.
+func shotMat(img gocv.Mat, j *Job, o *Observation) (gocv.Mat, bool) {
 	if j.Shot == nil {
 		return gocv.Mat{}, false
 	}
 	pic, err := j.Shot()
 	if err != nil {
-		return gocv.Mat{}, false
+		if j.MainSize == nil {
+			return gocv.Mat{}, false
+		}
+		w, h := j.MainSize()
+		if w <= 0 || h <= 0 {
+			return gocv.Mat{}, false
+		}
+		up := gocv.NewMat()
+		gocv.Resize(img, &up, image.Pt(w, h), 0, 0, gocv.InterpolationLinear)
+		o.Width, o.Height = w, h
+		return up, true
 	}
 	view, err := gocv.NewMatFromBytes(pic.H, pic.W, gocv.MatTypeCV8UC3, pic.BGR)
 	if err != nil {
@@ -294,7 +310,7 @@ func (p *PlateRecognizer) RecognizeFrame(img gocv.Mat, j *Job, o *Observation) e
 		return err
 	}
 	target, sx, sy := img, float32(1), float32(1) // without a shot, read on the sub-stream's picture
-	if main, ok := shotMat(j, o); ok {
+	if main, ok := shotMat(img, j, o); ok {
 		defer main.Close()
 		target = main
 		sx, sy = scaleTo(img, main)
