@@ -172,11 +172,17 @@ func consoleFlows(t *testing.T, node, dir string, env ...string) {
 	if export.Zip.Status != 200 || export.Zip.Magic != "PK" || export.Zip.Bytes < 1000 {
 		t.Errorf("the case file's ZIP: %+v", export.Zip)
 	}
-	n := 0
+	// Every hit is his, and named as him, but for at most one in ten: a passage seen once at the
+	// edge of the frame (a loaded test machine drops frames) may have matched no one, and a search
+	// by photo rightly finds his unnamed face too.
+	n, unnamed := 0, 0
 	for _, band := range faces.Hits {
 		for i, h := range band {
 			n++
-			if h.Person != "obama" || h.ID != "obama" {
+			switch {
+			case h.Person == "" && h.ID == "":
+				unnamed++
+			case h.Person != "obama" || h.ID != "obama":
 				t.Errorf("face hit %s names %q (id %q), want obama", h.Event, h.Person, h.ID)
 			}
 			if i > 0 && h.Event < band[i-1].Event { // event ids begin with their time
@@ -187,13 +193,16 @@ func consoleFlows(t *testing.T, node, dir string, env ...string) {
 	if n == 0 {
 		t.Error("face search by photo found nothing")
 	}
+	if unnamed*10 > n {
+		t.Errorf("%d of %d face hits are named no one", unnamed, n)
+	}
 	if !slices.Contains(patrol.Items, "camera:cam001") || !slices.Contains(patrol.Items, "door:gate-1") || !patrol.PlanShown {
 		t.Errorf("patrol's Where am I: items %v, plan shown %v", patrol.Items, patrol.PlanShown)
 	}
 	if len(errs.Errors) > 0 {
 		t.Errorf("console errors in the pages: %v", errs.Errors)
 	}
-	t.Logf("flows: %d face hits named, export %s (%d files, manifest sha256 %s), patrol plan %d items", n, export.Card.ID, len(export.Card.Files), export.Card.SHA, len(patrol.Items))
+	t.Logf("flows: %d face hits (%d named no one), export %s (%d files, manifest sha256 %s), patrol plan %d items", n, unnamed, export.Card.ID, len(export.Card.Files), export.Card.SHA, len(patrol.Items))
 }
 
 // checkReview: both cameras' lanes show recordings and events; playback from an event ran at 4×
