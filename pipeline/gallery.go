@@ -171,8 +171,12 @@ func (g *Gallery) MatchFace(e recognizers.Embedding) *event.Match {
 			best[p.ID] = cur
 		}
 	}
-	for id, n := range best {
-		for _, neg := range g.negatives[id] {
+	for id, negs := range g.negatives { // the few people with wrong verdicts, not the whole gallery
+		n, ok := best[id]
+		if !ok {
+			continue
+		}
+		for _, neg := range negs {
 			if recognizers.Distance(neg, e) < n.d-NegativeMargin {
 				delete(best, id) // an operator said a face like this is not them
 				break

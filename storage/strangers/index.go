@@ -63,7 +63,7 @@ func (ix *Index) Assign(e []float32) (id string, d float32, centroid []float32) 
 	for i := range e {
 		next[i] = (c.c[i]*float32(c.n) + e[i]) / float32(c.n+1)
 	}
-	unit(next)
+	space.Normalize(next)
 	c.c, c.n = next, c.n+1
 	return id, d, next
 }
@@ -79,22 +79,8 @@ func Centroid(faces [][]float32) []float32 {
 			out[i] += f[i]
 		}
 	}
-	unit(out)
+	space.Normalize(out)
 	return out
-}
-
-func unit(v []float32) {
-	var s float64
-	for _, x := range v {
-		s += float64(x) * float64(x)
-	}
-	if s == 0 {
-		return
-	}
-	k := float32(1 / math.Sqrt(s))
-	for i := range v {
-		v[i] *= k
-	}
 }
 
 // DefaultJoin is the join distance for a space: its VeryLikely band (stricter than the gallery's

@@ -44,7 +44,7 @@ func TestClusterPurityOnPhotos(t *testing.T) {
 			for i := range e {
 				e[i] = s.Emb[i] + float32(rng.NormFloat64())*0.02
 			}
-			unit(e)
+			space.Normalize(e)
 			caps = append(caps, capture{s.Identity, e})
 		}
 	}

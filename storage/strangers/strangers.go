@@ -141,7 +141,7 @@ func (s *Service) Pass(ctx context.Context) (clustered int, alarms []Alarm, err 
 		id, d, c := s.ix.Assign(f.e)
 		if id == "" {
 			c, d = append([]float32(nil), f.e...), 0
-			unit(c)
+			space.Normalize(c)
 			if err := tx.QueryRow(ctx, `INSERT INTO strangers (centroid, model, faces, first_seen, last_seen) VALUES ($1, $2, 1, $3, $3) RETURNING id`,
 				event.PackVector(c), s.space.Name, f.t).Scan(&id); err != nil {
 				return 0, nil, err

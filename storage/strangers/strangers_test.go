@@ -18,7 +18,7 @@ func randUnit(rng *rand.Rand) []float32 {
 	for i := range v {
 		v[i] = float32(rng.NormFloat64())
 	}
-	unit(v)
+	space.Normalize(v)
 	return v
 }
 
@@ -27,7 +27,7 @@ func jitter(rng *rand.Rand, v []float32, d float64) []float32 {
 	for i := range out {
 		out[i] += float32(rng.NormFloat64() * d / 16) // 256 dims: a distance of about d
 	}
-	unit(out)
+	space.Normalize(out)
 	return out
 }
 
