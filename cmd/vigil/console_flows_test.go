@@ -223,7 +223,7 @@ func checkReview(t *testing.T, lanes []struct {
 	if lanes[0].Events+lanes[1].Events == 0 {
 		t.Errorf("review: no events on the timeline: %+v", lanes)
 	}
-	if played < 4 || inStep > 0.5 || len(rates) != 2 || rates[0] != 4 || rates[1] != 4 {
+	if played < 4 || inStep < 0 || inStep > 0.5 || len(rates) != 2 || rates[0] != 4 || rates[1] != 4 {
 		t.Errorf("review playback: %.1f s of footage in 2 s at 4× (want ≥ 4), cameras %.2f s apart, rates %v", played, inStep, rates)
 	}
 	if ranges != 2 || len(files) != 2 {

@@ -189,18 +189,26 @@ try {
   await inv.waitForFunction(() => { const i = document.querySelector('#preview img'); return i && !i.hidden && i.complete && i.naturalWidth > 0 && i.src.includes('/preview'); }, null, { timeout: 10000 });
   const still = await inv.$eval('#preview img', (i) => ({ width: i.naturalWidth, height: i.naturalHeight }));
   await inv.screenshot({ path: `${OUT}/review-scrub.png` });
-  await inv.locator('#revents a.jump').nth(1).click(); // an early event: its footage is recorded by now
+  // An early event, once both cameras' footage of the 15 s after it is surely recorded (a loaded
+  // machine's recorders lag the live edge by a few seconds).
+  const evAt = Date.parse(await inv.locator('#revents li').nth(1).getAttribute('data-time'));
+  await inv.waitForTimeout(Math.max(0, evAt + 20000 - Date.now()));
+  await inv.locator('#revents a.jump').nth(1).click();
   await inv.waitForFunction(() => document.querySelectorAll('#players figure[data-loaded="1"]').length === 2, null, { timeout: 15000 });
   await inv.selectOption('#speed', '4');
   await inv.evaluate(() => document.activeElement.blur()); // the keys are the page's, not the select's
   await inv.waitForFunction(() => { const v = document.querySelector('#players video'); return v && !v.paused && v.currentTime > 0; }, null, { timeout: 10000 });
-  const t0 = await inv.$eval('#players video', (v) => v.currentTime);
+  // Where each camera is in time: its clip's start plus its video's position (ms).
+  const walls = () => inv.$$eval('#players video', (vs) => vs.filter((v) => !v.ended).map((v) => Number(v.closest('figure').dataset.from) + v.currentTime * 1000));
+  const t0 = (await walls())[0];
   await inv.keyboard.press('[');
   await inv.waitForTimeout(2000);
   await inv.keyboard.press(']');
-  const t1 = await inv.$eval('#players video', (v) => v.currentTime);
-  const inStep = await inv.$$eval('#players video', (vs) => Math.abs(vs[0].currentTime - vs[1].currentTime));
-  const review = { lanes, still, played: t1 - t0, inStep, rates: await inv.$$eval('#players video', (vs) => vs.map((v) => v.playbackRate)) };
+  let w1 = await walls();
+  for (let i = 0; i < 8 && w1.length !== 2; i++) { await inv.waitForTimeout(250); w1 = await walls(); } // a camera reloading
+  const t1 = w1[0];
+  const inStep = w1.length === 2 ? Math.abs(w1[0] - w1[1]) / 1000 : -1;
+  const review = { lanes, still, played: (t1 - t0) / 1000, inStep, rates: await inv.$$eval('#players video', (vs) => vs.map((v) => v.playbackRate)) };
   inv.once('dialog', (d) => d.accept('case 2026-118 range'));
   await inv.click('#rexport');
   await inv.waitForSelector('#rexported .card.export, #toast.error.show', { timeout: 30000 });

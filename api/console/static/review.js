@@ -45,6 +45,7 @@ export async function reviewPage(view) {
   let evs = [];
   let clipFrom = 0; // the time the loaded clips start at (ms)
   let playing = false;
+  let held = 0; // when the cameras were held for a slow one (ms); 0 none, -1 gave up until the next seek
   let speed = 1;
   let mark = { in: null, out: null };
   let left = false;
@@ -111,7 +112,7 @@ export async function reviewPage(view) {
       timeline.append(lane);
     }
     timeline.insertAdjacentHTML('beforeend', '<div class="ticks">' + ticks().map((t) => `<span data-l="${pct(t)}">${new Date(t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}</span>`).join('') + '</div><div class="playhead"></div><div class="mark" hidden></div>');
-    view.querySelector('#revents').innerHTML = evs.map((e) => `<li data-event="${esc(e.id)}" class="${isAlert(asLive(e)) ? 'alert' : ''}">
+    view.querySelector('#revents').innerHTML = evs.map((e) => `<li data-event="${esc(e.id)}" data-time="${esc(e.time)}" class="${isAlert(asLive(e)) ? 'alert' : ''}">
       <a href="#" class="jump">${esc(new Date(e.time).toLocaleTimeString())}</a> <b>${esc(e.camera)}</b> ${esc(label(e))}</li>`).join('') ||
       '<li class="muted">No events in this window.</li>';
     drawMark();
@@ -135,35 +136,75 @@ export async function reviewPage(view) {
   };
 
   const release = () => videos().forEach((v) => { v.pause(); v.removeAttribute('src'); v.load(); });
+  // Each clip starts at its figure's data-from (ms, the time asked); a camera's place in time is
+  // that plus its video's currentTime. The first camera still playing leads.
+  const wallOf = (v) => Number(v.closest('figure').dataset.from) + v.currentTime * 1000;
+  const leader = () => videos().find((v) => v.src && v.readyState > 0 && !v.ended && !v.error);
   const now = () => {
-    const v = videos().find((x) => x.src);
-    return v ? clipFrom + v.currentTime * 1000 : clipFrom;
+    const v = leader() || videos().find((x) => x.src && x.readyState > 0);
+    return v ? wallOf(v) : clipFrom;
+  };
+  const footageURL = (camera, t) => {
+    const to = new Date(Math.min(t + clipLength * 1000, Math.max(end, t + 60e3))).toISOString();
+    return withToken(`/v1/cameras/${encodeURIComponent(camera)}/footage?from=${new Date(t).toISOString()}&to=${to}`);
   };
   // seek loads every camera's clip from t (the key frame at or before it) and plays them in step.
   function seek(t, play = playing) {
     clipFrom = Math.max(start, Math.min(t, end - 1000));
-    const from = new Date(clipFrom).toISOString();
-    const to = new Date(Math.min(clipFrom + clipLength * 1000, Math.max(end, clipFrom + 60e3))).toISOString();
     release(); // the clips still downloading end now: a principal may hold only a few
-    players.innerHTML = chosen.map((c) => `<figure class="tile" data-camera="${esc(c)}"><video muted playsinline></video>
+    held = 0;
+    players.innerHTML = chosen.map((c) => `<figure class="tile" data-camera="${esc(c)}" data-from="${clipFrom}"><video muted playsinline></video>
       <figcaption><b>${esc(c)}</b> <span class="state muted"></span></figcaption></figure>`).join('');
     players.dataset.count = String(chosen.length);
     for (const fig of players.querySelectorAll('figure')) {
       const v = fig.querySelector('video');
-      v.addEventListener('loadedmetadata', () => { fig.dataset.loaded = '1'; v.playbackRate = speed; if (play) v.play().catch(() => {}); });
+      v.addEventListener('loadedmetadata', () => { fig.dataset.loaded = '1'; v.playbackRate = speed; if (playing) v.play().catch(() => {}); });
       v.addEventListener('error', () => { fig.querySelector('.state').textContent = 'no recording here'; });
-      v.addEventListener('ended', () => { if (v === videos()[0] && playing && now() < end - 1000) seek(now(), true); });
-      v.src = withToken(`/v1/cameras/${encodeURIComponent(fig.dataset.camera)}/footage?from=${from}&to=${to}`);
+      // When every camera's clip has ended, the next clips load from where they stopped.
+      v.addEventListener('ended', () => { if (playing && !leader() && now() < end - 1000) seek(now(), true); });
+      v.src = footageURL(fig.dataset.camera, clipFrom);
     }
     playing = play;
     view.querySelector('#playpause').textContent = playing ? 'Pause' : 'Play';
   }
-  // In step: the first playing video leads, the others follow within 0.3 s.
+  // A camera whose clip ended before the leader's (its recording had a break, or reached the
+  // end of what was recorded when it loaded) loads again from the leader's time, at most every 5 s.
+  function reload(v, t) {
+    const fig = v.closest('figure');
+    if (Date.now() - Number(fig.dataset.reloaded || 0) < 5000) return;
+    fig.dataset.reloaded = String(Date.now());
+    fig.dataset.from = String(t);
+    fig.querySelector('.state').textContent = '';
+    v.src = footageURL(fig.dataset.camera, t);
+  }
+  // In step: the leader sets the time and the others follow within 0.3 s; a camera whose footage
+  // at that time is still downloading holds them all (the slowest sets the pace), for at most
+  // 10 s, after which the others go on without it.
+  const holdLimit = 10000;
   const timer = setInterval(() => {
-    const vs = videos().filter((v) => v.readyState > 0);
-    if (vs.length) {
-      const lead = vs[0].currentTime;
-      for (const v of vs.slice(1)) if (Math.abs(v.currentTime - lead) > 0.3 && v.duration > lead) v.currentTime = lead;
+    const lead = leader();
+    if (lead) {
+      const t = wallOf(lead);
+      const others = videos().filter((v) => v !== lead && v.src && !v.error);
+      for (const v of others) {
+        if (v.readyState === 0) continue;
+        if (v.ended) {
+          if (playing && t < end - 1000) reload(v, t);
+          continue;
+        }
+        const want = (t - Number(v.closest('figure').dataset.from)) / 1000;
+        if (want >= 0 && Math.abs(v.currentTime - want) > 0.3 && v.duration > want) v.currentTime = want;
+      }
+      const starving = others.some((v) => !v.ended && v.readyState < 3) || lead.readyState < 3;
+      const all = [lead, ...others].filter((v) => v.readyState > 0 && !v.ended);
+      if (playing && starving && !held) {
+        held = Date.now();
+        all.forEach((v) => v.pause());
+      } else if (held && (!playing || !starving || Date.now() - held > holdLimit)) {
+        if (playing && (!starving || Date.now() - held > holdLimit)) all.forEach((v) => v.play().catch(() => {}));
+        held = starving && playing ? -1 : 0; // -1: gave up waiting until the next seek
+      }
+      players.dataset.held = held > 0 ? '1' : '';
     }
     const t = now();
     clock.textContent = new Date(t).toLocaleString();
