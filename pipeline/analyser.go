@@ -69,10 +69,11 @@ type analyser struct {
 	opts    Options
 	p       *Pipeline
 	results chan *Observation
-	busy    atomic.Bool            // the tracker has passages in progress
-	where   atomic.Pointer[[]Frac] // where the tracks in progress were last seen (Tracker.Where)
-	shots   *shots                 // the main stream, when the analysed stream is a sub-stream
-	mask    *privacy.Painter       // the privacy masks (nil: none)
+	busy    atomic.Bool               // the tracker has passages in progress
+	where   atomic.Pointer[[]Frac]    // where the tracks in progress were last seen (Tracker.Where)
+	settled atomic.Pointer[[]Settled] // the face tracks whose passage is published (Tracker.Settled)
+	shots   *shots                    // the main stream, when the analysed stream is a sub-stream
+	mask    *privacy.Painter          // the privacy masks (nil: none)
 	stats   camStats
 	log     *slog.Logger
 }
@@ -169,6 +170,9 @@ func (a *analyser) ingest(ctx context.Context) {
 		job := &Job{Camera: a.camera, Seq: seq, PTS: f.PTS, Time: now, Arrival: u.Arrival, W: f.Width, H: f.Height,
 			BGR: append([]byte(nil), f.BGR...), Regions: regions, Priority: a.p.prioritised(a.camera), Busy: busy,
 			Done: a.deliver, dropped: &a.stats.dropped}
+		if st := a.settled.Load(); busy && st != nil && len(*st) > 0 {
+			job.Settled = *st
+		}
 		if a.shots != nil {
 			at := momentOf(u)
 			job.Shot = func() (*Picture, error) { return a.shots.Shot(ctx, at) }
@@ -267,8 +271,9 @@ func (a *analyser) track(ctx context.Context) {
 				tr.Flush()
 			}
 		}
-		w := tr.Where()
+		w, st := tr.Where(), tr.Settled()
 		a.where.Store(&w)
+		a.settled.Store(&st)
 		a.busy.Store(tr.Active())
 	}
 }

@@ -16,6 +16,7 @@ type Metrics struct {
 	shots       *prometheus.CounterVec
 	mainDecoded *prometheus.CounterVec
 	detections  *prometheus.CounterVec
+	undescribed *prometheus.CounterVec
 	shotWait    prometheus.Histogram
 }
 
@@ -40,9 +41,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "From a worker's request for a main-stream picture to the picture.", Buckets: prometheus.ExponentialBuckets(0.002, 2, 10)}),
 		detections: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_pipeline_detector_runs_total",
 			Help: "Face detector runs, by scope: whole (the frame) or regions (where the motion gate saw movement)."}, []string{"camera", "scope"}),
+		undescribed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_pipeline_faces_undescribed_total",
+			Help: "Faces found where a track whose passage is published was last seen, and not described again (no main-stream shot, no embedding)."}, []string{"camera"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.sampled, m.gated, m.drops, m.errors, m.events, m.queueLen, m.latency, m.e2e, m.shots, m.mainDecoded, m.detections, m.shotWait)
+		reg.MustRegister(m.sampled, m.gated, m.drops, m.errors, m.events, m.queueLen, m.latency, m.e2e, m.shots, m.mainDecoded, m.detections, m.undescribed, m.shotWait)
 	}
 	return m
 }

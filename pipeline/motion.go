@@ -10,8 +10,10 @@ import (
 // the last frame that passed, or, on a still scene, one refreshed every maxIdle so that slow
 // light changes never add up to movement.
 //
-//   - Nothing moved (no block changed by blockFactor × threshold grey levels): the frame does
-//     not pass, and no detector runs.
+//   - Nothing moved (no block changed by blockFactor × threshold grey levels, out of the range
+//     the block keeps varying in, in a group of at least minMoved blocks): the frame does not
+//     pass, and no detector runs. A tree swaying, a flag, rain or a flickering lamp are learned
+//     as what those blocks always do (settle); a passer-by against a still wall is not.
 //   - Some blocks moved: the frame passes with their regions (grown by a margin, overlapping
 //     ones merged), and the face detector runs on those only, while they cover at most
 //     maxRegionShare of the frame.
@@ -27,6 +29,11 @@ type motionGate struct {
 	prev      []float32
 	lastRef   time.Duration
 	started   bool
+	// mean and vari are each block's grey level over about restlessSpan samples, and how much
+	// it varies: a block moves only when it leaves its usual range (restlessK deviations), so
+	// a tree in the wind, a flag or a screen, which vary all the time, do not wake the detector,
+	// and a passer-by against a still wall does.
+	mean, vari []float32
 }
 
 const (
@@ -51,13 +58,13 @@ func (g *motionGate) pass(bgr []byte, w, h int, pts time.Duration, busy bool, tr
 		return true, nil
 	}
 	moved := make([]bool, len(thumb))
-	var any bool
 	block := float32(g.threshold * blockFactor)
 	for i := range thumb {
 		if d := thumb[i] - g.prev[i]; d >= block || -d >= block {
-			moved[i], any = true, true
+			moved[i] = true
 		}
 	}
+	any := g.settle(thumb, moved)
 	switch {
 	case busy:
 		g.accept(thumb, pts)
@@ -74,6 +81,91 @@ func (g *motionGate) pass(bgr []byte, w, h int, pts time.Duration, busy bool, tr
 		g.accept(thumb, pts) // a still scene: follow the light, run nothing
 	}
 	return false, nil
+}
+
+const (
+	// restlessSpan is about how many samples a block's usual grey level and its variation
+	// average over, and restlessK how many deviations from it count as moving.
+	restlessSpan = 48
+	restlessK    = 3
+	// minMoved is the fewest connected moved blocks (4×4-pixel samples of a 64×36 grid) that
+	// count as something moving: a passer-by's head and shoulders move many; a rain streak,
+	// a flicker or encoder noise one or two.
+	minMoved = 3
+)
+
+// settle learns each block's usual grey level from this sample, then keeps in moved only the
+// blocks that count: out of their usual range, in a group of at least minMoved. It reports
+// whether any is left.
+func (g *motionGate) settle(thumb []float32, moved []bool) bool {
+	if len(g.mean) != len(thumb) { // learning starts from the reference
+		g.mean, g.vari = append([]float32(nil), g.prev...), make([]float32, len(thumb))
+	}
+	for i, x := range thumb {
+		if d := x - g.mean[i]; moved[i] && d*d <= restlessK*restlessK*g.vari[i] {
+			moved[i] = false // within what this block always does
+		}
+	}
+	defer g.learn(thumb, moved)
+	any := false
+	seen := make([]bool, len(moved))
+	var group, stack []int
+	for i, m := range moved {
+		if !m || seen[i] {
+			continue
+		}
+		group = group[:0]
+		seen[i] = true
+		stack = append(stack[:0], i)
+		for len(stack) > 0 {
+			c := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			group = append(group, c)
+			forNeighbours(c, func(n int) {
+				if moved[n] && !seen[n] {
+					seen[n] = true
+					stack = append(stack, n)
+				}
+			})
+		}
+		if len(group) < minMoved {
+			for _, c := range group {
+				moved[c] = false
+			}
+			continue
+		}
+		any = true
+	}
+	return any
+}
+
+// learn moves each block's usual level and variation toward this sample: slowly where something
+// moved (a passer-by must not teach the gate that a busy doorway always varies, or the next one
+// would be hidden there), at the full rate elsewhere; something that keeps moving (a tree) is
+// learned all the same, over a few spans.
+func (g *motionGate) learn(thumb []float32, moved []bool) {
+	for i, x := range thumb {
+		span := float32(restlessSpan)
+		if moved[i] {
+			span *= 4
+		}
+		d := x - g.mean[i]
+		g.mean[i] += d / span
+		g.vari[i] += (d*d - g.vari[i]) / span
+	}
+}
+
+// forNeighbours calls fn with each of block c's eight neighbours on the grid.
+func forNeighbours(c int, fn func(n int)) {
+	x, y := c%gateW, c/gateW
+	for dy := -1; dy <= 1; dy++ {
+		for dx := -1; dx <= 1; dx++ {
+			nx, ny := x+dx, y+dy
+			if (dx != 0 || dy != 0) && nx >= 0 && ny >= 0 && nx < gateW && ny < gateH {
+				fn(ny*gateW + nx)
+			}
+		}
+	}
 }
 
 // trackGrowth is how far around a track's last box the detector looks, in box sizes on each
@@ -117,18 +209,12 @@ func regions(moved []bool, w, h int) []image.Rectangle {
 			stack = stack[:len(stack)-1]
 			x, y := c%gateW, c/gateW
 			r = r.Union(image.Rect(x, y, x+1, y+1))
-			for dy := -1; dy <= 1; dy++ {
-				for dx := -1; dx <= 1; dx++ {
-					nx, ny := x+dx, y+dy
-					if nx < 0 || ny < 0 || nx >= gateW || ny >= gateH {
-						continue
-					}
-					if n := ny*gateW + nx; moved[n] && !seen[n] {
-						seen[n] = true
-						stack = append(stack, n)
-					}
+			forNeighbours(c, func(n int) {
+				if moved[n] && !seen[n] {
+					seen[n] = true
+					stack = append(stack, n)
 				}
-			}
+			})
 		}
 		boxes = append(boxes, r.Inset(-regionMargin).Intersect(image.Rect(0, 0, gateW, gateH)))
 	}

@@ -2,7 +2,9 @@ package pipeline
 
 import (
 	"image"
+	"math"
 	"math/rand/v2"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -131,5 +133,57 @@ func TestIdleRate(t *testing.T) {
 	}
 	if full := newRate(Options{FPS: 2.5}, &busy); full.tooSoon(gop, 0) {
 		t.Fatal("without idle_fps a key frame 0.4 s later was skipped")
+	}
+}
+
+// TestRestlessBlocks: a tree swaying in the wind wakes the detector only until the gate has
+// learned it; then a passer-by against the still wall passes with a region around them, a
+// single flickering block does not, and someone at the same spot a little later still does (a
+// passer-by is not learned as background).
+func TestRestlessBlocks(t *testing.T) {
+	const w, h = 640, 360
+	rng := rand.New(rand.NewPCG(3, 4))
+	g := &motionGate{threshold: 1.5, maxIdle: 5 * time.Second}
+	pts := time.Duration(0)
+	frame := func(i int) []byte {
+		b := frameOf(w, h, 120, 3, rng)
+		sway := int(12 * math.Sin(float64(i)*0.9))
+		paint(b, w, image.Rect(480+sway, 20, 600+sway, 150), 60) // the canopy
+		return b
+	}
+	next := func(b []byte) (bool, []image.Rectangle) {
+		pts += 800 * time.Millisecond
+		return g.pass(b, w, h, pts, false, nil)
+	}
+	passed := 0
+	for i := 0; i < 200; i++ {
+		if ok, _ := next(frame(i)); ok && i >= 150 {
+			passed++
+		}
+	}
+	if passed > 0 {
+		t.Fatalf("the tree still passes the gate after 150 samples: %d of the next 50", passed)
+	}
+	person := image.Rect(200, 120, 250, 260)
+	for k := 0; k < 2; k++ { // the same spot twice, 10 samples apart
+		for i := 0; i < 4; i++ {
+			b := frame(200 + k*20 + i)
+			paint(b, w, person.Add(image.Pt(8*i, 0)), 230)
+			ok, r := next(b)
+			if !ok || len(r) == 0 || !slices.ContainsFunc(r, func(x image.Rectangle) bool { return x.Overlaps(person.Add(image.Pt(8*i, 0))) }) {
+				t.Fatalf("passer-by %d, sample %d: %v %v, want a region around them", k+1, i, ok, r)
+			}
+			if slices.ContainsFunc(r, func(x image.Rectangle) bool { return x.Overlaps(image.Rect(500, 40, 580, 130)) }) {
+				t.Fatalf("passer-by %d, sample %d: a region %v around the tree", k+1, i, r)
+			}
+		}
+		for i := 0; i < 16; i++ {
+			next(frame(210 + k*20 + i))
+		}
+	}
+	b := frame(300)
+	paint(b, w, image.Rect(100, 300, 104, 304), 250) // one block flickers
+	if ok, r := next(b); ok {
+		t.Fatalf("a single flickering block passed: %v", r)
 	}
 }

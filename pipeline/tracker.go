@@ -36,6 +36,8 @@ type Observation struct {
 	Height  int
 	Faces   []FaceDet
 	Plates  []PlateDet
+	// Undescribed counts the faces found but not described (their passages were published).
+	Undescribed int
 	// Kind says which recognizer produced it: KindFace or KindPlate.
 	Kind string
 }
@@ -112,6 +114,9 @@ type faceTrack struct {
 	votes   map[string]int // person id → matched detections
 	matches map[string]*event.Match
 	emitted bool
+	// described is the stream time of the last detection described (embedded) on this track.
+	described time.Duration
+	vel       [2]float32 // how fast lastBox moved, pixels a second (settled faces are looked for ahead)
 }
 
 type plateTrack struct {
@@ -178,6 +183,42 @@ func (t *Tracker) Where() []Frac {
 // Frac is a box in fractions of its picture: x0, y0, x1, y1.
 type Frac [4]float32
 
+// Settled is a face track whose passage is already published: describing it again would change
+// no event, so a worker that finds a face where it was last seen skips the main-stream shot and
+// the embedding (SettledFaces). Described is when it was last described: a settled face is
+// described again at least every Reverify, so that someone who steps into the place of an
+// identified person (a tailgater at a door) becomes a track of their own within that time.
+type Settled struct {
+	Box       Frac
+	Vel       [2]float32    // how fast it moved, in fractions of the picture a second
+	Seen      time.Duration // when it was last seen
+	Described time.Duration
+}
+
+// At is where the settled face should be at pts (its last box moved on at its speed), as a box
+// in fractions of the picture.
+func (s Settled) At(pts time.Duration) recognizers.Box {
+	dt := float32((pts - s.Seen).Seconds())
+	return recognizers.Box{X: s.Box[0] + s.Vel[0]*dt, Y: s.Box[1] + s.Vel[1]*dt, W: s.Box[2] - s.Box[0], H: s.Box[3] - s.Box[1]}
+}
+
+// Reverify is how long a settled track goes without its face described.
+const Reverify = time.Second
+
+// Settled returns the face tracks whose passage is published.
+func (t *Tracker) Settled() []Settled {
+	var out []Settled
+	for _, f := range t.faces {
+		if f.emitted && f.lastAt.X > 0 && f.lastAt.Y > 0 {
+			w, h := float32(f.lastAt.X), float32(f.lastAt.Y)
+			b := f.lastBox
+			out = append(out, Settled{Box: Frac{b.X / w, b.Y / h, (b.X + b.W) / w, (b.Y + b.H) / h},
+				Vel: [2]float32{f.vel[0] / w, f.vel[1] / h}, Seen: f.last, Described: f.described})
+		}
+	}
+	return out
+}
+
 // Observe adds one frame's detections of one kind, then ends tracks that aged out.
 func (t *Tracker) Observe(o *Observation) {
 	if o.PTS > t.lastPTS {
@@ -218,6 +259,18 @@ func (t *Tracker) observeFaces(o *Observation) {
 	}()
 	for i := range o.Faces {
 		d := &o.Faces[i]
+		if len(d.Embedding) == 0 {
+			// A face not described (its passage was published): it keeps its track going, by
+			// where it is, and changes nothing else.
+			if tr := t.settledAt(d.Box, o.PTS, used); tr != nil {
+				used[tr] = true
+				tr.misses = 0
+				tr.moved(d.Box, o.PTS)
+				tr.last, tr.lastBox, tr.lastAt = o.PTS, d.Box, image.Pt(o.Width, o.Height)
+				tr.hits++
+			}
+			continue
+		}
 		var best *faceTrack
 		bestD := float32(math.MaxFloat32)
 		for _, tr := range t.faces {
@@ -237,7 +290,11 @@ func (t *Tracker) observeFaces(o *Observation) {
 		}
 		used[best] = true
 		best.misses = 0
+		if best.hits > 0 {
+			best.moved(d.Box, o.PTS)
+		}
 		best.last, best.lastBox, best.lastAt, best.lastEmb = o.PTS, d.Box, image.Pt(o.Width, o.Height), d.Embedding
+		best.described = o.PTS
 		best.hits++
 		sh := shot{pts: o.PTS, time: o.Time, arrival: o.Arrival, box: d.Box, quality: d.Quality.Score, crop: d.Crop}
 		if best.hits == 1 || sh.quality > best.best.quality {
@@ -260,6 +317,39 @@ func (t *Tracker) observeFaces(o *Observation) {
 		}
 	}
 }
+
+// moved updates the track's speed from its last box to b, seen at pts.
+func (tr *faceTrack) moved(b recognizers.Box, pts time.Duration) {
+	dt := float32((pts - tr.last).Seconds())
+	if dt <= 0 || dt > 2 {
+		tr.vel = [2]float32{}
+		return
+	}
+	tr.vel = [2]float32{(b.X + b.W/2 - tr.lastBox.X - tr.lastBox.W/2) / dt, (b.Y + b.H/2 - tr.lastBox.Y - tr.lastBox.H/2) / dt}
+}
+
+// settledAt returns the published track, not yet used in this frame, whose box where it should
+// be at pts overlaps b the most (at least settledOverlap of their union), or nil.
+func (t *Tracker) settledAt(b recognizers.Box, pts time.Duration, used map[*faceTrack]bool) *faceTrack {
+	var best *faceTrack
+	bestO := float32(settledOverlap)
+	for _, tr := range t.faces {
+		if tr.emitted && !used[tr] {
+			dt := float32((pts - tr.last).Seconds())
+			ahead := tr.lastBox
+			ahead.X += tr.vel[0] * dt
+			ahead.Y += tr.vel[1] * dt
+			if o := ahead.Overlap(b); o >= bestO {
+				best, bestO = tr, o
+			}
+		}
+	}
+	return best
+}
+
+// settledOverlap is how much a face found again must overlap where its settled track should be
+// (intersection over union): the same face a sampling period later, not a neighbour's.
+const settledOverlap = 0.4
 
 // sameSize says two face boxes can be one face a moment apart: within a factor of 1.7 in height.
 // People walking together are a few frames apart on the same path; a track must not hop from a

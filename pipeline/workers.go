@@ -35,6 +35,10 @@ type Job struct {
 	// a shot cannot be had, the analysed picture is scaled to it, so that the tracker sees one
 	// geometry.
 	MainSize func() (w, h int)
+	// Settled are the camera's face tracks whose passage is already published, where they were
+	// last seen: a face found there again is not described (no shot, no embedding) unless its
+	// track is due to be verified again (Reverify).
+	Settled []Settled
 	// Priority jobs are taken first: a door camera's frame, where someone waits at the door.
 	Priority bool
 	// Busy jobs come next: the camera has a track in progress.
@@ -161,7 +165,11 @@ func (p *Pool) process(r Recognizer, j *Job, o *Observation) error {
 		p.metrics.detections.WithLabelValues(j.Camera, scope).Inc()
 	}
 	if fr, ok := r.(FrameRecognizer); ok {
-		return fr.RecognizeFrame(img, j, o)
+		err := fr.RecognizeFrame(img, j, o)
+		if o.Undescribed > 0 {
+			p.metrics.undescribed.WithLabelValues(j.Camera).Add(float64(o.Undescribed))
+		}
+		return err
 	}
 	return r.Recognize(img, o)
 }
@@ -196,6 +204,19 @@ func (f *FaceRecognizer) RecognizeFrame(img gocv.Mat, j *Job, o *Observation) er
 	if err != nil || len(faces) == 0 {
 		return err
 	}
+	if settledOnly(faces, j, img.Cols(), img.Rows()) {
+		// Only faces of passages already published, verified lately: where they are keeps their
+		// tracks going; a main-stream shot and embeddings would change no event.
+		for _, f := range faces {
+			o.Faces = append(o.Faces, FaceDet{FaceResult: dnn.FaceResult{Face: recognizers.Face{Box: f.Box, Score: f.Score}}})
+		}
+		o.Undescribed = len(faces)
+		toMain(img, j, o)
+		return nil
+	}
+	// Liveness only where a face may open a door (a camera linked to one: Job.Priority), or
+	// outside the pipeline's cameras (a job without a camera).
+	liveness := j.Priority || j.Camera == ""
 	target := img
 	if main, ok := shotMat(img, j, o); ok {
 		defer main.Close()
@@ -209,20 +230,69 @@ func (f *FaceRecognizer) RecognizeFrame(img gocv.Mat, j *Job, o *Observation) er
 			}
 		}
 	}
+	res, err := f.Faces.DescribeWith(target, faces, liveness)
+	f.keep(target, res, o)
+	return err
+}
+
+// keep adds the described faces worth tracking to the observation, each with its crop from
+// the picture they were described on.
+func (f *FaceRecognizer) keep(target gocv.Mat, res []dnn.FaceResult, o *Observation) {
 	min := f.MinFace
 	if min == 0 {
 		min = 36
 	}
-	// Liveness only where a face may open a door (a camera linked to one: Job.Priority), or
-	// outside the pipeline's cameras (a job without a camera).
-	res, err := f.Faces.DescribeWith(target, faces, j.Priority || j.Camera == "")
 	for _, r := range res {
 		if r.Box.H < min || atEdge(r.Box, target.Cols(), target.Rows()) {
 			continue
 		}
 		o.Faces = append(o.Faces, FaceDet{FaceResult: r, Crop: cropOf(target, r.Box, 1.8, 256)})
 	}
-	return err
+}
+
+// toMain moves the observation's face boxes from the analysed picture's pixels to the main
+// stream's, when the frame is a sub-stream's and the main picture's size is known: the tracker
+// sees one geometry whichever picture a face was described on.
+func toMain(img gocv.Mat, j *Job, o *Observation) {
+	if j.MainSize == nil {
+		return
+	}
+	w, h := j.MainSize()
+	if w <= 0 || h <= 0 {
+		return
+	}
+	sx, sy := float32(w)/float32(img.Cols()), float32(h)/float32(img.Rows())
+	for i := range o.Faces {
+		f := &o.Faces[i]
+		f.Box = scaleBox(f.Box, sx, sy)
+		for k := range f.Landmarks {
+			f.Landmarks[k] = scalePoint(f.Landmarks[k], sx, sy)
+		}
+	}
+	o.Width, o.Height = w, h
+}
+
+// settledOnly reports whether every face found (in the analysed picture's pixels, w×h) is
+// where a settled track was last seen, and that track was described within Reverify.
+func settledOnly(faces []recognizers.Face, j *Job, w, h int) bool {
+	if len(j.Settled) == 0 || w <= 0 || h <= 0 {
+		return false
+	}
+	fw, fh := float32(w), float32(h)
+	for _, f := range faces {
+		b := recognizers.Box{X: f.Box.X / fw, Y: f.Box.Y / fh, W: f.Box.W / fw, H: f.Box.H / fh}
+		found := false
+		for _, s := range j.Settled {
+			if j.PTS-s.Described < Reverify && s.At(j.PTS).Overlap(b) >= settledOverlap {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 // shotMat asks for the main stream's picture of the frame's moment, when the frame is a

@@ -303,7 +303,7 @@ func internals(reg *prometheus.Registry) string {
 	}
 	var parts []string
 	for k, v := range sums {
-		if strings.HasPrefix(k, "frames_dropped") || strings.HasPrefix(k, "shots") || strings.HasPrefix(k, "detector_runs") || strings.HasPrefix(k, "main_frames") {
+		if strings.HasPrefix(k, "frames_dropped") || strings.HasPrefix(k, "shots") || strings.HasPrefix(k, "detector_runs") || strings.HasPrefix(k, "main_frames") || strings.HasPrefix(k, "faces_undescribed") {
 			parts = append(parts, fmt.Sprintf("%s %.0f", k, v))
 		}
 	}

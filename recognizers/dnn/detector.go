@@ -169,7 +169,7 @@ func (d *Detector) DetectRegions(img gocv.Mat, regions []image.Rectangle) ([]rec
 // than half their union), or -1.
 func duplicate(fs []recognizers.Face, f recognizers.Face) int {
 	for i, g := range fs {
-		if overlap(f.Box, g.Box) > 0.5 {
+		if f.Box.Overlap(g.Box) > 0.5 {
 			return i
 		}
 	}

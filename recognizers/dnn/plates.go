@@ -252,7 +252,7 @@ func nms(cands []Plate, iou float32) []Plate {
 	for _, c := range cands {
 		ok := true
 		for _, k := range kept {
-			if overlap(c.Box, k.Box) > iou {
+			if c.Box.Overlap(k.Box) > iou {
 				ok = false
 				break
 			}
@@ -262,16 +262,6 @@ func nms(cands []Plate, iou float32) []Plate {
 		}
 	}
 	return kept
-}
-
-func overlap(a, b recognizers.Box) float32 {
-	x1, y1 := max(a.X, b.X), max(a.Y, b.Y)
-	x2, y2 := min(a.X+a.W, b.X+b.W), min(a.Y+a.H, b.Y+b.H)
-	if x2 <= x1 || y2 <= y1 {
-		return 0
-	}
-	inter := (x2 - x1) * (y2 - y1)
-	return inter / (a.W*a.H + b.W*b.H - inter)
 }
 
 // read rectifies the plate, classifies its colour and reads its text.

@@ -71,6 +71,17 @@ type Box struct {
 // Empty reports whether the box has no area (an event without a position).
 func (b Box) Empty() bool { return b.W <= 0 || b.H <= 0 }
 
+// Overlap is the intersection over union of two boxes (0 when they do not meet).
+func (b Box) Overlap(o Box) float32 {
+	x1, y1 := max(b.X, o.X), max(b.Y, o.Y)
+	x2, y2 := min(b.X+b.W, o.X+o.W), min(b.Y+b.H, o.Y+o.H)
+	if x2 <= x1 || y2 <= y1 {
+		return 0
+	}
+	inter := (x2 - x1) * (y2 - y1)
+	return inter / (b.W*b.H + o.W*o.H - inter)
+}
+
 // CharConf is one read plate character with the recogniser's confidence.
 type CharConf struct {
 	Char string  `json:"char"`
