@@ -43,7 +43,9 @@ func TestNightRuleAndStableIDs(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 30))
 	x, y, z, resident := randUnit(rng), randUnit(rng), randUnit(rng), randUnit(rng)
 	now := time.Now().UTC()
-	day := now.Truncate(24 * time.Hour)
+	// Yesterday's midnight: every night below is over (02:10 after the latest), whatever the hour
+	// the test runs at.
+	day := now.Truncate(24 * time.Hour).Add(-24 * time.Hour)
 	face := func(t time.Time, camera string, e []float32, person string) *event.Event {
 		ev := &event.Event{ID: event.NewID(t), Camera: camera, Kind: event.KindFace,
 			Time: t, First: t, Frames: 3, Quality: 0.8, Embedding: event.PackVector(e), Model: space.DefaultSpace.Name}
