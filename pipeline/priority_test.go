@@ -52,7 +52,9 @@ func TestOverloadKeepsDoorCameras(t *testing.T) {
 	}
 	cams, streetFPS := 10, 5.0
 	if raceEnabled {
-		cams, streetFPS = 8, 2
+		// 2 fps overloaded a race build until faces of published passages went undescribed
+		// (2% dropped since): 3.5 fps overloads it again.
+		cams, streetFPS = 8, 3.5
 	}
 	addr := startFleet(t, clip, cams, 3, log)
 	ctx, cancel := context.WithCancel(context.Background())
