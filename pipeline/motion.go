@@ -108,6 +108,21 @@ func (g *motionGate) settle(thumb []float32, moved []bool) bool {
 	}
 	defer g.learn(thumb, moved)
 	any := false
+	eachGroup(moved, func(group []int) {
+		if len(group) < minMoved {
+			for _, c := range group {
+				moved[c] = false
+			}
+			return
+		}
+		any = true
+	})
+	return any
+}
+
+// eachGroup calls fn with each group of connected moved blocks (8-neighbours), block indices
+// in the order found; fn may clear the group's blocks in moved.
+func eachGroup(moved []bool, fn func(group []int)) {
 	seen := make([]bool, len(moved))
 	var group, stack []int
 	for i, m := range moved {
@@ -128,15 +143,8 @@ func (g *motionGate) settle(thumb []float32, moved []bool) bool {
 				}
 			})
 		}
-		if len(group) < minMoved {
-			for _, c := range group {
-				moved[c] = false
-			}
-			continue
-		}
-		any = true
+		fn(group)
 	}
-	return any
 }
 
 // learn moves each block's usual level and variation toward this sample: slowly where something
@@ -195,29 +203,13 @@ func (g *motionGate) accept(thumb []float32, pts time.Duration) {
 // maxRegionShare of the frame.
 func regions(moved []bool, w, h int) []image.Rectangle {
 	var boxes []image.Rectangle // in blocks
-	seen := make([]bool, len(moved))
-	var stack []int
-	for i, m := range moved {
-		if !m || seen[i] {
-			continue
-		}
-		r := image.Rect(i%gateW, i/gateW, i%gateW+1, i/gateW+1)
-		seen[i] = true
-		stack = append(stack[:0], i)
-		for len(stack) > 0 {
-			c := stack[len(stack)-1]
-			stack = stack[:len(stack)-1]
-			x, y := c%gateW, c/gateW
-			r = r.Union(image.Rect(x, y, x+1, y+1))
-			forNeighbours(c, func(n int) {
-				if moved[n] && !seen[n] {
-					seen[n] = true
-					stack = append(stack, n)
-				}
-			})
+	eachGroup(moved, func(group []int) {
+		var r image.Rectangle
+		for _, c := range group {
+			r = r.Union(image.Rect(c%gateW, c/gateW, c%gateW+1, c/gateW+1))
 		}
 		boxes = append(boxes, r.Inset(-regionMargin).Intersect(image.Rect(0, 0, gateW, gateH)))
-	}
+	})
 	boxes = mergeOverlapping(boxes)
 	area := 0
 	out := make([]image.Rectangle, len(boxes))

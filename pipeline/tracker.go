@@ -185,7 +185,7 @@ type Frac [4]float32
 
 // Settled is a face track whose passage is already published: describing it again would change
 // no event, so a worker that finds a face where it was last seen skips the main-stream shot and
-// the embedding (SettledFaces). Described is when it was last described: a settled face is
+// the embedding (settledOnly). Described is when it was last described: a settled face is
 // described again at least every Reverify, so that someone who steps into the place of an
 // identified person (a tailgater at a door) becomes a track of their own within that time.
 type Settled struct {
@@ -198,8 +198,16 @@ type Settled struct {
 // At is where the settled face should be at pts (its last box moved on at its speed), as a box
 // in fractions of the picture.
 func (s Settled) At(pts time.Duration) recognizers.Box {
-	dt := float32((pts - s.Seen).Seconds())
-	return recognizers.Box{X: s.Box[0] + s.Vel[0]*dt, Y: s.Box[1] + s.Vel[1]*dt, W: s.Box[2] - s.Box[0], H: s.Box[3] - s.Box[1]}
+	b := recognizers.Box{X: s.Box[0], Y: s.Box[1], W: s.Box[2] - s.Box[0], H: s.Box[3] - s.Box[1]}
+	return ahead(b, s.Vel, pts-s.Seen)
+}
+
+// ahead is box b moved on at vel (its units a second) for dt.
+func ahead(b recognizers.Box, vel [2]float32, dt time.Duration) recognizers.Box {
+	s := float32(dt.Seconds())
+	b.X += vel[0] * s
+	b.Y += vel[1] * s
+	return b
 }
 
 // Reverify is how long a settled track goes without its face described.
@@ -335,11 +343,7 @@ func (t *Tracker) settledAt(b recognizers.Box, pts time.Duration, used map[*face
 	bestO := float32(settledOverlap)
 	for _, tr := range t.faces {
 		if tr.emitted && !used[tr] {
-			dt := float32((pts - tr.last).Seconds())
-			ahead := tr.lastBox
-			ahead.X += tr.vel[0] * dt
-			ahead.Y += tr.vel[1] * dt
-			if o := ahead.Overlap(b); o >= bestO {
+			if o := ahead(tr.lastBox, tr.vel, pts-tr.last).Overlap(b); o >= bestO {
 				best, bestO = tr, o
 			}
 		}

@@ -223,11 +223,7 @@ func (f *FaceRecognizer) RecognizeFrame(img gocv.Mat, j *Job, o *Observation) er
 		target = main
 		sx, sy := scaleTo(img, main)
 		for i := range faces {
-			f := &faces[i]
-			f.Box = scaleBox(f.Box, sx, sy)
-			for k := range f.Landmarks {
-				f.Landmarks[k] = scalePoint(f.Landmarks[k], sx, sy)
-			}
+			scaleFace(&faces[i], sx, sy)
 		}
 	}
 	res, err := f.Faces.DescribeWith(target, faces, liveness)
@@ -263,11 +259,7 @@ func toMain(img gocv.Mat, j *Job, o *Observation) {
 	}
 	sx, sy := float32(w)/float32(img.Cols()), float32(h)/float32(img.Rows())
 	for i := range o.Faces {
-		f := &o.Faces[i]
-		f.Box = scaleBox(f.Box, sx, sy)
-		for k := range f.Landmarks {
-			f.Landmarks[k] = scalePoint(f.Landmarks[k], sx, sy)
-		}
+		scaleFace(&o.Faces[i].Face, sx, sy)
 	}
 	o.Width, o.Height = w, h
 }
@@ -331,6 +323,14 @@ func shotMat(img gocv.Mat, j *Job, o *Observation) (gocv.Mat, bool) {
 // scaleTo is the factor from the analysed picture's pixels to the main picture's.
 func scaleTo(from, to gocv.Mat) (sx, sy float32) {
 	return float32(to.Cols()) / float32(from.Cols()), float32(to.Rows()) / float32(from.Rows())
+}
+
+// scaleFace moves a face's box and landmarks by sx, sy.
+func scaleFace(f *recognizers.Face, sx, sy float32) {
+	f.Box = scaleBox(f.Box, sx, sy)
+	for k := range f.Landmarks {
+		f.Landmarks[k] = scalePoint(f.Landmarks[k], sx, sy)
+	}
 }
 
 func scaleBox(b recognizers.Box, sx, sy float32) recognizers.Box {

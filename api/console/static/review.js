@@ -197,11 +197,11 @@ export async function reviewPage(view) {
       }
       const starving = others.some((v) => !v.ended && v.readyState < 3) || lead.readyState < 3;
       const all = [lead, ...others].filter((v) => v.readyState > 0 && !v.ended);
-      if (playing && starving && !held) {
+      if (playing && starving && held === 0) {
         held = Date.now();
         all.forEach((v) => v.pause());
-      } else if (held && (!playing || !starving || Date.now() - held > holdLimit)) {
-        if (playing && (!starving || Date.now() - held > holdLimit)) all.forEach((v) => v.play().catch(() => {}));
+      } else if (held > 0 && (!playing || !starving || Date.now() - held > holdLimit)) {
+        if (playing) all.forEach((v) => v.play().catch(() => {}));
         held = starving && playing ? -1 : 0; // -1: gave up waiting until the next seek
       }
       players.dataset.held = held > 0 ? '1' : '';
