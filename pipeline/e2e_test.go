@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/vigil-oss/vigil/internal/core/bus"
@@ -135,6 +136,21 @@ func TestDualStreamSameIdentities(t *testing.T) {
 	// Faces of passages already published go undescribed (the identities above are unchanged).
 	if skipped == 0 {
 		t.Error("every face of a published passage was described again")
+	}
+	// Where the workers' time went is recorded stage by stage: every frame waited in the queue
+	// and was searched; the frames described waited for their shot, then were described.
+	count := func(stage string) (n uint64) {
+		for _, rank := range []string{"door", "other"} {
+			var m dto.Metric
+			_ = dual.metrics.stages.WithLabelValues(KindFace, stage, rank).(prometheus.Metric).Write(&m)
+			n += m.GetHistogram().GetSampleCount()
+		}
+		return n
+	}
+	queued, detected, shot, described := count("queue"), count("detect"), count("shot"), count("describe")
+	t.Logf("stages recorded: %d queued, %d searched, %d shots waited for, %d described", queued, detected, shot, described)
+	if queued == 0 || detected < queued || shot == 0 || described == 0 || described > detected {
+		t.Errorf("stage counts: %d queued, %d searched, %d shots, %d described", queued, detected, shot, described)
 	}
 }
 

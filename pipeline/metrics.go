@@ -1,6 +1,10 @@
 package pipeline
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Metrics are the pipeline's counters, labelled by camera, pool kind and reason.
 type Metrics struct {
@@ -18,6 +22,8 @@ type Metrics struct {
 	detections  *prometheus.CounterVec
 	undescribed *prometheus.CounterVec
 	shotWait    prometheus.Histogram
+	// Where a frame's time goes in a worker, by rank (door: a door camera's frame).
+	stages *prometheus.HistogramVec
 }
 
 // NewMetrics registers the pipeline metrics on reg (nil: unregistered, for tests).
@@ -41,13 +47,25 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "From a worker's request for a main-stream picture to the picture.", Buckets: prometheus.ExponentialBuckets(0.002, 2, 10)}),
 		detections: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_pipeline_detector_runs_total",
 			Help: "Face detector runs, by scope: whole (the frame) or regions (where the motion gate saw movement)."}, []string{"camera", "scope"}),
+		stages: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "vigil_pipeline_stage_seconds",
+			Help:    "Where an analysed frame's time goes, by pool, stage (ingest: from the access unit's arrival to the queue, its decode and the motion gate; queue: waiting for a worker; detect; shot: waiting for the main-stream picture; describe: embedding, liveness and quality) and rank (door: a door camera's frame, taken first; other).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 13)}, []string{"pool", "stage", "rank"}),
 		undescribed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_pipeline_faces_undescribed_total",
 			Help: "Faces found where a track whose passage is published was last seen, and not described again (no main-stream shot, no embedding)."}, []string{"camera"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.sampled, m.gated, m.drops, m.errors, m.events, m.queueLen, m.latency, m.e2e, m.shots, m.mainDecoded, m.detections, m.undescribed, m.shotWait)
+		reg.MustRegister(m.sampled, m.gated, m.drops, m.errors, m.events, m.queueLen, m.latency, m.e2e, m.shots, m.mainDecoded, m.detections, m.undescribed, m.shotWait, m.stages)
 	}
 	return m
+}
+
+// stage records how long a frame spent in one stage of a pool.
+func (m *Metrics) stage(pool, stage string, door bool, d time.Duration) {
+	rank := "other"
+	if door {
+		rank = "door"
+	}
+	m.stages.WithLabelValues(pool, stage, rank).Observe(d.Seconds())
 }
 
 func (m *Metrics) dropped(camera, pool, reason string) {

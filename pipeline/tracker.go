@@ -40,6 +40,15 @@ type Observation struct {
 	Undescribed int
 	// Kind says which recognizer produced it: KindFace or KindPlate.
 	Kind string
+	// timed records how long a stage of the worker's took (its pool's metrics; nil: nothing).
+	timed func(stage string, d time.Duration)
+}
+
+// since records the time since t0 as a stage of the observation's frame (Metrics.stages).
+func (o *Observation) since(stage string, t0 time.Time) {
+	if o.timed != nil {
+		o.timed(stage, time.Since(t0))
+	}
 }
 
 // TrackerOptions tune how detections become passages.

@@ -45,6 +45,7 @@ type Job struct {
 	Busy bool
 	// dropped counts the camera's frames dropped before recognition (its analyser's).
 	dropped *atomic.Uint64
+
 	// Done receives the observation, from the worker's goroutine.
 	Done func(*Observation)
 }
@@ -138,7 +139,13 @@ func (p *Pool) work(ctx context.Context, r Recognizer) {
 		}
 		p.metrics.queueLen.WithLabelValues(p.kind).Set(float64(p.q.Len()))
 		t0 := time.Now()
-		o := &Observation{Camera: j.Camera, Seq: j.Seq, PTS: j.PTS, Time: j.Time, Arrival: j.Arrival, Width: j.W, Height: j.H, Kind: r.Kind()}
+		// The job may be shared with the other pool's worker: what is this worker's goes on o.
+		o := &Observation{Camera: j.Camera, Seq: j.Seq, PTS: j.PTS, Time: j.Time, Arrival: j.Arrival, Width: j.W, Height: j.H, Kind: r.Kind(),
+			timed: func(stage string, d time.Duration) { p.metrics.stage(p.kind, stage, j.Priority, d) }}
+		if !j.Arrival.IsZero() && !j.Time.IsZero() {
+			o.timed("ingest", j.Time.Sub(j.Arrival))
+			o.since("queue", j.Time)
+		}
 		if err := p.process(r, j, o); err != nil {
 			// One bad frame never stops the worker or the others.
 			p.metrics.errors.WithLabelValues(j.Camera, p.kind).Inc()
@@ -196,11 +203,13 @@ func (f *FaceRecognizer) Recognize(img gocv.Mat, o *Observation) error {
 func (f *FaceRecognizer) RecognizeFrame(img gocv.Mat, j *Job, o *Observation) error {
 	var faces []recognizers.Face
 	var err error
+	t := time.Now()
 	if j.Regions != nil {
 		faces, err = f.Faces.DetectRegions(img, j.Regions)
 	} else {
 		faces, err = f.Faces.DetectFaces(img)
 	}
+	o.since("detect", t)
 	if err != nil || len(faces) == 0 {
 		return err
 	}
@@ -226,7 +235,9 @@ func (f *FaceRecognizer) RecognizeFrame(img gocv.Mat, j *Job, o *Observation) er
 			scaleFace(&faces[i], sx, sy)
 		}
 	}
+	t = time.Now()
 	res, err := f.Faces.DescribeWith(target, faces, liveness)
+	o.since("describe", t)
 	f.keep(target, res, o)
 	return err
 }
@@ -296,7 +307,9 @@ func shotMat(img gocv.Mat, j *Job, o *Observation) (gocv.Mat, bool) {
 	if j.Shot == nil {
 		return gocv.Mat{}, false
 	}
+	t := time.Now()
 	pic, err := j.Shot()
+	o.since("shot", t)
 	if err != nil {
 		if j.MainSize == nil {
 			return gocv.Mat{}, false

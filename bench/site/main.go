@@ -50,6 +50,7 @@ type opts struct {
 	camsim         string
 	mdir           string
 	workers        int
+	simNice        int
 	profile        string
 	onWindow       func(start bool) // the profile's start and stop
 }
@@ -63,6 +64,7 @@ func main() {
 	flag.StringVar(&o.camsim, "camsim", "bin/camsim", "camsim binary")
 	flag.IntVar(&o.workers, "workers", 3, "face workers (one more than the cores: a worker waits while its shot is decoded)")
 	flag.StringVar(&o.profile, "profile", "", "write a CPU profile of the largest passing sub-stream count here")
+	flag.IntVar(&o.simNice, "camsim-nice", 0, "camsim's nice value (0: it shares the cores with vigil equally; 19: it takes what vigil leaves, as cameras that are other machines would)")
 	flag.Parse()
 	config.TuneGC()
 	dnn.SetThreads(1)
@@ -145,7 +147,7 @@ func run(n int, o opts) (*result, error) {
 	// Main stream GOP 1 s (today's capacity run), sub-stream GOP 0.4 s (10 frames at 25 fps, so
 	// both GOPs fit camsim's 4 s clips): door and gate cameras take every key frame (2.5 a
 	// second), street cameras every other (1.25).
-	simPID, stopSim, err := measure.StartCamsim(o.camsim, io.Discard, "--cameras", strconv.Itoa(n), "--rtsp", addr, "--udp", "",
+	simPID, stopSim, err := measure.StartCamsim("nice", io.Discard, "-n", strconv.Itoa(o.simNice), o.camsim, "--cameras", strconv.Itoa(n), "--rtsp", addr, "--udp", "",
 		"--activity", "site", "--peak", "--gop", "1", "--substream", "640x360", "--sub-gop", "0.4", "--truth", truthFile)
 	if err != nil {
 		return nil, err
@@ -186,6 +188,7 @@ func run(n int, o opts) (*result, error) {
 	}
 	time.Sleep(o.warmup)
 	st0, cpu0, sim0 := statsOf(pl, ids), measure.SelfCPU(), measure.ProcCPU(simPID)
+	stages0 := stageHistograms(reg)
 	w0 := time.Now()
 	col.reset()
 	if o.onWindow != nil {
@@ -208,6 +211,7 @@ func run(n int, o opts) (*result, error) {
 		return nil, err
 	}
 	r.internals = internals(reg)
+	r.stages = stageBreakdown(stages0, stageHistograms(reg))
 	return r, nil
 }
 
@@ -309,6 +313,62 @@ func internals(reg *prometheus.Registry) string {
 	}
 	sort.Strings(parts)
 	return strings.Join(append(parts, shotQ), ", ")
+}
+
+// stageHistograms are the pipeline's stage histograms (vigil_pipeline_stage_seconds) by
+// pool/stage/rank.
+func stageHistograms(reg *prometheus.Registry) map[string]*dto.Histogram {
+	out := map[string]*dto.Histogram{}
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() != "vigil_pipeline_stage_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			l := map[string]string{}
+			for _, p := range m.GetLabel() {
+				l[p.GetName()] = p.GetValue()
+			}
+			out[l["pool"]+"/"+l["stage"]+"/"+l["rank"]] = m.GetHistogram()
+		}
+	}
+	return out
+}
+
+// stageBreakdown is where the face workers' time went in the window (after minus before):
+// p50 and p99 of each stage, door cameras' frames and the others'.
+func stageBreakdown(before, after map[string]*dto.Histogram) string {
+	var parts []string
+	for _, rank := range []string{"door", "other"} {
+		var ps []string
+		for _, stage := range []string{"ingest", "queue", "detect", "shot", "describe"} {
+			key := "face/" + stage + "/" + rank
+			h := after[key]
+			if h == nil {
+				continue
+			}
+			var bs []*dto.Bucket
+			n := h.GetSampleCount()
+			for i, b := range h.GetBucket() {
+				c := b.GetCumulativeCount()
+				if hb := before[key]; hb != nil {
+					c -= hb.GetBucket()[i].GetCumulativeCount()
+				}
+				bs = append(bs, &dto.Bucket{CumulativeCount: &c, UpperBound: b.UpperBound})
+			}
+			if hb := before[key]; hb != nil {
+				n -= hb.GetSampleCount()
+			}
+			if n == 0 {
+				continue
+			}
+			ps = append(ps, fmt.Sprintf("%s %s/%s", stage, bucketQuantile(bs, n, 0.5), bucketQuantile(bs, n, 0.99)))
+		}
+		if len(ps) > 0 {
+			parts = append(parts, rank+" frames (p50/p99): "+strings.Join(ps, ", "))
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 // bucketQuantile is the upper bound of the bucket holding quantile q.

@@ -119,6 +119,7 @@ type result struct {
 	door, street                        []time.Duration // frame → identified event
 	passagesByScene                     map[string]int
 	internals                           string
+	stages                              string // where face workers' time went (stageBreakdown)
 	missed                              []string
 }
 
@@ -259,6 +260,9 @@ func (r *result) print() {
 		float64(r.sampled)/r.window.Seconds(), 100*float64(r.gated)/float64(max(1, r.sampled)), 100*r.dropRatio(), r.offered,
 		100*r.vigilCPU, 100*r.vigilCPU/float64(r.n), 100*r.camsimCPU, verdict)
 	fmt.Printf("           pipeline: %s\n", r.internals)
+	if r.stages != "" {
+		fmt.Printf("           time per stage, %s\n", r.stages)
+	}
 	if len(r.missed) > 0 {
 		fmt.Printf("           residents missed or matched wrongly: %s\n", strings.Join(r.missed[:min(len(r.missed), 8)], "; "))
 	}
