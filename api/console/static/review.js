@@ -43,7 +43,6 @@ export async function reviewPage(view) {
   const clock = view.querySelector('#clock');
   view.querySelector('#span').value = String(span);
   let evs = [];
-  let spansOf = {}; // camera → its recorded spans [{from, to}] (ms), as the timeline shows them
   let clipFrom = 0; // the time the loaded clips start at (ms)
   let playing = false;
   let held = 0; // when the cameras were held for a slow one (ms); 0 none, -1 gave up until the next seek
@@ -98,7 +97,6 @@ export async function reviewPage(view) {
         }
       }));
     }
-    spansOf = Object.fromEntries(rows.map((r) => [r.camera, r.rec.spans.map((sp) => ({ from: Date.parse(sp.start), to: Date.parse(sp.end) }))]));
     evs = rows.flatMap((r) => r.events).sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
     timeline.querySelectorAll('.lane, .playhead, .mark, .ticks').forEach((n) => n.remove());
     for (const r of rows) {
@@ -146,13 +144,6 @@ export async function reviewPage(view) {
     const v = leader() || videos().find((x) => x.src && x.readyState > 0);
     return v ? wallOf(v) : clipFrom;
   };
-  // A camera's clip from t starts where its recording does when t falls before it (the camera
-  // began recording later, or its recording had a break there): its video's time 0 is then
-  // that moment, not t.
-  const clipStart = (camera, t) => {
-    const sp = (spansOf[camera] || []).find((s) => s.to > t);
-    return sp && sp.from > t ? sp.from : t;
-  };
   const footageURL = (camera, t) => {
     const to = new Date(Math.min(t + clipLength * 1000, Math.max(end, t + 60e3))).toISOString();
     return withToken(`/v1/cameras/${encodeURIComponent(camera)}/footage?from=${new Date(t).toISOString()}&to=${to}`);
@@ -162,7 +153,7 @@ export async function reviewPage(view) {
     clipFrom = Math.max(start, Math.min(t, end - 1000));
     release(); // the clips still downloading end now: a principal may hold only a few
     held = 0;
-    players.innerHTML = chosen.map((c) => `<figure class="tile" data-camera="${esc(c)}" data-from="${clipStart(c, clipFrom)}"><video muted playsinline></video>
+    players.innerHTML = chosen.map((c) => `<figure class="tile" data-camera="${esc(c)}" data-from="${clipFrom}"><video muted playsinline></video>
       <figcaption><b>${esc(c)}</b> <span class="state muted"></span></figcaption></figure>`).join('');
     players.dataset.count = String(chosen.length);
     for (const fig of players.querySelectorAll('figure')) {
@@ -182,7 +173,7 @@ export async function reviewPage(view) {
     const fig = v.closest('figure');
     if (Date.now() - Number(fig.dataset.reloaded || 0) < 5000) return;
     fig.dataset.reloaded = String(Date.now());
-    fig.dataset.from = String(clipStart(fig.dataset.camera, t));
+    fig.dataset.from = String(t);
     fig.querySelector('.state').textContent = '';
     v.src = footageURL(fig.dataset.camera, t);
   }
@@ -202,22 +193,10 @@ export async function reviewPage(view) {
           continue;
         }
         const want = (t - Number(v.closest('figure').dataset.from)) / 1000;
-        const fig = v.closest('figure');
-        if (want < 0) { // its recording starts later: it waits at its start for the leader
-          if (!v.paused) v.pause();
-          if (v.currentTime > 0) v.currentTime = 0;
-          fig.dataset.waiting = '1';
-          continue;
-        }
-        if (fig.dataset.waiting) { // the leader reached it
-          delete fig.dataset.waiting;
-          if (playing && held === 0) v.play().catch(() => {});
-        }
-        if (Math.abs(v.currentTime - want) > 0.3 && v.duration > want) v.currentTime = want;
+        if (want >= 0 && Math.abs(v.currentTime - want) > 0.3 && v.duration > want) v.currentTime = want;
       }
-      const waiting = (v) => Boolean(v.closest('figure').dataset.waiting);
-      const starving = others.some((v) => !v.ended && !waiting(v) && v.readyState < 3) || lead.readyState < 3;
-      const all = [lead, ...others].filter((v) => v.readyState > 0 && !v.ended && !waiting(v));
+      const starving = others.some((v) => !v.ended && v.readyState < 3) || lead.readyState < 3;
+      const all = [lead, ...others].filter((v) => v.readyState > 0 && !v.ended);
       if (playing && starving && held === 0) {
         held = Date.now();
         all.forEach((v) => v.pause());
