@@ -59,13 +59,37 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// stage records how long a frame spent in one stage of a pool.
-func (m *Metrics) stage(pool, stage string, door bool, d time.Duration) {
-	rank := "other"
-	if door {
-		rank = "door"
+// Stages of a frame in a worker (vigil_pipeline_stage_seconds).
+const (
+	stageIngest = iota
+	stageQueue
+	stageDetect
+	stageShot
+	stageDescribe
+	nStages
+)
+
+var stageNames = [nStages]string{"ingest", "queue", "detect", "shot", "describe"}
+
+// stageTimer holds one pool's stage histograms of one rank, resolved once: a frame records
+// its stages without a label lookup.
+type stageTimer [nStages]prometheus.Observer
+
+// stageTimers returns a pool's timers: [0] other cameras' frames, [1] door cameras'.
+func (m *Metrics) stageTimers(pool string) (t [2]stageTimer) {
+	for rank, name := range []string{"other", "door"} {
+		for s := range nStages {
+			t[rank][s] = m.stages.WithLabelValues(pool, stageNames[s], name)
+		}
 	}
-	m.stages.WithLabelValues(pool, stage, rank).Observe(d.Seconds())
+	return t
+}
+
+// observe records d as stage s (nil: nothing is recorded).
+func (t *stageTimer) observe(s int, d time.Duration) {
+	if t != nil {
+		t[s].Observe(d.Seconds())
+	}
 }
 
 func (m *Metrics) dropped(camera, pool, reason string) {

@@ -40,16 +40,13 @@ type Observation struct {
 	Undescribed int
 	// Kind says which recognizer produced it: KindFace or KindPlate.
 	Kind string
-	// timed records how long a stage of the worker's took (its pool's metrics; nil: nothing).
-	timed func(stage string, d time.Duration)
+	// timer records how long the worker's stages took (its pool's, of the frame's rank; nil:
+	// nothing is recorded).
+	timer *stageTimer
 }
 
-// since records the time since t0 as a stage of the observation's frame (Metrics.stages).
-func (o *Observation) since(stage string, t0 time.Time) {
-	if o.timed != nil {
-		o.timed(stage, time.Since(t0))
-	}
-}
+// since records the time since t0 as stage s of the observation's frame (Metrics.stages).
+func (o *Observation) since(s int, t0 time.Time) { o.timer.observe(s, time.Since(t0)) }
 
 // TrackerOptions tune how detections become passages.
 type TrackerOptions struct {

@@ -45,7 +45,6 @@ type Job struct {
 	Busy bool
 	// dropped counts the camera's frames dropped before recognition (its analyser's).
 	dropped *atomic.Uint64
-
 	// Done receives the observation, from the worker's goroutine.
 	Done func(*Observation)
 }
@@ -69,13 +68,14 @@ type Pool struct {
 	q       *dropQueue
 	workers []Recognizer
 	metrics *Metrics
+	timers  [2]stageTimer // where its frames' time goes: other cameras', door cameras'
 	log     *slog.Logger
 	wg      sync.WaitGroup
 }
 
 // NewPool creates n workers with newRec (each owning its models) and a queue of size jobs.
 func NewPool(kind string, n, size int, newRec func() (Recognizer, error), m *Metrics, log *slog.Logger) (*Pool, error) {
-	p := &Pool{kind: kind, metrics: m, log: log.With("component", "pipeline", "pool", kind)}
+	p := &Pool{kind: kind, metrics: m, timers: m.stageTimers(kind), log: log.With("component", "pipeline", "pool", kind)}
 	p.q = newDropQueue(size, func(j *Job, reason string) {
 		m.dropped(j.Camera, kind, reason)
 		if j.dropped != nil {
@@ -141,10 +141,13 @@ func (p *Pool) work(ctx context.Context, r Recognizer) {
 		t0 := time.Now()
 		// The job may be shared with the other pool's worker: what is this worker's goes on o.
 		o := &Observation{Camera: j.Camera, Seq: j.Seq, PTS: j.PTS, Time: j.Time, Arrival: j.Arrival, Width: j.W, Height: j.H, Kind: r.Kind(),
-			timed: func(stage string, d time.Duration) { p.metrics.stage(p.kind, stage, j.Priority, d) }}
+			timer: &p.timers[0]}
+		if j.Priority {
+			o.timer = &p.timers[1]
+		}
 		if !j.Arrival.IsZero() && !j.Time.IsZero() {
-			o.timed("ingest", j.Time.Sub(j.Arrival))
-			o.since("queue", j.Time)
+			o.timer.observe(stageIngest, j.Time.Sub(j.Arrival))
+			o.since(stageQueue, j.Time)
 		}
 		if err := p.process(r, j, o); err != nil {
 			// One bad frame never stops the worker or the others.
@@ -209,7 +212,7 @@ func (f *FaceRecognizer) RecognizeFrame(img gocv.Mat, j *Job, o *Observation) er
 	} else {
 		faces, err = f.Faces.DetectFaces(img)
 	}
-	o.since("detect", t)
+	o.since(stageDetect, t)
 	if err != nil || len(faces) == 0 {
 		return err
 	}
@@ -237,7 +240,7 @@ func (f *FaceRecognizer) RecognizeFrame(img gocv.Mat, j *Job, o *Observation) er
 	}
 	t = time.Now()
 	res, err := f.Faces.DescribeWith(target, faces, liveness)
-	o.since("describe", t)
+	o.since(stageDescribe, t)
 	f.keep(target, res, o)
 	return err
 }
@@ -309,7 +312,7 @@ func shotMat(img gocv.Mat, j *Job, o *Observation) (gocv.Mat, bool) {
 	}
 	t := time.Now()
 	pic, err := j.Shot()
-	o.since("shot", t)
+	o.since(stageShot, t)
 	if err != nil {
 		if j.MainSize == nil {
 			return gocv.Mat{}, false

@@ -347,17 +347,15 @@ func stageBreakdown(before, after map[string]*dto.Histogram) string {
 			if h == nil {
 				continue
 			}
+			hb := before[key]
 			var bs []*dto.Bucket
-			n := h.GetSampleCount()
+			n := h.GetSampleCount() - hb.GetSampleCount()
 			for i, b := range h.GetBucket() {
 				c := b.GetCumulativeCount()
-				if hb := before[key]; hb != nil {
+				if hb != nil {
 					c -= hb.GetBucket()[i].GetCumulativeCount()
 				}
 				bs = append(bs, &dto.Bucket{CumulativeCount: &c, UpperBound: b.UpperBound})
-			}
-			if hb := before[key]; hb != nil {
-				n -= hb.GetSampleCount()
 			}
 			if n == 0 {
 				continue
