@@ -211,6 +211,7 @@ func New(d Deps, log *slog.Logger) (*Server, error) {
 	s.cameraRoutes(mux)
 	s.handle(mux, "GET /v1/cameras/{id}", roleWatch, s.getCamera)
 	s.handle(mux, "GET /v1/cameras/{id}/footage", roleWatch, s.footage)
+	s.handle(mux, "GET /v1/cameras/{id}/footage/start", roleWatch, s.footageStart)
 	s.handle(mux, "GET /v1/cameras/{id}/recordings", roleWatch, s.recordings)
 	s.handle(mux, "GET /v1/cameras/{id}/preview", roleWatch, s.footagePreview)
 	s.handle(mux, "POST /v1/search/faces", roleSearch, s.searchFaces)

@@ -242,6 +242,10 @@ type Footage interface {
 	// WriteClip streams it, one segment in memory at a time; nothing is written before the first
 	// usable segment.
 	WriteClip(ctx context.Context, camera string, from, to time.Time, w io.Writer) ([]string, error)
+	// ClipStart is the time a clip of [from, to] starts at (its first frame: the key frame at or
+	// before from, or where the recording starts when that is later); footage.ErrNoFootage when
+	// nothing was recorded.
+	ClipStart(ctx context.Context, camera string, from, to time.Time) (time.Time, error)
 	// Recorded is the recorded spans overlapping [from, to], oldest first.
 	Recorded(ctx context.Context, camera string, from, to time.Time) ([]footage.Span, error)
 	// Usage is every camera's recorded segments, bytes and last segment's end.
@@ -368,6 +372,47 @@ func (s *Server) footage(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 	case err != nil: // the answer is under way: all that is left is to cut it short
 		s.log.Warn("footage clip cut short", "camera", r.PathValue("id"), "err", err)
+	}
+}
+
+// footageStart is GET /v1/cameras/{id}/footage/start?from&to: the time the clip GET
+// .../footage?from&to would start at. A player places the clip in time with it (the clip's time
+// 0 is its first frame, not from): Review keeps cameras in step with it, and holds a camera whose
+// recording starts later until the others reach it. It shows no footage, so it is not audited;
+// it reads one segment, so it runs in the clip slots.
+func (s *Server) footageStart(w http.ResponseWriter, r *http.Request) {
+	if s.clips == nil {
+		s.writeError(w, r, errNoStore)
+		return
+	}
+	q := r.URL.Query()
+	from, err := parseTime(q.Get("from"))
+	if err != nil {
+		s.writeError(w, r, badRequest("from: "+err.Error()))
+		return
+	}
+	to, err := parseTime(q.Get("to"))
+	if err != nil {
+		s.writeError(w, r, badRequest("to: "+err.Error()))
+		return
+	}
+	if !to.After(from) || to.Sub(from) > time.Hour {
+		s.writeError(w, r, badRequest("from must be before to, at most one hour apart"))
+		return
+	}
+	release, ok := s.slot(w, r, s.clipSlots, "footage clips")
+	if !ok {
+		return
+	}
+	defer release()
+	start, err := s.clips.ClipStart(r.Context(), r.PathValue("id"), from, to)
+	switch {
+	case errors.Is(err, footage.ErrNoFootage):
+		s.writeError(w, r, errNotFound)
+	case err != nil:
+		s.writeError(w, r, err)
+	default:
+		writeJSON(w, http.StatusOK, map[string]any{"camera": r.PathValue("id"), "from": from, "start": start})
 	}
 }
 

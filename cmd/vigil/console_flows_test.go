@@ -77,9 +77,13 @@ func consoleFlows(t *testing.T, node, dir string, env ...string) {
 				Camera           string
 				Recorded, Events float64
 			}
-			Still          struct{ Width, Height int }
-			Played, InStep float64
-			Rates          []float64
+			Still                 struct{ Width, Height int }
+			Played, InStep, Speed float64
+			Rates                 []float64
+			Late                  struct {
+				LateBy, InStep, Played float64
+				Waited, Joined         bool
+			}
 			ExportedRanges struct {
 				Ranges []struct {
 					Camera, File string
@@ -109,7 +113,12 @@ func consoleFlows(t *testing.T, node, dir string, env ...string) {
 	if review.Still.Width != 320 || review.Still.Height != 240 {
 		t.Errorf("the scrub still is %dx%d, want the recording's key frame at 320x240", review.Still.Width, review.Still.Height)
 	}
-	checkReview(t, review.Lanes, review.Played, review.InStep, review.Rates, len(review.ExportedRanges.Ranges), review.ExportedRanges.Files)
+	checkReview(t, review.Lanes, review.Played, review.InStep, review.Speed, review.Rates, len(review.ExportedRanges.Ranges), review.ExportedRanges.Files)
+	// cam003 was added during the test: clips from 3 s before its recording starts.
+	if l := review.Late; l.LateBy < 2 || l.LateBy > 4 || !l.Waited || !l.Joined || l.InStep > 0.5 || l.Played < l.LateBy {
+		t.Errorf("review of a camera whose recording starts later: %+v, want it 2–4 s later, waiting, then joined in step (≤ 0.5 s) once the other camera played past its start", l)
+	}
+	t.Logf("review: a camera whose recording starts %.1f s into the clips waited for it, then played in step (%.2f s apart)", review.Late.LateBy, review.Late.InStep)
 	for _, rg := range review.ExportedRanges.Ranges {
 		if rg.File == "" || len(rg.Missing) > 0 || rg.Seconds < 1 {
 			t.Errorf("exported range %+v", rg)
@@ -212,7 +221,7 @@ func consoleFlows(t *testing.T, node, dir string, env ...string) {
 func checkReview(t *testing.T, lanes []struct {
 	Camera           string
 	Recorded, Events float64
-}, played, inStep float64, rates []float64, ranges int, files []string) {
+}, played, inStep, speed float64, rates []float64, ranges int, files []string) {
 	t.Helper()
 	if len(lanes) != 2 {
 		t.Fatalf("review lanes %+v", lanes)
@@ -225,8 +234,9 @@ func checkReview(t *testing.T, lanes []struct {
 	if lanes[0].Events+lanes[1].Events == 0 {
 		t.Errorf("review: no events on the timeline: %+v", lanes)
 	}
-	if played < 4 || inStep < 0 || inStep > 0.5 || len(rates) != 2 || rates[0] != 4 || rates[1] != 4 {
-		t.Errorf("review playback: %.1f s of footage in 2 s at 4× (want ≥ 4), cameras %.2f s apart, rates %v", played, inStep, rates)
+	// A camera out of step plays up to half as fast again, or half as slow, until it is in step.
+	if played < 4 || inStep < 0 || inStep > 0.5 || speed != 4 || len(rates) != 2 || rates[0] < 2 || rates[0] > 6 || rates[1] < 2 || rates[1] > 6 {
+		t.Errorf("review playback: %.1f s of footage in 2 s at %v× (want ≥ 4 at 4×), cameras %.2f s apart, rates %v", played, speed, inStep, rates)
 	}
 	if ranges != 2 || len(files) != 2 {
 		t.Errorf("review export: %d ranges, files %v", ranges, files)
@@ -234,10 +244,10 @@ func checkReview(t *testing.T, lanes []struct {
 	t.Logf("review: %.1f s of footage played in 2 s at 4×, cameras %.2f s apart; range exported as %v", played, inStep, files)
 }
 
-// checkHealth: the two camsim cameras live at their steady 25 fps, the dead one first.
+// checkHealth: the three camsim cameras live at their steady 25 fps, the dead one first.
 func checkHealth(t *testing.T, rows [][]string, summary string) {
 	t.Helper()
-	if len(rows) != 3 || !strings.Contains(summary, "2 live") || rows[0][1] != "cam009" {
+	if len(rows) != 4 || !strings.Contains(summary, "3 live") || rows[0][1] != "cam009" {
 		t.Fatalf("health: %q %v", summary, rows)
 	}
 	for _, r := range rows[1:] {

@@ -245,7 +245,7 @@ func TestConsoleInChromium(t *testing.T) {
 		}
 	}
 	// The flows that once broke in a real browser, on the same node (the plan is uploaded now).
-	consoleFlows(t, node, dir, "BASE="+base, "ADMIN_TOKEN="+adminToken, "OPERATOR_TOKEN="+token, "INVESTIGATOR_TOKEN="+investigatorToken, "PATROL_TOKEN="+patrolToken,
+	consoleFlows(t, node, dir, "BASE="+base, "LATE_URL=rtsp://"+simAddr+"/cam/002", "ADMIN_TOKEN="+adminToken, "OPERATOR_TOKEN="+token, "INVESTIGATOR_TOKEN="+investigatorToken, "PATROL_TOKEN="+patrolToken,
 		"PHOTO="+filepath.Join(td, "faces/obama/3.jpg"), "PLATE_START=B123", "FRAGMENT=2345", "OUT="+shots)
 	// Issue 19's flows: the property office and a resident on their phone.
 	_, out, _ = runCmd("token", "create", "--role", "property", "--name", "property office", "--data", data)

@@ -42,33 +42,13 @@ func WriteClip(ctx context.Context, idx Index, blobs Blobs, camera string, from,
 	var base uint64
 	var seq uint32
 	for _, sg := range segs {
-		data, err := blobs.Get(ctx, sg.Key)
+		init, samples, trackID, err := readSegment(ctx, blobs, sg)
 		if err != nil {
 			if ctx.Err() != nil {
 				return skipped, ctx.Err()
 			}
-			skipped = append(skipped, fmt.Sprintf("%s: %v", sg.Key, err))
+			skipped = append(skipped, err.Error())
 			continue
-		}
-		var init fmp4.Init
-		var parts fmp4.Parts
-		if err := init.Unmarshal(bytes.NewReader(data)); err != nil {
-			skipped = append(skipped, fmt.Sprintf("%s: corrupt: %v", sg.Key, err))
-			continue
-		}
-		if err := parts.Unmarshal(data); err != nil {
-			skipped = append(skipped, fmt.Sprintf("%s: corrupt: %v", sg.Key, err))
-			continue
-		}
-		// A segment's fragments are one timeline from its start: flatten them, then cut once, so
-		// the clip starts on a key frame even when the range starts in a fragment without one.
-		var samples []*fmp4.Sample
-		var trackID int
-		for _, p := range parts {
-			for _, tr := range p.Tracks {
-				samples = append(samples, tr.Samples...)
-				trackID = tr.ID
-			}
 		}
 		kept := cut(samples, sg.Start, from, to)
 		if len(kept) == 0 {
@@ -108,6 +88,65 @@ func WriteClip(ctx context.Context, idx Index, blobs Blobs, camera string, from,
 		return skipped, ErrNoFootage
 	}
 	return skipped, nil
+}
+
+// readSegment fetches a segment and flattens its fragments into one timeline from its start
+// (so a clip starts on a key frame even when the range starts in a fragment without one). Its
+// errors name the segment.
+func readSegment(ctx context.Context, blobs Blobs, sg Segment) (init fmp4.Init, samples []*fmp4.Sample, trackID int, err error) {
+	data, err := blobs.Get(ctx, sg.Key)
+	if err != nil {
+		return init, nil, 0, fmt.Errorf("%s: %w", sg.Key, err)
+	}
+	var parts fmp4.Parts
+	if err := init.Unmarshal(bytes.NewReader(data)); err != nil {
+		return init, nil, 0, fmt.Errorf("%s: corrupt: %w", sg.Key, err)
+	}
+	if err := parts.Unmarshal(data); err != nil {
+		return init, nil, 0, fmt.Errorf("%s: corrupt: %w", sg.Key, err)
+	}
+	for _, p := range parts {
+		for _, tr := range p.Tracks {
+			samples = append(samples, tr.Samples...)
+			trackID = tr.ID
+		}
+	}
+	return init, samples, trackID, nil
+}
+
+// ClipStart is the time a clip of [from, to] starts at (WriteClip's first frame): the key frame
+// at or before from, or where the recording starts when that is later. A player of the clip
+// places it in time with this: its time 0 is not from. ErrNoFootage when nothing was recorded.
+func ClipStart(ctx context.Context, idx Index, blobs Blobs, camera string, from, to time.Time) (time.Time, error) {
+	segs, err := idx.Segments(ctx, camera, from, to)
+	if err != nil {
+		return time.Time{}, err
+	}
+	for _, sg := range segs {
+		_, samples, _, err := readSegment(ctx, blobs, sg)
+		if err != nil {
+			if ctx.Err() != nil {
+				return time.Time{}, ctx.Err()
+			}
+			continue // WriteClip skips it too
+		}
+		if kept := cut(samples, sg.Start, from, to); len(kept) > 0 {
+			return sampleTime(samples, sg.Start, kept[0]), nil
+		}
+	}
+	return time.Time{}, ErrNoFootage
+}
+
+// sampleTime is when sample s of a segment starting at start was taken.
+func sampleTime(samples []*fmp4.Sample, start time.Time, s *fmp4.Sample) time.Time {
+	var d uint64
+	for _, x := range samples {
+		if x == s {
+			break
+		}
+		d += uint64(x.Duration)
+	}
+	return start.Add(time.Duration(d) * time.Second / timeScale)
 }
 
 // cut keeps the samples of a segment starting at start that fall in [from, to], widened back to

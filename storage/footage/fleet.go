@@ -115,6 +115,11 @@ func (c Clipper) WriteClip(ctx context.Context, camera string, from, to time.Tim
 	return WriteClip(ctx, c.Index, c.Blobs, camera, from, to, w)
 }
 
+// ClipStart is where a clip of [from, to] starts (see ClipStart).
+func (c Clipper) ClipStart(ctx context.Context, camera string, from, to time.Time) (time.Time, error) {
+	return ClipStart(ctx, c.Index, c.Blobs, camera, from, to)
+}
+
 // Span is a stretch of continuous recording: segments that follow one another within spanJoin.
 type Span struct {
 	Start    time.Time `json:"start"`

@@ -97,6 +97,19 @@ func TestRecordAndCut(t *testing.T) {
 	if _, _, err := KeyFrame(ctx, idx, blobs, "cam001", start.Add(-time.Hour)); !errors.Is(err, ErrNoFootage) {
 		t.Fatalf("a still where nothing was recorded: %v", err)
 	}
+	// Where a clip starts in time (a player's time 0): the key frame at or before from, the same
+	// one a still of from shows; where the recording starts, for a range that starts before it.
+	cs, err := ClipStart(ctx, idx, blobs, "cam001", from, to)
+	_, fromKey, kerr := KeyFrame(ctx, idx, blobs, "cam001", from)
+	if err != nil || kerr != nil || !cs.Equal(fromKey) || cs.After(from) || from.Sub(cs) > 600*time.Millisecond {
+		t.Fatalf("clip of %v starts at %v (%v), its key frame is at %v (%v)", from, cs, err, fromKey, kerr)
+	}
+	if cs, err := ClipStart(ctx, idx, blobs, "cam001", segs[0].Start.Add(-30*time.Second), to); err != nil || !cs.Equal(segs[0].Start) {
+		t.Fatalf("a range from before the recording starts at %v (%v), want the first segment's start %v", cs, err, segs[0].Start)
+	}
+	if _, err := ClipStart(ctx, idx, blobs, "cam001", start.Add(-time.Hour), start.Add(-59*time.Minute)); !errors.Is(err, ErrNoFootage) {
+		t.Fatalf("where a clip of an empty range starts: %v", err)
+	}
 	// A corrupt segment is skipped and named; the rest of the range still comes back.
 	if err := blobs.Put(ctx, segs[1].Key, []byte("not an mp4 at all"), "video/mp4"); err != nil {
 		t.Fatal(err)

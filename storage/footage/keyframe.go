@@ -1,7 +1,6 @@
 package footage
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -35,17 +34,9 @@ func KeyFrame(ctx context.Context, idx Index, blobs Blobs, camera string, at tim
 	if sg == nil || at.After(sg.End.Add(keyFrameGap)) {
 		return nil, time.Time{}, ErrNoFootage
 	}
-	data, err := blobs.Get(ctx, sg.Key)
+	init, samples, _, err := readSegment(ctx, blobs, *sg)
 	if err != nil {
-		return nil, time.Time{}, err
-	}
-	var init fmp4.Init
-	var parts fmp4.Parts
-	if err := init.Unmarshal(bytes.NewReader(data)); err != nil {
-		return nil, time.Time{}, fmt.Errorf("footage: segment %s: %w", sg.Key, err)
-	}
-	if err := parts.Unmarshal(data); err != nil {
-		return nil, time.Time{}, fmt.Errorf("footage: segment %s: %w", sg.Key, err)
+		return nil, time.Time{}, fmt.Errorf("footage: segment %w", err)
 	}
 	if len(init.Tracks) == 0 {
 		return nil, time.Time{}, fmt.Errorf("footage: segment %s has no track", sg.Key)
@@ -53,18 +44,14 @@ func KeyFrame(ctx context.Context, idx Index, blobs Blobs, camera string, at tim
 	var key *fmp4.Sample
 	var keyAt time.Time
 	t := sg.Start
-	for _, p := range parts {
-		for _, tr := range p.Tracks {
-			for _, s := range tr.Samples {
-				if t.After(at) {
-					break
-				}
-				if !s.IsNonSyncSample {
-					key, keyAt = s, t
-				}
-				t = t.Add(time.Duration(s.Duration) * time.Second / timeScale)
-			}
+	for _, s := range samples {
+		if t.After(at) {
+			break
 		}
+		if !s.IsNonSyncSample {
+			key, keyAt = s, t
+		}
+		t = t.Add(time.Duration(s.Duration) * time.Second / timeScale)
 	}
 	if key == nil {
 		return nil, time.Time{}, ErrNoFootage

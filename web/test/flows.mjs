@@ -11,7 +11,7 @@ import { chromium } from 'playwright-core';
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 
-const { BASE, ADMIN_TOKEN, OPERATOR_TOKEN, INVESTIGATOR_TOKEN, PATROL_TOKEN, PHOTO, PLATE_START, FRAGMENT, OUT = '.', CHROMIUM = '/usr/bin/chromium' } = process.env;
+const { BASE, LATE_URL, ADMIN_TOKEN, OPERATOR_TOKEN, INVESTIGATOR_TOKEN, PATROL_TOKEN, PHOTO, PLATE_START, FRAGMENT, OUT = '.', CHROMIUM = '/usr/bin/chromium' } = process.env;
 mkdirSync(OUT, { recursive: true });
 const results = { steps: [] };
 const step = (name, data) => results.steps.push({ name, ...data });
@@ -58,6 +58,11 @@ try {
   const added = await fetch(BASE + '/v1/cameras', { method: 'POST', headers: { Authorization: 'Bearer ' + ADMIN_TOKEN, 'Content-Type': 'application/json' },
     body: JSON.stringify({ id: 'cam009', url: 'rtsp://127.0.0.1:1/none', analyse: 'none' }) });
   if (added.status !== 201) throw new Error(`adding cam009: ${added.status} ${await added.text()}`);
+  // A camera added now records from now on: Review of it with one recording since the start has
+  // one camera whose footage begins later (checked after Review's first flow).
+  const late = await fetch(BASE + '/v1/cameras', { method: 'POST', headers: { Authorization: 'Bearer ' + ADMIN_TOKEN, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ id: 'cam003', url: LATE_URL, analyse: 'none' }) });
+  if (late.status !== 201) throw new Error(`adding cam003: ${late.status} ${await late.text()}`);
 
   // Hidden stays hidden: no "Sign out" on the sign-in page.
   const anon = await browser.newPage();
@@ -208,7 +213,7 @@ try {
   for (let i = 0; i < 8 && w1.length !== 2; i++) { await inv.waitForTimeout(250); w1 = await walls(); } // a camera reloading
   const t1 = w1[0];
   const inStep = w1.length === 2 ? Math.abs(w1[0] - w1[1]) / 1000 : -1;
-  const review = { lanes, still, played: (t1 - t0) / 1000, inStep, rates: await inv.$$eval('#players video', (vs) => vs.map((v) => v.playbackRate)) };
+  const review = { lanes, still, played: (t1 - t0) / 1000, inStep, speed: await inv.$eval('#speed', (x) => Number(x.value)), rates: await inv.$$eval('#players video', (vs) => vs.map((v) => v.playbackRate)) };
   inv.once('dialog', (d) => d.accept('case 2026-118 range'));
   await inv.click('#rexport');
   await inv.waitForSelector('#rexported .card.export, #toast.error.show', { timeout: 30000 });
@@ -219,6 +224,31 @@ try {
     return { ranges: m.ranges.map((r) => ({ camera: r.camera, file: r.footage_file || '', missing: r.missing || [], seconds: (Date.parse(r.to) - Date.parse(r.from)) / 1000 })),
       files: m.files.map((f) => f.name) };
   });
+  // A camera whose recording starts 3 s into the clips: it waits at its first frame, paused, and
+  // joins in step when the other camera gets there (its clip's time 0 is its own first frame).
+  const recs = await inv.evaluate(async () => {
+    const r = await fetch(`/v1/cameras/cam003/recordings?from=${new Date(Date.now() - 3600e3).toISOString()}&to=${new Date().toISOString()}`,
+      { headers: { Authorization: 'Bearer ' + JSON.parse(sessionStorage.getItem('vigil.session')).token } });
+    return (await r.json()).spans || [];
+  });
+  if (!recs.length) throw new Error('cam003 recorded nothing');
+  const lateStart = Date.parse(recs[0].start);
+  await inv.goto(BASE + `/#/review?cameras=cam001,cam003&at=${new Date(lateStart + 2000).toISOString()}`); // clips from 3 s before it
+  await inv.waitForFunction(() => document.querySelectorAll('#players figure[data-loaded="1"]').length === 2, null, { timeout: 15000 });
+  const figs = () => inv.$$eval('#players figure', (fs) => fs.map((f) => ({ camera: f.dataset.camera, from: Number(f.dataset.from), waiting: f.dataset.waiting === '1',
+    wall: Number(f.dataset.from) + f.querySelector('video').currentTime * 1000, at: f.querySelector('video').currentTime, paused: f.querySelector('video').paused })));
+  const before = await figs();
+  await inv.evaluate(() => document.activeElement.blur());
+  await inv.selectOption('#speed', '4');
+  await inv.evaluate(() => document.activeElement.blur());
+  await inv.click('#playpause');
+  // The other camera plays up to cam003's start (3 s of footage, under a second at 4×, more where
+  // the clips are still downloading and hold it), then both play.
+  await inv.waitForFunction(() => { const v = document.querySelector('#players figure[data-camera="cam003"] video'); return v && !v.paused && v.currentTime > 1; }, null, { timeout: 15000 }).catch(() => {});
+  const after = await figs();
+  review.late = { lateBy: (before[1].from - before[0].from) / 1000, waited: before[1].waiting, joined: !after[1].waiting && after[1].at > 0 && !after[1].paused,
+    inStep: Math.abs(after[0].wall - after[1].wall) / 1000, played: (after[0].wall - before[0].wall) / 1000 };
+  await inv.screenshot({ path: `${OUT}/review-late.png` });
   step('review', review);
   await inv.screenshot({ path: `${OUT}/review.png` });
 
@@ -236,6 +266,8 @@ try {
   const phone = await signedIn(PATROL_TOKEN, { width: 390, height: 844 }, { isMobile: true, hasTouch: true });
   await phone.waitForSelector('#plan');
   await phone.waitForFunction(() => document.querySelector('#plan').dataset.items !== undefined, null, { timeout: 5000 });
+  // The plan's picture may still be downloading when the markers are placed.
+  await phone.waitForFunction(() => { const i = document.querySelector('#planimg'); return i && !i.hidden && i.complete && i.naturalWidth > 0; }, null, { timeout: 5000 }).catch(() => {});
   step('patrol plan', {
     items: await phone.$$eval('#plan .marker', (ms) => ms.map((m) => `${m.dataset.kind}:${m.dataset.id}`)),
     planShown: await phone.$eval('#planimg', (i) => !i.hidden && i.complete && i.naturalWidth > 0),

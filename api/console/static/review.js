@@ -46,6 +46,7 @@ export async function reviewPage(view) {
   let clipFrom = 0; // the time the loaded clips start at (ms)
   let playing = false;
   let held = 0; // when the cameras were held for a slow one (ms); 0 none, -1 gave up until the next seek
+  let seeks = 0; // the latest seek: the clip starts of an earlier one that come late are dropped
   let speed = 1;
   let mark = { in: null, out: null };
   let left = false;
@@ -136,18 +137,24 @@ export async function reviewPage(view) {
   };
 
   const release = () => videos().forEach((v) => { v.pause(); v.removeAttribute('src'); v.load(); });
-  // Each clip starts at its figure's data-from (ms, the time asked); a camera's place in time is
-  // that plus its video's currentTime. The first camera still playing leads.
+  // Each clip starts at its figure's data-from (ms): where the server says the clip starts (the
+  // key frame at or before the time asked, or where the recording starts when that is later),
+  // not the time asked. A camera's place in time is that plus its video's currentTime. A camera
+  // whose clip starts after the others' time waits (data-waiting), paused at its start, until
+  // they reach it. The first camera still playing and not waiting leads.
   const wallOf = (v) => Number(v.closest('figure').dataset.from) + v.currentTime * 1000;
-  const leader = () => videos().find((v) => v.src && v.readyState > 0 && !v.ended && !v.error);
+  const waiting = (v) => v.closest('figure').dataset.waiting === '1';
+  const leader = () => videos().find((v) => v.src && v.readyState > 0 && !v.ended && !v.error && !waiting(v));
   const now = () => {
     const v = leader() || videos().find((x) => x.src && x.readyState > 0);
     return v ? wallOf(v) : clipFrom;
   };
-  const footageURL = (camera, t) => {
+  const clipRange = (camera, t) => {
     const to = new Date(Math.min(t + clipLength * 1000, Math.max(end, t + 60e3))).toISOString();
-    return withToken(`/v1/cameras/${encodeURIComponent(camera)}/footage?from=${new Date(t).toISOString()}&to=${to}`);
+    return `/v1/cameras/${encodeURIComponent(camera)}/footage?from=${new Date(t).toISOString()}&to=${to}`;
   };
+  // clipStart is where the camera's clip from t starts (ms), or null where nothing was recorded.
+  const clipStart = (camera, t) => api(clipRange(camera, t).replace('/footage?', '/footage/start?')).then((r) => Date.parse(r.start), () => null);
   // seek loads every camera's clip from t (the key frame at or before it) and plays them in step.
   function seek(t, play = playing) {
     clipFrom = Math.max(start, Math.min(t, end - 1000));
@@ -156,14 +163,27 @@ export async function reviewPage(view) {
     players.innerHTML = chosen.map((c) => `<figure class="tile" data-camera="${esc(c)}" data-from="${clipFrom}"><video muted playsinline></video>
       <figcaption><b>${esc(c)}</b> <span class="state muted"></span></figcaption></figure>`).join('');
     players.dataset.count = String(chosen.length);
-    for (const fig of players.querySelectorAll('figure')) {
+    const figs = [...players.querySelectorAll('figure')];
+    for (const fig of figs) {
       const v = fig.querySelector('video');
-      v.addEventListener('loadedmetadata', () => { fig.dataset.loaded = '1'; v.playbackRate = speed; if (playing) v.play().catch(() => {}); });
+      v.addEventListener('loadedmetadata', () => { fig.dataset.loaded = '1'; v.playbackRate = speed; if (playing && !waiting(v)) v.play().catch(() => {}); });
       v.addEventListener('error', () => { fig.querySelector('.state').textContent = 'no recording here'; });
       // When every camera's clip has ended, the next clips load from where they stopped.
       v.addEventListener('ended', () => { if (playing && !leader() && now() < end - 1000) seek(now(), true); });
-      v.src = footageURL(fig.dataset.camera, clipFrom);
     }
+    // The clips start where each camera's recording has a key frame: the earliest leads, and a
+    // camera starting more than 0.3 s after it waits for it.
+    const n = ++seeks;
+    Promise.all(figs.map(async (fig) => ({ fig, at: await clipStart(fig.dataset.camera, clipFrom) }))).then((starts) => {
+      if (n !== seeks || left) return;
+      const first = Math.min(...starts.filter((x) => x.at != null).map((x) => x.at));
+      for (const { fig, at } of starts) {
+        if (at == null) { fig.querySelector('.state').textContent = 'no recording here'; continue; }
+        fig.dataset.from = String(at);
+        if (at > first + 300) fig.dataset.waiting = '1';
+        fig.querySelector('video').src = withToken(clipRange(fig.dataset.camera, clipFrom));
+      }
+    });
     playing = play;
     view.querySelector('#playpause').textContent = playing ? 'Pause' : 'Play';
   }
@@ -173,18 +193,28 @@ export async function reviewPage(view) {
     const fig = v.closest('figure');
     if (Date.now() - Number(fig.dataset.reloaded || 0) < 5000) return;
     fig.dataset.reloaded = String(Date.now());
-    fig.dataset.from = String(t);
-    fig.querySelector('.state').textContent = '';
-    v.src = footageURL(fig.dataset.camera, t);
+    const n = seeks;
+    clipStart(fig.dataset.camera, t).then((at) => {
+      if (n !== seeks || left || at == null) return; // nothing recorded from t on: it tries again in 5 s
+      fig.dataset.from = String(at);
+      fig.dataset.waiting = at > t + 300 ? '1' : '';
+      fig.querySelector('.state').textContent = '';
+      v.src = withToken(clipRange(fig.dataset.camera, t));
+    });
   }
-  // In step: the leader sets the time and the others follow within 0.3 s; a camera whose footage
-  // at that time is still downloading holds them all (the slowest sets the pace), for at most
-  // 10 s, after which the others go on without it.
+  // In step: the leader sets the time and the others follow it. A clip streams as it is cut, so
+  // the browser cannot seek in it: a camera behind or ahead by up to 3 s plays a little faster or
+  // slower until it is in step (within 0.1 s), and one further off loads again from the leader's
+  // time. A waiting camera starts playing when the leader reaches its first frame. A camera whose
+  // footage is still downloading holds them all (the slowest sets the pace), for at most 10 s,
+  // after which the others go on without it.
   const holdLimit = 10000;
+  const tick = 250;
   const timer = setInterval(() => {
     const lead = leader();
     if (lead) {
       const t = wallOf(lead);
+      lead.playbackRate = speed;
       const others = videos().filter((v) => v !== lead && v.src && !v.error);
       for (const v of others) {
         if (v.readyState === 0) continue;
@@ -192,11 +222,28 @@ export async function reviewPage(view) {
           if (playing && t < end - 1000) reload(v, t);
           continue;
         }
-        const want = (t - Number(v.closest('figure').dataset.from)) / 1000;
-        if (want >= 0 && Math.abs(v.currentTime - want) > 0.3 && v.duration > want) v.currentTime = want;
+        const fig = v.closest('figure');
+        const behind = (t - Number(fig.dataset.from)) / 1000 - v.currentTime; // s of footage
+        if (waiting(v)) { // paused at its first frame until the leader gets there
+          if (!v.paused) v.pause();
+          const due = (-behind * 1000) / speed; // ms until the leader reaches it
+          if (behind >= 0) fig.dataset.waiting = '';
+          else if (playing && due < tick && !fig.dataset.joining) {
+            fig.dataset.joining = '1';
+            setTimeout(() => {
+              fig.dataset.waiting = '';
+              delete fig.dataset.joining;
+              if (playing && held <= 0) v.play().catch(() => {});
+            }, due);
+          }
+          continue;
+        }
+        if (Math.abs(behind) > 3) { if (playing) reload(v, t); continue; }
+        v.playbackRate = Math.abs(behind) < 0.1 || !playing ? speed : speed * (1 + Math.max(-0.5, Math.min(0.5, behind / 2)));
       }
-      const starving = others.some((v) => !v.ended && v.readyState < 3) || lead.readyState < 3;
-      const all = [lead, ...others].filter((v) => v.readyState > 0 && !v.ended);
+      const joined = others.filter((v) => !waiting(v));
+      const starving = joined.some((v) => !v.ended && v.readyState < 3) || lead.readyState < 3;
+      const all = [lead, ...joined].filter((v) => v.readyState > 0 && !v.ended);
       if (playing && starving && held === 0) {
         held = Date.now();
         all.forEach((v) => v.pause());
@@ -220,7 +267,7 @@ export async function reviewPage(view) {
   }
   function toggle() {
     playing = !playing;
-    videos().forEach((v) => (playing ? v.play().catch(() => {}) : v.pause()));
+    videos().forEach((v) => (playing && !waiting(v) ? v.play().catch(() => {}) : v.pause()));
     view.querySelector('#playpause').textContent = playing ? 'Pause' : 'Play';
   }
   function drawMark() {
