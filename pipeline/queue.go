@@ -154,17 +154,6 @@ func (q *dropQueue) Get(ctx context.Context) (*Job, bool) {
 	}
 }
 
-// TakeDoor takes the oldest door frame without waiting: a worker between the stages of another
-// frame runs it first.
-func (q *dropQueue) TakeDoor() (*Job, bool) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.lanes[laneDoor].n == 0 {
-		return nil, false
-	}
-	return q.lanes[laneDoor].pop(), true
-}
-
 // Len is the number of queued jobs.
 func (q *dropQueue) Len() int {
 	q.mu.Lock()

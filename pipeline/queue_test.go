@@ -3,13 +3,8 @@ package pipeline
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
-	"sync"
 	"testing"
-
-	"gocv.io/x/gocv"
 )
 
 // TestDropQueuePriority: door cameras' frames are taken first, and a full queue drops the other
@@ -103,66 +98,5 @@ func TestDropQueueGrows(t *testing.T) {
 	}
 	if strings.Join(got, "") != "bcdef" {
 		t.Fatalf("order %v", got)
-	}
-}
-
-// stagedRecognizer stands for a face worker whose street frame stops between its stages (as
-// RecognizeFrame does between detection, shot and description) until a door frame is queued.
-type stagedRecognizer struct {
-	mu       sync.Mutex
-	order    []string
-	detected chan struct{} // the street frame's detection is done
-	queued   chan struct{} // the door frame is in the queue
-}
-
-func (s *stagedRecognizer) Kind() string                           { return KindFace }
-func (s *stagedRecognizer) Close()                                 {}
-func (s *stagedRecognizer) Recognize(gocv.Mat, *Observation) error { return nil }
-func (s *stagedRecognizer) log(step string) {
-	s.mu.Lock()
-	s.order = append(s.order, step)
-	s.mu.Unlock()
-}
-
-func (s *stagedRecognizer) RecognizeFrame(_ gocv.Mat, j *Job, o *Observation) error {
-	if j.Priority {
-		s.log(j.Camera)
-		o.yieldToDoors() // a door frame never lets another go first: they keep their order
-		return nil
-	}
-	s.log(j.Camera + " detect")
-	close(s.detected)
-	<-s.queued
-	o.yieldToDoors()
-	s.log(j.Camera + " describe")
-	return nil
-}
-
-// TestDoorFrameBetweenStages: with the only worker busy with a street frame, a door frame queued
-// meanwhile runs between that frame's stages, before its description, not after the whole frame.
-func TestDoorFrameBetweenStages(t *testing.T) {
-	rec := &stagedRecognizer{detected: make(chan struct{}), queued: make(chan struct{})}
-	p, err := NewPool(KindFace, 1, 8, func() (Recognizer, error) { return rec, nil }, NewMetrics(nil), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { p.Run(ctx); close(done) }()
-	var finished sync.WaitGroup
-	job := func(cam string, door bool) *Job {
-		finished.Add(1)
-		return &Job{Camera: cam, Priority: door, W: 2, H: 2, BGR: make([]byte, 12), Done: func(*Observation) { finished.Done() }}
-	}
-	p.Offer(job("street-1", false))
-	<-rec.detected
-	p.Offer(job("door-1", true))
-	p.Offer(job("door-2", true))
-	close(rec.queued)
-	finished.Wait()
-	cancel()
-	<-done
-	if got, want := strings.Join(rec.order, ", "), "street-1 detect, door-1, door-2, street-1 describe"; got != want {
-		t.Fatalf("order %q, want %q", got, want)
 	}
 }

@@ -43,9 +43,6 @@ type Observation struct {
 	// timer records how long the worker's stages took (its pool's, of the frame's rank; nil:
 	// nothing is recorded).
 	timer *stageTimer
-	// yield, when set, runs the door frames waiting for a worker: a worker with another
-	// camera's frame calls it between stages, so a door frame waits for a stage, not a frame.
-	yield func()
 }
 
 // since records the time since t0 as stage s of the observation's frame (Metrics.stages).

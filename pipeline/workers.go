@@ -137,50 +137,25 @@ func (p *Pool) work(ctx context.Context, r Recognizer) {
 		if !ok {
 			return
 		}
-		p.run(r, j)
-	}
-}
-
-// run recognizes one job on the worker's recognizer. A frame that is not a door camera's lets
-// the door frames queued meanwhile go first between its stages (detection, shot, description):
-// with every worker busy, a door frame then waits for the end of a stage, not of a frame whose
-// stages each run slower while the cores are shared.
-func (p *Pool) run(r Recognizer, j *Job) {
-	p.metrics.queueLen.WithLabelValues(p.kind).Set(float64(p.q.Len()))
-	t0 := time.Now()
-	// The job may be shared with the other pool's worker: what is this worker's goes on o.
-	o := &Observation{Camera: j.Camera, Seq: j.Seq, PTS: j.PTS, Time: j.Time, Arrival: j.Arrival, Width: j.W, Height: j.H, Kind: r.Kind(),
-		timer: &p.timers[0]}
-	if j.Priority {
-		o.timer = &p.timers[1]
-	} else {
-		o.yield = func() {
-			for {
-				dj, ok := p.q.TakeDoor()
-				if !ok {
-					return
-				}
-				p.run(r, dj)
-			}
+		p.metrics.queueLen.WithLabelValues(p.kind).Set(float64(p.q.Len()))
+		t0 := time.Now()
+		// The job may be shared with the other pool's worker: what is this worker's goes on o.
+		o := &Observation{Camera: j.Camera, Seq: j.Seq, PTS: j.PTS, Time: j.Time, Arrival: j.Arrival, Width: j.W, Height: j.H, Kind: r.Kind(),
+			timer: &p.timers[0]}
+		if j.Priority {
+			o.timer = &p.timers[1]
 		}
-	}
-	if !j.Arrival.IsZero() && !j.Time.IsZero() {
-		o.timer.observe(stageIngest, j.Time.Sub(j.Arrival))
-		o.since(stageQueue, j.Time)
-	}
-	if err := p.process(r, j, o); err != nil {
-		// One bad frame never stops the worker or the others.
-		p.metrics.errors.WithLabelValues(j.Camera, p.kind).Inc()
-		p.log.Warn("recognizer error", "camera", j.Camera, "err", err)
-	}
-	p.metrics.latency.WithLabelValues(p.kind).Observe(time.Since(t0).Seconds())
-	j.Done(o)
-}
-
-// yieldToDoors runs the door frames that came while this frame was between stages.
-func (o *Observation) yieldToDoors() {
-	if o.yield != nil {
-		o.yield()
+		if !j.Arrival.IsZero() && !j.Time.IsZero() {
+			o.timer.observe(stageIngest, j.Time.Sub(j.Arrival))
+			o.since(stageQueue, j.Time)
+		}
+		if err := p.process(r, j, o); err != nil {
+			// One bad frame never stops the worker or the others.
+			p.metrics.errors.WithLabelValues(j.Camera, p.kind).Inc()
+			p.log.Warn("recognizer error", "camera", j.Camera, "err", err)
+		}
+		p.metrics.latency.WithLabelValues(p.kind).Observe(time.Since(t0).Seconds())
+		j.Done(o)
 	}
 }
 
@@ -241,7 +216,6 @@ func (f *FaceRecognizer) RecognizeFrame(img gocv.Mat, j *Job, o *Observation) er
 	if err != nil || len(faces) == 0 {
 		return err
 	}
-	o.yieldToDoors()
 	if settledOnly(faces, j, img.Cols(), img.Rows()) {
 		// Only faces of passages already published, verified lately: where they are keeps their
 		// tracks going; a main-stream shot and embeddings would change no event.
@@ -264,7 +238,6 @@ func (f *FaceRecognizer) RecognizeFrame(img gocv.Mat, j *Job, o *Observation) er
 			scaleFace(&faces[i], sx, sy)
 		}
 	}
-	o.yieldToDoors()
 	t = time.Now()
 	res, err := f.Faces.DescribeWith(target, faces, liveness)
 	o.since(stageDescribe, t)
