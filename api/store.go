@@ -311,27 +311,37 @@ func (s *Server) recordings(w http.ResponseWriter, r *http.Request) {
 		"recorded_seconds": recorded.Seconds()})
 }
 
-// footage is GET /v1/cameras/{id}/footage?from=&to=: one MP4, cut at key frames, at most an hour.
-func (s *Server) footage(w http.ResponseWriter, r *http.Request) {
+// clipRange reads a clip's from and to (at most an hour apart), answering the error itself
+// when they are wrong or the node keeps no recordings.
+func (s *Server) clipRange(w http.ResponseWriter, r *http.Request) (from, to time.Time, ok bool) {
 	if s.clips == nil {
 		s.writeError(w, r, errNoStore)
-		return
+		return from, to, false
 	}
 	q := r.URL.Query()
 	from, err := parseTime(q.Get("from"))
 	if err != nil {
 		s.writeError(w, r, badRequest("from: "+err.Error()))
-		return
+		return from, to, false
 	}
-	to, err := parseTime(q.Get("to"))
-	if err != nil {
+	if to, err = parseTime(q.Get("to")); err != nil {
 		s.writeError(w, r, badRequest("to: "+err.Error()))
-		return
+		return from, to, false
 	}
 	if !to.After(from) || to.Sub(from) > time.Hour {
 		s.writeError(w, r, badRequest("from must be before to, at most one hour apart"))
+		return from, to, false
+	}
+	return from, to, true
+}
+
+// footage is GET /v1/cameras/{id}/footage?from=&to=: one MP4, cut at key frames, at most an hour.
+func (s *Server) footage(w http.ResponseWriter, r *http.Request) {
+	from, to, ok := s.clipRange(w, r)
+	if !ok {
 		return
 	}
+	q := r.URL.Query()
 	reason := q.Get("reason")
 	if len(reason) > 500 {
 		s.writeError(w, r, badRequest("reason: at most 500 characters"))
@@ -381,23 +391,8 @@ func (s *Server) footage(w http.ResponseWriter, r *http.Request) {
 // recording starts later until the others reach it. It shows no footage, so it is not audited;
 // it reads one segment, so it runs in the clip slots.
 func (s *Server) footageStart(w http.ResponseWriter, r *http.Request) {
-	if s.clips == nil {
-		s.writeError(w, r, errNoStore)
-		return
-	}
-	q := r.URL.Query()
-	from, err := parseTime(q.Get("from"))
-	if err != nil {
-		s.writeError(w, r, badRequest("from: "+err.Error()))
-		return
-	}
-	to, err := parseTime(q.Get("to"))
-	if err != nil {
-		s.writeError(w, r, badRequest("to: "+err.Error()))
-		return
-	}
-	if !to.After(from) || to.Sub(from) > time.Hour {
-		s.writeError(w, r, badRequest("from must be before to, at most one hour apart"))
+	from, to, ok := s.clipRange(w, r)
+	if !ok {
 		return
 	}
 	release, ok := s.slot(w, r, s.clipSlots, "footage clips")
