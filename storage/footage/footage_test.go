@@ -97,6 +97,16 @@ func TestRecordAndCut(t *testing.T) {
 	if _, _, err := KeyFrame(ctx, idx, blobs, "cam001", start.Add(-time.Hour)); !errors.Is(err, ErrNoFootage) {
 		t.Fatalf("a still where nothing was recorded: %v", err)
 	}
+	// A still of a time in the segment after the last one stored (being recorded, not indexed
+	// yet: a still of "now") is the last one's last key frame; one further on is a gap.
+	last := segs[len(segs)-1]
+	length := last.End.Sub(last.Start)
+	if _, keyAt, err := KeyFrame(ctx, idx, blobs, "cam001", last.End.Add(length+time.Second)); err != nil || keyAt.After(last.End) || last.End.Sub(keyAt) > 600*time.Millisecond {
+		t.Fatalf("a still of the segment being recorded: at %v, %v", keyAt, err)
+	}
+	if _, _, err := KeyFrame(ctx, idx, blobs, "cam001", last.End.Add(length+3*time.Second)); !errors.Is(err, ErrNoFootage) {
+		t.Fatalf("a still past the recording: %v", err)
+	}
 	// Where a clip starts in time (a player's time 0): the key frame at or before from, the same
 	// one a still of from shows; where the recording starts, for a range that starts before it.
 	cs, err := ClipStart(ctx, idx, blobs, "cam001", from, to)

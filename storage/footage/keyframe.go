@@ -12,8 +12,11 @@ import (
 	"github.com/vigil-oss/vigil/streams"
 )
 
-// keyFrameGap is how far past a segment's end a time may be and still take its last key frame
-// (a segment ends on its last frame; the next starts on a key frame a frame later).
+// keyFrameGap is how far past a segment's end, beyond the length of the segment after it, a time
+// may be and still take the segment's last key frame. A segment ends on its last frame and the
+// next starts on a key frame a frame later, but the next is indexed only once it is whole: a
+// still of "now" (the mask editor's) falls in a segment still being recorded, up to a segment's
+// length and the time to store it past the last one indexed.
 const keyFrameGap = 2 * time.Second
 
 // KeyFrame returns the recording's key frame at or before at, as a unit a decoder takes (the
@@ -31,7 +34,7 @@ func KeyFrame(ctx context.Context, idx Index, blobs Blobs, camera string, at tim
 			sg = &segs[i]
 		}
 	}
-	if sg == nil || at.After(sg.End.Add(keyFrameGap)) {
+	if sg == nil || at.After(sg.End.Add(sg.End.Sub(sg.Start)+keyFrameGap)) {
 		return nil, time.Time{}, ErrNoFootage
 	}
 	init, samples, _, err := readSegment(ctx, blobs, *sg)
