@@ -26,7 +26,9 @@ func Clip(ctx context.Context, idx Index, blobs Blobs, camera string, from, to t
 // WriteClip writes one fragmented MP4 covering [from, to] to w, segment by segment (one
 // segment in memory at a time, whatever the range): it starts at the last key frame at or before
 // from and ends with the first frame at or after to. Segments are joined with continuous
-// timestamps. A segment that is missing or corrupt is skipped and named in skipped; the rest of
+// timestamps, but where the recording has a gap of joinGap or more (the camera was away) the
+// clip has the same gap: a frame's time in the clip is when it was taken, less the clip's first
+// frame's, so a player (Review, a case file's viewer) shows every frame at its real time. A segment that is missing or corrupt is skipped and named in skipped; the rest of
 // the range still comes. Nothing is written before the first usable segment is found, so
 // ErrNoFootage comes with an untouched w.
 func WriteClip(ctx context.Context, idx Index, blobs Blobs, camera string, from, to time.Time, w io.Writer) (skipped []string, err error) {
@@ -39,7 +41,8 @@ func WriteClip(ctx context.Context, idx Index, blobs Blobs, camera string, from,
 	}
 	var initWritten bool
 	var first []byte // the clip's init: a segment recorded with other codec parameters ends it
-	var base uint64
+	var base uint64  // where the next part starts in the clip, in timeScale units
+	var t0 time.Time // when the clip's first frame was taken
 	var seq uint32
 	for _, sg := range segs {
 		init, samples, trackID, err := readSegment(ctx, blobs, sg)
@@ -72,6 +75,12 @@ func WriteClip(ctx context.Context, idx Index, blobs Blobs, camera string, from,
 			}
 			initWritten = true
 		}
+		at := sampleTime(samples, sg.Start, kept[0])
+		if seq == 0 {
+			t0 = at
+		} else if off := at.Sub(t0); off-ticksDuration(base) >= joinGap {
+			base = uint64(off.Microseconds()) * timeScale / 1e6
+		}
 		seq++
 		np := fmp4.Part{SequenceNumber: seq, Tracks: []*fmp4.PartTrack{{ID: trackID, BaseTime: base, Samples: kept}}}
 		if err := np.Marshal(&out); err != nil {
@@ -88,6 +97,15 @@ func WriteClip(ctx context.Context, idx Index, blobs Blobs, camera string, from,
 		return skipped, ErrNoFootage
 	}
 	return skipped, nil
+}
+
+// joinGap is the smallest gap between two segments that a clip keeps as a gap: smaller ones are
+// the segments' clock against their frames' durations, joined without a jump.
+const joinGap = time.Second
+
+// ticksDuration is a time in timeScale units as a duration (a clip of days, without overflow).
+func ticksDuration(t uint64) time.Duration {
+	return time.Duration(t/timeScale)*time.Second + time.Duration(t%timeScale)*time.Second/timeScale
 }
 
 // readSegment fetches a segment and flattens its fragments into one timeline from its start

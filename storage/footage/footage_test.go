@@ -54,28 +54,11 @@ func TestRecordAndCut(t *testing.T) {
 	if err != nil || len(skipped) != 0 {
 		t.Fatal(err, skipped)
 	}
-	f := filepath.Join(t.TempDir(), "clip.mp4")
-	os.WriteFile(f, mp4, 0o644)
-	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "stream=codec_name,width,height,nb_read_frames:format=duration",
-		"-count_frames", "-of", "json", f).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ffprobe: %v %s", err, out)
-	}
-	var probe struct {
-		Streams []struct {
-			Codec  string `json:"codec_name"`
-			Width  int
-			Frames string `json:"nb_read_frames"`
-		}
-		Format struct{ Duration string }
-	}
-	json.Unmarshal(out, &probe)
-	dur, _ := strconv.ParseFloat(probe.Format.Duration, 64)
-	frames, _ := strconv.Atoi(probe.Streams[0].Frames)
+	codec, width, dur, frames := probeClip(t, mp4)
 	want := to.Sub(from).Seconds()
 	t.Logf("clip %.2f s (asked %.2f s), %d frames, %d bytes", dur, want, frames, len(mp4))
-	if probe.Streams[0].Codec != "h264" || probe.Streams[0].Width != 320 {
-		t.Fatalf("probe %s", out)
+	if codec != "h264" || width != 320 {
+		t.Fatalf("clip of %s, %d px wide", codec, width)
 	}
 	// Key frame precision: it may start up to one GOP (0.5 s) early and end one frame late.
 	if dur < want-0.1 || dur > want+0.7 || frames < int(want*25)-3 {
@@ -83,6 +66,17 @@ func TestRecordAndCut(t *testing.T) {
 	}
 	if _, _, err := Clip(ctx, idx, blobs, "cam001", start.Add(-time.Hour), start.Add(-59*time.Minute)); !errors.Is(err, ErrNoFootage) {
 		t.Fatalf("empty range: %v", err)
+	}
+	// A gap in the recording (the third segment on, 5 s later, as after an outage) is a gap in
+	// the clip: its frames play at the time they were taken, not 5 s early.
+	gapped := shifted{PGIndex: idx, from: segs[2].Start, by: 5 * time.Second}
+	gapTo := to.Add(5 * time.Second)
+	gmp4, skipped, err := Clip(ctx, gapped, blobs, "cam001", from, gapTo)
+	if err != nil || len(skipped) != 0 {
+		t.Fatal(err, skipped)
+	}
+	if _, _, gdur, gframes := probeClip(t, gmp4); gdur < dur+4.8 || gdur > dur+5.2 || gframes != frames {
+		t.Fatalf("a clip over a 5 s gap lasts %.2f s with %d frames, want %.2f s with %d", gdur, gframes, dur+5, frames)
 	}
 	// A still: the key frame at or before a time (a key frame every 0.5 s), with its parameter
 	// sets, as a decoder takes it.
@@ -128,4 +122,54 @@ func TestRecordAndCut(t *testing.T) {
 	if err != nil || len(skipped) != 1 || !strings.Contains(skipped[0], segs[1].Key) || len(mp4) == 0 {
 		t.Fatalf("with a corrupt segment: %d bytes, skipped %v, %v", len(mp4), skipped, err)
 	}
+}
+
+// probeClip is what ffprobe says of an MP4: its codec, width, duration in seconds and frames.
+func probeClip(t *testing.T, mp4 []byte) (codec string, width int, dur float64, frames int) {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "clip.mp4")
+	if err := os.WriteFile(f, mp4, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "stream=codec_name,width,height,nb_read_frames:format=duration",
+		"-count_frames", "-of", "json", f).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffprobe: %v %s", err, out)
+	}
+	var probe struct {
+		Streams []struct {
+			Codec  string `json:"codec_name"`
+			Width  int
+			Frames string `json:"nb_read_frames"`
+		}
+		Format struct{ Duration string }
+	}
+	if err := json.Unmarshal(out, &probe); err != nil || len(probe.Streams) == 0 {
+		t.Fatalf("ffprobe said %s (%v)", out, err)
+	}
+	dur, _ = strconv.ParseFloat(probe.Format.Duration, 64)
+	frames, _ = strconv.Atoi(probe.Streams[0].Frames)
+	return probe.Streams[0].Codec, probe.Streams[0].Width, dur, frames
+}
+
+// shifted is an index whose segments from a time on were recorded by later: a gap in the
+// recording.
+type shifted struct {
+	PGIndex
+	from time.Time
+	by   time.Duration
+}
+
+func (s shifted) Segments(ctx context.Context, camera string, from, to time.Time) ([]Segment, error) {
+	all, err := s.PGIndex.Segments(ctx, camera, from.Add(-time.Hour), to.Add(time.Hour))
+	var out []Segment
+	for _, sg := range all {
+		if !sg.Start.Before(s.from) {
+			sg.Start, sg.End = sg.Start.Add(s.by), sg.End.Add(s.by)
+		}
+		if sg.Start.Before(to) && sg.End.After(from) {
+			out = append(out, sg)
+		}
+	}
+	return out, err
 }
