@@ -84,6 +84,7 @@ type Server struct {
 	streams        streamSet
 	clipSlots      chan struct{}
 	clipOwners     quota.PerKey // clips downloading, by principal
+	stillOwners    quota.PerKey // stills and clip starts under way, by principal
 	preview        func(ctx context.Context, camera string, at time.Time, width int, masks privacy.Masks) ([]byte, time.Time, error)
 	previewMu      sync.Mutex
 	previewAudit   map[string]time.Time // principal + camera → when its stills were last audited

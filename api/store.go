@@ -347,14 +347,11 @@ func (s *Server) footage(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, badRequest("reason: at most 500 characters"))
 		return
 	}
-	if p := principalOf(r); p != nil {
-		key := strconv.FormatInt(p.ID, 10)
-		if !s.clipOwners.Take(key, clipsPerPrincipal) {
-			writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": fmt.Sprintf("this principal already has %d clips downloading; wait for one", clipsPerPrincipal)})
-			return
-		}
-		defer s.clipOwners.Give(key)
+	give, ok := s.share(w, r, &s.clipOwners, clipsPerPrincipal, "clips downloading")
+	if !ok {
+		return
 	}
+	defer give()
 	release, ok := s.slot(w, r, s.clipSlots, "footage clips")
 	if !ok {
 		return
@@ -395,6 +392,11 @@ func (s *Server) footageStart(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	give, ok := s.share(w, r, &s.stillOwners, stillsPerPrincipal, "stills and clip starts")
+	if !ok {
+		return
+	}
+	defer give()
 	release, ok := s.slot(w, r, s.clipSlots, "footage clips")
 	if !ok {
 		return
@@ -441,6 +443,11 @@ func (s *Server) footagePreview(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("%w: only an admin sees a still without its privacy masks", errForbidden))
 		return
 	}
+	give, ok := s.share(w, r, &s.stillOwners, stillsPerPrincipal, "stills and clip starts")
+	if !ok {
+		return
+	}
+	defer give()
 	key := who + "\x00" + camera
 	s.previewMu.Lock()
 	due := unmasked || time.Since(s.previewAudit[key]) >= previewAuditEvery

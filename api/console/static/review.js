@@ -154,7 +154,9 @@ export async function reviewPage(view) {
     return `/v1/cameras/${encodeURIComponent(camera)}/footage?from=${new Date(t).toISOString()}&to=${to}`;
   };
   // clipStart is where the camera's clip from t starts (ms), or null where nothing was recorded.
-  const clipStart = (camera, t) => api(clipRange(camera, t).replace('/footage?', '/footage/start?')).then((r) => Date.parse(r.start), () => null);
+  // A busy node (503) or a principal with many stills under way (429) is asked again in a second.
+  const clipStart = (camera, t, tries = 3) => api(clipRange(camera, t).replace('/footage?', '/footage/start?')).then((r) => Date.parse(r.start),
+    (err) => (tries > 1 && (err.status === 429 || err.status === 503) ? new Promise((ok) => setTimeout(ok, 1000)).then(() => clipStart(camera, t, tries - 1)) : null));
   // seek loads every camera's clip from t (the key frame at or before it) and plays them in step.
   function seek(t, play = playing) {
     clipFrom = Math.max(start, Math.min(t, end - 1000));
