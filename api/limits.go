@@ -62,7 +62,7 @@ func (s *Server) share(w http.ResponseWriter, r *http.Request, owners *quota.Per
 }
 
 // progressWriter gives each write its own deadline, so a long answer goes on while the client
-// keeps reading and ends when it stalls; begin, when set, runs before the first byte (the
+// keeps reading and ends when it stalls, and sends it at once; begin, when set, runs before the first byte (the
 // headers go with the first piece, so an answer that fails before it is still a clean error).
 type progressWriter struct {
 	w       http.ResponseWriter
@@ -80,5 +80,9 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 		}
 	}
 	_ = p.rc.SetWriteDeadline(time.Now().Add(p.window))
-	return p.w.Write(b)
+	n, err := p.w.Write(b)
+	if err == nil {
+		err = p.rc.Flush() // each write is a whole piece (a clip's segment): the player gets all of it now
+	}
+	return n, err
 }

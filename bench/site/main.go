@@ -51,6 +51,7 @@ type opts struct {
 	mdir           string
 	workers        int
 	simNice        int
+	streetIdle     float64
 	profile        string
 	onWindow       func(start bool) // the profile's start and stop
 }
@@ -64,6 +65,7 @@ func main() {
 	flag.StringVar(&o.camsim, "camsim", "bin/camsim", "camsim binary")
 	flag.IntVar(&o.workers, "workers", 3, "face workers (one more than the cores: a worker waits while its shot is decoded)")
 	flag.StringVar(&o.profile, "profile", "", "write a CPU profile of the largest passing sub-stream count here")
+	flag.Float64Var(&o.streetIdle, "street-idle-fps", 0.625, "a street camera's rate with sub-streams while nothing moves (cameras[].idle_fps; 0: always its 1.25)")
 	flag.IntVar(&o.simNice, "camsim-nice", 0, "camsim's nice value (0: it shares the cores with vigil equally; 19: it takes what vigil leaves, as cameras that are other machines would)")
 	flag.Parse()
 	config.TuneGC()
@@ -182,7 +184,7 @@ func run(n int, o opts) (*result, error) {
 	for i := 1; i <= n; i++ {
 		id := fmt.Sprintf("cam%03d", i)
 		ids[i-1] = id
-		if err := addCamera(pl, pool, id, addr, i, sc[i-1], sub); err != nil {
+		if err := addCamera(pl, pool, id, addr, i, sc[i-1], sub, o.streetIdle); err != nil {
 			return nil, err
 		}
 	}
@@ -221,7 +223,7 @@ func camIndex(camera string) int {
 }
 
 // addCamera pulls camera i and analyses it as the configuration says.
-func addCamera(pl *pipeline.Pipeline, pool *rtsp.Pool, id, addr string, i int, scene string, sub bool) error {
+func addCamera(pl *pipeline.Pipeline, pool *rtsp.Pool, id, addr string, i int, scene string, sub bool, streetIdle float64) error {
 	main, err := pool.Add(rtsp.Config{ID: id, URL: fmt.Sprintf("rtsp://%s%s", addr, camsim.CameraPath(i))})
 	if err != nil {
 		return err
@@ -240,8 +242,11 @@ func addCamera(pl *pipeline.Pipeline, pool *rtsp.Pool, id, addr string, i int, s
 		return err
 	}
 	o := pipeline.Options{FPS: fps, KeyframesOnly: true, Faces: scene != camsim.PlaceGate, Plates: scene == camsim.PlaceGate, Main: main.Stream()}
-	if scene == camsim.PlaceDoor {
+	switch scene {
+	case camsim.PlaceDoor:
 		o.IdleFPS = 1.25 // until someone appears (cameras[].idle_fps)
+	case camsim.PlaceStreet:
+		o.IdleFPS = streetIdle
 	}
 	return pl.AddCamera(id, detect.Stream(), o)
 }
