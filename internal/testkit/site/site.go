@@ -180,23 +180,44 @@ func (s *Site) vigil(ctx context.Context, args ...string) ([]byte, error) {
 	return out, nil
 }
 
+// startNATS starts the bus servers and waits until they form a cluster. A server that exits
+// (its port, picked free a moment before, taken meanwhile by another test's process) or a
+// cluster not ready in 30 s is started again on fresh ports, three times at most; the error
+// names the servers' last log lines.
 func (s *Site) startNATS(ctx context.Context) error {
 	bin, err := exec.LookPath("nats-server")
 	if err != nil {
 		return errors.New("site: nats-server is not on the PATH")
 	}
+	for try := 1; ; try++ {
+		err := s.tryNATS(ctx, bin, try)
+		if err == nil || try == 3 || ctx.Err() != nil {
+			return err
+		}
+		for _, c := range s.nats {
+			_ = c.Process.Kill()
+			_ = c.Wait()
+		}
+		s.nats, s.monitor = nil, nil
+	}
+}
+
+func (s *Site) tryNATS(ctx context.Context, bin string, try int) error {
 	clients, routes := make([]string, s.cfg.NATS), make([]string, s.cfg.NATS)
 	for i := range clients {
 		clients[i], routes[i] = "nats://"+FreeAddr(), "nats://"+FreeAddr()
 	}
+	var logs []string
 	for i := range clients {
 		name := fmt.Sprintf("nats-%d", i+1)
 		host, port, _ := net.SplitHostPort(strings.TrimPrefix(clients[i], "nats://"))
 		mon := FreeAddr()
 		s.monitor = append(s.monitor, mon)
 		_, mport, _ := net.SplitHostPort(mon)
-		args := []string{"-a", host, "-p", port, "-m", mport, "-js", "-sd", filepath.Join(s.cfg.Dir, name), "-n", name,
-			"--cluster_name", "vigil", "-cluster", routes[i], "-routes", strings.Join(routes, ","), "-l", filepath.Join(s.cfg.Dir, name+".log")}
+		log := filepath.Join(s.cfg.Dir, fmt.Sprintf("%s.%d.log", name, try))
+		logs = append(logs, log)
+		args := []string{"-a", host, "-p", port, "-m", mport, "-js", "-sd", filepath.Join(s.cfg.Dir, fmt.Sprintf("%s.%d", name, try)), "-n", name,
+			"--cluster_name", "vigil", "-cluster", routes[i], "-routes", strings.Join(routes, ","), "-l", log}
 		cmd := exec.Command(bin, args...)
 		if err := cmd.Start(); err != nil {
 			return err
@@ -224,11 +245,30 @@ func (s *Site) startNATS(ctx context.Context) error {
 		if err == nil {
 			return nil
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("site: NATS cluster not ready in 30 s: %w", err)
+		gone := false
+		for i, c := range s.nats {
+			// A server that exited is a zombie until waited for: signal 0 cannot tell, /proc can.
+			if st, rerr := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.Process.Pid)); rerr != nil || strings.Contains(string(st), ") Z ") {
+				gone = true
+				err = fmt.Errorf("%w; nats-%d exited", err, i+1)
+			}
+		}
+		if gone || time.Now().After(deadline) {
+			return fmt.Errorf("site: NATS cluster not ready (try %d of 3): %w; logs: %s", try, err, tails(logs, 3))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// tails is the last n lines of each file, for an error.
+func tails(files []string, n int) string {
+	var out []string
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		out = append(out, filepath.Base(f)+": "+strings.Join(lines[max(0, len(lines)-n):], " | "))
+	}
+	return strings.Join(out, "; ")
 }
 
 // StartNode starts a vigil node and waits until it is ready.
