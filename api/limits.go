@@ -62,8 +62,9 @@ func (s *Server) share(w http.ResponseWriter, r *http.Request, owners *quota.Per
 }
 
 // progressWriter gives each write its own deadline, so a long answer goes on while the client
-// keeps reading and ends when it stalls, and sends it at once; begin, when set, runs before the first byte (the
-// headers go with the first piece, so an answer that fails before it is still a clean error).
+// keeps reading and ends when it stalls, and sends it at once; begin, when set, runs before the
+// first byte (the headers go with the first piece, so an answer that fails before it is still a
+// clean error).
 type progressWriter struct {
 	w       http.ResponseWriter
 	rc      *http.ResponseController

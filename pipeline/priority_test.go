@@ -33,9 +33,9 @@ func (c *timedCollector) Publish(ctx context.Context, e *event.Event) error {
 // TestOverloadKeepsDoorCameras: one face worker, ten busy cameras sampled at 5 frames a second
 // (far over capacity; under the race detector eight, the street cameras at 3.5 a second and the
 // door camera at 2.5, which is still over capacity and leaves the 2-core machine's decoders and
-// motion gates, slowed several times, room for the worker): the door camera's frames are taken first, so it is identified
-// within its latency and loses next to nothing, while the others drop, and every camera's drops
-// are counted in its Stats (what GET /v1/cameras shows).
+// motion gates, slowed several times, room for the worker): the door camera's frames are taken
+// first, so it is identified within its latency and loses next to nothing, while the others
+// drop, and every camera's drops are counted in its Stats (what GET /v1/cameras shows).
 func TestOverloadKeepsDoorCameras(t *testing.T) {
 	td, mdir := testenv.Testdata(t), testenv.Models(t)
 	dnn.SetThreads(1)

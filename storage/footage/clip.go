@@ -28,8 +28,9 @@ func Clip(ctx context.Context, idx Index, blobs Blobs, camera string, from, to t
 // from and ends with the first frame at or after to. Segments are joined with continuous
 // timestamps, but where the recording has a gap of joinGap or more (the camera was away) the
 // clip has the same gap: a frame's time in the clip is when it was taken, less the clip's first
-// frame's, so a player (Review, a case file's viewer) shows every frame at its real time. A segment that is missing or corrupt is skipped and named in skipped; the rest of
-// the range still comes. Nothing is written before the first usable segment is found, so
+// frame's, so a player (Review, a case file's viewer) shows every frame at its real time. A
+// segment that is missing or corrupt is skipped and named in skipped; the rest of the range
+// still comes. Nothing is written before the first usable segment is found, so
 // ErrNoFootage comes with an untouched w.
 func WriteClip(ctx context.Context, idx Index, blobs Blobs, camera string, from, to time.Time, w io.Writer) (skipped []string, err error) {
 	segs, err := idx.Segments(ctx, camera, from, to)
@@ -53,7 +54,7 @@ func WriteClip(ctx context.Context, idx Index, blobs Blobs, camera string, from,
 			skipped = append(skipped, err.Error())
 			continue
 		}
-		kept := cut(samples, sg.Start, from, to)
+		kept, at := cut(samples, sg.Start, from, to)
 		if len(kept) == 0 {
 			continue
 		}
@@ -75,7 +76,6 @@ func WriteClip(ctx context.Context, idx Index, blobs Blobs, camera string, from,
 			}
 			initWritten = true
 		}
-		at := sampleTime(samples, sg.Start, kept[0])
 		if seq == 0 {
 			t0 = at
 		} else if off := at.Sub(t0); off-ticksDuration(base) >= joinGap {
@@ -148,33 +148,22 @@ func ClipStart(ctx context.Context, idx Index, blobs Blobs, camera string, from,
 			}
 			continue // WriteClip skips it too
 		}
-		if kept := cut(samples, sg.Start, from, to); len(kept) > 0 {
-			return sampleTime(samples, sg.Start, kept[0]), nil
+		if kept, at := cut(samples, sg.Start, from, to); len(kept) > 0 {
+			return at, nil
 		}
 	}
 	return time.Time{}, ErrNoFootage
 }
 
-// sampleTime is when sample s of a segment starting at start was taken.
-func sampleTime(samples []*fmp4.Sample, start time.Time, s *fmp4.Sample) time.Time {
-	var d uint64
-	for _, x := range samples {
-		if x == s {
-			break
-		}
-		d += uint64(x.Duration)
-	}
-	return start.Add(time.Duration(d) * time.Second / timeScale)
-}
-
 // cut keeps the samples of a segment starting at start that fall in [from, to], widened back to
-// the last key frame at or before from.
-func cut(samples []*fmp4.Sample, start, from, to time.Time) []*fmp4.Sample {
+// the last key frame at or before from, and says when the first one kept was taken.
+func cut(samples []*fmp4.Sample, start, from, to time.Time) ([]*fmp4.Sample, time.Time) {
 	first, last := -1, len(samples)-1
+	var firstAt time.Time
 	t := start
 	for i, s := range samples {
 		if !s.IsNonSyncSample && !t.After(from) {
-			first = i
+			first, firstAt = i, t
 		}
 		if t.After(to) {
 			last = i - 1
@@ -184,13 +173,13 @@ func cut(samples []*fmp4.Sample, start, from, to time.Time) []*fmp4.Sample {
 	}
 	if first < 0 {
 		if start.After(from) {
-			first = 0 // the segment starts inside the range, on its key frame
+			first, firstAt = 0, start // the segment starts inside the range, on its key frame
 		} else {
-			return nil
+			return nil, time.Time{}
 		}
 	}
 	if last < first {
-		return nil
+		return nil, time.Time{}
 	}
-	return samples[first : last+1]
+	return samples[first : last+1], firstAt
 }
