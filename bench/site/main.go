@@ -58,7 +58,7 @@ type opts struct {
 
 func main() {
 	var o opts
-	subCounts := flag.String("cameras", "60,120,180,240,300,360", "camera counts to try with sub-streams, in order, until a target fails")
+	subCounts := flag.String("cameras", "60,120,180,240,300,360", "camera counts to try with sub-streams, in order, until a load target fails (latency, drops)")
 	todayCounts := flag.String("today", "10,20,30,40,50", "camera counts to try in today's configuration")
 	flag.DurationVar(&o.window, "window", 90*time.Second, "measurement window per count")
 	flag.DurationVar(&o.warmup, "warmup", 15*time.Second, "warm-up before the window")
@@ -74,10 +74,14 @@ func main() {
 	if o.mdir, err = models.Dir(os.Getenv("VIGIL_MODELS")); err != nil {
 		fail(err)
 	}
-	best := map[string]int{}
+	// best: the largest N before any target failed (the verdict); carried: the largest N before
+	// a load target failed, the counts going on past accuracy failures (the face model's errors
+	// on these photos come with the passages a count adds, not with the node's load).
+	best, carried := map[string]int{}, map[string]int{}
 	var bestRun *result
 	for _, mode := range []struct{ name, counts string }{{"today", *todayCounts}, {"sub-stream", *subCounts}} {
 		o.mode = mode.name
+		allMet := true
 		for _, c := range strings.Split(mode.counts, ",") {
 			n, _ := strconv.Atoi(strings.TrimSpace(c))
 			if n <= 0 {
@@ -88,20 +92,27 @@ func main() {
 				fail(err)
 			}
 			r.print()
-			if !r.ok() {
+			if !r.carried() {
 				break
 			}
-			best[mode.name] = n
-			if mode.name == "sub-stream" {
-				bestRun = r
+			carried[mode.name] = n
+			if allMet = allMet && r.ok(); allMet {
+				best[mode.name] = n
+				if mode.name == "sub-stream" {
+					bestRun = r
+				}
 			}
 		}
 	}
-	fmt.Printf("largest N meeting every target: today's configuration %d, sub-streams %d", best["today"], best["sub-stream"])
-	if best["today"] > 0 {
-		fmt.Printf(" (%.1f×)", float64(best["sub-stream"])/float64(best["today"]))
+	ratio := func(m map[string]int) string {
+		if m["today"] == 0 {
+			return ""
+		}
+		return fmt.Sprintf(" (%.1f×)", float64(m["sub-stream"])/float64(m["today"]))
 	}
-	fmt.Println()
+	fmt.Printf("largest N meeting every target: today's configuration %d, sub-streams %d%s\n", best["today"], best["sub-stream"], ratio(best))
+	fmt.Printf("largest N meeting the load targets (latency, drops), past accuracy failures: today's configuration %d, sub-streams %d%s\n",
+		carried["today"], carried["sub-stream"], ratio(carried))
 	if bestRun != nil && o.profile != "" {
 		o.mode = "sub-stream"
 		r, err := runProfiled(bestRun.n, o)

@@ -138,8 +138,17 @@ func (r *result) plates() float64 {
 // printed but is not one of the targets: it comes from the face model on these photos (today's
 // configuration shows it too), not from the node's load.
 func (r *result) ok() bool {
-	return r.recall() >= minRecall && r.strangersMatched == 0 && r.plates() >= minPlates &&
-		pct(r.door, 0.99) <= maxDoorP99 && pct(r.street, 0.99) <= maxStreetP99 && r.dropRatio() <= maxDropRatio
+	return r.accurate() && r.carried()
+}
+
+// accurate says the identity and plate targets are met: what the models make of the passages.
+func (r *result) accurate() bool {
+	return r.recall() >= minRecall && r.strangersMatched == 0 && r.plates() >= minPlates
+}
+
+// carried says the load targets are met: latency and drops, what the node's capacity decides.
+func (r *result) carried() bool {
+	return pct(r.door, 0.99) <= maxDoorP99 && pct(r.street, 0.99) <= maxStreetP99 && r.dropRatio() <= maxDropRatio
 }
 
 func pct(d []time.Duration, p float64) time.Duration {
@@ -250,8 +259,13 @@ func (r *result) score(truthFile string, evs []published, residents map[string]b
 
 func (r *result) print() {
 	verdict := "all targets met"
-	if !r.ok() {
-		verdict = "a target failed"
+	switch {
+	case !r.carried() && !r.accurate():
+		verdict = "load and accuracy targets failed"
+	case !r.carried():
+		verdict = "a load target failed (latency or drops)"
+	case !r.accurate():
+		verdict = "an accuracy target failed (the node kept up)"
 	}
 	fmt.Printf("%-10s %3d cameras (%d street, %d door, %d gate): passages %v; residents identified %d/%d (%.3f), wrong %d, strangers matched %d/%d, plates read %d/%d; door frame→event p99 %v (%d), street p99 %v (%d); sampled %.0f/s, gated %.0f%%, dropped %.2f%% of %d offered; vigil CPU %.0f%% of a core (%.2f%% per camera), camsim %.0f%%: %s\n",
 		r.mode, r.n, count(r.scenes, camsim.PlaceStreet), count(r.scenes, camsim.PlaceDoor), count(r.scenes, camsim.PlaceGate), r.passagesByScene,
