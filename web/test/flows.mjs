@@ -194,6 +194,14 @@ try {
   await inv.waitForFunction(() => { const i = document.querySelector('#preview img'); return i && !i.hidden && i.complete && i.naturalWidth > 0 && i.src.includes('/preview'); }, null, { timeout: 10000 });
   const still = await inv.$eval('#preview img', (i) => ({ width: i.naturalWidth, height: i.naturalHeight }));
   await inv.screenshot({ path: `${OUT}/review-scrub.png` });
+  // At either end of the timeline the preview stays inside it.
+  const tl = await inv.locator('#timeline').boundingBox();
+  for (const px of [tl.x + 2, tl.x + tl.width - 2]) {
+    await inv.mouse.move(px, span.y + span.height / 2, { steps: 2 });
+    const box = await inv.locator('#preview').boundingBox();
+    if (!box || box.x < tl.x - 1 || box.x + box.width > tl.x + tl.width + 1) throw new Error(`scrub preview at ${px} outside the timeline: ${JSON.stringify(box)} in ${JSON.stringify(tl)}`);
+  }
+  await inv.screenshot({ path: `${OUT}/review-scrub-end.png` });
   // An early event, once both cameras' footage of the 15 s after it is surely recorded (a loaded
   // machine's recorders lag the live edge by a few seconds).
   const evAt = Date.parse(await inv.locator('#revents li').nth(1).getAttribute('data-time'));

@@ -299,7 +299,11 @@ export async function reviewPage(view) {
   timeline.addEventListener('pointermove', (e) => {
     const t = timeAt(e.clientX);
     preview.hidden = false;
-    preview.style.left = x(t);
+    // Centred on the pointer, but kept inside the timeline at either end.
+    // (left is measured from inside the timeline's border)
+    const half = preview.getBoundingClientRect().width / 2;
+    const at = e.clientX - timeline.getBoundingClientRect().left - timeline.clientLeft;
+    preview.style.left = `${Math.min(Math.max(at, half), timeline.clientWidth - half)}px`;
     preview.querySelector('span').textContent = new Date(t).toLocaleTimeString();
     if (dragging) timeline.querySelector('.playhead').style.left = x(t);
     const lane = e.target.closest('.lane') || timeline.querySelector('.lane');
