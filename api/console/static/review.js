@@ -299,8 +299,8 @@ export async function reviewPage(view) {
   timeline.addEventListener('pointermove', (e) => {
     const t = timeAt(e.clientX);
     preview.hidden = false;
-    // Centred on the pointer, but kept inside the timeline at either end.
-    // (left is measured from inside the timeline's border)
+    // Centred on the pointer, but kept inside the timeline at either end (left counts from
+    // inside the timeline's border).
     const half = preview.getBoundingClientRect().width / 2;
     const at = e.clientX - timeline.getBoundingClientRect().left - timeline.clientLeft;
     preview.style.left = `${Math.min(Math.max(at, half), timeline.clientWidth - half)}px`;
