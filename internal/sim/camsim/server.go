@@ -128,6 +128,7 @@ func NewServer(cfg Config, clips []*Clip, log *slog.Logger) (*Server, error) {
 		WriteQueueSize: 2048, // a 720p key frame is ~100 packets; bursts of them must not overflow
 		ReadTimeout:    10 * time.Second,
 		WriteTimeout:   10 * time.Second,
+		Listen:         coalescingListen,
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 99))
 	plans, err := s.sitePlans(rng)
