@@ -357,23 +357,13 @@ func score(t *testing.T, truth string, events []*event.Event, start, closed time
 		// (when passages already in view have no truth line to claim their events), are not scored.
 		ps = append(ps, &passage{TruthLine: tl, cut: tl.Leave.After(closed) || tl.Enter.Before(start.Add(2*time.Second))})
 	}
-	// Each event belongs to the passage on its camera, of its kind, whose entry is nearest to the
-	// event's first detection (detection starts before the face is wholly in view); when passages
-	// overlap, one of the identity the event names comes first.
+	// Each event belongs to the passage camsim.Owner names (on its camera, of its kind, entry
+	// nearest to the first detection; of the identity the event names when passages overlap).
 	used := map[*event.Event]bool{}
 	for _, e := range events {
 		var best *passage
-		var bestD time.Duration
-		bestSame := false
-		for _, p := range ps {
-			if e.Camera != p.Camera || e.Kind != p.Kind || e.First.Before(p.Enter.Add(-1500*time.Millisecond)) || e.First.After(p.Leave.Add(time.Second)) {
-				continue
-			}
-			same := e.Match != nil && (e.Match.PersonID == p.Identity || e.Match.Plate == p.Plate && p.Plate != "")
-			d := e.First.Sub(p.Enter).Abs()
-			if best == nil || same && !bestSame || same == bestSame && d < bestD {
-				best, bestD, bestSame = p, d, same
-			}
+		if i := camsim.Owner(len(ps), func(i int) *camsim.TruthLine { return &ps[i].TruthLine }, e.Camera, e.Kind, e.First, matchPerson(e), matchPlate(e)); i >= 0 {
+			best = ps[i]
 		}
 		if best != nil {
 			best.got = append(best.got, e)
@@ -468,4 +458,18 @@ func testutilValue(c interface{ Write(*dto.Metric) error }) float64 {
 	var m dto.Metric
 	_ = c.Write(&m)
 	return m.GetCounter().GetValue()
+}
+
+func matchPerson(e *event.Event) string {
+	if e.Match == nil {
+		return ""
+	}
+	return e.Match.PersonID
+}
+
+func matchPlate(e *event.Event) string {
+	if e.Match == nil {
+		return ""
+	}
+	return e.Match.Plate
 }

@@ -115,6 +115,8 @@ type result struct {
 
 	residentPassages, identified, wrong int
 	strangerPassages, strangersMatched  int
+	strangers                           []string // who was matched to whom
+	byIdentity                          int      // events given to the overlapping passage of the identity they name
 	platePassages, platesRead           int
 	door, street                        []time.Duration // frame → identified event
 	passagesByScene                     map[string]int
@@ -200,14 +202,16 @@ func (r *result) score(truthFile string, evs []published, residents map[string]b
 				r.street = append(r.street, lat)
 			}
 		}
+		line := func(i int) *camsim.TruthLine { return &ps[i].TruthLine }
 		var best *passage
-		var bestD time.Duration
-		for _, p := range ps {
-			if e.Camera != p.Camera || e.Kind != p.Kind || e.First.Before(p.Enter.Add(-1500*time.Millisecond)) || e.First.After(p.Leave.Add(time.Second)) {
-				continue
-			}
-			if d := e.First.Sub(p.Enter).Abs(); best == nil || d < bestD {
-				best, bestD = p, d
+		person, plate := "", ""
+		if e.Match != nil {
+			person, plate = e.Match.PersonID, e.Match.Plate
+		}
+		if i := camsim.Owner(len(ps), line, e.Camera, e.Kind, e.First, person, plate); i >= 0 {
+			best = ps[i]
+			if camsim.Owner(len(ps), line, e.Camera, e.Kind, e.First, "", "") != i {
+				r.byIdentity++ // by time alone it would have gone to another passage that overlaps
 			}
 		}
 		if best != nil {
@@ -237,7 +241,7 @@ func (r *result) score(truthFile string, evs []published, residents map[string]b
 			}
 			for _, e := range p.got {
 				if e.Match != nil && e.Match.PersonID != p.Identity {
-					r.missed = append(r.missed, fmt.Sprintf("%s (%s) %s %dpx matched as %s", p.Camera, p.Scene, p.Identity, p.Size, e.Match.PersonID))
+					r.missed = append(r.missed, fmt.Sprintf("%s (%s) %s %dpx matched as %s (%s)", p.Camera, p.Scene, p.Identity, p.Size, e.Match.PersonID, matchFigures(e.Match)))
 				}
 			}
 			if ok {
@@ -250,6 +254,7 @@ func (r *result) score(truthFile string, evs []published, residents map[string]b
 			for _, e := range p.got {
 				if e.Match != nil {
 					r.strangersMatched++
+					r.strangers = append(r.strangers, fmt.Sprintf("%s (%s) %s %dpx as %s (%s)", p.Camera, p.Scene, p.Identity, p.Size, e.Match.PersonID, matchFigures(e.Match)))
 				}
 			}
 		}
@@ -273,12 +278,15 @@ func (r *result) print() {
 		pct(r.door, 0.99).Round(time.Millisecond), len(r.door), pct(r.street, 0.99).Round(time.Millisecond), len(r.street),
 		float64(r.sampled)/r.window.Seconds(), 100*float64(r.gated)/float64(max(1, r.sampled)), 100*r.dropRatio(), r.offered,
 		100*r.vigilCPU, 100*r.vigilCPU/float64(r.n), 100*r.camsimCPU, verdict)
-	fmt.Printf("           pipeline: %s\n", r.internals)
+	fmt.Printf("           pipeline: %s; events given to an overlapping passage of the person they name (nearest by time was another's) %d\n", r.internals, r.byIdentity)
 	if r.stages != "" {
 		fmt.Printf("           time per stage, %s\n", r.stages)
 	}
 	if len(r.missed) > 0 {
 		fmt.Printf("           residents missed or matched wrongly: %s\n", strings.Join(r.missed[:min(len(r.missed), 8)], "; "))
+	}
+	if len(r.strangers) > 0 {
+		fmt.Printf("           strangers matched: %s\n", strings.Join(r.strangers[:min(len(r.strangers), 8)], "; "))
 	}
 }
 
@@ -290,4 +298,9 @@ func count(s []string, what string) int {
 		}
 	}
 	return n
+}
+
+// matchFigures is a face match's distance, margin over the runner-up and votes.
+func matchFigures(m *event.Match) string {
+	return fmt.Sprintf("distance %.3f, margin %.3f, %d votes", m.Distance, m.Margin, m.Votes)
 }

@@ -76,3 +76,26 @@ func (t *TruthWriter) Flush() error {
 	defer t.mu.Unlock()
 	return t.bw.Flush()
 }
+
+// Owner returns the index of the passage, among n lines, that an event belongs to, or -1: the
+// passage on the event's camera, of its kind, whose entry is nearest to the event's first
+// detection (from 1.5 s before the entry, as detection starts before a face is wholly in view,
+// to 1 s after it left). When passages overlap (a group, or one person right after another), one
+// of the person or plate the event names comes first, so that an event of one member of a group
+// is not scored as the other's.
+func Owner(n int, line func(int) *TruthLine, camera, kind string, first time.Time, person, plate string) int {
+	best, bestSame := -1, false
+	var bestD time.Duration
+	for i := range n {
+		p := line(i)
+		if camera != p.Camera || kind != p.Kind || first.Before(p.Enter.Add(-1500*time.Millisecond)) || first.After(p.Leave.Add(time.Second)) {
+			continue
+		}
+		same := person != "" && person == p.Identity || plate != "" && plate == p.Plate
+		d := first.Sub(p.Enter).Abs()
+		if best < 0 || same && !bestSame || same == bestSame && d < bestD {
+			best, bestD, bestSame = i, d, same
+		}
+	}
+	return best
+}
