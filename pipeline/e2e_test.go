@@ -467,9 +467,13 @@ func matchPerson(e *event.Event) string {
 	return e.Match.PersonID
 }
 
+// matchPlate is the plate an event read, or the one its match names.
 func matchPlate(e *event.Event) string {
-	if e.Match == nil {
-		return ""
+	switch {
+	case e.Plate != nil:
+		return e.Plate.Text
+	case e.Match != nil:
+		return e.Match.Plate
 	}
-	return e.Match.Plate
+	return ""
 }

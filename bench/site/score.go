@@ -208,6 +208,9 @@ func (r *result) score(truthFile string, evs []published, residents map[string]b
 		if e.Match != nil {
 			person, plate = e.Match.PersonID, e.Match.Plate
 		}
+		if e.Plate != nil {
+			plate = e.Plate.Text
+		}
 		if i := camsim.Owner(len(ps), line, e.Camera, e.Kind, e.First, person, plate); i >= 0 {
 			best = ps[i]
 			if camsim.Owner(len(ps), line, e.Camera, e.Kind, e.First, "", "") != i {
@@ -223,11 +226,18 @@ func (r *result) score(truthFile string, evs []published, residents map[string]b
 		switch {
 		case p.Kind == "plate":
 			r.platePassages++
+			read := false
+			var texts []string
 			for _, e := range p.got {
-				if e.Plate != nil && e.Plate.Text == p.Plate {
-					r.platesRead++
-					break
+				if e.Plate != nil {
+					read = read || e.Plate.Text == p.Plate
+					texts = append(texts, e.Plate.Text)
 				}
+			}
+			if read {
+				r.platesRead++
+			} else {
+				r.missed = append(r.missed, fmt.Sprintf("%s (%s) plate %s read as %q", p.Camera, p.Scene, p.Plate, texts))
 			}
 		case residents[p.Identity]:
 			r.residentPassages++
@@ -283,7 +293,7 @@ func (r *result) print() {
 		fmt.Printf("           time per stage, %s\n", r.stages)
 	}
 	if len(r.missed) > 0 {
-		fmt.Printf("           residents missed or matched wrongly: %s\n", strings.Join(r.missed[:min(len(r.missed), 8)], "; "))
+		fmt.Printf("           missed or matched wrongly (residents, plates): %s\n", strings.Join(r.missed[:min(len(r.missed), 8)], "; "))
 	}
 	if len(r.strangers) > 0 {
 		fmt.Printf("           strangers matched: %s\n", strings.Join(r.strangers[:min(len(r.strangers), 8)], "; "))
