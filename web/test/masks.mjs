@@ -12,7 +12,7 @@ await run(async (page, res, { OUT }) => {
   await page.click('nav a[href="#/masks"]');
   await page.waitForSelector('#maskcam option', { state: 'attached' });
   await page.selectOption('#maskcam', CAMERA);
-  await page.waitForFunction((cam) => { const i = document.querySelector('#maskimg'); return i.src.includes(`/cameras/${cam}/`) && i.complete && i.naturalWidth > 0; }, CAMERA, { timeout: 10000 });
+  await page.waitForFunction((cam) => { const i = document.querySelector('#maskimg'); return i.src.includes(`/cameras/${cam}/`) && i.complete && i.naturalWidth > 0; }, CAMERA, { timeout: 30000 }); // a loaded node may retry the still
   res.stillWidth = await page.$eval('#maskimg', (i) => i.naturalWidth);
   await page.waitForSelector('#maskdraw[data-polygons="1"]', { state: 'attached' });
   res.before = Number(await page.getAttribute('#maskdraw', 'data-polygons'));

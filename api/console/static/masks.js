@@ -75,9 +75,20 @@ export async function masksPage(view) {
     view.querySelector('#maskrecord').checked = !!m.record;
     draw();
     state.textContent = 'loading the picture…';
-    img.onerror = () => { state.textContent = `no recording of ${cam} yet: the regions can still be drawn on the blank frame`; };
+    // A busy node answers a still with 503: ask twice more, two seconds apart, before saying
+    // there is no recording.
+    let tries = 0;
+    const still = () => withToken(`/v1/cameras/${encodeURIComponent(cam)}/preview?at=${encodeURIComponent(new Date().toISOString())}&width=960&masks=off`);
+    img.onerror = () => {
+      if (sel.value !== cam) return;
+      if (++tries < 3) {
+        setTimeout(() => { if (sel.value === cam) img.src = still(); }, 2000);
+        return;
+      }
+      state.textContent = `no recording of ${cam} yet: the regions can still be drawn on the blank frame`;
+    };
     img.onload = () => { state.textContent = `${polygons.length} region(s)`; };
-    img.src = withToken(`/v1/cameras/${encodeURIComponent(cam)}/preview?at=${encodeURIComponent(new Date().toISOString())}&width=960&masks=off`);
+    img.src = still();
   }
   sel.onchange = load;
   if (cams.length) await load();
