@@ -360,13 +360,10 @@ func score(t *testing.T, truth string, events []*event.Event, start, closed time
 	// Each event belongs to the passage camsim.Owner names (on its camera, of its kind, entry
 	// nearest to the first detection; of the identity the event names when passages overlap).
 	used := map[*event.Event]bool{}
+	line := func(i int) *camsim.TruthLine { return &ps[i].TruthLine }
 	for _, e := range events {
-		var best *passage
-		if i := camsim.Owner(len(ps), func(i int) *camsim.TruthLine { return &ps[i].TruthLine }, e.Camera, e.Kind, e.First, matchPerson(e), matchPlate(e)); i >= 0 {
-			best = ps[i]
-		}
-		if best != nil {
-			best.got = append(best.got, e)
+		if i := camsim.Owner(len(ps), line, e, true); i >= 0 {
+			ps[i].got = append(ps[i].got, e)
 			used[e] = true
 		}
 	}
@@ -458,22 +455,4 @@ func testutilValue(c interface{ Write(*dto.Metric) error }) float64 {
 	var m dto.Metric
 	_ = c.Write(&m)
 	return m.GetCounter().GetValue()
-}
-
-func matchPerson(e *event.Event) string {
-	if e.Match == nil {
-		return ""
-	}
-	return e.Match.PersonID
-}
-
-// matchPlate is the plate an event read, or the one its match names.
-func matchPlate(e *event.Event) string {
-	switch {
-	case e.Plate != nil:
-		return e.Plate.Text
-	case e.Match != nil:
-		return e.Match.Plate
-	}
-	return ""
 }

@@ -185,6 +185,7 @@ func (r *result) score(truthFile string, evs []published, residents map[string]b
 		ps = append(ps, &passage{TruthLine: tl})
 	}
 	r.passagesByScene = map[string]int{}
+	line := func(i int) *camsim.TruthLine { return &ps[i].TruthLine }
 	for _, pe := range evs {
 		e := pe.e
 		if e.Match != nil && (pe.at.Before(w0) || pe.at.After(w1)) {
@@ -202,23 +203,11 @@ func (r *result) score(truthFile string, evs []published, residents map[string]b
 				r.street = append(r.street, lat)
 			}
 		}
-		line := func(i int) *camsim.TruthLine { return &ps[i].TruthLine }
-		var best *passage
-		person, plate := "", ""
-		if e.Match != nil {
-			person, plate = e.Match.PersonID, e.Match.Plate
-		}
-		if e.Plate != nil {
-			plate = e.Plate.Text
-		}
-		if i := camsim.Owner(len(ps), line, e.Camera, e.Kind, e.First, person, plate); i >= 0 {
-			best = ps[i]
-			if camsim.Owner(len(ps), line, e.Camera, e.Kind, e.First, "", "") != i {
+		if i := camsim.Owner(len(ps), line, e, true); i >= 0 {
+			ps[i].got = append(ps[i].got, e)
+			if camsim.Owner(len(ps), line, e, false) != i {
 				r.byIdentity++ // by time alone it would have gone to another passage that overlaps
 			}
-		}
-		if best != nil {
-			best.got = append(best.got, e)
 		}
 	}
 	for _, p := range ps {

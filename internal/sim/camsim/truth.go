@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/vigil-oss/vigil/internal/core/event"
 )
 
 // TruthLine is one passage seen by one camera: who or what, and when it was wholly in view.
@@ -77,22 +79,30 @@ func (t *TruthWriter) Flush() error {
 	return t.bw.Flush()
 }
 
-// Owner returns the index of the passage, among n lines, that an event belongs to, or -1: the
+// Owner returns the index of the passage, among n lines, that event e belongs to, or -1: the
 // passage on the event's camera, of its kind, whose entry is nearest to the event's first
 // detection (from 1.5 s before the entry, as detection starts before a face is wholly in view,
-// to 1 s after it left). When passages overlap (a group, or one person right after another), one
-// of the person or plate the event names comes first, so that an event of one member of a group
-// is not scored as the other's.
-func Owner(n int, line func(int) *TruthLine, camera, kind string, first time.Time, person, plate string) int {
+// to 1 s after it left). When passages overlap (a group, or one person right after another) and
+// byName is set, one of the person or plate the event names (the plate it read, else its match's)
+// comes first, so that an event of one member of a group is not scored as the other's; without
+// byName, the nearest by time.
+func Owner(n int, line func(int) *TruthLine, e *event.Event, byName bool) int {
+	person, plate := "", ""
+	if byName && e.Match != nil {
+		person, plate = e.Match.PersonID, e.Match.Plate
+	}
+	if byName && e.Plate != nil {
+		plate = e.Plate.Text
+	}
 	best, bestSame := -1, false
 	var bestD time.Duration
 	for i := range n {
 		p := line(i)
-		if camera != p.Camera || kind != p.Kind || first.Before(p.Enter.Add(-1500*time.Millisecond)) || first.After(p.Leave.Add(time.Second)) {
+		if e.Camera != p.Camera || e.Kind != p.Kind || e.First.Before(p.Enter.Add(-1500*time.Millisecond)) || e.First.After(p.Leave.Add(time.Second)) {
 			continue
 		}
 		same := person != "" && person == p.Identity || plate != "" && plate == p.Plate
-		d := first.Sub(p.Enter).Abs()
+		d := e.First.Sub(p.Enter).Abs()
 		if best < 0 || same && !bestSame || same == bestSame && d < bestD {
 			best, bestD, bestSame = i, d, same
 		}
