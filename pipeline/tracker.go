@@ -38,6 +38,11 @@ type Observation struct {
 	Plates  []PlateDet
 	// Undescribed counts the faces found but not described (their passages were published).
 	Undescribed int
+	// Coarse: the faces were described on the analysed sub-stream picture scaled up, because
+	// the main stream's picture of the moment could not be had (the main stream stalled or fell
+	// behind under overload). Such embeddings sit farther from everyone's templates, a
+	// stranger's among them, so they identify only at the space's VeryLikely distance.
+	Coarse bool
 	// Kind says which recognizer produced it: KindFace or KindPlate.
 	Kind string
 	// timer records how long the worker's stages took (its pool's, of the frame's rank; nil:
@@ -317,6 +322,9 @@ func (t *Tracker) observeFaces(o *Observation) {
 		var m *event.Match
 		if t.gallery != nil {
 			m = t.gallery.MatchFace(d.Embedding)
+			if m != nil && o.Coarse && m.Distance >= t.gallery.Space().VeryLikely {
+				m = nil
+			}
 		}
 		if m != nil {
 			best.votes[m.PersonID]++

@@ -234,3 +234,34 @@ func TestPlateVotingByPosition(t *testing.T) {
 		t.Fatalf("voted plate: %+v", events)
 	}
 }
+
+// A face described on a scaled-up sub-stream picture (the main stream's shot missed) identifies
+// only at the space's VeryLikely distance: such embeddings put strangers near residents.
+func TestCoarseShotsIdentifyOnlyWhenVeryLikely(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	alice := randEmb(rng)
+	g := NewGallery(MatchOptions{Space: space.DlibV1})
+	g.Add(Person{ID: "alice", Name: "Alice", List: "residents", Embeddings: []recognizers.Embedding{alice}})
+	passage := func(coarse bool, d float32, at time.Duration) []*event.Event {
+		var events []*event.Event
+		tr := NewTracker("c", g, TrackerOptions{}, func(e *event.Event) { events = append(events, e) })
+		here := near(rng, alice, d)
+		for i := 0; i < 4; i++ {
+			o := obs(at+time.Duration(i)*200*time.Millisecond, faceAt(near(rng, here, 0.03), float32(300+i*20), 0.8))
+			o.Coarse = coarse
+			tr.Observe(o)
+		}
+		tr.Flush()
+		return events
+	}
+	between := (space.DlibV1.VeryLikely + space.DlibV1.Possible) / 2 // 0.45: Possible, not VeryLikely
+	if ev := passage(false, between, 0); len(ev) != 1 || ev[0].Match == nil || ev[0].Match.PersonID != "alice" {
+		t.Fatalf("main-stream shots at %.2f: %+v", between, ev)
+	}
+	if ev := passage(true, between, 10*time.Second); len(ev) != 1 || ev[0].Match != nil {
+		t.Fatalf("coarse shots at %.2f identified: %+v", between, ev[0].Match)
+	}
+	if ev := passage(true, space.DlibV1.VeryLikely*0.6, 20*time.Second); len(ev) != 1 || ev[0].Match == nil || ev[0].Match.PersonID != "alice" {
+		t.Fatalf("coarse shots well inside VeryLikely: %+v", ev)
+	}
+}

@@ -305,7 +305,8 @@ func settledOnly(faces []recognizers.Face, j *Job, w, h int) bool {
 // sub-stream's, and sets the observation's size to it. Without one (no sub-stream, or the main
 // stream stalled), the analysed picture is described instead: a worse shot, not a lost passage;
 // scaled to the main stream's size when that is known, so that boxes stay in one geometry and a
-// passage is not split into two tracks of different sizes.
+// passage is not split into two tracks of different sizes, and marked Coarse (it identifies
+// only at a stricter distance: see Observation.Coarse).
 func shotMat(img gocv.Mat, j *Job, o *Observation) (gocv.Mat, bool) {
 	if j.Shot == nil {
 		return gocv.Mat{}, false
@@ -323,7 +324,7 @@ func shotMat(img gocv.Mat, j *Job, o *Observation) (gocv.Mat, bool) {
 		}
 		up := gocv.NewMat()
 		gocv.Resize(img, &up, image.Pt(w, h), 0, 0, gocv.InterpolationLinear)
-		o.Width, o.Height = w, h
+		o.Width, o.Height, o.Coarse = w, h, true
 		return up, true
 	}
 	view, err := gocv.NewMatFromBytes(pic.H, pic.W, gocv.MatTypeCV8UC3, pic.BGR)

@@ -51,6 +51,7 @@ type opts struct {
 	mdir           string
 	workers        int
 	simNice        int
+	simInStep      bool
 	streetIdle     float64
 	profile        string
 	onWindow       func(start bool) // the profile's start and stop
@@ -67,6 +68,7 @@ func main() {
 	flag.StringVar(&o.profile, "profile", "", "write a CPU profile of the largest passing sub-stream count here")
 	flag.Float64Var(&o.streetIdle, "street-idle-fps", 0.625, "a street camera's rate with sub-streams while nothing moves (cameras[].idle_fps; 0: always its 1.25)")
 	flag.IntVar(&o.simNice, "camsim-nice", 0, "camsim's nice value (0: it shares the cores with vigil equally; 19: it takes what vigil leaves, as cameras that are other machines would)")
+	flag.BoolVar(&o.simInStep, "camsim-in-step", false, "camsim sends every camera's frame at the same instant (camsim --in-step; by default the cameras' frames come spread over the frame interval)")
 	flag.Parse()
 	config.TuneGC()
 	dnn.SetThreads(1)
@@ -161,7 +163,8 @@ func run(n int, o opts) (*result, error) {
 	// both GOPs fit camsim's 4 s clips): door and gate cameras take every key frame (2.5 a
 	// second), street cameras every other (1.25).
 	simPID, stopSim, err := measure.StartCamsim("nice", io.Discard, "-n", strconv.Itoa(o.simNice), o.camsim, "--cameras", strconv.Itoa(n), "--rtsp", addr, "--udp", "",
-		"--activity", "site", "--peak", "--gop", "1", "--substream", "640x360", "--sub-gop", "0.4", "--truth", truthFile)
+		"--activity", "site", "--peak", "--gop", "1", "--substream", "640x360", "--sub-gop", "0.4", "--truth", truthFile,
+		fmt.Sprintf("--in-step=%t", o.simInStep))
 	if err != nil {
 		return nil, err
 	}

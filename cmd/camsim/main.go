@@ -63,6 +63,7 @@ func run() error {
 	peak := flag.Bool("peak", false, "with --activity site: hold the peak hour")
 	hour := flag.Float64("hour", float64(time.Now().Hour()), "with --activity site: the site's hour of day when camsim starts")
 	passages := flag.Int("passages", 12, "with --activity site: passage clips per scene and look")
+	inStep := flag.Bool("in-step", false, "send every camera's frame at the same instant of the frame interval (by default each camera has its own phase, as free-running cameras do)")
 	flag.Parse()
 	var err error
 	if p.Sub, err = camsim.ParseSub(*substream); err != nil {
@@ -115,7 +116,7 @@ func run() error {
 	defer tf.Close()
 	truth := camsim.NewTruthWriter(tf)
 	defer truth.Flush()
-	cfg := camsim.Config{RTSPAddress: *addr, Cameras: *cameras, User: *user, Pass: *pass, Seed: *seed, Truth: truth, Timestamps: *stamp, Site: site}
+	cfg := camsim.Config{RTSPAddress: *addr, Cameras: *cameras, User: *user, Pass: *pass, Seed: *seed, Truth: truth, Timestamps: *stamp, Site: site, InStep: *inStep}
 	if *udp != "" {
 		h, port, err := splitPort(*udp)
 		if err != nil {

@@ -465,3 +465,33 @@ func decodeAll(ctx context.Context, s *streams.Stream) (frames, errs int) {
 		}
 	}
 }
+
+// Cameras run on their own clocks: each sends its frames at its own phase of the frame
+// interval, spread so that no tenth of the interval is without a camera's frames; --in-step
+// puts them all at its start.
+func TestCameraPhasesSpread(t *testing.T) {
+	lib := testLibrary(t)
+	c, err := BuildClip(context.Background(), lib, Params{Width: 160, Height: 120, FPS: 25, GOP: 1, Bitrate: 100, Seconds: 1}, nil, 3, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, inStep := range []bool{false, true} {
+		srv, err := NewServer(Config{Cameras: 20, InStep: inStep}, []*Clip{c}, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for shard := 0; shard < 2; shard++ {
+			var slots [phaseSlots]int
+			for i := shard; i < len(srv.cams); i += 2 {
+				slots[int(srv.cams[i].phase*phaseSlots)]++
+			}
+			for k, n := range slots {
+				if inStep && k > 0 && n != 0 || !inStep && n == 0 {
+					t.Errorf("in step %v, shard %d: cameras per tenth of the interval %v", inStep, shard, slots)
+					break
+				}
+			}
+		}
+	}
+}

@@ -36,6 +36,10 @@ type Config struct {
 	Truth *TruthWriter
 	// Shards is the number of sender goroutines. Default 2.
 	Shards int
+	// InStep sends every camera's frame at the same instant of each frame interval, as camsim
+	// did before cameras had phases (a real fleet's cameras run on their own clocks, so their
+	// frames come spread over the interval). For comparisons.
+	InStep bool
 	// Site, when set, makes the fleet the site's load model (--activity site) instead of looping
 	// the clips: camera i is a camera of Site.Scenes[i] and plays that scene's clips one after
 	// another, passages at the hour's rate.
@@ -86,6 +90,10 @@ type camera struct {
 	cur   *packetClip // what plays now, and where
 	pos   int
 	out   []*output // the main stream, then the sub-stream when the clip has one
+	// phase is where in each frame interval this camera's frames are taken, as a fraction of
+	// the interval; sent counts the frames sent so far.
+	phase float64
+	sent  int64
 }
 
 // output is one RTSP stream of a camera: its path and its own RTP sequence and timestamp base,
@@ -137,6 +145,14 @@ func NewServer(cfg Config, clips []*Clip, log *slog.Logger) (*Server, error) {
 	}
 	for i := 0; i < cfg.Cameras; i++ {
 		c := &camera{path: CameraPath(i + 1)}
+		if !cfg.InStep {
+			// Spread evenly over the interval, each shard's cameras (camera i is shard i mod
+			// Shards's) and the shards' between each other's, not at random: a fleet of
+			// free-running cameras whose phases happened to bunch up would be bad luck.
+			sh, k := i%cfg.Shards, i/cfg.Shards
+			inShard := (cfg.Cameras - sh + cfg.Shards - 1) / cfg.Shards
+			c.phase = (float64(k) + float64(sh)/float64(cfg.Shards)) / float64(inShard)
+		}
 		if plans != nil {
 			c.plan, c.scene = plans[i], plans[i].scene
 			c.clip = plans[i].clips.idle[0]
@@ -298,22 +314,31 @@ func (s *Server) Start() error {
 }
 
 // replay sends every camera of a shard its frames on schedule, catching up after a late tick.
+// Each camera's frames are due at its own phase of the frame interval, so the shard wakes
+// phaseSlots times an interval and sends the frames due by then.
 func (s *Server) replay(ctx context.Context, start time.Time, cams []*camera) {
 	if len(cams) == 0 {
 		return
 	}
 	fps := cams[0].clip.clip.Params.FPS // every clip of a fleet has the same
 	interval := time.Second / time.Duration(fps)
-	tick := time.NewTicker(interval)
+	slots := phaseSlots
+	if s.cfg.InStep {
+		slots = 1
+	}
+	tick := time.NewTicker(interval / time.Duration(slots))
 	defer tick.Stop()
-	var sent int64 // frames sent per camera so far (all cameras of a shard move together)
 	var pkt rtp.Packet
 	for {
-		due := int64(time.Since(start)/interval) + 1
-		for ; sent < due; sent++ {
-			ntp := start.Add(time.Duration(sent) * interval)
-			for _, c := range cams {
-				s.sendFrame(c, sent, ntp, &pkt)
+		elapsed := time.Since(start)
+		for _, c := range cams {
+			at := time.Duration(c.phase * float64(interval))
+			due := int64((elapsed-at)/interval) + 1
+			if elapsed < at {
+				due = 0
+			}
+			for ; c.sent < due; c.sent++ {
+				s.sendFrame(c, c.sent, start.Add(at+time.Duration(c.sent)*interval), &pkt)
 			}
 		}
 		select {
@@ -323,6 +348,10 @@ func (s *Server) replay(ctx context.Context, start time.Time, cams []*camera) {
 		}
 	}
 }
+
+// phaseSlots is how many times a frame interval a shard wakes to send the frames due: a
+// camera's frame leaves at most interval/phaseSlots after its moment.
+const phaseSlots = 10
 
 // sendFrame sends frame k of every stream of the camera, all stamped with the same capture time
 // (ntp, carried by RTCP sender reports), as a camera's main and sub-streams come from one sensor.
