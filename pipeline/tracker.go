@@ -38,10 +38,8 @@ type Observation struct {
 	Plates  []PlateDet
 	// Undescribed counts the faces found but not described (their passages were published).
 	Undescribed int
-	// Coarse: the faces were described on the analysed sub-stream picture scaled up, because
-	// the main stream's picture of the moment could not be had (the main stream stalled or fell
-	// behind under overload). Such embeddings sit farther from everyone's templates, a
-	// stranger's among them, so they identify only at the space's VeryLikely distance.
+	// Coarse: described on the sub-stream picture scaled up (the main stream's shot missed):
+	// such embeddings put strangers near residents, so they identify only at VeryLikely.
 	Coarse bool
 	// Kind says which recognizer produced it: KindFace or KindPlate.
 	Kind string
