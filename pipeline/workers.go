@@ -304,9 +304,9 @@ func settledOnly(faces []recognizers.Face, j *Job, w, h int) bool {
 // shotMat asks for the main stream's picture of the frame's moment, when the frame is a
 // sub-stream's, and sets the observation's size to it. Without one (no sub-stream, or the main
 // stream stalled), the analysed picture is described instead: a worse shot, not a lost passage;
-// scaled to the main stream's size when that is known, so that boxes stay in one geometry and a
-// passage is not split into two tracks of different sizes, and marked Coarse (it identifies
-// only at a stricter distance: see Observation.Coarse).
+// marked Coarse when it is a sub-stream's (it identifies only at a stricter distance: see
+// Observation.Coarse), and scaled to the main stream's size when that is known, so that boxes
+// stay in one geometry and a passage is not split into two tracks of different sizes.
 func shotMat(img gocv.Mat, j *Job, o *Observation) (gocv.Mat, bool) {
 	if j.Shot == nil {
 		return gocv.Mat{}, false
@@ -315,6 +315,7 @@ func shotMat(img gocv.Mat, j *Job, o *Observation) (gocv.Mat, bool) {
 	pic, err := j.Shot()
 	o.since(stageShot, t)
 	if err != nil {
+		o.Coarse = true // scaled up or not, the face is the sub-stream's
 		if j.MainSize == nil {
 			return gocv.Mat{}, false
 		}
@@ -324,7 +325,7 @@ func shotMat(img gocv.Mat, j *Job, o *Observation) (gocv.Mat, bool) {
 		}
 		up := gocv.NewMat()
 		gocv.Resize(img, &up, image.Pt(w, h), 0, 0, gocv.InterpolationLinear)
-		o.Width, o.Height, o.Coarse = w, h, true
+		o.Width, o.Height = w, h
 		return up, true
 	}
 	view, err := gocv.NewMatFromBytes(pic.H, pic.W, gocv.MatTypeCV8UC3, pic.BGR)
