@@ -5,8 +5,6 @@ import (
 	"math"
 	"time"
 
-	"github.com/vigil-oss/vigil/recognizers/plate"
-
 	"github.com/vigil-oss/vigil/internal/core/event"
 	"github.com/vigil-oss/vigil/internal/core/space"
 	"github.com/vigil-oss/vigil/recognizers"
@@ -116,6 +114,7 @@ type faceTrack struct {
 	lastBox recognizers.Box
 	lastAt  image.Point // the size of lastBox's picture
 	lastEmb recognizers.Embedding
+	coarse  bool // lastEmb was described on a scaled-up sub-stream picture
 	hits    int
 	best    shot
 	bestRes dnn.FaceResult
@@ -128,35 +127,9 @@ type faceTrack struct {
 	vel       [2]float32 // how fast lastBox moved, pixels a second (settled faces are looked for ahead)
 }
 
-type plateTrack struct {
-	id      uint64
-	first   time.Time
-	last    time.Duration
-	lastBox recognizers.Box
-	lastAt  image.Point
-	hits    int
-	misses  int
-	reads   map[string]*plateVote
-	emitted bool
-}
-
-type plateVote struct {
-	votes int
-	conf  float32 // summed mean character confidence
-	best  PlateDet
-	shot  shot
-}
-
 // NewTracker returns a tracker for camera that matches against gallery and calls emit.
 func NewTracker(camera string, gallery *Gallery, opts TrackerOptions, emit func(*event.Event)) *Tracker {
 	opts.defaults()
-	if opts.SameFace == 0 {
-		space := space.DefaultSpace
-		if gallery != nil {
-			space = gallery.Space()
-		}
-		opts.SameFace = space.Track
-	}
 	sp := space.DefaultSpace
 	if gallery != nil {
 		sp = gallery.Space()
@@ -279,7 +252,7 @@ func (t *Tracker) observeFaces(o *Observation) {
 		if len(d.Embedding) == 0 {
 			// A face not described (its passage was published): it keeps its track going, by
 			// where it is, and changes nothing else.
-			if tr := t.settledAt(d.Box, o.PTS, used); tr != nil {
+			if tr := t.trackAt(d.Box, o.PTS, used, func(tr *faceTrack) bool { return tr.emitted }); tr != nil {
 				used[tr] = true
 				tr.misses = 0
 				tr.moved(d.Box, o.PTS)
@@ -301,6 +274,12 @@ func (t *Tracker) observeFaces(o *Observation) {
 			}
 		}
 		if best == nil {
+			// A scaled-up sub-stream picture describes a face less well: its embedding can
+			// fall outside SameFace of the track's. Where the face is continues the track
+			// when this embedding or the track's is coarse.
+			best = t.trackAt(d.Box, o.PTS, used, func(tr *faceTrack) bool { return o.Coarse || tr.coarse })
+		}
+		if best == nil {
 			t.nextID++
 			best = &faceTrack{id: t.nextID, first: o.Time, votes: map[string]int{}, matches: map[string]*event.Match{}}
 			t.faces = append(t.faces, best)
@@ -310,7 +289,11 @@ func (t *Tracker) observeFaces(o *Observation) {
 		if best.hits > 0 {
 			best.moved(d.Box, o.PTS)
 		}
-		best.last, best.lastBox, best.lastAt, best.lastEmb = o.PTS, d.Box, image.Pt(o.Width, o.Height), d.Embedding
+		best.last, best.lastBox, best.lastAt = o.PTS, d.Box, image.Pt(o.Width, o.Height)
+		if !o.Coarse || best.lastEmb == nil {
+			// A coarse embedding does not replace a fine one: the next fine frame compares to it.
+			best.lastEmb, best.coarse = d.Embedding, o.Coarse
+		}
 		best.described = o.PTS
 		best.hits++
 		sh := shot{pts: o.PTS, time: o.Time, arrival: o.Arrival, box: d.Box, quality: d.Quality.Score, crop: d.Crop}
@@ -348,13 +331,13 @@ func (tr *faceTrack) moved(b recognizers.Box, pts time.Duration) {
 	tr.vel = [2]float32{(b.X + b.W/2 - tr.lastBox.X - tr.lastBox.W/2) / dt, (b.Y + b.H/2 - tr.lastBox.Y - tr.lastBox.H/2) / dt}
 }
 
-// settledAt returns the published track, not yet used in this frame, whose box where it should
-// be at pts overlaps b the most (at least settledOverlap of their union), or nil.
-func (t *Tracker) settledAt(b recognizers.Box, pts time.Duration, used map[*faceTrack]bool) *faceTrack {
+// trackAt returns the track for which ok holds, not yet used in this frame, whose box where it
+// should be at pts overlaps b the most (at least settledOverlap of their union), or nil.
+func (t *Tracker) trackAt(b recognizers.Box, pts time.Duration, used map[*faceTrack]bool, ok func(*faceTrack) bool) *faceTrack {
 	var best *faceTrack
 	bestO := float32(settledOverlap)
 	for _, tr := range t.faces {
-		if tr.emitted && !used[tr] {
+		if ok(tr) && !used[tr] {
 			if o := ahead(tr.lastBox, tr.vel, pts-tr.last).Overlap(b); o >= bestO {
 				best, bestO = tr, o
 			}
@@ -395,84 +378,6 @@ func (t *Tracker) emitFace(tr *faceTrack, sh shot, res dnn.FaceResult, m *event.
 	e.Embedding = event.PackVector(res.Embedding)
 	if len(res.Embedding) > 0 {
 		e.Model = t.space.Name
-	}
-	t.emit(e)
-}
-
-func (t *Tracker) observePlates(o *Observation) {
-	used := map[*plateTrack]bool{}
-	defer func() {
-		for _, tr := range t.plates {
-			if !used[tr] {
-				tr.misses++
-			}
-		}
-	}()
-	for i := range o.Plates {
-		d := &o.Plates[i]
-		if d.Text == "" {
-			continue
-		}
-		var best *plateTrack
-		for _, tr := range t.plates {
-			if used[tr] {
-				continue
-			}
-			// Cars cross a frame in a few seconds: at 1 fps they jump hundreds of pixels. A
-			// reading close to one of the track's, or a plate not too far away, continues it.
-			if tr.similarText(d.Text) || centreDistance(tr.lastBox, d.Box) < float32(o.Width)/2 {
-				best = tr
-				break
-			}
-		}
-		if best == nil {
-			t.nextID++
-			best = &plateTrack{id: t.nextID, first: o.Time, reads: map[string]*plateVote{}}
-			t.plates = append(t.plates, best)
-		}
-		used[best] = true
-		best.misses = 0
-		best.last, best.lastBox, best.lastAt = o.PTS, d.Box, image.Pt(o.Width, o.Height)
-		best.hits++
-		v := best.reads[d.Text]
-		if v == nil {
-			v = &plateVote{}
-			best.reads[d.Text] = v
-		}
-		v.votes++
-		conf := meanConf(d.Chars)
-		v.conf += conf
-		if v.votes == 1 || conf > meanConf(v.best.Chars) {
-			v.best = *d
-			v.shot = shot{pts: o.PTS, time: o.Time, arrival: o.Arrival, box: d.Box, quality: conf, crop: d.Crop}
-		}
-		if !best.emitted && d.Valid && v.votes >= t.opts.EarlyPlateVotes {
-			t.emitPlate(best, d.Text, v)
-		}
-	}
-}
-
-func meanConf(cs []event.CharConf) float32 {
-	if len(cs) == 0 {
-		return 0
-	}
-	var s float32
-	for _, c := range cs {
-		s += c.Conf
-	}
-	return s / float32(len(cs))
-}
-
-func (t *Tracker) emitPlate(tr *plateTrack, text string, v *plateVote) {
-	tr.emitted = true
-	e := &event.Event{
-		ID: event.NewID(v.shot.time), Camera: t.camera, Kind: KindPlate, Track: tr.id, Time: v.shot.time, First: tr.first,
-		Arrival: v.shot.arrival, Frames: tr.hits, Box: v.shot.box, Quality: v.shot.quality,
-		Plate:    &event.PlateRead{Text: text, Color: v.best.Color, Chars: v.best.Chars, Valid: v.best.Valid, Votes: v.votes},
-		Snapshot: v.shot.crop.JPEG(),
-	}
-	if t.gallery != nil {
-		e.Match = t.gallery.MatchPlate(text)
 	}
 	t.emit(e)
 }
@@ -529,72 +434,4 @@ func (tr *faceTrack) majority() *event.Match {
 		return nil
 	}
 	return tr.matches[best]
-}
-
-// winner is the reading to publish: valid readings first, then votes, then confidence; and
-// when the readings voted position by position (plate.Vote) spell another well-formed plate,
-// that one: a character misread in one frame is outvoted by the others even when no two frames
-// read the whole plate alike.
-func (tr *plateTrack) winner() (string, *plateVote) {
-	var text string
-	var best *plateVote
-	var reads [][]plate.Char
-	for t, v := range tr.reads {
-		better := best == nil ||
-			v.best.Valid && !best.best.Valid ||
-			v.best.Valid == best.best.Valid && (v.votes > best.votes || v.votes == best.votes && v.conf > best.conf)
-		if better {
-			text, best = t, v
-		}
-		r := make([]plate.Char, len(v.best.Chars))
-		for i, c := range v.best.Chars {
-			r[i] = plate.Char{Char: c.Char, Conf: c.Conf}
-		}
-		for range v.votes {
-			reads = append(reads, r)
-		}
-	}
-	voted, chars, agree := plate.Vote(reads)
-	if best == nil || voted == text || !plate.Valid(voted, "") {
-		return text, best
-	}
-	v := *best
-	v.best.Text, v.best.Valid, v.votes = voted, true, agree
-	v.best.Chars = make([]event.CharConf, len(chars))
-	for i, c := range chars {
-		v.best.Chars[i] = event.CharConf{Char: c.Char, Conf: c.Conf}
-	}
-	return voted, &v
-}
-
-// similarText reports whether text is one of the track's readings or within two edits of one.
-func (tr *plateTrack) similarText(text string) bool {
-	for t := range tr.reads {
-		if editDistance(t, text) <= 2 {
-			return true
-		}
-	}
-	return false
-}
-
-// editDistance is the Levenshtein distance between two strings, by characters.
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }

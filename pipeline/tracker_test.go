@@ -265,3 +265,29 @@ func TestCoarseShotsIdentifyOnlyWhenVeryLikely(t *testing.T) {
 		t.Fatalf("coarse shots well inside VeryLikely: %+v", ev)
 	}
 }
+
+// A coarse shot (scaled-up sub-stream picture) whose embedding falls outside SameFace of the
+// track's continues the track where it is, and does not replace the track's fine embedding; a
+// face elsewhere is still another passage.
+func TestCoarseShotContinuesTrackByPosition(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	alice, bob := randEmb(rng), randEmb(rng)
+	far := near(rng, alice, 2*space.DlibV1.Track)
+	var events []*event.Event
+	tr := NewTracker("c", nil, TrackerOptions{SameFace: space.DlibV1.Track}, func(e *event.Event) { events = append(events, e) })
+	tr.Observe(obs(0, faceAt(near(rng, alice, 0.03), 300, 0.8)))
+	o := obs(200*time.Millisecond, faceAt(far, 305, 0.5))
+	o.Coarse = true
+	tr.Observe(o)
+	tr.Observe(obs(400*time.Millisecond, faceAt(near(rng, alice, 0.03), 310, 0.8)))
+	o = obs(600*time.Millisecond, faceAt(bob, 900, 0.5))
+	o.Coarse = true
+	tr.Observe(o)
+	tr.Flush()
+	if len(events) != 2 || events[0].Frames != 3 || events[1].Frames != 1 {
+		for _, e := range events {
+			t.Logf("track %d: %d frames at %.0f", e.Track, e.Frames, e.Box.X)
+		}
+		t.Fatalf("%d passages, want 2 (alice's 3 frames, one coarse; bob's elsewhere)", len(events))
+	}
+}
