@@ -83,36 +83,86 @@ const maxFaces = 256
 const minSide = 64
 
 // Detector finds faces with YuNet.
+//
+// It keeps one network per input size (the maxNets last used). OpenCV re-plans a network's
+// buffers whenever its input size changes, and motion regions come in many sizes: on a 640×360
+// sub-stream, four region sizes in turn cost 7.0 ms a detection with one network and 3.8–4.7 ms
+// with one per size (BenchmarkDetectRegionSizes). Regions are rounded up to regionStep so that
+// a few sizes serve every region.
 type Detector struct {
-	opts DetectorOptions
-	h    C.VigilYuNet
-	out  []float32
+	opts   DetectorOptions
+	model  string
+	nets   []sizedNet
+	clock  uint64
+	loads  int // networks loaded (a miss of the size cache)
+	keep   int // networks kept: maxNets (tests and benchmarks compare 1)
+	step   int // regionStep (tests and benchmarks compare 32: no rounding beyond the grid)
+	closed bool
+	out    []float32
 }
+
+type sizedNet struct {
+	size image.Point
+	h    C.VigilYuNet
+	used uint64 // d.clock when last used
+}
+
+// maxNets bounds the networks a Detector keeps (one per input size, ~5–6 MB each at the
+// sub-stream's sizes), the least recently used going first.
+const maxNets = 6
 
 // NewDetector loads the YuNet model.
 func NewDetector(model string, opts DetectorOptions) (*Detector, error) {
 	opts.defaults()
-	cpath := C.CString(model)
+	d := &Detector{opts: opts, model: model, keep: maxNets, step: regionStep, out: make([]float32, maxFaces*15)}
+	if _, err := d.net(image.Pt(opts.MaxSide, opts.MaxSide*9/16)); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// net returns the network for inputs of size sz, loading it if none is kept.
+func (d *Detector) net(sz image.Point) (C.VigilYuNet, error) {
+	d.clock++
+	old := -1
+	for i := range d.nets {
+		if d.nets[i].size == sz {
+			d.nets[i].used = d.clock
+			return d.nets[i].h, nil
+		}
+		if old < 0 || d.nets[i].used < d.nets[old].used {
+			old = i
+		}
+	}
+	cpath := C.CString(d.model)
 	defer C.free(unsafe.Pointer(cpath))
 	var errbuf [512]C.char
-	h := C.vigil_yunet_new(cpath, C.float(opts.Score), C.float(opts.NMS), 5000, &errbuf[0], C.int(len(errbuf)))
+	h := C.vigil_yunet_new(cpath, C.int(sz.X), C.int(sz.Y), C.float(d.opts.Score), C.float(d.opts.NMS), 5000, &errbuf[0], C.int(len(errbuf)))
 	if h == nil {
-		return nil, fmt.Errorf("dnn: loading face detector %s: %s", model, C.GoString(&errbuf[0]))
+		return nil, fmt.Errorf("dnn: loading face detector %s: %s", d.model, C.GoString(&errbuf[0]))
 	}
-	return &Detector{opts: opts, h: h, out: make([]float32, maxFaces*15)}, nil
+	d.loads++
+	n := sizedNet{size: sz, h: h, used: d.clock}
+	if len(d.nets) < d.keep {
+		d.nets = append(d.nets, n)
+	} else {
+		C.vigil_yunet_free(d.nets[old].h)
+		d.nets[old] = n
+	}
+	return h, nil
 }
 
 // Close frees the detector.
 func (d *Detector) Close() {
-	if d.h != nil {
-		C.vigil_yunet_free(d.h)
-		d.h = nil
+	for _, n := range d.nets {
+		C.vigil_yunet_free(n.h)
 	}
+	d.nets, d.closed = nil, true
 }
 
 // DetectFaces returns the faces in a BGR picture, in its own coordinates.
 func (d *Detector) DetectFaces(img gocv.Mat) ([]recognizers.Face, error) {
-	if d.h == nil {
+	if d.closed {
 		return nil, errors.New("dnn: detector closed")
 	}
 	if err := checkBGR(img); err != nil {
@@ -127,7 +177,7 @@ func (d *Detector) DetectFaces(img gocv.Mat) ([]recognizers.Face, error) {
 // regions of a sub-stream at twice the scale was tried: it cost 18% of the node's CPU at the
 // site's peak and found no face more on bench/site.)
 func (d *Detector) DetectRegions(img gocv.Mat, regions []image.Rectangle) ([]recognizers.Face, error) {
-	if d.h == nil {
+	if d.closed {
 		return nil, errors.New("dnn: detector closed")
 	}
 	if err := checkBGR(img); err != nil {
@@ -140,8 +190,7 @@ func (d *Detector) DetectRegions(img gocv.Mat, regions []image.Rectangle) ([]rec
 		// its anchors and the resize's samples fall where the whole picture's do: the same faces
 		// with the same landmarks, not merely nearby ones.
 		grid := max(1, int(32/scale+0.5))
-		r.Min = image.Pt(r.Min.X/grid*grid, r.Min.Y/grid*grid)
-		r = r.Intersect(image.Rect(0, 0, img.Cols(), img.Rows()))
+		r = grow(r, grid, grid*(d.step/32), image.Rect(0, 0, img.Cols(), img.Rows()))
 		if r.Dx() < 8 || r.Dy() < 8 {
 			continue
 		}
@@ -163,6 +212,32 @@ func (d *Detector) DetectRegions(img gocv.Mat, regions []image.Rectangle) ([]rec
 		}
 	}
 	return out, nil
+}
+
+// regionStep: region sizes are rounded up to a multiple of this (pixels at the detection scale),
+// so that a few networks serve every region (see Detector).
+const regionStep = 64
+
+// grow puts r's corner on the grid and rounds its size up to a multiple of step, within bounds:
+// at an edge it moves back by whole grid cells (its pixels stay in) and ends at the edge.
+func grow(r image.Rectangle, grid, step int, bounds image.Rectangle) image.Rectangle {
+	r = r.Intersect(bounds)
+	if r.Empty() {
+		return r
+	}
+	r.Min = image.Pt(r.Min.X/grid*grid, r.Min.Y/grid*grid)
+	w := (r.Dx() + step - 1) / step * step
+	h := (r.Dy() + step - 1) / step * step
+	r.Max = r.Min.Add(image.Pt(w, h))
+	if r.Max.X > bounds.Max.X {
+		r.Min.X = max(bounds.Min.X, (bounds.Max.X-w)/grid*grid)
+		r.Max.X = bounds.Max.X
+	}
+	if r.Max.Y > bounds.Max.Y {
+		r.Min.Y = max(bounds.Min.Y, (bounds.Max.Y-h)/grid*grid)
+		r.Max.Y = bounds.Max.Y
+	}
+	return r
 }
 
 // duplicate returns the index of a face in fs that is f seen again (boxes overlapping by more
@@ -204,9 +279,13 @@ func (d *Detector) detect(img gocv.Mat, scale float32, off image.Point) ([]recog
 		defer cont.Close()
 		work = cont
 	}
+	h, err := d.net(image.Pt(work.Cols(), work.Rows()))
+	if err != nil {
+		return nil, err
+	}
 	var errbuf [512]C.char
 	n := inference(func() C.int {
-		return C.vigil_yunet_detect(d.h, unsafe.Pointer(work.Ptr()), (*C.float)(unsafe.Pointer(&d.out[0])), maxFaces, &errbuf[0], C.int(len(errbuf)))
+		return C.vigil_yunet_detect(h, unsafe.Pointer(work.Ptr()), (*C.float)(unsafe.Pointer(&d.out[0])), maxFaces, &errbuf[0], C.int(len(errbuf)))
 	})
 	if n < 0 {
 		return nil, fmt.Errorf("dnn: face detection on %dx%d: %s", work.Cols(), work.Rows(), C.GoString(&errbuf[0]))

@@ -10,9 +10,9 @@ static void copy_err(char *err, int errlen, const std::string &msg) {
     err[errlen - 1] = 0;
 }
 
-VigilYuNet vigil_yunet_new(const char *model, float score, float nms, int topk, char *err, int errlen) {
+VigilYuNet vigil_yunet_new(const char *model, int w, int h, float score, float nms, int topk, char *err, int errlen) {
     try {
-        cv::Ptr<cv::FaceDetectorYN> d = cv::FaceDetectorYN::create(model, "", cv::Size(320, 320), score, nms, topk);
+        cv::Ptr<cv::FaceDetectorYN> d = cv::FaceDetectorYN::create(model, "", cv::Size(w, h), score, nms, topk);
         if (d.empty()) { copy_err(err, errlen, "FaceDetectorYN::create returned nothing"); return nullptr; }
         return new cv::Ptr<cv::FaceDetectorYN>(d);
     } catch (const cv::Exception &e) {
@@ -27,7 +27,7 @@ int vigil_yunet_detect(VigilYuNet d, void *mat, float *out, int max, char *err, 
     try {
         cv::Ptr<cv::FaceDetectorYN> &det = *static_cast<cv::Ptr<cv::FaceDetectorYN> *>(d);
         cv::Mat &img = *static_cast<cv::Mat *>(mat);
-        det->setInputSize(img.size());
+        if (det->getInputSize() != img.size()) det->setInputSize(img.size());
         cv::Mat faces;
         det->detect(img, faces);
         int n = faces.empty() ? 0 : faces.rows;

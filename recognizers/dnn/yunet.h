@@ -6,8 +6,8 @@ extern "C" {
 
 typedef void *VigilYuNet;
 
-// vigil_yunet_new loads a YuNet model; on failure it returns NULL and writes err.
-VigilYuNet vigil_yunet_new(const char *model, float score, float nms, int topk, char *err, int errlen);
+// vigil_yunet_new loads a YuNet model for w×h inputs; on failure it returns NULL and writes err.
+VigilYuNet vigil_yunet_new(const char *model, int w, int h, float score, float nms, int topk, char *err, int errlen);
 // vigil_yunet_detect runs detection on a BGR cv::Mat (passed as void*), writing up to max rows
 // of 15 floats. Returns the number of faces, or -1 with err written.
 int vigil_yunet_detect(VigilYuNet d, void *mat, float *out, int max, char *err, int errlen);
