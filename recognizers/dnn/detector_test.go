@@ -99,16 +99,21 @@ func TestDetectorNetworkPerSize(t *testing.T) {
 }
 
 // BenchmarkDetectRegionSizes: four region sizes in turn on a 640×360 sub-stream picture, as a
-// busy camera's motion gives them; "one-network" is the earlier detector (one network re-planned
+// busy camera's motion gives them (large: a face up close; small: a passer-by's head); "one-network" is the earlier detector (one network re-planned
 // at every size, regions rounded to the 32 px grid only).
 func BenchmarkDetectRegionSizes(b *testing.B) {
 	model := detectorModel(b)
 	pic, sets := regionsPicture(b)
 	defer pic.Close()
+	small := [][]image.Rectangle{ // a passer-by's head and shoulders
+		{image.Rect(250, 60, 330, 160)}, {image.Rect(260, 70, 380, 190)}, {image.Rect(240, 50, 340, 150)}, {image.Rect(230, 40, 390, 220)},
+	}
 	for _, c := range []struct {
 		name       string
 		keep, step int
-	}{{"one-network", 1, 32}, {"per-size", maxNets, regionStep}} {
+		sets       [][]image.Rectangle
+	}{{"large/one-network", 1, 32, sets}, {"large/per-size", maxNets, regionStep, sets},
+		{"small/one-network", 1, 32, small}, {"small/per-size", maxNets, regionStep, small}} {
 		b.Run(c.name, func(b *testing.B) {
 			SetThreads(1)
 			d, err := NewDetector(model, DetectorOptions{})
@@ -118,7 +123,7 @@ func BenchmarkDetectRegionSizes(b *testing.B) {
 			defer d.Close()
 			d.keep, d.step = c.keep, c.step
 			for i := 0; b.Loop(); i++ {
-				if _, err := d.DetectRegions(pic, sets[i%len(sets)]); err != nil {
+				if _, err := d.DetectRegions(pic, c.sets[i%len(c.sets)]); err != nil {
 					b.Fatal(err)
 				}
 			}
