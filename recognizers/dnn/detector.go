@@ -107,7 +107,7 @@ type sizedNet struct {
 	used uint64 // d.clock when last used
 }
 
-// maxNets bounds the networks a Detector keeps (one per input size, ~5–6 MB each at the
+// maxNets bounds the networks a Detector keeps (one per input size, ~3 MB each at the
 // sub-stream's sizes), the least recently used going first.
 const maxNets = 6
 
