@@ -52,6 +52,7 @@ type opts struct {
 	workers        int
 	simNice        int
 	simInStep      bool
+	mainGOP        float64
 	streetIdle     float64
 	profile        string
 	onWindow       func(start bool) // the profile's start and stop
@@ -68,6 +69,7 @@ func main() {
 	flag.StringVar(&o.profile, "profile", "", "write a CPU profile of the largest passing sub-stream count here")
 	flag.Float64Var(&o.streetIdle, "street-idle-fps", 0.625, "a street camera's rate with sub-streams while nothing moves (cameras[].idle_fps; 0: always its 1.25)")
 	flag.IntVar(&o.simNice, "camsim-nice", 0, "camsim's nice value (0: it shares the cores with vigil equally; 19: it takes what vigil leaves, as cameras that are other machines would)")
+	flag.Float64Var(&o.mainGOP, "main-gop", 1, "seconds between the main streams' key frames (camsim --gop); 0.4, the sub-streams', puts every sub-stream key frame on a main one, so that a shot decodes one frame")
 	flag.BoolVar(&o.simInStep, "camsim-in-step", false, "camsim sends every camera's frame at the same instant (camsim --in-step; by default the cameras' frames come spread over the frame interval)")
 	flag.Parse()
 	config.TuneGC()
@@ -159,11 +161,11 @@ func run(n int, o opts) (*result, error) {
 	defer os.RemoveAll(dir)
 	truthFile := filepath.Join(dir, "truth.jsonl")
 	addr := "127.0.0.1:18710"
-	// Main stream GOP 1 s (today's capacity run), sub-stream GOP 0.4 s (10 frames at 25 fps, so
+	// Main stream GOP 1 s by default (today's capacity run), sub-stream GOP 0.4 s (10 frames at 25 fps, so
 	// both GOPs fit camsim's 4 s clips): door and gate cameras take every key frame (2.5 a
 	// second), street cameras every other (1.25).
 	simPID, stopSim, err := measure.StartCamsim("nice", io.Discard, "-n", strconv.Itoa(o.simNice), o.camsim, "--cameras", strconv.Itoa(n), "--rtsp", addr, "--udp", "",
-		"--activity", "site", "--peak", "--gop", "1", "--substream", "640x360", "--sub-gop", "0.4", "--truth", truthFile,
+		"--activity", "site", "--peak", "--gop", strconv.FormatFloat(o.mainGOP, 'f', -1, 64), "--substream", "640x360", "--sub-gop", "0.4", "--truth", truthFile,
 		fmt.Sprintf("--in-step=%t", o.simInStep))
 	if err != nil {
 		return nil, err
