@@ -86,7 +86,7 @@ func (l *Leases) follow(w jetstream.KeyWatcher) {
 
 // OpenLeases creates the lease bucket if needed.
 func OpenLeases(ctx context.Context, js jetstream.JetStream, store Store, self string) (*Leases, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, store.bucket(LeaseBucket, "vigil camera leases: key camera id, value the holding node", LeaseTTL))
+	kv, err := openBucket(ctx, js, store.bucket(LeaseBucket, "vigil camera leases: key camera id, value the holding node", LeaseTTL))
 	if err != nil {
 		return nil, fmt.Errorf("cluster: lease bucket: %w", err)
 	}

@@ -101,11 +101,11 @@ func Join(ctx context.Context, js jetstream.JetStream, store Store, self Node, r
 	if err := CheckID(self.ID); err != nil {
 		return nil, err
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, store.bucket(Bucket, "vigil nodes: each renews its entry every 2 s", TTL))
+	kv, err := openBucket(ctx, js, store.bucket(Bucket, "vigil nodes: each renews its entry every 2 s", TTL))
 	if err != nil {
 		return nil, fmt.Errorf("cluster: nodes bucket: %w", err)
 	}
-	states, err := js.CreateOrUpdateKeyValue(ctx, store.bucket(StatesBucket, "vigil camera states: each node's list, renewed with its heartbeat", TTL))
+	states, err := openBucket(ctx, js, store.bucket(StatesBucket, "vigil camera states: each node's list, renewed with its heartbeat", TTL))
 	if err != nil {
 		return nil, fmt.Errorf("cluster: camera states bucket: %w", err)
 	}

@@ -22,7 +22,7 @@ type Nonces struct {
 
 // OpenNonces creates the bucket if needed; entries live ttl (twice the signature's skew window).
 func OpenNonces(ctx context.Context, js jetstream.JetStream, store Store, ttl time.Duration) (*Nonces, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, store.bucket(NonceBucket, "vigil: nonces of signed controller requests, site-wide", ttl))
+	kv, err := openBucket(ctx, js, store.bucket(NonceBucket, "vigil: nonces of signed controller requests, site-wide", ttl))
 	if err != nil {
 		return nil, fmt.Errorf("cluster: nonce bucket: %w", err)
 	}

@@ -77,7 +77,16 @@ func TestComposeSite(t *testing.T) {
 	// podman-compose answers 0 even when a container did not start: count them.
 	running := sh(time.Minute, "podman", "ps", "--filter", "label=io.podman.compose.project=docker", "--format", "{{.Names}}")
 	if n := len(strings.Fields(running)); n != 10 {
-		t.Fatalf("%d containers running, want 10:\n%s", n, running)
+		// Say why: every container's state, and the last lines of those that are not running.
+		all, _ := exec.Command("podman", "ps", "-a", "--filter", "label=io.podman.compose.project=docker", "--format", "{{.Names}} {{.Status}}").CombinedOutput()
+		var logs strings.Builder
+		for _, line := range strings.Split(strings.TrimSpace(string(all)), "\n") {
+			if f := strings.Fields(line); len(f) > 1 && f[1] != "Up" {
+				out, _ := exec.Command("podman", "logs", "--tail", "20", f[0]).CombinedOutput()
+				fmt.Fprintf(&logs, "--- %s:\n%s\n", f[0], out)
+			}
+		}
+		t.Fatalf("%d containers running, want 10:\n%s\nall:\n%s\n%s", n, running, all, logs.String())
 	}
 	for _, n := range nodes {
 		waitReady(t, n, 4*time.Minute, func() string {
