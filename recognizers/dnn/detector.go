@@ -87,8 +87,8 @@ const minSide = 64
 // It keeps one network per input size (the maxNets last used). OpenCV re-plans a network's
 // buffers whenever its input size changes, and motion regions come in many sizes: on a 640×360
 // sub-stream, four region sizes in turn cost 25 ms a detection with one network and 8.1 ms with
-// one per size for faces up close, 3.4 and 2.3 ms for passers-by (BenchmarkDetectRegionSizes). Regions are rounded up to regionStep so that
-// a few sizes serve every region.
+// one per size for faces up close, 3.4 and 2.3 ms for passers-by (BenchmarkDetectRegionSizes).
+// Regions are rounded up to regionStep so that a few sizes serve every region.
 type Detector struct {
 	opts   DetectorOptions
 	model  string
