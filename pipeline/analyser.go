@@ -127,7 +127,14 @@ func (a *analyser) ingest(ctx context.Context) {
 				return
 			}
 		}
-		f, err := dec.Decode(u)
+		var f *decode.Frame
+		if a.opts.KeyframesOnly && !u.Key {
+			f, err = dec.Decode(u) // skipped before the codec: no slot needed
+		} else {
+			a.p.cpu.acquire(a.lane())
+			f, err = dec.Decode(u)
+			a.p.cpu.release()
+		}
 		if err != nil {
 			var de *decode.Error
 			if errors.As(err, &de) {
@@ -175,7 +182,9 @@ func (a *analyser) ingest(ctx context.Context) {
 		}
 		if a.shots != nil {
 			at := momentOf(u)
-			job.Shot = func() (*Picture, error) { return a.shots.Shot(ctx, at) }
+			// A worker waits for the shot: it is decoded ahead of other cameras' new work.
+			lane := min(laneOf(job), laneBusy)
+			job.Shot = func() (*Picture, error) { return a.shots.Shot(ctx, at, lane) }
 			job.MainSize = a.shots.MainSize
 		}
 		if a.opts.Faces && a.p.faces != nil {
@@ -187,6 +196,18 @@ func (a *analyser) ingest(ctx context.Context) {
 			a.p.plates.Offer(job)
 		}
 	}
+}
+
+// lane is where the camera's decodes wait for a core (cpuSlots): a door camera's first, then
+// a camera's with a track in progress.
+func (a *analyser) lane() int {
+	switch {
+	case a.p.prioritised(a.camera):
+		return laneDoor
+	case a.busy.Load():
+		return laneBusy
+	}
+	return laneRest
 }
 
 // hotFor is how long a camera with an idle rate samples at its full rate after movement.

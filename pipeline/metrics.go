@@ -48,7 +48,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		detections: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_pipeline_detector_runs_total",
 			Help: "Face detector runs, by scope: whole (the frame) or regions (where the motion gate saw movement)."}, []string{"camera", "scope"}),
 		stages: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "vigil_pipeline_stage_seconds",
-			Help:    "Where an analysed frame's time goes, by pool, stage (ingest: from the access unit's arrival to the queue, its decode and the motion gate; queue: waiting for a worker; detect; shot: waiting for the main-stream picture; describe: embedding, liveness and quality) and rank (door: a door camera's frame, taken first; other).",
+			Help:    "Where an analysed frame's time goes, by pool, stage (ingest: from the access unit's arrival to the queue, its decode and the motion gate; queue: waiting for a worker; cpu: waiting for a core, door cameras' frames first; detect; shot: waiting for the main-stream picture; describe: embedding, liveness and quality) and rank (door: a door camera's frame, taken first; other).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 13)}, []string{"pool", "stage", "rank"}),
 		undescribed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_pipeline_faces_undescribed_total",
 			Help: "Faces found where a track whose passage is published was last seen, and not described again (no main-stream shot, no embedding)."}, []string{"camera"}),
@@ -63,13 +63,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 const (
 	stageIngest = iota
 	stageQueue
+	stageCPU
 	stageDetect
 	stageShot
 	stageDescribe
 	nStages
 )
 
-var stageNames = [nStages]string{"ingest", "queue", "detect", "shot", "describe"}
+var stageNames = [nStages]string{"ingest", "queue", "cpu", "detect", "shot", "describe"}
 
 // stageTimer holds one pool's stage histograms of one rank, resolved once: a frame records
 // its stages without a label lookup.

@@ -25,6 +25,10 @@ type Config struct {
 	Publisher     Publisher
 	Metrics       *Metrics
 	Log           *slog.Logger
+	// CPUSlots is how many native calls (decodes, model runs) run at once, door cameras' first
+	// (cpuSlots): 0 means one per core, a negative value no limit (every call on its own
+	// thread, the kernel sharing the cores: the pipeline before the slots, for benches).
+	CPUSlots int
 }
 
 // Pipeline owns the recognizer pools and one analyser per camera.
@@ -34,6 +38,7 @@ type Pipeline struct {
 	pub           Publisher
 	metrics       *Metrics
 	log           *slog.Logger
+	cpu           *cpuSlots // nil: unscheduled
 
 	priority atomic.Pointer[func(camera string) bool]
 
@@ -66,8 +71,17 @@ func New(cfg Config) *Pipeline {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
 	}
-	return &Pipeline{faces: cfg.Faces, plates: cfg.Plates, gallery: cfg.Gallery, pub: cfg.Publisher,
+	p := &Pipeline{faces: cfg.Faces, plates: cfg.Plates, gallery: cfg.Gallery, pub: cfg.Publisher,
 		metrics: cfg.Metrics, log: cfg.Log.With("component", "pipeline"), cams: map[string]*camEntry{}}
+	if cfg.CPUSlots >= 0 {
+		p.cpu = newCPUSlots(cfg.CPUSlots)
+	}
+	for _, pool := range []*Pool{p.faces, p.plates} {
+		if pool != nil {
+			pool.cpu = p.cpu
+		}
+	}
+	return p
 }
 
 // Start starts the worker pools; they and every camera's analysis stop when ctx ends. Wait
@@ -131,6 +145,7 @@ func (p *Pipeline) AddCamera(id string, s *streams.Stream, opts Options) error {
 	e := &camEntry{cancel: cancel, a: a}
 	if opts.Main != nil {
 		a.shots = newShots(id, opts.Main, a.mask, p.metrics, a.log)
+		a.shots.cpu = p.cpu
 		e.done.Add(1)
 		go func() { defer e.done.Done(); a.shots.run(ctx) }()
 	}

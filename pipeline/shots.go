@@ -61,12 +61,14 @@ type shots struct {
 	mask    *privacy.Painter
 	size    atomic.Uint64 // the main picture's width<<32 | height, as last decoded
 	reqs    chan shotReq
+	cpu     *cpuSlots // decodes wait for a core in the lane of the request
 	metrics *Metrics
 	log     *slog.Logger
 }
 
 type shotReq struct {
 	at       moment
+	lane     int // cpuSlots lane of the decode
 	deadline time.Time
 	reply    chan shotReply // buffered: run never blocks on it
 }
@@ -86,11 +88,11 @@ func (s *shots) MainSize() (w, h int) {
 	return int(v >> 32), int(v & 0xffffffff)
 }
 
-// Shot returns the main-stream picture taken nearest to at.
-func (s *shots) Shot(ctx context.Context, at moment) (*Picture, error) {
+// Shot returns the main-stream picture taken nearest to at, decoded in a CPU slot of lane.
+func (s *shots) Shot(ctx context.Context, at moment, lane int) (*Picture, error) {
 	t0 := time.Now()
 	defer func() { s.metrics.shotWait.Observe(time.Since(t0).Seconds()) }()
-	q := shotReq{at: at, deadline: time.Now().Add(shotWait), reply: make(chan shotReply, 1)}
+	q := shotReq{at: at, lane: lane, deadline: time.Now().Add(shotWait), reply: make(chan shotReply, 1)}
 	select {
 	case s.reqs <- q:
 	case <-ctx.Done():
@@ -161,7 +163,7 @@ func (s *shots) run(ctx context.Context) {
 		for _, q := range pending {
 			// Serve once the main stream has passed the moment, or at the deadline with what it has.
 			if n := len(st.buf); n > 0 && q.at.sub(st.buf[n-1]) >= 0 || now.After(q.deadline) {
-				pic, err := s.serve(st, q.at)
+				pic, err := s.serve(st, q.at, q.lane)
 				q.reply <- shotReply{pic: pic, err: err}
 				continue
 			}
@@ -209,8 +211,10 @@ func (st *shotState) drop(n int) {
 }
 
 // serve decodes the buffered frame nearest at.
-func (s *shots) serve(st *shotState, at moment) (*Picture, error) {
+func (s *shots) serve(st *shotState, at moment, lane int) (*Picture, error) {
+	s.cpu.acquire(lane)
 	pic, err := s.decodeNear(st, at)
+	s.cpu.release()
 	result := "ok"
 	if err != nil {
 		result = "missed"

@@ -69,6 +69,7 @@ type Pool struct {
 	workers []Recognizer
 	metrics *Metrics
 	timers  [2]stageTimer // where its frames' time goes: other cameras', door cameras'
+	cpu     *cpuSlots     // the pipeline's (set by New); nil: unscheduled
 	log     *slog.Logger
 	wg      sync.WaitGroup
 }
@@ -149,7 +150,7 @@ func (p *Pool) work(ctx context.Context, r Recognizer) {
 			o.timer.observe(stageIngest, j.Time.Sub(j.Arrival))
 			o.since(stageQueue, j.Time)
 		}
-		if err := p.process(r, j, o); err != nil {
+		if err := p.scheduled(r, j, o); err != nil {
 			// One bad frame never stops the worker or the others.
 			p.metrics.errors.WithLabelValues(j.Camera, p.kind).Inc()
 			p.log.Warn("recognizer error", "camera", j.Camera, "err", err)
@@ -157,6 +158,31 @@ func (p *Pool) work(ctx context.Context, r Recognizer) {
 		p.metrics.latency.WithLabelValues(p.kind).Observe(time.Since(t0).Seconds())
 		j.Done(o)
 	}
+}
+
+// scheduled processes j in a CPU slot of its lane, given back while the worker waits for the
+// main stream's shot (decoded in a slot of its own).
+func (p *Pool) scheduled(r Recognizer, j *Job, o *Observation) error {
+	if p.cpu == nil {
+		return p.process(r, j, o)
+	}
+	t := time.Now()
+	p.cpu.acquire(laneOf(j))
+	o.since(stageCPU, t)
+	defer p.cpu.release()
+	if shot := j.Shot; shot != nil {
+		// The job is under way: back from its shot it goes on ahead of new work. The job may
+		// be shared with the other pool's worker: the wrapped Shot is this worker's copy's.
+		lane := min(laneOf(j), laneBusy)
+		c := *j
+		c.Shot = func() (*Picture, error) {
+			p.cpu.release()
+			defer p.cpu.acquire(lane)
+			return shot()
+		}
+		j = &c
+	}
+	return p.process(r, j, o)
 }
 
 func (p *Pool) process(r Recognizer, j *Job, o *Observation) error {

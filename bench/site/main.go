@@ -50,6 +50,7 @@ type opts struct {
 	camsim         string
 	mdir           string
 	workers        int
+	cpuSlots       int
 	simNice        int
 	simInStep      bool
 	mainGOP        float64
@@ -66,6 +67,7 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", 15*time.Second, "warm-up before the window")
 	flag.StringVar(&o.camsim, "camsim", "bin/camsim", "camsim binary")
 	flag.IntVar(&o.workers, "workers", 3, "face workers (one more than the cores: a worker waits while its shot is decoded)")
+	flag.IntVar(&o.cpuSlots, "cpu-slots", 0, "native calls (decodes, models) run at once, door cameras' first (pipeline.Config.CPUSlots; 0: one per core, -1: no limit, every call on its own thread)")
 	flag.StringVar(&o.profile, "profile", "", "write a CPU profile of the largest passing sub-stream count here")
 	flag.Float64Var(&o.streetIdle, "street-idle-fps", 0.625, "a street camera's rate with sub-streams while nothing moves (cameras[].idle_fps; 0: always its 1.25)")
 	flag.IntVar(&o.simNice, "camsim-nice", 0, "camsim's nice value (0: it shares the cores with vigil equally; 19: it takes what vigil leaves, as cameras that are other machines would)")
@@ -191,7 +193,7 @@ func run(n int, o opts) (*result, error) {
 	}
 	defer b.Close()
 	col := newCollector()
-	pl := pipeline.New(pipeline.Config{Faces: fp, Plates: pp, Gallery: g, Publisher: measure.Tee{col, pipeline.BusPublisher{Bus: b}}, Metrics: m, Log: log})
+	pl := pipeline.New(pipeline.Config{Faces: fp, Plates: pp, Gallery: g, Publisher: measure.Tee{col, pipeline.BusPublisher{Bus: b}}, Metrics: m, Log: log, CPUSlots: o.cpuSlots})
 	pl.SetPriority(func(camera string) bool { return sc[camIndex(camera)] == camsim.PlaceDoor })
 	pctx, pcancel := context.WithCancel(ctx)
 	defer pcancel()
@@ -362,7 +364,7 @@ func stageBreakdown(before, after map[string]*dto.Histogram) string {
 	var parts []string
 	for _, rank := range []string{"door", "other"} {
 		var ps []string
-		for _, stage := range []string{"ingest", "queue", "detect", "shot", "describe"} {
+		for _, stage := range []string{"ingest", "queue", "cpu", "detect", "shot", "describe"} {
 			key := "face/" + stage + "/" + rank
 			h := after[key]
 			if h == nil {

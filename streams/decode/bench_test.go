@@ -138,3 +138,34 @@ func BenchmarkAllFrames(b *testing.B) {
 	b.ReportMetric(ours/(float64(frames)/ff.Seconds()), "ratio-vs-ffmpeg")
 	b.ReportMetric(ours/(float64(frames)/ffBGR.Seconds()), "ratio-vs-ffmpeg-bgr24")
 }
+
+// BenchmarkSubstreamKeyframes reports a site sub-stream's key frames (640×360, 0.4 s GOP,
+// 400 kb/s, as bench/site analyses them) decoded to BGR per CPU-second: the motion gate's input,
+// and the floor of a still camera's cost.
+func BenchmarkSubstreamKeyframes(b *testing.B) {
+	dir := paths.Shared("testdata")
+	if dir == "" {
+		b.Skip("no testdata")
+	}
+	lib, err := camsim.LoadLibrary(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := camsim.Params{Width: 1280, Height: 720, FPS: 25, GOP: 1, Bitrate: 1500, Seconds: 24,
+		Sub: &camsim.SubParams{Width: 640, Height: 360, GOP: 0.4, Bitrate: 400}}
+	c, err := camsim.BuildClip(context.Background(), lib, p, lib.Script(1, p.Seconds), 1, filepath.Join(os.TempDir(), "vigil-test-clips"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	sub := &camsim.Clip{Params: p, Units: c.Sub.Units}
+	var frames int
+	var cpu time.Duration
+	for i := 0; i < b.N; i++ {
+		for range 10 {
+			n, t := runMode(b, sub, Options{Mode: KeyOnly})
+			frames += n
+			cpu += t
+		}
+	}
+	b.ReportMetric(float64(frames)/cpu.Seconds(), "keyframes/cpu-s")
+}

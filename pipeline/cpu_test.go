@@ -1,0 +1,147 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"gocv.io/x/gocv"
+)
+
+// A freed slot goes to the door camera's work even when street work asked first, and to
+// cameras with a track in progress before the rest.
+func TestCPUSlotsDoorFirst(t *testing.T) {
+	c := newCPUSlots(1)
+	c.acquire(laneRest) // the one slot is busy
+	var mu sync.Mutex
+	var order []int
+	var wg sync.WaitGroup
+	for k, lane := range []int{laneRest, laneBusy, laneRest, laneDoor} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.acquire(lane)
+			mu.Lock()
+			order = append(order, lane)
+			mu.Unlock()
+			c.release()
+		}()
+		// Each waiter queues before the next asks.
+		waitFor(t, func() bool { c.mu.Lock(); defer c.mu.Unlock(); return len(c.waiters) == k+1 })
+	}
+	c.release()
+	wg.Wait()
+	want := []int{laneDoor, laneBusy, laneRest, laneRest}
+	for i := range want {
+		if order[i] != want[i] {
+			t.Fatalf("slots taken in lanes %v, want %v", order, want)
+		}
+	}
+	if c.free != 1 {
+		t.Fatalf("%d slots free after all released, want 1", c.free)
+	}
+}
+
+func waitFor(t *testing.T, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !ok(); {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 5 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Never more than n calls hold a slot at once, whatever the lanes.
+func TestCPUSlotsBound(t *testing.T) {
+	c := newCPUSlots(2)
+	var in, peak atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.run(i%3, func() {
+				n := in.Add(1)
+				for {
+					p := peak.Load()
+					if n <= p || peak.CompareAndSwap(p, n) {
+						break
+					}
+				}
+				time.Sleep(time.Millisecond)
+				in.Add(-1)
+			})
+		}()
+	}
+	wg.Wait()
+	if p := peak.Load(); p != 2 {
+		t.Fatalf("at most %d calls ran at once, want 2", p)
+	}
+	var none *cpuSlots // unscheduled: acquire and release do nothing
+	none.run(laneDoor, func() {})
+}
+
+// sleepRec is a recognizer that takes a while and counts how many run at once.
+type sleepRec struct {
+	in, peak *atomic.Int32
+}
+
+func (s sleepRec) Kind() string { return KindFace }
+func (s sleepRec) Close()       {}
+func (s sleepRec) Recognize(_ gocv.Mat, _ *Observation) error {
+	n := s.in.Add(1)
+	for p := s.peak.Load(); n > p && !s.peak.CompareAndSwap(p, n); p = s.peak.Load() {
+	}
+	time.Sleep(20 * time.Millisecond)
+	s.in.Add(-1)
+	return nil
+}
+
+// A pool of three workers under one CPU slot runs one recognizer at a time, and a door
+// camera's frame offered after six street frames is done third: the two street frames already
+// waiting for the slot do not keep it waiting behind the other four.
+func TestPoolWorkersShareTheSlots(t *testing.T) {
+	var in, peak atomic.Int32
+	m := NewMetrics(nil)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	pool, err := NewPool(KindFace, 3, 16, func() (Recognizer, error) { return sleepRec{&in, &peak}, nil }, m, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	New(Config{Faces: pool, Metrics: m, Log: log, CPUSlots: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go pool.Run(ctx)
+	var mu sync.Mutex
+	var done []string
+	var wg sync.WaitGroup
+	job := func(camera string, door bool) *Job {
+		wg.Add(1)
+		return &Job{Camera: camera, W: 4, H: 4, BGR: make([]byte, 48), Priority: door, Done: func(*Observation) {
+			mu.Lock()
+			done = append(done, camera)
+			mu.Unlock()
+			wg.Done()
+		}}
+	}
+	for i := range 6 {
+		pool.Offer(job(fmt.Sprintf("street%d", i), false))
+	}
+	waitFor(t, func() bool { return pool.q.Len() == 3 }) // three taken by the workers
+	pool.Offer(job("door", true))
+	wg.Wait()
+	if p := peak.Load(); p != 1 {
+		t.Fatalf("%d recognizers ran at once under one slot", p)
+	}
+	at := slices.Index(done, "door")
+	if at < 0 || at > 2 {
+		t.Fatalf("frames done in the order %v: the door camera's should be among the first three", done)
+	}
+}
