@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -185,6 +186,9 @@ func (a *analyser) ingest(ctx context.Context) {
 			// A worker waits for the shot: it is decoded ahead of other cameras' new work.
 			lane := min(laneOf(job), laneBusy)
 			job.Shot = func() (*Picture, error) { return a.shots.Shot(ctx, at, lane) }
+			if job.Priority && len(job.Settled) == 0 && !a.p.noShotAhead {
+				job.Shot = shotAhead(job.Shot)
+			}
 			job.MainSize = a.shots.MainSize
 		}
 		if a.opts.Faces && a.p.faces != nil {
@@ -195,6 +199,33 @@ func (a *analyser) ingest(ctx context.Context) {
 			a.stats.offered.Add(1)
 			a.p.plates.Offer(job)
 		}
+	}
+}
+
+// shotAhead starts shot now and returns what waits for its result. A door camera's frame asks for
+// its main-stream shot as it is queued, so that the shot is decoded (in a second CPU slot) while
+// the frame's faces are found on the sub-stream, instead of after: someone waits at the door
+// for the two in turn otherwise. Not for frames where only published passages are in view (no
+// shot is wanted there unless a new face turns up). The cost is a main-stream decode for door
+// frames where movement shows no face. A shot asked for ahead that missed (the main stream had
+// not reached the moment by the deadline) is asked for once more when it is wanted.
+func shotAhead(shot func() (*Picture, error)) func() (*Picture, error) {
+	done := make(chan struct{})
+	var pic *Picture
+	var err error
+	go func() {
+		defer close(done)
+		pic, err = shot()
+	}()
+	var again sync.Once
+	return func() (*Picture, error) {
+		<-done
+		again.Do(func() { // every caller waits here for the second ask, if any
+			if err != nil && !errors.Is(err, context.Canceled) {
+				pic, err = shot()
+			}
+		})
+		return pic, err
 	}
 }
 

@@ -59,12 +59,7 @@ func (c *cpuSlots) release() {
 		return
 	}
 	c.mu.Lock()
-	best, bestLane := -1, laneRest+1
-	for i, w := range c.waiters {
-		if w.lane < bestLane {
-			best, bestLane = i, w.lane
-		}
-	}
+	best := c.first(laneRest + 1)
 	if best < 0 {
 		c.free++
 		c.mu.Unlock()
@@ -74,6 +69,41 @@ func (c *cpuSlots) release() {
 	c.waiters = append(c.waiters[:best], c.waiters[best+1:]...)
 	c.mu.Unlock()
 	close(w.ch)
+}
+
+// yield lets work of a higher lane than the caller's go first: when one waits, the caller's
+// slot is handed to it and the caller waits, first in its lane, for the next one. Long work
+// held in a slot (a shot decoded forward through a GOP, one frame at a time) calls it between
+// its steps, so that a door frame waits for one step of it, not for all of them.
+func (c *cpuSlots) yield(lane int) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	best := c.first(lane)
+	if best < 0 {
+		c.mu.Unlock()
+		return
+	}
+	w := c.waiters[best]
+	me := &slotWaiter{ch: make(chan struct{}), lane: lane}
+	c.waiters = append(c.waiters[:best], c.waiters[best+1:]...)
+	c.waiters = append([]*slotWaiter{me}, c.waiters...) // first of its lane
+	c.mu.Unlock()
+	close(w.ch)
+	<-me.ch
+}
+
+// first is the index of the first waiter of the highest lane above below, -1 for none. Called
+// with mu held.
+func (c *cpuSlots) first(below int) int {
+	best, bestLane := -1, below
+	for i, w := range c.waiters {
+		if w.lane < bestLane {
+			best, bestLane = i, w.lane
+		}
+	}
+	return best
 }
 
 // run runs fn in a slot of the lane.

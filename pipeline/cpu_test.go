@@ -145,3 +145,98 @@ func TestPoolWorkersShareTheSlots(t *testing.T) {
 		t.Fatalf("frames done in the order %v: the door camera's should be among the first three", done)
 	}
 }
+
+// Work that yields between its steps hands its slot to a door camera's waiting work, and goes on
+// once that is done; with only its own lane waiting it keeps the slot.
+func TestCPUSlotsYield(t *testing.T) {
+	c := newCPUSlots(1)
+	c.acquire(laneBusy) // a street camera's shot, decoding forward
+	street := make(chan struct{})
+	go func() { // another street camera's work: same lane, it must not be let in by yield
+		c.acquire(laneBusy)
+		close(street)
+		c.release()
+	}()
+	waitFor(t, func() bool { c.mu.Lock(); defer c.mu.Unlock(); return len(c.waiters) == 1 })
+	c.yield(laneBusy) // nobody above: kept
+	select {
+	case <-street:
+		t.Fatal("yield let in work of its own lane")
+	default:
+	}
+	var order []string
+	var mu sync.Mutex
+	door := make(chan struct{})
+	go func() {
+		c.acquire(laneDoor)
+		mu.Lock()
+		order = append(order, "door")
+		mu.Unlock()
+		c.release()
+		close(door)
+	}()
+	waitFor(t, func() bool { c.mu.Lock(); defer c.mu.Unlock(); return len(c.waiters) == 2 })
+	c.yield(laneBusy) // the door's work runs, then this goes on, ahead of the other street work
+	select {
+	case <-street:
+		t.Fatal("the street work that waited went ahead of the yielded shot")
+	default:
+	}
+	<-door
+	if len(order) != 1 || order[0] != "door" {
+		t.Fatalf("order %v: the door's work should have gone first", order)
+	}
+	c.release()
+	<-street
+}
+
+// A door frame's shot is asked for at once, once, and every caller gets its result.
+func TestShotAhead(t *testing.T) {
+	var calls atomic.Int32
+	started := make(chan struct{})
+	want := &Picture{W: 2, H: 2}
+	shot := shotAhead(func() (*Picture, error) {
+		calls.Add(1)
+		close(started)
+		return want, nil
+	})
+	select {
+	case <-started: // before anyone asked
+	case <-time.After(5 * time.Second):
+		t.Fatal("the shot was not asked for ahead")
+	}
+	for range 2 {
+		if pic, err := shot(); pic != want || err != nil {
+			t.Fatalf("shot() = %v, %v", pic, err)
+		}
+	}
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("the main stream was asked %d times", n)
+	}
+}
+
+// A shot asked for ahead that missed is asked for once more when a worker wants it.
+func TestShotAheadMissedAsksAgain(t *testing.T) {
+	var calls atomic.Int32
+	want := &Picture{W: 2, H: 2}
+	shot := shotAhead(func() (*Picture, error) {
+		if calls.Add(1) == 1 {
+			return nil, ErrNoShot
+		}
+		return want, nil
+	})
+	var wg sync.WaitGroup
+	for range 2 { // the face and the plate pools' workers
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if pic, err := shot(); pic != want || err != nil {
+				t.Errorf("shot() = %v, %v", pic, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := calls.Load(); n != 2 {
+		t.Fatalf("the main stream was asked %d times, want 2", n)
+	}
+}

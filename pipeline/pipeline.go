@@ -29,6 +29,9 @@ type Config struct {
 	// (cpuSlots): 0 means one per core, a negative value no limit (every call on its own
 	// thread, the kernel sharing the cores: the pipeline before the slots, for benches).
 	CPUSlots int
+	// NoShotAhead asks for a door camera's main-stream shot only once faces are found on its
+	// sub-stream frame, not as the frame is queued (ahead): for benches.
+	NoShotAhead bool
 }
 
 // Pipeline owns the recognizer pools and one analyser per camera.
@@ -39,6 +42,7 @@ type Pipeline struct {
 	metrics       *Metrics
 	log           *slog.Logger
 	cpu           *cpuSlots // nil: unscheduled
+	noShotAhead   bool
 
 	priority atomic.Pointer[func(camera string) bool]
 
@@ -72,7 +76,7 @@ func New(cfg Config) *Pipeline {
 		cfg.Metrics = NewMetrics(nil)
 	}
 	p := &Pipeline{faces: cfg.Faces, plates: cfg.Plates, gallery: cfg.Gallery, pub: cfg.Publisher,
-		metrics: cfg.Metrics, log: cfg.Log.With("component", "pipeline"), cams: map[string]*camEntry{}}
+		metrics: cfg.Metrics, log: cfg.Log.With("component", "pipeline"), cams: map[string]*camEntry{}, noShotAhead: cfg.NoShotAhead}
 	if cfg.CPUSlots >= 0 {
 		p.cpu = newCPUSlots(cfg.CPUSlots)
 	}

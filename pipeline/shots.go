@@ -213,7 +213,7 @@ func (st *shotState) drop(n int) {
 // serve decodes the buffered frame nearest at.
 func (s *shots) serve(st *shotState, at moment, lane int) (*Picture, error) {
 	s.cpu.acquire(lane)
-	pic, err := s.decodeNear(st, at)
+	pic, err := s.decodeNear(st, at, lane)
 	s.cpu.release()
 	result := "ok"
 	if err != nil {
@@ -223,7 +223,7 @@ func (s *shots) serve(st *shotState, at moment, lane int) (*Picture, error) {
 	return pic, err
 }
 
-func (s *shots) decodeNear(st *shotState, at moment) (*Picture, error) {
+func (s *shots) decodeNear(st *shotState, at moment, lane int) (*Picture, error) {
 	j := -1
 	var best time.Duration
 	for i, u := range st.buf {
@@ -264,6 +264,7 @@ func (s *shots) decodeNear(st *shotState, at moment) (*Picture, error) {
 		if err := st.dec.Advance(st.buf[k]); err != nil {
 			return nil, err
 		}
+		s.cpu.yield(lane) // a GOP's worth of frames takes tens of milliseconds: a door frame goes first
 	}
 	f, err := st.dec.Decode(st.buf[j])
 	s.metrics.mainDecoded.WithLabelValues(s.camera).Add(float64(j - from + 1))
