@@ -183,8 +183,7 @@ func (a *analyser) ingest(ctx context.Context) {
 		}
 		if a.shots != nil {
 			at := momentOf(u)
-			// A worker waits for the shot: it is decoded ahead of other cameras' new work.
-			lane := min(laneOf(job), laneBusy)
+			lane := underway(job)
 			job.Shot = func() (*Picture, error) { return a.shots.Shot(ctx, at, lane) }
 			if job.Priority && len(job.Settled) == 0 && !a.p.noShotAhead {
 				job.Shot = shotAhead(job.Shot)

@@ -106,9 +106,7 @@ func (c *cpuSlots) first(below int) int {
 	return best
 }
 
-// run runs fn in a slot of the lane.
-func (c *cpuSlots) run(lane int, fn func()) {
-	c.acquire(lane)
-	defer c.release()
-	fn()
-}
+// underway is the lane of a job's work once begun (its shot, and the rest of it after the
+// shot): at least that of a track in progress, ahead of other cameras' new work, since a worker
+// waits on it.
+func underway(j *Job) int { return min(laneOf(j), laneBusy) }

@@ -67,17 +67,17 @@ func TestCPUSlotsBound(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.run(i%3, func() {
-				n := in.Add(1)
-				for {
-					p := peak.Load()
-					if n <= p || peak.CompareAndSwap(p, n) {
-						break
-					}
+			c.acquire(i % 3)
+			n := in.Add(1)
+			for {
+				p := peak.Load()
+				if n <= p || peak.CompareAndSwap(p, n) {
+					break
 				}
-				time.Sleep(time.Millisecond)
-				in.Add(-1)
-			})
+			}
+			time.Sleep(time.Millisecond)
+			in.Add(-1)
+			c.release()
 		}()
 	}
 	wg.Wait()
@@ -85,7 +85,8 @@ func TestCPUSlotsBound(t *testing.T) {
 		t.Fatalf("at most %d calls ran at once, want 2", p)
 	}
 	var none *cpuSlots // unscheduled: acquire and release do nothing
-	none.run(laneDoor, func() {})
+	none.acquire(laneDoor)
+	none.release()
 }
 
 // sleepRec is a recognizer that takes a while and counts how many run at once.

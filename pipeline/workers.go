@@ -171,9 +171,9 @@ func (p *Pool) scheduled(r Recognizer, j *Job, o *Observation) error {
 	o.since(stageCPU, t)
 	defer p.cpu.release()
 	if shot := j.Shot; shot != nil {
-		// The job is under way: back from its shot it goes on ahead of new work. The job may
-		// be shared with the other pool's worker: the wrapped Shot is this worker's copy's.
-		lane := min(laneOf(j), laneBusy)
+		// The job may be shared with the other pool's worker: the wrapped Shot is this
+		// worker's copy's.
+		lane := underway(j)
 		c := *j
 		c.Shot = func() (*Picture, error) {
 			p.cpu.release()

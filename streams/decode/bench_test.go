@@ -14,9 +14,8 @@ import (
 	"github.com/vigil-oss/vigil/streams"
 )
 
-// benchClip is the 720p, 25 fps, 2 s GOP, 1.5 Mb/s clip camsim serves by default.
-// The clip is repeated loops times so process start-up does not weigh on ffmpeg's figure.
-func benchClip(b *testing.B, loops int) (*camsim.Clip, string) {
+// buildClip renders (or loads from the clip cache) camsim's scripted scene with p.
+func buildClip(b *testing.B, p camsim.Params) *camsim.Clip {
 	dir := paths.Shared("testdata")
 	if dir == "" {
 		b.Skip("no testdata")
@@ -25,11 +24,17 @@ func benchClip(b *testing.B, loops int) (*camsim.Clip, string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p := camsim.DefaultParams()
 	c, err := camsim.BuildClip(context.Background(), lib, p, lib.Script(1, p.Seconds), 1, filepath.Join(os.TempDir(), "vigil-test-clips"))
 	if err != nil {
 		b.Fatal(err)
 	}
+	return c
+}
+
+// benchClip is the 720p, 25 fps, 2 s GOP, 1.5 Mb/s clip camsim serves by default.
+// The clip is repeated loops times so process start-up does not weigh on ffmpeg's figure.
+func benchClip(b *testing.B, loops int) (*camsim.Clip, string) {
+	c := buildClip(b, camsim.DefaultParams())
 	// The same clip as an Annex-B file for ffmpeg.
 	f := filepath.Join(b.TempDir(), "clip.h264")
 	var buf []byte
@@ -143,21 +148,9 @@ func BenchmarkAllFrames(b *testing.B) {
 // 400 kb/s, as bench/site analyses them) decoded to BGR per CPU-second: the motion gate's input,
 // and the floor of a still camera's cost.
 func BenchmarkSubstreamKeyframes(b *testing.B) {
-	dir := paths.Shared("testdata")
-	if dir == "" {
-		b.Skip("no testdata")
-	}
-	lib, err := camsim.LoadLibrary(dir)
-	if err != nil {
-		b.Fatal(err)
-	}
 	p := camsim.Params{Width: 1280, Height: 720, FPS: 25, GOP: 1, Bitrate: 1500, Seconds: 24,
 		Sub: &camsim.SubParams{Width: 640, Height: 360, GOP: 0.4, Bitrate: 400}}
-	c, err := camsim.BuildClip(context.Background(), lib, p, lib.Script(1, p.Seconds), 1, filepath.Join(os.TempDir(), "vigil-test-clips"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	sub := &camsim.Clip{Params: p, Units: c.Sub.Units}
+	sub := &camsim.Clip{Params: p, Units: buildClip(b, p).Sub.Units}
 	var frames int
 	var cpu time.Duration
 	for i := 0; i < b.N; i++ {
