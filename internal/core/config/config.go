@@ -8,6 +8,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -213,7 +214,11 @@ type Pipeline struct {
 	// Motion is the motion gate's threshold: a block whose grey level changed by 6× this moved, and
 	// the detector runs on the regions that moved; negative disables the gate. Default 1.5.
 	Motion float64 `yaml:"motion"`
-	// FaceWorkers and PlateWorkers size the recognizer pools. Default 1 each.
+	// FaceWorkers and PlateWorkers size the recognizer pools; 0 turns one off. FaceWorkers
+	// defaults to one more than the cores (GOMAXPROCS): the pipeline runs one native call per
+	// core, door cameras' first, and the extra worker keeps a core busy while another waits
+	// for its main-stream shot (bench/site: three on two cores). PlateWorkers defaults to 1:
+	// plates are read only on the cameras that analyse them.
 	FaceWorkers  int `yaml:"face_workers"`
 	PlateWorkers int `yaml:"plate_workers"`
 	// Queue is each pool's bounded queue length, at least: it grows to a fourth of the cameras
@@ -422,7 +427,7 @@ func Default() Config {
 		Sensors:   Sensors{CheckEvery: Duration(5 * time.Second)},
 		Strangers: Strangers{Enabled: true, Every: Duration(5 * time.Second), NightFrom: 22, NightTo: 6, NightDays: 3, DoorTries: 3},
 		Live:      Live{Enabled: true, UDPAddr: ":8189", MaxViewers: 1000, MaxViewsPerPrincipal: 32, ShedOverload: true},
-		Pipeline: Pipeline{Enabled: true, FPS: 2, Motion: 1.5, FaceWorkers: 1, PlateWorkers: 1, Queue: 8,
+		Pipeline: Pipeline{Enabled: true, FPS: 2, Motion: 1.5, FaceWorkers: min(64, runtime.GOMAXPROCS(0)+1), PlateWorkers: 1, Queue: 8,
 			FaceModel: "intel-0095", OpenCVThreads: 1, DoorPriority: true},
 		Streams: Streams{
 			ReconnectMin: Duration(time.Second),
