@@ -178,6 +178,9 @@ func (a *analyser) ingest(ctx context.Context) {
 		job := &Job{Camera: a.camera, Seq: seq, PTS: f.PTS, Time: now, Arrival: u.Arrival, W: f.Width, H: f.Height,
 			BGR: append([]byte(nil), f.BGR...), Regions: regions, Priority: a.p.prioritised(a.camera), Busy: busy,
 			Done: a.deliver, dropped: &a.stats.dropped}
+		if job.Priority && a.p.doorMinFace > 0 {
+			job.MinFace = int(a.p.doorMinFace * float64(f.Height))
+		}
 		if st := a.settled.Load(); busy && st != nil && len(*st) > 0 {
 			job.Settled = *st
 		}

@@ -32,6 +32,12 @@ type Config struct {
 	// NoShotAhead asks for a door camera's main-stream shot only once faces are found on its
 	// sub-stream frame, not as the frame is queued (ahead): for benches.
 	NoShotAhead bool
+	// DoorMinFace is the smallest face a door camera needs found, as a fraction of its analysed
+	// picture's height (0: every size): its frames are searched at the scale that makes such a
+	// face 32 px tall, and the faces found there searched again, each in a small window of the
+	// main picture, for the landmarks their embedding is aligned by (dnn.Detector.DetectSized,
+	// Refine). A door unit sees whoever waits at it up close.
+	DoorMinFace float64
 }
 
 // Pipeline owns the recognizer pools and one analyser per camera.
@@ -43,6 +49,7 @@ type Pipeline struct {
 	log           *slog.Logger
 	cpu           *cpuSlots // nil: unscheduled
 	noShotAhead   bool
+	doorMinFace   float64
 
 	priority atomic.Pointer[func(camera string) bool]
 
@@ -76,7 +83,7 @@ func New(cfg Config) *Pipeline {
 		cfg.Metrics = NewMetrics(nil)
 	}
 	p := &Pipeline{faces: cfg.Faces, plates: cfg.Plates, gallery: cfg.Gallery, pub: cfg.Publisher,
-		metrics: cfg.Metrics, log: cfg.Log.With("component", "pipeline"), cams: map[string]*camEntry{}, noShotAhead: cfg.NoShotAhead}
+		metrics: cfg.Metrics, log: cfg.Log.With("component", "pipeline"), cams: map[string]*camEntry{}, noShotAhead: cfg.NoShotAhead, doorMinFace: cfg.DoorMinFace}
 	if cfg.CPUSlots >= 0 {
 		p.cpu = newCPUSlots(cfg.CPUSlots)
 	}

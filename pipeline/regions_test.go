@@ -6,6 +6,7 @@ import (
 	"image"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -210,4 +211,131 @@ func TestStillSceneRunsNoDetector(t *testing.T) {
 			t.Errorf("%s: %.0f key frames decoded, %.0f detector runs; want the first frame only", cam, sampled, runs)
 		}
 	}
+}
+
+// TestDoorFacesAtASmallerScale: a door camera's sub-stream searched for faces of a fifth of its
+// height and up (Config.DoorMinFace 0.2: a fifth of the pixels on 640×360), each face found
+// refined in a window of the main picture (dnn.Detector.Refine), finds every such face the
+// full-scale search finds on the test photos, walked up to a door, and names the people in
+// them as well: each photo's nearest other photo is of the same person as often.
+func TestDoorFacesAtASmallerScale(t *testing.T) {
+	td, mdir := testenv.Testdata(t), testenv.Models(t)
+	faces, err := dnn.NewFaces(mdir, dnn.DetectorOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer faces.Close()
+	lib, err := camsim.LoadLibrary(td)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const w, h, sw, sh = 1280, 720, 640, 360
+	minFace := int(0.2 * sh)
+	rng := rand.New(rand.NewPCG(5, 6))
+	wall := frameOf(w, h, 90, 4, rng)
+	type seen struct {
+		id          string
+		full, sized recognizers.Embedding
+	}
+	var all []seen
+	photos := 0
+	var worst float64
+	for _, id := range lib.Identities() {
+		for _, rel := range lib.Faces[id] {
+			img, err := recognizers.LoadImage(filepath.Join(td, rel))
+			if err != nil {
+				t.Fatal(err)
+			}
+			side := 360 + rng.IntN(361) // the photo's height in the main picture: a resident up close
+			big := gocv.NewMat()
+			gocv.Resize(img, &big, image.Pt(min(w, max(1, img.Cols()*side/img.Rows())), side), 0, 0, gocv.InterpolationArea)
+			img.Close()
+			main, err := gocv.NewMatFromBytes(h, w, gocv.MatTypeCV8UC3, append([]byte(nil), wall...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			at := image.Pt(rng.IntN(w-big.Cols()+1), rng.IntN(h-big.Rows()+1))
+			roi := main.Region(image.Rectangle{Min: at, Max: at.Add(image.Pt(big.Cols(), big.Rows()))})
+			big.CopyTo(&roi)
+			roi.Close()
+			big.Close()
+			sub := gocv.NewMat()
+			gocv.Resize(main, &sub, image.Pt(sw, sh), 0, 0, gocv.InterpolationArea)
+			full, err := faces.DetectFaces(sub)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sized, err := faces.DetectSized(sub, nil, minFace)
+			if err != nil {
+				t.Fatal(err)
+			}
+			photos++
+			for _, f := range full {
+				if f.Box.H < float32(minFace) || atEdge(f.Box, sw, sh) {
+					continue
+				}
+				k := duplicateOf(sized, f)
+				if k < 0 {
+					t.Errorf("%s: the face at %v (full scale) not found at the door's scale: %v", rel, f.Box, sized)
+					continue
+				}
+				a, c := f, sized[k]
+				scaleFace(&a, 2, 2)
+				scaleFace(&c, 2, 2)
+				b, ok, err := faces.Refine(main, c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !ok {
+					t.Errorf("%s: the face at %v not found again in its window of the main picture", rel, c.Box)
+					continue
+				}
+				d, err := faces.Describe(main, []recognizers.Face{a, b})
+				if err != nil || len(d) != 2 {
+					t.Fatalf("%s: describe: %v", rel, err)
+				}
+				worst = max(worst, float64(recognizers.Distance(d[0].Embedding, d[1].Embedding)))
+				all = append(all, seen{id, d[0].Embedding, d[1].Embedding})
+			}
+			sub.Close()
+			main.Close()
+		}
+	}
+	if len(all) < photos*3/4 {
+		t.Fatalf("only %d faces in %d photos", len(all), photos)
+	}
+	// Each face against every other photo's full-scale embedding: is its nearest the same person?
+	named := func(e recognizers.Embedding, skip int) string {
+		best, id := float32(math.MaxFloat32), ""
+		for k, o := range all {
+			if d := recognizers.Distance(e, o.full); k != skip && d < best {
+				best, id = d, o.id
+			}
+		}
+		return id
+	}
+	var right, rightSized int
+	for i, s := range all {
+		if named(s.full, i) == s.id {
+			right++
+		}
+		if named(s.sized, i) == s.id {
+			rightSized++
+		}
+	}
+	t.Logf("door scale: %d photos, %d faces of %d px and up found at both scales; nearest other photo the same person: %d full scale, %d at the door's scale (embeddings at most %.3f apart)",
+		photos, len(all), minFace, right, rightSized, worst)
+	if rightSized < right {
+		t.Errorf("the door's scale names %d faces right, full scale %d", rightSized, right)
+	}
+}
+
+// duplicateOf is the index of the face in fs over half of whose union with f they share, or -1.
+func duplicateOf(fs []recognizers.Face, f recognizers.Face) int {
+	for i, g := range fs {
+		if g.Box.Overlap(f.Box) > 0.5 {
+			return i
+		}
+	}
+	return -1
 }

@@ -41,6 +41,9 @@ type Job struct {
 	Settled []Settled
 	// Priority jobs are taken first: a door camera's frame, where someone waits at the door.
 	Priority bool
+	// MinFace is the smallest face the camera needs found, in the frame's pixels (0: any): the
+	// frame is searched at a smaller scale and each face found refined (Config.DoorMinFace).
+	MinFace int
 	// Busy jobs come next: the camera has a track in progress.
 	Busy bool
 	// dropped counts the camera's frames dropped before recognition (its analyser's).
@@ -233,11 +236,7 @@ func (f *FaceRecognizer) RecognizeFrame(img gocv.Mat, j *Job, o *Observation) er
 	var faces []recognizers.Face
 	var err error
 	t := time.Now()
-	if j.Regions != nil {
-		faces, err = f.Faces.DetectRegions(img, j.Regions)
-	} else {
-		faces, err = f.Faces.DetectFaces(img)
-	}
+	faces, err = f.Faces.DetectSized(img, j.Regions, j.MinFace)
 	o.since(stageDetect, t)
 	if err != nil || len(faces) == 0 {
 		return err
@@ -264,11 +263,35 @@ func (f *FaceRecognizer) RecognizeFrame(img gocv.Mat, j *Job, o *Observation) er
 			scaleFace(&faces[i], sx, sy)
 		}
 	}
+	if j.MinFace > 0 { // found at a coarse scale: their landmarks from the picture they are described on
+		t = time.Now()
+		faces, err = f.refine(target, faces)
+		o.since(stageDetect, t)
+		if err != nil || len(faces) == 0 {
+			return err
+		}
+	}
 	t = time.Now()
 	res, err := f.Faces.DescribeWith(target, faces, liveness)
 	o.since(stageDescribe, t)
 	f.keep(target, res, o)
 	return err
+}
+
+// refine finds each face again in a small window of img (dnn.Detector.Refine), dropping those
+// not found there.
+func (f *FaceRecognizer) refine(img gocv.Mat, faces []recognizers.Face) ([]recognizers.Face, error) {
+	out := faces[:0]
+	for _, fc := range faces {
+		r, ok, err := f.Faces.Refine(img, fc)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 // keep adds the described faces worth tracking to the observation, each with its crop from

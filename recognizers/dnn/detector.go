@@ -177,6 +177,17 @@ func (d *Detector) DetectFaces(img gocv.Mat) ([]recognizers.Face, error) {
 // regions of a sub-stream at twice the scale was tried: it cost 18% of the node's CPU at the
 // site's peak and found no face more on bench/site.)
 func (d *Detector) DetectRegions(img gocv.Mat, regions []image.Rectangle) ([]recognizers.Face, error) {
+	return d.DetectSized(img, regions, 0)
+}
+
+// DetectSized is DetectRegions (DetectFaces when regions is nil) on a camera whose faces are at
+// least minFace pixels tall in img (0: any size): the picture is searched at the scale that
+// brings such a face down to bigFace pixels, when that is smaller than DetectFaces' own. The
+// faces it finds are where they are, but their landmarks are too coarse to align a face for
+// its embedding: Refine them, on the main picture when there is one. A door unit sees its
+// residents' faces at a fifth of the picture's height or more: on a 640×360 sub-stream the
+// search costs a fifth of the whole picture's (BenchmarkDoorFrame).
+func (d *Detector) DetectSized(img gocv.Mat, regions []image.Rectangle, minFace int) ([]recognizers.Face, error) {
 	if d.closed {
 		return nil, errors.New("dnn: detector closed")
 	}
@@ -184,6 +195,12 @@ func (d *Detector) DetectRegions(img gocv.Mat, regions []image.Rectangle) ([]rec
 		return nil, err
 	}
 	scale := d.scaleFor(img)
+	if minFace > 0 {
+		scale = min(scale, float32(bigFace)/float32(minFace))
+	}
+	if regions == nil {
+		return d.detect(img, scale, image.Point{})
+	}
 	var out []recognizers.Face
 	for _, r := range regions {
 		// Each region starts on the detector's coarsest grid (32 px at the detection scale), so
@@ -212,6 +229,62 @@ func (d *Detector) DetectRegions(img gocv.Mat, regions []image.Rectangle) ([]rec
 		}
 	}
 	return out, nil
+}
+
+// bigFace is the height in pixels, at the detection scale, down to which DetectSized shrinks a
+// camera's smallest face: YuNet finds faces from about 10 px.
+const bigFace = 32
+
+// Refining a face: it is searched for again at the scale that makes it refineFace pixels tall
+// (or the picture's own, for a smaller face), in a square of refineSide pixels at that scale
+// around it: one network size serves every refined face. (A face of 80 px in the same square
+// is mostly not found: YuNet wants more of the picture around a face.)
+const (
+	refineFace = 64
+	refineSide = 192
+)
+
+// Refine finds f again in img, in a small window around it at a scale where its landmarks are
+// fit to align it for an embedding (a face found by DetectSized, or on a sub-stream and mapped
+// to the main picture): the face found there that overlaps f most, false when none does (f was
+// not a face).
+func (d *Detector) Refine(img gocv.Mat, f recognizers.Face) (recognizers.Face, bool, error) {
+	if d.closed {
+		return f, false, errors.New("dnn: detector closed")
+	}
+	if err := checkBGR(img); err != nil {
+		return f, false, err
+	}
+	scale := min(1, refineFace/max(1, f.Box.H))
+	side := int(refineSide/scale + 0.5)
+	cx, cy := int(f.Box.X+f.Box.W/2), int(f.Box.Y+f.Box.H/2)
+	sq := image.Rect(cx-side/2, cy-side/2, cx-side/2+side, cy-side/2+side)
+	in := sq.Intersect(image.Rect(0, 0, img.Cols(), img.Rows()))
+	if in.Dx() < 8 || in.Dy() < 8 {
+		return f, false, nil
+	}
+	// The square around the face, black where it runs off the picture: YuNet's input stays
+	// refineSide square (OpenCV 4.6's YuNet finds nothing on some sizes that are not
+	// multiples of 32).
+	roi := img.Region(in)
+	win := gocv.NewMat()
+	gocv.CopyMakeBorder(roi, &win, in.Min.Y-sq.Min.Y, sq.Max.Y-in.Max.Y, in.Min.X-sq.Min.X, sq.Max.X-in.Max.X, gocv.BorderConstant, colorBlack)
+	roi.Close()
+	faces, err := d.detect(win, float32(refineSide)/float32(side), sq.Min)
+	win.Close()
+	if err != nil {
+		return f, false, err
+	}
+	best, most := -1, float32(0.3)
+	for i, g := range faces {
+		if o := g.Box.Overlap(f.Box); o > most {
+			best, most = i, o
+		}
+	}
+	if best < 0 {
+		return f, false, nil
+	}
+	return faces[best], true, nil
 }
 
 // regionStep: region sizes are rounded up to a multiple of this (pixels at the detection scale),

@@ -55,6 +55,18 @@ func BenchmarkDoorFrame(b *testing.B) {
 			}
 		}
 	})
+	b.Run("detect-sized", func(b *testing.B) { // a door's faces of a fifth of the height and up, refined on the main picture
+		for b.Loop() {
+			fs, err := f.DetectSized(sub, nil, 72)
+			if err != nil || len(fs) == 0 {
+				b.Fatalf("%d faces, %v", len(fs), err)
+			}
+			fs[0].Box = recognizers.Box{X: fs[0].Box.X * 2, Y: fs[0].Box.Y * 2, W: fs[0].Box.W * 2, H: fs[0].Box.H * 2}
+			if _, ok, err := f.Refine(main, fs[0]); !ok || err != nil {
+				b.Fatalf("refine: %v %v", ok, err)
+			}
+		}
+	})
 	b.Run("embed", func(b *testing.B) {
 		for b.Loop() {
 			if _, err := f.Embed(main, mf); err != nil {

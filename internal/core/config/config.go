@@ -227,6 +227,13 @@ type Pipeline struct {
 	// OpenCVThreads is OpenCV's threads per inference. Default 1: one model set per worker, as
 	// many workers as cores. 0 lets each inference use every core.
 	OpenCVThreads int `yaml:"opencv_threads"`
+	// DoorMinFace is the smallest face a door camera must find, as a fraction of its analysed
+	// picture's height (0, the default: every size). A door unit that sees whoever waits at it
+	// up close can say so (0.2: a fifth of the height): its frames are searched at a smaller
+	// scale and each face found is searched for again in a small window of the main picture,
+	// for its landmarks; detection then costs about a third (bench/site: vigil's CPU at 90
+	// cameras 117% → 102% of a core). Faces smaller than this at a door camera are not found.
+	DoorMinFace float64 `yaml:"door_min_face"`
 	// DoorPriority puts door cameras' frames first in the recognizer queues (and drops them
 	// last): someone is waiting at the door. Default true.
 	DoorPriority bool `yaml:"door_priority"`

@@ -130,6 +130,9 @@ func (c *Config) validatePipeline(bad complain) {
 	if p.FaceWorkers < 0 || p.FaceWorkers > 64 || p.PlateWorkers < 0 || p.PlateWorkers > 64 {
 		bad("pipeline: face_workers and plate_workers must be within 0..64")
 	}
+	if p.DoorMinFace < 0 || p.DoorMinFace > 0.8 {
+		bad("pipeline.door_min_face: %g is outside 0..0.8 (a fraction of the picture's height; 0: every size)", p.DoorMinFace)
+	}
 	if p.Queue < 1 || p.Queue > 4096 {
 		bad("pipeline.queue: %d is outside 1..4096", p.Queue)
 	}
