@@ -181,8 +181,8 @@ func (d *Detector) DetectRegions(img gocv.Mat, regions []image.Rectangle) ([]rec
 }
 
 // DetectSized is DetectRegions (DetectFaces when regions is nil) on a camera whose faces are at
-// least minFace pixels tall in img (0: any size): the picture is searched at the scale that
-// brings such a face down to bigFace pixels, when that is smaller than DetectFaces' own. The
+// least minFace pixels tall in img (0: any size): the whole picture is searched at the scale
+// that brings such a face down to bigFace pixels, when that is smaller than DetectFaces' own. The
 // faces it finds are where they are, but their landmarks are too coarse to align a face for
 // its embedding: Refine them, on the main picture when there is one. A door unit sees its
 // residents' faces at a fifth of the picture's height or more: on a 640×360 sub-stream the
@@ -195,8 +195,11 @@ func (d *Detector) DetectSized(img gocv.Mat, regions []image.Rectangle, minFace 
 		return nil, err
 	}
 	scale := d.scaleFor(img)
-	if minFace > 0 {
-		scale = min(scale, float32(bigFace)/float32(minFace))
+	if minFace > 0 && float32(bigFace)/float32(minFace) < scale {
+		// The whole picture at the coarse scale, whatever moved: it costs about what the
+		// regions would, in one network size (regions at this scale come in a dozen more
+		// sizes, and a worker reloading networks held door frames in its queue for a second).
+		return d.detect(img, float32(bigFace)/float32(minFace), image.Point{})
 	}
 	if regions == nil {
 		return d.detect(img, scale, image.Point{})

@@ -98,6 +98,35 @@ func TestDetectorNetworkPerSize(t *testing.T) {
 	}
 }
 
+// DetectSized searches a door camera's whole picture at the coarse scale whatever the regions,
+// in one network size, and Refine in one more: a worker does not reload networks as door
+// frames' regions change (it held door frames a second in its queue when it did).
+func TestDetectSizedOneNetwork(t *testing.T) {
+	d, err := NewDetector(detectorModel(t), DetectorOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	pic, sets := regionsPicture(t)
+	defer pic.Close()
+	before := d.loads
+	for round := 0; round < 3; round++ {
+		for _, rs := range sets {
+			faces, err := d.DetectSized(pic, rs, 72)
+			if err != nil || len(faces) != 1 {
+				t.Fatalf("regions %v: %d faces, %v", rs, len(faces), err)
+			}
+			f, ok, err := d.Refine(pic, faces[0])
+			if err != nil || !ok || f.Box.Overlap(faces[0].Box) < 0.5 {
+				t.Fatalf("refine %v: %v %v %v", faces[0].Box, f.Box, ok, err)
+			}
+		}
+	}
+	if n := d.loads - before; n != 2 {
+		t.Errorf("%d networks loaded for door frames, want 2 (the coarse picture's, the refining window's)", n)
+	}
+}
+
 // BenchmarkDetectRegionSizes: four region sizes in turn on a 640×360 sub-stream picture, as a
 // busy camera's motion gives them (large: a face up close; small: a passer-by's head); "one-network" is the earlier detector (one network re-planned
 // at every size, regions rounded to the 32 px grid only).
