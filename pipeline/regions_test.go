@@ -75,39 +75,15 @@ func sameFaces(t *testing.T, faces *dnn.Faces, img gocv.Mat, regions []image.Rec
 // camsim's scenes, detection on the motion gate's regions finds the faces whole-frame detection
 // finds (counts and embeddings).
 func TestRegionDetectionFindsTheSameFaces(t *testing.T) {
-	td, mdir := testenv.Testdata(t), testenv.Models(t)
-	faces, err := dnn.NewFaces(mdir, dnn.DetectorOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer faces.Close()
-	lib, err := camsim.LoadLibrary(td)
-	if err != nil {
-		t.Fatal(err)
-	}
+	td, faces, lib := faceLibrary(t)
 	const w, h = 1280, 720
 	rng := rand.New(rand.NewPCG(3, 4))
 	street := frameOf(w, h, 110, 4, rng)
 	photos, compared := 0, 0
 	for _, id := range lib.Identities() {
 		for _, rel := range lib.Faces[id] {
-			img, err := recognizers.LoadImage(filepath.Join(td, rel))
-			if err != nil {
-				t.Fatal(err)
-			}
 			side := 150 + rng.IntN(250) // the photo's height in the street: faces of ~50–130 px
-			small := gocv.NewMat()
-			gocv.Resize(img, &small, image.Pt(max(1, img.Cols()*side/img.Rows()), side), 0, 0, gocv.InterpolationArea)
-			img.Close()
-			frame, err := gocv.NewMatFromBytes(h, w, gocv.MatTypeCV8UC3, append([]byte(nil), street...))
-			if err != nil {
-				t.Fatal(err)
-			}
-			at := image.Pt(rng.IntN(w-small.Cols()), rng.IntN(h-small.Rows()))
-			roi := frame.Region(image.Rectangle{Min: at, Max: at.Add(image.Pt(small.Cols(), small.Rows()))})
-			small.CopyTo(&roi)
-			roi.Close()
-			small.Close()
+			frame := photoIn(t, td, rel, street, w, h, side, rng)
 			g := &motionGate{threshold: 1.5, maxIdle: 5 * time.Second}
 			g.pass(street, w, h, 0, false, nil)
 			ok, regions := g.pass(frame.ToBytes(), w, h, time.Second, false, nil)
@@ -219,16 +195,7 @@ func TestStillSceneRunsNoDetector(t *testing.T) {
 // full-scale search finds on the test photos, walked up to a door, and names the people in
 // them as well: each photo's nearest other photo is of the same person as often.
 func TestDoorFacesAtASmallerScale(t *testing.T) {
-	td, mdir := testenv.Testdata(t), testenv.Models(t)
-	faces, err := dnn.NewFaces(mdir, dnn.DetectorOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer faces.Close()
-	lib, err := camsim.LoadLibrary(td)
-	if err != nil {
-		t.Fatal(err)
-	}
+	td, faces, lib := faceLibrary(t)
 	const w, h, sw, sh = 1280, 720, 640, 360
 	minFace := int(0.2 * sh)
 	rng := rand.New(rand.NewPCG(5, 6))
@@ -242,23 +209,8 @@ func TestDoorFacesAtASmallerScale(t *testing.T) {
 	var worst float64
 	for _, id := range lib.Identities() {
 		for _, rel := range lib.Faces[id] {
-			img, err := recognizers.LoadImage(filepath.Join(td, rel))
-			if err != nil {
-				t.Fatal(err)
-			}
 			side := 360 + rng.IntN(361) // the photo's height in the main picture: a resident up close
-			big := gocv.NewMat()
-			gocv.Resize(img, &big, image.Pt(min(w, max(1, img.Cols()*side/img.Rows())), side), 0, 0, gocv.InterpolationArea)
-			img.Close()
-			main, err := gocv.NewMatFromBytes(h, w, gocv.MatTypeCV8UC3, append([]byte(nil), wall...))
-			if err != nil {
-				t.Fatal(err)
-			}
-			at := image.Pt(rng.IntN(w-big.Cols()+1), rng.IntN(h-big.Rows()+1))
-			roi := main.Region(image.Rectangle{Min: at, Max: at.Add(image.Pt(big.Cols(), big.Rows()))})
-			big.CopyTo(&roi)
-			roi.Close()
-			big.Close()
+			main := photoIn(t, td, rel, wall, w, h, side, rng)
 			sub := gocv.NewMat()
 			gocv.Resize(main, &sub, image.Pt(sw, sh), 0, 0, gocv.InterpolationArea)
 			full, err := faces.DetectFaces(sub)
@@ -328,6 +280,44 @@ func TestDoorFacesAtASmallerScale(t *testing.T) {
 	if rightSized < right {
 		t.Errorf("the door's scale names %d faces right, full scale %d", rightSized, right)
 	}
+}
+
+// faceLibrary loads the face models and camsim's library of the test photos.
+func faceLibrary(t *testing.T) (td string, faces *dnn.Faces, lib *camsim.Library) {
+	t.Helper()
+	td, mdir := testenv.Testdata(t), testenv.Models(t)
+	faces, err := dnn.NewFaces(mdir, dnn.DetectorOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(faces.Close)
+	if lib, err = camsim.LoadLibrary(td); err != nil {
+		t.Fatal(err)
+	}
+	return td, faces, lib
+}
+
+// photoIn is a w×h BGR picture of bg with the test photo at rel, side pixels tall (at most w
+// wide), pasted at a random place.
+func photoIn(t *testing.T, td, rel string, bg []byte, w, h, side int, rng *rand.Rand) gocv.Mat {
+	t.Helper()
+	img, err := recognizers.LoadImage(filepath.Join(td, rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	ph := gocv.NewMat()
+	defer ph.Close()
+	gocv.Resize(img, &ph, image.Pt(min(w, max(1, img.Cols()*side/img.Rows())), side), 0, 0, gocv.InterpolationArea)
+	frame, err := gocv.NewMatFromBytes(h, w, gocv.MatTypeCV8UC3, append([]byte(nil), bg...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := image.Pt(rng.IntN(max(1, w-ph.Cols())), rng.IntN(max(1, h-ph.Rows())))
+	roi := frame.Region(image.Rectangle{Min: at, Max: at.Add(image.Pt(ph.Cols(), ph.Rows()))})
+	ph.CopyTo(&roi)
+	roi.Close()
+	return frame
 }
 
 // duplicateOf is the index of the face in fs over half of whose union with f they share, or -1.

@@ -60,16 +60,22 @@ func regionsPicture(t testing.TB) (gocv.Mat, [][]image.Rectangle) {
 	}
 }
 
-// A Detector keeps at most keep networks whatever sizes it is given, and finds the same face
-// in regions of every size as in the whole picture.
-func TestDetectorNetworkPerSize(t *testing.T) {
+// regionsDetector is a new Detector and regionsPicture, closed when the test ends.
+func regionsDetector(t *testing.T) (*Detector, gocv.Mat, [][]image.Rectangle) {
 	d, err := NewDetector(detectorModel(t), DetectorOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close()
+	t.Cleanup(d.Close)
 	pic, sets := regionsPicture(t)
-	defer pic.Close()
+	t.Cleanup(func() { pic.Close() })
+	return d, pic, sets
+}
+
+// A Detector keeps at most keep networks whatever sizes it is given, and finds the same face
+// in regions of every size as in the whole picture.
+func TestDetectorNetworkPerSize(t *testing.T) {
+	d, pic, sets := regionsDetector(t)
 	whole, err := d.DetectFaces(pic)
 	if err != nil || len(whole) != 1 {
 		t.Fatalf("whole picture: %d faces, %v", len(whole), err)
@@ -102,13 +108,7 @@ func TestDetectorNetworkPerSize(t *testing.T) {
 // in one network size, and Refine in one more: a worker does not reload networks as door
 // frames' regions change (it held door frames a second in its queue when it did).
 func TestDetectSizedOneNetwork(t *testing.T) {
-	d, err := NewDetector(detectorModel(t), DetectorOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	pic, sets := regionsPicture(t)
-	defer pic.Close()
+	d, pic, sets := regionsDetector(t)
 	before := d.loads
 	for round := 0; round < 3; round++ {
 		for _, rs := range sets {
