@@ -162,13 +162,7 @@ func (d *Detector) Close() {
 
 // DetectFaces returns the faces in a BGR picture, in its own coordinates.
 func (d *Detector) DetectFaces(img gocv.Mat) ([]recognizers.Face, error) {
-	if d.closed {
-		return nil, errors.New("dnn: detector closed")
-	}
-	if err := checkBGR(img); err != nil {
-		return nil, err
-	}
-	return d.detect(img, d.scaleFor(img), image.Point{})
+	return d.DetectSized(img, nil, 0)
 }
 
 // DetectRegions finds faces in the given regions of a BGR picture only (rectangles in its
