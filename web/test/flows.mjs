@@ -257,9 +257,13 @@ try {
   // The other camera plays up to cam003's start (3 s of footage, under a second at 4×, more where
   // the clips are still downloading and hold it), then both play.
   await inv.waitForFunction(() => { const v = document.querySelector('#players figure[data-camera="cam003"] video'); return v && !v.paused && v.currentTime > 1; }, null, { timeout: 15000 }).catch(() => {});
-  const after = await figs();
+  // A camera that joined late on a loaded machine (its decoder slow to start) catches up at up to
+  // 1.5× the speed: it is given up to 2 s more to come within 0.5 s, as above.
+  let after = await figs();
+  const lateApart = (f) => Math.abs(f[0].wall - f[1].wall) / 1000;
+  for (let i = 0; i < 8 && lateApart(after) > 0.5; i++) { await inv.waitForTimeout(250); after = await figs(); }
   review.late = { lateBy: (before[1].from - before[0].from) / 1000, waited: before[1].waiting, joined: !after[1].waiting && after[1].at > 0 && !after[1].paused,
-    inStep: Math.abs(after[0].wall - after[1].wall) / 1000, played: (after[0].wall - before[0].wall) / 1000 };
+    inStep: lateApart(after), played: (after[0].wall - before[0].wall) / 1000 };
   await inv.screenshot({ path: `${OUT}/review-late.png` });
   step('review', review);
   await inv.screenshot({ path: `${OUT}/review.png` });
