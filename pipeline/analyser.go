@@ -112,6 +112,9 @@ func (a *analyser) ingest(ctx context.Context) {
 		if err != nil {
 			return
 		}
+		if a.shots != nil {
+			a.shots.reached(momentOf(u)) // decoding ahead stops short of it: a shot may be asked for it
+		}
 		if a.opts.KeyframesOnly && u.Key {
 			if seq > 0 && rate.tooSoon(u.PTS, lastKey) {
 				continue // sooner than the rate allows: not decoded at all

@@ -42,7 +42,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		shots: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_pipeline_shots_total",
 			Help: "Main-stream pictures asked for by a camera that analyses its sub-stream, by result (ok, missed)."}, []string{"camera", "result"}),
 		mainDecoded: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_pipeline_main_frames_decoded_total",
-			Help: "Main-stream frames decoded on demand for shots."}, []string{"camera"}),
+			Help: "Main-stream frames decoded for shots (on demand, and ahead of a door camera's next shot while someone is at the door)."}, []string{"camera"}),
 		shotWait: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vigil_pipeline_shot_seconds",
 			Help: "From a worker's request for a main-stream picture to the picture.", Buckets: prometheus.ExponentialBuckets(0.002, 2, 10)}),
 		detections: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_pipeline_detector_runs_total",

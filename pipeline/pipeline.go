@@ -32,6 +32,9 @@ type Config struct {
 	// NoShotAhead asks for a door camera's main-stream shot only once faces are found on its
 	// sub-stream frame, not as the frame is queued (ahead): for benches.
 	NoShotAhead bool
+	// NoDecodeAhead decodes a door camera's main stream only for its shots, not ahead of them
+	// while someone is at the door (shots.stepAhead): for benches.
+	NoDecodeAhead bool
 	// DoorMinFace is the smallest face a door camera needs found, as a fraction of its analysed
 	// picture's height (0: every size): its frames are searched at the scale that makes such a
 	// face 32 px tall, and the faces found there searched again, each in a small window of the
@@ -49,6 +52,7 @@ type Pipeline struct {
 	log           *slog.Logger
 	cpu           *cpuSlots // nil: unscheduled
 	noShotAhead   bool
+	noDecodeAhead bool
 	doorMinFace   float64
 
 	priority atomic.Pointer[func(camera string) bool]
@@ -83,7 +87,7 @@ func New(cfg Config) *Pipeline {
 		cfg.Metrics = NewMetrics(nil)
 	}
 	p := &Pipeline{faces: cfg.Faces, plates: cfg.Plates, gallery: cfg.Gallery, pub: cfg.Publisher,
-		metrics: cfg.Metrics, log: cfg.Log.With("component", "pipeline"), cams: map[string]*camEntry{}, noShotAhead: cfg.NoShotAhead, doorMinFace: cfg.DoorMinFace}
+		metrics: cfg.Metrics, log: cfg.Log.With("component", "pipeline"), cams: map[string]*camEntry{}, noShotAhead: cfg.NoShotAhead, noDecodeAhead: cfg.NoDecodeAhead, doorMinFace: cfg.DoorMinFace}
 	if cfg.CPUSlots >= 0 {
 		p.cpu = newCPUSlots(cfg.CPUSlots)
 	}
@@ -156,7 +160,7 @@ func (p *Pipeline) AddCamera(id string, s *streams.Stream, opts Options) error {
 	e := &camEntry{cancel: cancel, a: a}
 	if opts.Main != nil {
 		a.shots = newShots(id, opts.Main, a.mask, p.metrics, a.log)
-		a.shots.cpu = p.cpu
+		a.shots.cpu, a.shots.noAhead = p.cpu, p.noDecodeAhead
 		e.done.Add(1)
 		go func() { defer e.done.Done(); a.shots.run(ctx) }()
 	}

@@ -48,6 +48,22 @@ const (
 	maxShotBytes = 16 << 20
 )
 
+// Decoding ahead. A door camera's frames each ask for a shot (2–2.5 a second while someone is at
+// the door), and each shot decodes the main stream forward from its key frame or from the last
+// shot: with a 1 s main GOP about ten frames, tens of milliseconds on the door frame's path.
+// After a door shot the decoder keeps up with the main stream for aheadFor, a frame at a time as
+// it arrives, so that the next door frame's shot decodes a frame or two. It stays aheadLag units
+// behind the newest and aheadMargin before the moment the camera's analysis has reached (its
+// sub-stream reader's last unit, shots.at): a shot may still be asked for any moment after that,
+// and a decoder cannot step back. While someone waits at the door it decodes what the shots
+// would have (every frame, against ten a shot at 2.5 shots a second), sooner; after the last
+// door shot, aheadFor's worth more.
+const (
+	aheadFor    = time.Second
+	aheadLag    = 1
+	aheadMargin = 60 * time.Millisecond
+)
+
 // shots decodes a camera's main stream on demand. When the camera analyses a sub-stream, the
 // best shots, embeddings and plate reads still come from the main stream's pictures: a worker
 // that found something on a sub-stream frame asks for the main frame taken at the same moment.
@@ -64,6 +80,11 @@ type shots struct {
 	cpu     *cpuSlots // decodes wait for a core in the lane of the request
 	metrics *Metrics
 	log     *slog.Logger
+	// at is the moment of the analysed stream's last unit read (nil: none yet, or not told):
+	// decoding ahead stops aheadMargin before it.
+	at atomic.Pointer[moment]
+	// noAhead turns decoding ahead off (Config.NoDecodeAhead).
+	noAhead bool
 }
 
 type shotReq struct {
@@ -87,6 +108,9 @@ func (s *shots) MainSize() (w, h int) {
 	v := s.size.Load()
 	return int(v >> 32), int(v & 0xffffffff)
 }
+
+// reached tells the shots that the camera's analysis has read up to the unit taken at m.
+func (s *shots) reached(m moment) { s.at.Store(&m) }
 
 // Shot returns the main-stream picture taken nearest to at, decoded in a CPU slot of lane.
 func (s *shots) Shot(ctx context.Context, at moment, lane int) (*Picture, error) {
@@ -112,8 +136,11 @@ type shotState struct {
 	bytes int   // payload of buf
 	base  int64 // absolute index of buf[0]
 	dec   *decode.Decoder
-	decAt int64 // absolute index of the unit last decoded; -1 none
-	last  *Picture
+	decAt int64    // absolute index of the unit last decoded; -1 none
+	last  *Picture // the picture of decAt, when it was converted (nil after decoding ahead)
+	// aheadUntil: decode ahead until then, in a CPU slot of aheadLane (the last door shot's).
+	aheadUntil time.Time
+	aheadLane  int
 }
 
 func (s *shots) run(ctx context.Context) {
@@ -145,6 +172,9 @@ func (s *shots) run(ctx context.Context) {
 	var pending []shotReq
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
+	now := make(chan struct{})
+	close(now)
+	var again <-chan struct{} // now while there is more to decode ahead, else nil
 	for {
 		select {
 		case <-ctx.Done():
@@ -157,20 +187,75 @@ func (s *shots) run(ctx context.Context) {
 		case q := <-s.reqs:
 			pending = append(pending, q)
 		case <-tick.C:
+		case <-again:
 		}
-		now := time.Now()
+		t := time.Now()
 		keep := pending[:0]
 		for _, q := range pending {
 			// Serve once the main stream has passed the moment, or at the deadline with what it has.
-			if n := len(st.buf); n > 0 && q.at.sub(st.buf[n-1]) >= 0 || now.After(q.deadline) {
+			if n := len(st.buf); n > 0 && q.at.sub(st.buf[n-1]) >= 0 || t.After(q.deadline) {
 				pic, err := s.serve(st, q.at, q.lane)
 				q.reply <- shotReply{pic: pic, err: err}
+				if q.lane == laneDoor && !s.noAhead {
+					st.aheadUntil, st.aheadLane = time.Now().Add(aheadFor), q.lane
+				}
 				continue
 			}
 			keep = append(keep, q)
 		}
 		pending = keep
+		again = nil
+		if len(pending) == 0 && s.stepAhead(st) { // one frame at a time: a request waits for one
+			again = now
+		}
 	}
+}
+
+// stepAhead decodes the next unit ahead of the shots (see aheadFor), if one may be, and reports
+// whether another may be after it.
+func (s *shots) stepAhead(st *shotState) bool {
+	if st.dec == nil || time.Now().After(st.aheadUntil) {
+		return false
+	}
+	next, ok := st.nextAhead(s.at.Load())
+	if !ok {
+		return false
+	}
+	s.cpu.acquire(st.aheadLane)
+	err := st.dec.Advance(st.buf[next])
+	s.cpu.release()
+	s.metrics.mainDecoded.WithLabelValues(s.camera).Inc()
+	if err != nil {
+		st.decAt, st.last = -1, nil
+		return false
+	}
+	st.decAt, st.last = st.base+int64(next), nil
+	_, more := st.nextAhead(s.at.Load())
+	return more
+}
+
+// nextAhead is the index in buf of the unit to decode ahead: the one after the last decoded, or
+// the newest key frame when there is one after it (or nothing was decoded), if it is aheadLag
+// units behind the newest and aheadMargin before the moment analysis has reached.
+func (st *shotState) nextAhead(reached *moment) (int, bool) {
+	newest := len(st.buf) - 1 - aheadLag
+	next := -1
+	if st.decAt >= st.base {
+		next = int(st.decAt-st.base) + 1
+	}
+	for i := newest; i > next && i >= 0; i-- {
+		if st.buf[i].Key {
+			next = i
+			break
+		}
+	}
+	if next < 0 || next > newest {
+		return 0, false
+	}
+	if reached == nil || reached.sub(st.buf[next]) > -aheadMargin {
+		return 0, false
+	}
+	return next, true
 }
 
 // add buffers u, keeping the units since the key frame before last.
