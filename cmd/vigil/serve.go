@@ -126,5 +126,5 @@ func newPipeline(cfg config.Config, b *bus.Bus, reg *prometheus.Registry, log *s
 	}
 	log.Info("pipeline ready", "people", len(g.People()), "gallery", cfg.Pipeline.Gallery, "face_workers", pc.FaceWorkers, "plate_workers", pc.PlateWorkers)
 	return pipeline.New(pipeline.Config{Faces: faces, Plates: plates, Gallery: g, Publisher: pipeline.BusPublisher{Bus: b}, Metrics: m, Log: log,
-		DoorMinFace: pc.DoorMinFace}), g, nil
+		DoorMinFace: pc.DoorMinFace, CPUSlots: pc.CPUSlots}), g, nil
 }

@@ -234,6 +234,13 @@ type Pipeline struct {
 	// for its landmarks; detection then costs about a third (bench/site: vigil's CPU at 90
 	// cameras 117% → 102% of a core). Faces smaller than this at a door camera are not found.
 	DoorMinFace float64 `yaml:"door_min_face"`
+	// CPUSlots is how many native calls (decodes, model runs) run at once, door cameras' work
+	// first. 0, the default: one per core (GOMAXPROCS), so that a door frame's detection waits
+	// only for the calls already running and then has a core to itself. One more than the cores
+	// analyses more cameras where the Go side and other processes leave gaps between the calls,
+	// at the door frames' expense (bench/site, a thirteenth machine: 120 sub-stream cameras
+	// against 105 with two slots, door p99 295 against 199 ms). -1: no limit.
+	CPUSlots int `yaml:"cpu_slots"`
 	// DoorPriority puts door cameras' frames first in the recognizer queues (and drops them
 	// last): someone is waiting at the door. Default true.
 	DoorPriority bool `yaml:"door_priority"`

@@ -63,7 +63,7 @@ func TestLoadBad(t *testing.T) {
 			"log.level", "http.addr", "reconnect_min", "scheme \"http\"", "already used", "carrier-pigeon", "detect_url",
 			"bus.url", "blobs.s3.endpoint", "blobs.s3.bucket", "blobs.s3: access_key", "blobs.spool_max_mb",
 			"live.udp_addr", "live.max_viewers", "live.public_ips[0]", "live.ice_servers[0]",
-			"access.mqtt.url", "access.mqtt.topic", "pipeline.door_min_face",
+			"access.mqtt.url", "access.mqtt.topic", "pipeline.door_min_face", "pipeline.cpu_slots",
 		}},
 		{"testdata/missing.yaml", []string{"no such file"}},
 	}

@@ -133,6 +133,9 @@ func (c *Config) validatePipeline(bad complain) {
 	if p.DoorMinFace < 0 || p.DoorMinFace > 0.8 {
 		bad("pipeline.door_min_face: %g is outside 0..0.8 (a fraction of the picture's height; 0: every size)", p.DoorMinFace)
 	}
+	if p.CPUSlots < -1 || p.CPUSlots > 256 {
+		bad("pipeline.cpu_slots: %d is outside -1..256 (0: one per core; -1: no limit)", p.CPUSlots)
+	}
 	if p.Queue < 1 || p.Queue > 4096 {
 		bad("pipeline.queue: %d is outside 1..4096", p.Queue)
 	}
