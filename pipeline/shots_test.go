@@ -3,13 +3,11 @@ package pipeline
 import (
 	"bytes"
 	"context"
-	"errors"
 	"log/slog"
 	"testing"
 	"time"
 
-	"github.com/vigil-oss/vigil/internal/sim/camsim"
-	"github.com/vigil-oss/vigil/internal/testkit/testenv"
+	"github.com/vigil-oss/vigil/internal/testkit/clips"
 	"github.com/vigil-oss/vigil/streams"
 	"github.com/vigil-oss/vigil/streams/decode"
 )
@@ -46,24 +44,8 @@ func TestShotBufferBounded(t *testing.T) {
 // shotClip is the small test clip's units as the main stream delivers them, 40 ms apart.
 func shotClip(t *testing.T) []*streams.Unit {
 	t.Helper()
-	c, err := camsim.SharedSmallClip(context.Background())
-	if errors.Is(err, camsim.ErrNoTestdata) {
-		testenv.Missing(t, "%v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t0 := time.Now()
-	var us []*streams.Unit
-	for i, au := range c.Units {
-		key := false
-		for _, n := range au {
-			key = key || n[0]&0x1f == 5
-		}
-		us = append(us, &streams.Unit{Codec: streams.H264, PTS: time.Duration(i) * 40 * time.Millisecond, NALUs: au, Key: key,
-			Arrival: t0.Add(time.Duration(i) * 40 * time.Millisecond)})
-	}
-	if len(us) < 40 || !us[0].Key {
+	us := clips.Units(clips.Small(t), time.Now())
+	if len(us) < 40 || !us[0].Key || us[1].PTS != 40*time.Millisecond {
 		t.Fatalf("clip of %d units", len(us))
 	}
 	return us

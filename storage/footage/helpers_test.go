@@ -1,15 +1,13 @@
 package footage
 
 import (
-	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"testing"
 
 	"github.com/vigil-oss/vigil/internal/sim/camsim"
-	"github.com/vigil-oss/vigil/internal/testkit/testenv"
+	"github.com/vigil-oss/vigil/internal/testkit/clips"
 	"github.com/vigil-oss/vigil/streams"
 	"github.com/vigil-oss/vigil/streams/rtsp"
 )
@@ -20,13 +18,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // from it; both stop with the test.
 func liveCamera(t *testing.T) *streams.Stream {
 	t.Helper()
-	clip, err := camsim.SharedSmallClip(context.Background())
-	if errors.Is(err, camsim.ErrNoTestdata) {
-		testenv.Missing(t, "%v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	clip := clips.Small(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

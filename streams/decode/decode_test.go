@@ -10,35 +10,15 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/sim/camsim"
-	"github.com/vigil-oss/vigil/internal/testkit/testenv"
+	"github.com/vigil-oss/vigil/internal/testkit/clips"
 	"github.com/vigil-oss/vigil/streams"
 	"github.com/vigil-oss/vigil/streams/rtsp"
 )
 
-func clip(t testing.TB) *camsim.Clip {
-	t.Helper()
-	c, err := camsim.SharedSmallClip(context.Background())
-	if errors.Is(err, camsim.ErrNoTestdata) {
-		testenv.Missing(t, "%v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
+var clip = clips.Small
 
 // units turns a clip into the units a session would deliver (parameter sets in front of keys).
-func units(c *camsim.Clip) []*streams.Unit {
-	var out []*streams.Unit
-	for i, au := range c.Units {
-		key := false
-		for _, n := range au {
-			key = key || n[0]&0x1f == 5
-		}
-		out = append(out, &streams.Unit{Codec: streams.H264, PTS: time.Duration(i) * time.Second / time.Duration(c.Params.FPS), NALUs: au, Key: key})
-	}
-	return out
-}
+func units(c *camsim.Clip) []*streams.Unit { return clips.Units(c, time.Time{}) }
 
 func decodeAll(t *testing.T, opts Options, us []*streams.Unit) []Frame {
 	t.Helper()

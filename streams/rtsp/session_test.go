@@ -2,7 +2,6 @@ package rtsp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,23 +15,14 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/vigil-oss/vigil/internal/sim/camsim"
+	"github.com/vigil-oss/vigil/internal/testkit/clips"
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 	"github.com/vigil-oss/vigil/streams"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func testClip(t *testing.T) *camsim.Clip {
-	t.Helper()
-	c, err := camsim.SharedSmallClip(context.Background())
-	if errors.Is(err, camsim.ErrNoTestdata) {
-		testenv.Missing(t, "%v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
+func testClip(t *testing.T) *camsim.Clip { return clips.Small(t) }
 
 func freePort(t *testing.T) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
