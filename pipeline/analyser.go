@@ -135,9 +135,13 @@ func (a *analyser) ingest(ctx context.Context) {
 		if a.opts.KeyframesOnly && !u.Key {
 			f, err = dec.Decode(u) // skipped before the codec: no slot needed
 		} else {
-			a.p.cpu.acquire(a.lane())
+			slots := a.p.cpu
+			if a.opts.KeyframesOnly && a.p.keyCPU != nil {
+				slots = a.p.keyCPU
+			}
+			slots.acquire(a.lane())
 			f, err = dec.Decode(u)
-			a.p.cpu.release()
+			slots.release()
 		}
 		if err != nil {
 			var de *decode.Error

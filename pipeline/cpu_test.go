@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"gocv.io/x/gocv"
+
+	"github.com/vigil-oss/vigil/internal/testkit/clips"
+	"github.com/vigil-oss/vigil/streams"
 )
 
 // A freed slot goes to the door camera's work even when street work asked first, and to
@@ -239,5 +242,45 @@ func TestShotAheadMissedAsksAgain(t *testing.T) {
 	wg.Wait()
 	if n := calls.Load(); n != 2 {
 		t.Fatalf("the main stream was asked %d times, want 2", n)
+	}
+}
+
+// TestKeyFramesHaveTheirOwnSlot: while the models' slots are all busy, a sub-stream camera's key
+// frames are still decoded and gated (in the key frames' slot); without it they wait.
+func TestKeyFramesHaveTheirOwnSlot(t *testing.T) {
+	us := clips.Units(clips.Small(t), time.Time{})
+	for _, own := range []bool{true, false} {
+		p := New(Config{CPUSlots: 1, NoKeyFrameSlot: !own, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		ctx, cancel := context.WithCancel(context.Background())
+		p.Start(ctx)
+		s := streams.NewStream()
+		if err := p.AddCamera("cam", s, Options{FPS: 25, KeyframesOnly: true, Faces: true}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond) // the analyser's reader in place
+		p.cpu.acquire(laneDoor)           // the models' one slot is busy
+		keys := 0
+		for _, u := range us {
+			s.Write(u)
+			time.Sleep(2 * time.Millisecond) // a reader holds 64 units
+			if u.Key {
+				keys++
+			}
+		}
+		deadline := time.Now().Add(2 * time.Second)
+		sampled := func() uint64 { st, _ := p.Stats("cam"); return st.Sampled }
+		for own && sampled() < uint64(keys) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if !own {
+			time.Sleep(300 * time.Millisecond)
+		}
+		got := sampled()
+		p.cpu.release()
+		cancel()
+		p.Wait()
+		if own && got != uint64(keys) || !own && got != 0 {
+			t.Errorf("own slot %v: %d of %d key frames decoded while the models' slot was busy", own, got, keys)
+		}
 	}
 }

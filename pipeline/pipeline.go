@@ -35,6 +35,9 @@ type Config struct {
 	// NoDecodeAhead decodes a door camera's main stream only for its shots, not ahead of them
 	// while someone is at the door (shots.stepAhead): for benches.
 	NoDecodeAhead bool
+	// NoKeyFrameSlot decodes sub-stream key frames in the CPU slots the models use, not in a
+	// slot of their own (Pipeline.keyCPU): for benches.
+	NoKeyFrameSlot bool
 	// DoorMinFace is the smallest face a door camera needs found, as a fraction of its analysed
 	// picture's height (0: every size): its frames are searched at the scale that makes such a
 	// face 32 px tall, and the faces found there searched again, each in a small window of the
@@ -51,6 +54,13 @@ type Pipeline struct {
 	metrics       *Metrics
 	log           *slog.Logger
 	cpu           *cpuSlots // nil: unscheduled
+	// keyCPU is the slot of sub-stream key frames' decodes (keyframes_only cameras), one at a
+	// time beside the model calls' slots (nil: they use cpu). They are short (1.4 ms at
+	// 640×360), a few a second a camera, and the motion gate waits for them: in the models'
+	// slots, behind door and track work, a quiet street's key frame waited up to a second at
+	// 120 cameras on two cores, and the scene went unwatched meanwhile. A door frame's model
+	// call shares a core with one such decode at most.
+	keyCPU        *cpuSlots
 	noShotAhead   bool
 	noDecodeAhead bool
 	doorMinFace   float64
@@ -90,6 +100,9 @@ func New(cfg Config) *Pipeline {
 		metrics: cfg.Metrics, log: cfg.Log.With("component", "pipeline"), cams: map[string]*camEntry{}, noShotAhead: cfg.NoShotAhead, noDecodeAhead: cfg.NoDecodeAhead, doorMinFace: cfg.DoorMinFace}
 	if cfg.CPUSlots >= 0 {
 		p.cpu = newCPUSlots(cfg.CPUSlots)
+		if !cfg.NoKeyFrameSlot {
+			p.keyCPU = newCPUSlots(1)
+		}
 	}
 	for _, pool := range []*Pool{p.faces, p.plates} {
 		if pool != nil {

@@ -238,8 +238,10 @@ type Pipeline struct {
 	// first. 0, the default: one per core (GOMAXPROCS), so that a door frame's detection waits
 	// only for the calls already running and then has a core to itself. One more than the cores
 	// analyses more cameras where the Go side and other processes leave gaps between the calls,
-	// at the door frames' expense (bench/site, a thirteenth machine: 120 sub-stream cameras
-	// against 105 with two slots, door p99 295 against 199 ms). -1: no limit.
+	// at the door frames' expense (bench/site, a thirteenth machine, before sub-stream key frames
+	// had a slot of their own: 120 sub-stream cameras against 105 with two slots, door p99 295
+	// against 199 ms). Sub-stream key frames' decodes have one more slot of their own. -1: no
+	// limit.
 	CPUSlots int `yaml:"cpu_slots"`
 	// DoorPriority puts door cameras' frames first in the recognizer queues (and drops them
 	// last): someone is waiting at the door. Default true.
