@@ -107,6 +107,10 @@ func (a *analyser) ingest(ctx context.Context) {
 	var decodeErrs int
 	var lastKey, lastSample time.Duration
 	rate := newRate(a.opts, &a.busy)
+	slots := a.p.cpu // where this camera's decodes wait for a core
+	if a.opts.KeyframesOnly && a.p.keyCPU != nil {
+		slots = a.p.keyCPU
+	}
 	for {
 		u, err := r.Read(ctx)
 		if err != nil {
@@ -135,10 +139,6 @@ func (a *analyser) ingest(ctx context.Context) {
 		if a.opts.KeyframesOnly && !u.Key {
 			f, err = dec.Decode(u) // skipped before the codec: no slot needed
 		} else {
-			slots := a.p.cpu
-			if a.opts.KeyframesOnly && a.p.keyCPU != nil {
-				slots = a.p.keyCPU
-			}
 			slots.acquire(a.lane())
 			f, err = dec.Decode(u)
 			slots.release()

@@ -196,9 +196,6 @@ func (s *shots) run(ctx context.Context) {
 			if n := len(st.buf); n > 0 && q.at.sub(st.buf[n-1]) >= 0 || t.After(q.deadline) {
 				pic, err := s.serve(st, q.at, q.lane)
 				q.reply <- shotReply{pic: pic, err: err}
-				if q.lane == laneDoor && !s.noAhead {
-					st.aheadUntil, st.aheadLane = time.Now().Add(aheadFor), q.lane
-				}
 				continue
 			}
 			keep = append(keep, q)
@@ -212,7 +209,7 @@ func (s *shots) run(ctx context.Context) {
 }
 
 // stepAhead decodes the next unit ahead of the shots (see aheadFor), if one may be, and reports
-// whether another may be after it.
+// whether it did (another may follow).
 func (s *shots) stepAhead(st *shotState) bool {
 	if st.dec == nil || time.Now().After(st.aheadUntil) {
 		return false
@@ -230,8 +227,7 @@ func (s *shots) stepAhead(st *shotState) bool {
 		return false
 	}
 	st.decAt, st.last = st.base+int64(next), nil
-	_, more := st.nextAhead(s.at.Load())
-	return more
+	return true
 }
 
 // nextAhead is the index in buf of the unit to decode ahead: the one after the last decoded, or
@@ -295,11 +291,15 @@ func (st *shotState) drop(n int) {
 	}
 }
 
-// serve decodes the buffered frame nearest at.
+// serve decodes the buffered frame nearest at; after a door camera's shot the main stream is
+// decoded ahead for aheadFor.
 func (s *shots) serve(st *shotState, at moment, lane int) (*Picture, error) {
 	s.cpu.acquire(lane)
 	pic, err := s.decodeNear(st, at, lane)
 	s.cpu.release()
+	if lane == laneDoor && !s.noAhead {
+		st.aheadUntil, st.aheadLane = time.Now().Add(aheadFor), lane
+	}
 	result := "ok"
 	if err != nil {
 		result = "missed"

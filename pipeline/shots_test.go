@@ -103,9 +103,6 @@ func TestShotsDecodeAhead(t *testing.T) {
 		if _, err := s.serve(st, momentOf(us[2]), c.lane); err != nil {
 			t.Fatal(err)
 		}
-		if c.lane == laneDoor {
-			st.aheadUntil, st.aheadLane = time.Now().Add(aheadFor), c.lane
-		}
 		// Within the first GOP: the analysis at unit 9; ahead stops at 9 - 60 ms = unit 7.
 		play(s, st, 4, 10)
 		before := decoded(s)
@@ -122,9 +119,6 @@ func TestShotsDecodeAhead(t *testing.T) {
 		}
 		if !bytes.Equal(pic.BGR, pics[9].BGR) {
 			t.Errorf("%s: the shot at unit 9 is not unit 9's picture", c.name)
-		}
-		if c.lane == laneDoor {
-			st.aheadUntil = time.Now().Add(aheadFor)
 		}
 		// Into the next GOP: ahead jumps to its key frame, and the rest of the last one is left.
 		play(s, st, 10, key2+10)
