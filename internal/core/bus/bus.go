@@ -107,9 +107,11 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Bus, error) {
 	}
 	b.storage = storage
 	b.replicas = max(cfg.Replicas, 1)
-	_, err = b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name: Stream, Subjects: []string{event.SubjectPrefix + ".>"}, MaxAge: maxAge, Storage: storage, Replicas: b.replicas,
-		Duplicates: 2 * time.Minute, // publishes carry the event id as Nats-Msg-Id: a retry is not a second event
+	_, err = WhileStarting(ctx, func() (jetstream.Stream, error) {
+		return b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name: Stream, Subjects: []string{event.SubjectPrefix + ".>"}, MaxAge: maxAge, Storage: storage, Replicas: b.replicas,
+			Duplicates: 2 * time.Minute, // publishes carry the event id as Nats-Msg-Id: a retry is not a second event
+		})
 	})
 	if err != nil {
 		b.Close()

@@ -271,7 +271,10 @@ func tails(files []string, n int) string {
 	return strings.Join(out, "; ")
 }
 
-// StartNode starts a vigil node and waits until it is ready.
+// StartNode starts a vigil node and waits until it is ready. A node that exits while starting
+// because one of its ports was taken between FreeAddr and its bind (another process on the
+// machine had it in between) is started again on fresh ports, up to three times; any other exit
+// is an error that carries the end of the node's log (CI keeps no temporary files).
 func (s *Site) StartNode(ctx context.Context, id string) (*Node, error) {
 	s.mu.Lock()
 	n := s.nodes[id]
@@ -280,20 +283,37 @@ func (s *Site) StartNode(ctx context.Context, id string) (*Node, error) {
 		n = &Node{ID: id, addr: FreeAddr(), udp: FreeAddr()}
 		n.URL = "http://" + n.addr
 	}
-	cfgPath := filepath.Join(s.cfg.Dir, id+".yaml")
-	if err := os.WriteFile(cfgPath, []byte(s.nodeConfig(n)), 0o600); err != nil {
-		return nil, err
+	logPath := filepath.Join(s.cfg.Dir, id+".log")
+	for try := 1; ; try++ {
+		ok, err := s.startNode(n, logPath)
+		if ok || err != nil {
+			return n, err
+		}
+		tail := tails([]string{logPath}, 15)
+		if try == 3 || !strings.Contains(tail, "address already in use") {
+			return nil, fmt.Errorf("site: node %s exited while starting (try %d; see %s): %s", id, try, logPath, tail)
+		}
+		n.addr, n.udp = FreeAddr(), FreeAddr()
+		n.URL = "http://" + n.addr
 	}
-	logf, err := os.OpenFile(filepath.Join(s.cfg.Dir, id+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+}
+
+// startNode starts n's process once and waits until it is ready (true) or has exited (false).
+func (s *Site) startNode(n *Node, logPath string) (bool, error) {
+	cfgPath := filepath.Join(s.cfg.Dir, n.ID+".yaml")
+	if err := os.WriteFile(cfgPath, []byte(s.nodeConfig(n)), 0o600); err != nil {
+		return false, err
+	}
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return nil, err
+		return false, err
 	}
 	cmd := exec.Command(s.cfg.Vigil[0], append(append([]string{}, s.cfg.Vigil[1:]...), "serve", "--config", cfgPath)...)
 	cmd.Env = append(os.Environ(), s.cfg.Env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
-		return nil, err
+		return false, err
 	}
 	n.cmd, n.done = cmd, make(chan struct{})
 	n.stopping.Store(false)
@@ -303,21 +323,21 @@ func (s *Site) StartNode(ctx context.Context, id string) (*Node, error) {
 		close(done)
 	}(n.done)
 	s.mu.Lock()
-	s.nodes[id] = n
+	s.nodes[n.ID] = n
 	s.mu.Unlock()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		if r, err := s.http.Get(n.URL + "/readyz"); err == nil {
 			r.Body.Close()
 			if r.StatusCode == http.StatusOK {
-				return n, nil
+				return true, nil
 			}
 		}
 		if !n.Alive() {
-			return nil, fmt.Errorf("site: node %s exited while starting (see %s)", id, filepath.Join(s.cfg.Dir, id+".log"))
+			return false, nil
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("site: node %s not ready in 90 s (see its log)", id)
+			return false, fmt.Errorf("site: node %s not ready in 90 s: %s", n.ID, tails([]string{logPath}, 15))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
