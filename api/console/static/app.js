@@ -98,6 +98,10 @@ async function route() {
 
 document.getElementById('signout').addEventListener('click', () => { signOut(); route(); });
 window.addEventListener('hashchange', route);
+// No form of the console is ever submitted by the browser: a page handles its forms in script,
+// and one clicked before its page attached the handler (while it loads) would otherwise reload
+// the console with the form's fields, a token or a reason, in the address and the history.
+document.addEventListener('submit', (e) => e.preventDefault());
 window.addEventListener('vigil:unauthorized', () => { signOut(); signInPage(document.getElementById('view'), 'Your session ended: sign in again.'); });
 // Resume a stored session if its token still works.
 (async () => {

@@ -35,6 +35,9 @@ export async function trackPage(view) {
   const stops = view.querySelector('#stops');
   const st = view.querySelector('#tstate');
   let shown = [];
+  // Before anything is awaited: a click on "Show track" while the plan loads must not submit the
+  // form natively (a page load with the reason in the address).
+  form.onsubmit = (e) => { e.preventDefault(); load(); };
 
   // The plan under the path, when one was uploaded.
   try {
@@ -122,8 +125,6 @@ export async function trackPage(view) {
       render(t.appearances.map((a) => ({ ...a, snapshot_url: a.snapshot_url })));
     } catch (err) { st.textContent = err.message; }
   }
-  form.onsubmit = (e) => { e.preventDefault(); load(); };
-
   view.querySelector('#texport').onclick = async () => {
     const reason = prompt('Reason for the export (recorded with it):', new FormData(form).get('reason'));
     if (!reason) return;
