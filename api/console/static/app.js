@@ -98,10 +98,11 @@ async function route() {
 
 document.getElementById('signout').addEventListener('click', () => { signOut(); route(); });
 window.addEventListener('hashchange', route);
-// No form of the console is ever submitted by the browser: a page handles its forms in script,
-// and one clicked before its page attached the handler (while it loads) would otherwise reload
-// the console with the form's fields, a token or a reason, in the address and the history.
-document.addEventListener('submit', (e) => e.preventDefault());
+// No form of the console is ever submitted to an address by the browser: a page handles its
+// forms in script, and one clicked before its page attached the handler (while it loads) would
+// otherwise reload the console with the form's fields, a token or a reason, in the address and
+// the history. A dialog's own form (method="dialog") only closes it, and still does.
+document.addEventListener('submit', (e) => { if (e.target.method !== 'dialog') e.preventDefault(); });
 window.addEventListener('vigil:unauthorized', () => { signOut(); signInPage(document.getElementById('view'), 'Your session ended: sign in again.'); });
 // Resume a stored session if its token still works.
 (async () => {
