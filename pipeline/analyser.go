@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"image"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -81,13 +82,14 @@ type analyser struct {
 
 // camStats count what became of a camera's frames, for Pipeline.Stats.
 type camStats struct {
-	sampled, gated, offered, dropped atomic.Uint64
+	sampled, gated, still, offered, dropped atomic.Uint64
 }
 
 // CameraStats is what the pipeline did with a camera's frames since it started analysing it.
 type CameraStats struct {
 	Sampled uint64 // frames decoded and sampled
 	Gated   uint64 // of those, held by the motion gate (nothing moved)
+	Still   uint64 // key frames not decoded at all: the compressed stream showed the scene still (stillness)
 	Offered uint64 // frames offered to a recognizer pool (one per pool)
 	Dropped uint64 // offered frames dropped before recognition: the node was over capacity
 }
@@ -107,6 +109,8 @@ func (a *analyser) ingest(ctx context.Context) {
 	var decodeErrs int
 	var lastKey, lastSample time.Duration
 	rate := newRate(a.opts, &a.busy)
+	var still *stillness // a key-frames-only camera's judge of still scenes, made at the first unit (its codec)
+	judge := a.opts.KeyframesOnly && !a.p.noStillSkip && a.opts.Motion >= 0
 	slots := a.p.cpu // where this camera's decodes wait for a core
 	if a.opts.KeyframesOnly && a.p.keyCPU != nil {
 		slots = a.p.keyCPU
@@ -119,11 +123,24 @@ func (a *analyser) ingest(ctx context.Context) {
 		if a.shots != nil {
 			a.shots.reached(momentOf(u)) // decoding ahead stops short of it: a shot may be asked for it
 		}
+		if judge {
+			if still == nil {
+				still = newStillness(u.Codec, a.opts.MaxIdle)
+			}
+			still.add(u)
+		}
 		if a.opts.KeyframesOnly && u.Key {
 			if seq > 0 && rate.tooSoon(u.PTS, lastKey) {
 				continue // sooner than the rate allows: not decoded at all
 			}
 			lastKey = u.PTS
+			if still != nil && still.skip(u.PTS, a.busy.Load()) {
+				seq++
+				a.stats.still.Add(1)
+				a.p.metrics.still.WithLabelValues(a.camera).Inc()
+				a.deliver(&Observation{Camera: a.camera, Seq: seq, PTS: u.PTS, Time: time.Now()}) // time still passes
+				continue
+			}
 		}
 		if dec == nil {
 			mode := decode.Options{Mode: decode.Sampling, FPS: a.opts.FPS}
@@ -176,38 +193,48 @@ func (a *analyser) ingest(ctx context.Context) {
 		if pass {
 			rate.moved(f.PTS)
 		}
+		if still != nil {
+			still.gated(f.PTS, pass)
+		}
 		if !pass {
 			a.stats.gated.Add(1)
 			a.p.metrics.gated.WithLabelValues(a.camera).Inc()
 			a.deliver(&Observation{Camera: a.camera, Seq: seq, PTS: f.PTS, Time: now}) // time still passes
 			continue
 		}
-		job := &Job{Camera: a.camera, Seq: seq, PTS: f.PTS, Time: now, Arrival: u.Arrival, W: f.Width, H: f.Height,
-			BGR: append([]byte(nil), f.BGR...), Regions: regions, Priority: a.p.prioritised(a.camera), Busy: busy,
-			Done: a.deliver, dropped: &a.stats.dropped}
-		if job.Priority && a.p.doorMinFace > 0 {
-			job.MinFace = int(a.p.doorMinFace * float64(f.Height))
+		a.offer(ctx, u, f, seq, now, busy, regions)
+	}
+}
+
+// offer hands a frame that moved to the recognizer pools, with what its workers need: where to
+// search, whether it is a door camera's, the passages already published, and how to get its
+// main-stream shot.
+func (a *analyser) offer(ctx context.Context, u *streams.Unit, f *decode.Frame, seq uint64, now time.Time, busy bool, regions []image.Rectangle) {
+	job := &Job{Camera: a.camera, Seq: seq, PTS: f.PTS, Time: now, Arrival: u.Arrival, W: f.Width, H: f.Height,
+		BGR: append([]byte(nil), f.BGR...), Regions: regions, Priority: a.p.prioritised(a.camera), Busy: busy,
+		Done: a.deliver, dropped: &a.stats.dropped}
+	if job.Priority && a.p.doorMinFace > 0 {
+		job.MinFace = int(a.p.doorMinFace * float64(f.Height))
+	}
+	if st := a.settled.Load(); busy && st != nil && len(*st) > 0 {
+		job.Settled = *st
+	}
+	if a.shots != nil {
+		at := momentOf(u)
+		lane := underway(job)
+		job.Shot = func() (*Picture, error) { return a.shots.Shot(ctx, at, lane) }
+		if job.Priority && len(job.Settled) == 0 && !a.p.noShotAhead {
+			job.Shot = shotAhead(job.Shot)
 		}
-		if st := a.settled.Load(); busy && st != nil && len(*st) > 0 {
-			job.Settled = *st
-		}
-		if a.shots != nil {
-			at := momentOf(u)
-			lane := underway(job)
-			job.Shot = func() (*Picture, error) { return a.shots.Shot(ctx, at, lane) }
-			if job.Priority && len(job.Settled) == 0 && !a.p.noShotAhead {
-				job.Shot = shotAhead(job.Shot)
-			}
-			job.MainSize = a.shots.MainSize
-		}
-		if a.opts.Faces && a.p.faces != nil {
-			a.stats.offered.Add(1)
-			a.p.faces.Offer(job)
-		}
-		if a.opts.Plates && a.p.plates != nil {
-			a.stats.offered.Add(1)
-			a.p.plates.Offer(job)
-		}
+		job.MainSize = a.shots.MainSize
+	}
+	if a.opts.Faces && a.p.faces != nil {
+		a.stats.offered.Add(1)
+		a.p.faces.Offer(job)
+	}
+	if a.opts.Plates && a.p.plates != nil {
+		a.stats.offered.Add(1)
+		a.p.plates.Offer(job)
 	}
 }
 

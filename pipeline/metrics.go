@@ -10,6 +10,7 @@ import (
 type Metrics struct {
 	sampled  *prometheus.CounterVec
 	gated    *prometheus.CounterVec
+	still    *prometheus.CounterVec
 	drops    *prometheus.CounterVec
 	errors   *prometheus.CounterVec
 	events   *prometheus.CounterVec
@@ -29,8 +30,10 @@ type Metrics struct {
 // NewMetrics registers the pipeline metrics on reg (nil: unregistered, for tests).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
-		sampled:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_pipeline_frames_sampled_total", Help: "Frames decoded and sampled for analysis."}, []string{"camera"}),
-		gated:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_pipeline_frames_gated_total", Help: "Sampled frames skipped by the motion gate."}, []string{"camera"}),
+		sampled: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_pipeline_frames_sampled_total", Help: "Frames decoded and sampled for analysis."}, []string{"camera"}),
+		gated:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_pipeline_frames_gated_total", Help: "Sampled frames skipped by the motion gate."}, []string{"camera"}),
+		still: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_pipeline_keyframes_still_total",
+			Help: "Sub-stream key frames not decoded: the coded pictures since the last showed the scene still."}, []string{"camera"}),
 		drops:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_pipeline_frames_dropped_total", Help: "Frames dropped before recognition."}, []string{"camera", "pool", "reason"}),
 		errors:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_pipeline_recognizer_errors_total", Help: "Frames a recognizer failed on."}, []string{"camera", "pool"}),
 		events:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_pipeline_events_total", Help: "Events published."}, []string{"camera", "kind", "matched"}),
@@ -54,7 +57,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Faces found where a track whose passage is published was last seen, and not described again (no main-stream shot, no embedding)."}, []string{"camera"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.sampled, m.gated, m.drops, m.errors, m.events, m.queueLen, m.latency, m.e2e, m.shots, m.mainDecoded, m.detections, m.undescribed, m.shotWait, m.stages)
+		reg.MustRegister(m.sampled, m.gated, m.still, m.drops, m.errors, m.events, m.queueLen, m.latency, m.e2e, m.shots, m.mainDecoded, m.detections, m.undescribed, m.shotWait, m.stages)
 	}
 	return m
 }

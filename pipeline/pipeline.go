@@ -38,6 +38,9 @@ type Config struct {
 	// NoKeyFrameSlot decodes sub-stream key frames in the CPU slots the models use, not in a
 	// slot of their own (Pipeline.keyCPU): for benches.
 	NoKeyFrameSlot bool
+	// NoStillSkip decodes every key frame a sub-stream camera's rate samples, though its
+	// compressed stream shows the scene still since the last (stillness): for benches.
+	NoStillSkip bool
 	// DoorMinFace is the smallest face a door camera needs found, as a fraction of its analysed
 	// picture's height (0: every size): its frames are searched at the scale that makes such a
 	// face 32 px tall, and the faces found there searched again, each in a small window of the
@@ -63,6 +66,7 @@ type Pipeline struct {
 	keyCPU        *cpuSlots
 	noShotAhead   bool
 	noDecodeAhead bool
+	noStillSkip   bool // Config.NoStillSkip
 	doorMinFace   float64
 
 	priority atomic.Pointer[func(camera string) bool]
@@ -88,7 +92,7 @@ func (p *Pipeline) Stats(camera string) (CameraStats, bool) {
 		return CameraStats{}, false
 	}
 	s := &e.a.stats
-	return CameraStats{Sampled: s.sampled.Load(), Gated: s.gated.Load(), Offered: s.offered.Load(), Dropped: s.dropped.Load()}, true
+	return CameraStats{Sampled: s.sampled.Load(), Gated: s.gated.Load(), Still: s.still.Load(), Offered: s.offered.Load(), Dropped: s.dropped.Load()}, true
 }
 
 // New returns a pipeline; Run starts it.
@@ -97,7 +101,7 @@ func New(cfg Config) *Pipeline {
 		cfg.Metrics = NewMetrics(nil)
 	}
 	p := &Pipeline{faces: cfg.Faces, plates: cfg.Plates, gallery: cfg.Gallery, pub: cfg.Publisher,
-		metrics: cfg.Metrics, log: cfg.Log.With("component", "pipeline"), cams: map[string]*camEntry{}, noShotAhead: cfg.NoShotAhead, noDecodeAhead: cfg.NoDecodeAhead, doorMinFace: cfg.DoorMinFace}
+		metrics: cfg.Metrics, log: cfg.Log.With("component", "pipeline"), cams: map[string]*camEntry{}, noShotAhead: cfg.NoShotAhead, noDecodeAhead: cfg.NoDecodeAhead, noStillSkip: cfg.NoStillSkip, doorMinFace: cfg.DoorMinFace}
 	if cfg.CPUSlots >= 0 {
 		p.cpu = newCPUSlots(cfg.CPUSlots)
 		if !cfg.NoKeyFrameSlot {
