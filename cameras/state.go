@@ -7,6 +7,7 @@ import "github.com/vigil-oss/vigil/streams/rtsp"
 type Analysis struct {
 	Sampled uint64 `json:"sampled"` // frames decoded and sampled
 	Gated   uint64 `json:"gated"`   // of those, held by the motion gate: nothing moved
+	Still   uint64 `json:"still"`   // key frames not decoded at all: the coded stream showed the scene still
 	Offered uint64 `json:"offered"` // frames offered to a recognizer pool (one per pool)
 	Dropped uint64 `json:"dropped"` // offered frames dropped before recognition
 	// DropRatio is Dropped / Offered: above 0.01 the camera is under-analysed.
@@ -14,8 +15,8 @@ type Analysis struct {
 }
 
 // NewAnalysis fills DropRatio.
-func NewAnalysis(sampled, gated, offered, dropped uint64) *Analysis {
-	a := &Analysis{Sampled: sampled, Gated: gated, Offered: offered, Dropped: dropped}
+func NewAnalysis(sampled, gated, still, offered, dropped uint64) *Analysis {
+	a := &Analysis{Sampled: sampled, Gated: gated, Still: still, Offered: offered, Dropped: dropped}
 	if offered > 0 {
 		a.DropRatio = float64(dropped) / float64(offered)
 	}

@@ -210,5 +210,5 @@ func (n *node) analysis(camera string) *cameras.Analysis {
 	if !ok {
 		return nil
 	}
-	return cameras.NewAnalysis(st.Sampled, st.Gated, st.Offered, st.Dropped)
+	return cameras.NewAnalysis(st.Sampled, st.Gated, st.Still, st.Offered, st.Dropped)
 }
