@@ -66,17 +66,19 @@ func newStillness(codec streams.Codec, refresh time.Duration) *stillness {
 
 // add counts a picture: every one in the stream's mean, those between key frames in the interval.
 func (s *stillness) add(u *streams.Unit) {
-	s.units++
-	s.mean += (float64(u.Size()) - s.mean) / float64(min(s.units, 250))
-	if u.Key {
-		return
-	}
+	size, coded := 0, 0
 	for _, nal := range u.NALUs {
+		size += len(nal)
 		if isSlice(s.codec, nal) {
-			s.bytes += len(nal)
+			coded += len(nal)
 		}
 	}
-	s.frames++
+	s.units++
+	s.mean += (float64(size) - s.mean) / float64(min(s.units, 250))
+	if !u.Key {
+		s.bytes += coded
+		s.frames++
+	}
 }
 
 // ceiling is the highest quiet level at which the camera skips.
