@@ -105,6 +105,7 @@ func (a *analyser) ingest(ctx context.Context) {
 		}
 	}()
 	gate := &motionGate{threshold: a.opts.Motion, maxIdle: a.opts.MaxIdle}
+	thumbs := &greyThumbs{mask: a.mask}
 	var seq uint64
 	var decodeErrs int
 	var lastKey, lastSample time.Duration
@@ -152,31 +153,22 @@ func (a *analyser) ingest(ctx context.Context) {
 				return
 			}
 		}
-		var f *decode.Frame
 		if a.opts.KeyframesOnly && !u.Key {
-			f, err = dec.Decode(u) // skipped before the codec: no slot needed
-		} else {
-			slots.acquire(a.lane())
-			f, err = dec.Decode(u)
-			slots.release()
+			continue // never sent to the codec
 		}
+		slots.acquire(a.lane())
+		l, err := dec.DecodeLuma(u)
+		slots.release()
 		if err != nil {
-			var de *decode.Error
-			if errors.As(err, &de) {
-				decodeErrs++
-				if decodeErrs%100 == 1 {
-					a.log.Warn("decode errors", "count", decodeErrs, "err", err)
-				}
+			if a.decodeError(err, &decodeErrs) {
 				continue
 			}
-			a.log.Error("decoder failed", "err", err)
 			return
 		}
-		if f == nil || (!a.opts.KeyframesOnly && seq > 0 && rate.idleSkip(f.PTS, lastSample)) {
+		if l == nil || (!a.opts.KeyframesOnly && seq > 0 && rate.idleSkip(l.PTS, lastSample)) {
 			continue
 		}
-		lastSample = f.PTS
-		a.mask.BGR(f.BGR, f.Width, f.Height, f.Stride)
+		lastSample = l.PTS
 		seq++
 		a.stats.sampled.Add(1)
 		a.p.metrics.sampled.WithLabelValues(a.camera).Inc()
@@ -186,24 +178,64 @@ func (a *analyser) ingest(ctx context.Context) {
 		if busy && where != nil {
 			tracks = *where
 		}
-		pass, regions := gate.pass(f.BGR, f.Width, f.Height, f.PTS, busy, tracks)
+		var f *decode.Frame // converted to BGR only once the gate passes it, but for a picture without an 8-bit grey plane
+		thumb := thumbs.of(l)
+		if thumb == nil && l.Y == nil {
+			if f, err = a.convert(dec); err != nil {
+				return
+			}
+			thumb = thumbnail(f.BGR, f.Width, f.Height)
+		}
+		pass, regions := gate.passThumb(thumb, l.Width, l.Height, l.PTS, busy, tracks)
 		if a.opts.WholeFrame {
 			regions = nil
 		}
 		if pass {
-			rate.moved(f.PTS)
+			rate.moved(l.PTS)
 		}
 		if still != nil {
-			still.gated(f.PTS, pass)
+			still.gated(l.PTS, pass)
 		}
 		if !pass {
 			a.stats.gated.Add(1)
 			a.p.metrics.gated.WithLabelValues(a.camera).Inc()
-			a.deliver(&Observation{Camera: a.camera, Seq: seq, PTS: f.PTS, Time: now}) // time still passes
+			a.deliver(&Observation{Camera: a.camera, Seq: seq, PTS: l.PTS, Time: now}) // time still passes
 			continue
+		}
+		if f == nil {
+			if f, err = a.convert(dec); err != nil {
+				return
+			}
 		}
 		a.offer(ctx, u, f, seq, now, busy, regions)
 	}
+}
+
+// decodeError counts a codec error on one unit (the decoder recovers at the next key unit) and
+// says whether to go on; any other error ends the camera's analysis.
+func (a *analyser) decodeError(err error, count *int) bool {
+	var de *decode.Error
+	if errors.As(err, &de) {
+		*count++
+		if *count%100 == 1 {
+			a.log.Warn("decode errors", "count", *count, "err", err)
+		}
+		return true
+	}
+	a.log.Error("decoder failed", "err", err)
+	return false
+}
+
+// convert is the BGR picture of what dec decoded last, the camera's privacy masks painted black
+// (never described, never sent on). It fails only when the native side does (out of memory).
+func (a *analyser) convert(dec *decode.Decoder) (*decode.Frame, error) {
+	f, err := dec.BGR()
+	if err != nil {
+		a.log.Error("decoder failed", "err", err)
+		return nil, err
+	}
+	a.mask.BGR(f.BGR, f.Width, f.Height, f.Stride)
+	return f, nil
 }
 
 // offer hands a frame that moved to the recognizer pools, with what its workers need: where to

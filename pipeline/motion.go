@@ -3,6 +3,9 @@ package pipeline
 import (
 	"image"
 	"time"
+
+	"github.com/vigil-oss/vigil/internal/core/privacy"
+	"github.com/vigil-oss/vigil/streams/decode"
 )
 
 // motionGate spends the models only where something moves. It compares a coarse grey thumbnail
@@ -52,7 +55,11 @@ const (
 // pass reports whether the frame goes to the recognizers and, when only parts of it moved, the
 // regions in frame pixels (nil: the whole frame).
 func (g *motionGate) pass(bgr []byte, w, h int, pts time.Duration, busy bool, tracks []Frac) (bool, []image.Rectangle) {
-	thumb := thumbnail(bgr, w, h)
+	return g.passThumb(thumbnail(bgr, w, h), w, h, pts, busy, tracks)
+}
+
+// passThumb is pass on the frame's thumbnail (nil: the frame is too small to gate, it passes).
+func (g *motionGate) passThumb(thumb []float32, w, h int, pts time.Duration, busy bool, tracks []Frac) (bool, []image.Rectangle) {
 	if g.threshold < 0 || !g.started || thumb == nil {
 		g.accept(thumb, pts)
 		return true, nil
@@ -262,6 +269,98 @@ func thumbnail(bgr []byte, w, h int) []float32 {
 			}
 			out[gy*gateW+gx] = float32(s) / 64
 		}
+	}
+	return out
+}
+
+// greyThumbs makes the gate's thumbnails from decoded pictures' grey planes, before any
+// conversion to BGR: the analyser converts a picture only when the gate passes it, and on the
+// site's cameras it holds most. Y is BT.601 luma (0.30 R + 0.59 G + 0.11 B) where thumbnail's
+// grey is (R + 2G + B) / 4: the same scale and close enough for a gate; video-range Y is mapped
+// to 0–255 as the conversion would. The camera's privacy masks count black, as Painter.BGR
+// paints them before thumbnail sees a picture. Owned by the camera's analyser goroutine.
+type greyThumbs struct {
+	mask   *privacy.Painter
+	w, h   int
+	masked []bool // per sampled pixel (16 a block, block by block), nil: no mask covers any
+}
+
+// videoRange maps video-range luma (16–235) to 0–255, clamped, as a conversion to BGR does.
+var videoRange = func() (t [256]int32) {
+	for y := range t {
+		t[y] = int32(min(255, max(0, (y-16)*255*2/219+1)/2))
+	}
+	return t
+}()
+
+// of is l's thumbnail; nil for a picture under 256×144 or without a grey plane (l.Y nil).
+func (g *greyThumbs) of(l *decode.Luma) []float32 {
+	w, h := l.Width, l.Height
+	if w < gateW*4 || h < gateH*4 || l.Y == nil {
+		return nil
+	}
+	if w != g.w || h != g.h {
+		g.w, g.h, g.masked = w, h, maskedSamples(g.mask.Spans(w, h), w, h)
+	}
+	out := make([]float32, gateW*gateH)
+	k := 0
+	for gy := 0; gy < gateH; gy++ {
+		y0 := gy * h / gateH
+		for gx := 0; gx < gateW; gx++ {
+			x0 := gx * w / gateW
+			var s int32
+			for dy := 0; dy < 4; dy++ {
+				row := l.Y[(y0+dy)*l.Stride+x0:]
+				for dx := 0; dx < 4; dx++ {
+					v := int32(row[dx])
+					if !l.Full {
+						v = videoRange[v]
+					}
+					if g.masked != nil && g.masked[k] {
+						v = 0
+					}
+					s += v
+					k++
+				}
+			}
+			out[gy*gateW+gx] = float32(s) / 16
+		}
+	}
+	return out
+}
+
+// maskedSamples says which of the thumbnail's sampled pixels the spans cover, in the order
+// greyThumbs.of visits them; nil when none is.
+func maskedSamples(spans []privacy.Span, w, h int) []bool {
+	if len(spans) == 0 {
+		return nil
+	}
+	row := make(map[int]int, gateH*4) // picture row → its sample row (gy*4 + dy)
+	for gy := 0; gy < gateH; gy++ {
+		for dy := 0; dy < 4; dy++ {
+			row[gy*h/gateH+dy] = gy*4 + dy
+		}
+	}
+	out := make([]bool, gateW*gateH*16)
+	any := false
+	for _, s := range spans {
+		r, ok := row[s.Y]
+		if !ok {
+			continue
+		}
+		gy, dy := r/4, r%4
+		for gx := 0; gx < gateW; gx++ {
+			x0 := gx * w / gateW
+			for dx := 0; dx < 4; dx++ {
+				if x := x0 + dx; x >= s.X0 && x < s.X1 {
+					out[(gy*gateW+gx)*16+dy*4+dx] = true
+					any = true
+				}
+			}
+		}
+	}
+	if !any {
+		return nil
 	}
 	return out
 }

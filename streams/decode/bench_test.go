@@ -145,20 +145,66 @@ func BenchmarkAllFrames(b *testing.B) {
 }
 
 // BenchmarkSubstreamKeyframes reports a site sub-stream's key frames (640×360, 0.4 s GOP,
-// 400 kb/s, as bench/site analyses them) decoded to BGR per CPU-second: the motion gate's input,
-// and the floor of a still camera's cost.
+// 400 kb/s, as bench/site analyses them) decoded per CPU-second: the motion gate's input, and
+// the floor of a still camera's cost. Two ways, in turn in the same run: to BGR (what every key
+// frame cost before the gate looked at the grey plane) and the grey plane only (what a frame the
+// gate holds costs now), as a ratio.
 func BenchmarkSubstreamKeyframes(b *testing.B) {
 	p := camsim.Params{Width: 1280, Height: 720, FPS: 25, GOP: 1, Bitrate: 1500, Seconds: 24,
 		Sub: &camsim.SubParams{Width: 640, Height: 360, GOP: 0.4, Bitrate: 400}}
 	sub := &camsim.Clip{Params: p, Units: buildClip(b, p).Sub.Units}
-	var frames int
-	var cpu time.Duration
+	ways := []struct {
+		name string
+		opts Options
+		luma bool
+	}{
+		{"bgr", Options{Mode: KeyOnly}, false},
+		{"luma", Options{Mode: KeyOnly}, true},
+	}
+	frames := make([]int, len(ways))
+	cpu := make([]time.Duration, len(ways))
 	for i := 0; i < b.N; i++ {
-		for range 10 {
-			n, t := runMode(b, sub, Options{Mode: KeyOnly})
-			frames += n
-			cpu += t
+		for range 5 {
+			for w, way := range ways {
+				n, t := runKeys(b, sub, way.opts, way.luma)
+				frames[w] += n
+				cpu[w] += t
+			}
 		}
 	}
-	b.ReportMetric(float64(frames)/cpu.Seconds(), "keyframes/cpu-s")
+	base := float64(frames[0]) / cpu[0].Seconds()
+	for w, way := range ways {
+		rate := float64(frames[w]) / cpu[w].Seconds()
+		b.ReportMetric(rate, way.name+"-keyframes/cpu-s")
+		if w > 0 {
+			b.ReportMetric(rate/base, way.name+"-vs-bgr")
+		}
+	}
+}
+
+// runKeys decodes c's units with opts, to BGR or to the grey plane only.
+func runKeys(b *testing.B, c *camsim.Clip, opts Options, luma bool) (frames int, cpu time.Duration) {
+	if !luma {
+		return runMode(b, c, opts)
+	}
+	us := units(c)
+	d, err := New(streams.H264, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	t0 := cpuNow()
+	for _, u := range us {
+		l, err := d.DecodeLuma(u)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if l != nil {
+			if l.Y == nil {
+				b.Fatal("no grey plane")
+			}
+			frames++
+		}
+	}
+	return frames, cpuNow() - t0
 }

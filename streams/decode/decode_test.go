@@ -82,6 +82,56 @@ func TestModes(t *testing.T) {
 	}
 }
 
+// TestLumaThenBGR: DecodeLuma gives each picture's grey plane (camsim's sky, RGB(150,180,215),
+// is Y ≈ 166 in video range), BGR converts the same picture Decode would, in every mode, and
+// BGR refuses once the decoder has moved on.
+func TestLumaThenBGR(t *testing.T) {
+	us := units(clip(t))
+	for _, opts := range []Options{{Mode: All}, {Mode: KeyOnly}, {Mode: Sampling, FPS: 5}} {
+		want := decodeAll(t, opts, us)
+		d, err := New(streams.H264, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, u := range us {
+			l, err := d.DecodeLuma(u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l == nil {
+				continue
+			}
+			if l.Y == nil || l.Width != 320 || l.Height != 240 || l.Stride < 320 || len(l.Y) < 239*l.Stride+320 {
+				t.Fatalf("mode %v: luma %dx%d stride %d, %d bytes", opts.Mode, l.Width, l.Height, l.Stride, len(l.Y))
+			}
+			if y := int(l.Y[5*l.Stride+160]); l.Full || abs(y-166) > 8 {
+				t.Fatalf("mode %v: sky Y = %d (full range %v), want about 166 in video range", opts.Mode, y, l.Full)
+			}
+			if n%3 == 0 { // converting some and not others: what the gate does
+				f, err := d.BGR()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n >= len(want) || f.PTS != want[n].PTS || string(f.BGR) != string(want[n].BGR) {
+					t.Fatalf("mode %v: picture %d converted after DecodeLuma differs from Decode's", opts.Mode, n)
+				}
+			}
+			n++
+		}
+		if n != len(want) {
+			t.Fatalf("mode %v: %d pictures from DecodeLuma, %d from Decode", opts.Mode, n, len(want))
+		}
+		if err := d.Advance(us[0]); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.BGR(); err == nil {
+			t.Fatalf("mode %v: BGR after Advance converted a picture it no longer holds", opts.Mode)
+		}
+		d.Close()
+	}
+}
+
 func abs(x int) int {
 	if x < 0 {
 		return -x

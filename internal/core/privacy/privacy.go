@@ -111,6 +111,16 @@ func (p *Painter) spansFor(w, h int) []Span {
 	return p.spans
 }
 
+// Spans are the pixels the masks cover in a w×h picture (nil for a nil Painter): what BGR
+// paints black, for a caller that reads the picture before it is converted (a motion gate on the
+// grey plane).
+func (p *Painter) Spans(w, h int) []Span {
+	if p == nil {
+		return nil
+	}
+	return p.spansFor(w, h)
+}
+
 // BGR blacks out the masks in a packed 3-byte-per-pixel picture (stride bytes per row; 0:
 // 3w). A nil painter does nothing.
 func (p *Painter) BGR(pix []byte, w, h, stride int) {
