@@ -362,7 +362,11 @@ func (a *analyser) deliver(o *Observation) {
 
 // track owns the tracker: observations in, events out.
 func (a *analyser) track(ctx context.Context) {
-	tr := NewTracker(a.camera, a.p.gallery, a.opts.Tracker, func(e *event.Event) {
+	opts := a.opts.Tracker
+	if a.p.noRest {
+		opts.RestAfter = -1
+	}
+	tr := NewTracker(a.camera, a.p.gallery, opts, func(e *event.Event) {
 		e.Lease = a.opts.Lease
 		a.p.publish(ctx, e)
 	})

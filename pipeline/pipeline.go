@@ -41,6 +41,9 @@ type Config struct {
 	// NoStillSkip decodes every key frame a sub-stream camera's rate samples, though its
 	// compressed stream shows the scene still since the last (stillness): for benches.
 	NoStillSkip bool
+	// NoStrangerRest describes every face found on a track that has matched no one, however
+	// often it was described (TrackerOptions.RestAfter): for benches.
+	NoStrangerRest bool
 	// DoorMinFace is the smallest face a door camera needs found, as a fraction of its analysed
 	// picture's height (0: every size): its frames are searched at the scale that makes such a
 	// face 32 px tall, and the faces found there searched again, each in a small window of the
@@ -67,6 +70,7 @@ type Pipeline struct {
 	noShotAhead   bool
 	noDecodeAhead bool
 	noStillSkip   bool // Config.NoStillSkip
+	noRest        bool // Config.NoStrangerRest
 	doorMinFace   float64
 
 	priority atomic.Pointer[func(camera string) bool]
@@ -101,7 +105,7 @@ func New(cfg Config) *Pipeline {
 		cfg.Metrics = NewMetrics(nil)
 	}
 	p := &Pipeline{faces: cfg.Faces, plates: cfg.Plates, gallery: cfg.Gallery, pub: cfg.Publisher,
-		metrics: cfg.Metrics, log: cfg.Log.With("component", "pipeline"), cams: map[string]*camEntry{}, noShotAhead: cfg.NoShotAhead, noDecodeAhead: cfg.NoDecodeAhead, noStillSkip: cfg.NoStillSkip, doorMinFace: cfg.DoorMinFace}
+		metrics: cfg.Metrics, log: cfg.Log.With("component", "pipeline"), cams: map[string]*camEntry{}, noShotAhead: cfg.NoShotAhead, noDecodeAhead: cfg.NoDecodeAhead, noStillSkip: cfg.NoStillSkip, noRest: cfg.NoStrangerRest, doorMinFace: cfg.DoorMinFace}
 	if cfg.CPUSlots >= 0 {
 		p.cpu = newCPUSlots(cfg.CPUSlots)
 		if !cfg.NoKeyFrameSlot {

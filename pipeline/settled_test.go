@@ -90,3 +90,70 @@ func TestSettledOnly(t *testing.T) {
 		t.Error("a face went undescribed without settled tracks")
 	}
 }
+
+// TestStrangerRests: a track described RestAfter times without matching anyone rests: it is
+// offered as settled with the face height that would make a better shot (Grow), faces found
+// where it is keep it going undescribed, and it still becomes one event when the passage ends. A
+// track with a match, one under RestAfter descriptions, or a tracker with RestAfter < 0 never
+// rests; a worker describes a resting track's face again when it has grown to Grow.
+func TestStrangerRests(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	alice, stranger := randEmb(rng), randEmb(rng)
+	g := NewGallery(MatchOptions{Space: space.DlibV1})
+	g.Add(Person{ID: "alice", Name: "Alice", List: "residents", Embeddings: []recognizers.Embedding{alice}})
+	for _, restAfter := range []int{0, -1} {
+		var events []*event.Event
+		tr := NewTracker("c", g, TrackerOptions{RestAfter: restAfter}, func(e *event.Event) { events = append(events, e) })
+		for i := range 3 {
+			if len(tr.Settled()) != 0 {
+				t.Fatalf("RestAfter %d: resting after %d descriptions", restAfter, i)
+			}
+			tr.Observe(obs(time.Duration(i)*200*time.Millisecond, faceAt(near(rng, stranger, 0.1), float32(500+i*4), 0.5)))
+		}
+		st := tr.Settled()
+		if restAfter < 0 {
+			if len(st) != 0 {
+				t.Fatalf("RestAfter -1: resting %+v", st)
+			}
+			continue
+		}
+		if len(st) != 1 || st[0].Described != 400*time.Millisecond || st[0].Grow < 80.0/720*RestGrowth-0.001 || st[0].Grow > 80.0/720*RestGrowth+0.001 {
+			t.Fatalf("a stranger described three times: settled %+v, want one resting, growing at %.3f", st, 80.0/720*RestGrowth)
+		}
+		for i := 3; i < 6; i++ {
+			tr.Observe(obs(time.Duration(i)*200*time.Millisecond, undescribed(float32(500+i*4))))
+		}
+		if len(tr.faces) != 1 || tr.faces[0].hits != 6 || tr.faces[0].descs != 3 {
+			t.Fatalf("the resting track: %d tracks, %d hits, %d described; want 1, 6, 3", len(tr.faces), tr.faces[0].hits, tr.faces[0].descs)
+		}
+		// A worker: the face where the stranger rests is left, a bigger one there described.
+		j := &Job{PTS: 1200 * time.Millisecond, Settled: tr.Settled()}
+		face := func(h float32) recognizers.Face {
+			return recognizers.Face{Box: recognizers.Box{X: 520, Y: 200, W: h, H: h}}
+		}
+		if !settledOnly([]recognizers.Face{face(84)}, j, 1280, 720) {
+			t.Error("the resting stranger's face was described again before Reverify")
+		}
+		if settledOnly([]recognizers.Face{face(104)}, j, 1280, 720) {
+			t.Error("the resting stranger's face, grown by a quarter, went undescribed")
+		}
+		tr.Idle(3 * time.Second)
+		tr.Idle(3400 * time.Millisecond)
+		if len(events) != 1 || events[0].Match != nil || tr.Active() {
+			t.Fatalf("after the stranger left: %+v, active %v", events, tr.Active())
+		}
+	}
+	// Alice, matched once of three (a poor first look): her track keeps being described.
+	tr := NewTracker("c", g, TrackerOptions{}, func(*event.Event) {})
+	first := near(rng, alice, 0.3) // alice + 0.3u: matched
+	worse := append(recognizers.Embedding(nil), first...)
+	for i := range worse {
+		worse[i] += first[i] - alice[i] // alice + 0.6u: no match, 0.3 from her first look
+	}
+	tr.Observe(obs(0, faceAt(first, 500, 0.5)))
+	tr.Observe(obs(200*time.Millisecond, faceAt(worse, 504, 0.5)))
+	tr.Observe(obs(400*time.Millisecond, faceAt(worse, 508, 0.5)))
+	if st := tr.Settled(); len(st) != 0 || len(tr.faces) != 1 {
+		t.Fatalf("a track with a match rests, or split: settled %+v, %d tracks", st, len(tr.faces))
+	}
+}

@@ -67,7 +67,18 @@ type TrackerOptions struct {
 	// EarlyPlateVotes: a plate track is published once the same valid text was read this often.
 	// Default 2.
 	EarlyPlateVotes int
+	// RestAfter: a face track described this often without any description matching anyone
+	// (a stranger, most likely) rests: its face is described again only every Reverify, or
+	// sooner when it is found RestGrowth times the height of the largest face described on it
+	// (someone walking up to the camera: a better shot, a better chance to be recognised).
+	// Between, a face found where it is keeps it going undescribed, as a published passage's
+	// does (Settled). Default 3; negative: never.
+	RestAfter int
 }
+
+// RestGrowth is how much bigger than its largest described face a resting track's face must be
+// found to be described before its Reverify (TrackerOptions.RestAfter).
+const RestGrowth = 1.25
 
 func (o *TrackerOptions) defaults() {
 	if o.Gap == 0 {
@@ -81,6 +92,9 @@ func (o *TrackerOptions) defaults() {
 	}
 	if o.EarlyPlateVotes == 0 {
 		o.EarlyPlateVotes = 2
+	}
+	if o.RestAfter == 0 {
+		o.RestAfter = 3
 	}
 }
 
@@ -122,8 +136,12 @@ type faceTrack struct {
 	votes   map[string]int // person id → matched detections
 	matches map[string]*event.Match
 	emitted bool
-	// described is the stream time of the last detection described (embedded) on this track.
+	// described is the stream time of the last detection described (embedded) on this track,
+	// descs how many were, and tallest the largest height of those faces, a fraction of the
+	// picture (RestAfter).
 	described time.Duration
+	descs     int
+	tallest   float32
 	vel       [2]float32 // how fast lastBox moved, pixels a second (settled faces are looked for ahead)
 }
 
@@ -165,16 +183,20 @@ func (t *Tracker) Where() []Frac {
 // Frac is a box in fractions of its picture: x0, y0, x1, y1.
 type Frac [4]float32
 
-// Settled is a face track whose passage is already published: describing it again would change
-// no event, so a worker that finds a face where it was last seen skips the main-stream shot and
-// the embedding (settledOnly). Described is when it was last described: a settled face is
-// described again at least every Reverify, so that someone who steps into the place of an
-// identified person (a tailgater at a door) becomes a track of their own within that time.
+// Settled is a face track whose passage is already published, or that rests (a stranger,
+// TrackerOptions.RestAfter): describing it again would change no event, so a worker that finds
+// a face where it was last seen skips the main-stream shot and the embedding (settledOnly).
+// Described is when it was last described: a settled face is described again at least every
+// Reverify, so that someone who steps into the place of an identified person (a tailgater at a
+// door) becomes a track of their own within that time.
 type Settled struct {
 	Box       Frac
 	Vel       [2]float32    // how fast it moved, in fractions of the picture a second
 	Seen      time.Duration // when it was last seen
 	Described time.Duration
+	// Grow, for a resting track, is the face height (a fraction of the picture) from which a
+	// face found there is described anyway: a better shot. 0: none (a published passage).
+	Grow float32
 }
 
 // At is where the settled face should be at pts (its last box moved on at its speed), as a box
@@ -199,14 +221,24 @@ const Reverify = time.Second
 func (t *Tracker) Settled() []Settled {
 	var out []Settled
 	for _, f := range t.faces {
-		if f.emitted && f.lastAt.X > 0 && f.lastAt.Y > 0 {
+		if (f.emitted || t.rests(f)) && f.lastAt.X > 0 && f.lastAt.Y > 0 {
 			w, h := float32(f.lastAt.X), float32(f.lastAt.Y)
 			b := f.lastBox
-			out = append(out, Settled{Box: Frac{b.X / w, b.Y / h, (b.X + b.W) / w, (b.Y + b.H) / h},
-				Vel: [2]float32{f.vel[0] / w, f.vel[1] / h}, Seen: f.last, Described: f.described})
+			st := Settled{Box: Frac{b.X / w, b.Y / h, (b.X + b.W) / w, (b.Y + b.H) / h},
+				Vel: [2]float32{f.vel[0] / w, f.vel[1] / h}, Seen: f.last, Described: f.described}
+			if !f.emitted {
+				st.Grow = f.tallest * RestGrowth
+			}
+			out = append(out, st)
 		}
 	}
 	return out
+}
+
+// rests reports whether tr is a resting track (TrackerOptions.RestAfter): not published, described
+// RestAfter times, never matched.
+func (t *Tracker) rests(tr *faceTrack) bool {
+	return !tr.emitted && t.opts.RestAfter > 0 && tr.descs >= t.opts.RestAfter && len(tr.votes) == 0
 }
 
 // Observe adds one frame's detections of one kind, then ends tracks that aged out.
@@ -250,9 +282,9 @@ func (t *Tracker) observeFaces(o *Observation) {
 	for i := range o.Faces {
 		d := &o.Faces[i]
 		if len(d.Embedding) == 0 {
-			// A face not described (its passage was published): it keeps its track going, by
-			// where it is, and changes nothing else.
-			if tr := t.trackAt(d.Box, o.PTS, used, func(tr *faceTrack) bool { return tr.emitted }); tr != nil {
+			// A face not described (its passage was published, or its track rests): it keeps
+			// its track going, by where it is, and changes nothing else.
+			if tr := t.trackAt(d.Box, o.PTS, used, func(tr *faceTrack) bool { return tr.emitted || t.rests(tr) }); tr != nil {
 				used[tr] = true
 				tr.misses = 0
 				tr.moved(d.Box, o.PTS)
@@ -295,6 +327,10 @@ func (t *Tracker) observeFaces(o *Observation) {
 			best.lastEmb, best.coarse = d.Embedding, o.Coarse
 		}
 		best.described = o.PTS
+		best.descs++
+		if o.Height > 0 {
+			best.tallest = max(best.tallest, d.Box.H/float32(o.Height))
+		}
 		best.hits++
 		sh := shot{pts: o.PTS, time: o.Time, arrival: o.Arrival, box: d.Box, quality: d.Quality.Score, crop: d.Crop}
 		if best.hits == 1 || sh.quality > best.best.quality {

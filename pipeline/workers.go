@@ -328,7 +328,8 @@ func toMain(img gocv.Mat, j *Job, o *Observation) {
 }
 
 // settledOnly reports whether every face found (in the analysed picture's pixels, w×h) is
-// where a settled track was last seen, and that track was described within Reverify.
+// where a settled track was last seen, and that track was described within Reverify (and, for a
+// resting one, the face is not the better shot its Grow waits for).
 func settledOnly(faces []recognizers.Face, j *Job, w, h int) bool {
 	if len(j.Settled) == 0 || w <= 0 || h <= 0 {
 		return false
@@ -338,7 +339,7 @@ func settledOnly(faces []recognizers.Face, j *Job, w, h int) bool {
 		b := recognizers.Box{X: f.Box.X / fw, Y: f.Box.Y / fh, W: f.Box.W / fw, H: f.Box.H / fh}
 		found := false
 		for _, s := range j.Settled {
-			if j.PTS-s.Described < Reverify && s.At(j.PTS).Overlap(b) >= settledOverlap {
+			if j.PTS-s.Described < Reverify && (s.Grow == 0 || b.H < s.Grow) && s.At(j.PTS).Overlap(b) >= settledOverlap {
 				found = true
 				break
 			}

@@ -55,6 +55,7 @@ type opts struct {
 	noDecodeAhead  bool
 	noKeySlot      bool
 	noStillSkip    bool
+	noRest         bool
 	doorMinFace    float64
 	simNice        int
 	simInStep      bool
@@ -75,6 +76,7 @@ func main() {
 	flag.IntVar(&o.cpuSlots, "cpu-slots", 0, "native calls (decodes, models) run at once, door cameras' first (pipeline.Config.CPUSlots; 0: one per core, -1: no limit, every call on its own thread)")
 	flag.Float64Var(&o.doorMinFace, "door-min-face", 0.2, "door cameras' smallest face, a fraction of the analysed picture's height, in both configurations (pipeline.door_min_face; camsim's door units see faces of 0.21 of the height and up; 0: every size, searched at full scale)")
 	flag.BoolVar(&o.noDecodeAhead, "no-decode-ahead", false, "decode a door camera's main stream only for its shots, not ahead of them while someone is at the door (pipeline.Config.NoDecodeAhead)")
+	flag.BoolVar(&o.noRest, "no-stranger-rest", false, "describe every face found on a track that has matched no one, not once a second after three descriptions (pipeline.Config.NoStrangerRest)")
 	flag.BoolVar(&o.noStillSkip, "no-still-skip", false, "decode every sub-stream key frame the rate samples, though the coded pictures since the last show the scene still (pipeline.Config.NoStillSkip)")
 	flag.BoolVar(&o.noKeySlot, "no-key-slot", false, "decode sub-stream key frames in the models' CPU slots, not in a slot of their own (pipeline.Config.NoKeyFrameSlot)")
 	flag.BoolVar(&o.noShotAhead, "no-shot-ahead", false, "ask for a door frame's main-stream shot only once faces are found (pipeline.Config.NoShotAhead)")
@@ -203,7 +205,7 @@ func run(n int, o opts) (*result, error) {
 	}
 	defer b.Close()
 	col := newCollector()
-	pl := pipeline.New(pipeline.Config{Faces: fp, Plates: pp, Gallery: g, Publisher: measure.Tee{col, pipeline.BusPublisher{Bus: b}}, Metrics: m, Log: log, CPUSlots: o.cpuSlots, NoShotAhead: o.noShotAhead, NoDecodeAhead: o.noDecodeAhead, NoKeyFrameSlot: o.noKeySlot, NoStillSkip: o.noStillSkip, DoorMinFace: o.doorMinFace})
+	pl := pipeline.New(pipeline.Config{Faces: fp, Plates: pp, Gallery: g, Publisher: measure.Tee{col, pipeline.BusPublisher{Bus: b}}, Metrics: m, Log: log, CPUSlots: o.cpuSlots, NoShotAhead: o.noShotAhead, NoDecodeAhead: o.noDecodeAhead, NoKeyFrameSlot: o.noKeySlot, NoStillSkip: o.noStillSkip, NoStrangerRest: o.noRest, DoorMinFace: o.doorMinFace})
 	pl.SetPriority(func(camera string) bool { return sc[camIndex(camera)] == camsim.PlaceDoor })
 	pctx, pcancel := context.WithCancel(ctx)
 	defer pcancel()
