@@ -72,6 +72,7 @@ type analyser struct {
 	p       *Pipeline
 	results chan *Observation
 	busy    atomic.Bool               // the tracker has passages in progress
+	decided atomic.Bool               // it has face tracks, each published or resting (Tracker.Decided)
 	where   atomic.Pointer[[]Frac]    // where the tracks in progress were last seen (Tracker.Where)
 	settled atomic.Pointer[[]Settled] // the face tracks whose passage is published (Tracker.Settled)
 	shots   *shots                    // the main stream, when the analysed stream is a sub-stream
@@ -399,5 +400,6 @@ func (a *analyser) track(ctx context.Context) {
 		a.where.Store(&w)
 		a.settled.Store(&st)
 		a.busy.Store(tr.Active())
+		a.decided.Store(tr.Decided())
 	}
 }

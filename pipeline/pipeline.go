@@ -181,7 +181,7 @@ func (p *Pipeline) AddCamera(id string, s *streams.Stream, opts Options) error {
 	e := &camEntry{cancel: cancel, a: a}
 	if opts.Main != nil {
 		a.shots = newShots(id, opts.Main, a.mask, p.metrics, a.log)
-		a.shots.cpu, a.shots.noAhead = p.cpu, p.noDecodeAhead
+		a.shots.cpu, a.shots.noAhead, a.shots.decided = p.cpu, p.noDecodeAhead, a.decided.Load
 		e.done.Add(1)
 		go func() { defer e.done.Done(); a.shots.run(ctx) }()
 	}

@@ -29,17 +29,20 @@ func TestSettledTracks(t *testing.T) {
 	var events []*event.Event
 	tr := NewTracker("c", g, TrackerOptions{}, func(e *event.Event) { events = append(events, e) })
 
+	if tr.Decided() {
+		t.Fatal("decided with no one in view")
+	}
 	tr.Observe(obs(0, faceAt(near(rng, alice, 0.2), 500, 0.8)))
-	if len(tr.Settled()) != 0 {
-		t.Fatal("a track is settled before its passage is published")
+	if len(tr.Settled()) != 0 || tr.Decided() {
+		t.Fatal("a track is settled (or decided) before its passage is published")
 	}
 	tr.Observe(obs(400*time.Millisecond, faceAt(near(rng, alice, 0.2), 510, 0.8)))
 	if len(events) != 1 || events[0].Match == nil {
 		t.Fatalf("alice not published on two matches: %+v", events)
 	}
 	st := tr.Settled()
-	if len(st) != 1 || st[0].Described != 400*time.Millisecond {
-		t.Fatalf("settled %+v", st)
+	if len(st) != 1 || st[0].Described != 400*time.Millisecond || !tr.Decided() {
+		t.Fatalf("settled %+v, decided %v", st, tr.Decided())
 	}
 	if x0 := st[0].Box[0]; x0 < 510.0/1280-0.001 || x0 > 510.0/1280+0.001 {
 		t.Fatalf("settled box %v, want x0 %.3f", st[0].Box, 510.0/1280)
@@ -112,10 +115,13 @@ func TestStrangerRests(t *testing.T) {
 		}
 		st := tr.Settled()
 		if restAfter < 0 {
-			if len(st) != 0 {
-				t.Fatalf("RestAfter -1: resting %+v", st)
+			if len(st) != 0 || tr.Decided() {
+				t.Fatalf("RestAfter -1: resting %+v, decided %v", st, tr.Decided())
 			}
 			continue
+		}
+		if !tr.Decided() {
+			t.Fatal("a resting stranger alone in view: not decided")
 		}
 		if len(st) != 1 || st[0].Described != 400*time.Millisecond || st[0].Grow < 80.0/720*RestGrowth-0.001 || st[0].Grow > 80.0/720*RestGrowth+0.001 {
 			t.Fatalf("a stranger described three times: settled %+v, want one resting, growing at %.3f", st, 80.0/720*RestGrowth)

@@ -85,6 +85,10 @@ type shots struct {
 	at atomic.Pointer[moment]
 	// noAhead turns decoding ahead off (Config.NoDecodeAhead).
 	noAhead bool
+	// decided, when set, says every face in view at the camera has had its answer: its
+	// passage is published, or it rests (a stranger). Nothing is decoded ahead then: the door
+	// waits for no one, and the shots still asked for (a verification a second) are not urgent.
+	decided func() bool
 }
 
 type shotReq struct {
@@ -211,7 +215,7 @@ func (s *shots) run(ctx context.Context) {
 // stepAhead decodes the next unit ahead of the shots (see aheadFor), if one may be, and reports
 // whether it did (another may follow).
 func (s *shots) stepAhead(st *shotState) bool {
-	if st.dec == nil || time.Now().After(st.aheadUntil) {
+	if st.dec == nil || time.Now().After(st.aheadUntil) || (s.decided != nil && s.decided()) {
 		return false
 	}
 	next, ok := st.nextAhead(s.at.Load())

@@ -54,7 +54,8 @@ func shotClip(t *testing.T) []*streams.Unit {
 // TestShotsDecodeAhead: after a door camera's shot the main stream is decoded as it arrives, up
 // to a little before the moment the camera's analysis has reached, so that the next door shot
 // decodes a frame or two instead of the GOP's frames up to it; the picture is the same; a
-// street camera's shot (another lane) decodes nothing ahead.
+// street camera's shot (another lane) decodes nothing ahead, nor a door camera's once every
+// face in view there has had its answer (shots.decided).
 func TestShotsDecodeAhead(t *testing.T) {
 	us := shotClip(t)
 	key2 := -1 // the second key frame
@@ -93,11 +94,13 @@ func TestShotsDecodeAhead(t *testing.T) {
 		pics = append(pics, &c)
 	}
 	for _, c := range []struct {
-		name  string
-		lane  int
-		ahead bool
-	}{{"door", laneDoor, true}, {"street", laneRest, false}} {
+		name    string
+		lane    int
+		ahead   bool
+		decided bool // every face in view has had its answer
+	}{{"door", laneDoor, true, false}, {"street", laneRest, false, false}, {"door-decided", laneDoor, false, true}} {
 		s := newShots("cam-"+c.name, streams.NewStream(), nil, NewMetrics(nil), slog.Default())
+		s.decided = func() bool { return c.decided }
 		st := &shotState{decAt: -1}
 		play(s, st, 0, 4)
 		if _, err := s.serve(st, momentOf(us[2]), c.lane); err != nil {

@@ -235,6 +235,18 @@ func (t *Tracker) Settled() []Settled {
 	return out
 }
 
+// Decided reports whether the camera has face tracks and each has had its answer: its passage is
+// published, or it rests (TrackerOptions.RestAfter). A door camera's main stream is not decoded
+// ahead then (shots.decided).
+func (t *Tracker) Decided() bool {
+	for _, tr := range t.faces {
+		if !tr.emitted && !t.rests(tr) {
+			return false
+		}
+	}
+	return len(t.faces) > 0
+}
+
 // rests reports whether tr is a resting track (TrackerOptions.RestAfter): not published, described
 // RestAfter times, never matched.
 func (t *Tracker) rests(tr *faceTrack) bool {
