@@ -285,12 +285,14 @@ type greyThumbs struct {
 	masked []bool // per sampled pixel (16 a block, block by block), nil: no mask covers any
 }
 
-// videoRange maps video-range luma (16–235) to 0–255, clamped, as a conversion to BGR does.
-var videoRange = func() (t [256]int32) {
-	for y := range t {
-		t[y] = int32(min(255, max(0, (y-16)*255*2/219+1)/2))
+// videoRange maps video-range luma (16–235) to 0–255, clamped, as a conversion to BGR does;
+// fullRange leaves full-range luma as it is.
+var videoRange, fullRange = func() (v, f [256]int32) {
+	for y := range v {
+		v[y] = int32(min(255, max(0, (y-16)*255*2/219+1)/2))
+		f[y] = int32(y)
 	}
-	return t
+	return v, f
 }()
 
 // of is l's thumbnail; nil for a picture under 256×144 or without a grey plane (l.Y nil).
@@ -302,6 +304,10 @@ func (g *greyThumbs) of(l *decode.Luma) []float32 {
 	if w != g.w || h != g.h {
 		g.w, g.h, g.masked = w, h, maskedSamples(g.mask.Spans(w, h), w, h)
 	}
+	grey := &videoRange
+	if l.Full {
+		grey = &fullRange
+	}
 	out := make([]float32, gateW*gateH)
 	k := 0
 	for gy := 0; gy < gateH; gy++ {
@@ -312,10 +318,7 @@ func (g *greyThumbs) of(l *decode.Luma) []float32 {
 			for dy := 0; dy < 4; dy++ {
 				row := l.Y[(y0+dy)*l.Stride+x0:]
 				for dx := 0; dx < 4; dx++ {
-					v := int32(row[dx])
-					if !l.Full {
-						v = videoRange[v]
-					}
+					v := grey[row[dx]]
 					if g.masked != nil && g.masked[k] {
 						v = 0
 					}

@@ -221,7 +221,7 @@ const Reverify = time.Second
 func (t *Tracker) Settled() []Settled {
 	var out []Settled
 	for _, f := range t.faces {
-		if (f.emitted || t.rests(f)) && f.lastAt.X > 0 && f.lastAt.Y > 0 {
+		if t.settled(f) && f.lastAt.X > 0 && f.lastAt.Y > 0 {
 			w, h := float32(f.lastAt.X), float32(f.lastAt.Y)
 			b := f.lastBox
 			st := Settled{Box: Frac{b.X / w, b.Y / h, (b.X + b.W) / w, (b.Y + b.H) / h},
@@ -240,12 +240,16 @@ func (t *Tracker) Settled() []Settled {
 // ahead then (shots.decided).
 func (t *Tracker) Decided() bool {
 	for _, tr := range t.faces {
-		if !tr.emitted && !t.rests(tr) {
+		if !t.settled(tr) {
 			return false
 		}
 	}
 	return len(t.faces) > 0
 }
+
+// settled reports whether tr's faces are left undescribed between verifications (Settled): its
+// passage is published, or it rests.
+func (t *Tracker) settled(tr *faceTrack) bool { return tr.emitted || t.rests(tr) }
 
 // rests reports whether tr is a resting track (TrackerOptions.RestAfter): not published, described
 // RestAfter times, never matched.
@@ -296,7 +300,7 @@ func (t *Tracker) observeFaces(o *Observation) {
 		if len(d.Embedding) == 0 {
 			// A face not described (its passage was published, or its track rests): it keeps
 			// its track going, by where it is, and changes nothing else.
-			if tr := t.trackAt(d.Box, o.PTS, used, func(tr *faceTrack) bool { return tr.emitted || t.rests(tr) }); tr != nil {
+			if tr := t.trackAt(d.Box, o.PTS, used, t.settled); tr != nil {
 				used[tr] = true
 				tr.misses = 0
 				tr.moved(d.Box, o.PTS)

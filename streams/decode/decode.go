@@ -62,7 +62,6 @@ type Luma struct {
 	Width, Height int
 	Stride        int // bytes per row of Y
 	PTS           time.Duration
-	Key           bool
 	// Full is true for a full-range picture (0–255); otherwise Y is video range (16–235).
 	Full bool
 	// Y is nil for a picture whose grey plane is not 8-bit (10-bit, packed formats): convert it.
@@ -177,12 +176,12 @@ func (d *Decoder) Close() {
 // skipped (mode, waiting for a key unit) or produced no picture. A returned *Error means the unit
 // was corrupt; the decoder then waits for the next key unit.
 func (d *Decoder) Decode(u *streams.Unit) (*Frame, error) {
-	l, err := d.DecodeLuma(u)
-	if l == nil || err != nil {
+	pts, ok, err := d.next(u)
+	if !ok || err != nil {
 		return nil, err
 	}
 	defer d.release()
-	return d.convert(l.PTS)
+	return d.convert(pts)
 }
 
 // DecodeLuma is Decode without the conversion: it returns the picture's grey plane, and BGR
@@ -190,25 +189,11 @@ func (d *Decoder) Decode(u *streams.Unit) (*Frame, error) {
 // picture and passes few; converting only those saves most of the conversions (on a 640×360
 // key frame about 7% of its cost: BenchmarkSubstreamKeyframes).
 func (d *Decoder) DecodeLuma(u *streams.Unit) (*Luma, error) {
-	got, err := d.decode(u)
-	if !got || err != nil {
+	pts, ok, err := d.next(u)
+	if !ok || err != nil {
 		return nil, err
 	}
-	pts := time.Duration(d.frame.pts) * time.Microsecond
-	if d.opts.Mode == Sampling {
-		if d.started && pts < d.nextSample {
-			C.av_frame_unref(d.frame)
-			return nil, nil
-		}
-		step := time.Duration(float64(time.Second) / d.opts.FPS)
-		if !d.started || pts-d.nextSample > step {
-			d.nextSample = pts // first picture or a gap: restart the grid here
-		}
-		d.started = true
-		d.nextSample += step
-	}
-	d.held, d.heldPTS = true, pts
-	l := &Luma{Width: int(d.frame.width), Height: int(d.frame.height), PTS: pts, Key: d.frame.key_frame != 0}
+	l := &Luma{Width: int(d.frame.width), Height: int(d.frame.height), PTS: pts}
 	switch int32(d.frame.format) {
 	case C.AV_PIX_FMT_YUVJ420P, C.AV_PIX_FMT_YUVJ422P, C.AV_PIX_FMT_YUVJ444P:
 		l.Full = true
@@ -221,6 +206,30 @@ func (d *Decoder) DecodeLuma(u *streams.Unit) (*Luma, error) {
 		}
 	}
 	return l, nil
+}
+
+// next decodes u and, when it completes a picture to return (in Sampling mode, one on the
+// grid), holds it in d.frame until the next call and reports its time.
+func (d *Decoder) next(u *streams.Unit) (pts time.Duration, ok bool, err error) {
+	got, err := d.decode(u)
+	if !got || err != nil {
+		return 0, false, err
+	}
+	pts = time.Duration(d.frame.pts) * time.Microsecond
+	if d.opts.Mode == Sampling {
+		if d.started && pts < d.nextSample {
+			C.av_frame_unref(d.frame)
+			return 0, false, nil
+		}
+		step := time.Duration(float64(time.Second) / d.opts.FPS)
+		if !d.started || pts-d.nextSample > step {
+			d.nextSample = pts // first picture or a gap: restart the grid here
+		}
+		d.started = true
+		d.nextSample += step
+	}
+	d.held, d.heldPTS = true, pts
+	return pts, true, nil
 }
 
 // BGR converts the picture DecodeLuma returned last (scaled to MaxSide like Decode's). It fails
