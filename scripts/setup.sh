@@ -50,5 +50,8 @@ if [ ! -d web/test/node_modules/playwright-core ]; then
   npm ci --prefix web/test --no-audit --no-fund >/dev/null
 fi
 
+# ONNX Runtime's C library for the face models (vigil falls back to OpenCV without it).
+./scripts/fetch-onnxruntime.sh
+
 go mod download
 echo "setup: ok"

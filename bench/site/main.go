@@ -85,10 +85,15 @@ func main() {
 	flag.IntVar(&o.simNice, "camsim-nice", 0, "camsim's nice value (0: it shares the cores with vigil equally; 19: it takes what vigil leaves, as cameras that are other machines would)")
 	flag.Float64Var(&o.mainGOP, "main-gop", 1, "seconds between the main streams' key frames (camsim --gop); 0.4, the sub-streams', puts every sub-stream key frame on a main one, so that a shot decodes one frame")
 	flag.BoolVar(&o.simInStep, "camsim-in-step", false, "camsim sends every camera's frame at the same instant (camsim --in-step; by default the cameras' frames come spread over the frame interval)")
+	ortSetting := flag.String("onnxruntime", "", "what runs the face detector and embedder, in both configurations (pipeline.onnxruntime): \"\" ONNX Runtime where installed, else OpenCV; a library path; off: OpenCV")
 	flag.Parse()
 	config.TuneGC()
 	dnn.SetThreads(1)
-	var err error
+	rt, note, err := dnn.Configure(*ortSetting)
+	if err != nil {
+		fail(err)
+	}
+	fmt.Printf("face networks on %s (%s)\n", rt, note)
 	if o.mdir, err = models.Dir(os.Getenv("VIGIL_MODELS")); err != nil {
 		fail(err)
 	}

@@ -105,6 +105,11 @@ func newPipeline(cfg config.Config, b *bus.Bus, reg *prometheus.Registry, log *s
 	m := pipeline.NewMetrics(reg)
 	pc := cfg.Pipeline
 	dnn.SetThreads(pc.OpenCVThreads)
+	rt, note, err := dnn.Configure(pc.ONNXRuntime)
+	if err != nil {
+		return nil, nil, err
+	}
+	log.Info("face networks", "runtime", rt.String(), "note", note)
 	var faces, plates *pipeline.Pool
 	if pc.FaceWorkers > 0 {
 		faces, err = pipeline.NewPool(pipeline.KindFace, pc.FaceWorkers, pc.Queue, func() (pipeline.Recognizer, error) {

@@ -61,6 +61,8 @@ type DetectorOptions struct {
 	// MaxSide downscales pictures so their longer side is at most this before detection.
 	// Default 640: YuNet's sweet spot; a 40 px face at 720p is still 35 px at 640.
 	MaxSide int
+	// Runtime runs the face networks (detector, embedder, liveness). Default Auto.
+	Runtime Runtime
 }
 
 func (o *DetectorOptions) defaults() {
@@ -99,6 +101,7 @@ type Detector struct {
 	step   int // regionStep (tests and benchmarks compare 32: no rounding beyond the grid)
 	closed bool
 	out    []float32
+	rt     *yunetORT // on ONNX Runtime (then nets stays empty)
 }
 
 type sizedNet struct {
@@ -115,6 +118,16 @@ const maxNets = 6
 func NewDetector(model string, opts DetectorOptions) (*Detector, error) {
 	opts.defaults()
 	d := &Detector{opts: opts, model: model, keep: maxNets, step: regionStep, out: make([]float32, maxFaces*15)}
+	rt, err := opts.Runtime.resolve()
+	if err != nil {
+		return nil, err
+	}
+	if rt == ONNXRuntime {
+		if d.rt, err = newYuNetORT(model, opts.Score, opts.NMS); err != nil {
+			return nil, err
+		}
+		return d, nil
+	}
 	if _, err := d.net(image.Pt(opts.MaxSide, opts.MaxSide*9/16)); err != nil {
 		return nil, err
 	}
@@ -156,6 +169,9 @@ func (d *Detector) net(sz image.Point) (C.VigilYuNet, error) {
 func (d *Detector) Close() {
 	for _, n := range d.nets {
 		C.vigil_yunet_free(n.h)
+	}
+	if d.rt != nil && !d.closed {
+		d.rt.Close()
 	}
 	d.nets, d.closed = nil, true
 }
@@ -349,20 +365,13 @@ func (d *Detector) detect(img gocv.Mat, scale float32, off image.Point) ([]recog
 		defer cont.Close()
 		work = cont
 	}
-	h, err := d.net(image.Pt(work.Cols(), work.Rows()))
+	n, err := d.run(work)
 	if err != nil {
 		return nil, err
 	}
-	var errbuf [512]C.char
-	n := inference(func() C.int {
-		return C.vigil_yunet_detect(h, unsafe.Pointer(work.Ptr()), (*C.float)(unsafe.Pointer(&d.out[0])), maxFaces, &errbuf[0], C.int(len(errbuf)))
-	})
-	if n < 0 {
-		return nil, fmt.Errorf("dnn: face detection on %dx%d: %s", work.Cols(), work.Rows(), C.GoString(&errbuf[0]))
-	}
 	ox, oy := float32(off.X), float32(off.Y)
-	faces := make([]recognizers.Face, 0, int(n))
-	for i := 0; i < int(n); i++ {
+	faces := make([]recognizers.Face, 0, n)
+	for i := 0; i < n; i++ {
 		r := d.out[i*15 : i*15+15]
 		f := recognizers.Face{
 			Box:   recognizers.Box{X: r[0]/scale + ox, Y: r[1]/scale + oy, W: r[2] / scale, H: r[3] / scale},
@@ -374,6 +383,29 @@ func (d *Detector) detect(img gocv.Mat, scale float32, off image.Point) ([]recog
 		faces = append(faces, f)
 	}
 	return faces, nil
+}
+
+// run detects faces in a continuous BGR picture into d.out and returns how many.
+func (d *Detector) run(work gocv.Mat) (int, error) {
+	if d.rt != nil {
+		n, err := d.rt.detect(work, d.out)
+		if err != nil {
+			return 0, fmt.Errorf("dnn: face detection on %dx%d: %w", work.Cols(), work.Rows(), err)
+		}
+		return n, nil
+	}
+	h, err := d.net(image.Pt(work.Cols(), work.Rows()))
+	if err != nil {
+		return 0, err
+	}
+	var errbuf [512]C.char
+	n := inference(func() C.int {
+		return C.vigil_yunet_detect(h, unsafe.Pointer(work.Ptr()), (*C.float)(unsafe.Pointer(&d.out[0])), maxFaces, &errbuf[0], C.int(len(errbuf)))
+	})
+	if n < 0 {
+		return 0, fmt.Errorf("dnn: face detection on %dx%d: %s", work.Cols(), work.Rows(), C.GoString(&errbuf[0]))
+	}
+	return int(n), nil
 }
 
 func checkBGR(img gocv.Mat) error {

@@ -27,20 +27,25 @@ var chipSpecs = map[string]chipSpec{
 // Embedder describes faces in one space: Intel's face-reidentification-retail-0095 (256-d,
 // cosine) or dlib's ResNet v1 (the face-api ONNX port, 128-d, Euclidean).
 type Embedder struct {
-	net   gocv.Net
+	net   *imageNet
 	space recognizers.Space
 	chip  chipSpec
 }
 
-// NewEmbedder loads the embedding model of space from its file.
+// NewEmbedder loads the embedding model of space from its file (on the Auto runtime).
 func NewEmbedder(model string, sp space.Space) (*Embedder, error) {
+	return NewEmbedderOn(Auto, model, sp)
+}
+
+// NewEmbedderOn is NewEmbedder on the given runtime.
+func NewEmbedderOn(rt Runtime, model string, sp space.Space) (*Embedder, error) {
 	spec, ok := chipSpecs[sp.Name]
 	if !ok {
 		return nil, fmt.Errorf("dnn: no face embedder for the %s space", sp.Name)
 	}
-	net := gocv.ReadNet(model, "")
-	if net.Empty() {
-		return nil, fmt.Errorf("dnn: loading face embedder %s failed", model)
+	net, err := loadImageNet(model, rt)
+	if err != nil {
+		return nil, fmt.Errorf("dnn: face embedder: %w", err)
 	}
 	return &Embedder{net: net, space: sp, chip: spec}, nil
 }
@@ -63,12 +68,7 @@ func (e *Embedder) Embed(img gocv.Mat, f recognizers.Face) (recognizers.Embeddin
 
 // EmbedChip describes an already aligned BGR chip of the space's size.
 func (e *Embedder) EmbedChip(chip gocv.Mat) (recognizers.Embedding, error) {
-	blob := gocv.BlobFromImage(chip, 1.0, image.Pt(e.chip.size, e.chip.size), gocv.NewScalar(0, 0, 0, 0), e.chip.swapRB, false)
-	defer blob.Close()
-	e.net.SetInput(blob, "")
-	res := inference(func() gocv.Mat { return e.net.Forward("") })
-	defer res.Close()
-	v, err := res.DataPtrFloat32()
+	v, err := e.net.forward(chip, image.Pt(e.chip.size, e.chip.size), e.chip.swapRB)
 	if err != nil {
 		return nil, err
 	}

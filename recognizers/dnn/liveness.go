@@ -13,21 +13,25 @@ import (
 // Liveness averages the softmaxes of MiniFASNetV2 (crop ×2.7) and MiniFASNetV1SE (crop ×4.0);
 // index 1 is "real".
 type Liveness struct {
-	nets   [2]gocv.Net
+	nets   [2]*imageNet
 	loaded int
 	scales [2]float64
 }
 
-// NewLiveness loads both models.
-func NewLiveness(v2, v1se string) (*Liveness, error) {
+// NewLiveness loads both models on OpenCV.
+func NewLiveness(v2, v1se string) (*Liveness, error) { return NewLivenessOn(OpenCV, v2, v1se) }
+
+// NewLivenessOn is NewLiveness on the given runtime.
+func NewLivenessOn(rt Runtime, v2, v1se string) (*Liveness, error) {
 	l := &Liveness{scales: [2]float64{2.7, 4.0}}
 	for i, p := range []string{v2, v1se} {
-		l.nets[i] = gocv.ReadNet(p, "")
-		l.loaded++
-		if l.nets[i].Empty() {
+		n, err := loadImageNet(p, rt)
+		if err != nil {
 			l.Close()
-			return nil, fmt.Errorf("dnn: loading liveness model %s failed", p)
+			return nil, fmt.Errorf("dnn: liveness model: %w", err)
 		}
+		l.nets[i] = n
+		l.loaded++
 	}
 	return l, nil
 }
@@ -48,18 +52,12 @@ func (l *Liveness) Liveness(img gocv.Mat, f recognizers.Face) (float32, error) {
 	var real float64
 	for i := range l.nets {
 		crop := cropBox(img, f.Box, l.scales[i])
-		blob := gocv.BlobFromImage(crop, 1.0, image.Pt(80, 80), gocv.NewScalar(0, 0, 0, 0), false, false)
+		v, err := l.nets[i].forward(crop, image.Pt(80, 80), false)
 		crop.Close()
-		l.nets[i].SetInput(blob, "")
-		out := inference(func() gocv.Mat { return l.nets[i].Forward("") })
-		blob.Close()
-		v, err := out.DataPtrFloat32()
 		if err != nil || len(v) < 3 {
-			out.Close()
-			return 0, fmt.Errorf("dnn: liveness output: %v", err)
+			return 0, fmt.Errorf("dnn: liveness output: %v (%d values)", err, len(v))
 		}
 		real += softmax(v[:3])[1]
-		out.Close()
 	}
 	return float32(real / 2), nil
 }

@@ -118,7 +118,7 @@ func TestEveryEnvVarSetsItsField(t *testing.T) {
 		"VIGIL_MODELS": "/srv/models", "VIGIL_STREAMS_READER_QUEUE": "99", "VIGIL_STREAMS_TRANSPORT": "udp",
 		"VIGIL_CAMERAS": "rtsp://127.0.0.1/a,rtsp://127.0.0.1/b", "VIGIL_DATABASE_URL": "postgres://u:pw@h/db", "VIGIL_DATABASE_APP_URL": "postgres://vigil_app:pw@h/db",
 		"VIGIL_BUS_URL": "nats://127.0.0.1:4222", "VIGIL_S3_ENDPOINT": "127.0.0.1:7070", "VIGIL_S3_ACCESS_KEY": "ak",
-		"VIGIL_S3_SECRET_KEY": "sk", "VIGIL_MQTT_URL": "tcp://127.0.0.1:1883", "VIGIL_MQTT_PASSWORD": "pw", "VIGIL_AUDIT_CHECKPOINT_KEY": "/etc/vigil/audit-checkpoint.key", "VIGIL_ACCESS_SECRET_FILE": "/etc/vigil/access.secret", "VIGIL_METRICS_TOKEN": "m3trics", "VIGIL_FACE_MODEL": "dlib-v1", "VIGIL_NODE": "node-2", "VIGIL_ADVERTISE": "http://10.0.0.2:8080", "VIGIL_BUS_REPLICAS": "1", "VIGIL_ROLES": "api,search",
+		"VIGIL_S3_SECRET_KEY": "sk", "VIGIL_MQTT_URL": "tcp://127.0.0.1:1883", "VIGIL_MQTT_PASSWORD": "pw", "VIGIL_AUDIT_CHECKPOINT_KEY": "/etc/vigil/audit-checkpoint.key", "VIGIL_ACCESS_SECRET_FILE": "/etc/vigil/access.secret", "VIGIL_METRICS_TOKEN": "m3trics", "VIGIL_FACE_MODEL": "dlib-v1", "VIGIL_ONNXRUNTIME": "off", "VIGIL_NODE": "node-2", "VIGIL_ADVERTISE": "http://10.0.0.2:8080", "VIGIL_BUS_REPLICAS": "1", "VIGIL_ROLES": "api,search",
 	}
 	base := Default()
 	base.FillDerived()
