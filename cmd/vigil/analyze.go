@@ -37,6 +37,9 @@ func cmdAnalyze(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := cliRuntime(); err != nil {
+		return err
+	}
 	faces, err := dnn.NewFaces(dir, dnn.DetectorOptions{})
 	if err != nil {
 		return err

@@ -18,6 +18,7 @@ import (
 	"github.com/vigil-oss/vigil/pipeline"
 	"github.com/vigil-oss/vigil/recognizers"
 	"github.com/vigil-oss/vigil/recognizers/dnn"
+	"github.com/vigil-oss/vigil/recognizers/ort"
 )
 
 // cmdEnroll adds people to the gallery from photos: --name NAME FILE... for one person, or
@@ -248,10 +249,21 @@ func reembedGallery(path, modelsDir string, sp space.Space, stdout, stderr io.Wr
 	return nil
 }
 
+// cliRuntime puts the face networks of a command that reads no configuration file (enrol,
+// analyse) on ONNX Runtime where it is installed, as serve's pipeline.onnxruntime default does;
+// $VIGIL_ONNXRUNTIME names the library or says off.
+func cliRuntime() error {
+	_, _, err := dnn.Configure(os.Getenv(ort.Env))
+	return err
+}
+
 // galleryTools loads the face models of sp and makes an empty gallery of that space.
 func galleryTools(modelsDir string, sp space.Space) (*dnn.Faces, *pipeline.Gallery, error) {
 	mdir, err := models.Dir(modelsDir)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := cliRuntime(); err != nil {
 		return nil, nil, err
 	}
 	faces, err := dnn.NewFacesIn(mdir, sp, dnn.DetectorOptions{})
