@@ -40,7 +40,7 @@ type CharConf = event.CharConf
 // Plates finds plates with HyperLPR3's y5fu detector, rectifies them by their four corners,
 // classifies their colour and reads them with PP-OCRv4.
 type Plates struct {
-	det, cls, rec gocv.Net
+	det, cls, rec *imageNet
 	nets          int // loaded, for Close
 	keys          []string
 	grammar       grammars
@@ -58,8 +58,11 @@ const (
 	chipW   = 168 // rectified plate, as HyperLPR and the selftest
 )
 
-// NewPlates loads the plate models named in the manifest from dir.
-func NewPlates(dir string) (*Plates, error) {
+// NewPlates loads the plate models named in the manifest from dir (on the Auto runtime).
+func NewPlates(dir string) (*Plates, error) { return NewPlatesOn(Auto, dir) }
+
+// NewPlatesOn is NewPlates on the given runtime.
+func NewPlatesOn(rt Runtime, dir string) (*Plates, error) {
 	m, err := models.Load()
 	if err != nil {
 		return nil, err
@@ -67,12 +70,12 @@ func NewPlates(dir string) (*Plates, error) {
 	p := &Plates{Conf: 0.5}
 	for i, name := range []string{"plate-detector", "plate-colour", "plate-reader"} {
 		path, _ := m.Path(dir, name)
-		net := gocv.ReadNet(path, "")
-		if net.Empty() {
+		net, err := loadImageNet(path, rt)
+		if err != nil {
 			p.Close()
-			return nil, fmt.Errorf("dnn: loading %s (%s) failed", name, path)
+			return nil, fmt.Errorf("dnn: loading %s: %w", name, err)
 		}
-		*[]*gocv.Net{&p.det, &p.cls, &p.rec}[i] = net
+		*[]**imageNet{&p.det, &p.cls, &p.rec}[i] = net
 		p.nets++
 	}
 	keysPath, _ := m.Path(dir, "plate-reader-keys")
@@ -97,7 +100,7 @@ func NewPlates(dir string) (*Plates, error) {
 
 // Close frees the networks.
 func (p *Plates) Close() {
-	for i, n := range []*gocv.Net{&p.det, &p.cls, &p.rec} {
+	for i, n := range []*imageNet{p.det, p.cls, p.rec} {
 		if i < p.nets {
 			n.Close()
 		}
@@ -145,10 +148,7 @@ func (p *Plates) Detect(img gocv.Mat) ([]Plate, error) {
 	gocv.CopyMakeBorder(small, &lb, top, detSize-small.Rows()-top, left, detSize-small.Cols()-left, gocv.BorderConstant, colorBlack)
 	blob := gocv.BlobFromImage(lb, 1/255.0, image.Pt(detSize, detSize), gocv.NewScalar(0, 0, 0, 0), true, false)
 	defer blob.Close()
-	p.det.SetInput(blob, "")
-	out := inference(func() gocv.Mat { return p.det.Forward("") })
-	defer out.Close()
-	v, err := out.DataPtrFloat32()
+	v, err := p.det.run(blob)
 	if err != nil {
 		return nil, err
 	}
@@ -422,10 +422,7 @@ func hueColour(chip gocv.Mat) (string, float32) {
 func (p *Plates) colour(chip gocv.Mat) (string, float32, error) {
 	blob := gocv.BlobFromImage(chip, 1/255.0, image.Pt(96, 96), gocv.NewScalar(0, 0, 0, 0), false, false)
 	defer blob.Close()
-	p.cls.SetInput(blob, "")
-	out := inference(func() gocv.Mat { return p.cls.Forward("") })
-	defer out.Close()
-	v, err := out.DataPtrFloat32()
+	v, err := p.cls.run(blob)
 	if err != nil || len(v) < 3 {
 		return "", 0, fmt.Errorf("dnn: plate colour output: %v", err)
 	}
@@ -458,10 +455,7 @@ func (p *Plates) ocr(line gocv.Mat, gs ...plateGrammar) (string, []CharConf, err
 	roi.Close()
 	blob := gocv.BlobFromImage(canvas, 1, image.Pt(recW, recH), gocv.NewScalar(0, 0, 0, 0), false, false)
 	defer blob.Close()
-	p.rec.SetInput(blob, "")
-	out := inference(func() gocv.Mat { return p.rec.Forward("") })
-	defer out.Close()
-	v, err := out.DataPtrFloat32()
+	v, err := p.rec.run(blob)
 	if err != nil {
 		return "", nil, err
 	}

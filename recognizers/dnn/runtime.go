@@ -14,9 +14,9 @@ import (
 	"github.com/vigil-oss/vigil/recognizers/ort"
 )
 
-// Runtime is what runs the face networks: OpenCV 4.6's DNN module, or ONNX Runtime's C library
-// where it is installed (YuNet 2.3–2.8× faster on 2 cores, the embedder ~1.45×). Plates stay
-// on OpenCV.
+// Runtime is what runs the networks: OpenCV 4.6's DNN module, or ONNX Runtime's C library
+// where it is installed (BenchmarkRuntimes: YuNet 2.6–3.0× faster on one core, the embedder
+// 1.1–1.2×). Liveness stays on OpenCV, where its two small networks run faster.
 type Runtime int
 
 const (
@@ -65,8 +65,8 @@ func (r Runtime) resolve() (Runtime, error) {
 	return r, nil
 }
 
-// imageNet is a network with one BGR picture in and one output, on either runtime: the face
-// embedder and the liveness models.
+// imageNet is a network with one picture in and one output, on either runtime: the face
+// embedder, the liveness models and the plate models.
 type imageNet struct {
 	cv   gocv.Net
 	rt   *ort.Session
@@ -122,15 +122,7 @@ func (n *imageNet) forward(img gocv.Mat, size image.Point, swapRB bool) ([]float
 	if n.rt == nil {
 		blob := gocv.BlobFromImage(img, 1.0, size, gocv.NewScalar(0, 0, 0, 0), swapRB, false)
 		defer blob.Close()
-		n.cv.SetInput(blob, "")
-		res := inference(func() gocv.Mat { return n.cv.Forward("") })
-		defer res.Close()
-		v, err := res.DataPtrFloat32()
-		if err != nil {
-			return nil, err
-		}
-		n.blob = append(n.blob[:0], v...)
-		return n.blob, nil
+		return n.run(blob)
 	}
 	src := img
 	if img.Cols() != size.X || img.Rows() != size.Y {
@@ -143,6 +135,34 @@ func (n *imageNet) forward(img gocv.Mat, size image.Point, swapRB bool) ([]float
 	n.blob = planar(src, swapRB, n.blob)
 	var err error
 	if n.outs, err = n.rt.Run(n.blob, []int64{1, 3, int64(size.Y), int64(size.X)}, n.outs); err != nil {
+		return nil, err
+	}
+	return n.outs[0], nil
+}
+
+// run runs the network on a blob (gocv.BlobFromImage's N×C×H×W float32). The result is valid
+// until the next call.
+func (n *imageNet) run(blob gocv.Mat) ([]float32, error) {
+	if n.rt == nil {
+		n.cv.SetInput(blob, "")
+		res := inference(func() gocv.Mat { return n.cv.Forward("") })
+		defer res.Close()
+		v, err := res.DataPtrFloat32()
+		if err != nil {
+			return nil, err
+		}
+		n.blob = append(n.blob[:0], v...)
+		return n.blob, nil
+	}
+	v, err := blob.DataPtrFloat32()
+	if err != nil {
+		return nil, err
+	}
+	var shape []int64
+	for _, d := range blob.Size() {
+		shape = append(shape, int64(d))
+	}
+	if n.outs, err = n.rt.Run(v, shape, n.outs); err != nil {
 		return nil, err
 	}
 	return n.outs[0], nil

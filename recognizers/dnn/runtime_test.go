@@ -172,9 +172,10 @@ func cosine(a, b recognizers.Embedding) float64 {
 	return ab / math.Sqrt(aa*bb)
 }
 
-// BenchmarkRuntimes: each face network's step on OpenCV and on ONNX Runtime in turn, one core,
-// on the test photos: YuNet on a 640×360 sub-stream picture, on a passer-by's 192×192 region
-// and on the refine window; the embedding; liveness (two networks). Reports ms a step on each
+// BenchmarkRuntimes: each network's step on OpenCV and on ONNX Runtime in turn, one core, on
+// the test photos: YuNet on a 640×360 sub-stream picture, on a passer-by's 192×192 region and
+// on the refine window; the embedding; liveness (two networks); a plate scene read (detector,
+// colour, reader). Reports ms a step on each
 // and the ratio (OpenCV's time over ONNX Runtime's).
 func BenchmarkRuntimes(b *testing.B) {
 	SetThreads(1)
@@ -202,6 +203,17 @@ func BenchmarkRuntimes(b *testing.B) {
 		b.Fatalf("no face: %v", err)
 	}
 	face := faces[0]
+	car := read(b, filepath.Join(dir, "plates/synth/scene_1_blue.jpg"))
+	defer car.Close()
+	plates := map[*Faces]*Plates{}
+	for i, rt := range []Runtime{OpenCV, ONNXRuntime} {
+		p, err := NewPlatesOn(rt, mdir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer p.Close()
+		plates[fs[i]] = p
+	}
 	cx, cy := int(face.Box.X+face.Box.W/2), int(face.Box.Y+face.Box.H/2)
 	region := []image.Rectangle{image.Rect(cx-96, cy-96, cx+96, cy+96)}
 	steps := []struct {
@@ -213,6 +225,7 @@ func BenchmarkRuntimes(b *testing.B) {
 		{"refine", func(f *Faces) error { _, _, err := f.Refine(sub, face); return err }},
 		{"embed", func(f *Faces) error { _, err := f.Embed(sub, face); return err }},
 		{"liveness", func(f *Faces) error { _, err := f.Liveness.Liveness(sub, face); return err }},
+		{"plates", func(f *Faces) error { _, err := plates[f].Read(car); return err }},
 	}
 	for _, st := range steps {
 		b.Run(st.name, func(b *testing.B) {
@@ -233,5 +246,59 @@ func BenchmarkRuntimes(b *testing.B) {
 			b.ReportMetric(float64(took[0])/float64(took[1]), "ratio")
 			b.ReportMetric(0, "ns/op")
 		})
+	}
+}
+
+// TestPlateRuntimesAgree: the real and synthetic plate photos are read the same on both
+// runtimes: the same plates, texts and colours, boxes within a pixel.
+func TestPlateRuntimesAgree(t *testing.T) {
+	loadORT(t)
+	mdir, dir, rows := fixtures(t)
+	cv, err := NewPlatesOn(OpenCV, mdir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cv.Close()
+	rt, err := NewPlatesOn(ONNXRuntime, mdir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	if rt.det.rt == nil || cv.det.rt != nil {
+		t.Fatal("the runtimes asked for are not the ones running")
+	}
+	n, same := 0, 0
+	for _, r := range rows {
+		if r.Kind != "plate" && r.Kind != "plate_synth" && r.Kind != "nonface" {
+			continue
+		}
+		img := read(t, filepath.Join(dir, r.File))
+		a, err := cv.Read(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := rt.Read(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img.Close()
+		n++
+		if len(a) != len(b) {
+			t.Errorf("%s: OpenCV %v, ONNX Runtime %v", r.File, texts(a), texts(b))
+			continue
+		}
+		for i := range a {
+			d := func(x, y float32) bool { return math.Abs(float64(x-y)) <= 1 }
+			if a[i].Text != b[i].Text || a[i].Color != b[i].Color || !d(a[i].Box.X, b[i].Box.X) || !d(a[i].Box.Y, b[i].Box.Y) || !d(a[i].Box.W, b[i].Box.W) || !d(a[i].Box.H, b[i].Box.H) {
+				t.Errorf("%s plate %d: OpenCV %q %s %+v, ONNX Runtime %q %s %+v", r.File, i, a[i].Text, a[i].Color, a[i].Box, b[i].Text, b[i].Color, b[i].Box)
+			}
+			if a[i].Text != "" {
+				same++
+			}
+		}
+	}
+	t.Logf("%d photos, %d plates read the same on both runtimes", n, same)
+	if n < 30 || same < 25 {
+		t.Fatalf("only %d photos and %d plates compared", n, same)
 	}
 }
