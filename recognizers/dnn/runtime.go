@@ -345,16 +345,20 @@ func overlap(a, b image.Rectangle) float64 {
 	return in / (float64(aa+ab) - in)
 }
 
-// Configure applies pipeline.onnxruntime: "off" keeps the face networks on OpenCV; "" (the
-// default) puts them on ONNX Runtime where ort.Default finds its library, and leaves them on
-// OpenCV where it does not or the library fails to load (the note says why); a path must load.
+// Configure applies pipeline.onnxruntime: "off" keeps the networks on OpenCV; "" (the default)
+// puts them on ONNX Runtime where ort.Cached finds the verified library, and leaves them on
+// OpenCV where it does not, the file there is not the verified one, or it fails to load (the
+// note says why); a path must load.
 // It returns the runtime in use and a note for the log.
 func Configure(setting string) (Runtime, string, error) {
 	switch setting {
 	case "off":
 		return OpenCV, "pipeline.onnxruntime: off", nil
 	case "":
-		p := ort.Default()
+		p, err := ort.Cached()
+		if err != nil {
+			return OpenCV, err.Error(), nil
+		}
 		if p == "" {
 			return OpenCV, "ONNX Runtime is not installed (scripts/fetch-onnxruntime.sh)", nil
 		}

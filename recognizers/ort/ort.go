@@ -14,8 +14,11 @@ package ort
 import "C"
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -33,20 +36,45 @@ var (
 	loaded string
 )
 
-// Default is where the library is looked for when nothing names it: $VIGIL_ONNXRUNTIME, else
-// the user cache's vigil/onnxruntime-<Release>/libonnxruntime.so.1 if it exists; "" if neither.
-func Default() string {
-	if p := os.Getenv(Env); p != "" {
-		return p
-	}
+// LibrarySHA256 is the sha256 of Release's libonnxruntime.so.1 for Linux x86-64, as
+// scripts/fetch-onnxruntime.sh installs it.
+const LibrarySHA256 = "ffb75a925ba05e47b235bb66e3e3911714a80b328a9c9425539feb204aa32a23"
+
+// Cached returns the library scripts/fetch-onnxruntime.sh installed in the user's cache
+// (vigil/onnxruntime-<Release>/libonnxruntime.so.1), "" when there is none. A file there whose
+// sha256 is not LibrarySHA256 is an error: nothing that merely sits in a cache folder is
+// loaded into vigil unless it is the verified release (a library named in the configuration is
+// the operator's choice and is not checked).
+func Cached() (string, error) {
 	dir, err := os.UserCacheDir()
 	if err != nil {
-		return ""
+		return "", nil
 	}
 	p := filepath.Join(dir, "vigil", "onnxruntime-"+Release, "libonnxruntime.so.1")
-	if _, err := os.Stat(p); err != nil {
-		return ""
+	f, err := os.Open(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
 	}
+	if err != nil {
+		return "", fmt.Errorf("ort: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("ort: reading %s: %w", p, err)
+	}
+	if sum := hex.EncodeToString(h.Sum(nil)); sum != LibrarySHA256 {
+		return "", fmt.Errorf("ort: %s is not ONNX Runtime %s as verified (sha256 %s); run scripts/fetch-onnxruntime.sh again", p, Release, sum)
+	}
+	return p, nil
+}
+
+// Default is the library the tests load: $VIGIL_ONNXRUNTIME, else Cached's; "" if neither.
+func Default() string {
+	if p := os.Getenv(Env); p != "" && p != "off" {
+		return p
+	}
+	p, _ := Cached()
 	return p
 }
 

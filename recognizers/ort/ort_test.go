@@ -92,3 +92,23 @@ func TestDynamicRefusesNonModels(t *testing.T) {
 		t.Fatal("an empty file rewritten")
 	}
 }
+
+// TestCachedVerifies: a library in the cache folder that is not the verified release is not
+// offered for loading.
+func TestCachedVerifies(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	if p, err := ort.Cached(); p != "" || err != nil {
+		t.Fatalf("an empty cache offered %q, %v", p, err)
+	}
+	dir := filepath.Join(os.Getenv("XDG_CACHE_HOME"), "vigil", "onnxruntime-"+ort.Release)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "libonnxruntime.so.1"), []byte("\x7fELF not really"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := ort.Cached()
+	if p != "" || err == nil || !strings.Contains(err.Error(), "sha256") {
+		t.Fatalf("a library of the wrong sha256 offered: %q, %v", p, err)
+	}
+}
