@@ -1,8 +1,9 @@
 // Package ort runs ONNX models with ONNX Runtime's C library, opened at run time (dlopen), so
 // vigil builds and runs without it and uses it only where a site installs it
 // (pipeline.onnxruntime; scripts/fetch-onnxruntime.sh puts the library from npm's
-// onnxruntime-node in the user's cache). On a 2-core node it runs YuNet 2.3–2.8× and the face
-// embedder about 1.45× faster than OpenCV 4.6's DNN module (bench/README).
+// onnxruntime-node in the user's cache). On one core it runs YuNet 2.9×, the face embedder
+// 1.1× and the plate models 3.4× faster than OpenCV 4.6's DNN module (BenchmarkRuntimes in
+// recognizers/dnn).
 //
 // Every session runs on its caller's thread (one intra-op thread): vigil's workers and CPU slots
 // decide what runs where, as with OpenCV.

@@ -227,11 +227,12 @@ type Pipeline struct {
 	// OpenCVThreads is OpenCV's threads per inference. Default 1: one model set per worker, as
 	// many workers as cores. 0 lets each inference use every core.
 	OpenCVThreads int `yaml:"opencv_threads"`
-	// ONNXRuntime says what runs the face detector and embedder: "" (the default) ONNX Runtime's
-	// C library where it is installed (scripts/fetch-onnxruntime.sh puts it in the user's
-	// cache), else OpenCV; a path: that library, which must load; "off": OpenCV. Both give the
-	// same faces and descriptions (TestRuntimesAgree); ONNX Runtime detects 2.5–2.8× faster on
-	// one core (BenchmarkRuntimes).
+	// ONNXRuntime says what runs the face detector, the face embedder and the plate models: ""
+	// (the default) ONNX Runtime's C library where the verified release is installed
+	// (scripts/fetch-onnxruntime.sh puts it in the user's cache), else OpenCV; a path: that
+	// library, which must load; "off": OpenCV. Both give the same faces, descriptions and
+	// plates (TestRuntimesAgree, TestPlateRuntimesAgree); ONNX Runtime detects faces 2.9× and
+	// reads plates 3.4× faster on one core (BenchmarkRuntimes).
 	ONNXRuntime string `yaml:"onnxruntime" env:"VIGIL_ONNXRUNTIME"`
 	// DoorMinFace is the smallest face a door camera must find, as a fraction of its analysed
 	// picture's height (0, the default: every size). A door unit that sees whoever waits at it
