@@ -9,29 +9,15 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/vigil-oss/vigil/internal/testkit/ortenv"
 	"github.com/vigil-oss/vigil/internal/testkit/testdata"
-	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 	"github.com/vigil-oss/vigil/models"
 	"github.com/vigil-oss/vigil/recognizers"
-	"github.com/vigil-oss/vigil/recognizers/ort"
 )
-
-// loadORT loads ONNX Runtime's library for the tests that need it (a failure under CI: the
-// setup script fetches it), without making it Auto's choice for the other tests.
-func loadORT(t testing.TB) {
-	t.Helper()
-	p := ort.Default()
-	if p == "" {
-		testenv.Missing(t, "ONNX Runtime (scripts/fetch-onnxruntime.sh, or $%s)", ort.Env)
-	}
-	if err := ort.Load(p); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func bothRuntimes(t *testing.T) (cv, rt *Faces, dir string, rows []testdata.Row) {
 	t.Helper()
-	loadORT(t)
+	ortenv.Load(t)
 	mdir, dir, rows := fixtures(t)
 	var err error
 	if cv, err = NewFaces(mdir, DetectorOptions{Runtime: OpenCV}); err != nil {
@@ -180,7 +166,7 @@ func cosine(a, b recognizers.Embedding) float64 {
 func BenchmarkRuntimes(b *testing.B) {
 	SetThreads(1)
 	defer SetThreads(0)
-	loadORT(b)
+	ortenv.Load(b)
 	mdir, dir, _ := fixtures(b)
 	var fs [2]*Faces
 	for i, rt := range []Runtime{OpenCV, ONNXRuntime} {
@@ -252,7 +238,7 @@ func BenchmarkRuntimes(b *testing.B) {
 // TestPlateRuntimesAgree: the real and synthetic plate photos are read the same on both
 // runtimes: the same plates, texts and colours, boxes within a pixel.
 func TestPlateRuntimesAgree(t *testing.T) {
-	loadORT(t)
+	ortenv.Load(t)
 	mdir, dir, rows := fixtures(t)
 	cv, err := NewPlatesOn(OpenCV, mdir)
 	if err != nil {

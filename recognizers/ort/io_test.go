@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/vigil-oss/vigil/internal/testkit/ortenv"
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 	"github.com/vigil-oss/vigil/recognizers/ort"
 )
@@ -35,7 +36,7 @@ func TestIO(t *testing.T) {
 // TestConstants: the liveness model lists its weights as inputs too; after Constants its one
 // input is the picture, and the model still runs.
 func TestConstants(t *testing.T) {
-	load(t)
+	ortenv.Load(t)
 	raw, err := os.ReadFile(filepath.Join(testenv.Models(t), "liveness", "minifasnet_v2_2.7_80x80.onnx"))
 	if err != nil {
 		t.Fatal(err)

@@ -6,20 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vigil-oss/vigil/internal/testkit/ortenv"
 	"github.com/vigil-oss/vigil/internal/testkit/testenv"
 	"github.com/vigil-oss/vigil/recognizers/ort"
 )
-
-func load(t *testing.T) {
-	t.Helper()
-	p := ort.Default()
-	if p == "" {
-		testenv.Missing(t, "ONNX Runtime (scripts/fetch-onnxruntime.sh, or $%s)", ort.Env)
-	}
-	if err := ort.Load(p); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func TestLoadErrors(t *testing.T) {
 	if err := ort.Load(""); err == nil && !ort.Loaded() {
@@ -40,7 +30,7 @@ func TestLoadErrors(t *testing.T) {
 // vigil gives it once Dynamic has freed height and width: one row per prior (three sizes at
 // stride 8, two at 16 and 32, three at 64).
 func TestYuNetAnySize(t *testing.T) {
-	load(t)
+	ortenv.Load(t)
 	if v := ort.Version(); !strings.HasPrefix(v, "1.") {
 		t.Fatalf("version %q", v)
 	}
