@@ -75,6 +75,7 @@ type imageNet struct {
 	blob []float32
 	outs [][]float32
 	tmp  gocv.Mat
+	res  gocv.Mat // OpenCV: the last output, which forward's result views
 }
 
 func loadImageNet(path string, rt Runtime) (*imageNet, error) {
@@ -87,7 +88,7 @@ func loadImageNet(path string, rt Runtime) (*imageNet, error) {
 		if net.Empty() {
 			return nil, fmt.Errorf("dnn: loading %s failed", path)
 		}
-		return &imageNet{cv: net}, nil
+		return &imageNet{cv: net, res: gocv.NewMat()}, nil
 	}
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -113,6 +114,7 @@ func (n *imageNet) Close() {
 		n.tmp.Close()
 		return
 	}
+	n.res.Close()
 	n.cv.Close()
 }
 
@@ -145,14 +147,9 @@ func (n *imageNet) forward(img gocv.Mat, size image.Point, swapRB bool) ([]float
 func (n *imageNet) run(blob gocv.Mat) ([]float32, error) {
 	if n.rt == nil {
 		n.cv.SetInput(blob, "")
-		res := inference(func() gocv.Mat { return n.cv.Forward("") })
-		defer res.Close()
-		v, err := res.DataPtrFloat32()
-		if err != nil {
-			return nil, err
-		}
-		n.blob = append(n.blob[:0], v...)
-		return n.blob, nil
+		n.res.Close() // the previous call's output
+		n.res = inference(func() gocv.Mat { return n.cv.Forward("") })
+		return n.res.DataPtrFloat32()
 	}
 	v, err := blob.DataPtrFloat32()
 	if err != nil {
@@ -203,14 +200,14 @@ type yunetORT struct {
 	outs   [][]float32
 	priors map[image.Point][]prior // by input size (a few sizes: see Detector)
 	cand   []candidate
+	kept   []image.Rectangle
 }
 
 type prior struct{ cx, cy, sx, sy float32 }
 
 type candidate struct {
-	row   [15]float32
-	box   image.Rectangle // truncated to whole pixels, as OpenCV's NMSBoxes sees it
-	score float32
+	row [15]float32     // a FaceDetectorYN row; row[14] is the score
+	box image.Rectangle // truncated to whole pixels, as OpenCV's NMSBoxes sees it
 }
 
 func newYuNetORT(path string, score, nms float32) (*yunetORT, error) {
@@ -301,14 +298,13 @@ func (y *yunetORT) detect(img gocv.Mat, out []float32) (int, error) {
 		c.row[14] = score
 		x0, y0 := int(c.row[0]), int(c.row[1])
 		c.box = image.Rect(x0, y0, x0+int(c.row[2]), y0+int(c.row[3]))
-		c.score = score
 		y.cand = append(y.cand, c)
 	}
 	// OpenCV's NMSBoxes: best score first (stable), a box kept unless it overlaps a kept one by
 	// more than the threshold (intersection over union of the whole-pixel boxes).
-	sort.SliceStable(y.cand, func(a, b int) bool { return y.cand[a].score > y.cand[b].score })
+	sort.SliceStable(y.cand, func(a, b int) bool { return y.cand[a].row[14] > y.cand[b].row[14] })
 	n := 0
-	var kept []image.Rectangle
+	kept := y.kept[:0]
 	for _, c := range y.cand {
 		if n*15 >= len(out) {
 			break
@@ -327,6 +323,7 @@ func (y *yunetORT) detect(img gocv.Mat, out []float32) (int, error) {
 		copy(out[n*15:], c.row[:])
 		n++
 	}
+	y.kept = kept
 	return n, nil
 }
 

@@ -97,22 +97,22 @@ func Dynamic(model []byte) ([]byte, error) {
 	return out, err
 }
 
-// IO returns a model's input names (those that are not weights) and output names.
-func IO(model []byte) (inputs, outputs []string, err error) {
-	name := func(vi []byte) (string, error) {
-		var n string
-		err := each(vi, func(num protowire.Number, typ protowire.Type, _, val []byte) error {
-			if num == 1 && typ == protowire.BytesType {
-				n = string(val)
-			}
-			return nil
-		})
-		return n, err
-	}
-	weights := map[string]bool{}
-	var ins []string
+// field returns the value of a message's length-delimited field num (the last one), nil if none.
+func field(msg []byte, num protowire.Number) ([]byte, error) {
+	var v []byte
+	err := each(msg, func(n protowire.Number, typ protowire.Type, _, val []byte) error {
+		if n == num && typ == protowire.BytesType {
+			v = val
+		}
+		return nil
+	})
+	return v, err
+}
+
+// graphParts calls fn for each length-delimited field of the model's graph; false if it has none.
+func graphParts(model []byte, fn func(num protowire.Number, val []byte) error) (bool, error) {
 	found := false
-	err = each(model, func(num protowire.Number, typ protowire.Type, _, g []byte) error {
+	err := each(model, func(num protowire.Number, typ protowire.Type, _, g []byte) error {
 		if num != 7 || typ != protowire.BytesType {
 			return nil
 		}
@@ -121,35 +121,48 @@ func IO(model []byte) (inputs, outputs []string, err error) {
 			if typ != protowire.BytesType {
 				return nil
 			}
-			switch num {
-			case 5: // initializer: TensorProto, name is field 8
-				return each(val, func(num protowire.Number, typ protowire.Type, _, v []byte) error {
-					if num == 8 && typ == protowire.BytesType {
-						weights[string(v)] = true
-					}
-					return nil
-				})
-			case 11, 12:
-				n, err := name(val)
-				if err != nil {
-					return err
-				}
-				if num == 11 {
-					ins = append(ins, n)
-				} else {
-					outputs = append(outputs, n)
-				}
-			}
-			return nil
+			return fn(num, val)
 		})
+	})
+	return found, err
+}
+
+// weights returns the names of the graph's initializers (TensorProto name: field 8).
+func weights(model []byte) (map[string]bool, error) {
+	names := map[string]bool{}
+	_, err := graphParts(model, func(num protowire.Number, val []byte) error {
+		if num != 5 {
+			return nil
+		}
+		n, err := field(val, 8)
+		names[string(n)] = n != nil
+		return err
+	})
+	return names, err
+}
+
+// IO returns a model's input names (those that are not weights) and output names.
+func IO(model []byte) (inputs, outputs []string, err error) {
+	ws, err := weights(model)
+	if err != nil {
+		return nil, nil, err
+	}
+	found, err := graphParts(model, func(num protowire.Number, val []byte) error {
+		if num != 11 && num != 12 {
+			return nil
+		}
+		n, err := field(val, 1) // ValueInfoProto name
+		switch {
+		case err != nil:
+		case num == 12:
+			outputs = append(outputs, string(n))
+		case !ws[string(n)]:
+			inputs = append(inputs, string(n))
+		}
+		return err
 	})
 	if err == nil && !found {
 		err = fmt.Errorf("onnx: no graph")
-	}
-	for _, n := range ins {
-		if !weights[n] {
-			inputs = append(inputs, n)
-		}
 	}
 	return inputs, outputs, err
 }
@@ -158,39 +171,15 @@ func IO(model []byte) (inputs, outputs []string, err error) {
 // list every initializer as an input, which keeps ONNX Runtime from folding them as
 // constants: remove_initializer_from_input.py's rewrite).
 func Constants(model []byte) ([]byte, error) {
-	weights := map[string]bool{}
-	err := each(model, func(num protowire.Number, typ protowire.Type, _, g []byte) error {
-		if num != 7 || typ != protowire.BytesType {
-			return nil
-		}
-		return each(g, func(num protowire.Number, typ protowire.Type, _, val []byte) error {
-			if num != 5 || typ != protowire.BytesType {
-				return nil
-			}
-			return each(val, func(num protowire.Number, typ protowire.Type, _, v []byte) error {
-				if num == 8 && typ == protowire.BytesType {
-					weights[string(v)] = true
-				}
-				return nil
-			})
-		})
-	})
-	if err != nil || len(weights) == 0 {
+	ws, err := weights(model)
+	if err != nil || len(ws) == 0 {
 		return model, err
 	}
 	return rewrite(model, map[protowire.Number]func([]byte) ([]byte, error){7: func(g []byte) ([]byte, error) {
 		return rewrite(g, map[protowire.Number]func([]byte) ([]byte, error){11: func(vi []byte) ([]byte, error) {
-			name := ""
-			if err := each(vi, func(num protowire.Number, typ protowire.Type, _, v []byte) error {
-				if num == 1 && typ == protowire.BytesType {
-					name = string(v)
-				}
-				return nil
-			}); err != nil {
+			name, err := field(vi, 1)
+			if err != nil || ws[string(name)] {
 				return nil, err
-			}
-			if weights[name] {
-				return nil, nil
 			}
 			return vi, nil
 		}})
