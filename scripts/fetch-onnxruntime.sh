@@ -3,7 +3,7 @@
 # its sha256, and puts it where vigil looks by default:
 #   ${XDG_CACHE_HOME:-~/.cache}/vigil/onnxruntime-1.30.0/libonnxruntime.so.1
 # With it, vigil runs the face detector, the face embedder and the plate models on ONNX Runtime
-# (2.9×, 1.1× and 3.4× faster than OpenCV 4.6 on one core: BenchmarkRuntimes in
+# (2.3–2.9×, about 1× and 3.4× faster than OpenCV 4.6 on one core: BenchmarkRuntimes in
 # recognizers/dnn); without it, on OpenCV as before.
 # Licence: MIT (Microsoft). Safe to run again.
 set -euo pipefail

@@ -2,7 +2,7 @@
 // vigil builds and runs without it and uses it only where a site installs it
 // (pipeline.onnxruntime; scripts/fetch-onnxruntime.sh puts the library from npm's
 // onnxruntime-node in the user's cache). On one core it runs YuNet 2.9×, the face embedder
-// 1.1× and the plate models 3.4× faster than OpenCV 4.6's DNN module (BenchmarkRuntimes in
+// about as fast and the plate models 3.4× faster than OpenCV 4.6's DNN module (BenchmarkRuntimes in
 // recognizers/dnn).
 //
 // Every session runs on its caller's thread (one intra-op thread): vigil's workers and CPU slots
