@@ -147,35 +147,24 @@ type shotState struct {
 	aheadLane  int
 }
 
+// run owns the buffer and the decoder. It wakes only for what it has to do: a unit of the main
+// stream, a request, a waiting request's deadline, or the next frame to decode ahead. A camera
+// where nothing is asked for costs a unit appended to its buffer and nothing else (no ticker:
+// at 300 cameras one every 50 ms would wake the node 6,000 times a second for nothing).
 func (s *shots) run(ctx context.Context) {
 	r := s.stream.NewReader("shots", 256)
 	defer r.Close()
-	units := make(chan *streams.Unit, 64)
-	pumped := make(chan struct{})
-	go func() { // owned by run, which waits for it below
-		defer close(pumped)
-		for {
-			u, err := r.Read(ctx)
-			if err != nil {
-				return
-			}
-			select {
-			case units <- u:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
 	st := &shotState{decAt: -1}
 	defer func() {
 		if st.dec != nil {
 			st.dec.Close()
 		}
-		<-pumped
 	}()
+	units, closed := r.Units(), r.Done()
 	var pending []shotReq
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	var deadline <-chan time.Time // timer.C while requests wait, else nil
 	now := make(chan struct{})
 	close(now)
 	var again <-chan struct{} // now while there is more to decode ahead, else nil
@@ -186,21 +175,27 @@ func (s *shots) run(ctx context.Context) {
 				q.reply <- shotReply{err: ctx.Err()}
 			}
 			return
+		case <-closed: // the camera's stream ended: what is buffered still serves
+			units, closed = nil, nil
 		case u := <-units:
 			st.add(u)
 		case q := <-s.reqs:
 			pending = append(pending, q)
-		case <-tick.C:
+		case <-deadline:
 		case <-again:
 		}
 		t := time.Now()
 		keep := pending[:0]
+		var first time.Time // when to wake without a unit or request: the earliest deadline of those still waiting
 		for _, q := range pending {
 			// Serve once the main stream has passed the moment, or at the deadline with what it has.
-			if n := len(st.buf); n > 0 && q.at.sub(st.buf[n-1]) >= 0 || t.After(q.deadline) {
+			if n := len(st.buf); n > 0 && q.at.sub(st.buf[n-1]) >= 0 || !t.Before(q.deadline) {
 				pic, err := s.serve(st, q.at, q.lane)
 				q.reply <- shotReply{pic: pic, err: err}
 				continue
+			}
+			if first.IsZero() || q.deadline.Before(first) {
+				first = q.deadline
 			}
 			keep = append(keep, q)
 		}
@@ -208,14 +203,31 @@ func (s *shots) run(ctx context.Context) {
 		again = nil
 		if len(pending) == 0 && s.stepAhead(st) { // one frame at a time: a request waits for one
 			again = now
+		} else if s.aheadOn(st) && (first.IsZero() || t.Add(aheadRecheck).Before(first)) {
+			// Decoding ahead waits for the analysis to move on (shots.at), which sends nothing.
+			first = t.Add(aheadRecheck)
+		}
+		deadline = nil
+		if !first.IsZero() {
+			timer.Reset(time.Until(first))
+			deadline = timer.C
 		}
 	}
+}
+
+// aheadRecheck is how often decoding ahead looks again whether the analysis has moved on, while
+// it waits for that and no unit arrives.
+const aheadRecheck = 50 * time.Millisecond
+
+// aheadOn reports whether the main stream is being decoded ahead (see aheadFor).
+func (s *shots) aheadOn(st *shotState) bool {
+	return st.dec != nil && time.Now().Before(st.aheadUntil) && (s.decided == nil || !s.decided())
 }
 
 // stepAhead decodes the next unit ahead of the shots (see aheadFor), if one may be, and reports
 // whether it did (another may follow).
 func (s *shots) stepAhead(st *shotState) bool {
-	if st.dec == nil || time.Now().After(st.aheadUntil) || (s.decided != nil && s.decided()) {
+	if !s.aheadOn(st) {
 		return false
 	}
 	next, ok := st.nextAhead(s.at.Load())

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"testing"
 	"time"
@@ -181,4 +182,36 @@ func TestShotsRunDecodesAhead(t *testing.T) {
 		cancel()
 		<-done
 	}
+}
+
+// TestShotsRunAnswersAtDeadline: with no ticker, a request whose moment the main stream never
+// reaches is still answered at its deadline, from what is buffered; and a stream that ends
+// leaves its shots answering.
+func TestShotsRunAnswersAtDeadline(t *testing.T) {
+	us := shotClip(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	main := streams.NewStream()
+	s := newShots("cam", main, nil, NewMetrics(nil), slog.Default())
+	done := make(chan struct{})
+	go func() { defer close(done); s.run(ctx) }()
+	time.Sleep(50 * time.Millisecond) // run's reader in place
+	for _, u := range us[:4] {
+		main.Write(u)
+	}
+	later := momentOf(us[3])
+	later.arrival = later.arrival.Add(time.Hour) // a moment the stream never reaches
+	later.capture = later.capture.Add(time.Hour)
+	t0 := time.Now()
+	_, err := s.Shot(ctx, later, laneRest)
+	if waited := time.Since(t0); !errors.Is(err, ErrNoShot) || waited < shotWait || waited > shotWait+300*time.Millisecond {
+		t.Fatalf("a shot of a moment never reached: %v after %v, want ErrNoShot after %v", err, waited, shotWait)
+	}
+	main.Close() // the camera went away: its buffered frames still serve
+	pic, err := s.Shot(ctx, momentOf(us[2]), laneRest)
+	if err != nil || pic == nil || pic.W == 0 {
+		t.Fatalf("a shot after the stream closed: %v", err)
+	}
+	cancel()
+	<-done
 }

@@ -310,6 +310,13 @@ func (r *Reader) Read(ctx context.Context) (*Unit, error) {
 	}
 }
 
+// Units is the reader's queue, for a consumer that waits on other things too (select on it and
+// on Done); Read is the same without the select.
+func (r *Reader) Units() <-chan *Unit { return r.ch }
+
+// Done is closed when the reader closes (Close, or the stream's Close).
+func (r *Reader) Done() <-chan struct{} { return r.done }
+
 // Dropped counts units this reader lost: on overflow and after it until the next key unit.
 // Units before the reader's first key unit are skipped, not lost.
 func (r *Reader) Dropped() uint64 { return r.dropped.Load() }
