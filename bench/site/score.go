@@ -166,6 +166,10 @@ func pct(d []time.Duration, p float64) time.Duration {
 type passage struct {
 	camsim.TruthLine
 	got []*event.Event
+	// scored: the passage lies in the window. The others still own their events, so that an
+	// event naming someone who left just after the window (or came just before it) is not
+	// taken for another's: a stranger beside them in view would count as matched.
+	scored bool
 }
 
 // score matches the window's passages to events on the same camera whose first detection falls
@@ -180,10 +184,10 @@ func (r *result) score(truthFile string, evs []published, residents map[string]b
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		var tl camsim.TruthLine
-		if json.Unmarshal(sc.Bytes(), &tl) != nil || tl.Enter.Before(w0) || tl.Leave.After(w1.Add(-passageWindow)) {
+		if json.Unmarshal(sc.Bytes(), &tl) != nil {
 			continue
 		}
-		ps = append(ps, &passage{TruthLine: tl})
+		ps = append(ps, &passage{TruthLine: tl, scored: !tl.Enter.Before(w0) && !tl.Leave.After(w1.Add(-passageWindow))})
 	}
 	r.passagesByScene = map[string]int{}
 	line := func(i int) *camsim.TruthLine { return &ps[i].TruthLine }
@@ -212,6 +216,9 @@ func (r *result) score(truthFile string, evs []published, residents map[string]b
 		}
 	}
 	for _, p := range ps {
+		if !p.scored {
+			continue
+		}
 		r.passagesByScene[p.Scene]++
 		switch {
 		case p.Kind == "plate":
