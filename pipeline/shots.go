@@ -175,8 +175,10 @@ func (s *shots) run(ctx context.Context) {
 				q.reply <- shotReply{err: ctx.Err()}
 			}
 			return
-		case <-closed: // the camera's stream ended: what is buffered still serves
-			units, closed = nil, nil
+		case <-closed:
+			// The camera's stream ended: what is buffered still serves. Units still queued
+			// are taken as they come (nothing is written after a stream's Close).
+			closed = nil
 		case u := <-units:
 			st.add(u)
 		case q := <-s.reqs:
@@ -203,8 +205,9 @@ func (s *shots) run(ctx context.Context) {
 		again = nil
 		if len(pending) == 0 && s.stepAhead(st) { // one frame at a time: a request waits for one
 			again = now
-		} else if s.aheadOn(st) && (first.IsZero() || t.Add(aheadRecheck).Before(first)) {
-			// Decoding ahead waits for the analysis to move on (shots.at), which sends nothing.
+		} else if st.dec != nil && t.Before(st.aheadUntil) && (first.IsZero() || t.Add(aheadRecheck).Before(first)) {
+			// Decoding ahead may wait for the analysis to move on (shots.at) or for a face to
+			// turn up undecided (shots.decided), neither of which sends anything here.
 			first = t.Add(aheadRecheck)
 		}
 		deadline = nil
@@ -215,8 +218,8 @@ func (s *shots) run(ctx context.Context) {
 	}
 }
 
-// aheadRecheck is how often decoding ahead looks again whether the analysis has moved on, while
-// it waits for that and no unit arrives.
+// aheadRecheck is how often decoding ahead looks again whether it may go on (see aheadOn), while
+// no unit arrives, until aheadFor after the last door shot.
 const aheadRecheck = 50 * time.Millisecond
 
 // aheadOn reports whether the main stream is being decoded ahead (see aheadFor).

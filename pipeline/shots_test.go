@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"runtime"
 	"testing"
 	"time"
 
@@ -189,13 +190,15 @@ func TestShotsRunDecodesAhead(t *testing.T) {
 // leaves its shots answering.
 func TestShotsRunAnswersAtDeadline(t *testing.T) {
 	us := shotClip(t)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // a broken timer fails, not hangs
 	defer cancel()
 	main := streams.NewStream()
 	s := newShots("cam", main, nil, NewMetrics(nil), slog.Default())
 	done := make(chan struct{})
 	go func() { defer close(done); s.run(ctx) }()
-	time.Sleep(50 * time.Millisecond) // run's reader in place
+	for main.Stats().Readers == 0 && ctx.Err() == nil { // run's reader in place
+		time.Sleep(time.Millisecond)
+	}
 	for _, u := range us[:4] {
 		main.Write(u)
 	}
@@ -212,6 +215,28 @@ func TestShotsRunAnswersAtDeadline(t *testing.T) {
 	if err != nil || pic == nil || pic.W == 0 {
 		t.Fatalf("a shot after the stream closed: %v", err)
 	}
+
+	// Units still queued when the stream closes are kept: a close seen first loses none.
+	main2 := streams.NewStream()
+	s2 := newShots("cam2", main2, nil, NewMetrics(nil), slog.Default())
+	done2 := make(chan struct{})
+	go func() { defer close(done2); s2.run(ctx) }()
+	for main2.Stats().Readers == 0 && ctx.Err() == nil {
+		time.Sleep(time.Millisecond)
+	}
+	// On one P the writes and the close are all done before run looks: it finds four units
+	// queued and the close, and picks among them at random.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	for _, u := range us[:4] {
+		main2.Write(u)
+	}
+	main2.Close()
+	t0 = time.Now()
+	if pic, err := s2.Shot(ctx, momentOf(us[3]), laneRest); err != nil || pic == nil || time.Since(t0) >= shotWait {
+		// A lost unit shows as a request answered only at its deadline (from a frame near it).
+		t.Fatalf("a shot of the last unit queued before the stream closed: %v after %v", err, time.Since(t0))
+	}
 	cancel()
 	<-done
+	<-done2
 }

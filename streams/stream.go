@@ -310,8 +310,9 @@ func (r *Reader) Read(ctx context.Context) (*Unit, error) {
 	}
 }
 
-// Units is the reader's queue, for a consumer that waits on other things too (select on it and
-// on Done); Read is the same without the select.
+// Units is the reader's queue, for a consumer that waits on other things too. Unlike Read, a
+// select on Units and Done may see Done while units are still queued: such a consumer should
+// keep taking from Units after Done (nothing is queued after it).
 func (r *Reader) Units() <-chan *Unit { return r.ch }
 
 // Done is closed when the reader closes (Close, or the stream's Close).
