@@ -256,7 +256,7 @@ func (a *analyser) offer(ctx context.Context, u *streams.Unit, f *decode.Frame, 
 		at := momentOf(u)
 		lane := underway(job)
 		job.Shot = func() (*Picture, error) { return a.shots.Shot(ctx, at, lane) }
-		if job.Priority && len(job.Settled) == 0 && !a.p.noShotAhead {
+		if asksAhead(job) && !a.p.noShotAhead {
 			job.Shot = shotAhead(job.Shot)
 		}
 		job.MainSize = a.shots.MainSize
@@ -271,13 +271,23 @@ func (a *analyser) offer(ctx context.Context, u *streams.Unit, f *decode.Frame, 
 	}
 }
 
+// asksAhead reports whether a frame asks for its main-stream shot as it is queued (shotAhead):
+// a door camera's, while a face track is in progress there and none of its passages is published
+// yet. Not on a door camera with no track: its frame that moved most often shows no face at all
+// (someone's back going away, a face not yet near enough, the lights; 42% of the door frames
+// that asked ahead at 105 site cameras used no shot), and every shot asked for decodes the main
+// stream forward from its key frame and then ahead of the next for aheadFor. A door passage is
+// published on its second matching frame (TrackerOptions.EarlyMatches), by which time its track
+// is in progress and the shot is asked ahead; the first frame with a face asks once it is found.
+func asksAhead(j *Job) bool { return j.Priority && j.Busy && len(j.Settled) == 0 }
+
 // shotAhead starts shot now and returns what waits for its result. A door camera's frame asks for
 // its main-stream shot as it is queued, so that the shot is decoded (in a second CPU slot) while
 // the frame's faces are found on the sub-stream, instead of after: someone waits at the door
-// for the two in turn otherwise. Not for frames where only published passages are in view (no
-// shot is wanted there unless a new face turns up). The cost is a main-stream decode for door
-// frames where movement shows no face. A shot asked for ahead that missed (the main stream had
-// not reached the moment by the deadline) is asked for once more when it is wanted.
+// for the two in turn otherwise. Only for the frames asksAhead says; the cost is a main-stream
+// decode for such a frame where no new face is found. A shot asked for ahead that missed (the
+// main stream had not reached the moment by the deadline) is asked for once more when it is
+// wanted.
 func shotAhead(shot func() (*Picture, error)) func() (*Picture, error) {
 	done := make(chan struct{})
 	var pic *Picture

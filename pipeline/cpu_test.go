@@ -284,3 +284,51 @@ func TestKeyFramesHaveTheirOwnSlot(t *testing.T) {
 		}
 	}
 }
+
+// A door camera's frame asks for its shot ahead only while a face track is in progress there and
+// none of its passages is published (a door frame that moved with no track most often shows no
+// face); a shot asked for ahead that no face used is counted.
+func TestAsksAhead(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		j    Job
+		want bool
+	}{
+		{"door, a track in progress", Job{Priority: true, Busy: true}, true},
+		{"door, no track", Job{Priority: true}, false},
+		{"door, a passage published", Job{Priority: true, Busy: true, Settled: []Settled{{}}}, false},
+		{"street, a track in progress", Job{Busy: true}, false},
+	} {
+		if got := asksAhead(&c.j); got != c.want {
+			t.Errorf("%s: asksAhead = %v, want %v", c.name, got, c.want)
+		}
+	}
+	var in, peak atomic.Int32
+	m := NewMetrics(nil)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	pool, err := NewPool(KindFace, 1, 4, func() (Recognizer, error) { return sleepRec{&in, &peak}, nil }, m, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	New(Config{Faces: pool, Metrics: m, Log: log, CPUSlots: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go pool.Run(ctx)
+	var wg sync.WaitGroup
+	for _, j := range []*Job{
+		{Camera: "busy", Priority: true, Busy: true},
+		{Camera: "idle", Priority: true},
+	} {
+		wg.Add(1)
+		j.W, j.H, j.BGR = 4, 4, make([]byte, 48)
+		j.Shot = func() (*Picture, error) { return &Picture{W: 4, H: 4, BGR: make([]byte, 48)}, nil }
+		j.Done = func(*Observation) { wg.Done() }
+		pool.Offer(j)
+	}
+	wg.Wait()
+	for camera, want := range map[string]float64{"busy": 1, "idle": 0} {
+		if got := testutilValue(m.shotsUnused.WithLabelValues(camera)); got != want {
+			t.Errorf("%s: %v unused shots counted, want %v", camera, got, want)
+		}
+	}
+}

@@ -20,6 +20,8 @@ type Metrics struct {
 	// Dual streams and regions.
 	shots       *prometheus.CounterVec
 	mainDecoded *prometheus.CounterVec
+	mainAhead   *prometheus.CounterVec
+	shotsUnused *prometheus.CounterVec
 	detections  *prometheus.CounterVec
 	undescribed *prometheus.CounterVec
 	shotWait    prometheus.Histogram
@@ -46,6 +48,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Main-stream pictures asked for by a camera that analyses its sub-stream, by result (ok, missed)."}, []string{"camera", "result"}),
 		mainDecoded: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_pipeline_main_frames_decoded_total",
 			Help: "Main-stream frames decoded for shots (on demand, and ahead of a door camera's next shot while someone is at the door)."}, []string{"camera"}),
+		mainAhead: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_pipeline_main_frames_ahead_total",
+			Help: "Of the main-stream frames decoded, those decoded ahead of a door camera's next shot."}, []string{"camera"}),
+		shotsUnused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_pipeline_shots_unused_total",
+			Help: "Main-stream shots asked for ahead of a door camera's frame (while a face track is in progress there) that no face found on the frame used."}, []string{"camera"}),
 		shotWait: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vigil_pipeline_shot_seconds",
 			Help: "From a worker's request for a main-stream picture to the picture.", Buckets: prometheus.ExponentialBuckets(0.002, 2, 10)}),
 		detections: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_pipeline_detector_runs_total",
@@ -57,7 +63,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Faces found where a track whose passage is published was last seen, and not described again (no main-stream shot, no embedding)."}, []string{"camera"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.sampled, m.gated, m.still, m.drops, m.errors, m.events, m.queueLen, m.latency, m.e2e, m.shots, m.mainDecoded, m.detections, m.undescribed, m.shotWait, m.stages)
+		reg.MustRegister(m.sampled, m.gated, m.still, m.drops, m.errors, m.events, m.queueLen, m.latency, m.e2e, m.shots, m.mainDecoded, m.mainAhead, m.shotsUnused, m.detections, m.undescribed, m.shotWait, m.stages)
 	}
 	return m
 }

@@ -241,6 +241,7 @@ func (s *shots) stepAhead(st *shotState) bool {
 	err := st.dec.Advance(st.buf[next])
 	s.cpu.release()
 	s.metrics.mainDecoded.WithLabelValues(s.camera).Inc()
+	s.metrics.mainAhead.WithLabelValues(s.camera).Inc()
 	if err != nil {
 		st.decAt, st.last = -1, nil
 		return false

@@ -178,11 +178,18 @@ func (p *Pool) scheduled(r Recognizer, j *Job, o *Observation) error {
 		// worker's copy's.
 		lane := underway(j)
 		c := *j
+		used := false
 		c.Shot = func() (*Picture, error) {
+			used = true
 			p.cpu.release()
 			defer p.cpu.acquire(lane)
 			return shot()
 		}
+		defer func() { // a door frame's shot asked for ahead (shotAhead) that no face used
+			if !used && asksAhead(j) && p.kind == KindFace {
+				p.metrics.shotsUnused.WithLabelValues(j.Camera).Inc()
+			}
+		}()
 		j = &c
 	}
 	return p.process(r, j, o)

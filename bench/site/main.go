@@ -247,7 +247,12 @@ func run(n int, o opts) (*result, error) {
 	if err := r.score(truthFile, col.all(), residents, w0, w1); err != nil {
 		return nil, err
 	}
-	r.internals = internals(reg)
+	r.internals = internals(reg, func(camera string) string {
+		if i := camIndex(camera); i >= 0 && i < len(sc) {
+			return sc[i]
+		}
+		return "?"
+	})
 	r.stages = stageBreakdown(stages0, stageHistograms(reg))
 	return r, nil
 }
@@ -324,8 +329,9 @@ func statsOf(pl *pipeline.Pipeline, ids []string) pipeline.CameraStats {
 }
 
 // internals summarises the pipeline's own metrics: drops by reason, shots and their wait, and
-// detector runs by scope (whole frames, regions).
-func internals(reg *prometheus.Registry) string {
+// detector runs by scope (whole frames, regions); main-stream frames decoded and shots also by
+// the camera's place (kind).
+func internals(reg *prometheus.Registry, kind func(camera string) string) string {
 	mfs, _ := reg.Gather()
 	sums := map[string]float64{}
 	var shotQ string
@@ -343,6 +349,13 @@ func internals(reg *prometheus.Registry) string {
 			}
 			if c := m.GetCounter(); c != nil {
 				sums[key] += c.GetValue()
+				if strings.HasPrefix(key, "main_frames") || strings.HasPrefix(key, "shots") || strings.HasPrefix(key, "faces_undescribed") {
+					for _, l := range m.GetLabel() {
+						if l.GetName() == "camera" {
+							sums[key+"/"+kind(l.GetValue())] += c.GetValue()
+						}
+					}
+				}
 			}
 		}
 	}
