@@ -112,17 +112,8 @@ func (s sleepRec) Recognize(_ gocv.Mat, _ *Observation) error {
 // camera's frame offered after six street frames is done third: the two street frames already
 // waiting for the slot do not keep it waiting behind the other four.
 func TestPoolWorkersShareTheSlots(t *testing.T) {
-	var in, peak atomic.Int32
-	m := NewMetrics(nil)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	pool, err := NewPool(KindFace, 3, 16, func() (Recognizer, error) { return sleepRec{&in, &peak}, nil }, m, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	New(Config{Faces: pool, Metrics: m, Log: log, CPUSlots: 1})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go pool.Run(ctx)
+	var peak atomic.Int32
+	pool, _ := slotPool(t, 3, 16, &peak)
 	var mu sync.Mutex
 	var done []string
 	var wg sync.WaitGroup
@@ -303,17 +294,8 @@ func TestAsksAhead(t *testing.T) {
 			t.Errorf("%s: asksAhead = %v, want %v", c.name, got, c.want)
 		}
 	}
-	var in, peak atomic.Int32
-	m := NewMetrics(nil)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	pool, err := NewPool(KindFace, 1, 4, func() (Recognizer, error) { return sleepRec{&in, &peak}, nil }, m, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	New(Config{Faces: pool, Metrics: m, Log: log, CPUSlots: 1})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go pool.Run(ctx)
+	var peak atomic.Int32
+	pool, m := slotPool(t, 1, 4, &peak)
 	var wg sync.WaitGroup
 	for _, j := range []*Job{
 		{Camera: "busy", Priority: true, Busy: true},
@@ -331,4 +313,22 @@ func TestAsksAhead(t *testing.T) {
 			t.Errorf("%s: %v unused shots counted, want %v", camera, got, want)
 		}
 	}
+}
+
+// slotPool runs a face pool of n sleepRec workers and a queue of size in a pipeline with one CPU
+// slot until the test ends; peak records the most recognizers that ran at once.
+func slotPool(t *testing.T, n, size int, peak *atomic.Int32) (*Pool, *Metrics) {
+	t.Helper()
+	var in atomic.Int32
+	m := NewMetrics(nil)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	pool, err := NewPool(KindFace, n, size, func() (Recognizer, error) { return sleepRec{&in, peak}, nil }, m, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	New(Config{Faces: pool, Metrics: m, Log: log, CPUSlots: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go pool.Run(ctx)
+	return pool, m
 }
