@@ -257,7 +257,7 @@ func (a *analyser) offer(ctx context.Context, u *streams.Unit, f *decode.Frame, 
 		lane := underway(job)
 		job.Shot = func() (*Picture, error) { return a.shots.Shot(ctx, at, lane) }
 		if asksAhead(job) && !a.p.noShotAhead {
-			job.Shot = shotAhead(job.Shot)
+			job.Shot, job.Ahead = shotAhead(job.Shot), true
 		}
 		job.MainSize = a.shots.MainSize
 	}

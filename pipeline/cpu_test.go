@@ -298,7 +298,7 @@ func TestAsksAhead(t *testing.T) {
 	pool, m := slotPool(t, 1, 4, &peak)
 	var wg sync.WaitGroup
 	for _, j := range []*Job{
-		{Camera: "busy", Priority: true, Busy: true},
+		{Camera: "busy", Priority: true, Busy: true, Ahead: true}, // as offer marks a job asksAhead says
 		{Camera: "idle", Priority: true},
 	} {
 		wg.Add(1)

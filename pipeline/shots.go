@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vigil-oss/vigil/internal/core/privacy"
 	"github.com/vigil-oss/vigil/streams"
 	"github.com/vigil-oss/vigil/streams/decode"
@@ -79,7 +81,10 @@ type shots struct {
 	reqs    chan shotReq
 	cpu     *cpuSlots // decodes wait for a core in the lane of the request
 	metrics *Metrics
-	log     *slog.Logger
+	// decoded and ahead are the camera's counters of main frames decoded and, of them, decoded
+	// ahead (looked up once: they are counted a frame at a time).
+	decoded, ahead prometheus.Counter
+	log            *slog.Logger
 	// at is the moment of the analysed stream's last unit read (nil: none yet, or not told):
 	// decoding ahead stops aheadMargin before it.
 	at atomic.Pointer[moment]
@@ -104,7 +109,8 @@ type shotReply struct {
 }
 
 func newShots(camera string, s *streams.Stream, mask *privacy.Painter, m *Metrics, log *slog.Logger) *shots {
-	return &shots{camera: camera, stream: s, mask: mask, reqs: make(chan shotReq, 16), metrics: m, log: log}
+	return &shots{camera: camera, stream: s, mask: mask, reqs: make(chan shotReq, 16), metrics: m, log: log,
+		decoded: m.mainDecoded.WithLabelValues(camera), ahead: m.mainAhead.WithLabelValues(camera)}
 }
 
 // MainSize is the main stream's picture size as last decoded (0, 0 before the first).
@@ -240,8 +246,8 @@ func (s *shots) stepAhead(st *shotState) bool {
 	s.cpu.acquire(st.aheadLane)
 	err := st.dec.Advance(st.buf[next])
 	s.cpu.release()
-	s.metrics.mainDecoded.WithLabelValues(s.camera).Inc()
-	s.metrics.mainAhead.WithLabelValues(s.camera).Inc()
+	s.decoded.Inc()
+	s.ahead.Inc()
 	if err != nil {
 		st.decAt, st.last = -1, nil
 		return false
@@ -372,7 +378,7 @@ func (s *shots) decodeNear(st *shotState, at moment, lane int) (*Picture, error)
 		s.cpu.yield(lane) // a GOP's worth of frames takes tens of milliseconds: a door frame goes first
 	}
 	f, err := st.dec.Decode(st.buf[j])
-	s.metrics.mainDecoded.WithLabelValues(s.camera).Add(float64(j - from + 1))
+	s.decoded.Add(float64(j - from + 1))
 	if err != nil {
 		return nil, err
 	}

@@ -39,6 +39,9 @@ type Job struct {
 	// last seen: a face found there again is not described (no shot, no embedding) unless its
 	// track is due to be verified again (Reverify).
 	Settled []Settled
+	// Ahead says Shot was asked for as the job was queued (asksAhead, shotAhead): a worker that
+	// never calls it counts the shot as unused.
+	Ahead bool
 	// Priority jobs are taken first: a door camera's frame, where someone waits at the door.
 	Priority bool
 	// MinFace is the smallest face the camera needs found, in the frame's pixels (0: any): the
@@ -186,7 +189,7 @@ func (p *Pool) scheduled(r Recognizer, j *Job, o *Observation) error {
 			return shot()
 		}
 		defer func() { // a door frame's shot asked for ahead (shotAhead) that no face used
-			if !used && asksAhead(j) && p.kind == KindFace {
+			if !used && j.Ahead && p.kind == KindFace {
 				p.metrics.shotsUnused.WithLabelValues(j.Camera).Inc()
 			}
 		}()
