@@ -62,40 +62,84 @@ type Recognizer interface {
 	Close()
 }
 
-// FrameRecognizer is a Recognizer that also uses what the analyser knows of the frame: the
-// regions that moved and the main stream's picture of the same moment (Job.Regions, Job.Shot).
-type FrameRecognizer interface {
-	RecognizeFrame(img gocv.Mat, j *Job, o *Observation) error
+// stagedRecognizer is a Recognizer whose work on a sub-stream's frame is split at the frame's
+// main-stream shot: find on the analysed picture, then, once the shot is had, describe or read
+// what was found on it (finish). The pool holds neither a recognizer nor a CPU slot while the
+// shot is awaited, and finish may run on another worker's recognizer: what find found travels
+// in the found value. A recognizer holds its networks; before the split a worker waiting for a
+// shot (decoded forward through the main stream's GOP, behind door cameras' decodes) held its
+// networks and its place among the pool's workers, and at 180 site cameras door frames queued
+// for a free worker up to 2 s while the cores were not spent.
+type stagedRecognizer interface {
+	Recognizer
+	// find works on the analysed picture. A nil found means the frame is done (nothing found,
+	// or all of it is settled); otherwise finish completes it.
+	find(img gocv.Mat, j *Job, o *Observation) (*found, error)
+	// finish describes or reads what find found, on main when ok (the main stream's picture of
+	// the frame's moment, from shotMat), else on img.
+	finish(img, main gocv.Mat, ok bool, j *Job, o *Observation, f *found) error
 }
 
-// Pool is a set of workers of one recognizer kind behind one bounded drop-oldest queue.
+// found is what a stagedRecognizer's find leaves for its finish, in the analysed picture's pixels.
+type found struct {
+	faces  []recognizers.Face
+	plates []dnn.Plate
+}
+
+// recognizeStaged runs both halves on r, awaiting the shot in between.
+func recognizeStaged(r stagedRecognizer, img gocv.Mat, j *Job, o *Observation) error {
+	f, err := r.find(img, j, o)
+	if err != nil || f == nil {
+		return err
+	}
+	main, ok := shotMat(img, j, o)
+	if ok {
+		defer main.Close()
+	}
+	return r.finish(img, main, ok, j, o, f)
+}
+
+// Pool is a set of recognizers of one kind behind one bounded drop-oldest queue. At most as
+// many frames as it has recognizers are taken from the queue and not yet waiting for their
+// main-stream shot (the queue's turns), door cameras' frames aside; those waiting for a shot
+// hold nothing but their goroutine and picture, up to parkedPer per recognizer, and finish on
+// whichever recognizer is free.
 type Pool struct {
 	kind    string
 	q       *dropQueue
-	workers []Recognizer
+	recs    chan Recognizer // the free ones
+	all     []Recognizer
 	metrics *Metrics
 	timers  [2]stageTimer // where its frames' time goes: other cameras', door cameras'
 	cpu     *cpuSlots     // the pipeline's (set by New); nil: unscheduled
+	hold    bool          // Config.HoldForShot (set by New)
 	log     *slog.Logger
 	wg      sync.WaitGroup
 }
 
+// parkedPer is how many frames per recognizer may wait for their shots at once: a shot waits
+// at most shotWait for the main stream and then decodes a GOP's worth of frames.
+const parkedPer = 3
+
 // NewPool creates n workers with newRec (each owning its models) and a queue of size jobs.
 func NewPool(kind string, n, size int, newRec func() (Recognizer, error), m *Metrics, log *slog.Logger) (*Pool, error) {
-	p := &Pool{kind: kind, metrics: m, timers: m.stageTimers(kind), log: log.With("component", "pipeline", "pool", kind)}
+	p := &Pool{kind: kind, metrics: m, timers: m.stageTimers(kind), log: log.With("component", "pipeline", "pool", kind),
+		recs: make(chan Recognizer, n)}
 	p.q = newDropQueue(size, func(j *Job, reason string) {
 		m.dropped(j.Camera, kind, reason)
 		if j.dropped != nil {
 			j.dropped.Add(1)
 		}
 	})
+	p.q.turns = n
 	for i := 0; i < n; i++ {
 		r, err := newRec()
 		if err != nil {
 			p.closeWorkers()
 			return nil, fmt.Errorf("pipeline: %s worker %d: %w", kind, i, err)
 		}
-		p.workers = append(p.workers, r)
+		p.all = append(p.all, r)
+		p.recs <- r
 	}
 	return p, nil
 }
@@ -120,11 +164,17 @@ func (p *Pool) Offer(j *Job) {
 
 // Run starts the workers and waits for them; they stop when ctx ends.
 func (p *Pool) Run(ctx context.Context) {
-	for _, w := range p.workers {
+	n := len(p.all)
+	if !p.hold && n > 0 {
+		if _, ok := p.all[0].(stagedRecognizer); ok {
+			n *= 1 + parkedPer
+		}
+	}
+	for range n {
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
-			p.work(ctx, w)
+			p.work(ctx)
 		}()
 	}
 	p.wg.Wait()
@@ -132,13 +182,13 @@ func (p *Pool) Run(ctx context.Context) {
 }
 
 func (p *Pool) closeWorkers() {
-	for _, w := range p.workers {
+	for _, w := range p.all {
 		w.Close()
 	}
-	p.workers = nil
+	p.all = nil
 }
 
-func (p *Pool) work(ctx context.Context, r Recognizer) {
+func (p *Pool) work(ctx context.Context) {
 	for {
 		j, ok := p.q.Get(ctx)
 		if !ok {
@@ -147,7 +197,7 @@ func (p *Pool) work(ctx context.Context, r Recognizer) {
 		p.metrics.queueLen.WithLabelValues(p.kind).Set(float64(p.q.Len()))
 		t0 := time.Now()
 		// The job may be shared with the other pool's worker: what is this worker's goes on o.
-		o := &Observation{Camera: j.Camera, Seq: j.Seq, PTS: j.PTS, Time: j.Time, Arrival: j.Arrival, Width: j.W, Height: j.H, Kind: r.Kind(),
+		o := &Observation{Camera: j.Camera, Seq: j.Seq, PTS: j.PTS, Time: j.Time, Arrival: j.Arrival, Width: j.W, Height: j.H, Kind: p.kind,
 			timer: &p.timers[0]}
 		if j.Priority {
 			o.timer = &p.timers[1]
@@ -156,49 +206,34 @@ func (p *Pool) work(ctx context.Context, r Recognizer) {
 			o.timer.observe(stageIngest, j.Time.Sub(j.Arrival))
 			o.since(stageQueue, j.Time)
 		}
-		if err := p.scheduled(r, j, o); err != nil {
+		turn := sync.OnceFunc(func() { p.q.done(j) })
+		if err := p.process(j, o, turn); err != nil {
 			// One bad frame never stops the worker or the others.
 			p.metrics.errors.WithLabelValues(j.Camera, p.kind).Inc()
 			p.log.Warn("recognizer error", "camera", j.Camera, "err", err)
 		}
+		turn()
 		p.metrics.latency.WithLabelValues(p.kind).Observe(time.Since(t0).Seconds())
 		j.Done(o)
 	}
 }
 
-// scheduled processes j in a CPU slot of its lane, given back while the worker waits for the
-// main stream's shot (decoded in a slot of its own).
-func (p *Pool) scheduled(r Recognizer, j *Job, o *Observation) error {
-	if p.cpu == nil {
-		return p.process(r, j, o)
-	}
-	t := time.Now()
-	p.cpu.acquire(laneOf(j))
-	o.since(stageCPU, t)
-	defer p.cpu.release()
-	if shot := j.Shot; shot != nil {
-		// The job may be shared with the other pool's worker: the wrapped Shot is this
-		// worker's copy's.
-		lane := underway(j)
-		c := *j
-		used := false
-		c.Shot = func() (*Picture, error) {
-			used = true
-			p.cpu.release()
-			defer p.cpu.acquire(lane)
-			return shot()
-		}
-		defer func() { // a door frame's shot asked for ahead (shotAhead) that no face used
-			if !used && j.Ahead && p.kind == KindFace {
-				p.metrics.shotsUnused.WithLabelValues(j.Camera).Inc()
-			}
-		}()
-		j = &c
-	}
-	return p.process(r, j, o)
+// held is a CPU slot of a lane and a recognizer, taken in that order: a recognizer is held only
+// with a slot, so a pool with as many recognizers as slots never waits for one.
+func (p *Pool) held(lane int) Recognizer {
+	p.cpu.acquire(lane)
+	return <-p.recs
 }
 
-func (p *Pool) process(r Recognizer, j *Job, o *Observation) error {
+func (p *Pool) free(r Recognizer) {
+	p.recs <- r
+	p.cpu.release()
+}
+
+// process recognizes j in a CPU slot of its lane with a free recognizer. A staged recognizer's
+// frame that wants its main-stream shot gives both back, and its turn (dropQueue.done), while
+// the shot is awaited; it finishes in a slot of the lane of work underway.
+func (p *Pool) process(j *Job, o *Observation, turn func()) error {
 	view, err := gocv.NewMatFromBytes(j.H, j.W, gocv.MatTypeCV8UC3, j.BGR)
 	if err != nil {
 		return err
@@ -212,15 +247,55 @@ func (p *Pool) process(r Recognizer, j *Job, o *Observation) error {
 			scope = "regions"
 		}
 		p.metrics.detections.WithLabelValues(j.Camera, scope).Inc()
+		defer func() {
+			if o.Undescribed > 0 {
+				p.metrics.undescribed.WithLabelValues(j.Camera).Add(float64(o.Undescribed))
+			}
+		}()
 	}
-	if fr, ok := r.(FrameRecognizer); ok {
-		err := fr.RecognizeFrame(img, j, o)
-		if o.Undescribed > 0 {
-			p.metrics.undescribed.WithLabelValues(j.Camera).Add(float64(o.Undescribed))
+	shot := false // awaited
+	defer func() {
+		if !shot && j.Ahead && p.kind == KindFace { // a door frame's shot asked for ahead (shotAhead) that no face used
+			p.metrics.shotsUnused.WithLabelValues(j.Camera).Inc()
 		}
+	}()
+	t := time.Now()
+	r := p.held(laneOf(j))
+	o.since(stageCPU, t)
+	sr, staged := r.(stagedRecognizer)
+	if !staged {
+		defer p.free(r)
+		return r.Recognize(img, o)
+	}
+	f, err := sr.find(img, j, o)
+	if err != nil || f == nil {
+		p.free(r)
 		return err
 	}
-	return r.Recognize(img, o)
+	if shot = j.Shot != nil; shot && p.hold { // the slot given back meanwhile, the recognizer kept
+		defer p.free(r)
+		p.cpu.release()
+		main, ok := shotMat(img, j, o)
+		if ok {
+			defer main.Close()
+		}
+		p.cpu.acquire(underway(j))
+		return sr.finish(img, main, ok, j, o, f)
+	} else if shot {
+		p.free(r)
+		turn()
+		main, ok := shotMat(img, j, o)
+		if ok {
+			defer main.Close()
+		}
+		t = time.Now()
+		sr = p.held(underway(j)).(stagedRecognizer)
+		o.since(stageCPU, t)
+		defer p.free(sr)
+		return sr.finish(img, main, ok, j, o, f)
+	}
+	defer p.free(r)
+	return sr.finish(img, gocv.Mat{}, false, j, o, f)
 }
 
 // FaceRecognizer finds, describes and crops faces.
@@ -240,16 +315,20 @@ func (f *FaceRecognizer) Recognize(img gocv.Mat, o *Observation) error {
 	return f.RecognizeFrame(img, &Job{}, o)
 }
 
-// RecognizeFrame implements FrameRecognizer: detection on the moved regions when the gate gave
-// some, and description on the main stream's picture when the frame is a sub-stream's.
+// RecognizeFrame finds faces on the moved regions when the gate gave some, and describes them
+// on the main stream's picture when the frame is a sub-stream's (Job.Regions, Job.Shot).
 func (f *FaceRecognizer) RecognizeFrame(img gocv.Mat, j *Job, o *Observation) error {
-	var faces []recognizers.Face
-	var err error
+	return recognizeStaged(f, img, j, o)
+}
+
+// find detects the frame's faces; those of passages already published, verified lately, are
+// done here.
+func (f *FaceRecognizer) find(img gocv.Mat, j *Job, o *Observation) (*found, error) {
 	t := time.Now()
-	faces, err = f.Faces.DetectSized(img, j.Regions, j.MinFace)
+	faces, err := f.Faces.DetectSized(img, j.Regions, j.MinFace)
 	o.since(stageDetect, t)
 	if err != nil || len(faces) == 0 {
-		return err
+		return nil, err
 	}
 	if settledOnly(faces, j, img.Cols(), img.Rows()) {
 		// Only faces of passages already published, verified lately: where they are keeps their
@@ -259,29 +338,35 @@ func (f *FaceRecognizer) RecognizeFrame(img gocv.Mat, j *Job, o *Observation) er
 		}
 		o.Undescribed = len(faces)
 		toMain(img, j, o)
-		return nil
+		return nil, nil
 	}
+	return &found{faces: faces}, nil
+}
+
+// finish describes the faces found, on the main stream's picture when there is one.
+func (f *FaceRecognizer) finish(img, main gocv.Mat, ok bool, j *Job, o *Observation, fd *found) error {
+	faces := fd.faces
 	// Liveness only where a face may open a door (a camera linked to one: Job.Priority), or
 	// outside the pipeline's cameras (a job without a camera).
 	liveness := j.Priority || j.Camera == ""
 	target := img
-	if main, ok := shotMat(img, j, o); ok {
-		defer main.Close()
+	if ok {
 		target = main
 		sx, sy := scaleTo(img, main)
 		for i := range faces {
 			scaleFace(&faces[i], sx, sy)
 		}
 	}
+	var err error
 	if j.MinFace > 0 { // found at a coarse scale: their landmarks from the picture they are described on
-		t = time.Now()
+		t := time.Now()
 		faces, err = f.refine(target, faces)
 		o.since(stageDetect, t)
 		if err != nil || len(faces) == 0 {
 			return err
 		}
 	}
-	t = time.Now()
+	t := time.Now()
 	res, err := f.Faces.DescribeWith(target, faces, liveness)
 	o.since(stageDescribe, t)
 	f.keep(target, res, o)
@@ -446,26 +531,36 @@ func (p *PlateRecognizer) Recognize(img gocv.Mat, o *Observation) error {
 	return err
 }
 
-// RecognizeFrame implements FrameRecognizer: on a sub-stream's frame, plates are found on it and
-// read on the main stream's picture of the same moment.
+// RecognizeFrame reads plates; on a sub-stream's frame they are found on it and read on the
+// main stream's picture of the same moment.
 func (p *PlateRecognizer) RecognizeFrame(img gocv.Mat, j *Job, o *Observation) error {
+	return recognizeStaged(p, img, j, o)
+}
+
+// find finds the plates of a sub-stream's frame; any other frame's are read here.
+func (p *PlateRecognizer) find(img gocv.Mat, j *Job, o *Observation) (*found, error) {
 	if j.Shot == nil {
-		return p.Recognize(img, o)
+		return nil, p.Recognize(img, o)
 	}
 	p.closer(o)
-	found, err := p.Plates.Find(img)
-	if err != nil || len(found) == 0 {
-		return err
+	plates, err := p.Plates.Find(img)
+	if err != nil || len(plates) == 0 {
+		return nil, err
 	}
+	return &found{plates: plates}, nil
+}
+
+// finish reads the plates found, on the main stream's picture when there is one.
+func (p *PlateRecognizer) finish(img, main gocv.Mat, ok bool, _ *Job, o *Observation, fd *found) error {
 	target, sx, sy := img, float32(1), float32(1) // without a shot, read on the sub-stream's picture
-	if main, ok := shotMat(img, j, o); ok {
-		defer main.Close()
+	if ok {
 		target = main
 		sx, sy = scaleTo(img, main)
 	}
+	p.closer(o)
 	var errs []error
-	res := found[:0]
-	for _, pl := range found {
+	res := fd.plates[:0]
+	for _, pl := range fd.plates {
 		pl.Box = scaleBox(pl.Box, sx, sy)
 		for k := range pl.Corners {
 			pl.Corners[k] = scalePoint(pl.Corners[k], sx, sy)
