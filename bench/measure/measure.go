@@ -35,6 +35,23 @@ func ProcCPU(pid int) time.Duration {
 	return time.Duration(u+s) * 10 * time.Millisecond
 }
 
+// Steal is the time the machine's virtual CPUs were ready to run but the hypervisor ran
+// something else (/proc/stat's steal, all CPUs together; 0 where it is not told): on a shared
+// virtual machine the same build's figures drift with it between windows.
+func Steal() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0
+	}
+	st, _ := strconv.ParseInt(f[8], 10, 64)
+	return time.Duration(st) * 10 * time.Millisecond
+}
+
 // RSSKB is pid's resident set in KiB.
 func RSSKB(pid int) int64 {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))

@@ -226,7 +226,7 @@ func run(n int, o opts) (*result, error) {
 		}
 	}
 	time.Sleep(o.warmup)
-	st0, cpu0, sim0 := statsOf(pl, ids), measure.SelfCPU(), measure.ProcCPU(simPID)
+	st0, cpu0, sim0, steal0 := statsOf(pl, ids), measure.SelfCPU(), measure.ProcCPU(simPID), measure.Steal()
 	stages0 := stageHistograms(reg)
 	w0 := time.Now()
 	col.reset()
@@ -238,13 +238,13 @@ func run(n int, o opts) (*result, error) {
 		o.onWindow(false)
 	}
 	w1 := time.Now()
-	st1, cpu1, sim1 := statsOf(pl, ids), measure.SelfCPU(), measure.ProcCPU(simPID)
+	st1, cpu1, sim1, steal1 := statsOf(pl, ids), measure.SelfCPU(), measure.ProcCPU(simPID), measure.Steal()
 	time.Sleep(3 * time.Second) // passages in progress at the window's end are published
 	pool.Close()
 	pcancel()
 	pl.Wait()
 	r := &result{n: n, mode: o.mode, scenes: sc, window: o.window, vigilCPU: (cpu1 - cpu0).Seconds() / o.window.Seconds(),
-		camsimCPU: (sim1 - sim0).Seconds() / o.window.Seconds(), offered: st1.Offered - st0.Offered, dropped: st1.Dropped - st0.Dropped,
+		camsimCPU: (sim1 - sim0).Seconds() / o.window.Seconds(), steal: (steal1 - steal0).Seconds() / o.window.Seconds(), offered: st1.Offered - st0.Offered, dropped: st1.Dropped - st0.Dropped,
 		sampled: st1.Sampled - st0.Sampled, gated: st1.Gated - st0.Gated, still: st1.Still - st0.Still}
 	if err := r.score(truthFile, col.all(), residents, w0, w1); err != nil {
 		return nil, err

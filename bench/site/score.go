@@ -110,6 +110,7 @@ type result struct {
 	scenes              []string
 	window              time.Duration
 	vigilCPU, camsimCPU float64 // cores
+	steal               float64 // cores the hypervisor took (measure.Steal)
 	sampled, gated      uint64
 	still               uint64 // key frames not decoded: the coded pictures showed the scene still
 	offered, dropped    uint64
@@ -279,13 +280,13 @@ func (r *result) print() {
 	case !r.accurate():
 		verdict = "an accuracy target failed (the node kept up)"
 	}
-	fmt.Printf("%-10s %3d cameras (%d street, %d door, %d gate): passages %v; residents identified %d/%d (%.3f), wrong %d, strangers matched %d/%d, plates read %d/%d; door frame→event p99 %v (%d; p50 %v, p90 %v), street p99 %v (%d); sampled %.0f/s, gated %.0f%%, still key frames not decoded %.0f/s, dropped %.2f%% of %d offered; vigil CPU %.0f%% of a core (%.2f%% per camera), camsim %.0f%%: %s\n",
+	fmt.Printf("%-10s %3d cameras (%d street, %d door, %d gate): passages %v; residents identified %d/%d (%.3f), wrong %d, strangers matched %d/%d, plates read %d/%d; door frame→event p99 %v (%d; p50 %v, p90 %v), street p99 %v (%d); sampled %.0f/s, gated %.0f%%, still key frames not decoded %.0f/s, dropped %.2f%% of %d offered; vigil CPU %.0f%% of a core (%.2f%% per camera), camsim %.0f%%, stolen %.0f%%: %s\n",
 		r.mode, r.n, count(r.scenes, camsim.PlaceStreet), count(r.scenes, camsim.PlaceDoor), count(r.scenes, camsim.PlaceGate), r.passagesByScene,
 		r.identified, r.residentPassages, r.recall(), r.wrong, r.strangersMatched, r.strangerPassages, r.platesRead, r.platePassages,
 		pct(r.door, 0.99).Round(time.Millisecond), len(r.door), pct(r.door, 0.5).Round(time.Millisecond), pct(r.door, 0.9).Round(time.Millisecond),
 		pct(r.street, 0.99).Round(time.Millisecond), len(r.street),
 		float64(r.sampled)/r.window.Seconds(), 100*float64(r.gated)/float64(max(1, r.sampled)), float64(r.still)/r.window.Seconds(), 100*r.dropRatio(), r.offered,
-		100*r.vigilCPU, 100*r.vigilCPU/float64(r.n), 100*r.camsimCPU, verdict)
+		100*r.vigilCPU, 100*r.vigilCPU/float64(r.n), 100*r.camsimCPU, 100*r.steal, verdict)
 	fmt.Printf("           pipeline: %s; events given to an overlapping passage of the person they name (nearest by time was another's) %d\n", r.internals, r.byIdentity)
 	if r.stages != "" {
 		fmt.Printf("           time per stage, %s\n", r.stages)
