@@ -56,16 +56,17 @@ func recognizeStaged(r stagedRecognizer, img gocv.Mat, j *Job, o *Observation) e
 // hold nothing but their goroutine and picture, up to parkedPer per recognizer, and finish on
 // whichever recognizer is free.
 type Pool struct {
-	kind    string
-	q       *dropQueue
-	recs    chan Recognizer // the free ones
-	all     []Recognizer
-	metrics *Metrics
-	timers  [2]stageTimer // where its frames' time goes: other cameras', door cameras'
-	cpu     *cpuSlots     // the pipeline's (set by New); nil: unscheduled
-	hold    bool          // Config.HoldForShot (set by New)
-	log     *slog.Logger
-	wg      sync.WaitGroup
+	kind     string
+	q        *dropQueue
+	recs     chan Recognizer // the free ones
+	recSlots *cpuSlots       // one per recognizer: the free ones go to door cameras' frames first
+	all      []Recognizer
+	metrics  *Metrics
+	timers   [2]stageTimer // where its frames' time goes: other cameras', door cameras'
+	cpu      *cpuSlots     // the pipeline's (set by New); nil: unscheduled
+	hold     bool          // Config.HoldForShot (set by New)
+	log      *slog.Logger
+	wg       sync.WaitGroup
 }
 
 // parkedPer is how many frames per recognizer may wait for their shots at once: a shot waits
@@ -75,7 +76,7 @@ const parkedPer = 3
 // NewPool creates n workers with newRec (each owning its models) and a queue of size jobs.
 func NewPool(kind string, n, size int, newRec func() (Recognizer, error), m *Metrics, log *slog.Logger) (*Pool, error) {
 	p := &Pool{kind: kind, metrics: m, timers: m.stageTimers(kind), log: log.With("component", "pipeline", "pool", kind),
-		recs: make(chan Recognizer, n)}
+		recs: make(chan Recognizer, n), recSlots: newCPUSlots(max(n, 1))}
 	p.q = newDropQueue(size, func(j *Job, reason string) {
 		m.dropped(j.Camera, kind, reason)
 		if j.dropped != nil {
@@ -169,16 +170,20 @@ func (p *Pool) work(ctx context.Context) {
 	}
 }
 
-// held is a CPU slot of a lane and a recognizer, taken in that order: a recognizer is held only
-// with a slot, so a pool with as many recognizers as slots never waits for one.
+// held is a recognizer and then a CPU slot, each for work of the lane: door cameras' first. A
+// frame that waits for a recognizer holds no slot (the node's decoders need them), and one
+// that holds a slot never waits for a recognizer.
 func (p *Pool) held(lane int) Recognizer {
+	p.recSlots.acquire(lane)
+	r := <-p.recs // one is free: recSlots counts them
 	p.cpu.acquire(lane)
-	return <-p.recs
+	return r
 }
 
 func (p *Pool) free(r Recognizer) {
-	p.recs <- r
 	p.cpu.release()
+	p.recs <- r
+	p.recSlots.release()
 }
 
 // process recognizes j in a CPU slot of its lane with a free recognizer. A staged recognizer's
