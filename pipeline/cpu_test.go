@@ -14,7 +14,6 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/vigil-oss/vigil/internal/testkit/clips"
-	"github.com/vigil-oss/vigil/recognizers"
 	"github.com/vigil-oss/vigil/streams"
 )
 
@@ -321,15 +320,9 @@ func TestAsksAhead(t *testing.T) {
 func slotPool(t *testing.T, n, size int, peak *atomic.Int32) (*Pool, *Metrics) {
 	t.Helper()
 	var in atomic.Int32
-	return slotPoolOf(t, n, size, func() (Recognizer, error) { return sleepRec{&in, peak}, nil })
-}
-
-// slotPoolOf runs a face pool of n recognizers made by newRec, as slotPool.
-func slotPoolOf(t *testing.T, n, size int, newRec func() (Recognizer, error)) (*Pool, *Metrics) {
-	t.Helper()
 	m := NewMetrics(nil)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	pool, err := NewPool(KindFace, n, size, newRec, m, log)
+	pool, err := NewPool(KindFace, n, size, func() (Recognizer, error) { return sleepRec{&in, peak}, nil }, m, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,67 +331,4 @@ func slotPoolOf(t *testing.T, n, size int, newRec func() (Recognizer, error)) (*
 	t.Cleanup(cancel)
 	go pool.Run(ctx)
 	return pool, m
-}
-
-// stagedRec is a staged recognizer that finds one face on every frame and, finishing, says on
-// the observation whether it had the shot (Width: the picture described on) and which
-// recognizer finished (Seq).
-type stagedRec struct {
-	id uint64
-}
-
-func (s *stagedRec) Kind() string                                 { return KindFace }
-func (s *stagedRec) Close()                                       {}
-func (s *stagedRec) Recognize(img gocv.Mat, o *Observation) error { return nil }
-func (s *stagedRec) find(gocv.Mat, *Job, *Observation) (*found, error) {
-	return &found{faces: make([]recognizers.Face, 1)}, nil
-}
-func (s *stagedRec) finish(img, main gocv.Mat, ok bool, _ *Job, o *Observation, _ *found) error {
-	o.Width, o.Seq = img.Cols(), s.id
-	if ok {
-		o.Width = main.Cols()
-	}
-	return nil
-}
-
-// A frame waiting for its main-stream shot holds no recognizer and no place among the frames
-// taken from the queue: with one recognizer, other frames are found and finished while it
-// waits, and it finishes on the shot once that comes.
-func TestPoolFrameAwaitingShotHoldsNoRecognizer(t *testing.T) {
-	ids := 0
-	pool, _ := slotPoolOf(t, 1, 8, func() (Recognizer, error) { ids++; return &stagedRec{id: uint64(ids)}, nil })
-	release := make(chan struct{})
-	done := make(chan *Observation, 4)
-	frame := func(camera string, door bool, shot func() (*Picture, error)) *Job {
-		return &Job{Camera: camera, W: 4, H: 4, BGR: make([]byte, 48), Priority: door, Shot: shot,
-			Done: func(o *Observation) { done <- o }}
-	}
-	pool.Offer(frame("waits", false, func() (*Picture, error) {
-		<-release
-		return &Picture{W: 16, H: 16, BGR: make([]byte, 16*16*3)}, nil
-	}))
-	pool.Offer(frame("street", false, nil))
-	pool.Offer(frame("door", true, nil))
-	for range 2 {
-		select {
-		case o := <-done:
-			if o.Camera == "waits" {
-				t.Fatal("the frame waiting for its shot finished before its shot came")
-			}
-			if o.Width != 4 {
-				t.Fatalf("%s: finished on a %d-wide picture, want the frame's 4", o.Camera, o.Width)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatal("frames queued behind one waiting for its shot were not done: it holds the recognizer")
-		}
-	}
-	close(release)
-	select {
-	case o := <-done:
-		if o.Camera != "waits" || o.Width != 16 || o.Seq != 1 {
-			t.Fatalf("got %s finished on a %d-wide picture by recognizer %d, want waits on the 16-wide shot by 1", o.Camera, o.Width, o.Seq)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the frame was not finished once its shot came")
-	}
 }

@@ -44,10 +44,6 @@ type Config struct {
 	// NoStrangerRest describes every face found on a track that has matched no one, however
 	// often it was described (TrackerOptions.RestAfter): for benches.
 	NoStrangerRest bool
-	// HoldForShot keeps a worker's recognizer, and its place among the frames taken from the
-	// queue, while its frame awaits the main-stream shot, and takes no door frame past the
-	// others taken (the pool before 2026-12-03): for benches.
-	HoldForShot bool
 	// DoorMinFace is the smallest face a door camera needs found, as a fraction of its analysed
 	// picture's height (0: every size): its frames are searched at the scale that makes such a
 	// face 32 px tall, and the faces found there searched again, each in a small window of the
@@ -118,8 +114,7 @@ func New(cfg Config) *Pipeline {
 	}
 	for _, pool := range []*Pool{p.faces, p.plates} {
 		if pool != nil {
-			pool.cpu, pool.hold = p.cpu, cfg.HoldForShot
-			pool.q.doorPast = !cfg.HoldForShot
+			pool.cpu = p.cpu
 		}
 	}
 	return p

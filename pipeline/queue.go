@@ -12,23 +12,12 @@ import (
 // queue. It never blocks: when full it drops the oldest job of the lowest lane that holds one,
 // or the newcomer when every queued job ranks above it. Fresh frames matter more than old ones.
 // Every drop is reported to onDrop with its reason.
-//
-// At most turns jobs of the lower lanes are out of the queue at once (taken, and not yet given
-// back with done; 0: no bound): a worker pool takes as many frames as it has recognizers to
-// work on. A door camera's frame is taken whenever a worker is free, whatever the others out:
-// frames of the lower lanes wait for a core behind the door cameras' work once taken, and a
-// door frame that waited for them to give their turns back waited for the cores it ranks above.
 type dropQueue struct {
-	mu    sync.Mutex
-	lanes [3]ring // laneDoor, laneBusy, laneRest
-	size  int
-	turns int // lower-lane jobs out at most (0: no bound)
-	// doorPast lets door frames be taken past turns (false: they count as the others do; for
-	// benches, Config.HoldForShot).
-	doorPast bool
-	out      int // lower-lane jobs out now
-	notify   chan struct{}
-	onDrop   func(j *Job, reason string)
+	mu     sync.Mutex
+	lanes  [3]ring // laneDoor, laneBusy, laneRest
+	size   int
+	notify chan struct{}
+	onDrop func(j *Job, reason string)
 }
 
 // Lanes, and the reasons a job is dropped.
@@ -69,7 +58,7 @@ func (r *ring) pop() *Job {
 }
 
 func newDropQueue(size int, onDrop func(j *Job, reason string)) *dropQueue {
-	q := &dropQueue{size: size, doorPast: true, notify: make(chan struct{}, 1), onDrop: onDrop}
+	q := &dropQueue{size: size, notify: make(chan struct{}, 1), onDrop: onDrop}
 	for i := range q.lanes {
 		q.lanes[i].buf = make([]*Job, size)
 	}
@@ -84,7 +73,10 @@ func (q *dropQueue) Put(j *Job) {
 	if dropped != nil && q.onDrop != nil {
 		q.onDrop(dropped, reason)
 	}
-	q.wake()
+	select {
+	case q.notify <- struct{}{}:
+	default:
+	}
 }
 
 // place queues j in lane and returns the job it displaced, if any. Called with mu held.
@@ -134,16 +126,22 @@ func (q *dropQueue) grow(size int) {
 	q.size = size
 }
 
-// Get blocks until a job may be taken or ctx ends; priority jobs first. A job of a lower lane
-// taken under turns is given back with done.
+// Get blocks until a job is available or ctx ends; priority jobs first.
 func (q *dropQueue) Get(ctx context.Context) (*Job, bool) {
 	for {
 		q.mu.Lock()
-		if j := q.take(); j != nil {
-			more := q.takeable()
+		for i := range q.lanes {
+			if q.lanes[i].n == 0 {
+				continue
+			}
+			j := q.lanes[i].pop()
+			more := q.lanes[0].n+q.lanes[1].n+q.lanes[2].n > 0
 			q.mu.Unlock()
 			if more { // wake another worker
-				q.wake()
+				select {
+				case q.notify <- struct{}{}:
+				default:
+				}
 			}
 			return j, true
 		}
@@ -153,51 +151,6 @@ func (q *dropQueue) Get(ctx context.Context) (*Job, bool) {
 			return nil, false
 		case <-q.notify:
 		}
-	}
-}
-
-// take pops the first job that may be taken, nil for none. Called with mu held.
-func (q *dropQueue) take() *Job {
-	if q.doorPast && q.lanes[laneDoor].n > 0 {
-		return q.lanes[laneDoor].pop()
-	}
-	if q.turns > 0 && q.out >= q.turns {
-		return nil
-	}
-	for i := range q.lanes {
-		if q.lanes[i].n > 0 {
-			q.out++
-			return q.lanes[i].pop()
-		}
-	}
-	return nil
-}
-
-// takeable reports whether a job may be taken now. Called with mu held.
-func (q *dropQueue) takeable() bool {
-	free := q.turns == 0 || q.out < q.turns
-	return q.doorPast && q.lanes[laneDoor].n > 0 || free && q.lanes[0].n+q.lanes[1].n+q.lanes[2].n > 0
-}
-
-// done gives back the turn of a job Get returned, once its worker no longer holds it (it
-// finished, or waits for its main-stream shot).
-func (q *dropQueue) done(j *Job) {
-	if q.doorPast && laneOf(j) == laneDoor {
-		return
-	}
-	q.mu.Lock()
-	q.out--
-	more := q.takeable()
-	q.mu.Unlock()
-	if more {
-		q.wake()
-	}
-}
-
-func (q *dropQueue) wake() {
-	select {
-	case q.notify <- struct{}{}:
-	default:
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestDropQueuePriority: door cameras' frames are taken first, and a full queue drops the other
@@ -99,39 +98,5 @@ func TestDropQueueGrows(t *testing.T) {
 	}
 	if strings.Join(got, "") != "bcdef" {
 		t.Fatalf("order %v", got)
-	}
-}
-
-// Frames of the lower lanes are taken at most turns at once until given back (done); a door
-// camera's frame is taken whatever the others out.
-func TestDropQueueTurns(t *testing.T) {
-	q := newDropQueue(8, nil)
-	q.turns = 1
-	ctx := context.Background()
-	q.Put(&Job{Camera: "street-1"})
-	first, _ := q.Get(ctx)
-	q.Put(&Job{Camera: "street-2", Busy: true})
-	q.Put(&Job{Camera: "door", Priority: true})
-	if j, _ := q.Get(ctx); j.Camera != "door" {
-		t.Fatalf("took %s, want the door camera's frame", j.Camera)
-	}
-	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
-	defer cancel()
-	if j, ok := q.Get(short); ok {
-		t.Fatalf("took %s while street-1 holds the one turn", j.Camera)
-	}
-	got := make(chan string)
-	go func() {
-		j, _ := q.Get(ctx)
-		got <- j.Camera
-	}()
-	q.done(first)
-	select {
-	case c := <-got:
-		if c != "street-2" {
-			t.Fatalf("took %s, want street-2", c)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("a turn given back did not let the waiting frame be taken")
 	}
 }

@@ -1,8 +1,12 @@
 package pipeline
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"image"
+	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -58,6 +62,167 @@ type Recognizer interface {
 	Close()
 }
 
+// FrameRecognizer is a Recognizer that also uses what the analyser knows of the frame: the
+// regions that moved and the main stream's picture of the same moment (Job.Regions, Job.Shot).
+type FrameRecognizer interface {
+	RecognizeFrame(img gocv.Mat, j *Job, o *Observation) error
+}
+
+// Pool is a set of workers of one recognizer kind behind one bounded drop-oldest queue.
+type Pool struct {
+	kind    string
+	q       *dropQueue
+	workers []Recognizer
+	metrics *Metrics
+	timers  [2]stageTimer // where its frames' time goes: other cameras', door cameras'
+	cpu     *cpuSlots     // the pipeline's (set by New); nil: unscheduled
+	log     *slog.Logger
+	wg      sync.WaitGroup
+}
+
+// NewPool creates n workers with newRec (each owning its models) and a queue of size jobs.
+func NewPool(kind string, n, size int, newRec func() (Recognizer, error), m *Metrics, log *slog.Logger) (*Pool, error) {
+	p := &Pool{kind: kind, metrics: m, timers: m.stageTimers(kind), log: log.With("component", "pipeline", "pool", kind)}
+	p.q = newDropQueue(size, func(j *Job, reason string) {
+		m.dropped(j.Camera, kind, reason)
+		if j.dropped != nil {
+			j.dropped.Add(1)
+		}
+	})
+	for i := 0; i < n; i++ {
+		r, err := newRec()
+		if err != nil {
+			p.closeWorkers()
+			return nil, fmt.Errorf("pipeline: %s worker %d: %w", kind, i, err)
+		}
+		p.workers = append(p.workers, r)
+	}
+	return p, nil
+}
+
+// Fit sizes the queue for a number of cameras: at least the size the pool was made with, and
+// one job per camera. The rest lane holds at most one per camera (a newer frame takes its
+// place), so its frames are never older than a sampling period and a burst (rain starting over
+// a dozen cameras, lights switching) waits its turn instead of being dropped: a full queue is an
+// overloaded node. At the site's sub-streams (640×360) that is 0.7 MB a camera at worst.
+func (p *Pool) Fit(cameras int) {
+	p.q.grow(cameras)
+}
+
+// Kind is the recognizer kind of the pool.
+func (p *Pool) Kind() string { return p.kind }
+
+// Offer queues a job without blocking; when the queue is full the oldest job is dropped.
+func (p *Pool) Offer(j *Job) {
+	p.q.Put(j)
+	p.metrics.queueLen.WithLabelValues(p.kind).Set(float64(p.q.Len()))
+}
+
+// Run starts the workers and waits for them; they stop when ctx ends.
+func (p *Pool) Run(ctx context.Context) {
+	for _, w := range p.workers {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.work(ctx, w)
+		}()
+	}
+	p.wg.Wait()
+	p.closeWorkers()
+}
+
+func (p *Pool) closeWorkers() {
+	for _, w := range p.workers {
+		w.Close()
+	}
+	p.workers = nil
+}
+
+func (p *Pool) work(ctx context.Context, r Recognizer) {
+	for {
+		j, ok := p.q.Get(ctx)
+		if !ok {
+			return
+		}
+		p.metrics.queueLen.WithLabelValues(p.kind).Set(float64(p.q.Len()))
+		t0 := time.Now()
+		// The job may be shared with the other pool's worker: what is this worker's goes on o.
+		o := &Observation{Camera: j.Camera, Seq: j.Seq, PTS: j.PTS, Time: j.Time, Arrival: j.Arrival, Width: j.W, Height: j.H, Kind: r.Kind(),
+			timer: &p.timers[0]}
+		if j.Priority {
+			o.timer = &p.timers[1]
+		}
+		if !j.Arrival.IsZero() && !j.Time.IsZero() {
+			o.timer.observe(stageIngest, j.Time.Sub(j.Arrival))
+			o.since(stageQueue, j.Time)
+		}
+		if err := p.scheduled(r, j, o); err != nil {
+			// One bad frame never stops the worker or the others.
+			p.metrics.errors.WithLabelValues(j.Camera, p.kind).Inc()
+			p.log.Warn("recognizer error", "camera", j.Camera, "err", err)
+		}
+		p.metrics.latency.WithLabelValues(p.kind).Observe(time.Since(t0).Seconds())
+		j.Done(o)
+	}
+}
+
+// scheduled processes j in a CPU slot of its lane, given back while the worker waits for the
+// main stream's shot (decoded in a slot of its own).
+func (p *Pool) scheduled(r Recognizer, j *Job, o *Observation) error {
+	if p.cpu == nil {
+		return p.process(r, j, o)
+	}
+	t := time.Now()
+	p.cpu.acquire(laneOf(j))
+	o.since(stageCPU, t)
+	defer p.cpu.release()
+	if shot := j.Shot; shot != nil {
+		// The job may be shared with the other pool's worker: the wrapped Shot is this
+		// worker's copy's.
+		lane := underway(j)
+		c := *j
+		used := false
+		c.Shot = func() (*Picture, error) {
+			used = true
+			p.cpu.release()
+			defer p.cpu.acquire(lane)
+			return shot()
+		}
+		defer func() { // a door frame's shot asked for ahead (shotAhead) that no face used
+			if !used && j.Ahead && p.kind == KindFace {
+				p.metrics.shotsUnused.WithLabelValues(j.Camera).Inc()
+			}
+		}()
+		j = &c
+	}
+	return p.process(r, j, o)
+}
+
+func (p *Pool) process(r Recognizer, j *Job, o *Observation) error {
+	view, err := gocv.NewMatFromBytes(j.H, j.W, gocv.MatTypeCV8UC3, j.BGR)
+	if err != nil {
+		return err
+	}
+	img := view.Clone() // the worker's own native copy; the Go buffer stays shared read-only
+	view.Close()
+	defer img.Close()
+	if p.kind == KindFace {
+		scope := "whole"
+		if j.Regions != nil {
+			scope = "regions"
+		}
+		p.metrics.detections.WithLabelValues(j.Camera, scope).Inc()
+	}
+	if fr, ok := r.(FrameRecognizer); ok {
+		err := fr.RecognizeFrame(img, j, o)
+		if o.Undescribed > 0 {
+			p.metrics.undescribed.WithLabelValues(j.Camera).Add(float64(o.Undescribed))
+		}
+		return err
+	}
+	return r.Recognize(img, o)
+}
+
 // FaceRecognizer finds, describes and crops faces.
 type FaceRecognizer struct {
 	Faces   *dnn.Faces
@@ -75,20 +240,16 @@ func (f *FaceRecognizer) Recognize(img gocv.Mat, o *Observation) error {
 	return f.RecognizeFrame(img, &Job{}, o)
 }
 
-// RecognizeFrame finds faces on the moved regions when the gate gave some, and describes them
-// on the main stream's picture when the frame is a sub-stream's (Job.Regions, Job.Shot).
+// RecognizeFrame implements FrameRecognizer: detection on the moved regions when the gate gave
+// some, and description on the main stream's picture when the frame is a sub-stream's.
 func (f *FaceRecognizer) RecognizeFrame(img gocv.Mat, j *Job, o *Observation) error {
-	return recognizeStaged(f, img, j, o)
-}
-
-// find detects the frame's faces; those of passages already published, verified lately, are
-// done here.
-func (f *FaceRecognizer) find(img gocv.Mat, j *Job, o *Observation) (*found, error) {
+	var faces []recognizers.Face
+	var err error
 	t := time.Now()
-	faces, err := f.Faces.DetectSized(img, j.Regions, j.MinFace)
+	faces, err = f.Faces.DetectSized(img, j.Regions, j.MinFace)
 	o.since(stageDetect, t)
 	if err != nil || len(faces) == 0 {
-		return nil, err
+		return err
 	}
 	if settledOnly(faces, j, img.Cols(), img.Rows()) {
 		// Only faces of passages already published, verified lately: where they are keeps their
@@ -98,35 +259,29 @@ func (f *FaceRecognizer) find(img gocv.Mat, j *Job, o *Observation) (*found, err
 		}
 		o.Undescribed = len(faces)
 		toMain(img, j, o)
-		return nil, nil
+		return nil
 	}
-	return &found{faces: faces}, nil
-}
-
-// finish describes the faces found, on the main stream's picture when there is one.
-func (f *FaceRecognizer) finish(img, main gocv.Mat, ok bool, j *Job, o *Observation, fd *found) error {
-	faces := fd.faces
 	// Liveness only where a face may open a door (a camera linked to one: Job.Priority), or
 	// outside the pipeline's cameras (a job without a camera).
 	liveness := j.Priority || j.Camera == ""
 	target := img
-	if ok {
+	if main, ok := shotMat(img, j, o); ok {
+		defer main.Close()
 		target = main
 		sx, sy := scaleTo(img, main)
 		for i := range faces {
 			scaleFace(&faces[i], sx, sy)
 		}
 	}
-	var err error
 	if j.MinFace > 0 { // found at a coarse scale: their landmarks from the picture they are described on
-		t := time.Now()
+		t = time.Now()
 		faces, err = f.refine(target, faces)
 		o.since(stageDetect, t)
 		if err != nil || len(faces) == 0 {
 			return err
 		}
 	}
-	t := time.Now()
+	t = time.Now()
 	res, err := f.Faces.DescribeWith(target, faces, liveness)
 	o.since(stageDescribe, t)
 	f.keep(target, res, o)
@@ -291,36 +446,26 @@ func (p *PlateRecognizer) Recognize(img gocv.Mat, o *Observation) error {
 	return err
 }
 
-// RecognizeFrame reads plates; on a sub-stream's frame they are found on it and read on the
-// main stream's picture of the same moment.
+// RecognizeFrame implements FrameRecognizer: on a sub-stream's frame, plates are found on it and
+// read on the main stream's picture of the same moment.
 func (p *PlateRecognizer) RecognizeFrame(img gocv.Mat, j *Job, o *Observation) error {
-	return recognizeStaged(p, img, j, o)
-}
-
-// find finds the plates of a sub-stream's frame; any other frame's are read here.
-func (p *PlateRecognizer) find(img gocv.Mat, j *Job, o *Observation) (*found, error) {
 	if j.Shot == nil {
-		return nil, p.Recognize(img, o)
+		return p.Recognize(img, o)
 	}
 	p.closer(o)
-	plates, err := p.Plates.Find(img)
-	if err != nil || len(plates) == 0 {
-		return nil, err
+	found, err := p.Plates.Find(img)
+	if err != nil || len(found) == 0 {
+		return err
 	}
-	return &found{plates: plates}, nil
-}
-
-// finish reads the plates found, on the main stream's picture when there is one.
-func (p *PlateRecognizer) finish(img, main gocv.Mat, ok bool, _ *Job, o *Observation, fd *found) error {
 	target, sx, sy := img, float32(1), float32(1) // without a shot, read on the sub-stream's picture
-	if ok {
+	if main, ok := shotMat(img, j, o); ok {
+		defer main.Close()
 		target = main
 		sx, sy = scaleTo(img, main)
 	}
-	p.closer(o)
 	var errs []error
-	res := fd.plates[:0]
-	for _, pl := range fd.plates {
+	res := found[:0]
+	for _, pl := range found {
 		pl.Box = scaleBox(pl.Box, sx, sy)
 		for k := range pl.Corners {
 			pl.Corners[k] = scalePoint(pl.Corners[k], sx, sy)

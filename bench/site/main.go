@@ -52,7 +52,6 @@ type opts struct {
 	workers        int
 	cpuSlots       int
 	noShotAhead    bool
-	holdForShot    bool
 	noDecodeAhead  bool
 	noKeySlot      bool
 	noStillSkip    bool
@@ -74,7 +73,6 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", 15*time.Second, "warm-up before the window")
 	flag.StringVar(&o.camsim, "camsim", "bin/camsim", "camsim binary")
 	flag.IntVar(&o.workers, "workers", 3, "face workers (recognizers: one more than the cores)")
-	flag.BoolVar(&o.holdForShot, "hold-for-shot", false, "a face worker keeps its recognizer and its place while its frame awaits the main-stream shot, and door frames wait for a worker like the others (pipeline.Config.HoldForShot: the pool before 2026-12-03)")
 	flag.IntVar(&o.cpuSlots, "cpu-slots", 0, "native calls (decodes, models) run at once, door cameras' first (pipeline.Config.CPUSlots; 0: one per core, -1: no limit, every call on its own thread)")
 	flag.Float64Var(&o.doorMinFace, "door-min-face", 0.2, "door cameras' smallest face, a fraction of the analysed picture's height, in both configurations (pipeline.door_min_face; camsim's door units see faces of 0.21 of the height and up; 0: every size, searched at full scale)")
 	flag.BoolVar(&o.noDecodeAhead, "no-decode-ahead", false, "decode a door camera's main stream only for its shots, not ahead of them while someone is at the door (pipeline.Config.NoDecodeAhead)")
@@ -212,7 +210,7 @@ func run(n int, o opts) (*result, error) {
 	}
 	defer b.Close()
 	col := newCollector()
-	pl := pipeline.New(pipeline.Config{Faces: fp, Plates: pp, Gallery: g, Publisher: measure.Tee{col, pipeline.BusPublisher{Bus: b}}, Metrics: m, Log: log, CPUSlots: o.cpuSlots, NoShotAhead: o.noShotAhead, HoldForShot: o.holdForShot, NoDecodeAhead: o.noDecodeAhead, NoKeyFrameSlot: o.noKeySlot, NoStillSkip: o.noStillSkip, NoStrangerRest: o.noRest, DoorMinFace: o.doorMinFace})
+	pl := pipeline.New(pipeline.Config{Faces: fp, Plates: pp, Gallery: g, Publisher: measure.Tee{col, pipeline.BusPublisher{Bus: b}}, Metrics: m, Log: log, CPUSlots: o.cpuSlots, NoShotAhead: o.noShotAhead, NoDecodeAhead: o.noDecodeAhead, NoKeyFrameSlot: o.noKeySlot, NoStillSkip: o.noStillSkip, NoStrangerRest: o.noRest, DoorMinFace: o.doorMinFace})
 	pl.SetPriority(func(camera string) bool { return sc[camIndex(camera)] == camsim.PlaceDoor })
 	pctx, pcancel := context.WithCancel(ctx)
 	defer pcancel()
