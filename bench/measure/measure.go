@@ -23,7 +23,10 @@ func SelfCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// ProcCPU reads utime+stime of pid from /proc (clock ticks of 10 ms).
+// tick is the kernel's clock tick as /proc counts CPU time (USER_HZ, 100 on Linux).
+const tick = 10 * time.Millisecond
+
+// ProcCPU reads utime+stime of pid from /proc (clock ticks).
 func ProcCPU(pid int) time.Duration {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
@@ -32,7 +35,7 @@ func ProcCPU(pid int) time.Duration {
 	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
 	u, _ := strconv.ParseInt(f[11], 10, 64)
 	s, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+s) * 10 * time.Millisecond
+	return time.Duration(u+s) * tick
 }
 
 // Steal is the time the machine's virtual CPUs were ready to run but the hypervisor ran
@@ -49,7 +52,7 @@ func Steal() time.Duration {
 		return 0
 	}
 	st, _ := strconv.ParseInt(f[8], 10, 64)
-	return time.Duration(st) * 10 * time.Millisecond
+	return time.Duration(st) * tick
 }
 
 // RSSKB is pid's resident set in KiB.

@@ -72,7 +72,7 @@ func main() {
 	flag.DurationVar(&o.window, "window", 90*time.Second, "measurement window per count")
 	flag.DurationVar(&o.warmup, "warmup", 15*time.Second, "warm-up before the window")
 	flag.StringVar(&o.camsim, "camsim", "bin/camsim", "camsim binary")
-	flag.IntVar(&o.workers, "workers", 3, "face workers (recognizers: one more than the cores)")
+	flag.IntVar(&o.workers, "workers", 3, "face workers (one more than the cores: a worker waits while its shot is decoded)")
 	flag.IntVar(&o.cpuSlots, "cpu-slots", 0, "native calls (decodes, models) run at once, door cameras' first (pipeline.Config.CPUSlots; 0: one per core, -1: no limit, every call on its own thread)")
 	flag.Float64Var(&o.doorMinFace, "door-min-face", 0.2, "door cameras' smallest face, a fraction of the analysed picture's height, in both configurations (pipeline.door_min_face; camsim's door units see faces of 0.21 of the height and up; 0: every size, searched at full scale)")
 	flag.BoolVar(&o.noDecodeAhead, "no-decode-ahead", false, "decode a door camera's main stream only for its shots, not ahead of them while someone is at the door (pipeline.Config.NoDecodeAhead)")
