@@ -142,7 +142,7 @@ func main() {
 		if err != nil {
 			fail(err)
 		}
-		r.printProfile(o.profile)
+		r.printProfile(o.profile, best["today"])
 	}
 }
 

@@ -35,8 +35,9 @@ var buckets = []struct{ name, match string }{
 	{"RTSP ingest", "streams.(*Reader)"},
 }
 
-// printProfile sums the window's CPU profile into buckets.
-func (r *result) printProfile(path string) {
+// printProfile sums the window's CPU profile into buckets, and prints the floor it gives and
+// the ceiling on this machine against today's configuration's largest N (0: not run).
+func (r *result) printProfile(path string, today int) {
 	f, err := os.Open(path)
 	if err != nil {
 		fmt.Println("profile:", err)
@@ -71,15 +72,36 @@ func (r *result) printProfile(path string) {
 		fmt.Printf("  %-32s %5.1f%%  %.3f cores  %.3f%% of a core per camera\n", e.k, 100*float64(e.v)/float64(total),
 			float64(e.v)/r.window.Seconds()/1e9, 100*float64(e.v)/r.window.Seconds()/1e9/float64(r.n))
 	}
-	need := 0.0
+	need, ingest := 0.0, 0.0
 	for _, e := range list {
+		cores := float64(e.v) / r.window.Seconds() / 1e9
 		switch {
 		case strings.HasPrefix(e.k, "decode"), e.k == "face detection", e.k == "embedding, liveness, quality", e.k == "plates":
-			need += float64(e.v) / r.window.Seconds() / 1e9
+			need += cores
+		case e.k == "RTSP ingest":
+			ingest = cores
 		}
 	}
 	fmt.Printf("physical floor for this mix: key-frame decodes of the sub-streams, shots decoded from the main streams and the models on frames with motion take %.2f cores for %d cameras: %.0f cameras on the node's 2 cores if nothing else cost\n",
 		need, r.n, 2*float64(r.n)/max(need, 1e-9))
+	r.printCeiling(need, ingest, today)
+}
+
+// printCeiling prints how many cameras this machine could analyse at most with the floor's
+// work per camera, once the work no change to the analysis removes is added: reading the
+// cameras' packets (RTSP ingest, both streams) and camsim's own share of the same two cores
+// (the cameras are a process on this machine). It is what the 10× is measured against.
+func (r *result) printCeiling(need, ingest float64, today int) {
+	n := float64(r.n)
+	per, ceiling := ceilingOf(need, ingest, r.camsimCPU, r.n)
+	fmt.Printf("ceiling on this machine: the floor (%.3f%% of a core a camera), RTSP ingest (%.3f%%) and camsim's own share (%.3f%%) make %.3f%% a camera: %.0f cameras on the 2 cores at 100%% busy",
+		100*need/n, 100*ingest/n, 100*r.camsimCPU/n, 100*per, ceiling)
+	if today > 0 {
+		goal := 10 * float64(today)
+		fmt.Printf(", %.1f× today's %d; 10× (%d cameras) needs at most %.3f%% a camera in all, %.3f%% for vigil's decodes and models after ingest and camsim",
+			ceiling/float64(today), today, 10*today, 100*2/goal, 100*(2/goal-(ingest+r.camsimCPU)/n))
+	}
+	fmt.Println()
 }
 
 func bucketOf(s *profile.Sample) string {
@@ -100,4 +122,11 @@ func bucketOf(s *profile.Sample) string {
 		}
 	}
 	return "other"
+}
+
+// ceilingOf is the cores a camera takes (the floor's work, ingest and camsim's share, in cores
+// for n cameras) and the cameras that fill the node's two cores at that rate.
+func ceilingOf(need, ingest, camsim float64, n int) (perCamera, cameras float64) {
+	perCamera = (need + ingest + camsim) / float64(max(n, 1))
+	return perCamera, 2 / max(perCamera, 1e-9)
 }
